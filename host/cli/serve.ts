@@ -1,0 +1,68 @@
+/**
+ * `cairn serve <service>`: start one service on its own. Every service module exports
+ * `startStandalone(opts)`, which builds the app, listens, and resolves to its URLs; this file
+ * prints the single JSON ready line on stdout and handles shutdown signals.
+ */
+import { Command, Option } from 'commander';
+
+export interface StandaloneOptions {
+  dataDir: string;
+  port: number;
+  host: string;
+  config?: string;
+  trustDomain?: string;
+}
+
+export interface Standalone {
+  /** Fields merged into the ready line after `"ready": true`. */
+  ready: Record<string, string>;
+  close(): Promise<void>;
+}
+
+type Starter = (opts: StandaloneOptions) => Promise<Standalone>;
+
+// One line per service; loaded lazily so `cairn verify` does not pay for SQLite or gRPC.
+const services: Record<string, () => Promise<Starter>> = {
+};
+
+/** Print the ready line, then close cleanly on SIGINT/SIGTERM (in-flight requests finish first). */
+export async function runUntilSignal(started: Standalone): Promise<void> {
+  process.stdout.write(JSON.stringify({ ready: true, ...started.ready }) + '\n');
+  await new Promise<void>((resolve) => {
+    const stop = (): void => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      started.close().then(resolve, (err) => {
+        console.error(err);
+        process.exitCode = 1;
+        resolve();
+      });
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+}
+
+export function parsePort(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`invalid port: ${v}`);
+  return n;
+}
+
+export function registerServe(program: Command): void {
+  const serve = program.command('serve').description('run one service on its own');
+  for (const name of Object.keys(services)) {
+    const cmd = serve
+      .command(name)
+      .description(`run the ${name} service`)
+      .addOption(new Option('--data-dir <dir>', 'data directory').default(`.cairn/${name}`))
+      .addOption(new Option('--port <n>', 'TCP port (0 = any free port)').default(0).argParser(parsePort))
+      .addOption(new Option('--host <addr>', 'listen address').default('127.0.0.1'))
+      .option('--config <file>', 'service configuration file (YAML or JSON)');
+    if (name === 'spiffe') cmd.requiredOption('--trust-domain <td>', 'SPIFFE trust domain, e.g. example.org');
+    cmd.action(async (opts: StandaloneOptions) => {
+      const start = await services[name]!();
+      await runUntilSignal(await start(opts));
+    });
+  }
+}
