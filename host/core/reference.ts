@@ -1,6 +1,9 @@
 /**
  * Reference twin of the WASM Merkle core, on node:crypto (STYLE.md point 8). Same API and the same
- * coded errors as host/core/index.ts; the shared test suite runs against both.
+ * coded errors as host/core/index.ts (sha256, leafHash, nodeHash, leafHashes, levelHashes,
+ * rootFromLeafHashes, inclusionProof, consistencyProof, verifyInclusion, verifyConsistency); the
+ * shared suite in test/core/ runs against both. Deliberately the plain recursive RFC 6962 form,
+ * unlike the level-by-level WASM core, so the two formulations check each other.
  *
  * Hashing per RFC 6962 §2.1: leaf = SHA-256(0x00 || d), node = SHA-256(0x01 || l || r); the MTH of
  * an empty tree is SHA-256(""). Proof generation per RFC 6962 §2.1.1 (PATH) and §2.1.2 (PROOF/SUBPROOF);
@@ -11,21 +14,34 @@ import { CoreError } from './errors.js';
 
 const HASH = 32;
 
-function sha256(...parts: Uint8Array[]): Uint8Array {
+function sha256Parts(...parts: Uint8Array[]): Uint8Array {
   const h = createHash('sha256');
   for (const p of parts) h.update(p);
   return new Uint8Array(h.digest());
+}
+
+function checkBytes(data: unknown, what: string): asserts data is Uint8Array {
+  if (!(data instanceof Uint8Array)) throw new CoreError('CORE_BAD_LENGTH', `${what} must be a Uint8Array`);
+}
+
+/** SHA-256 (FIPS 180-4) of data. */
+export function sha256(data: Uint8Array): Uint8Array {
+  checkBytes(data, 'data');
+  return sha256Parts(data);
 }
 
 const LEAF_PREFIX = Uint8Array.of(0);
 const NODE_PREFIX = Uint8Array.of(1);
 
 export function leafHash(leaf: Uint8Array): Uint8Array {
-  return sha256(LEAF_PREFIX, leaf);
+  checkBytes(leaf, 'leaf');
+  return sha256Parts(LEAF_PREFIX, leaf);
 }
 
 export function nodeHash(left: Uint8Array, right: Uint8Array): Uint8Array {
-  return sha256(NODE_PREFIX, left, right);
+  checkHash(left, 'left');
+  checkHash(right, 'right');
+  return sha256Parts(NODE_PREFIX, left, right);
 }
 
 export async function initCore(): Promise<void> {
@@ -33,6 +49,10 @@ export async function initCore(): Promise<void> {
 }
 
 export function leafHashes(leaves: Uint8Array[]): Uint8Array {
+  if (!Array.isArray(leaves)) throw new CoreError('CORE_BAD_LENGTH', 'leaves must be an array of Uint8Array');
+  leaves.forEach((l, i) => {
+    if (!(l instanceof Uint8Array)) checkBytes(l, `leaves[${i}]`);
+  });
   const out = new Uint8Array(leaves.length * HASH);
   leaves.forEach((l, i) => out.set(leafHash(l), i * HASH));
   return out;
@@ -51,6 +71,16 @@ function checkHash(h: Uint8Array, what: string): void {
   }
 }
 
+function checkProof(proof: Uint8Array[]): void {
+  if (!Array.isArray(proof)) throw new CoreError('CORE_BAD_LENGTH', 'proof must be an array of 32-byte hashes');
+}
+
+/** Exact for every safe integer (Math.log2 rounds 2^50 + 1 to 50). */
+function isPowerOfTwo(n: number): boolean {
+  while (n > 1 && n % 2 === 0) n /= 2;
+  return n === 1;
+}
+
 function isSafeCount(n: number): boolean {
   return Number.isSafeInteger(n) && n >= 0;
 }
@@ -64,7 +94,7 @@ function splitPoint(n: number): number {
 
 function mth(packed: Uint8Array, lo: number, hi: number): Uint8Array {
   const n = hi - lo;
-  if (n === 0) return sha256();
+  if (n === 0) return sha256Parts();
   if (n === 1) return packed.slice(lo * HASH, (lo + 1) * HASH);
   const k = splitPoint(n);
   return nodeHash(mth(packed, lo, lo + k), mth(packed, lo + k, hi));
@@ -73,6 +103,16 @@ function mth(packed: Uint8Array, lo: number, hi: number): Uint8Array {
 export function rootFromLeafHashes(packed: Uint8Array): Uint8Array {
   const n = checkPacked(packed);
   return mth(packed, 0, n);
+}
+
+/** Parents of adjacent pairs, packed; an odd last node is left out (see host/core/merkle.ts). */
+export function levelHashes(packed: Uint8Array): Uint8Array {
+  const n = checkPacked(packed);
+  const out = new Uint8Array(Math.floor(n / 2) * HASH);
+  for (let i = 0; i + 1 < n; i += 2) {
+    out.set(nodeHash(packed.subarray(i * HASH, (i + 1) * HASH), packed.subarray((i + 1) * HASH, (i + 2) * HASH)), (i / 2) * HASH);
+  }
+  return out;
 }
 
 function path(packed: Uint8Array, m: number, lo: number, hi: number, out: Uint8Array[]): void {
@@ -142,6 +182,7 @@ export function verifyInclusion(
 ): boolean {
   checkHash(leafHash, 'leaf hash');
   checkHash(root, 'root');
+  checkProof(proof);
   if (!isSafeCount(index) || !isSafeCount(treeSize) || index >= treeSize) return false;
   let fn = index;
   let sn = treeSize - 1;
@@ -168,7 +209,8 @@ export function verifyInclusion(
 
 /**
  * RFC 9162 §2.1.4.2. size1 = 0 is always rejected (the transparency-dev vectors treat any proof
- * from the empty tree as an error); size1 = size2 needs an empty proof and equal roots.
+ * from the empty tree as an error); size1 = size2 needs an empty proof and equal roots. Roots that
+ * are not Uint8Array throw CORE_BAD_LENGTH; roots of another length than 32 simply do not verify.
  */
 export function verifyConsistency(
   size1: number,
@@ -177,15 +219,19 @@ export function verifyConsistency(
   root1: Uint8Array,
   root2: Uint8Array,
 ): boolean {
-  checkHash(root1, 'root1');
-  checkHash(root2, 'root2');
+  checkBytes(root1, 'root1');
+  checkBytes(root2, 'root2');
+  checkProof(proof);
   if (!isSafeCount(size1) || !isSafeCount(size2) || size1 < 1 || size1 > size2) return false;
   for (const p of proof) if (!(p instanceof Uint8Array) || p.length !== HASH) return false;
+  // Equal sizes are a plain comparison of the two roots, whatever their length (transparency-dev
+  // vector consistency/additional/sizes-are-equal-one-and-proof-is-empty uses 12-byte "roots").
   if (size1 === size2) return proof.length === 0 && eq(root1, root2);
+  if (root1.length !== HASH || root2.length !== HASH) return false;
   if (proof.length === 0) return false;
   let path = proof;
   // If size1 is an exact power of two, root1 is the first node of the subtree (RFC 9162 step 2).
-  if (Number.isInteger(Math.log2(size1))) path = [root1, ...proof];
+  if (isPowerOfTwo(size1)) path = [root1, ...proof];
   let fn = size1 - 1;
   let sn = size2 - 1;
   while (fn % 2 === 1) {
