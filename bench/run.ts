@@ -13,6 +13,7 @@ import { machine, type BenchOptions, type Suite } from './harness.js';
 /** The registry: one line per suite, id -> lazy import of bench/<area>.ts. */
 const suites: Record<string, () => Promise<Suite>> = {
   merkle: async () => (await import('./merkle.js')).merkleSuite,
+  tsa: async () => (await import('./tsa.js')).tsaSuite,
 };
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));

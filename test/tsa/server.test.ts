@@ -1,0 +1,257 @@
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TimestampAuthority, type AuthorityOptions } from '../../host/tsa/core.js';
+import { algorithmIdentifier, integer, octets, oid, seq, tlv } from '../../host/tsa/encode.js';
+import { TsaError } from '../../host/tsa/errors.js';
+import { createTsaIdentity, pemCertificates, type TsaIdentity } from '../../host/tsa/keys.js';
+import { HASH_OIDS } from '../../host/tsa/oids.js';
+import { build } from '../../host/tsa/plugin.js';
+import { parseTsaConfig, startStandalone } from '../../host/tsa/standalone.js';
+import { SerialStore } from '../../host/tsa/store.js';
+import { verifyTimestampToken } from '../../host/tsa/verify.js';
+import { makePki, statusOf } from './helpers.js';
+
+const hello = new TextEncoder().encode('hello');
+const sha = (alg: string, d: Uint8Array): Uint8Array => new Uint8Array(createHash(alg).update(d).digest());
+
+/** A DER TimeStampReq built field by field (RFC 3161 §2.4.1). */
+function tsq(o: { hashOid?: string; hash?: Uint8Array; policy?: string; nonce?: bigint; certReq?: boolean; extensions?: boolean } = {}): Buffer {
+  return Buffer.from(seq(
+    integer(1n),
+    seq(algorithmIdentifier(o.hashOid ?? HASH_OIDS.sha256), octets(o.hash ?? sha('sha256', hello))),
+    ...(o.policy ? [oid(o.policy)] : []),
+    ...(o.nonce !== undefined ? [integer(o.nonce)] : []),
+    ...(o.certReq ? [Uint8Array.of(0x01, 0x01, 0xff)] : []),
+    ...(o.extensions ? [tlv(0xa0, seq(oid('1.2.3.4'), octets(Uint8Array.of(5, 0))))] : []),
+  ));
+}
+
+describe('TSA HTTP API', () => {
+  let identity: TsaIdentity;
+  let app: FastifyInstance;
+  let serials: SerialStore;
+  let root: Uint8Array;
+  beforeAll(async () => {
+    ({ identity } = await createTsaIdentity({ type: 'ecdsa-p256' }));
+    root = identity.certificates[1]!;
+    serials = new SerialStore({ path: ':memory:', blockSize: 16 });
+    app = await build({ authority: new TimestampAuthority({ ...identity, policies: ['1.3.6.1.4.1.57264.2', '1.2.3.4.5'] }), serials });
+  });
+  afterAll(async () => {
+    await app.close();
+    serials.close();
+  });
+  const postDer = (payload: Buffer) => app.inject({ method: 'POST', url: '/api/v1/timestamp', headers: { 'content-type': 'application/timestamp-query' }, payload });
+  const postJson = (payload: object) => app.inject({ method: 'POST', url: '/api/v1/timestamp', payload });
+
+  it('DER request with nonce and certReq -> 201 token that verifies', async () => {
+    const res = await postDer(tsq({ nonce: 0x1122334455667788n, certReq: true }));
+    expect(res.statusCode).toBe(201);
+    expect(res.headers['content-type']).toBe('application/timestamp-reply');
+    const v = verifyTimestampToken(new Uint8Array(res.rawPayload), { data: hello, nonce: 0x1122334455667788n, trustedCerts: [root] });
+    expect(v.policy).toBe('1.3.6.1.4.1.57264.2');
+    expect(Math.abs(v.genTime.getTime() - Date.now())).toBeLessThan(60_000);
+  });
+
+  it('without certReq the cert is left out and must come from outside', async () => {
+    const der = new Uint8Array((await postDer(tsq())).rawPayload);
+    expect(() => verifyTimestampToken(der, { data: hello, trustedCerts: [root] })).toThrow(expect.objectContaining({ code: 'TSA_SIGNER_NOT_FOUND' }));
+    expect(verifyTimestampToken(der, { data: hello, trustedCerts: [root], tsaCertificates: [identity.certificates[0]!] }).nonce).toBeUndefined();
+  });
+
+  it.each(['sha384', 'sha512'] as const)('%s imprints', async (alg) => {
+    const res = await postDer(tsq({ hashOid: HASH_OIDS[alg], hash: sha(alg, hello), certReq: true }));
+    expect(verifyTimestampToken(new Uint8Array(res.rawPayload), { data: hello, trustedCerts: [root] }).hashAlgorithm).toBe(alg);
+  });
+
+  it('a configured second policy is honoured', async () => {
+    const res = await postDer(tsq({ policy: '1.2.3.4.5', certReq: true }));
+    expect(verifyTimestampToken(new Uint8Array(res.rawPayload), { data: hello, trustedCerts: [root] }).policy).toBe('1.2.3.4.5');
+  });
+
+  it.each<[string, Buffer, string]>([
+    ['sha1', tsq({ hashOid: '1.3.14.3.2.26', hash: sha('sha1', hello) }), 'badAlg'],
+    ['md5', tsq({ hashOid: '1.2.840.113549.2.5', hash: sha('md5', hello) }), 'badAlg'],
+    ['unknown hash', tsq({ hashOid: '1.2.3', hash: new Uint8Array(32) }), 'badAlg'],
+    ['imprint of the wrong length', tsq({ hash: new Uint8Array(31) }), 'badDataFormat'],
+    ['unaccepted policy', tsq({ policy: '1.3.6.1.4.1.99999.1' }), 'unacceptedPolicy'],
+    ['request extensions', tsq({ extensions: true }), 'unacceptedExtension'],
+    ['version 2', Buffer.from(seq(integer(2n), seq(algorithmIdentifier(HASH_OIDS.sha256), octets(sha('sha256', hello))))), 'badRequest'],
+  ])('DER %s -> 400 rejection with failInfo %s', async (_n, body, info) => {
+    const res = await postDer(body);
+    expect(res.statusCode).toBe(400);
+    expect(statusOf(new Uint8Array(res.rawPayload))).toEqual({ status: 2n, failInfo: [info], hasToken: false });
+  });
+
+  it('Sigstore JSON request end to end', async () => {
+    const res = await postJson({ artifactHash: Buffer.from(sha('sha256', hello)).toString('base64'), hashAlgorithm: 'sha256', certificates: true, nonce: 1234567, tsaPolicyOID: '1.3.6.1.4.1.57264.2' });
+    expect(res.statusCode).toBe(201);
+    expect(res.headers['content-type']).toBe('application/timestamp-reply');
+    const v = verifyTimestampToken(new Uint8Array(res.rawPayload), { data: hello, nonce: 1234567n, trustedCerts: [root], policy: '1.3.6.1.4.1.57264.2' });
+    expect(v.hashAlgorithm).toBe('sha256');
+  });
+
+  it('JSON: sha512, no certificates, nonce as a decimal string beyond 2^53', async () => {
+    // Unknown fields are dropped by the schema (removeAdditional), as Sigstore's server ignores them.
+    const res = await postJson({ artifactHash: Buffer.from(sha('sha512', hello)).toString('base64'), hashAlgorithm: 'sha512', nonce: '123456789012345678901234567890', extra: true });
+    const v = verifyTimestampToken(new Uint8Array(res.rawPayload), { data: hello, trustedCerts: [root], tsaCertificates: [identity.certificates[0]!] });
+    expect(v.nonce).toBe(123456789012345678901234567890n);
+  });
+
+  it.each<[string, object, string]>([
+    ['sha1', { artifactHash: Buffer.from(sha('sha1', hello)).toString('base64'), hashAlgorithm: 'sha1' }, 'badAlg'],
+    ['md5', { artifactHash: Buffer.from(sha('md5', hello)).toString('base64'), hashAlgorithm: 'md5' }, 'badAlg'],
+    ['wrong digest length', { artifactHash: 'AAAA', hashAlgorithm: 'sha256' }, 'badDataFormat'],
+    ['not base64', { artifactHash: '!!!!', hashAlgorithm: 'sha256' }, 'badDataFormat'],
+    ['missing artifactHash', { hashAlgorithm: 'sha256' }, 'badRequest'],
+    ['negative nonce', { artifactHash: Buffer.from(sha('sha256', hello)).toString('base64'), hashAlgorithm: 'sha256', nonce: -1 }, 'badRequest'],
+    ['unaccepted policy', { artifactHash: Buffer.from(sha('sha256', hello)).toString('base64'), hashAlgorithm: 'sha256', tsaPolicyOID: '1.2.3' }, 'unacceptedPolicy'],
+  ])('JSON %s -> 400 rejection with failInfo %s', async (_n, body, info) => {
+    const res = await postJson(body);
+    expect(res.statusCode).toBe(400);
+    expect(statusOf(new Uint8Array(res.rawPayload))).toMatchObject({ status: 2n, failInfo: [info] });
+  });
+
+  it('malformed JSON and unsupported media types are coded 4xx', async () => {
+    const bad = await app.inject({ method: 'POST', url: '/api/v1/timestamp', headers: { 'content-type': 'application/json' }, payload: '{"a":' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toBe('MALFORMED_JSON');
+    const media = await app.inject({ method: 'POST', url: '/api/v1/timestamp', headers: { 'content-type': 'text/plain' }, payload: 'x' });
+    expect(media.statusCode).toBe(415);
+  });
+
+  it('GET /api/v1/timestamp/certchain: PEM, leaf first', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/timestamp/certchain' });
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toContain('application/pem-certificate-chain');
+    const certs = pemCertificates(res.body);
+    expect(certs.map((c) => Buffer.from(c).toString('hex'))).toEqual(identity.certificates.map((c) => Buffer.from(c).toString('hex')));
+    expect(new X509Certificate(certs[0]!).ca).toBe(false);
+  });
+
+  it('serial numbers are unique across many requests', async () => {
+    const seen = new Set<bigint>();
+    for (let i = 0; i < 40; i++) {
+      const der = new Uint8Array((await postDer(tsq({ certReq: true }))).rawPayload);
+      seen.add(verifyTimestampToken(der, { data: hello, trustedCerts: [root] }).serialNumber);
+    }
+    expect(seen.size).toBe(40);
+  });
+});
+
+describe('SerialStore', () => {
+  it('never reuses a serial across restarts, even mid-block', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsa-serial-'));
+    try {
+      const path = join(dir, 'tsa.db');
+      const used: bigint[] = [];
+      for (let run = 0; run < 3; run++) {
+        const s = new SerialStore({ path, blockSize: 10 });
+        for (let i = 0; i < 7; i++) used.push(s.nextSerial()); // stop mid-block
+        s.close();
+      }
+      expect(new Set(used).size).toBe(used.length);
+      for (let i = 1; i < used.length; i++) expect(used[i]! > used[i - 1]!).toBe(true);
+      expect(used[0]).toBe(1n);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TimestampAuthority refuses a bad identity', () => {
+  it.each<[string, Parameters<typeof makePki>[0]]>([
+    ['non-critical EKU', { ekuCritical: false }],
+    ['extra EKU', { ekus: ['1.3.6.1.5.5.7.3.8', '1.3.6.1.5.5.7.3.3'] }],
+  ])('%s', async (_n, p) => {
+    const pki = await makePki(p);
+    const { keySignerFromKeyObject } = await import('../../host/tsa/keys.js');
+    const opts: AuthorityOptions = { signer: keySignerFromKeyObject(pki.leafKey), certificates: [pki.leafDer, pki.rootDer] };
+    expect(() => new TimestampAuthority(opts)).toThrow(expect.objectContaining({ code: 'TSA_BAD_EKU' }));
+  });
+  it('a cert that does not carry the signing key', async () => {
+    const a = await createTsaIdentity();
+    const b = await createTsaIdentity();
+    expect(() => new TimestampAuthority({ signer: a.identity.signer, certificates: b.identity.certificates })).toThrow(expect.objectContaining({ code: 'TSA_BAD_IDENTITY' }));
+  });
+  it('a CA cert as the TSA cert', async () => {
+    const a = await createTsaIdentity();
+    expect(() => new TimestampAuthority({ signer: a.identity.signer, certificates: [a.identity.certificates[1]!] })).toThrow(TsaError);
+  });
+});
+
+describe('startStandalone', () => {
+  it('creates the identity once (key 0600), reuses it, and serves', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsa-standalone-'));
+    try {
+      const first = await startStandalone({ dataDir: dir, port: 0, host: '127.0.0.1' });
+      expect(first.ready.tsa).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const chain1 = await (await fetch(`${first.ready.tsa}/api/v1/timestamp/certchain`)).text();
+      const r = await fetch(`${first.ready.tsa}/api/v1/timestamp`, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: tsq({ certReq: true }) });
+      expect(r.status).toBe(201);
+      const certs = pemCertificates(chain1);
+      const s1 = verifyTimestampToken(new Uint8Array(await r.arrayBuffer()), { data: hello, trustedCerts: [certs[1]!] }).serialNumber;
+      await first.close();
+      expect((await stat(join(dir, 'tsa-key.pem'))).mode & 0o777).toBe(0o600);
+      const second = await startStandalone({ dataDir: dir, port: 0, host: '127.0.0.1' });
+      const chain2 = await (await fetch(`${second.ready.tsa}/api/v1/timestamp/certchain`)).text();
+      expect(chain2).toBe(chain1);
+      expect(await readFile(join(dir, 'tsa-chain.pem'), 'utf8')).toBe(chain1);
+      const r2 = await fetch(`${second.ready.tsa}/api/v1/timestamp`, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: tsq({ certReq: true }) });
+      const s2 = verifyTimestampToken(new Uint8Array(await r2.arrayBuffer()), { data: hello, trustedCerts: [certs[1]!] }).serialNumber;
+      expect(s2 > s1).toBe(true);
+      await second.close();
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('TSA config', () => {
+  it('policies and accuracy from a YAML file; the first policy is the default', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsa-config-'));
+    try {
+      const cfg = join(dir, 'tsa.yaml');
+      await (await import('node:fs/promises')).writeFile(cfg, 'policies: ["1.2.3.4.5", "1.3.6.1.4.1.57264.2"]\nkeyType: ecdsa-p384\naccuracy: { seconds: 0, millis: 500 }\n');
+      const s = await startStandalone({ dataDir: join(dir, 'data'), port: 0, host: '127.0.0.1', config: cfg });
+      try {
+        const certs = pemCertificates(await (await fetch(`${s.ready.tsa}/api/v1/timestamp/certchain`)).text());
+        const r = await fetch(`${s.ready.tsa}/api/v1/timestamp`, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: tsq({ certReq: true }) });
+        const v = verifyTimestampToken(new Uint8Array(await r.arrayBuffer()), { data: hello, trustedCerts: [certs[1]!] });
+        expect(v.policy).toBe('1.2.3.4.5');
+        expect(v.accuracyMicros).toBe(500_000);
+        expect(new X509Certificate(certs[0]!).publicKey.asymmetricKeyDetails?.namedCurve).toBe('secp384r1');
+      } finally {
+        await s.close();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+  it.each(['policies: []', 'policies: ["not-an-oid"]', 'keyType: ed25519', 'accuracy: { millis: 1000 }', 'polices: ["1.2.3"]', '[1, 2]'])('rejects %s', (text) => {
+    expect(() => parseTsaConfig(text)).toThrow(TsaError);
+  });
+});
+
+describe('signer failure', () => {
+  it('is a 503 systemFailure TimeStampResp, not a 500', async () => {
+    const { identity } = await createTsaIdentity();
+    const broken = { ...identity.signer, sign: () => Promise.reject(new Error('HSM session lost')) };
+    const serials = new SerialStore({ path: ':memory:' });
+    const app = await build({ authority: new TimestampAuthority({ signer: broken, certificates: identity.certificates }), serials });
+    try {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/timestamp', headers: { 'content-type': 'application/timestamp-query' }, payload: tsq() });
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('1');
+      expect(statusOf(new Uint8Array(res.rawPayload))).toEqual({ status: 2n, failInfo: ['systemFailure'], hasToken: false });
+      expect(res.rawPayload.toString('latin1')).not.toContain('HSM');
+    } finally {
+      await app.close();
+      serials.close();
+    }
+  });
+});
