@@ -1,0 +1,300 @@
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createRequire } from 'node:module';
+import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Updater } from 'tuf-js';
+import { generateKeyPairSync } from 'node:crypto';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toTrustMaterial } from '@sigstore/verify';
+import { buildTrustedRoot, serializeTrustFile } from '../../host/trust/trust-files.js';
+import { canonicalJson } from '../../host/trust/canonical-json.js';
+import { build } from '../../host/trust/tuf-plugin.js';
+import { addTargets, bumpRoot, initRepo, refresh, refreshIfDue, repoStatus, rotateKey } from '../../host/trust/tuf-repo.js';
+import { keyIdOf, type RootMeta, type Signed } from '../../host/trust/tuf.js';
+import { TrustError } from '../../host/trust/errors.js';
+
+const require = createRequire(import.meta.url);
+// tuf-js verifies with this encoder; ours must produce the same bytes.
+const olpc = require('@tufjs/canonical-json') as { canonicalize: (v: unknown) => string };
+
+const tmp = mkdtempSync(join(tmpdir(), 'cairn-tuf-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+let n = 0;
+const fresh = (name: string) => join(tmp, `${name}-${n++}`);
+
+describe('canonical JSON', () => {
+  it('matches @tufjs/canonical-json byte for byte', () => {
+    const samples: unknown[] = [
+      { b: 1, a: [true, false, null, 'x"y\\z'], 'é': { z: -5, A: 'ü\n\t\u0001' } },
+      { _type: 'root', keys: { k: { keyval: { public: 'ab' } } }, version: 9007199254740991 },
+      [],
+      {},
+      '',
+    ];
+    for (const s of samples) expect(canonicalJson(s)).toBe(olpc.canonicalize(s));
+    expect(() => canonicalJson({ x: 1.5 })).toThrow(TypeError);
+  });
+});
+
+describe('TUF repository with tuf-js', () => {
+  let app: FastifyInstance;
+  let base: string;
+  const repo = fresh('repo');
+  const trustedRoot = Buffer.from(
+    serializeTrustFile(
+      buildTrustedRoot({
+        tlogs: [{ baseUrl: 'http://127.0.0.1:3001', publicKeySpki: generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }), validFor: { start: new Date('2026-01-01T00:00:00Z') } }],
+      }),
+    ),
+  );
+
+  beforeAll(async () => {
+    initRepo(repo, { thresholds: { root: 2 } });
+    addTargets(repo, [
+      { name: 'trusted_root.json', data: trustedRoot },
+      { name: 'signing_config.v0.2.json', data: Buffer.from('{}') },
+    ]);
+    app = await build({ repoDir: repo });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address() as { port: number };
+    base = `http://127.0.0.1:${addr.port}`;
+  });
+  afterAll(() => app.close());
+
+  function client(seedRoot: string = join(repo, 'metadata', '1.root.json'), metadataDir = fresh('client')) {
+    mkdirSync(metadataDir, { recursive: true });
+    const targetDir = fresh('targets');
+    mkdirSync(targetDir, { recursive: true });
+    copyFileSync(seedRoot, join(metadataDir, 'root.json'));
+    const updater = new Updater({ metadataBaseUrl: `${base}/metadata`, targetBaseUrl: `${base}/targets`, metadataDir, targetDir, config: { fetchRetry: 0 } });
+    const fetchTarget = async (name: string) => {
+      const info = await updater.getTargetInfo(name);
+      if (!info) throw new Error(`no target ${name}`);
+      return readFileSync(await updater.downloadTarget(info));
+    };
+    return { updater, metadataDir, fetchTarget };
+  }
+
+  it('lays out consistent snapshots, key IDs over canonical JSON, 0600 keys', () => {
+    const files = readdirSync(join(repo, 'metadata')).sort();
+    expect(files).toEqual(expect.arrayContaining(['1.root.json', '2.targets.json', '2.snapshot.json', 'timestamp.json']));
+    const root = JSON.parse(readFileSync(join(repo, 'metadata', '1.root.json'), 'utf8')) as Signed<RootMeta>;
+    expect(root.signed.consistent_snapshot).toBe(true);
+    expect(root.signed.roles.root.threshold).toBe(2);
+    expect(root.signatures).toHaveLength(2);
+    for (const [id, k] of Object.entries(root.signed.keys)) expect(keyIdOf(k)).toBe(id);
+    const st = repoStatus(repo);
+    expect(readdirSync(join(repo, 'targets'))).toContain(`${st.targets['trusted_root.json']!.sha256}.trusted_root.json`);
+    expect(statSync(join(repo, 'keys')).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(join(repo, 'keys'))) expect(statSync(join(repo, 'keys', f)).mode & 0o777).toBe(0o600);
+    expect(readdirSync(join(repo, 'keys'))).toHaveLength(5); // 2 root + 1 each for the others
+  });
+
+  it('tuf-js fetches trusted_root.json through the repository', async () => {
+    const c = client();
+    const got = await c.fetchTarget('trusted_root.json');
+    expect(got).toEqual(trustedRoot);
+    // What came through TUF is a trusted root sigstore-js accepts.
+    expect(toTrustMaterial(TrustedRoot.fromJSON(JSON.parse(got.toString('utf8')))).tlogs).toHaveLength(1);
+  });
+
+  it('after key rotation and root v2, a client holding root v1 updates and still fetches', async () => {
+    const old = client();
+    await old.updater.refresh(); // trusts v1 and has seen the current timestamp/snapshot
+    const r1 = rotateKey(repo, 'root');
+    expect(r1.versions.root).toBe(2);
+    expect(r1.retired).toHaveLength(2);
+    const r2 = rotateKey(repo, 'targets');
+    const r3 = rotateKey(repo, 'timestamp');
+    expect(r3.versions.root).toBe(4);
+    expect(r2.versions.targets).toBeGreaterThan(2);
+    const v2 = JSON.parse(readFileSync(join(repo, 'metadata', '2.root.json'), 'utf8')) as Signed<RootMeta>;
+    expect(v2.signatures).toHaveLength(4); // two old root keys + two new ones
+    // Retired private keys are gone; only the 5 current ones remain.
+    expect(readdirSync(join(repo, 'keys'))).toHaveLength(5);
+    // The same client (persistent metadata dir) and a brand-new one seeded with v1 both walk to v4.
+    for (const c of [client(undefined, old.metadataDir), client()]) {
+      expect(await c.fetchTarget('trusted_root.json')).toEqual(trustedRoot);
+      const trusted = JSON.parse(readFileSync(join(c.metadataDir, 'root.json'), 'utf8')) as Signed<RootMeta>;
+      expect(trusted.signed.version).toBe(4);
+    }
+    const updated = Buffer.from('{"mediaType":"application/vnd.dev.sigstore.trustedroot.v0.2+json","tlogs":[],"v":2}\n');
+    addTargets(repo, [{ name: 'trusted_root.json', data: updated }]);
+    expect(await client().fetchTarget('trusted_root.json')).toEqual(updated);
+    addTargets(repo, [{ name: 'trusted_root.json', data: trustedRoot }]);
+  });
+
+  it('bump-root publishes N+1 with the same keys, and clients follow', async () => {
+    const before = repoStatus(repo);
+    const after = bumpRoot(repo);
+    expect(after.versions.root).toBe(before.versions.root + 1);
+    const a = JSON.parse(readFileSync(join(repo, 'metadata', `${before.versions.root}.root.json`), 'utf8')) as Signed<RootMeta>;
+    const b = JSON.parse(readFileSync(join(repo, 'metadata', `${after.versions.root}.root.json`), 'utf8')) as Signed<RootMeta>;
+    expect(b.signed.keys).toEqual(a.signed.keys);
+    expect(b.signatures).toHaveLength(2); // the same two root keys, signing once each
+    const c = client();
+    expect(await c.fetchTarget('trusted_root.json')).toEqual(trustedRoot);
+    expect((JSON.parse(readFileSync(join(c.metadataDir, 'root.json'), 'utf8')) as Signed<RootMeta>).signed.version).toBe(after.versions.root);
+  });
+
+  it('a tampered target is refused', async () => {
+    const st = repoStatus(repo);
+    const file = join(repo, 'targets', `${st.targets['trusted_root.json']!.sha256}.trusted_root.json`);
+    const good = readFileSync(file);
+    const bad = Buffer.from(good);
+    bad[5] ^= 1;
+    writeFileSync(file, bad);
+    try {
+      await expect(client().fetchTarget('trusted_root.json')).rejects.toThrow(/hash|length|mismatch/i);
+    } finally {
+      writeFileSync(file, good);
+    }
+  });
+
+  it('an expired timestamp is refused, and a refresh repairs it', async () => {
+    refresh(repo, { now: new Date(Date.now() - 10 * 86400_000), snapshot: false });
+    await expect(client().updater.refresh()).rejects.toThrow(/expired/i);
+    refresh(repo);
+    expect(await client().fetchTarget('trusted_root.json')).toEqual(trustedRoot);
+  });
+
+  it('a timestamp changed after signing is refused', async () => {
+    const ts = join(repo, 'metadata', 'timestamp.json');
+    const good = readFileSync(ts);
+    const doc = JSON.parse(good.toString('utf8'));
+    doc.signed.expires = '2099-01-01T00:00:00Z'; // content change without a valid re-signature
+    writeFileSync(ts, JSON.stringify(doc));
+    try {
+      await expect(client().updater.refresh()).rejects.toThrow(/signed by 0\/1 keys|signature|threshold/i);
+    } finally {
+      writeFileSync(ts, good);
+    }
+  });
+});
+
+describe('TUF repository operations', () => {
+  it('refuses double init, missing repo, bad target names and missing keys with codes', () => {
+    const repo = fresh('ops');
+    initRepo(repo);
+    const code = (f: () => unknown) => {
+      try {
+        f();
+      } catch (e) {
+        expect(e).toBeInstanceOf(TrustError);
+        return (e as TrustError).code;
+      }
+      return 'no error';
+    };
+    expect(code(() => initRepo(repo))).toBe('TUF_REPO_STATE');
+    expect(code(() => refresh(fresh('none')))).toBe('TUF_REPO_STATE');
+    for (const name of ['../x', 'a/../../b', '.hidden', '', 'a//b', 'a\\b', 'x\u0000']) {
+      expect(code(() => addTargets(repo, [{ name, data: Buffer.from('x') }]))).toBe('TUF_BAD_TARGET_NAME');
+    }
+    expect(addTargets(repo, [{ name: 'sub/dir.json', data: Buffer.from('{}') }]).changed).toBe(true);
+    expect(addTargets(repo, [{ name: 'sub/dir.json', data: Buffer.from('{}') }]).changed).toBe(false);
+    // A live writer's lock is respected; a stale one (dead pid) is taken over.
+    writeFileSync(join(repo, '.lock'), String(process.pid));
+    expect(code(() => refresh(repo))).toBe('TUF_REPO_STATE');
+    writeFileSync(join(repo, '.lock'), '2147483646');
+    expect(refresh(repo).versions.timestamp).toBeGreaterThan(1);
+    const root = JSON.parse(readFileSync(join(repo, 'metadata', 'root.json'), 'utf8')) as Signed<RootMeta>;
+    rmSync(join(repo, 'keys', `${root.signed.roles.snapshot.keyids[0]}.pem`));
+    expect(code(() => refresh(repo))).toBe('TUF_KEY_MISSING');
+  });
+
+  it('refreshIfDue re-signs only when the timestamp or snapshot nears expiry', () => {
+    const repo = fresh('due');
+    const t = new Date('2026-03-01T00:00:00Z');
+    initRepo(repo, { now: t, expires: { timestamp: 3600, snapshot: 86400 } });
+    expect(refreshIfDue(repo, { now: new Date(t.getTime() + 600_000) })).toBe(false);
+    expect(refreshIfDue(repo, { now: new Date(t.getTime() + 2000_000) })).toBe(true); // > half of 1 h gone
+    expect(repoStatus(repo).versions).toMatchObject({ snapshot: 1, timestamp: 2 });
+    expect(refreshIfDue(repo, { now: new Date(t.getTime() + 50_000_000) })).toBe(true); // snapshot past half of 1 day
+    expect(repoStatus(repo).versions).toMatchObject({ snapshot: 2, timestamp: 3 });
+  });
+});
+
+describe('cairn tuf CLI', () => {
+  it('init, add-target, refresh, rotate-key, status print JSON status lines', async () => {
+    const { main } = await import('../../host/cli/main.js');
+    const repo = fresh('cli');
+    const file = join(tmp, 'trusted_root.json');
+    writeFileSync(file, '{"mediaType":"x"}');
+    const out: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = ((chunk: string) => (out.push(String(chunk)), true)) as typeof process.stdout.write;
+    try {
+      await main(['node', 'cairn', 'tuf', 'init', '--repo', repo, '--timestamp-expires', '2']);
+      await main(['node', 'cairn', 'tuf', 'add-target', '--repo', repo, file]);
+      await main(['node', 'cairn', 'tuf', 'refresh', '--repo', repo, '--timestamp-only']);
+      await main(['node', 'cairn', 'tuf', 'rotate-key', '--repo', repo, '--role', 'snapshot']);
+      await main(['node', 'cairn', 'tuf', 'status', '--repo', repo]);
+    } finally {
+      process.stdout.write = write;
+    }
+    const last = JSON.parse(out.at(-1)!);
+    expect(out).toHaveLength(5);
+    expect(last.versions).toEqual({ root: 2, targets: 2, snapshot: 3, timestamp: 4 });
+    expect(Object.keys(last.targets)).toEqual(['trusted_root.json']);
+    const day = Date.parse(JSON.parse(out[0]!).expires.timestamp) - Date.now();
+    expect(day).toBeGreaterThan(86400_000);
+  });
+});
+
+describe('tufPlugin HTTP', () => {
+  const repo = fresh('http');
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    initRepo(repo);
+    addTargets(repo, [{ name: 'trusted_root.json', data: Buffer.from('{"a":1}') }, { name: 'blob.bin', data: Buffer.from([1, 2, 3]) }]);
+    writeFileSync(join(repo, 'secret.txt'), 'SECRET');
+    app = await build({ repoDir: repo, prefix: '/tuf' });
+  });
+  afterAll(() => app.close());
+
+  it('serves metadata and targets with content types and cache headers', async () => {
+    const ts = await app.inject({ url: '/tuf/metadata/timestamp.json' });
+    expect(ts.statusCode).toBe(200);
+    expect(ts.headers['content-type']).toMatch(/^application\/json/);
+    expect(ts.headers['cache-control']).toBe('no-cache');
+    expect(JSON.parse(ts.body).signed._type).toBe('timestamp');
+    const r1 = await app.inject({ url: '/tuf/metadata/1.root.json' });
+    expect(r1.headers['cache-control']).toMatch(/immutable/);
+    const st = repoStatus(repo);
+    const blob = await app.inject({ url: `/tuf/targets/${st.targets['blob.bin']!.sha256}.blob.bin` });
+    expect(blob.statusCode).toBe(200);
+    expect(blob.headers['content-type']).toBe('application/octet-stream');
+    expect(blob.rawPayload).toEqual(Buffer.from([1, 2, 3]));
+  });
+
+  it('never serves anything outside metadata/ and targets/', async () => {
+    const attempts = [
+      '/tuf/metadata/..%2Fsecret.txt',
+      '/tuf/metadata/%2e%2e%2frepo.json',
+      '/tuf/targets/../secret.txt',
+      '/tuf/targets/%2e%2e/secret.txt',
+      '/tuf/targets/..%2f..%2fsecret.txt',
+      '/tuf/targets/%2e%2e%2fkeys%2f',
+      '/tuf/metadata/.hidden',
+      '/tuf/targets/',
+      '/tuf/metadata/nope.json',
+    ];
+    for (const url of attempts) {
+      const res = await app.inject({ url });
+      expect([400, 404], url).toContain(res.statusCode);
+      expect(res.body).not.toContain('SECRET');
+      expect(res.json().error).toMatch(/^(TUF_BAD_TARGET_NAME|TUF_NOT_FOUND|NOT_FOUND)$/);
+    }
+    // The segment check itself refuses an encoded `..` before touching the file system.
+    const keys = await app.inject({ url: '/tuf/targets/..%2fkeys' });
+    expect(keys.statusCode).toBe(400);
+    // A symlink planted under targets/ that points outside the repository is not followed out.
+    symlinkSync(join(repo, 'secret.txt'), join(repo, 'targets', 'link.json'));
+    const link = await app.inject({ url: '/tuf/targets/link.json' });
+    expect(link.statusCode).toBe(404);
+    expect(link.body).not.toContain('SECRET');
+  });
+});
