@@ -14,6 +14,7 @@ import { machine, type BenchOptions, type Suite } from './harness.js';
 const suites: Record<string, () => Promise<Suite>> = {
   merkle: async () => (await import('./merkle.js')).merkleSuite,
   tsa: async () => (await import('./tsa.js')).tsaSuite,
+  spiffe: async () => (await import('./spiffe.js')).spiffeSuite,
 };
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));

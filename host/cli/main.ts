@@ -4,6 +4,8 @@
  */
 import { Command } from 'commander';
 import { registerServe } from './serve.js';
+import { registerTuf } from './tuf.js';
+import { registerSpiffe } from './spiffe.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -12,6 +14,8 @@ export async function main(argv: string[]): Promise<void> {
     .description('Zero-trust software supply chain: SPIFFE identity, keyless CA, transparency log, TSA, verifier')
     .showHelpAfterError();
   registerServe(program);
+  registerTuf(program);
+  registerSpiffe(program);
   // Further command groups register here (one line each): up, verify, sign, attest, chains, build, tuf, spiffe.
   await program.parseAsync(argv);
 }

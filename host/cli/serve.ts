@@ -23,6 +23,8 @@ type Starter = (opts: StandaloneOptions) => Promise<Standalone>;
 
 // One line per service; loaded lazily so `cairn verify` does not pay for SQLite or gRPC.
 const services: Record<string, () => Promise<Starter>> = {
+  tsa: async () => (await import('../tsa/standalone.js')).startStandalone,
+  spiffe: async () => (await import('../spiffe/standalone.js')).startStandalone,
 };
 
 /** Print the ready line, then close cleanly on SIGINT/SIGTERM (in-flight requests finish first). */

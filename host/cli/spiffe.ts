@@ -1,0 +1,133 @@
+/**
+ * `cairn spiffe ...`: administer a running SPIFFE server (`cairn serve spiffe`) over its admin API.
+ *   cairn spiffe entry create --spiffe-id ID --parent-id ID --selector S [--selector S ...] [--hint H]
+ *   cairn spiffe entry list [--parent-id ID] [--spiffe-id ID]
+ *   cairn spiffe entry delete <entry id>
+ *   cairn spiffe token generate [--ttl SECONDS]
+ *   cairn spiffe rotate
+ * Server: --server URL or $CAIRN_SPIFFE_SERVER. Admin token: --admin-token-file FILE (default
+ * .cairn/spiffe/admin-token, the one `cairn serve spiffe` writes with mode 0600) or
+ * $CAIRN_SPIFFE_ADMIN_TOKEN. Every command prints one JSON line; the token is never printed.
+ */
+import { readFileSync } from 'node:fs';
+import { InvalidArgumentError, type Command } from 'commander';
+
+interface Conn {
+  server?: string;
+  adminTokenFile?: string;
+}
+
+function connection(cmd: Command): { base: string; token: string } {
+  const o = cmd.optsWithGlobals<Conn>();
+  const base = o.server ?? process.env.CAIRN_SPIFFE_SERVER;
+  if (!base) cmd.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
+  let token = process.env.CAIRN_SPIFFE_ADMIN_TOKEN;
+  if (o.adminTokenFile !== undefined || !token) {
+    const file = o.adminTokenFile ?? '.cairn/spiffe/admin-token';
+    try {
+      token = readFileSync(file, 'utf8').trim();
+    } catch (e) {
+      cmd.error(`cairn spiffe: cannot read admin token file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { exitCode: 1 });
+    }
+  }
+  return { base: base!.replace(/\/$/, ''), token: token! };
+}
+
+async function call(cmd: Command, method: string, path: string, body?: unknown): Promise<void> {
+  const { base, token } = connection(cmd);
+  let res: Response;
+  try {
+    res = await fetch(`${base}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
+  } catch (e) {
+    cmd.error(`cairn spiffe: cannot reach ${base}: ${(e as Error).message}`, { exitCode: 1 });
+    return;
+  }
+  const text = await res.text();
+  if (!res.ok) {
+    let msg = text;
+    try {
+      const j = JSON.parse(text) as { error?: string; message?: string };
+      msg = `${j.error ?? res.status}: ${j.message ?? ''}`;
+    } catch {
+      /* not JSON */
+    }
+    cmd.error(`cairn spiffe: ${msg}`, { exitCode: 1, code: String(res.status) });
+  }
+  process.stdout.write(`${text === '' ? JSON.stringify({ ok: true }) : text}\n`);
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('not a positive integer');
+  return n;
+}
+
+const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+export function registerSpiffe(program: Command): void {
+  const spiffe = program
+    .command('spiffe')
+    .description('administer a running SPIFFE server (registration entries, join tokens, rotation)')
+    .option('--server <url>', 'server base URL (default $CAIRN_SPIFFE_SERVER)')
+    .option('--admin-token-file <file>', 'admin bearer token file (default .cairn/spiffe/admin-token or $CAIRN_SPIFFE_ADMIN_TOKEN)');
+
+  const entry = spiffe.command('entry').description('registration entries: SPIFFE ID -> parent ID + selectors');
+  entry
+    .command('create')
+    .description('create a registration entry')
+    .requiredOption('--spiffe-id <id>', 'the workload SPIFFE ID, e.g. spiffe://example.org/build')
+    .requiredOption('--parent-id <id>', 'the agent that may issue it (the local agent is spiffe://<td>/spire/agent/local)')
+    .requiredOption('--selector <s>', 'selector, repeatable: unix:uid:1000, unix:gid:0, unix:path:/usr/bin/x, tpm:ak:<hex>, tpm:pcr:sha256:7:<hex>', collect)
+    .option('--hint <hint>', 'Workload API hint')
+    .option('--x509-ttl <seconds>', 'X509-SVID lifetime', seconds)
+    .option('--jwt-ttl <seconds>', 'JWT-SVID lifetime', seconds)
+    .action(async function (this: Command, o: { spiffeId: string; parentId: string; selector: string[]; hint?: string; x509Ttl?: number; jwtTtl?: number }) {
+      await call(this, 'POST', '/admin/v1/entries', {
+        spiffeId: o.spiffeId,
+        parentId: o.parentId,
+        selectors: o.selector,
+        ...(o.hint !== undefined ? { hint: o.hint } : {}),
+        ...(o.x509Ttl !== undefined ? { x509SvidTtl: o.x509Ttl } : {}),
+        ...(o.jwtTtl !== undefined ? { jwtSvidTtl: o.jwtTtl } : {}),
+      });
+    });
+  entry
+    .command('list')
+    .description('list registration entries')
+    .option('--parent-id <id>', 'only entries under this parent')
+    .option('--spiffe-id <id>', 'only entries for this SPIFFE ID')
+    .action(async function (this: Command, o: { parentId?: string; spiffeId?: string }) {
+      const q = new URLSearchParams();
+      if (o.parentId) q.set('parentId', o.parentId);
+      if (o.spiffeId) q.set('spiffeId', o.spiffeId);
+      await call(this, 'GET', `/admin/v1/entries${q.size ? `?${q}` : ''}`);
+    });
+  entry
+    .command('delete')
+    .description('delete a registration entry')
+    .argument('<id>', 'entry id (from create or list)')
+    .action(async function (this: Command, id: string) {
+      await call(this, 'DELETE', `/admin/v1/entries/${encodeURIComponent(id)}`);
+    });
+
+  spiffe
+    .command('token')
+    .description('join tokens for node attestation')
+    .command('generate')
+    .description('create a single-use join token')
+    .option('--ttl <seconds>', 'lifetime', seconds, 600)
+    .action(async function (this: Command, o: { ttl: number }) {
+      await call(this, 'POST', '/admin/v1/jointokens', { ttl: o.ttl });
+    });
+
+  spiffe
+    .command('rotate')
+    .description('prepare a new CA authority (X.509 signing cert + JWT key); the old one stays in the bundle for the overlap')
+    .action(async function (this: Command) {
+      await call(this, 'POST', '/admin/v1/rotate');
+    });
+}

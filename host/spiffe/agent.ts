@@ -1,0 +1,158 @@
+/**
+ * The agent role: which identities a caller with given selectors is entitled to, their SVIDs
+ * (cached, re-minted at half-life or when the signing authority changes), and the bundles it may
+ * trust. Transport-free: workload.ts puts the Workload API in front of it.
+ *
+ * Entitlement follows SPIRE: an entry is served by this agent when its parent ID is the agent's
+ * SPIFFE ID (the ID the agent obtained by node attestation, or the local agent's ID) and every one
+ * of the entry's selectors is among the caller's.
+ */
+import { EventEmitter } from 'node:events';
+import type { JWK } from 'jose';
+import type { TrustDomainCa, X509Svid } from './ca.js';
+import { concatDer, type ParsedBundle } from './bundle.js';
+import { trustDomainId } from './id.js';
+import { selectorsMatch } from './selectors.js';
+import type { RegistrationEntry } from './store.js';
+
+export interface EntrySource {
+  listEntries(filter: { parentId?: string }): RegistrationEntry[];
+  onEntriesChanged(fn: () => void): () => void;
+}
+
+/** Federated bundles, kept per trust domain (never merged: Federation §4.1.3). */
+export interface FederatedBundleSource {
+  bundles(): Map<string, ParsedBundle>;
+  on(event: 'update', fn: () => void): unknown;
+  off(event: 'update', fn: () => void): unknown;
+}
+
+interface CachedSvid {
+  svid: X509Svid;
+  authorityId: string;
+  mintedAt: number;
+}
+
+export interface AgentOptions {
+  agentId: string;
+  ca: TrustDomainCa;
+  entries: EntrySource;
+  federation?: FederatedBundleSource;
+  now?: () => number;
+}
+
+export class Agent extends EventEmitter<{ update: [] }> {
+  readonly agentId: string;
+  readonly ca: TrustDomainCa;
+  private readonly entries: EntrySource;
+  private readonly federation: FederatedBundleSource | undefined;
+  private readonly now: () => number;
+  private readonly cache = new Map<string, CachedSvid>();
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(opts: AgentOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.agentId = opts.agentId;
+    this.ca = opts.ca;
+    this.entries = opts.entries;
+    this.federation = opts.federation;
+    this.now = opts.now ?? Date.now;
+    const fire = (): void => {
+      this.emit('update');
+    };
+    const entriesChanged = (): void => {
+      // Forget SVIDs of deleted entries (their keys must not outlive the entitlement in memory).
+      const live = new Set(this.entries.listEntries({ parentId: this.agentId }).map((e) => e.id));
+      for (const id of this.cache.keys()) if (!live.has(id)) this.cache.delete(id);
+      fire();
+    };
+    this.ca.on('bundle', fire);
+    this.ca.on('activated', fire);
+    this.unsubscribe.push(() => this.ca.off('bundle', fire), () => this.ca.off('activated', fire));
+    this.unsubscribe.push(this.entries.onEntriesChanged(entriesChanged));
+    if (this.federation) {
+      this.federation.on('update', fire);
+      this.unsubscribe.push(() => this.federation!.off('update', fire));
+    }
+  }
+
+  close(): void {
+    for (const u of this.unsubscribe) u();
+    this.removeAllListeners();
+  }
+
+  /** Entries this caller is entitled to (possibly none). */
+  entitledEntries(selectors: ReadonlySet<string>): RegistrationEntry[] {
+    return this.entries.listEntries({ parentId: this.agentId }).filter((e) => selectorsMatch(e.selectors, selectors));
+  }
+
+  /**
+   * X509-SVIDs for the given entries, one per distinct SPIFFE ID + hint. Cached SVIDs are reused
+   * until half their lifetime has passed or the CA's active authority changed.
+   */
+  async x509Svids(entries: RegistrationEntry[]): Promise<{ entry: RegistrationEntry; svid: X509Svid }[]> {
+    const out: { entry: RegistrationEntry; svid: X509Svid }[] = [];
+    const now = this.now();
+    const authorityId = this.ca.activeAuthorityId();
+    for (const entry of entries) {
+      let c = this.cache.get(entry.id);
+      const halfLife = c ? c.mintedAt + (c.svid.notAfter.getTime() - c.mintedAt) / 2 : 0;
+      if (!c || c.authorityId !== authorityId || now >= halfLife) {
+        const svid = await this.ca.mintX509Svid(entry.spiffeId, { ttlMs: entry.x509SvidTtl * 1000 });
+        c = { svid, authorityId, mintedAt: now };
+        this.cache.set(entry.id, c);
+      }
+      out.push({ entry, svid: c.svid });
+    }
+    return out;
+  }
+
+  /** When the earliest of these SVIDs reaches half-life (the stream re-sends then). */
+  nextRefresh(svids: X509Svid[]): number | undefined {
+    let t: number | undefined;
+    for (const s of svids) {
+      const c = [...this.cache.values()].find((x) => x.svid === s);
+      if (!c) continue;
+      const half = c.mintedAt + (s.notAfter.getTime() - c.mintedAt) / 2;
+      t = t === undefined ? half : Math.min(t, half);
+    }
+    return t;
+  }
+
+  /** Own trust domain bundle (DER concatenated). */
+  ownX509Bundle(): Buffer {
+    return concatDer(this.ca.x509Authorities());
+  }
+
+  /** Federated X.509 bundles keyed by trust domain SPIFFE ID (Workload API §4.6). */
+  federatedX509Bundles(): Map<string, Buffer> {
+    const out = new Map<string, Buffer>();
+    for (const [td, b] of this.federation?.bundles() ?? []) {
+      if (td === this.ca.trustDomain) continue;
+      out.set(trustDomainId(td), concatDer(b.x509Authorities));
+    }
+    return out;
+  }
+
+  /** All X.509 bundles, own first (FetchX509Bundles §5.2.2). */
+  allX509Bundles(): Map<string, Buffer> {
+    return new Map([[trustDomainId(this.ca.trustDomain), this.ownX509Bundle()], ...this.federatedX509Bundles()]);
+  }
+
+  /** JWT keys per trust domain name (own + federated). */
+  jwtKeysFor(trustDomain: string): JWK[] | undefined {
+    if (trustDomain === this.ca.trustDomain) return this.ca.jwtAuthorities();
+    return this.federation?.bundles().get(trustDomain)?.jwtKeys;
+  }
+
+  /** JWT bundles as JWKS documents keyed by trust domain SPIFFE ID (FetchJWTBundles §6.2.2). */
+  allJwtBundles(): Map<string, Buffer> {
+    const out = new Map<string, Buffer>([[trustDomainId(this.ca.trustDomain), Buffer.from(JSON.stringify(this.ca.jwtJwks()))]]);
+    for (const [td, b] of this.federation?.bundles() ?? []) {
+      if (td === this.ca.trustDomain) continue;
+      out.set(trustDomainId(td), Buffer.from(JSON.stringify({ keys: b.jwtKeys })));
+    }
+    return out;
+  }
+}

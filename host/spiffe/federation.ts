@@ -1,0 +1,141 @@
+/**
+ * Federation client (SPIFFE Federation §4–§5): polls each configured foreign trust domain's bundle
+ * endpoint at the bundle's `spiffe_refresh_hint` (default five minutes, Federation §4.1.2) and keeps
+ * the bundles apart per trust domain (never merged, §4.1.3). The endpoint profile is `https_web`:
+ * TLS with the server certificate validated against the system roots or the `ca` given in the
+ * relationship (RFC 6125 host name check by node:tls); no client authentication (§5.2.1).
+ * `http:` URLs are accepted only when `allowInsecureHttp` is set (loopback tests).
+ */
+import { EventEmitter } from 'node:events';
+import http from 'node:http';
+import https from 'node:https';
+import { SpiffeError } from './errors.js';
+import { parseTrustDomain } from './id.js';
+import { MAX_BUNDLE_BYTES, parseBundle, type ParsedBundle } from './bundle.js';
+
+export interface FederationRelationship {
+  trustDomain: string;
+  /** Bundle endpoint URL (https). */
+  url: string;
+  profile: 'https_web';
+  /** PEM trust anchors for the endpoint's TLS certificate instead of the system roots. */
+  ca?: string;
+}
+
+export interface FederationOptions {
+  relationships: FederationRelationship[];
+  allowInsecureHttp?: boolean;
+  /** Clamp for the refresh interval in ms (defaults 1 s .. 1 day). */
+  minRefreshMs?: number;
+  maxRefreshMs?: number;
+  log?: (msg: string, fields?: Record<string, unknown>) => void;
+}
+
+const DEFAULT_REFRESH_MS = 5 * 60_000;
+
+export function validateRelationship(r: FederationRelationship, allowInsecureHttp = false): FederationRelationship {
+  parseTrustDomain(r.trustDomain);
+  if (r.profile !== 'https_web') throw new SpiffeError('SPIFFE_BAD_CONFIG', `unsupported bundle endpoint profile ${String(r.profile)}`);
+  let u: URL;
+  try {
+    u = new URL(r.url);
+  } catch (e) {
+    throw new SpiffeError('SPIFFE_BAD_CONFIG', 'bundle endpoint URL is invalid', { cause: e });
+  }
+  // Federation §5.2.1.1: scheme https, no userinfo.
+  if (u.username || u.password) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'bundle endpoint URL must not contain userinfo');
+  if (u.protocol !== 'https:' && !(allowInsecureHttp && u.protocol === 'http:')) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'bundle endpoint URL must be https');
+  return r;
+}
+
+/** One GET of a bundle endpoint; redirects are not followed (Federation §5.2.1 makes them optional). */
+export function fetchBundle(r: FederationRelationship, timeoutMs = 10_000): Promise<ParsedBundle> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(r.url);
+    const mod = u.protocol === 'https:' ? https : http;
+    const req = mod.get(u, { timeout: timeoutMs, ...(r.ca && u.protocol === 'https:' ? { ca: r.ca } : {}), headers: { accept: 'application/json' } }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new SpiffeError('SPIFFE_BAD_BUNDLE', `bundle endpoint for ${r.trustDomain} answered ${res.statusCode}`));
+        return;
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (c: Buffer) => {
+        size += c.length;
+        if (size > MAX_BUNDLE_BYTES) {
+          req.destroy(new SpiffeError('SPIFFE_BAD_BUNDLE', 'bundle too large'));
+          return;
+        }
+        chunks.push(c);
+      });
+      res.on('end', () => {
+        try {
+          resolve(parseBundle(r.trustDomain, Buffer.concat(chunks)));
+        } catch (e) {
+          reject(e);
+        }
+      });
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new SpiffeError('SPIFFE_BAD_BUNDLE', 'bundle endpoint timed out')));
+    req.on('error', (e) => reject(e instanceof SpiffeError ? e : new SpiffeError('SPIFFE_BAD_BUNDLE', `bundle endpoint for ${r.trustDomain} unreachable`, { cause: e })));
+  });
+}
+
+export class FederationClient extends EventEmitter<{ update: [] }> {
+  private readonly current = new Map<string, ParsedBundle>();
+  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly opts: FederationOptions;
+  private stopped = false;
+
+  constructor(opts: FederationOptions) {
+    super();
+    this.setMaxListeners(0);
+    this.opts = opts;
+    for (const r of opts.relationships) validateRelationship(r, opts.allowInsecureHttp);
+  }
+
+  bundles(): Map<string, ParsedBundle> {
+    return new Map(this.current);
+  }
+
+  /** First fetch of every relationship (errors are logged; polling continues), then polling. */
+  async start(): Promise<void> {
+    await Promise.all(this.opts.relationships.map((r) => this.refresh(r)));
+  }
+
+  /** Fetches one relationship now and schedules the next poll at its refresh hint. */
+  async refresh(r: FederationRelationship): Promise<void> {
+    let next = DEFAULT_REFRESH_MS;
+    try {
+      const b = await fetchBundle(r);
+      const prev = this.current.get(r.trustDomain);
+      // A lower sequence than the one we hold is a rollback (§4 "MUST be monotonically increasing").
+      if (prev?.sequence !== undefined && b.sequence !== undefined && b.sequence < prev.sequence) {
+        throw new SpiffeError('SPIFFE_BAD_BUNDLE', `bundle for ${r.trustDomain} went back from sequence ${prev.sequence} to ${b.sequence}`);
+      }
+      if (b.refreshHintSeconds !== undefined && b.refreshHintSeconds > 0) next = b.refreshHintSeconds * 1000;
+      if (!prev || JSON.stringify(prev) !== JSON.stringify(b)) {
+        this.current.set(r.trustDomain, b);
+        this.emit('update');
+      }
+    } catch (e) {
+      // Keep the last good bundle; retry sooner than a full interval.
+      this.opts.log?.('federated bundle refresh failed', { trustDomain: r.trustDomain, err: String(e) });
+      next = Math.min(next, 30_000);
+    }
+    if (this.stopped) return;
+    const clamped = Math.max(this.opts.minRefreshMs ?? 1000, Math.min(next, this.opts.maxRefreshMs ?? 86_400_000));
+    clearTimeout(this.timers.get(r.trustDomain));
+    const t = setTimeout(() => void this.refresh(r), clamped);
+    t.unref();
+    this.timers.set(r.trustDomain, t);
+  }
+
+  close(): void {
+    this.stopped = true;
+    for (const t of this.timers.values()) clearTimeout(t);
+    this.timers.clear();
+  }
+}

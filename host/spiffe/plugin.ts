@@ -1,0 +1,334 @@
+/**
+ * HTTP face of the SPIFFE identity provider:
+ *   GET  /.well-known/openid-configuration   OIDC discovery (as SPIRE's oidc-discovery-provider)
+ *   GET  /keys                               the JWT-SVID keys as a JWKS
+ *   GET  /bundle                             SPIFFE bundle endpoint (Federation §5; https_web when
+ *                                            served over TLS, see standalone.ts)
+ *   /admin/v1/...                            registration entries, join tokens, rotation, agents
+ *                                            (Authorization: Bearer <admin token>)
+ *   POST /node/v1/attest/join_token          node attestation with a join token
+ *   POST /node/v1/attest/tpm/challenge|quote node attestation with a TPM 2.0 quote
+ * Every route has request and response schemas; errors go through the one root handler.
+ */
+import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
+import { installErrorHandler } from '../http/errors.js';
+import type { TrustDomainCa } from './ca.js';
+import { SpiffeError } from './errors.js';
+import type { SpiffeStore, RegistrationEntry } from './store.js';
+import type { TpmAttestor } from './tpm-attestor.js';
+
+export interface SpiffePluginOptions {
+  ca: TrustDomainCa;
+  store: SpiffeStore;
+  /** The admin bearer token (admin routes are absent when undefined). */
+  adminToken?: string;
+  /** The issuer URL (OIDC discovery base), known only after listen. */
+  issuer: () => string;
+  tpm?: TpmAttestor;
+  /** TTL of agent X509-SVIDs issued by node attestation (default 1 h). */
+  agentSvidTtlMs?: number;
+}
+
+export interface BuildOptions extends SpiffePluginOptions {
+  logger?: boolean;
+  /** Serve over TLS (the bundle endpoint's https_web profile, Federation §5.2.1). */
+  https?: { key: string | Buffer; cert: string | Buffer };
+}
+
+const errorSchema = {
+  type: 'object',
+  properties: { code: { type: 'integer' }, error: { type: 'string' }, message: { type: 'string' } },
+} as const;
+const errors = { 400: errorSchema, 401: errorSchema, 403: errorSchema, 404: errorSchema, 409: errorSchema } as const;
+
+const jwkSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    kty: { type: 'string' }, crv: { type: 'string' }, x: { type: 'string' }, y: { type: 'string' },
+    kid: { type: 'string' }, use: { type: 'string' }, alg: { type: 'string' },
+    x5c: { type: 'array', items: { type: 'string' } },
+  },
+} as const;
+
+const entrySchema = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    spiffeId: { type: 'string' },
+    parentId: { type: 'string' },
+    selectors: { type: 'array', items: { type: 'string' } },
+    hint: { type: 'string' },
+    x509SvidTtl: { type: 'integer' },
+    jwtSvidTtl: { type: 'integer' },
+    createdAt: { type: 'integer' },
+  },
+} as const;
+
+const newEntrySchema = {
+  type: 'object',
+  required: ['spiffeId', 'parentId', 'selectors'],
+  additionalProperties: false,
+  properties: {
+    spiffeId: { type: 'string', maxLength: 2048 },
+    parentId: { type: 'string', maxLength: 2048 },
+    selectors: { type: 'array', minItems: 1, maxItems: 64, items: { type: 'string', maxLength: 4200 } },
+    hint: { type: 'string', maxLength: 128 },
+    x509SvidTtl: { type: 'integer' },
+    jwtSvidTtl: { type: 'integer' },
+  },
+} as const;
+
+const svidResponseSchema = {
+  type: 'object',
+  properties: {
+    spiffeId: { type: 'string' },
+    selectors: { type: 'array', items: { type: 'string' } },
+    svid: { type: 'array', items: { type: 'string' } },
+    bundle: { type: 'array', items: { type: 'string' } },
+    expiresAt: { type: 'integer' },
+  },
+} as const;
+
+/** The agent's public key for its SVID: an SPKI in PEM or base64 DER; must be EC P-256. */
+export function parseAgentKey(v: string): KeyObject {
+  try {
+    const key = v.includes('-----BEGIN') ? createPublicKey(v) : createPublicKey({ key: Buffer.from(v, 'base64'), format: 'der', type: 'spki' });
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('not P-256');
+    return key;
+  } catch (e) {
+    throw new SpiffeError('SPIFFE_BAD_REQUEST', 'publicKey must be an ECDSA P-256 SPKI (PEM or base64 DER)', { cause: e });
+  }
+}
+
+const digest = (s: string): Buffer => createHash('sha256').update(s).digest();
+
+export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app, opts) => {
+  const { ca, store } = opts;
+
+  // ---------------------------------------------------------------------------------------------
+  // OIDC discovery (OpenID Connect Discovery 1.0 §3–§4), the document SPIRE's provider serves.
+  app.get('/.well-known/openid-configuration', {
+    schema: {
+      response: {
+        200: {
+          type: 'object',
+          properties: {
+            issuer: { type: 'string' },
+            jwks_uri: { type: 'string' },
+            authorization_endpoint: { type: 'string' },
+            response_types_supported: { type: 'array', items: { type: 'string' } },
+            subject_types_supported: { type: 'array', items: { type: 'string' } },
+            id_token_signing_alg_values_supported: { type: 'array', items: { type: 'string' } },
+          },
+        },
+      },
+    },
+  }, async (_req, reply) => {
+    const issuer = opts.issuer();
+    reply.header('cache-control', 'public, max-age=60');
+    return {
+      issuer,
+      jwks_uri: `${issuer.replace(/\/$/, '')}/keys`,
+      authorization_endpoint: '',
+      response_types_supported: ['id_token'],
+      subject_types_supported: ['public'],
+      id_token_signing_alg_values_supported: ['ES256'],
+    };
+  });
+
+  app.get('/keys', {
+    schema: { response: { 200: { type: 'object', properties: { keys: { type: 'array', items: jwkSchema } } } } },
+  }, async (_req, reply) => {
+    reply.header('cache-control', 'public, max-age=60');
+    return ca.jwtJwks('sig');
+  });
+
+  // SPIFFE bundle endpoint (Federation §5.2: no client authentication, UTF-8 JSON).
+  app.get('/bundle', {
+    schema: {
+      response: {
+        200: {
+          type: 'object',
+          properties: { keys: { type: 'array', items: jwkSchema }, spiffe_sequence: { type: 'integer' }, spiffe_refresh_hint: { type: 'integer' } },
+        },
+      },
+    },
+  }, async (_req, reply) => {
+    reply.type('application/json; charset=utf-8');
+    return ca.bundle();
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // Node attestation. The agent's SPIFFE ID is derived from the evidence, never chosen by it.
+
+  const issueAgentSvid = async (spiffeId: string, selectors: string[], publicKey: KeyObject, type: 'join_token' | 'tpm') => {
+    const svid = await ca.mintX509Svid(spiffeId, { publicKey, ttlMs: opts.agentSvidTtlMs ?? 3_600_000 });
+    store.recordAgent({ spiffeId, attestationType: type, selectors, attestedAt: Date.now() });
+    return {
+      spiffeId,
+      selectors,
+      svid: svid.chain.map((c) => Buffer.from(c).toString('base64')),
+      bundle: ca.x509Authorities().map((c) => Buffer.from(c).toString('base64')),
+      expiresAt: svid.notAfter.getTime(),
+    };
+  };
+
+  app.post<{ Body: { token: string; publicKey: string } }>('/node/v1/attest/join_token', {
+    schema: {
+      body: {
+        type: 'object',
+        required: ['token', 'publicKey'],
+        additionalProperties: false,
+        properties: { token: { type: 'string', maxLength: 256 }, publicKey: { type: 'string', maxLength: 4096 } },
+      },
+      response: { 200: svidResponseSchema, ...errors },
+    },
+  }, async (req) => {
+    const key = parseAgentKey(req.body.publicKey);
+    const tokenId = store.consumeJoinToken(req.body.token);
+    // SPIRE's join_token attestor names the agent spiffe://<td>/spire/agent/join_token/<token>; we
+    // use a hash of the token instead so that the ID never reveals the secret.
+    return issueAgentSvid(`spiffe://${ca.trustDomain}/spire/agent/join_token/${tokenId}`, [`join_token:${tokenId}`], key, 'join_token');
+  });
+
+  if (opts.tpm) {
+    const tpm = opts.tpm;
+    app.post<{ Body: { akPublic: string; pcrs?: number[] } }>('/node/v1/attest/tpm/challenge', {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['akPublic'],
+          additionalProperties: false,
+          properties: {
+            akPublic: { type: 'string', maxLength: 8192 },
+            pcrs: { type: 'array', minItems: 1, maxItems: 24, items: { type: 'integer', minimum: 0, maximum: 23 } },
+          },
+        },
+        response: {
+          200: { type: 'object', properties: { nonce: { type: 'string' }, pcrs: { type: 'array', items: { type: 'integer' } }, expiresAt: { type: 'integer' } } },
+          ...errors,
+        },
+      },
+    }, async (req) => {
+      const c = tpm.challenge(req.body.akPublic, req.body.pcrs);
+      return { nonce: Buffer.from(c.nonce).toString('hex'), pcrs: c.pcrs, expiresAt: c.expiresAt };
+    });
+
+    app.post<{ Body: { ekPublic?: string; akPublic: string; nonce: string; attest: string; signature: string; pcrValues: string[]; publicKey: string } }>('/node/v1/attest/tpm/quote', {
+      schema: {
+        body: {
+          type: 'object',
+          required: ['akPublic', 'nonce', 'attest', 'signature', 'pcrValues', 'publicKey'],
+          additionalProperties: false,
+          properties: {
+            ekPublic: { type: 'string', maxLength: 8192 },
+            akPublic: { type: 'string', maxLength: 8192 },
+            nonce: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+            attest: { type: 'string', maxLength: 4096 },
+            signature: { type: 'string', maxLength: 4096 },
+            pcrValues: { type: 'array', maxItems: 24, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
+            publicKey: { type: 'string', maxLength: 4096 },
+          },
+        },
+        response: { 200: svidResponseSchema, ...errors },
+      },
+    }, async (req) => {
+      const key = parseAgentKey(req.body.publicKey);
+      const b = req.body;
+      const result = await tpm.verify({
+        ...(b.ekPublic !== undefined ? { ekPublic: b.ekPublic } : {}),
+        akPublic: b.akPublic,
+        nonce: Buffer.from(b.nonce, 'hex'),
+        attest: Buffer.from(b.attest, 'base64'),
+        signature: Buffer.from(b.signature, 'base64'),
+        pcrValues: b.pcrValues.map((h) => Buffer.from(h, 'hex')),
+      });
+      return issueAgentSvid(result.spiffeId, result.selectors, key, 'tpm');
+    });
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Admin API (bearer token). Absent entirely when no token is configured.
+  if (opts.adminToken === undefined) return;
+  const expected = digest(opts.adminToken);
+  const authenticate = async (req: FastifyRequest): Promise<void> => {
+    const h = req.headers.authorization;
+    const m = typeof h === 'string' ? /^Bearer ([\x21-\x7e]{1,512})$/.exec(h) : null;
+    // Compare fixed-length digests in constant time: no length or prefix oracle on the token.
+    if (!m || !timingSafeEqual(digest(m[1]!), expected)) throw new SpiffeError('SPIFFE_UNAUTHENTICATED', 'admin bearer token required');
+  };
+
+  await app.register(async (admin) => {
+    admin.addHook('onRequest', authenticate);
+
+    admin.post<{ Body: Parameters<SpiffeStore['createEntry']>[0] }>('/admin/v1/entries', {
+      schema: { body: newEntrySchema, response: { 201: entrySchema, ...errors } },
+    }, async (req, reply) => {
+      const entry: RegistrationEntry = store.createEntry(req.body);
+      return reply.code(201).send(entry);
+    });
+
+    admin.get<{ Querystring: { parentId?: string; spiffeId?: string } }>('/admin/v1/entries', {
+      schema: {
+        querystring: { type: 'object', additionalProperties: false, properties: { parentId: { type: 'string', maxLength: 2048 }, spiffeId: { type: 'string', maxLength: 2048 } } },
+        response: { 200: { type: 'object', properties: { entries: { type: 'array', items: entrySchema } } }, ...errors },
+      },
+    }, async (req) => ({ entries: store.listEntries(req.query) }));
+
+    admin.delete<{ Params: { id: string } }>('/admin/v1/entries/:id', {
+      schema: {
+        params: { type: 'object', required: ['id'], properties: { id: { type: 'string', pattern: '^[0-9a-f-]{36}$' } } },
+        response: { 204: { type: 'null' }, ...errors },
+      },
+    }, async (req, reply) => {
+      store.deleteEntry(req.params.id);
+      return reply.code(204).send();
+    });
+
+    admin.post<{ Body: { ttl?: number } }>('/admin/v1/jointokens', {
+      schema: {
+        body: { type: 'object', additionalProperties: false, properties: { ttl: { type: 'integer', minimum: 1, maximum: 604800 } } },
+        response: { 201: { type: 'object', properties: { token: { type: 'string' }, expiresAt: { type: 'integer' } } }, ...errors },
+      },
+    }, async (req, reply) => reply.code(201).send(store.createJoinToken(req.body?.ttl ?? 600)));
+
+    admin.post('/admin/v1/rotate', {
+      schema: { response: { 200: { type: 'object', properties: { spiffe_sequence: { type: 'integer' } } }, ...errors } },
+    }, async () => {
+      await ca.rotate();
+      return { spiffe_sequence: ca.bundleSequence };
+    });
+
+    admin.get('/admin/v1/agents', {
+      schema: {
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              agents: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { spiffeId: { type: 'string' }, attestationType: { type: 'string' }, selectors: { type: 'array', items: { type: 'string' } }, attestedAt: { type: 'integer' } },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    }, async () => ({ agents: store.listAgents() }));
+  });
+};
+
+export async function build(opts: BuildOptions): Promise<FastifyInstance> {
+  // removeAdditional off: an unknown field is refused (400), not silently dropped.
+  const base = { logger: opts.logger ?? false, bodyLimit: 64 * 1024, ajv: { customOptions: { removeAdditional: false as const } } };
+  // Two calls, not a conditional option: fastify's types pick the server type from `https`.
+  const app = (opts.https ? Fastify({ ...base, https: opts.https }) : Fastify(base)) as unknown as FastifyInstance;
+  installErrorHandler(app);
+  await app.register(spiffeRoutes, opts);
+  return app;
+}

@@ -1,0 +1,262 @@
+/**
+ * SQLite store of the identity provider: registration entries, join tokens, TPM attestation
+ * challenges and attested agents. Single-use things (join tokens, nonces) are consumed with one
+ * conditional UPDATE, so two concurrent attempts can never both succeed.
+ * Secrets are stored only as SHA-256 hashes: a copy of this file cannot attest a node.
+ */
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import { SpiffeError } from './errors.js';
+import { parseSpiffeId, parseWorkloadId } from './id.js';
+import { parseSelector } from './selectors.js';
+
+export interface RegistrationEntry {
+  id: string;
+  spiffeId: string;
+  parentId: string;
+  selectors: string[];
+  /** Workload API hint (unique among a caller's SVIDs; Workload API §5.2.1). */
+  hint: string;
+  x509SvidTtl: number;
+  jwtSvidTtl: number;
+  createdAt: number;
+}
+
+export interface NewEntry {
+  spiffeId: string;
+  parentId: string;
+  selectors: string[];
+  hint?: string;
+  x509SvidTtl?: number;
+  jwtSvidTtl?: number;
+}
+
+export interface AgentRecord {
+  spiffeId: string;
+  attestationType: 'join_token' | 'tpm' | 'local';
+  selectors: string[];
+  attestedAt: number;
+}
+
+export interface TpmChallenge {
+  nonce: Uint8Array;
+  akHash: string;
+  /** PCR indices (sha256 bank) the quote must cover. */
+  pcrs: number[];
+  expiresAt: number;
+}
+
+interface EntryRow {
+  id: string;
+  spiffe_id: string;
+  parent_id: string;
+  selectors: string;
+  hint: string;
+  x509_ttl: number;
+  jwt_ttl: number;
+  created_at: number;
+}
+
+const sha256hex = (s: string | Uint8Array): string => createHash('sha256').update(s).digest('hex');
+
+function toEntry(r: EntryRow): RegistrationEntry {
+  return {
+    id: r.id,
+    spiffeId: r.spiffe_id,
+    parentId: r.parent_id,
+    selectors: JSON.parse(r.selectors) as string[],
+    hint: r.hint,
+    x509SvidTtl: r.x509_ttl,
+    jwtSvidTtl: r.jwt_ttl,
+    createdAt: r.created_at,
+  };
+}
+
+export class SpiffeStore {
+  private readonly db: Database.Database;
+  private readonly now: () => number;
+  /** Bumped on every entry change; the agent compares it to re-evaluate callers. */
+  revision = 0;
+  private readonly listeners = new Set<() => void>();
+
+  constructor(opts: { path: string; now?: () => number }) {
+    this.now = opts.now ?? Date.now;
+    this.db = new Database(opts.path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`
+      CREATE TABLE IF NOT EXISTS entries (
+        id TEXT PRIMARY KEY,
+        spiffe_id TEXT NOT NULL,
+        parent_id TEXT NOT NULL,
+        selectors TEXT NOT NULL,
+        hint TEXT NOT NULL DEFAULT '',
+        x509_ttl INTEGER NOT NULL,
+        jwt_ttl INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        UNIQUE (spiffe_id, parent_id, selectors)
+      );
+      CREATE INDEX IF NOT EXISTS entries_parent ON entries(parent_id);
+      CREATE TABLE IF NOT EXISTS join_tokens (
+        token_hash TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+      );
+      CREATE TABLE IF NOT EXISTS tpm_challenges (
+        nonce TEXT PRIMARY KEY,
+        ak_hash TEXT NOT NULL,
+        pcrs TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at INTEGER
+      );
+      CREATE TABLE IF NOT EXISTS agents (
+        spiffe_id TEXT PRIMARY KEY,
+        attestation_type TEXT NOT NULL,
+        selectors TEXT NOT NULL,
+        attested_at INTEGER NOT NULL
+      );
+    `);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+
+  onEntriesChanged(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  private changed(): void {
+    this.revision++;
+    for (const fn of this.listeners) fn();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Registration entries
+
+  createEntry(input: NewEntry): RegistrationEntry {
+    const spiffeId = input.spiffeId;
+    parseWorkloadId(spiffeId);
+    parseSpiffeId(input.parentId);
+    if (!Array.isArray(input.selectors) || input.selectors.length === 0 || input.selectors.length > 64) {
+      throw new SpiffeError('SPIFFE_BAD_SELECTOR', 'an entry needs 1..64 selectors');
+    }
+    const selectors = [...new Set(input.selectors.map(parseSelector))].sort();
+    const ttl = (v: number | undefined, def: number): number => {
+      if (v === undefined) return def;
+      if (!Number.isInteger(v) || v < 10 || v > 86_400 * 30) throw new SpiffeError('SPIFFE_BAD_REQUEST', 'TTL must be 10..2592000 seconds');
+      return v;
+    };
+    const hint = input.hint ?? '';
+    if (typeof hint !== 'string' || hint.length > 128) throw new SpiffeError('SPIFFE_BAD_REQUEST', 'hint must be at most 128 characters');
+    const row: EntryRow = {
+      id: randomUUID(),
+      spiffe_id: spiffeId,
+      parent_id: input.parentId,
+      selectors: JSON.stringify(selectors),
+      hint,
+      x509_ttl: ttl(input.x509SvidTtl, 3600),
+      jwt_ttl: ttl(input.jwtSvidTtl, 300),
+      created_at: this.now(),
+    };
+    try {
+      this.db
+        .prepare('INSERT INTO entries (id, spiffe_id, parent_id, selectors, hint, x509_ttl, jwt_ttl, created_at) VALUES (@id, @spiffe_id, @parent_id, @selectors, @hint, @x509_ttl, @jwt_ttl, @created_at)')
+        .run(row);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new SpiffeError('SPIFFE_CONFLICT', 'an identical entry already exists');
+      throw e;
+    }
+    this.changed();
+    return toEntry(row);
+  }
+
+  listEntries(filter: { parentId?: string; spiffeId?: string } = {}): RegistrationEntry[] {
+    const rows = this.db
+      .prepare<{ parent: string | null; spiffe: string | null }, EntryRow>(
+        'SELECT * FROM entries WHERE (@parent IS NULL OR parent_id = @parent) AND (@spiffe IS NULL OR spiffe_id = @spiffe) ORDER BY created_at, id',
+      )
+      .all({ parent: filter.parentId ?? null, spiffe: filter.spiffeId ?? null });
+    return rows.map(toEntry);
+  }
+
+  getEntry(id: string): RegistrationEntry {
+    const r = this.db.prepare<[string], EntryRow>('SELECT * FROM entries WHERE id = ?').get(id);
+    if (!r) throw new SpiffeError('SPIFFE_NOT_FOUND', 'no such entry');
+    return toEntry(r);
+  }
+
+  deleteEntry(id: string): void {
+    const res = this.db.prepare('DELETE FROM entries WHERE id = ?').run(id);
+    if (res.changes === 0) throw new SpiffeError('SPIFFE_NOT_FOUND', 'no such entry');
+    this.changed();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Join tokens: single-use, expiring. Only the hash is stored.
+
+  createJoinToken(ttlSeconds: number): { token: string; expiresAt: number } {
+    if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 86_400 * 7) throw new SpiffeError('SPIFFE_BAD_REQUEST', 'token TTL must be 1..604800 seconds');
+    const token = randomBytes(24).toString('base64url');
+    const expiresAt = this.now() + ttlSeconds * 1000;
+    this.db.prepare('INSERT INTO join_tokens (token_hash, expires_at) VALUES (?, ?)').run(sha256hex(token), expiresAt);
+    return { token, expiresAt };
+  }
+
+  /** Consumes a join token; returns its public id (a hash prefix, never the token itself). */
+  consumeJoinToken(token: unknown): string {
+    if (typeof token !== 'string' || !/^[A-Za-z0-9_-]{16,128}$/.test(token)) throw new SpiffeError('SPIFFE_BAD_JOIN_TOKEN', 'join token is malformed');
+    const hash = sha256hex(token);
+    const now = this.now();
+    const res = this.db.prepare('UPDATE join_tokens SET used_at = ? WHERE token_hash = ? AND used_at IS NULL AND expires_at > ?').run(now, hash, now);
+    // Unknown, used and expired are indistinguishable to the caller on purpose.
+    if (res.changes !== 1) throw new SpiffeError('SPIFFE_BAD_JOIN_TOKEN', 'join token is unknown, used or expired');
+    return hash.slice(0, 32);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // TPM challenges: one nonce per attestation attempt, bound to the AK and the PCR selection.
+
+  createTpmChallenge(akHash: string, pcrs: number[], ttlMs: number): TpmChallenge {
+    const nonce = randomBytes(32);
+    const expiresAt = this.now() + ttlMs;
+    this.db.prepare('INSERT INTO tpm_challenges (nonce, ak_hash, pcrs, expires_at) VALUES (?, ?, ?, ?)').run(nonce.toString('hex'), akHash, JSON.stringify(pcrs), expiresAt);
+    this.db.prepare('DELETE FROM tpm_challenges WHERE expires_at < ?').run(this.now() - 3_600_000);
+    return { nonce: new Uint8Array(nonce), akHash, pcrs, expiresAt };
+  }
+
+  /**
+   * Marks the challenge for `nonce` used and returns it; a second call with the same nonce (a
+   * replayed quote) finds nothing.
+   */
+  consumeTpmChallenge(nonce: Uint8Array): TpmChallenge {
+    const hex = Buffer.from(nonce).toString('hex');
+    const now = this.now();
+    return this.db.transaction(() => {
+      const row = this.db
+        .prepare<[string], { ak_hash: string; pcrs: string; expires_at: number; used_at: number | null }>('SELECT * FROM tpm_challenges WHERE nonce = ?')
+        .get(hex);
+      if (!row || row.used_at !== null || row.expires_at <= now) throw new SpiffeError('SPIFFE_TPM_REJECTED', 'unknown, used or expired attestation nonce');
+      this.db.prepare('UPDATE tpm_challenges SET used_at = ? WHERE nonce = ?').run(now, hex);
+      return { nonce, akHash: row.ak_hash, pcrs: JSON.parse(row.pcrs) as number[], expiresAt: row.expires_at };
+    })();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Agents
+
+  recordAgent(a: AgentRecord): void {
+    this.db
+      .prepare('INSERT INTO agents (spiffe_id, attestation_type, selectors, attested_at) VALUES (?, ?, ?, ?) ON CONFLICT(spiffe_id) DO UPDATE SET attestation_type = excluded.attestation_type, selectors = excluded.selectors, attested_at = excluded.attested_at')
+      .run(a.spiffeId, a.attestationType, JSON.stringify(a.selectors), a.attestedAt);
+  }
+
+  listAgents(): AgentRecord[] {
+    return this.db
+      .prepare<[], { spiffe_id: string; attestation_type: AgentRecord['attestationType']; selectors: string; attested_at: number }>('SELECT * FROM agents ORDER BY spiffe_id')
+      .all()
+      .map((r) => ({ spiffeId: r.spiffe_id, attestationType: r.attestation_type, selectors: JSON.parse(r.selectors) as string[], attestedAt: r.attested_at }));
+  }
+}
