@@ -4,6 +4,7 @@
  * prints the single JSON ready line on stdout and handles shutdown signals.
  */
 import { Command, Option } from 'commander';
+import type { TrustedRootInput } from '../trust/trust-files.js';
 
 export interface StandaloneOptions {
   dataDir: string;
@@ -16,6 +17,11 @@ export interface StandaloneOptions {
 export interface Standalone {
   /** Fields merged into the ready line after `"ready": true`. */
   ready: Record<string, string>;
+  /**
+   * What this service contributes to the stack's trusted_root.json (its log keys, CA chain or TSA
+   * chain, with the URL it is served at). `cairn up` merges the contributions of every service.
+   */
+  trust?: TrustedRootInput;
   close(): Promise<void>;
 }
 
