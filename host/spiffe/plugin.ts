@@ -13,6 +13,7 @@
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import { installErrorHandler } from '../http/errors.js';
+import { registerOps } from '../http/ops.js';
 import type { TrustDomainCa } from './ca.js';
 import { SpiffeError } from './errors.js';
 import type { SpiffeStore, RegistrationEntry } from './store.js';
@@ -329,6 +330,7 @@ export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   // Two calls, not a conditional option: fastify's types pick the server type from `https`.
   const app = (opts.https ? Fastify({ ...base, https: opts.https }) : Fastify(base)) as unknown as FastifyInstance;
   installErrorHandler(app);
+  await registerOps(app, { service: 'spiffe', description: 'SPIFFE trust-domain server: OIDC discovery, bundle endpoint, registration and node attestation' });
   await app.register(spiffeRoutes, opts);
   return app;
 }

@@ -17,6 +17,8 @@
  *   federation:
  *     - { trustDomain: other.org, url: https://other.org/bundle, profile: https_web, ca: ca.pem }  # ca: optional PEM file
  *   allowInsecureHttpFederation: false        # http bundle URLs, for loopback tests only
+ *   entries:                                  # registration entries ensured at start (idempotent);
+ *     - { spiffeId: spiffe://TD/ci/build, selectors: [unix:uid:1000], hint: build }   # parent: the local agent
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -46,9 +48,10 @@ export interface SpiffeConfig {
   allowUnauthenticatedVerifiers?: boolean;
   federation?: FederationRelationship[];
   allowInsecureHttpFederation?: boolean;
+  entries?: { spiffeId: string; selectors: string[]; hint?: string }[];
 }
 
-const KEYS = ['socket', 'jwtIssuer', 'caTtl', 'x509SvidTtl', 'jwtSvidTtl', 'refreshHint', 'activationDelay', 'tls', 'allowUnauthenticatedVerifiers', 'federation', 'allowInsecureHttpFederation'];
+const KEYS = ['socket', 'jwtIssuer', 'caTtl', 'x509SvidTtl', 'jwtSvidTtl', 'refreshHint', 'activationDelay', 'tls', 'allowUnauthenticatedVerifiers', 'federation', 'allowInsecureHttpFederation', 'entries'];
 
 /** Parses and checks a config document; unknown keys are errors so typos do not pass silently. */
 export function parseSpiffeConfig(text: string): SpiffeConfig {
@@ -78,6 +81,12 @@ export function parseSpiffeConfig(text: string): SpiffeConfig {
     for (const r of d.federation as Record<string, unknown>[]) {
       if (typeof r !== 'object' || r === null || typeof r.trustDomain !== 'string' || typeof r.url !== 'string') bad('each federation entry needs trustDomain and url');
       if (r.profile === undefined) r.profile = 'https_web';
+    }
+  }
+  if (d.entries !== undefined) {
+    if (!Array.isArray(d.entries)) bad('entries must be a list');
+    for (const e of d.entries as Record<string, unknown>[]) {
+      if (typeof e !== 'object' || e === null || typeof e.spiffeId !== 'string' || !Array.isArray(e.selectors)) bad('each entry needs spiffeId and selectors');
     }
   }
   return d as SpiffeConfig;
@@ -134,6 +143,13 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
 
     const agentId = `spiffe://${trustDomain}/spire/agent/local`;
     store.recordAgent({ spiffeId: agentId, attestationType: 'local', selectors: [], attestedAt: Date.now() });
+    // Entries from the config are ensured, not duplicated: an entry with the same SPIFFE ID,
+    // parent and selector set already stored is left alone (restarts are idempotent).
+    for (const e of config.entries ?? []) {
+      const want = [...new Set(e.selectors)].sort().join('\n');
+      const same = store.listEntries({ spiffeId: e.spiffeId, parentId: agentId }).some((x) => x.selectors.join('\n') === want);
+      if (!same) store.createEntry({ spiffeId: e.spiffeId, parentId: agentId, selectors: e.selectors, ...(e.hint !== undefined ? { hint: e.hint } : {}) });
+    }
     const agent = new Agent({ agentId, ca, entries: store, federation });
     closers.push(() => agent.close());
     const workload = await startWorkloadApi({

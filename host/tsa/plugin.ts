@@ -8,6 +8,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { installErrorHandler } from '../http/errors.js';
+import { registerOps } from '../http/ops.js';
 import { failureResponse, MAX_REQUEST_BYTES, messageImprintDer, parseTimeStampReq, TimestampAuthority, type TimeStampRequest } from './core.js';
 import { integer } from './encode.js';
 import { TsaRefusal } from './errors.js';
@@ -135,6 +136,10 @@ export const tsaRoutes: FastifyPluginAsync<TsaPluginOptions> = async (app, opts)
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false });
   installErrorHandler(app);
+  await registerOps(app, {
+    service: 'tsa',
+    description: 'RFC 3161 time-stamp authority (Sigstore timestamp-authority API)',
+  });
   await app.register(tsaRoutes, opts);
   return app;
 }

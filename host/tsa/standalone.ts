@@ -7,6 +7,7 @@
  *   keyType: ecdsa-p256 | ecdsa-p384 | rsa     # only used when the identity is first created
  *   accuracy: { seconds: 1, millis: 0, micros: 0 }
  */
+import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -83,12 +84,28 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  const url = `http://${host}:${port}`;
+  const leaf = new X509Certificate(identity.certificates[0]!);
   return {
-    ready: { tsa: `http://${host}:${port}` },
+    ready: { tsa: url },
+    // trusted_root.json wants the TSA chain leaf first (protobuf-specs CertificateAuthority) and the
+    // timestamp endpoint as `uri`; the window starts when the TSA certificate does.
+    trust: {
+      timestampAuthorities: [{
+        subject: { organization: 'Cairn', commonName: subjectCn(leaf.subject) ?? 'Cairn TSA' },
+        uri: `${url}/api/v1/timestamp`,
+        certChain: identity.certificates,
+        validFor: { start: new Date(leaf.validFrom) },
+      }],
+    },
     close: async () => {
       await app.close();
       serials.close();
       await identity.signer.close();
     },
   };
+}
+
+function subjectCn(subject: string): string | undefined {
+  return /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1];
 }

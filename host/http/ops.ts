@@ -1,0 +1,90 @@
+/**
+ * Operations endpoints every Cairn service exposes, registered once per app right after it is
+ * created (before its routes, so the OpenAPI document sees them):
+ *
+ *   GET /healthz        liveness: the process answers (200 {"status":"ok"})
+ *   GET /readyz         readiness: the service's own check (its store opens, its key signs);
+ *                       503 {"status":"unready","reason":...} otherwise
+ *   GET /metrics        Prometheus text format (prom-client): this service's request counters and
+ *                       latency histogram, labelled service=<name>, plus process metrics
+ *   GET /openapi.json   the OpenAPI 3 document built from the route schemas (@fastify/swagger)
+ *
+ * Several services can share one process (`cairn up`); each keeps its own prom-client Registry
+ * and the process-wide default metrics are collected once and merged into every scrape.
+ */
+import swagger from '@fastify/swagger';
+import type { FastifyInstance } from 'fastify';
+import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface OpsOptions {
+  /** Short service name (`log`, `ca`, `tsa`, `spiffe`, ...): metric label and OpenAPI title. */
+  service: string;
+  /** Readiness check; resolves to an error reason, or undefined when ready. */
+  ready?: () => Promise<string | undefined> | string | undefined;
+  description?: string;
+}
+
+let processRegistry: Registry | undefined;
+function processMetrics(): Registry {
+  if (!processRegistry) {
+    processRegistry = new Registry();
+    collectDefaultMetrics({ register: processRegistry, prefix: 'cairn_' });
+  }
+  return processRegistry;
+}
+
+const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
+
+export async function registerOps(app: FastifyInstance, opts: OpsOptions): Promise<Registry> {
+  // The service label is set on each observation rather than as a registry default label,
+  // because Registry.merge (one scrape = process metrics + this service) drops default labels.
+  const registry = new Registry();
+  const service = opts.service;
+  const requests = new Counter({
+    name: 'cairn_http_requests_total',
+    help: 'HTTP requests answered, by route and status code',
+    labelNames: ['service', 'method', 'route', 'status'],
+    registers: [registry],
+  });
+  const latency = new Histogram({
+    name: 'cairn_http_request_duration_seconds',
+    help: 'Time from request received to response sent',
+    labelNames: ['service', 'method', 'route'],
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: `Cairn ${opts.service}`, version: '0.1.0', ...(opts.description ? { description: opts.description } : {}) },
+    },
+    hideUntagged: false,
+  });
+
+  app.addHook('onResponse', async (req, reply) => {
+    // The route pattern (not the raw URL) keeps label cardinality bounded: /api/v1/log/entries/:id.
+    const route = req.routeOptions.url ?? 'unmatched';
+    if (OPS_PATHS.has(route)) return;
+    requests.inc({ service, method: req.method, route, status: String(reply.statusCode) });
+    latency.observe({ service, method: req.method, route }, reply.elapsedTime / 1000);
+  });
+
+  const hide = { hide: true } as const;
+  app.get('/healthz', { schema: hide }, async () => ({ status: 'ok' }));
+  app.get('/readyz', { schema: hide }, async (_req, reply) => {
+    let reason: string | undefined;
+    try {
+      reason = await opts.ready?.();
+    } catch (e) {
+      reason = e instanceof Error ? e.message : 'readiness check failed';
+    }
+    if (reason !== undefined) return reply.code(503).send({ status: 'unready', reason });
+    return { status: 'ready' };
+  });
+  app.get('/metrics', { schema: hide }, async (_req, reply) => {
+    const merged = Registry.merge([processMetrics(), registry]);
+    return reply.type(merged.contentType).send(await merged.metrics());
+  });
+  app.get('/openapi.json', { schema: hide }, async () => app.swagger());
+  return registry;
+}
