@@ -6,6 +6,7 @@ import { Command } from 'commander';
 import { registerServe } from './serve.js';
 import { registerTuf } from './tuf.js';
 import { registerSpiffe } from './spiffe.js';
+import { registerUp } from './up.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<void> {
   registerServe(program);
   registerTuf(program);
   registerSpiffe(program);
+  registerUp(program);
   // Further command groups register here (one line each): up, verify, sign, attest, chains, build, tuf, spiffe.
   await program.parseAsync(argv);
 }

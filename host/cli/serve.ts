@@ -25,10 +25,10 @@ export interface Standalone {
   close(): Promise<void>;
 }
 
-type Starter = (opts: StandaloneOptions) => Promise<Standalone>;
+export type Starter = (opts: StandaloneOptions) => Promise<Standalone>;
 
 // One line per service; loaded lazily so `cairn verify` does not pay for SQLite or gRPC.
-const services: Record<string, () => Promise<Starter>> = {
+export const services: Record<string, () => Promise<Starter>> = {
   tsa: async () => (await import('../tsa/standalone.js')).startStandalone,
   spiffe: async () => (await import('../spiffe/standalone.js')).startStandalone,
 };

@@ -1,0 +1,332 @@
+/**
+ * `cairn up` (and `npm start`): the whole private stack in one process — the seed's deployment 1
+ * ("Internal: one org, private CA + TSA (+ log), no network beyond the org").
+ *
+ *   SPIFFE server + local agent socket   port N      (OIDC discovery for the trust domain's JWT-SVIDs)
+ *   code-signing CA (Fulcio API)          port N+1    trusts the trust domain's JWT-SVIDs (type spiffe)
+ *   transparency log (Rekor v1/v2, tiles, port N+2    with its CT personality under /ct/v1
+ *     CT personality)
+ *   timestamp authority (RFC 3161)        port N+3
+ *   TUF repository + stack health         port N+4    /tuf/metadata/..., /tuf/targets/...
+ *
+ * Each service is the same `startStandalone` that `cairn serve <name>` runs, given a config file
+ * generated under DATA/<name>/up.generated.yaml from this stack's config, so a stack can later be
+ * split into processes without changing behaviour. `--port 0` gives every service a free port
+ * (tests run several stacks side by side this way).
+ *
+ * Data lives under DATA (default `.cairn/`): SQLite files and keys (mode 0600) per service,
+ * generated on the first start and reused afterwards, plus trusted_root.json and
+ * signing_config.json, merged on every start so old keys keep their validity windows
+ * (host/trust/trust-store.ts), and the TUF repository that publishes both.
+ *
+ * The stack config file (YAML or JSON, every key optional) is documented in
+ * host/cli/up.example.yaml.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { join, resolve } from 'node:path';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { Option, type Command } from 'commander';
+import { stringify as toYaml, parse as parseYaml } from 'yaml';
+import { CairnError } from '../errors.js';
+import { installErrorHandler } from '../http/errors.js';
+import { registerOps } from '../http/ops.js';
+import type { AuthorityInput, LogInput, ServiceInput, TrustedRootInput } from '../trust/trust-files.js';
+import { writeTrustFiles } from '../trust/trust-store.js';
+import { refreshIfDue } from '../trust/tuf-repo.js';
+import { tufRoutes } from '../trust/tuf-plugin.js';
+import { parsePort, services, type Standalone } from './serve.js';
+
+export interface StackConfig {
+  dataDir?: string;
+  host?: string;
+  /** First port of the range (N..N+4); 0 = a free port for every service. */
+  port?: number;
+  trustDomain?: string;
+  /** Scheme-less operator name written into trusted_root.json and signing_config.json. */
+  operator?: string;
+  /** Workloads that may sign: SPIFFE IDs with their selectors. Default: this user's uid. */
+  workloads?: { spiffeId: string; selectors: string[] }[];
+  /** Extra Fulcio `oidc-issuers` (Fulcio's format) the CA trusts besides the trust domain. */
+  oidcIssuers?: Record<string, Record<string, unknown>>;
+  /** Per-service settings, passed through to that service's config (see its standalone.ts). */
+  spiffe?: Record<string, unknown>;
+  ca?: Record<string, unknown>;
+  log?: Record<string, unknown>;
+  tsa?: Record<string, unknown>;
+}
+
+const STACK_KEYS = ['dataDir', 'host', 'port', 'trustDomain', 'operator', 'workloads', 'oidcIssuers', 'spiffe', 'ca', 'log', 'tsa'];
+
+export class StackError extends CairnError<'STACK_BAD_CONFIG' | 'STACK_START_FAILED'> {}
+
+export function parseStackConfig(text: string): StackConfig {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new StackError('STACK_BAD_CONFIG', 'stack config is not valid YAML/JSON', { cause: e });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new StackError('STACK_BAD_CONFIG', 'stack config: expected a mapping');
+  const d = doc as Record<string, unknown>;
+  for (const k of Object.keys(d)) if (!STACK_KEYS.includes(k)) throw new StackError('STACK_BAD_CONFIG', `stack config: unknown key ${k}`);
+  for (const k of ['spiffe', 'ca', 'log', 'tsa', 'oidcIssuers']) {
+    if (d[k] !== undefined && (typeof d[k] !== 'object' || d[k] === null || Array.isArray(d[k]))) throw new StackError('STACK_BAD_CONFIG', `stack config: ${k} must be a mapping`);
+  }
+  if (d.port !== undefined && (!Number.isInteger(d.port) || (d.port as number) < 0 || (d.port as number) > 65531)) throw new StackError('STACK_BAD_CONFIG', 'stack config: port must be 0..65531');
+  if (d.workloads !== undefined && !Array.isArray(d.workloads)) throw new StackError('STACK_BAD_CONFIG', 'stack config: workloads must be a list');
+  return d as StackConfig;
+}
+
+export interface StackOptions {
+  dataDir: string;
+  host: string;
+  port: number;
+  trustDomain: string;
+  operator: string;
+  config: StackConfig;
+}
+
+export interface RunningStack {
+  ready: {
+    ready: true;
+    ca: string;
+    log: string;
+    ct: string;
+    tsa: string;
+    oidc: string;
+    socket: string;
+    trustedRoot: string;
+    signingConfig: string;
+    tuf: string;
+    identity: string;
+  };
+  close(): Promise<void>;
+}
+
+const portOf = (base: number, offset: number): number => (base === 0 ? 0 : base + offset);
+
+async function writeServiceConfig(dir: string, doc: Record<string, unknown>): Promise<string> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const path = join(dir, 'up.generated.yaml');
+  await writeFile(path, `# Generated by \`cairn up\` on every start; edit the stack config instead.\n${toYaml(doc)}`, { mode: 0o600 });
+  return path;
+}
+
+/** Starts every service in dependency order; on any failure, closes what already started. */
+export async function startStack(o: StackOptions): Promise<RunningStack> {
+  const dataDir = resolve(o.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const started: Standalone[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const s of started.splice(0).reverse()) {
+      try {
+        await s.close();
+      } catch (e) {
+        console.error('cairn up: error while closing a service', e);
+      }
+    }
+  };
+  const start = async (name: string, port: number, config: Record<string, unknown>, extra: { trustDomain?: string } = {}): Promise<Standalone> => {
+    const loader = services[name];
+    if (!loader) throw new StackError('STACK_START_FAILED', `service ${name} is not available in this build`);
+    const dir = join(dataDir, name);
+    const configPath = await writeServiceConfig(dir, config);
+    const s = await (await loader())({ dataDir: dir, port, host: o.host, config: configPath, ...extra });
+    started.push(s);
+    return s;
+  };
+
+  try {
+    // 1. Identity: the trust domain's server and this machine's agent socket.
+    const uid = userInfo().uid;
+    const workloads = o.config.workloads ?? [{ spiffeId: `spiffe://${o.trustDomain}/local/uid/${uid}`, selectors: [`unix:uid:${uid}`] }];
+    const spiffe = await start('spiffe', portOf(o.port, 0), { ...o.config.spiffe, entries: workloads.map((w) => ({ ...w, hint: 'cairn-up' })) }, { trustDomain: o.trustDomain });
+    const oidc = spiffe.ready.oidc!;
+    const socket = spiffe.ready.socket!;
+
+    // 2. The log first: the CA submits precertificates to its CT personality.
+    const log = await start('log', portOf(o.port, 2), { ...o.config.log });
+    const logUrl = log.ready.log!;
+    const ctUrl = log.ready.ct!;
+
+    // 3. The CA, trusting the trust domain's JWT-SVIDs (Fulcio issuer type `spiffe`).
+    const issuers: Record<string, Record<string, unknown>> = {
+      [oidc]: {
+        'issuer-url': oidc,
+        'client-id': 'sigstore',
+        type: 'spiffe',
+        'spiffe-trust-domain': o.trustDomain,
+        // The trust domain's discovery endpoint is this process on loopback, over http.
+        ...(isLoopbackHttp(oidc) ? { 'insecure-loopback-http': true } : {}),
+      },
+      ...o.config.oidcIssuers,
+    };
+    const ca = await start('ca', portOf(o.port, 1), { ...o.config.ca, 'oidc-issuers': issuers, ct: { url: ctUrl } });
+    const caUrl = ca.ready.ca!;
+
+    // 4. The TSA.
+    const tsa = await start('tsa', portOf(o.port, 3), { ...o.config.tsa });
+    const tsaUrl = tsa.ready.tsa!;
+
+    // 5. Trust files and their TUF distribution.
+    const trust = mergeTrust(started.map((s) => s.trust));
+    const now = new Date();
+    const svc = (url: string, majorApiVersion = 1): ServiceInput => ({ url, majorApiVersion, validFor: { start: now }, operator: o.operator });
+    const tufDir = join(dataDir, 'tuf');
+    const written = writeTrustFiles({
+      dir: dataDir,
+      trustedRoot: withOperator(trust, o.operator),
+      signingConfig: {
+        ca: [svc(caUrl)],
+        oidc: [svc(oidc)],
+        rekorTlog: [svc(logUrl)],
+        tsa: [svc(`${tsaUrl}/api/v1/timestamp`)],
+      },
+      tufRepoDir: tufDir,
+      now,
+    });
+
+    const stackApp = await buildStackApp(tufDir, started);
+    await stackApp.listen({ port: portOf(o.port, 4), host: o.host });
+    started.push({ ready: {}, close: () => stackApp.close() });
+    // Timestamp and snapshot metadata expire within days; re-sign them before they do.
+    const tufTick = setInterval(() => {
+      try {
+        refreshIfDue(tufDir);
+      } catch (e) {
+        stackApp.log.error({ err: e }, 'TUF refresh failed');
+      }
+    }, 60_000);
+    tufTick.unref();
+    started.push({ ready: {}, close: async () => clearInterval(tufTick) });
+
+    return {
+      ready: {
+        ready: true,
+        ca: caUrl,
+        log: logUrl,
+        ct: ctUrl,
+        tsa: tsaUrl,
+        oidc,
+        socket,
+        trustedRoot: written.trustedRootPath,
+        signingConfig: written.signingConfigPath,
+        tuf: `${urlOf(stackApp, o.host)}/tuf`,
+        identity: workloads[0]!.spiffeId,
+      },
+      close: closeAll,
+    };
+  } catch (e) {
+    await closeAll();
+    throw e;
+  }
+}
+
+function isLoopbackHttp(url: string): boolean {
+  const u = new URL(url);
+  return u.protocol === 'http:' && (u.hostname === '127.0.0.1' || u.hostname === 'localhost' || u.hostname === '[::1]');
+}
+
+function urlOf(app: FastifyInstance, host: string): string {
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+function mergeTrust(parts: (TrustedRootInput | undefined)[]): Required<TrustedRootInput> {
+  const out: Required<TrustedRootInput> = { tlogs: [], ctlogs: [], certificateAuthorities: [], timestampAuthorities: [] };
+  for (const p of parts) {
+    if (!p) continue;
+    out.tlogs.push(...(p.tlogs ?? []));
+    out.ctlogs.push(...(p.ctlogs ?? []));
+    out.certificateAuthorities.push(...(p.certificateAuthorities ?? []));
+    out.timestampAuthorities.push(...(p.timestampAuthorities ?? []));
+  }
+  return out;
+}
+
+function withOperator(t: Required<TrustedRootInput>, operator: string): TrustedRootInput {
+  const log = (l: LogInput): LogInput => ({ operator, ...l });
+  const auth = (a: AuthorityInput): AuthorityInput => ({ operator, ...a });
+  return {
+    tlogs: t.tlogs.map(log),
+    ctlogs: t.ctlogs.map(log),
+    certificateAuthorities: t.certificateAuthorities.map(auth),
+    timestampAuthorities: t.timestampAuthorities.map(auth),
+  };
+}
+
+/** The stack's own small server: the TUF repository and an aggregate readiness check. */
+async function buildStackApp(tufDir: string, started: Standalone[]): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  installErrorHandler(app);
+  await registerOps(app, {
+    service: 'stack',
+    description: 'TUF repository distributing trusted_root.json and signing_config.json',
+    ready: () => (started.length >= 4 ? undefined : 'services still starting'),
+  });
+  await app.register(tufRoutes, { repoDir: tufDir, prefix: '/tuf' });
+  return app;
+}
+
+function summary(r: RunningStack['ready'], dataDir: string): string {
+  const rel = (p: string): string => (p.startsWith(process.cwd() + '/') ? p.slice(process.cwd().length + 1) : p);
+  return [
+    '',
+    `Cairn is running (data in ${rel(dataDir)}/). Services:`,
+    `  CA (Fulcio API)      ${r.ca}`,
+    `  log (Rekor API)      ${r.log}      CT: ${r.ct}`,
+    `  TSA (RFC 3161)       ${r.tsa}/api/v1/timestamp`,
+    `  SPIFFE / OIDC        ${r.oidc}      Workload API: unix://${r.socket}`,
+    `  TUF repository       ${r.tuf}`,
+    `Your workload identity: ${r.identity}`,
+    'Next:',
+    `  npx cairn sign FILE                       # keyless: JWT-SVID from the socket -> certificate -> log -> timestamp`,
+    `  npx cairn verify FILE --bundle FILE.sigstore.json --trusted-root ${rel(r.trustedRoot)} \\`,
+    `      --certificate-identity ${r.identity} --certificate-oidc-issuer ${r.oidc}`,
+    `  curl ${r.log}/api/v1/log                  # the log's signed tree head`,
+    'Ctrl-C stops the stack; in-flight requests finish first.',
+    '',
+  ].join('\n');
+}
+
+export function registerUp(program: Command): void {
+  program
+    .command('up')
+    .description('run the whole private stack (SPIFFE, CA, log with CT, TSA, TUF) in one process')
+    .addOption(new Option('--data-dir <dir>', 'data directory (default .cairn, or dataDir from --config)'))
+    .addOption(new Option('--port <n>', 'first port of the range N..N+4 (0 = free ports; default 7460)').argParser(parsePort))
+    .addOption(new Option('--host <addr>', 'listen address (default 127.0.0.1)'))
+    .option('--trust-domain <td>', 'SPIFFE trust domain (default cairn.local)')
+    .option('--config <file>', 'stack configuration (YAML or JSON); see host/cli/up.example.yaml')
+    .option('--quiet', 'print only the JSON ready line')
+    .action(async (opts: { dataDir?: string; port?: number; host?: string; trustDomain?: string; config?: string; quiet?: boolean }) => {
+      const config = opts.config ? parseStackConfig(await readFile(opts.config, 'utf8')) : {};
+      const stackOpts: StackOptions = {
+        dataDir: opts.dataDir ?? config.dataDir ?? '.cairn',
+        host: opts.host ?? config.host ?? '127.0.0.1',
+        port: opts.port ?? config.port ?? 7460,
+        trustDomain: opts.trustDomain ?? config.trustDomain ?? 'cairn.local',
+        operator: config.operator ?? 'cairn.local',
+        config,
+      };
+      const stack = await startStack(stackOpts);
+      process.stdout.write(`${JSON.stringify(stack.ready)}\n`);
+      if (!opts.quiet) process.stdout.write(summary(stack.ready, resolve(stackOpts.dataDir)));
+      await new Promise<void>((done) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          stack.close().then(done, (err: unknown) => {
+            console.error(err);
+            process.exitCode = 1;
+            done();
+          });
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}
