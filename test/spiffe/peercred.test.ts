@@ -5,7 +5,6 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -108,22 +107,35 @@ it.skipIf(process.getuid!() !== 0)('Workload API: a process running as another u
     const parent = 'spiffe://example.org/spire/agent/local';
     expect((await srv.api('POST', '/admin/v1/entries', { spiffeId: 'spiffe://example.org/nobody', parentId: parent, selectors: ['unix:uid:65534'] })).status).toBe(201);
     expect((await srv.api('POST', '/admin/v1/entries', { spiffeId: 'spiffe://example.org/root', parentId: parent, selectors: [`unix:uid:${process.getuid!()}`] })).status).toBe(201);
-    // The child is a plain gRPC client built from the public proto, running as nobody.
-    const require = createRequire(import.meta.url);
-    const grpcPath = require.resolve('@grpc/grpc-js');
-    const loaderPath = require.resolve('@grpc/proto-loader');
-    const proto = join(import.meta.dirname, '../../host/spiffe/proto/workload.proto');
-    const code = `
-      const grpc = require(${JSON.stringify(grpcPath)}); const pl = require(${JSON.stringify(loaderPath)});
-      const pkg = grpc.loadPackageDefinition(pl.loadSync(${JSON.stringify(proto)}, { keepCase: true, defaults: true }));
-      const c = new pkg.SpiffeWorkloadAPI('unix://${srv.socket}', grpc.credentials.createInsecure());
-      const md = new grpc.Metadata(); md.set('workload.spiffe.io', 'true');
-      c.FetchJWTSVID({ audience: ['x'] }, md, (err, res) => { console.log(JSON.stringify(err ? { code: err.code } : res.svids.map((s) => s.spiffe_id))); process.exit(0); });`;
-    const child = spawn(process.execPath, ['-e', code], { uid: 65534, gid: 65534, stdio: ['ignore', 'pipe', 'inherit'], cwd: socketDir });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    await new Promise((r) => child.once('exit', r));
-    expect(JSON.parse(out)).toEqual(['spiffe://example.org/nobody']);
+    // The connection to the agent is made by a child running as nobody: it only relays bytes
+    // between the agent socket and its stdio (Node built-ins, so it needs no read access to this
+    // checkout's node_modules, which may sit in a 0700 directory). Our gRPC client talks through a
+    // relay socket of our own, so the agent's peer is the nobody process and nothing else.
+    const relayCode = `const c = require('net').connect(${JSON.stringify(srv.socket)}); process.stdin.pipe(c); c.pipe(process.stdout); c.on('close', () => process.exit(0));`;
+    const relaySock = join(socketDir, 'relay.sock');
+    const children: ReturnType<typeof spawn>[] = [];
+    const relay = net.createServer((conn) => {
+      const child = spawn(process.execPath, ['-e', relayCode], { uid: 65534, gid: 65534, stdio: ['pipe', 'pipe', 'inherit'], cwd: socketDir });
+      children.push(child);
+      conn.pipe(child.stdin!);
+      child.stdout!.pipe(conn);
+      conn.on('close', () => child.kill());
+      // Teardown races (the client closes while bytes are in flight) are not test failures.
+      const ignore = (): void => {};
+      conn.on('error', ignore);
+      child.stdin!.on('error', ignore);
+      child.stdout!.on('error', ignore);
+    });
+    await new Promise<void>((r) => relay.listen(relaySock, r));
+    const asNobody = workloadClient(relaySock);
+    try {
+      const viaNobody = await unary<{ svids: { spiffe_id: string }[] }>(asNobody, 'FetchJWTSVID', { audience: ['x'] });
+      expect(viaNobody.svids.map((x) => x.spiffe_id)).toEqual(['spiffe://example.org/nobody']);
+    } finally {
+      asNobody.close();
+      for (const c of children) c.kill();
+      await new Promise((r) => relay.close(r));
+    }
     const res = await unary<{ svids: { spiffe_id: string }[] }>(mine, 'FetchJWTSVID', { audience: ['x'] });
     expect(res.svids.map((s) => s.spiffe_id)).toEqual(['spiffe://example.org/root']);
   } finally {
