@@ -31,6 +31,7 @@ export type Starter = (opts: StandaloneOptions) => Promise<Standalone>;
 export const services: Record<string, () => Promise<Starter>> = {
   tsa: async () => (await import('../tsa/standalone.js')).startStandalone,
   spiffe: async () => (await import('../spiffe/standalone.js')).startStandalone,
+  log: async () => (await import('../log/standalone.js')).startStandalone,
 };
 
 /** Print the ready line, then close cleanly on SIGINT/SIGTERM (in-flight requests finish first). */

@@ -1,0 +1,283 @@
+/**
+ * HTTP surface of the log (fastify): Rekor v1, Rekor v2 (POST /api/v2/log/entries), the C2SP
+ * tlog-tiles read API, witness cosignature submission, and the RFC 6962 CT personality under
+ * /ct/v1. `build(opts)` returns an app; only the CLI calls `listen`.
+ */
+import { createHash, sign as cryptoSign, createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { installErrorHandler } from '../http/errors.js';
+import { registerOps } from '../http/ops.js';
+import { extraData, merkleTreeLeaf, parseChain, signSct, signTreeHead } from './ct.js';
+import { prepareEntry, parseVerifier, type PreparedEntry } from './entries.js';
+import { prepareEntryV2, transparencyLogEntryV2 } from './entries-v2.js';
+import { LogError } from './errors.js';
+import { jcs } from './jcs.js';
+import { spkiOf } from './keys.js';
+import type { TransparencyLog } from './log.js';
+import { parseTilePath, TILE_WIDTH } from './tiles.js';
+
+export interface LogPluginOptions {
+  rekor: TransparencyLog;
+  rekorKey: KeyObject;
+  /** 16 hex digits: prefix of Rekor entry UUIDs (Rekor's tree ID). */
+  treeId: string;
+  ct?: { log: TransparencyLog; key: KeyObject; roots: X509Certificate[] };
+  logger?: boolean;
+  /** Request body limit in bytes (413 above it). */
+  bodyLimit?: number;
+}
+
+const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
+const b64 = (b: Uint8Array): string => Buffer.from(b).toString('base64');
+
+function intParam(v: unknown, what: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'string' || !/^(0|[1-9][0-9]{0,15})$/.test(v) || Number(v) > max) throw new LogError('LOG_BAD_RANGE', `${what} must be a non-negative integer`);
+  return Number(v);
+}
+
+export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): Promise<void> => {
+  const log = opts.rekor;
+  const spki = spkiOf(opts.rekorKey);
+  const logIdHex = createHash('sha256').update(spki).digest('hex');
+  const publicKeyPem = createPublicKey(opts.rekorKey).export({ format: 'pem', type: 'spki' }) as string;
+  const isEd = opts.rekorKey.asymmetricKeyType === 'ed25519';
+  const signSet = (data: string): string => b64(cryptoSign(isEd ? null : 'sha256', Buffer.from(data), opts.rekorKey));
+  const uuidOf = (leaf: Uint8Array): string => opts.treeId + hex(leaf);
+
+  /** Rekor v1 LogEntry for an index, with SET and an inclusion proof against the current checkpoint. */
+  const entryResponse = (index: number): Record<string, unknown> => {
+    const e = log.entry(index);
+    const body = b64(e.body);
+    const size = log.size();
+    return {
+      [uuidOf(e.leafHash)]: {
+        body,
+        integratedTime: e.integratedTime,
+        logID: logIdHex,
+        logIndex: index,
+        verification: {
+          // The SET: the log's signature over the RFC 8785 form of exactly these four fields (Rekor v1).
+          signedEntryTimestamp: signSet(jcs({ body, integratedTime: e.integratedTime, logID: logIdHex, logIndex: index })),
+          inclusionProof: {
+            checkpoint: log.checkpoint(),
+            hashes: log.inclusionProof(index, size).map(hex),
+            logIndex: index,
+            rootHash: hex(log.root()),
+            treeSize: size,
+          },
+        },
+      },
+    };
+  };
+
+  const indexOfUuid = (uuid: string): number => {
+    if (typeof uuid !== 'string' || !/^([0-9a-f]{16})?[0-9a-f]{64}$/.test(uuid)) throw new LogError('LOG_BAD_REQUEST', 'entry UUID must be 64 or 80 lower-case hex digits');
+    if (uuid.length === 80 && uuid.slice(0, 16) !== opts.treeId) throw new LogError('LOG_NOT_FOUND', 'no entry with that UUID in this tree', { status: 404 });
+    const idx = log.find(Buffer.from(uuid.slice(-64), 'hex'));
+    if (idx === undefined || idx >= log.size()) throw new LogError('LOG_NOT_FOUND', 'no entry with that UUID', { status: 404 });
+    return idx;
+  };
+
+  const submit = async (prepared: PreparedEntry, reply: FastifyReply, v2: boolean): Promise<unknown> => {
+    const leaf = log.leafHashOf(prepared.body);
+    const existing = log.find(leaf);
+    const conflict = (idx: number): FastifyReply => {
+      const uuid = uuidOf(leaf);
+      reply.header('Location', `/api/v1/log/entries/${uuid}`);
+      return reply.code(409).send({ code: 409, error: 'LOG_DUPLICATE', message: `an equivalent entry already exists at index ${idx}` });
+    };
+    if (existing !== undefined) return conflict(existing);
+    let added;
+    try {
+      added = await log.add({ body: prepared.body, searchKeys: prepared.searchKeys });
+    } catch (e) {
+      const idx = (e as { existingIndex?: number }).existingIndex;
+      if (e instanceof LogError && e.code === 'LOG_DUPLICATE' && idx !== undefined) return conflict(idx);
+      throw e;
+    }
+    const uuid = uuidOf(leaf);
+    reply.code(201).header('ETag', uuid).header('Location', `/api/v1/log/entries/${uuid}`);
+    if (v2) return transparencyLogEntryV2(log, added.index, prepared, spki);
+    return entryResponse(added.index);
+  };
+
+  // ---------------------------------------------------------------------------------------------
+  // Rekor v1
+
+  app.post('/api/v1/log/entries', { schema: { tags: ['rekor v1'], summary: 'add a hashedrekord 0.0.1, dsse 0.0.1 or intoto 0.0.2 entry', body: { type: 'object' } } }, async (req, reply) =>
+    submit(prepareEntry(req.body), reply, false),
+  );
+
+  app.get('/api/v1/log/entries', { schema: { tags: ['rekor v1'], querystring: { type: 'object', properties: { logIndex: { type: 'string' } }, required: ['logIndex'] } } }, async (req) =>
+    entryResponse(intParam((req.query as { logIndex: string }).logIndex, 'logIndex')),
+  );
+
+  app.get('/api/v1/log/entries/:uuid', { schema: { tags: ['rekor v1'], params: { type: 'object', properties: { uuid: { type: 'string' } } } } }, async (req) =>
+    entryResponse(indexOfUuid((req.params as { uuid: string }).uuid)),
+  );
+
+  app.post('/api/v1/log/entries/retrieve', { schema: { tags: ['rekor v1'], body: { type: 'object' } } }, async (req) => {
+    const b = req.body as { entryUUIDs?: unknown; logIndexes?: unknown; entries?: unknown };
+    const out: Record<string, unknown>[] = [];
+    const list = (v: unknown, what: string): unknown[] => {
+      if (v === undefined) return [];
+      if (!Array.isArray(v) || v.length > 100) throw new LogError('LOG_BAD_REQUEST', `${what} must be a list of at most 100 items`);
+      return v;
+    };
+    for (const u of list(b.entryUUIDs, 'entryUUIDs')) {
+      try {
+        out.push(entryResponse(indexOfUuid(u as string)));
+      } catch (e) {
+        if (!(e instanceof LogError && e.code === 'LOG_NOT_FOUND')) throw e;
+      }
+    }
+    for (const i of list(b.logIndexes, 'logIndexes')) {
+      if (!Number.isSafeInteger(i) || (i as number) < 0) throw new LogError('LOG_BAD_RANGE', 'logIndexes must be non-negative integers');
+      if ((i as number) < log.size()) out.push(entryResponse(i as number));
+    }
+    for (const e of list(b.entries, 'entries')) {
+      const p = prepareEntry(e);
+      const idx = log.find(log.leafHashOf(p.body));
+      if (idx !== undefined) out.push(entryResponse(idx));
+    }
+    return out;
+  });
+
+  app.post('/api/v1/index/retrieve', { schema: { tags: ['rekor v1'], body: { type: 'object' } } }, async (req) => {
+    const b = req.body as { hash?: unknown; publicKey?: { content?: unknown }; email?: unknown; uri?: unknown; operator?: unknown };
+    const sets: number[][] = [];
+    if (b.hash !== undefined) {
+      if (typeof b.hash !== 'string' || !/^(sha256:)?[0-9a-fA-F]{64}$|^sha(384|512):[0-9a-fA-F]{96,128}$/.test(b.hash)) throw new LogError('LOG_BAD_REQUEST', 'hash must be sha256:<hex> (or sha384:/sha512:)');
+      const h = b.hash.toLowerCase();
+      sets.push(log.store.search(h.includes(':') ? h : `sha256:${h}`, 1000));
+    }
+    if (b.publicKey !== undefined) {
+      const v = parseVerifier(b.publicKey?.content, 'publicKey.content');
+      sets.push(log.store.search(`key:${createHash('sha256').update(v.spki).digest('hex')}`, 1000));
+    }
+    if (b.email !== undefined) {
+      if (typeof b.email !== 'string' || b.email.length > 320 || !b.email.includes('@')) throw new LogError('LOG_BAD_REQUEST', 'email must be an email address');
+      sets.push(log.store.search(`email:${b.email.toLowerCase()}`, 1000));
+    }
+    if (b.uri !== undefined) {
+      if (typeof b.uri !== 'string' || b.uri.length > 2048) throw new LogError('LOG_BAD_REQUEST', 'uri must be a URI (e.g. a SPIFFE ID)');
+      sets.push(log.store.search(`uri:${b.uri}`, 1000));
+    }
+    if (sets.length === 0) throw new LogError('LOG_BAD_REQUEST', 'give at least one of hash, publicKey, email, uri');
+    // Rekor's default operator is "and": entries matching every given criterion.
+    const or = b.operator === 'or';
+    let result = new Set(sets[0]);
+    for (const s of sets.slice(1)) result = or ? new Set([...result, ...s]) : new Set(s.filter((x) => result.has(x)));
+    return [...result].sort((x, y) => x - y).map((i) => uuidOf(log.entry(i).leafHash));
+  });
+
+  app.get('/api/v1/log', { schema: { tags: ['rekor v1'] } }, async () => ({
+    rootHash: hex(log.root()),
+    signedTreeHead: log.checkpoint(),
+    treeSize: log.size(),
+    treeID: BigInt(`0x${opts.treeId}`).toString(),
+  }));
+
+  app.get('/api/v1/log/proof', { schema: { tags: ['rekor v1'], querystring: { type: 'object', properties: { firstSize: { type: 'string' }, lastSize: { type: 'string' } }, required: ['lastSize'] } } }, async (req) => {
+    const q = req.query as { firstSize?: string; lastSize: string };
+    const first = q.firstSize === undefined ? 1 : intParam(q.firstSize, 'firstSize');
+    const last = intParam(q.lastSize, 'lastSize');
+    if (first < 1) throw new LogError('LOG_BAD_RANGE', 'firstSize must be at least 1');
+    return { rootHash: hex(log.rootAt(last)), hashes: log.consistencyProof(first, last).map(hex) };
+  });
+
+  app.get('/api/v1/log/publicKey', { schema: { tags: ['rekor v1'] } }, async (_req, reply) => reply.type('application/x-pem-file').send(publicKeyPem));
+
+  // ---------------------------------------------------------------------------------------------
+  // Rekor v2
+
+  app.post('/api/v2/log/entries', { schema: { tags: ['rekor v2'], summary: 'add a hashedRekordRequestV002 or dsseRequestV002', body: { type: 'object' } } }, async (req, reply) =>
+    submit(prepareEntryV2(req.body), reply, true),
+  );
+
+  // ---------------------------------------------------------------------------------------------
+  // C2SP tlog-tiles (read API) and witness cosignatures
+
+  app.get('/checkpoint', { schema: { tags: ['tlog-tiles'] } }, async (_req, reply) => reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(log.checkpoint()));
+
+  app.get('/tile/*', { schema: { tags: ['tlog-tiles'] } }, async (req, reply) => {
+    const t = parseTilePath((req.params as { '*': string })['*']);
+    const size = log.size();
+    const first = t.index * TILE_WIDTH;
+    if (t.level === 'entries') {
+      if (first + t.width > size) throw new LogError('LOG_NOT_FOUND', 'entry bundle beyond the tree', { status: 404 });
+      const parts: Buffer[] = [];
+      for (const e of log.store.entries(first, first + t.width)) {
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(e.body.length);
+        parts.push(len, Buffer.from(e.body));
+      }
+      return reply.type('application/octet-stream').header('Cache-Control', t.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'no-store').send(Buffer.concat(parts));
+    }
+    // Level L holds tree level 8L; it has floor(size / 2^(8L)) complete nodes.
+    const available = Math.floor(size / 2 ** (8 * t.level));
+    if (first + t.width > available) throw new LogError('LOG_NOT_FOUND', 'tile beyond the tree', { status: 404 });
+    const out = Buffer.alloc(t.width * 32);
+    for (let i = 0; i < t.width; i++) out.set(log.nodes(8 * t.level, first + i), i * 32);
+    return reply.type('application/octet-stream').header('Cache-Control', t.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'no-store').send(out);
+  });
+
+  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
+  app.post('/checkpoint/cosignature', { schema: { tags: ['witness'], summary: 'submit a checkpoint cosigned by a configured witness (C2SP tlog-cosignature)' } }, async (req) => {
+    if (typeof req.body !== 'string') throw new LogError('LOG_BAD_REQUEST', 'send the cosigned checkpoint as text/plain');
+    return log.addCosignature(req.body);
+  });
+
+  // ---------------------------------------------------------------------------------------------
+  // RFC 6962 §4 CT personality
+
+  const ct = opts.ct;
+  if (ct) {
+    const ctSpki = spkiOf(ct.key);
+    const ctLogId = createHash('sha256').update(ctSpki).digest();
+    const add = async (body: unknown, precert: boolean): Promise<unknown> => {
+      const parsed = parseChain(body, precert, ct.roots);
+      const timestamp = Date.now();
+      const leaf = merkleTreeLeaf(parsed, timestamp);
+      await ct.log.add({ body: leaf, searchKeys: [], extra: extraData(parsed), integratedTime: Math.floor(timestamp / 1000) });
+      // The SCT is returned only after the leaf is durably sequenced (its MMD is zero).
+      return signSct(parsed, timestamp, ctLogId, ct.key);
+    };
+    app.post('/ct/v1/add-chain', { schema: { tags: ['ct'], body: { type: 'object' } } }, async (req) => add(req.body, false));
+    app.post('/ct/v1/add-pre-chain', { schema: { tags: ['ct'], body: { type: 'object' } } }, async (req) => add(req.body, true));
+    app.get('/ct/v1/get-sth', { schema: { tags: ['ct'] } }, async () => {
+      const timestamp = Date.now();
+      const size = ct.log.size();
+      const root = ct.log.root();
+      return { tree_size: size, timestamp, sha256_root_hash: b64(root), tree_head_signature: signTreeHead(size, timestamp, root, ct.key) };
+    });
+    app.get('/ct/v1/get-sth-consistency', { schema: { tags: ['ct'] } }, async (req) => {
+      const q = req.query as { first?: string; second?: string };
+      return { consistency: ct.log.consistencyProof(intParam(q.first, 'first'), intParam(q.second, 'second')).map(b64) };
+    });
+    app.get('/ct/v1/get-proof-by-hash', { schema: { tags: ['ct'] } }, async (req) => {
+      const q = req.query as { hash?: string; tree_size?: string };
+      if (typeof q.hash !== 'string' || Buffer.from(q.hash, 'base64').length !== 32) throw new LogError('LOG_BAD_REQUEST', 'hash must be a base64 SHA-256 leaf hash');
+      const size = intParam(q.tree_size, 'tree_size');
+      const idx = ct.log.find(Buffer.from(q.hash, 'base64'));
+      if (idx === undefined || idx >= size) throw new LogError('LOG_NOT_FOUND', 'no leaf with that hash in a tree of that size', { status: 404 });
+      return { leaf_index: idx, audit_path: ct.log.inclusionProof(idx, size).map(b64) };
+    });
+    app.get('/ct/v1/get-entries', { schema: { tags: ['ct'] } }, async (req) => {
+      const q = req.query as { start?: string; end?: string };
+      const start = intParam(q.start, 'start');
+      const end = Math.min(intParam(q.end, 'end'), start + 255, ct.log.size() - 1);
+      if (start > end) throw new LogError('LOG_BAD_RANGE', 'start must be ≤ end and inside the tree');
+      return { entries: ct.log.store.entries(start, end + 1).map((e) => ({ leaf_input: b64(e.body), extra_data: b64(e.extra ?? new Uint8Array()) })) };
+    });
+    app.get('/ct/v1/get-roots', { schema: { tags: ['ct'] } }, async () => ({ certificates: ct.roots.map((r) => r.raw.toString('base64')) }));
+  }
+};
+
+export async function build(opts: LogPluginOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 256 * 1024 });
+  installErrorHandler(app);
+  await registerOps(app, { service: 'log', description: 'Rekor-compatible transparency log (v1, v2, C2SP tlog-tiles) with an RFC 6962 CT personality' });
+  await logRoutes(app, opts);
+  return app;
+}

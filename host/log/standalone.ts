@@ -1,0 +1,127 @@
+/**
+ * `cairn serve log --data-dir DIR --port N [--config FILE]`: the transparency log (Rekor v1 + v2
+ * APIs, C2SP tlog-tiles) and its CT personality (RFC 6962, under /ct/v1 on the same server).
+ * host/cli/serve.ts prints the ready line {"ready":true,"log":URL,"ct":URL}.
+ *
+ * DIR holds rekor.db and ct.db (SQLite, WAL, synchronous=FULL), rekor-key.pem and ct-key.pem
+ * (PKCS#8, 0600). Everything is created on the first start and reused afterwards.
+ *
+ * Optional --config (YAML or JSON), every key optional:
+ *   keyType: ecdsa-p256        # or ed25519: the Rekor log key (checkpoints, SETs); fixed at creation
+ *   origin: 127.0.0.1          # checkpoint origin and signed-note key name; default: the listen host.
+ *                              # Sigstore clients match it against the log's base URL (as a regex).
+ *   batchSize: 1024            # entries per sequencing batch
+ *   batchAgeMs: 10             # a batch closes this long after its first entry at the latest
+ *   queueLimit: 50000          # waiting entries before 503 + Retry-After
+ *   bodyLimit: 262144          # request bytes before 413
+ *   witnesses: [ "<name>+<hex id>+<base64 key>" ]   # C2SP cosignature/v1 vkeys accepted at POST /checkpoint/cosignature
+ *   ctRoots: [ roots.pem ]     # CT: accepted roots (PEM files); empty = accept any chain that verifies
+ */
+import { randomBytes, X509Certificate } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Standalone, StandaloneOptions } from '../cli/serve.js';
+import { LogError } from './errors.js';
+import { loadOrCreateLogKey, spkiOf, type LogKeyType } from './keys.js';
+import { TransparencyLog } from './log.js';
+import { parseWitnessVkey } from './note.js';
+import { build } from './plugin.js';
+import { SqliteLogStore } from './store.js';
+
+export interface LogConfig {
+  keyType?: LogKeyType;
+  origin?: string;
+  batchSize?: number;
+  batchAgeMs?: number;
+  queueLimit?: number;
+  bodyLimit?: number;
+  witnesses?: string[];
+  ctRoots?: string[];
+}
+
+const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit', 'witnesses', 'ctRoots'];
+
+export function parseLogConfig(text: string): LogConfig {
+  const bad = (m: string): never => {
+    throw new LogError('LOG_BAD_CONFIG', `log config: ${m}`);
+  };
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new LogError('LOG_BAD_CONFIG', 'log config is not valid YAML/JSON', { cause: e });
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) return bad('expected a mapping');
+  const d = doc as Record<string, unknown>;
+  for (const k of Object.keys(d)) if (!KEYS.includes(k)) bad(`unknown key ${k}`);
+  if (d.keyType !== undefined && d.keyType !== 'ecdsa-p256' && d.keyType !== 'ed25519') bad('keyType must be ecdsa-p256 or ed25519');
+  if (d.origin !== undefined && (typeof d.origin !== 'string' || !/^\S{1,255}$/.test(d.origin) || d.origin.includes('+'))) bad('origin must be a non-empty string without spaces or "+"');
+  for (const k of ['batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit']) {
+    if (d[k] !== undefined && (!Number.isInteger(d[k]) || (d[k] as number) < 1)) bad(`${k} must be a positive integer`);
+  }
+  for (const k of ['witnesses', 'ctRoots']) if (d[k] !== undefined && (!Array.isArray(d[k]) || !(d[k] as unknown[]).every((x) => typeof x === 'string'))) bad(`${k} must be a list of strings`);
+  return d as LogConfig;
+}
+
+export async function startStandalone(opts: StandaloneOptions): Promise<Standalone> {
+  const config = opts.config ? parseLogConfig(await readFile(opts.config, 'utf8')) : {};
+  const dataDir = resolve(opts.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const rekorKey = await loadOrCreateLogKey(join(dataDir, 'rekor-key.pem'), config.keyType ?? 'ecdsa-p256');
+  const ctKey = await loadOrCreateLogKey(join(dataDir, 'ct-key.pem'), 'ecdsa-p256');
+  const witnesses = (config.witnesses ?? []).map(parseWitnessVkey);
+  const ctRoots = (await Promise.all((config.ctRoots ?? []).map((f) => readFile(f, 'utf8')))).flatMap((pem) =>
+    (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((c) => new X509Certificate(c)),
+  );
+
+  const rekorStore = new SqliteLogStore(join(dataDir, 'rekor.db'));
+  const ctStore = new SqliteLogStore(join(dataDir, 'ct.db'));
+  const closers: (() => Promise<void> | void)[] = [() => rekorStore.close(), () => ctStore.close()];
+  try {
+    let treeId = rekorStore.meta('treeId');
+    if (!treeId) {
+      // Rekor tree IDs are positive int64s; the UUID prefix is their 16-hex-digit form.
+      const b = randomBytes(8);
+      b[0] = b[0]! & 0x7f;
+      treeId = b.toString('hex');
+      rekorStore.setMeta('treeId', treeId);
+    }
+    let created = rekorStore.meta('createdAt');
+    if (!created) {
+      created = new Date().toISOString();
+      rekorStore.setMeta('createdAt', created);
+    }
+    const origin = config.origin ?? opts.host;
+    const tuning = {
+      ...(config.batchSize !== undefined ? { batchSize: config.batchSize } : {}),
+      ...(config.batchAgeMs !== undefined ? { batchAgeMs: config.batchAgeMs } : {}),
+      ...(config.queueLimit !== undefined ? { queueLimit: config.queueLimit } : {}),
+    };
+    const rekor = await TransparencyLog.open({ store: rekorStore, key: rekorKey, origin, witnesses, ...tuning });
+    const ct = await TransparencyLog.open({ store: ctStore, key: ctKey, origin: `${origin}/ct`, dedup: false, ...tuning });
+    closers.unshift(() => ct.close(), () => rekor.close());
+    const app = await build({ rekor, rekorKey, treeId, ct: { log: ct, key: ctKey, roots: ctRoots }, ...(config.bodyLimit !== undefined ? { bodyLimit: config.bodyLimit } : {}) });
+    await app.listen({ port: opts.port, host: opts.host });
+    // Close the HTTP server first (in-flight requests finish), then drain the sequencers.
+    closers.unshift(() => app.close());
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+    const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+    const start = new Date(created);
+    return {
+      ready: { log: url, ct: url },
+      trust: {
+        tlogs: [{ baseUrl: url, publicKeySpki: spkiOf(rekorKey), validFor: { start } }],
+        ctlogs: [{ baseUrl: url, publicKeySpki: spkiOf(ctKey), validFor: { start } }],
+      },
+      close: async () => {
+        for (const c of closers.splice(0)) await c();
+      },
+    };
+  } catch (e) {
+    for (const c of closers.splice(0)) await c();
+    throw e;
+  }
+}

@@ -1,0 +1,219 @@
+/**
+ * The log over real HTTP on 127.0.0.1 and real SQLite files: Rekor v1 and v2, tlog-tiles,
+ * checkpoints, witnesses, restart. Every proof the API returns is checked with host/core.
+ */
+import { createHash, createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initCore, leafHash, nodeHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../host/core/index.js';
+import { jcs } from '../../host/log/jcs.js';
+import { cosign, noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature, witnessVkey } from '../../host/log/note.js';
+import { encodeIndex } from '../../host/log/tiles.js';
+import { certSigner, ecSigner, hashedrekord, pae, startLog, type RunningLog } from './helpers.js';
+
+const witness = generateKeyPairSync('ed25519');
+const WITNESS = 'witness.example/w1';
+let log: RunningLog;
+
+beforeAll(async () => {
+  await initCore();
+  log = await startLog(`witnesses: ["${witnessVkey(WITNESS, witness.publicKey)}"]\nbatchAgeMs: 5\n`);
+});
+afterAll(() => log.close());
+
+const first = (m: Record<string, any>): [string, any] => Object.entries(m)[0]!;
+
+async function logKey() {
+  return createPublicKey((await log.get('/api/v1/log/publicKey')).text);
+}
+
+/** Everything a Sigstore client checks about a v1 entry. */
+async function checkEntry(uuid: string, e: any): Promise<void> {
+  const key = await logKey();
+  const logId = createHash('sha256').update(key.export({ format: 'der', type: 'spki' })).digest('hex');
+  expect(e.logID).toBe(logId);
+  const setPayload = jcs({ body: e.body, integratedTime: e.integratedTime, logID: e.logID, logIndex: e.logIndex });
+  expect(verify('sha256', Buffer.from(setPayload), key, Buffer.from(e.verification.signedEntryTimestamp, 'base64'))).toBe(true);
+  const leaf = leafHash(Buffer.from(e.body, 'base64'));
+  expect(uuid.slice(-64)).toBe(Buffer.from(leaf).toString('hex'));
+  const p = e.verification.inclusionProof;
+  const root = Buffer.from(p.rootHash, 'hex');
+  expect(verifyInclusion(leaf, p.logIndex, p.treeSize, p.hashes.map((h: string) => Buffer.from(h, 'hex')), root)).toBe(true);
+  const note = parseNote(p.checkpoint);
+  const cp = parseCheckpoint(note.body);
+  expect(cp.size).toBe(p.treeSize);
+  expect(Buffer.from(cp.root)).toEqual(root);
+  expect(verifyNoteSignature(note, noteKeyFor('127.0.0.1', key))).toBe(true);
+}
+
+describe('Rekor v1', () => {
+  let uuid: string;
+  const s = ecSigner();
+  const artifact = Buffer.from('hello, log');
+
+  it('accepts a signature-checked hashedrekord: 201, ETag, Location, SET, inclusion proof, signed checkpoint', async () => {
+    const { body } = hashedrekord(s, artifact);
+    const r = await log.post('/api/v1/log/entries', body);
+    expect(r.status).toBe(201);
+    const [u, e] = first(r.json);
+    uuid = u;
+    expect(u).toMatch(/^[0-9a-f]{80}$/);
+    expect(r.headers.get('etag')).toBe(u);
+    expect(r.headers.get('location')).toBe(`/api/v1/log/entries/${u}`);
+    await checkEntry(u, e);
+    expect(JSON.parse(Buffer.from(e.body, 'base64').toString())).toEqual(body);
+  });
+
+  it('answers a duplicate with 409 and the Location of the original', async () => {
+    const r = await log.post('/api/v1/log/entries', hashedrekord(s, artifact).body);
+    // ECDSA signatures are randomized, so a re-signed artifact is a new entry; the same body is a duplicate.
+    expect(r.status).toBe(201);
+    const again = await log.post('/api/v1/log/entries', JSON.parse(Buffer.from(first(r.json)[1].body, 'base64').toString()));
+    expect(again.status).toBe(409);
+    expect(again.json.error).toBe('LOG_DUPLICATE');
+    expect(again.headers.get('location')).toBe(`/api/v1/log/entries/${first(r.json)[0]}`);
+  });
+
+  it('reads entries by UUID (80 and 64 hex), by index, and through entries/retrieve', async () => {
+    const byUuid = await log.get(`/api/v1/log/entries/${uuid}`);
+    expect(byUuid.status).toBe(200);
+    await checkEntry(uuid, first(byUuid.json)[1]);
+    expect((await log.get(`/api/v1/log/entries/${uuid.slice(16)}`)).status).toBe(200);
+    const idx = first(byUuid.json)[1].logIndex;
+    expect(first((await log.get(`/api/v1/log/entries?logIndex=${idx}`)).json)[0]).toBe(uuid);
+    const r = await log.post('/api/v1/log/entries/retrieve', { entryUUIDs: [uuid], logIndexes: [idx] });
+    expect(r.json.map((m: any) => first(m)[0])).toEqual([uuid, uuid]);
+  });
+
+  it('searches the index by artifact hash, public key, email and SPIFFE URI', async () => {
+    const c = await certSigner('spiffe://example.org/ci/build', 'Builder@Example.org');
+    const art = Buffer.from('built by CI');
+    const { body, digest } = hashedrekord(c, art);
+    const r = await log.post('/api/v1/log/entries', body);
+    expect(r.status).toBe(201);
+    const u = first(r.json)[0];
+    expect((await log.post('/api/v1/index/retrieve', { hash: `sha256:${digest}` })).json).toEqual([u]);
+    expect((await log.post('/api/v1/index/retrieve', { uri: 'spiffe://example.org/ci/build' })).json).toEqual([u]);
+    expect((await log.post('/api/v1/index/retrieve', { email: 'builder@example.org' })).json).toEqual([u]);
+    expect((await log.post('/api/v1/index/retrieve', { publicKey: { format: 'x509', content: Buffer.from(c.certPem!).toString('base64') } })).json).toEqual([u]);
+    expect((await log.post('/api/v1/index/retrieve', { hash: `sha256:${digest}`, uri: 'spiffe://example.org/other' })).json).toEqual([]);
+  });
+
+  it('accepts a dsse entry whose signature verifies over the PAE, and indexes the statement subject', async () => {
+    const s2 = ecSigner();
+    const subject = createHash('sha256').update('artifact bytes').digest('hex');
+    const payload = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'a', digest: { sha256: subject } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} }));
+    const type = 'application/vnd.in-toto+json';
+    const sig = sign('sha256', pae(type, payload), s2.privateKey);
+    const envelope = JSON.stringify({ payloadType: type, payload: payload.toString('base64'), signatures: [{ sig: sig.toString('base64'), keyid: '' }] });
+    const r = await log.post('/api/v1/log/entries', { apiVersion: '0.0.1', kind: 'dsse', spec: { proposedContent: { envelope, verifiers: [Buffer.from(s2.publicKeyPem).toString('base64')] } } });
+    expect(r.status).toBe(201);
+    const [u, e] = first(r.json);
+    await checkEntry(u, e);
+    const canon = JSON.parse(Buffer.from(e.body, 'base64').toString());
+    expect(canon.spec.payloadHash.value).toBe(createHash('sha256').update(payload).digest('hex'));
+    expect((await log.post('/api/v1/index/retrieve', { hash: `sha256:${subject}` })).json).toEqual([u]);
+    // The same envelope with a signature by another key is refused.
+    const other = ecSigner();
+    const bad = await log.post('/api/v1/log/entries', { apiVersion: '0.0.1', kind: 'dsse', spec: { proposedContent: { envelope, verifiers: [Buffer.from(other.publicKeyPem).toString('base64')] } } });
+    expect(bad.status).toBe(400);
+    expect(bad.json.error).toBe('LOG_BAD_SIGNATURE');
+  });
+
+  it('serves consistency proofs that verify, and the tree head', async () => {
+    const head = (await log.get('/api/v1/log')).json;
+    expect(head.treeSize).toBeGreaterThanOrEqual(4);
+    for (let m = 1; m < head.treeSize; m++) {
+      const p = (await log.get(`/api/v1/log/proof?firstSize=${m}&lastSize=${head.treeSize}`)).json;
+      const old = (await log.get(`/api/v1/log/proof?firstSize=1&lastSize=${m}`)).json.rootHash;
+      expect(verifyConsistency(m, head.treeSize, p.hashes.map((h: string) => Buffer.from(h, 'hex')), Buffer.from(old, 'hex'), Buffer.from(head.rootHash, 'hex'))).toBe(true);
+    }
+  });
+});
+
+describe('Rekor v2', () => {
+  it('accepts hashedRekordRequestV002 and answers a TransparencyLogEntry whose proof verifies', async () => {
+    const s = ecSigner();
+    const art = Buffer.from('v2 artifact');
+    const digest = createHash('sha256').update(art).digest();
+    const sig = sign('sha256', art, s.privateKey);
+    const der = createPublicKey(s.publicKeyPem).export({ format: 'der', type: 'spki' });
+    const r = await log.post('/api/v2/log/entries', {
+      hashedRekordRequestV002: { digest: digest.toString('base64'), signature: { content: sig.toString('base64'), verifier: { publicKey: { rawBytes: der.toString('base64') }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' } } },
+    });
+    expect(r.status).toBe(201);
+    const t = r.json;
+    expect(t.kindVersion).toEqual({ kind: 'hashedrekord', version: '0.0.2' });
+    const body = Buffer.from(t.canonicalizedBody, 'base64');
+    expect(JSON.parse(body.toString()).spec.hashedRekordV002.data.digest).toBe(digest.toString('base64'));
+    const p = t.inclusionProof;
+    expect(verifyInclusion(leafHash(body), Number(p.logIndex), Number(p.treeSize), p.hashes.map((h: string) => Buffer.from(h, 'base64')), Buffer.from(p.rootHash, 'base64'))).toBe(true);
+    expect(parseCheckpoint(parseNote(p.checkpoint.envelope).body).size).toBe(Number(p.treeSize));
+  });
+});
+
+describe('tlog-tiles and witnesses', () => {
+  it('serves a checkpoint whose root the served tiles and entry bundles re-hash to', async () => {
+    const cpText = (await log.get('/checkpoint')).text;
+    const cp = parseCheckpoint(parseNote(cpText).body);
+    expect(cp.size).toBeGreaterThan(0);
+    expect(cp.size).toBeLessThan(256);
+    const tile = (await log.get(`/tile/0/${encodeIndex(0)}.p/${cp.size}`)).bytes;
+    expect(tile.length).toBe(32 * cp.size);
+    expect(Buffer.from(rootFromLeafHashes(tile))).toEqual(Buffer.from(cp.root));
+    const bundle = (await log.get(`/tile/entries/000.p/${cp.size}`)).bytes;
+    const hashes: Buffer[] = [];
+    for (let off = 0; off < bundle.length; ) {
+      const len = bundle.readUInt16BE(off);
+      hashes.push(Buffer.from(leafHash(bundle.subarray(off + 2, off + 2 + len))));
+      off += 2 + len;
+    }
+    expect(Buffer.concat(hashes)).toEqual(tile);
+    expect((await log.get(`/tile/0/000.p/${cp.size + 1}`)).status).toBe(404);
+    expect((await log.get('/tile/0/000')).status).toBe(404); // not full yet
+    const bad = await log.get('/tile/0/0001');
+    expect(bad.status).toBe(404);
+    expect(bad.json.error).toBe('LOG_BAD_TILE_PATH');
+    // A level-1 node is the hash of two level-0 nodes.
+    expect(Buffer.from(nodeHash(tile.subarray(0, 32), tile.subarray(32, 64)))).toHaveLength(32);
+  });
+
+  it('accepts a configured witness cosignature, serves it, and refuses unknown witnesses', async () => {
+    const cpText = (await log.get('/checkpoint')).text;
+    const body = parseNote(cpText).body;
+    const line = (s: ReturnType<typeof cosign>) => `\u2014 ${s.name} ${Buffer.concat([s.keyId, s.signature]).toString('base64')}\n`;
+    const good = cosign(body, WITNESS, witness.privateKey, BigInt(Math.floor(Date.now() / 1000)));
+    const r = await log.post('/checkpoint/cosignature', `${body}\n${line(good)}`, 'text/plain');
+    expect(r.status).toBe(200);
+    expect((await log.get('/checkpoint')).text).toContain(line(good));
+    const stranger = generateKeyPairSync('ed25519');
+    const r2 = await log.post('/checkpoint/cosignature', `${body}\n${line(cosign(body, 'stranger', stranger.privateKey, 1n))}`, 'text/plain');
+    expect(r2.status).toBe(403);
+    expect(r2.json.error).toBe('LOG_BAD_COSIGNATURE');
+  });
+});
+
+describe('durability', () => {
+  it('a restart keeps entries, proofs, keys and the tree', async () => {
+    const before = (await log.get('/api/v1/log')).json;
+    const key = (await log.get('/api/v1/log/publicKey')).text;
+    await log.restart();
+    const after = (await log.get('/api/v1/log')).json;
+    expect(after.treeSize).toBe(before.treeSize);
+    expect(after.rootHash).toBe(before.rootHash);
+    expect(after.treeID).toBe(before.treeID);
+    expect((await log.get('/api/v1/log/publicKey')).text).toBe(key);
+    const e = (await log.get('/api/v1/log/entries?logIndex=0')).json;
+    await checkEntry(first(e)[0], first(e)[1]);
+    const r = await log.post('/api/v1/log/entries', hashedrekord(ecSigner(), Buffer.from('after restart')).body);
+    expect(r.status).toBe(201);
+    expect(first(r.json)[1].logIndex).toBe(before.treeSize);
+  });
+
+  it('acknowledges concurrent appends only with distinct, dense indices', async () => {
+    const s = ecSigner();
+    const start = (await log.get('/api/v1/log')).json.treeSize;
+    const rs = await Promise.all(Array.from({ length: 50 }, (_, i) => log.post('/api/v1/log/entries', hashedrekord(s, Buffer.from(`c${i}`)).body)));
+    const idx = rs.map((r) => first(r.json)[1].logIndex).sort((a: number, b: number) => a - b);
+    expect(idx).toEqual(Array.from({ length: 50 }, (_, i) => start + i));
+  });
+});
