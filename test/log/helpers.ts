@@ -8,7 +8,7 @@ import * as x509 from '@peculiar/x509';
 import type { Standalone } from '../../host/cli/serve.js';
 import { startStandalone } from '../../host/log/standalone.js';
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto);
+x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
 export interface RunningLog {
   dir: string;
@@ -85,7 +85,7 @@ export async function certSigner(uri: string, email: string): Promise<Signer> {
     name: '',
     notBefore: new Date(Date.now() - 60_000),
     notAfter: new Date(Date.now() + 600_000),
-    keys: keys as unknown as CryptoKeyPair,
+    keys: keys as unknown as Parameters<typeof x509.X509CertificateGenerator.createSelfSigned>[0]['keys'],
     signingAlgorithm: alg,
     extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }, { type: 'email', value: email }], true)],
   });
