@@ -32,6 +32,7 @@ export const services: Record<string, () => Promise<Starter>> = {
   tsa: async () => (await import('../tsa/standalone.js')).startStandalone,
   spiffe: async () => (await import('../spiffe/standalone.js')).startStandalone,
   log: async () => (await import('../log/standalone.js')).startStandalone,
+  ca: async () => (await import('../ca/standalone.js')).startStandalone,
 };
 
 /** Print the ready line, then close cleanly on SIGINT/SIGTERM (in-flight requests finish first). */

@@ -22,6 +22,7 @@
  * The stack config file (YAML or JSON, every key optional) is documented in
  * host/cli/up.example.yaml.
  */
+import { createPublicKey } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -163,7 +164,11 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
       },
       ...o.config.oidcIssuers,
     };
-    const ca = await start('ca', portOf(o.port, 1), { ...o.config.ca, 'oidc-issuers': issuers, ct: { url: ctUrl } });
+    // The CA pins the CT log's key from the log itself (same process, same data directory).
+    const ctSpki = log.trust?.ctlogs?.[0]?.publicKeySpki;
+    if (!ctSpki) throw new StackError('STACK_START_FAILED', 'the log did not report its CT key');
+    const ctPem = createPublicKey({ key: Buffer.from(ctSpki), format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }) as string;
+    const ca = await start('ca', portOf(o.port, 1), { ...o.config.ca, 'oidc-issuers': issuers, ct: { url: ctUrl, publicKey: ctPem } });
     const caUrl = ca.ready.ca!;
 
     // 4. The TSA.

@@ -109,7 +109,9 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
     const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
-    const start = new Date(created);
+    // Integrated times are whole seconds, so the key's window starts on a whole second too
+    // (a client checks start <= integratedTime * 1000).
+    const start = new Date(Math.floor(new Date(created).getTime() / 1000) * 1000);
     return {
       ready: { log: url, ct: url },
       trust: {

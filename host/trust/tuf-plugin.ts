@@ -3,6 +3,7 @@
  * TUF CDN does (tuf-repo-cdn.sigstore.dev):
  * Mounted with fastify's register prefix (e.g. `app.register(tufPlugin, { repoDir, prefix: '/tuf' })`):
  *   GET <prefix>/metadata/<file>.json   application/json
+ *   GET <prefix>/<file>.json            the same metadata (the single-mirror layout Sigstore clients use)
  *   GET <prefix>/targets/<path>         application/json for .json targets, else application/octet-stream
  * Names are checked segment by segment (no `..`, no hidden files, no separators or encoded
  * tricks) before any file-system access, and the resolved path must stay under the repository.
@@ -69,13 +70,17 @@ export const tufRoutes: FastifyPluginAsync<TufPluginOptions> = async (app, opts)
     properties: { [key]: { type: 'string', maxLength: MAX_PATH } },
   });
 
-  app.get<{ Params: { file: string } }>('/metadata/:file', { schema: { params: paramsSchema('file'), response: fileResponse } }, async (req, reply) => {
+  const metadata = async (req: { params: { file: string } }, reply: import('fastify').FastifyReply) => {
     const f = await send('metadata', req.params.file);
     return reply
       .type(f.type)
       .header('Cache-Control', f.immutable ? 'public, max-age=31536000, immutable' : 'no-cache')
       .send(f.body);
-  });
+  };
+  app.get<{ Params: { file: string } }>('/metadata/:file', { schema: { params: paramsSchema('file'), response: fileResponse } }, metadata);
+  // Sigstore clients (@sigstore/tuf, sigstore-go) take one mirror URL and fetch metadata from its
+  // root and targets from <mirror>/targets, as on tuf-repo-cdn.sigstore.dev: serve both layouts.
+  app.get<{ Params: { file: string } }>('/:file', { schema: { params: paramsSchema('file'), response: fileResponse } }, metadata);
   app.get<{ Params: { '*': string } }>('/targets/*', { schema: { params: paramsSchema('*'), response: fileResponse } }, async (req, reply) => {
     const f = await send('targets', req.params['*']);
     return reply.type(f.type).header('Cache-Control', 'public, max-age=31536000, immutable').send(f.body);

@@ -1,0 +1,54 @@
+/**
+ * RFC 6962 client for the CA: submit a precertificate chain to a CT log (`add-pre-chain`, §4.1),
+ * check the returned v1 SCT's signature against the log's public key over the §3.2
+ * digitally-signed struct (precert_entry: issuer_key_hash + TBS without the poison), and encode
+ * it for the SignedCertificateTimestampList (§3.3).
+ */
+import { createHash, verify, type KeyObject } from 'node:crypto';
+import { tbsWithoutPoison } from '../log/ct.js';
+import { CaError } from './errors.js';
+
+export interface CtLog {
+  url: string;
+  publicKey: KeyObject;
+}
+
+function u(n: number | bigint, bytes: number): Buffer {
+  const b = Buffer.alloc(bytes);
+  if (bytes === 8) b.writeBigUInt64BE(BigInt(n));
+  else b.writeUIntBE(Number(n), 0, bytes);
+  return b;
+}
+
+/** Submits, verifies and returns the SCT in its TLS encoding (SignedCertificateTimestamp, §3.2). */
+export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSpki: Uint8Array): Promise<Uint8Array> {
+  let res: Response;
+  try {
+    res = await fetch(`${log.url.replace(/\/$/, '')}/ct/v1/add-pre-chain`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ chain: chainDer.map((c) => Buffer.from(c).toString('base64')) }),
+      redirect: 'error',
+      signal: AbortSignal.timeout(10_000),
+    });
+  } catch (cause) {
+    throw new CaError('CA_CT_FAILED', 'the CT log is unreachable', { cause });
+  }
+  if (!res.ok) throw new CaError('CA_CT_FAILED', `the CT log answered ${res.status}`);
+  const sct = (await res.json()) as { sct_version?: unknown; id?: unknown; timestamp?: unknown; extensions?: unknown; signature?: unknown };
+  if (sct.sct_version !== 0 || typeof sct.id !== 'string' || typeof sct.timestamp !== 'number' || typeof sct.signature !== 'string' || typeof (sct.extensions ?? '') !== 'string') {
+    throw new CaError('CA_CT_FAILED', 'the CT log returned a malformed SCT');
+  }
+  const logId = Buffer.from(sct.id, 'base64');
+  const expectedId = createHash('sha256').update(log.publicKey.export({ format: 'der', type: 'spki' })).digest();
+  if (!logId.equals(expectedId)) throw new CaError('CA_CT_FAILED', 'the SCT names another log');
+  const ext = Buffer.from((sct.extensions as string | undefined) ?? '', 'base64');
+  const ds = Buffer.from(sct.signature, 'base64');
+  if (ds.length < 4 || ds[0] !== 4 || ds.readUInt16BE(2) !== ds.length - 4) throw new CaError('CA_CT_FAILED', 'SCT signature is not a SHA-256 DigitallySigned');
+  const tbs = tbsWithoutPoison(chainDer[0]!);
+  const issuerKeyHash = createHash('sha256').update(issuerSpki).digest();
+  const signed = Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp, 8), u(1, 2), issuerKeyHash, u(tbs.length, 3), tbs, u(ext.length, 2), ext]);
+  if (!verify('sha256', signed, log.publicKey, ds.subarray(4))) throw new CaError('CA_CT_FAILED', 'the SCT signature does not verify with the CT log key');
+  // SignedCertificateTimestamp: version, LogID, timestamp, extensions<0..2^16-1>, digitally-signed.
+  return new Uint8Array(Buffer.concat([Uint8Array.of(0), logId, u(sct.timestamp, 8), u(ext.length, 2), ext, ds]));
+}

@@ -1,0 +1,35 @@
+import { CairnError } from '../errors.js';
+
+/** Stable codes for everything the CA refuses on purpose (STYLE.md point 3). */
+export type CaErrorCode =
+  /** No token, or a token that is not a JWS. */
+  | 'CA_MISSING_TOKEN'
+  | 'CA_MALFORMED_TOKEN'
+  /** `iss` names no configured issuer. */
+  | 'CA_UNKNOWN_ISSUER'
+  /** Signature, algorithm, aud, exp/nbf/iat or required-claim checks failed. */
+  | 'CA_INVALID_TOKEN'
+  /** The signing key (kid) is not in the issuer's JWKS, even after a refresh. */
+  | 'CA_UNKNOWN_KEY'
+  /** The issuer's discovery document or JWKS could not be fetched (503). */
+  | 'CA_ISSUER_UNREACHABLE'
+  /** spiffe type: sub is not a SPIFFE ID, or not in the configured trust domain. */
+  | 'CA_BAD_SPIFFE_ID'
+  /** A claim the issuer type needs is missing or malformed (email_verified, kubernetes.io, ...). */
+  | 'CA_BAD_IDENTITY'
+  /** The proof of possession (signature over the challenge, or the CSR's own signature) does not verify. */
+  | 'CA_BAD_PROOF'
+  /** A key type or size the certificate profile does not allow. */
+  | 'CA_UNSUPPORTED_KEY'
+  | 'CA_BAD_REQUEST'
+  | 'CA_BAD_CONFIG'
+  /** The CT log did not return a valid SCT (503: try again). */
+  | 'CA_CT_FAILED';
+
+export class CaError extends CairnError<CaErrorCode> {
+  constructor(code: CaErrorCode, message: string, opts: { status?: number; cause?: unknown } = {}) {
+    const status = opts.status ?? (code === 'CA_INVALID_TOKEN' || code === 'CA_UNKNOWN_KEY' || code === 'CA_UNKNOWN_ISSUER' || code === 'CA_MISSING_TOKEN' || code === 'CA_MALFORMED_TOKEN' || code === 'CA_BAD_SPIFFE_ID' || code === 'CA_BAD_IDENTITY' ? 401 : code === 'CA_ISSUER_UNREACHABLE' || code === 'CA_CT_FAILED' ? 503 : 400);
+    super(code, message, { status, ...(opts.cause !== undefined ? { cause: opts.cause } : {}) });
+    this.name = 'CaError';
+  }
+}

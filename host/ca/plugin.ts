@@ -1,0 +1,96 @@
+/**
+ * Fulcio-compatible HTTP API (fulcio api/v2 + the legacy v1 endpoint older cosign versions use):
+ *   POST /api/v2/signingCert   token in credentials.oidcIdentityToken or Authorization: Bearer;
+ *                              publicKeyRequest {publicKey {algorithm, content}, proofOfPossession}
+ *                              or certificateSigningRequest; answers signedCertificateEmbeddedSct
+ *                              (CT log configured) or signedCertificateDetachedSct
+ *   GET  /api/v2/trustBundle   {chains: [{certificates: [PEM]}]}
+ *   GET  /api/v2/configuration {issuers: [{issuerUrl | wildcardIssuerUrl, audience, challengeClaim, spiffeTrustDomain}]}
+ *   POST /api/v1/signingCert   201, application/pem-certificate-chain, SCT header when detached
+ */
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { installErrorHandler } from '../http/errors.js';
+import { registerOps } from '../http/ops.js';
+import type { IssuersConfig } from './config.js';
+import type { CodeSigningCa } from './core.js';
+import { CaError } from './errors.js';
+
+export interface CaPluginOptions {
+  ca: CodeSigningCa;
+  issuers: IssuersConfig;
+  logger?: boolean;
+  bodyLimit?: number;
+}
+
+function bearer(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (typeof h !== 'string') return undefined;
+  const m = /^Bearer\s+(\S+)$/i.exec(h);
+  return m?.[1];
+}
+
+function b64(v: unknown, what: string): Uint8Array {
+  if (typeof v !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(v) || v.length > 16384) throw new CaError('CA_BAD_REQUEST', `${what} must be base64`);
+  return new Uint8Array(Buffer.from(v, 'base64'));
+}
+
+export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Promise<void> => {
+  const { ca } = opts;
+  app.post('/api/v2/signingCert', { schema: { tags: ['fulcio v2'], body: { type: 'object' } } }, async (req) => {
+    const b = req.body as {
+      credentials?: { oidcIdentityToken?: unknown };
+      publicKeyRequest?: { publicKey?: { algorithm?: unknown; content?: unknown }; proofOfPossession?: unknown };
+      certificateSigningRequest?: unknown;
+    };
+    const token = (typeof b.credentials?.oidcIdentityToken === 'string' ? b.credentials.oidcIdentityToken : undefined) ?? bearer(req) ?? '';
+    const pk = b.publicKeyRequest;
+    if (pk !== undefined && (typeof pk !== 'object' || pk === null || typeof pk.publicKey?.content !== 'string')) throw new CaError('CA_BAD_REQUEST', 'publicKeyRequest.publicKey.content must be a PEM public key');
+    if (b.certificateSigningRequest !== undefined && typeof b.certificateSigningRequest !== 'string') throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest must be a string');
+    const csr = b.certificateSigningRequest !== undefined ? Buffer.from(b.certificateSigningRequest as string, 'base64').toString('utf8') : undefined;
+    const issued = await ca.signingCert({
+      token,
+      ...(pk ? { publicKey: pk.publicKey!.content as string, proofOfPossession: b64(pk.proofOfPossession, 'proofOfPossession') } : {}),
+      ...(csr !== undefined ? { csr: csr.includes('-----BEGIN') ? csr : (b.certificateSigningRequest as string) } : {}),
+    });
+    const chain = { certificates: issued.chainPem };
+    if (issued.embedded) return { signedCertificateEmbeddedSct: { chain } };
+    return { signedCertificateDetachedSct: { chain, signedCertificateTimestamp: issued.detachedSct ? Buffer.from(issued.detachedSct).toString('base64') : '' } };
+  });
+
+  app.get('/api/v2/trustBundle', { schema: { tags: ['fulcio v2'] } }, async () => ({ chains: [{ certificates: ca.caChainPem }] }));
+
+  app.get('/api/v2/configuration', { schema: { tags: ['fulcio v2'] } }, async () => ({
+    issuers: [
+      ...[...opts.issuers.issuers.values()].map((i) => ({
+        issuerUrl: i.issuerUrl,
+        audience: i.clientId,
+        challengeClaim: i.type === 'email' ? 'email' : 'sub',
+        ...(i.spiffeTrustDomain ? { spiffeTrustDomain: i.spiffeTrustDomain } : {}),
+      })),
+      ...opts.issuers.meta.map((m) => ({ wildcardIssuerUrl: m.key, audience: m.config.clientId, challengeClaim: m.config.type === 'email' ? 'email' : 'sub' })),
+    ],
+  }));
+
+  app.post('/api/v1/signingCert', { schema: { tags: ['fulcio v1 (legacy)'], body: { type: 'object' } } }, async (req, reply) => {
+    const b = req.body as { publicKey?: { content?: unknown; algorithm?: unknown }; signedEmailAddress?: unknown };
+    if (typeof b.publicKey?.content !== 'string') throw new CaError('CA_BAD_REQUEST', 'publicKey.content is required');
+    const content = b.publicKey.content;
+    // v1 clients send base64 DER (cosign) or base64 PEM.
+    const decoded = Buffer.from(content, 'base64').toString('utf8');
+    const issued = await ca.signingCert({
+      token: bearer(req) ?? '',
+      publicKey: decoded.includes('-----BEGIN') ? decoded : content,
+      proofOfPossession: b64(b.signedEmailAddress, 'signedEmailAddress'),
+    });
+    if (!issued.embedded && issued.detachedSct) reply.header('SCT', Buffer.from(issued.detachedSct).toString('base64'));
+    return reply.code(201).type('application/pem-certificate-chain').send(issued.chainPem.map((p) => p.trim() + '\n').join(''));
+  });
+};
+
+export async function build(opts: CaPluginOptions): Promise<FastifyInstance> {
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024 });
+  installErrorHandler(app);
+  await registerOps(app, { service: 'ca', description: 'Fulcio-compatible keyless code-signing CA' });
+  await caRoutes(app, opts);
+  return app;
+}

@@ -1,0 +1,75 @@
+/**
+ * `cairn serve ca --data-dir DIR --port N [--config FILE]`: the Fulcio-compatible CA on its own.
+ * host/cli/serve.ts prints {"ready":true,"ca":URL}.
+ *
+ * --config (YAML or JSON) is Fulcio's issuer configuration (see host/ca/config.ts: oidc-issuers,
+ * meta-issuers, ci-issuer-metadata) plus:
+ *   ct:  { url: http://127.0.0.1:7462, publicKey: ct.pem }   # RFC 6962 log for embedded SCTs; its
+ *                                                           # key is pinned here (PEM file or inline)
+ *   key: { type: file, key: ca-key.pem, chain: ca-chain.pem, passphraseEnv: CAIRN_CA_PASSPHRASE, passphraseFile: F }
+ *   bodyLimit: 65536
+ * Without `key`, a root and an intermediate are generated in DIR on the first start and reused.
+ * Without `ct`, certificates carry no SCT and the API answers signedCertificateDetachedSct.
+ */
+import { createPublicKey, X509Certificate } from 'node:crypto';
+import { mkdir, readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { Standalone, StandaloneOptions } from '../cli/serve.js';
+import { parseIssuersConfig } from './config.js';
+import { CodeSigningCa } from './core.js';
+import { CaError } from './errors.js';
+import { ensureGeneratedCa, loadFileCa, type FileKeyConfig } from './keys.js';
+import { TokenVerifier } from './oidc.js';
+import { build } from './plugin.js';
+
+const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit'];
+
+export async function startStandalone(opts: StandaloneOptions): Promise<Standalone> {
+  let doc: Record<string, unknown> = {};
+  if (opts.config) {
+    try {
+      doc = (parseYaml(await readFile(opts.config, 'utf8')) ?? {}) as Record<string, unknown>;
+    } catch (cause) {
+      throw new CaError('CA_BAD_CONFIG', 'CA config is not valid YAML/JSON', { cause });
+    }
+    if (typeof doc !== 'object' || Array.isArray(doc)) throw new CaError('CA_BAD_CONFIG', 'CA config: expected a mapping');
+    for (const k of Object.keys(doc)) if (!KEYS.includes(k)) throw new CaError('CA_BAD_CONFIG', `CA config: unknown key ${k}`);
+  }
+  const issuers = parseIssuersConfig(doc);
+  const dataDir = resolve(opts.dataDir);
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const keyCfg = doc.key as (FileKeyConfig & { type?: string }) | undefined;
+  if (keyCfg && keyCfg.type !== undefined && keyCfg.type !== 'file') throw new CaError('CA_BAD_CONFIG', `CA key backend ${String(keyCfg.type)} is not available (file)`);
+  const issuing = await loadFileCa(keyCfg ?? (await ensureGeneratedCa(dataDir)));
+
+  const ctCfg = doc.ct as { url?: unknown; publicKey?: unknown } | undefined;
+  let ct;
+  if (ctCfg) {
+    if (typeof ctCfg.url !== 'string') throw new CaError('CA_BAD_CONFIG', 'ct.url is required');
+    // The CT log's key must be pinned by configuration: an SCT checked against a key fetched from
+    // the same log would prove nothing. `publicKey` is a PEM file or inline PEM.
+    if (typeof ctCfg.publicKey !== 'string') throw new CaError('CA_BAD_CONFIG', 'ct.publicKey (PEM file or inline PEM) is required');
+    const pem = ctCfg.publicKey.includes('-----BEGIN') ? ctCfg.publicKey : await readFile(ctCfg.publicKey, 'utf8');
+    ct = { url: ctCfg.url, publicKey: createPublicKey(pem) };
+  }
+  const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}) });
+  const app = await build({ ca, issuers, ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
+  await app.listen({ port: opts.port, host: opts.host });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  const leafCa = new X509Certificate(issuing.chainDer[0]!);
+  return {
+    ready: { ca: url },
+    trust: {
+      certificateAuthorities: [{
+        subject: { organization: 'Cairn', commonName: /CN=([^\n,]+)/.exec(leafCa.subject)?.[1] ?? 'Cairn CA' },
+        uri: url,
+        certChain: issuing.chainDer,
+        validFor: { start: new Date(leafCa.validFrom) },
+      }],
+    },
+    close: () => app.close(),
+  };
+}
