@@ -7,6 +7,7 @@ import { registerServe } from './serve.js';
 import { registerTuf } from './tuf.js';
 import { registerSpiffe } from './spiffe.js';
 import { registerUp } from './up.js';
+import { registerVerify } from './verify.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -18,6 +19,7 @@ export async function main(argv: string[]): Promise<void> {
   registerTuf(program);
   registerSpiffe(program);
   registerUp(program);
+  registerVerify(program);
   // Further command groups register here (one line each): up, verify, sign, attest, chains, build, tuf, spiffe.
   await program.parseAsync(argv);
 }

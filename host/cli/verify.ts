@@ -1,0 +1,123 @@
+/**
+ * `cairn verify <artifact | sha256:hex> --bundle B [--trusted-root F] [policy flags]`: exits 0 with
+ * "OK: ..." or 1 with "FAIL <CODE>: message". `--bulk <dir | list file>` verifies many bundles
+ * (each `X.sigstore.json` against the artifact `X` beside it, or `sha256:` digests from a list
+ * file of "artifact bundle" lines), with a progress bar and a failure summary.
+ */
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { initCore } from '../core/index.js';
+import { loadArtifact, loadJson, parseBundle, parseTrustedRoot, verifyBundle, verifyFiles, type Policy } from '../verify/index.js';
+
+interface VerifyCliOptions {
+  bundle?: string;
+  trustedRoot: string;
+  certificateIdentity?: string;
+  certificateIdentityRegexp?: string;
+  certificateOidcIssuer?: string;
+  certificateOidcIssuerRegexp?: string;
+  key?: string;
+  spiffeTrustDomain?: string;
+  spiffePathPrefix?: string;
+  predicateType?: string;
+  bulk?: string;
+  quiet?: boolean;
+}
+
+function policyOf(o: VerifyCliOptions): Policy {
+  return {
+    ...(o.certificateIdentity !== undefined ? { identity: o.certificateIdentity } : {}),
+    ...(o.certificateIdentityRegexp !== undefined ? { identityRegexp: new RegExp(o.certificateIdentityRegexp) } : {}),
+    ...(o.certificateOidcIssuer !== undefined ? { issuer: o.certificateOidcIssuer } : {}),
+    ...(o.certificateOidcIssuerRegexp !== undefined ? { issuerRegexp: new RegExp(o.certificateOidcIssuerRegexp) } : {}),
+    ...(o.spiffeTrustDomain !== undefined ? { spiffeTrustDomain: o.spiffeTrustDomain } : {}),
+    ...(o.spiffePathPrefix !== undefined ? { spiffePathPrefix: o.spiffePathPrefix } : {}),
+    ...(o.predicateType !== undefined ? { predicateType: o.predicateType } : {}),
+  };
+}
+
+function describe(e: unknown): string {
+  const err = e as { code?: string; message?: string };
+  return `${err.code ?? 'ERROR'}: ${err.message ?? String(e)}`;
+}
+
+async function bulkPairs(target: string): Promise<{ artifact: string; bundle: string }[]> {
+  if ((await stat(target)).isDirectory()) {
+    const names = (await readdir(target)).filter((n) => n.endsWith('.sigstore.json')).sort();
+    return names.map((n) => ({ artifact: join(target, n.slice(0, -'.sigstore.json'.length)), bundle: join(target, n) }));
+  }
+  return (await readFile(target, 'utf8'))
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'))
+    .map((l) => {
+      const [artifact, bundle] = l.split(/\s+/);
+      return { artifact: artifact!, bundle: bundle ?? `${artifact}.sigstore.json` };
+    });
+}
+
+async function runBulk(o: VerifyCliOptions): Promise<number> {
+  await initCore();
+  const pairs = await bulkPairs(o.bulk!);
+  // The trusted root is parsed once and shared: every bundle reuses the same keys and chains.
+  const trust = parseTrustedRoot(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'));
+  const policy = policyOf(o);
+  const { SingleBar, Presets } = (await import('cli-progress')).default;
+  const bar = o.quiet || !process.stderr.isTTY ? undefined : new SingleBar({ format: 'verifying [{bar}] {value}/{total} {failed} failed', stream: process.stderr }, Presets.shades_classic);
+  bar?.start(pairs.length, 0, { failed: 0 });
+  const failures: { bundle: string; reason: string }[] = [];
+  const started = Date.now();
+  for (const p of pairs) {
+    try {
+      const bundle = parseBundle(await loadJson(p.bundle, 'BUNDLE_MALFORMED'));
+      verifyBundle(bundle, await loadArtifact(p.artifact), trust, policy);
+    } catch (e) {
+      failures.push({ bundle: p.bundle, reason: describe(e) });
+    }
+    bar?.increment(1, { failed: failures.length });
+  }
+  bar?.stop();
+  const secs = (Date.now() - started) / 1000;
+  process.stdout.write(`verified ${pairs.length - failures.length}/${pairs.length} bundles in ${secs.toFixed(2)} s${failures.length ? `; ${failures.length} failed:` : ''}\n`);
+  for (const f of failures) process.stdout.write(`  FAIL ${f.bundle}: ${f.reason}\n`);
+  return failures.length ? 1 : 0;
+}
+
+export function registerVerify(program: Command): void {
+  program
+    .command('verify')
+    .description('verify a Sigstore bundle (v0.1-v0.3) for an artifact against a trusted root and an identity policy')
+    .argument('[artifact]', 'artifact path, or sha256:<hex> to verify by digest')
+    .option('--bundle <file>', 'the Sigstore bundle (default: <artifact>.sigstore.json)')
+    .addOption(new Option('--trusted-root <file>', 'trusted_root.json').default('.cairn/trusted_root.json'))
+    .option('--certificate-identity <san>', 'expected certificate SAN (URI, SPIFFE ID or email), exact')
+    .option('--certificate-identity-regexp <re>', 'expected certificate SAN, as a regular expression')
+    .option('--certificate-oidc-issuer <url>', 'expected OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)')
+    .option('--certificate-oidc-issuer-regexp <re>', 'expected OIDC issuer, as a regular expression')
+    .option('--key <pem>', 'verify a managed-key bundle with this public key')
+    .option('--spiffe-trust-domain <td>', 'require a SPIFFE ID in this trust domain')
+    .option('--spiffe-path-prefix <path>', 'require a SPIFFE ID path under this prefix')
+    .option('--predicate-type <uri>', 'require this in-toto predicate type (DSSE bundles)')
+    .option('--bulk <dir|list>', 'verify every X.sigstore.json in a directory (artifact X beside it), or each "artifact [bundle]" line of a list file')
+    .option('--quiet', 'no progress bar')
+    .action(async (artifact: string | undefined, o: VerifyCliOptions) => {
+      if (o.bulk) {
+        process.exitCode = await runBulk(o);
+        return;
+      }
+      if (!artifact) {
+        process.stderr.write('cairn verify: give an artifact path or sha256:<hex> (or --bulk)\n');
+        process.exitCode = 1;
+        return;
+      }
+      try {
+        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(o.key ? { key: o.key } : {}), policy: policyOf(o) });
+        const when = r.timestamps.map((t) => `${t.time.toISOString()} (${t.source.split(':')[0]})`).join(', ');
+        process.stdout.write(`OK: ${artifact} signed by ${r.identity ?? 'the given key'}${r.issuer ? ` (issuer ${r.issuer})` : ''}${when ? `, at ${when}` : ''}\n`);
+      } catch (e) {
+        process.stderr.write(`FAIL ${describe(e)}\n`);
+        process.exitCode = 1;
+      }
+    });
+}

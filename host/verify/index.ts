@@ -1,0 +1,71 @@
+/**
+ * Cairn's Sigstore bundle verifier: parse (bundle.ts, trusted-root.ts), then the fixed pipeline
+ * (pipeline.ts). `verifyFiles` is what `cairn verify` and the conformance entrypoint call.
+ */
+import { createHash, createPublicKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { initCore } from '../core/index.js';
+import { parseBundle } from './bundle.js';
+import { fail } from './errors.js';
+import { verifyBundle, type Artifact, type Policy, type VerificationResult, type VerifyOptions } from './pipeline.js';
+import { parseTrustedRoot, type TrustMaterial } from './trusted-root.js';
+
+export { parseBundle, type Bundle } from './bundle.js';
+export { VerificationError, type VerificationErrorCode } from './errors.js';
+export { verifyBundle, type Artifact, type Policy, type VerificationResult, type VerifyOptions } from './pipeline.js';
+export { parseTrustedRoot, type TrustMaterial } from './trusted-root.js';
+
+/** `sha256:<64 hex>` that is not an existing path is a digest; anything else is a file path. */
+export async function loadArtifact(arg: string): Promise<Artifact> {
+  if (/^sha256:[0-9a-fA-F]{64}$/.test(arg)) {
+    try {
+      return { bytes: await readFile(arg) };
+    } catch {
+      return { digest: { algorithm: 'sha256', value: Buffer.from(arg.slice(7), 'hex') } };
+    }
+  }
+  return { bytes: await readFile(arg) };
+}
+
+export async function loadJson(path: string, code: 'BUNDLE_MALFORMED' | 'TRUSTED_ROOT_MALFORMED'): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    return fail(code, `cannot read ${path}`, cause);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (cause) {
+    return fail(code, `${path} is not JSON`, cause);
+  }
+}
+
+export interface VerifyFilesOptions {
+  artifact: string;
+  bundle: string;
+  trustedRoot: string;
+  key?: string;
+  policy: Policy;
+  options?: Omit<VerifyOptions, 'key'>;
+}
+
+export async function verifyFiles(o: VerifyFilesOptions): Promise<VerificationResult> {
+  await initCore();
+  const trust: TrustMaterial = parseTrustedRoot(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'));
+  const bundle = parseBundle(await loadJson(o.bundle, 'BUNDLE_MALFORMED'));
+  const artifact = await loadArtifact(o.artifact);
+  let key;
+  if (o.key) {
+    try {
+      key = createPublicKey(await readFile(o.key, 'utf8'));
+    } catch (cause) {
+      return fail('PUBLIC_KEY_MISSING', `cannot read a PEM public key from ${o.key}`, cause);
+    }
+  }
+  return verifyBundle(bundle, artifact, trust, o.policy, { ...o.options, ...(key ? { key } : {}) });
+}
+
+export function sha256Hex(b: Uint8Array): string {
+  return createHash('sha256').update(b).digest('hex');
+}

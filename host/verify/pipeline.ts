@@ -1,0 +1,528 @@
+/**
+ * The fixed verification pipeline (STYLE.md point 4, after sigstore-js and sigstore-python):
+ *
+ *   1. tlog entries: SET (→ integrated time), body ↔ bundle content, inclusion proof (WASM core),
+ *      signed checkpoint (key hint + origin rules), integrated time not in the future
+ *   2. timestamps: verified integrated times and RFC 3161 tokens from trusted TSAs
+ *   3. certificate: path to a trusted CA, every link valid at every verified time; SCTs
+ *   4. signature: message signature (artifact bytes or digest) or DSSE envelope (PAE)
+ *   5. policy: identity (exact/regex), OIDC issuer, SPIFFE trust domain/path, Fulcio extensions,
+ *      in-toto predicate type and subject digest
+ *
+ * Evidence is de-duplicated before it counts toward a threshold: two entries from the same log,
+ * or two tokens from the same TSA, count once.
+ */
+import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, Extensions } from '@peculiar/asn1-x509';
+import { leafHash, verifyInclusion } from '../core/index.js';
+import { pae, verifyDigestSignature } from '../log/entries.js';
+import { jcs } from '../log/jcs.js';
+import { verifyTimestampToken } from '../tsa/verify.js';
+import type { Bundle, TlogEntry } from './bundle.js';
+import { fail, VerificationError } from './errors.js';
+import { within, type TrustedLog, type TrustMaterial } from './trusted-root.js';
+
+export type Artifact = { bytes: Uint8Array } | { digest: { algorithm: 'sha256'; value: Uint8Array } };
+
+export interface Policy {
+  identity?: string;
+  identityRegexp?: RegExp;
+  issuer?: string;
+  issuerRegexp?: RegExp;
+  spiffeTrustDomain?: string;
+  spiffePathPrefix?: string;
+  extensions?: Record<string, string>;
+  predicateType?: string;
+}
+
+export interface VerifyOptions {
+  /** Managed-key bundles: the expected public key (PEM). */
+  key?: KeyObject;
+  tlogThreshold?: number;
+  ctlogThreshold?: number;
+  timestampThreshold?: number;
+  now?: Date;
+}
+
+export interface VerificationResult {
+  /** SAN of the signing certificate (URI, email or username), when certificate-based. */
+  identity?: string;
+  issuer?: string;
+  /** Verified signing times (integrated times and RFC 3161 genTimes), de-duplicated by source. */
+  timestamps: { source: string; time: Date }[];
+  tlogEntries: number;
+  predicateType?: string;
+}
+
+const OID_SCT_LIST = '1.3.6.1.4.1.11129.2.4.2';
+const OID_ISSUER_V1 = '1.3.6.1.4.1.57264.1.1';
+const OID_ISSUER_V2 = '1.3.6.1.4.1.57264.1.8';
+const SAN = '2.5.29.17';
+const FUTURE_LEEWAY_MS = 60_000;
+
+// ---------------------------------------------------------------------------------------------
+// shared helpers
+
+function hashFor(key: KeyObject): string | null {
+  if (key.asymmetricKeyType === 'ed25519') return null;
+  if (key.asymmetricKeyType === 'ec') {
+    const c = key.asymmetricKeyDetails?.namedCurve;
+    return c === 'secp384r1' ? 'sha384' : c === 'secp521r1' ? 'sha512' : 'sha256';
+  }
+  return 'sha256';
+}
+
+function verifyMessage(key: KeyObject, data: Uint8Array, sig: Uint8Array): boolean {
+  try {
+    return cryptoVerify(hashFor(key), data, key, sig);
+  } catch {
+    return false;
+  }
+}
+
+function sha256(b: Uint8Array): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+interface SigningMaterial {
+  key: KeyObject;
+  cert?: X509Certificate;
+  certDer?: Buffer;
+  asn?: Certificate;
+}
+
+/** The bytes whose hash the signature covers, and what the tlog body must name. */
+interface SignedContent {
+  artifactDigest?: Buffer;
+  signature: Buffer;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. tlog
+
+function findLog(logs: TrustedLog[], id: Buffer): TrustedLog[] {
+  return logs.filter((l) => l.logId.equals(id) || (l.checkpointKeyId?.equals(id) ?? false));
+}
+
+function verifySet(e: TlogEntry, logs: TrustedLog[]): number {
+  if (e.integratedTime === undefined) fail('TLOG_SET_INVALID', 'an inclusion promise needs an integrated time');
+  const t = new Date(e.integratedTime * 1000);
+  const payload = Buffer.from(jcs({ body: e.canonicalizedBody.toString('base64'), integratedTime: e.integratedTime, logID: e.logId.toString('hex'), logIndex: e.logIndex }), 'utf8');
+  const ok = logs.some((l) => within(l.validFor, t) && verifyMessage(l.publicKey, payload, e.signedEntryTimestamp!));
+  if (!ok) fail('TLOG_SET_INVALID', 'the signed entry timestamp does not verify with a trusted log key valid at the integrated time');
+  return e.integratedTime;
+}
+
+/** Signed-note checkpoint (C2SP): a signature line whose key hint is the log's, named for the origin, that verifies. */
+function verifyCheckpoint(e: TlogEntry, logs: TrustedLog[]): void {
+  const p = e.inclusionProof!;
+  const text = p.checkpoint;
+  if (!text) fail('TLOG_CHECKPOINT_INVALID', 'the inclusion proof has no checkpoint');
+  const sep = text.indexOf('\n\n');
+  if (sep < 0) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint has no signature block');
+  const body = text.slice(0, sep + 1);
+  const lines = body.slice(0, -1).split('\n');
+  if (lines.length < 3 || !lines[0]) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint body needs origin, size and root hash');
+  const origin = lines[0]!;
+  if (!/^(0|[1-9][0-9]*)$/.test(lines[1]!) || Number(lines[1]) !== p.treeSize) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint size does not match the inclusion proof');
+  const root = Buffer.from(lines[2]!, 'base64');
+  if (root.length !== 32 || !root.equals(p.rootHash)) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint root hash does not match the inclusion proof');
+  let verified = false;
+  for (const line of text.slice(sep + 2).split('\n')) {
+    if (!line) continue;
+    const m = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/.exec(line);
+    if (!m) fail('TLOG_CHECKPOINT_INVALID', 'malformed checkpoint signature line');
+    const name = m[1]!;
+    const raw = Buffer.from(m[2]!, 'base64');
+    if (raw.length < 5) continue;
+    const hint = raw.subarray(0, 4);
+    // The log's own signature is named for the origin (Rekor v1: "<host> - <tree id>" is signed as "<host>").
+    if (name !== origin && !origin.startsWith(`${name} - `)) continue;
+    for (const l of logs) {
+      const ids = [l.logId.subarray(0, 4), ...(l.checkpointKeyId ? [l.checkpointKeyId.subarray(0, 4)] : [])];
+      if (!ids.some((id) => id.equals(hint))) continue;
+      if (verifyMessage(l.publicKey, Buffer.from(body, 'utf8'), raw.subarray(4))) verified = true;
+    }
+  }
+  if (!verified) fail('TLOG_CHECKPOINT_INVALID', 'no checkpoint signature by the log verifies');
+}
+
+function verifyInclusionProof(e: TlogEntry): void {
+  const p = e.inclusionProof!;
+  if (p.logIndex >= p.treeSize) fail('TLOG_INCLUSION_PROOF_INVALID', 'inclusion proof index is outside the tree');
+  if (p.rootHash.length !== 32 || p.hashes.some((h) => h.length !== 32)) fail('TLOG_INCLUSION_PROOF_INVALID', 'inclusion proof hashes must be 32 bytes');
+  if (!verifyInclusion(leafHash(e.canonicalizedBody), p.logIndex, p.treeSize, p.hashes, p.rootHash)) fail('TLOG_INCLUSION_PROOF_INVALID', 'the inclusion proof does not lead to the root hash');
+}
+
+function decodePemOrDer(s: string): Buffer {
+  const text = Buffer.from(s, 'base64').toString('utf8');
+  const m = /-----BEGIN [A-Z ]+-----([\s\S]+?)-----END/.exec(text);
+  return m ? Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64') : Buffer.from(s, 'base64');
+}
+
+function sameKeyMaterial(encoded: Buffer, m: SigningMaterial): boolean {
+  if (m.certDer && encoded.equals(m.certDer)) return true;
+  try {
+    const k = encoded.length > 0 && m.certDer === undefined ? createPublicKey({ key: encoded, format: 'der', type: 'spki' }) : undefined;
+    return !!k && k.equals(m.key);
+  } catch {
+    return false;
+  }
+}
+
+/** The tlog body must describe exactly this bundle's signature, artifact and key. */
+function checkBody(e: TlogEntry, b: Bundle, c: SignedContent, m: SigningMaterial): void {
+  let body: any;
+  try {
+    body = JSON.parse(e.canonicalizedBody.toString('utf8'));
+  } catch {
+    fail('TLOG_BODY_MISMATCH', 'tlog body is not JSON');
+  }
+  const mismatch = (what: string): never => fail('TLOG_BODY_MISMATCH', `tlog entry ${what} does not match the bundle`);
+  if (body?.kind !== e.kind || body?.apiVersion !== e.kindVersion) mismatch('kind/version');
+  const key = `${e.kind}/${e.kindVersion}`;
+  if (b.content.type === 'messageSignature') {
+    if (key === 'hashedrekord/0.0.1') {
+      const s = body.spec;
+      if (s?.signature?.content !== c.signature.toString('base64')) mismatch('signature');
+      if (s?.data?.hash?.algorithm !== 'sha256' || !c.artifactDigest || s.data.hash.value !== c.artifactDigest.toString('hex')) mismatch('artifact digest');
+      if (typeof s?.signature?.publicKey?.content !== 'string' || !sameKeyMaterial(decodePemOrDer(s.signature.publicKey.content), m)) mismatch('key or certificate');
+    } else if (key === 'hashedrekord/0.0.2') {
+      const s = body.spec?.hashedRekordV002;
+      if (s?.signature?.content !== c.signature.toString('base64')) mismatch('signature');
+      if (!c.artifactDigest || s?.data?.digest !== c.artifactDigest.toString('base64')) mismatch('artifact digest');
+      const v = s?.signature?.verifier;
+      const raw = v?.x509Certificate?.rawBytes ?? v?.publicKey?.rawBytes;
+      if (typeof raw !== 'string' || !sameKeyMaterial(Buffer.from(raw, 'base64'), m)) mismatch('key or certificate');
+    } else {
+      mismatch(`kind ${key} for a message signature`);
+    }
+    return;
+  }
+  const env = b.content;
+  const payloadHash = sha256(env.payload);
+  const sigs = env.signatures.map((s) => s.sig.toString('base64')).sort();
+  if (key === 'dsse/0.0.1') {
+    const s = body.spec;
+    if (s?.payloadHash?.algorithm !== 'sha256' || s.payloadHash.value !== payloadHash.toString('hex')) mismatch('payload hash');
+    const logged = (s?.signatures ?? []).map((x: any) => x?.signature).sort();
+    if (JSON.stringify(logged) !== JSON.stringify(sigs)) mismatch('envelope signatures');
+    if (!(s.signatures as any[]).every((x) => typeof x?.verifier === 'string' && sameKeyMaterial(decodePemOrDer(x.verifier), m))) mismatch('verifier');
+  } else if (key === 'dsse/0.0.2') {
+    const s = body.spec?.dsseV002;
+    if (s?.payloadHash?.digest !== payloadHash.toString('base64')) mismatch('payload hash');
+    const logged = (s?.signatures ?? []).map((x: any) => x?.content).sort();
+    if (JSON.stringify(logged) !== JSON.stringify(sigs)) mismatch('envelope signatures');
+  } else if (key === 'hashedrekord/0.0.2') {
+    // rekor-v2 spec §6.1.4 "hashedrekord over DSSE": the entry stores SHA-256(PAE(type, payload))
+    // and the envelope's single signature.
+    const s = body.spec?.hashedRekordV002;
+    if (s?.data?.digest !== sha256(pae(env.payloadType, env.payload)).toString('base64')) mismatch('PAE digest');
+    if (env.signatures.length !== 1 || s?.signature?.content !== sigs[0]) mismatch('envelope signature');
+    const v = s?.signature?.verifier;
+    const raw = v?.x509Certificate?.rawBytes ?? v?.publicKey?.rawBytes;
+    if (typeof raw !== 'string' || !sameKeyMaterial(Buffer.from(raw, 'base64'), m)) mismatch('key or certificate');
+  } else if (key === 'intoto/0.0.2') {
+    const s = body.spec?.content;
+    if (s?.payloadHash?.algorithm !== 'sha256' || s.payloadHash.value !== payloadHash.toString('hex')) mismatch('payload hash');
+    const logged = (s?.envelope?.signatures ?? []).map((x: any) => Buffer.from(String(x?.sig), 'base64').toString('utf8')).sort();
+    if (JSON.stringify(logged) !== JSON.stringify(sigs)) mismatch('envelope signatures');
+  } else {
+    mismatch(`kind ${key} for a DSSE envelope`);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. certificate
+
+function extensionsOf(asn: Certificate): Map<string, { critical: boolean; value: Buffer }> {
+  const out = new Map<string, { critical: boolean; value: Buffer }>();
+  for (const e of asn.tbsCertificate.extensions ?? []) out.set(e.extnID, { critical: e.critical, value: Buffer.from(e.extnValue.buffer) });
+  return out;
+}
+
+/** The chain from the leaf up to a trusted root, each link valid at every time in `times`. */
+function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bundleChain: X509Certificate[]): X509Certificate {
+  const leaf = m.cert!;
+  if (leaf.ca) fail('CERTIFICATE_UNTRUSTED', 'the signing certificate is a CA certificate');
+  if (bundleChain.some((c) => c.checkIssued(c) && c.verify(c.publicKey))) fail('CERTIFICATE_UNTRUSTED', 'the bundle carries a root certificate; roots come only from the trusted root');
+  for (const t of times) {
+    if (t < new Date(leaf.validFrom) || t > new Date(leaf.validTo)) fail('CERTIFICATE_NOT_VALID_AT_TIME', `the signing certificate was not valid at ${t.toISOString()}`);
+  }
+  for (const ca of trust.certificateAuthorities) {
+    if (!times.every((t) => within(ca.validFor, t))) continue;
+    const issuer = ca.chain[0]!;
+    if (!leaf.checkIssued(issuer) || !leaf.verify(issuer.publicKey)) continue;
+    let ok = true;
+    for (let i = 0; i < ca.chain.length; i++) {
+      const c = ca.chain[i]!;
+      const next = ca.chain[i + 1];
+      if (next && !(c.checkIssued(next) && c.verify(next.publicKey))) ok = false;
+      if (!times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo))) ok = false;
+    }
+    if (ok) return issuer;
+  }
+  return fail('CERTIFICATE_UNTRUSTED', 'the signing certificate does not chain to a trusted CA valid at the signing time');
+}
+
+function u(n: number | bigint, bytes: number): Buffer {
+  const b = Buffer.alloc(bytes);
+  if (bytes === 8) b.writeBigUInt64BE(BigInt(n));
+  else b.writeUIntBE(Number(n), 0, bytes);
+  return b;
+}
+
+/** RFC 6962 §3.3 embedded SCTs: each checked against the ctlogs over the reconstructed precert TBS. */
+function verifyScts(m: SigningMaterial, issuer: X509Certificate, trust: TrustMaterial, threshold: number): number {
+  const ext = extensionsOf(m.asn!).get(OID_SCT_LIST);
+  if (!ext) {
+    if (threshold > 0) fail('SCT_INVALID', 'the certificate carries no SCTs');
+    return 0;
+  }
+  let list: Buffer;
+  try {
+    // extnValue holds an OCTET STRING wrapping the TLS-encoded list.
+    const inner = ext.value;
+    let p = 1;
+    let len = inner[p++]!;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + inner[p++]!;
+    }
+    list = inner.subarray(p, p + len);
+  } catch (cause) {
+    return fail('SCT_INVALID', 'malformed SCT list', cause);
+  }
+  const tbs = AsnConvert.parse(m.certDer!, Certificate);
+  const kept = (tbs.tbsCertificate.extensions ?? []).filter((e) => e.extnID !== OID_SCT_LIST);
+  tbs.tbsCertificate.extensions = kept.length ? new Extensions(kept) : undefined;
+  const tbsDer = Buffer.from(AsnConvert.serialize(tbs.tbsCertificate));
+  const issuerKeyHash = sha256(issuer.publicKey.export({ format: 'der', type: 'spki' }));
+  const seen = new Set<string>();
+  if (list.length < 2 || list.readUInt16BE(0) !== list.length - 2) fail('SCT_INVALID', 'malformed SCT list');
+  for (let off = 2; off < list.length; ) {
+    if (off + 2 > list.length) fail('SCT_INVALID', 'malformed SCT list');
+    const len = list.readUInt16BE(off);
+    const sct = list.subarray(off + 2, off + 2 + len);
+    off += 2 + len;
+    if (sct.length < 47 || sct[0] !== 0) continue;
+    const logId = sct.subarray(1, 33);
+    const ts = sct.readBigUInt64BE(33);
+    const extLen = sct.readUInt16BE(41);
+    const extBytes = sct.subarray(43, 43 + extLen);
+    const ds = sct.subarray(43 + extLen);
+    if (ds.length < 4 || ds.readUInt16BE(2) !== ds.length - 4) continue;
+    const signed = Buffer.concat([Uint8Array.of(0, 0), u(ts, 8), u(1, 2), issuerKeyHash, u(tbsDer.length, 3), tbsDer, u(extLen, 2), extBytes]);
+    const t = new Date(Number(ts));
+    for (const l of findLog(trust.ctlogs, logId)) {
+      if (within(l.validFor, t) && verifyMessage(l.publicKey, signed, ds.subarray(4))) seen.add(l.logId.toString('hex'));
+    }
+  }
+  if (seen.size < threshold) fail('SCT_INVALID', 'no embedded SCT verifies with a trusted CT log');
+  return seen.size;
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. policy
+
+function sanOf(asn: Certificate): { uri?: string; email?: string; other?: string } {
+  const e = extensionsOf(asn).get(SAN);
+  if (!e) return {};
+  const out: { uri?: string; email?: string; other?: string } = {};
+  // GeneralNames: a SEQUENCE of context-tagged names; read the first of each kind we know.
+  const v = e.value;
+  let p = 1;
+  let len = v[p++]!;
+  if (len & 0x80) {
+    const n = len & 0x7f;
+    len = 0;
+    for (let i = 0; i < n; i++) len = len * 256 + v[p++]!;
+  }
+  const end = p + len;
+  while (p < end) {
+    const tag = v[p++]!;
+    let l = v[p++]!;
+    if (l & 0x80) {
+      const n = l & 0x7f;
+      l = 0;
+      for (let i = 0; i < n; i++) l = l * 256 + v[p++]!;
+    }
+    const val = v.subarray(p, p + l);
+    if (tag === 0x86 && !out.uri) out.uri = val.toString('utf8');
+    if (tag === 0x81 && !out.email) out.email = val.toString('utf8');
+    if (tag === 0xa0 && !out.other) {
+      // otherName: OID, [0] { UTF8String } — the value is the last TLV inside.
+      const s = val.toString('utf8');
+      const m = /[\x20-\x7e]+![\x20-\x7e]+/.exec(s);
+      if (m) out.other = m[0];
+    }
+    p += l;
+  }
+  return out;
+}
+
+function issuerOf(asn: Certificate): string | undefined {
+  const exts = extensionsOf(asn);
+  const v2 = exts.get(OID_ISSUER_V2);
+  if (v2 && v2.value[0] === 0x0c) {
+    let p = 1;
+    let len = v2.value[p++]!;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + v2.value[p++]!;
+    }
+    return v2.value.subarray(p, p + len).toString('utf8');
+  }
+  const v1 = exts.get(OID_ISSUER_V1);
+  return v1 ? v1.value.toString('utf8') : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// the pipeline
+
+export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial, policy: Policy, o: VerifyOptions = {}): VerificationResult {
+  const now = o.now ?? new Date();
+  // Signing material.
+  let m: SigningMaterial;
+  const bundleChain: X509Certificate[] = [];
+  if (b.certificates.length > 0) {
+    try {
+      for (const d of b.certificates) bundleChain.push(new X509Certificate(d));
+    } catch (cause) {
+      return fail('CERTIFICATE_MALFORMED', 'the bundle certificate is not DER X.509', cause);
+    }
+    m = { key: bundleChain[0]!.publicKey, cert: bundleChain[0]!, certDer: b.certificates[0]!, asn: AsnConvert.parse(b.certificates[0]!, Certificate) };
+    if (o.key && !o.key.equals(m.key)) fail('SIGNATURE_INVALID', 'the certificate key is not the expected key');
+  } else {
+    if (!o.key) return fail('PUBLIC_KEY_MISSING', 'a public-key bundle needs --key');
+    m = { key: o.key };
+  }
+
+  // What was signed.
+  const content: SignedContent = { signature: Buffer.alloc(0) };
+  let artifactDigest: Buffer | undefined = 'bytes' in artifact ? sha256(artifact.bytes) : Buffer.from(artifact.digest.value);
+  if (b.content.type === 'messageSignature') {
+    content.signature = b.content.signature;
+    const md = b.content.digest;
+    if (md) {
+      if (md.algorithm !== 'SHA2_256') fail('ARTIFACT_MISMATCH', `unsupported message digest algorithm ${md.algorithm}`);
+      if (!md.value.equals(artifactDigest)) fail('ARTIFACT_MISMATCH', 'the bundle message digest is not the artifact digest');
+    }
+    content.artifactDigest = artifactDigest;
+  } else {
+    if (b.content.signatures.length !== 1) fail('SIGNATURE_INVALID', 'exactly one DSSE signature is supported');
+    content.signature = b.content.signatures[0]!.sig;
+  }
+
+  // 1. tlog entries.
+  const tlogThreshold = o.tlogThreshold ?? 1;
+  const timestamps: { source: string; time: Date }[] = [];
+  const logsSeen = new Set<string>();
+  for (const e of b.tlogEntries) {
+    const logs = findLog(trust.tlogs, e.logId);
+    if (logs.length === 0) fail('TLOG_UNKNOWN_LOG', 'the tlog entry names a log that is not in the trusted root');
+    if (e.integratedTime !== undefined && e.integratedTime * 1000 > now.getTime() + FUTURE_LEEWAY_MS) fail('TLOG_INTEGRATED_TIME_INVALID', 'the integrated time is in the future');
+    checkBody(e, b, content, m);
+    if (e.inclusionProof) {
+      verifyInclusionProof(e);
+      verifyCheckpoint(e, logs);
+    }
+    if (e.signedEntryTimestamp) {
+      const t = verifySet(e, logs);
+      timestamps.push({ source: `tlog:${e.logId.toString('hex')}`, time: new Date(t * 1000) });
+    } else if (!e.inclusionProof) {
+      fail('TLOG_INCLUSION_PROOF_INVALID', 'the tlog entry has neither an inclusion proof nor a promise');
+    }
+    logsSeen.add(e.logId.toString('hex'));
+  }
+  if (logsSeen.size < tlogThreshold) fail('TLOG_ENTRY_MISSING', `need tlog entries from ${tlogThreshold} log(s), have ${logsSeen.size}`);
+
+  // 2. RFC 3161 timestamps over the signature bytes.
+  for (const tok of b.rfc3161Timestamps) {
+    let verified: Date | undefined;
+    let lastErr: unknown;
+    for (const tsa of trust.timestampAuthorities) {
+      try {
+        const r = verifyTimestampToken(tok, { data: content.signature, trustedCerts: tsa.chainDer, tsaCertificates: tsa.chainDer });
+        if (!within(tsa.validFor, r.genTime)) throw new VerificationError('TIMESTAMP_UNTRUSTED', 'the timestamp is outside the TSA validity window in the trusted root');
+        verified = r.genTime;
+        timestamps.push({ source: `tsa:${tsa.chainDer[0]!.toString('hex').slice(0, 64)}`, time: r.genTime });
+        break;
+      } catch (e) {
+        lastErr = e;
+      }
+    }
+    if (!verified) fail('TIMESTAMP_INVALID', `an RFC 3161 timestamp does not verify with a trusted TSA: ${(lastErr as Error)?.message ?? 'no TSA configured'}`, lastErr);
+  }
+  const sources = new Map(timestamps.map((t) => [t.source, t]));
+  const tsThreshold = o.timestampThreshold ?? 1;
+  if (m.cert && sources.size < tsThreshold) fail('TIMESTAMP_MISSING', 'no verified timestamp (SET or RFC 3161) for the signature');
+
+  // 3. certificate.
+  let identity: string | undefined;
+  let issuerUrl: string | undefined;
+  if (m.cert) {
+    const times = timestamps.map((t) => t.time);
+    const issuer = verifyChain(m, trust, times, bundleChain);
+    verifyScts(m, issuer, trust, o.ctlogThreshold ?? 1);
+    const san = sanOf(m.asn!);
+    identity = san.uri ?? san.email ?? san.other;
+    issuerUrl = issuerOf(m.asn!);
+  }
+
+  // 4. signature.
+  let predicateType: string | undefined;
+  if (b.content.type === 'messageSignature') {
+    const ok =
+      'bytes' in artifact
+        ? verifyMessage(m.key, artifact.bytes, content.signature)
+        : (() => {
+            try {
+              return verifyDigestSignature({ key: m.key, spki: m.key.export({ format: 'der', type: 'spki' }) }, 'sha256', artifactDigest!, content.signature);
+            } catch (e) {
+              throw new VerificationError('SIGNATURE_INVALID', `cannot verify over a digest with this key: ${(e as Error).message}`);
+            }
+          })();
+    if (!ok) fail('SIGNATURE_INVALID', 'the signature does not verify over the artifact');
+  } else {
+    const env = b.content;
+    if (!verifyMessage(m.key, pae(env.payloadType, env.payload), content.signature)) fail('SIGNATURE_INVALID', 'the DSSE signature does not verify');
+    if (env.payloadType === 'application/vnd.in-toto+json') {
+      let st: { predicateType?: unknown; subject?: { digest?: Record<string, unknown> }[] };
+      try {
+        st = JSON.parse(env.payload.toString('utf8'));
+      } catch {
+        return fail('ARTIFACT_MISMATCH', 'the in-toto statement is not JSON');
+      }
+      predicateType = typeof st.predicateType === 'string' ? st.predicateType : undefined;
+      const hex = artifactDigest!.toString('hex');
+      if (!(st.subject ?? []).some((s) => s?.digest?.sha256 === hex)) fail('ARTIFACT_MISMATCH', 'the artifact digest is not a subject of the in-toto statement');
+    }
+  }
+
+  // 5. policy.
+  if (policy.identity !== undefined && identity !== policy.identity) fail('POLICY_IDENTITY_MISMATCH', `certificate identity ${identity ?? '(none)'} is not ${policy.identity}`);
+  if (policy.identityRegexp && !(identity !== undefined && policy.identityRegexp.test(identity))) fail('POLICY_IDENTITY_MISMATCH', `certificate identity ${identity ?? '(none)'} does not match ${policy.identityRegexp}`);
+  if (policy.issuer !== undefined && issuerUrl !== policy.issuer) fail('POLICY_ISSUER_MISMATCH', `certificate issuer ${issuerUrl ?? '(none)'} is not ${policy.issuer}`);
+  if (policy.issuerRegexp && !(issuerUrl !== undefined && policy.issuerRegexp.test(issuerUrl))) fail('POLICY_ISSUER_MISMATCH', `certificate issuer ${issuerUrl ?? '(none)'} does not match ${policy.issuerRegexp}`);
+  if (policy.spiffeTrustDomain !== undefined || policy.spiffePathPrefix !== undefined) {
+    const mm = identity ? /^spiffe:\/\/([^/]+)(\/.*)?$/.exec(identity) : null;
+    if (!mm || (policy.spiffeTrustDomain !== undefined && mm[1] !== policy.spiffeTrustDomain)) fail('POLICY_TRUST_DOMAIN_MISMATCH', `certificate identity ${identity ?? '(none)'} is not in trust domain ${policy.spiffeTrustDomain}`);
+    const path = mm![2] ?? '';
+    if (policy.spiffePathPrefix !== undefined && !(path === policy.spiffePathPrefix || path.startsWith(policy.spiffePathPrefix.replace(/\/$/, '') + '/'))) fail('POLICY_TRUST_DOMAIN_MISMATCH', `SPIFFE path ${path} is not under ${policy.spiffePathPrefix}`);
+  }
+  if (policy.extensions && m.asn) {
+    const exts = extensionsOf(m.asn);
+    for (const [id, want] of Object.entries(policy.extensions)) {
+      const e = exts.get(id);
+      const got = e ? (e.value[0] === 0x0c ? e.value.subarray(2).toString('utf8') : e.value.toString('utf8')) : undefined;
+      if (got !== want) fail('POLICY_EXTENSION_MISMATCH', `certificate extension ${id} is ${got ?? '(absent)'}, not ${want}`);
+    }
+  }
+  if (policy.predicateType !== undefined && predicateType !== policy.predicateType) fail('POLICY_PREDICATE_MISMATCH', `predicate type ${predicateType ?? '(none)'} is not ${policy.predicateType}`);
+
+  return { ...(identity ? { identity } : {}), ...(issuerUrl ? { issuer: issuerUrl } : {}), timestamps: [...sources.values()], tlogEntries: b.tlogEntries.length, ...(predicateType ? { predicateType } : {}) };
+}

@@ -1,0 +1,116 @@
+/**
+ * trusted_root.json (protobuf-specs sigstore_trustroot.proto, v0.1 and v0.2 media types) into
+ * plain trust material: logs by ID with their key and validity window, CAs and TSAs with chains.
+ * A log or authority whose validFor has no start is unusable (sigstore_trustroot.proto:
+ * "start is required"), and is refused rather than guessed.
+ */
+import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
+import { b64 } from './bundle.js';
+import { fail } from './errors.js';
+
+export interface Window {
+  start: Date;
+  end?: Date;
+}
+
+export interface TrustedLog {
+  baseUrl: string;
+  /** The ID entries name: logId.keyId (Rekor v1: SHA-256 of the SPKI; Rekor v2: the checkpoint key ID). */
+  logId: Buffer;
+  checkpointKeyId?: Buffer;
+  publicKey: KeyObject;
+  spki: Buffer;
+  validFor: Window;
+}
+
+export interface TrustedAuthority {
+  uri: string;
+  /** Leaf/intermediate first, root last. */
+  chain: X509Certificate[];
+  chainDer: Buffer[];
+  validFor: Window;
+}
+
+export interface TrustMaterial {
+  tlogs: TrustedLog[];
+  ctlogs: TrustedLog[];
+  certificateAuthorities: TrustedAuthority[];
+  timestampAuthorities: TrustedAuthority[];
+}
+
+type J = Record<string, unknown>;
+
+function window(v: unknown, what: string): Window {
+  const o = (v ?? {}) as J;
+  if (typeof o.start !== 'string') fail('TRUSTED_ROOT_MALFORMED', `${what}.validFor.start is required`);
+  const start = new Date(o.start as string);
+  if (Number.isNaN(start.getTime())) fail('TRUSTED_ROOT_MALFORMED', `${what}.validFor.start is not a timestamp`);
+  if (o.end === undefined || o.end === null) return { start };
+  const end = new Date(String(o.end));
+  if (Number.isNaN(end.getTime())) fail('TRUSTED_ROOT_MALFORMED', `${what}.validFor.end is not a timestamp`);
+  return { start, end };
+}
+
+function log(v: unknown, what: string): TrustedLog | undefined {
+  const o = v as J;
+  const pk = (o?.publicKey ?? {}) as J;
+  if (pk.rawBytes === undefined) return undefined; // a log without a key cannot verify anything
+  const spki = b64(pk.rawBytes, `${what}.publicKey.rawBytes`);
+  let publicKey: KeyObject;
+  try {
+    // keyDetails PKCS1_* (deprecated in protobuf-specs) carry a bare PKCS#1 RSAPublicKey.
+    publicKey = typeof pk.keyDetails === 'string' && pk.keyDetails.startsWith('PKCS1_')
+      ? createPublicKey({ key: spki, format: 'der', type: 'pkcs1' })
+      : createPublicKey({ key: spki, format: 'der', type: 'spki' });
+  } catch (cause) {
+    return fail('TRUSTED_ROOT_MALFORMED', `${what}.publicKey is not a DER SubjectPublicKeyInfo`, cause);
+  }
+  const logIdField = (o.logId as J | undefined)?.keyId;
+  const cp = (o.checkpointKeyId as J | undefined)?.keyId;
+  return {
+    baseUrl: typeof o.baseUrl === 'string' ? o.baseUrl : '',
+    logId: logIdField !== undefined ? b64(logIdField, `${what}.logId.keyId`) : createHash('sha256').update(spki).digest(),
+    ...(cp !== undefined ? { checkpointKeyId: b64(cp, `${what}.checkpointKeyId.keyId`) } : {}),
+    publicKey,
+    spki,
+    validFor: window(pk.validFor, `${what}.publicKey`),
+  };
+}
+
+function authority(v: unknown, what: string): TrustedAuthority {
+  const o = v as J;
+  const certs = ((o?.certChain as J | undefined)?.certificates ?? []) as unknown[];
+  if (!Array.isArray(certs) || certs.length === 0) fail('TRUSTED_ROOT_MALFORMED', `${what}.certChain is empty`);
+  const chainDer = certs.map((c, i) => b64((c as J).rawBytes, `${what}.certChain[${i}]`));
+  let chain: X509Certificate[];
+  try {
+    chain = chainDer.map((d) => new X509Certificate(d));
+  } catch (cause) {
+    return fail('TRUSTED_ROOT_MALFORMED', `${what}.certChain holds a malformed certificate`, cause);
+  }
+  return { uri: typeof o.uri === 'string' ? o.uri : '', chain, chainDer, validFor: window(o.validFor, what) };
+}
+
+export function parseTrustedRoot(input: unknown): TrustMaterial {
+  if (typeof input !== 'object' || input === null) fail('TRUSTED_ROOT_MALFORMED', 'trusted root must be an object');
+  const r = input as J;
+  if (typeof r.mediaType !== 'string' || !/^application\/vnd\.dev\.sigstore\.trustedroot(\.v0\.[12])?\+json(;version=0\.[12])?$/.test(r.mediaType)) {
+    fail('TRUSTED_ROOT_MALFORMED', `unsupported trusted root media type ${String(r.mediaType).slice(0, 80)}`);
+  }
+  const list = (k: string): unknown[] => {
+    const v = r[k] ?? [];
+    if (!Array.isArray(v)) fail('TRUSTED_ROOT_MALFORMED', `${k} must be a list`);
+    return v as unknown[];
+  };
+  return {
+    tlogs: list('tlogs').map((t, i) => log(t, `tlogs[${i}]`)).filter((x): x is TrustedLog => !!x),
+    ctlogs: list('ctlogs').map((t, i) => log(t, `ctlogs[${i}]`)).filter((x): x is TrustedLog => !!x),
+    certificateAuthorities: list('certificateAuthorities').map((a, i) => authority(a, `certificateAuthorities[${i}]`)),
+    timestampAuthorities: list('timestampAuthorities').map((a, i) => authority(a, `timestampAuthorities[${i}]`)),
+  };
+}
+
+/** validFor contains t (the end is inclusive: conformance trust-root-*-validity-end-inclusive). */
+export function within(w: Window, t: Date): boolean {
+  return w.start.getTime() <= t.getTime() && (!w.end || t.getTime() <= w.end.getTime());
+}

@@ -1,0 +1,186 @@
+/**
+ * The whole stack, as a user gets it: `cairn up` (bin/cairn.js, the compiled entry point that
+ * `npm start` runs) as a child process on free ports, then a client nobody here wrote:
+ *
+ *  - sigstore-js (`sigstore` 4) signs a file with fulcioURL/rekorURL/tsaServerURL pointed at the
+ *    stack and a JWT-SVID fetched from the stack's Workload API socket as the identity token;
+ *  - sigstore-js verifies the bundle with the trusted root it fetches itself, through tuf-js, from
+ *    the stack's TUF repository (tufMirrorURL + the repository's 1.root.json), requiring the SPIFFE
+ *    ID as certificate identity;
+ *  - `cairn verify` gives the same verdicts;
+ *  - a restart keeps the log and the trust root, and the old bundle still verifies.
+ */
+import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { sign, verify } from 'sigstore';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { unary, workloadClient } from '../spiffe/helpers.js';
+
+const BIN = join(import.meta.dirname, '../../bin/cairn.js');
+const execFileP = promisify(execFile);
+
+interface Ready {
+  ready: true;
+  ca: string;
+  log: string;
+  ct: string;
+  tsa: string;
+  oidc: string;
+  socket: string;
+  trustedRoot: string;
+  signingConfig: string;
+  tuf: string;
+  identity: string;
+}
+
+interface Stack {
+  child: ChildProcessByStdio<null, Readable, Readable>;
+  ready: Ready;
+  stderr: () => string;
+}
+
+async function up(dataDir: string): Promise<Stack> {
+  const env = { ...process.env };
+  delete env.SPIFFE_ENDPOINT_SOCKET;
+  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let err = '';
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`no ready line within 60 s; stderr:\n${err}`)), 60_000);
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) {
+        clearTimeout(t);
+        resolve(buf.slice(0, nl));
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(t);
+      reject(new Error(`cairn up exited ${code} before ready; stderr:\n${err}`));
+    });
+  });
+  return { child, ready: JSON.parse(line) as Ready, stderr: () => err };
+}
+
+async function down(s: Stack): Promise<number | null> {
+  const exited = new Promise<number | null>((resolve) => s.child.once('exit', resolve));
+  s.child.kill('SIGTERM');
+  return exited;
+}
+
+async function jwtSvid(socket: string): Promise<string> {
+  const client = workloadClient(socket);
+  try {
+    const { svids } = await unary<{ svids: { svid: string }[] }>(client, 'FetchJWTSVID', { audience: ['sigstore'] });
+    return svids[0]!.svid;
+  } finally {
+    client.close();
+  }
+}
+
+let lastVerifyOutput = '';
+async function cairnVerify(args: string[]): Promise<number> {
+  try {
+    lastVerifyOutput = (await execFileP(process.execPath, [BIN, 'verify', ...args])).stdout;
+    return 0;
+  } catch (e) {
+    lastVerifyOutput = (e as { stderr: string }).stderr;
+    return (e as { code: number }).code;
+  }
+}
+
+describe('cairn up: the whole stack against sigstore-js', () => {
+  let dir: string;
+  let stack: Stack;
+  const artifact = Buffer.from(`a build output ${Date.now()}\n`);
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cairn-up-'));
+    stack = await up(join(dir, 'data'));
+  }, 90_000);
+  afterAll(async () => {
+    if (stack && stack.child.exitCode === null) await down(stack);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  let bundlePath: string;
+  let artifactPath: string;
+  let bundle: Awaited<ReturnType<typeof sign>>;
+  let firstOidc: string;
+
+  it('prints the ready line with every endpoint, on loopback, with key files at 0600', async () => {
+    const r = stack.ready;
+    for (const k of ['ca', 'log', 'ct', 'tsa', 'oidc', 'tuf'] as const) expect(r[k], k).toMatch(/^http:\/\/127\.0\.0\.1:\d+/);
+    expect(r.identity).toMatch(/^spiffe:\/\/cairn\.local\/local\/uid\/\d+$/);
+    const root = JSON.parse(await readFile(r.trustedRoot, 'utf8')) as Record<string, unknown[]>;
+    expect(root.mediaType).toBe('application/vnd.dev.sigstore.trustedroot.v0.2+json');
+    for (const k of ['tlogs', 'ctlogs', 'certificateAuthorities', 'timestampAuthorities']) expect(root[k]!.length, k).toBeGreaterThan(0);
+    const cfg = JSON.parse(await readFile(r.signingConfig, 'utf8')) as { mediaType: string };
+    expect(cfg.mediaType).toBe('application/vnd.dev.sigstore.signingconfig.v0.2+json');
+    for (const svc of ['ca', 'log', 'tsa']) {
+      const h = await fetch(`${r[svc as 'ca']}/healthz`);
+      expect(h.status, svc).toBe(200);
+      const m = await fetch(`${r[svc as 'ca']}/metrics`);
+      expect(await m.text()).toContain('cairn_http_requests_total');
+    }
+  });
+
+  it('sigstore-js signs with a JWT-SVID from the socket and verifies through the stack TUF repository', async () => {
+    const r = stack.ready;
+    const identityToken = await jwtSvid(r.socket);
+    bundle = await sign(artifact, { fulcioURL: r.ca, rekorURL: r.log, tsaServerURL: r.tsa, identityToken });
+    expect(bundle.verificationMaterial.tlogEntries.length).toBe(1);
+    expect(bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps?.length).toBe(1);
+    artifactPath = join(dir, 'artifact.txt');
+    bundlePath = join(dir, 'artifact.txt.sigstore.json');
+    await writeFile(artifactPath, artifact);
+    await writeFile(bundlePath, JSON.stringify(bundle));
+
+    const tuf = {
+      tufMirrorURL: r.tuf,
+      tufRootPath: join(dir, 'data', 'tuf', 'metadata', '1.root.json'),
+      tufCachePath: join(dir, 'tuf-cache'),
+    };
+    const signer = await verify(bundle, artifact, { ...tuf, certificateIdentityURI: r.identity, certificateIssuer: r.oidc });
+    expect(signer.identity?.subjectAlternativeName).toBe(r.identity);
+    await expect(verify(bundle, Buffer.from('tampered'), { ...tuf, certificateIdentityURI: r.identity })).rejects.toThrow();
+    await expect(verify(bundle, artifact, { ...tuf, certificateIdentityURI: 'spiffe://cairn.local/someone/else' })).rejects.toThrow();
+  }, 60_000);
+
+  it('cairn verify agrees with sigstore-js', async () => {
+    const r = stack.ready;
+    const base = ['--bundle', bundlePath, '--trusted-root', r.trustedRoot, '--certificate-identity', r.identity, '--certificate-oidc-issuer', r.oidc];
+    expect(await cairnVerify([artifactPath, ...base]), lastVerifyOutput).toBe(0);
+    const other = join(dir, 'other.txt');
+    await writeFile(other, 'tampered');
+    expect(await cairnVerify([other, ...base])).toBe(1);
+    expect(await cairnVerify([artifactPath, ...base.slice(0, 4), '--certificate-identity', 'spiffe://cairn.local/someone/else', '--certificate-oidc-issuer', r.oidc])).toBe(1);
+  }, 60_000);
+
+  it('stops cleanly on SIGTERM; a restart keeps the log, the keys and the trust root', async () => {
+    const before = JSON.parse(await readFile(stack.ready.trustedRoot, 'utf8')) as Record<string, { publicKey?: { rawBytes: string }; certChain?: unknown }[]>;
+    firstOidc = stack.ready.oidc;
+    const sizeBefore = ((await (await fetch(`${stack.ready.log}/api/v1/log`)).json()) as { treeSize: number }).treeSize;
+    expect(sizeBefore).toBeGreaterThanOrEqual(1);
+    expect(await down(stack)).toBe(0);
+
+    stack = await up(join(dir, 'data'));
+    const after = JSON.parse(await readFile(stack.ready.trustedRoot, 'utf8')) as typeof before;
+    // Same keys and chains (URLs may differ: --port 0 picks new ports).
+    for (const k of ['tlogs', 'ctlogs']) expect(after[k]!.map((l) => l.publicKey!.rawBytes)).toEqual(expect.arrayContaining(before[k]!.map((l) => l.publicKey!.rawBytes)));
+    for (const k of ['certificateAuthorities', 'timestampAuthorities']) expect(JSON.stringify(after[k]!.map((a) => a.certChain))).toContain(JSON.stringify(before[k]![0]!.certChain));
+    const sizeAfter = ((await (await fetch(`${stack.ready.log}/api/v1/log`)).json()) as { treeSize: number }).treeSize;
+    expect(sizeAfter).toBe(sizeBefore);
+    expect((await stat(stack.ready.trustedRoot)).isFile()).toBe(true);
+
+    // The certificate names the issuer URL of the first run (--port 0 moved it since).
+    const base = ['--bundle', bundlePath, '--trusted-root', stack.ready.trustedRoot, '--certificate-identity', stack.ready.identity, '--certificate-oidc-issuer', firstOidc];
+    expect(await cairnVerify([artifactPath, ...base]), lastVerifyOutput).toBe(0);
+  }, 120_000);
+});
