@@ -15,6 +15,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   merkle: async () => (await import('./merkle.js')).merkleSuite,
   tsa: async () => (await import('./tsa.js')).tsaSuite,
   spiffe: async () => (await import('./spiffe.js')).spiffeSuite,
+  log: async () => (await import('./log.js')).logSuite,
 };
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
