@@ -105,7 +105,7 @@ async function bulkLoad(dataDir: string, n: number): Promise<void> {
 
 export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
   const costs = await signatureCost(opts.quick);
-  const n = opts.quick ? 4000 : 40000;
+  const n = opts.quick ? 2000 : 10000;
   const bodies = entries(n);
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-log-'));
   let append;
