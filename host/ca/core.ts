@@ -9,7 +9,7 @@ import type { IssuersConfig } from './config.js';
 import { submitPrecert, type CtLog } from './ct-client.js';
 import { CaError } from './errors.js';
 import { principalFor } from './identity.js';
-import { checkKey, issue, leafTemplate, poisonExtension, sctListExtension, type IssuingCa } from './profile.js';
+import { checkKey, issue, leafTemplate, poisonExtension, sctListExtension, toPem, type IssuingCa } from './profile.js';
 import type { TokenVerifier } from './oidc.js';
 
 export interface SigningRequest {
@@ -52,7 +52,18 @@ function hashFor(key: KeyObject): string | null {
 }
 
 export class CodeSigningCa {
+  private caDerCache?: Uint8Array[];
+  private issuerSpkiCache?: Uint8Array;
+
   constructor(private readonly o: CaOptions) {}
+
+  private caDer(): Uint8Array[] {
+    return (this.caDerCache ??= this.o.ca.chainPem.map((p) => new Uint8Array(new x509.X509Certificate(p).rawData)));
+  }
+
+  private issuerSpki(): Uint8Array {
+    return (this.issuerSpkiCache ??= new Uint8Array(this.o.ca.cert.publicKey.rawData));
+  }
 
   get caChainPem(): string[] {
     return this.o.ca.chainPem;
@@ -90,8 +101,8 @@ export class CodeSigningCa {
       if (!ok) throw new CaError('CA_BAD_PROOF', `proofOfPossession is not a signature over the ${verified.issuer.type === 'email' ? 'email' : 'sub'} claim by the submitted key`);
     }
 
-    const spki = key.export({ format: 'der', type: 'spki' });
-    const template = await leafTemplate(this.o.ca, {
+    const spki = new Uint8Array(key.export({ format: 'der', type: 'spki' }));
+    const template = leafTemplate(this.o.ca, {
       publicKeySpki: spki,
       principal,
       issuerUrl: verified.issuer.issuerUrl,
@@ -100,14 +111,12 @@ export class CodeSigningCa {
     const caPem = this.o.ca.chainPem;
     if (!this.o.ct) {
       const leaf = await issue(this.o.ca, template, undefined);
-      return { chainPem: [leaf.toString('pem'), ...caPem], embedded: false };
+      return { chainPem: [toPem(leaf), ...caPem], embedded: false };
     }
     // RFC 6962 §3.1: precertificate (poison) → SCT → final certificate carrying the SCT list.
     const pre = await issue(this.o.ca, template, poisonExtension());
-    const issuerSpki = new Uint8Array(this.o.ca.cert.publicKey.rawData);
-    const caDer = caPem.map((p) => new Uint8Array(new x509.X509Certificate(p).rawData));
-    const sct = await submitPrecert(this.o.ct, [new Uint8Array(pre.rawData), ...caDer], issuerSpki);
+    const sct = await submitPrecert(this.o.ct, [pre, ...this.caDer()], this.issuerSpki());
     const leaf = await issue(this.o.ca, template, sctListExtension([sct]));
-    return { chainPem: [leaf.toString('pem'), ...caPem], embedded: true };
+    return { chainPem: [toPem(leaf), ...caPem], embedded: true };
   }
 }

@@ -8,11 +8,14 @@
  * length 0, EKU codeSigning like Fulcio's intermediates) are generated, both ECDSA P-256; the
  * root key is kept encrypted as well, so the CA can later issue subordinate CAs.
  */
-import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
+import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { openFileSigner } from '../keys/file.js';
+import { openPkcs11Signer, type Pkcs11Options } from '../keys/pkcs11.js';
+import type { KeySigner } from '../keys/types.js';
 import { CaError } from './errors.js';
 import { OID_CODE_SIGNING, type IssuingCa } from './profile.js';
 
@@ -51,33 +54,82 @@ export function splitPem(pem: string): string[] {
   return pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
 }
 
-async function passphrase(cfg: FileKeyConfig): Promise<string> {
-  const env = process.env[cfg.passphraseEnv ?? 'CAIRN_CA_PASSPHRASE'];
-  if (env) return env;
-  if (cfg.passphraseFile) return (await readFile(cfg.passphraseFile, 'utf8')).trim();
-  throw new CaError('CA_BAD_CONFIG', `no CA key passphrase: set ${cfg.passphraseEnv ?? 'CAIRN_CA_PASSPHRASE'} or passphraseFile`);
+/** CA key backend selection (standalone config `key:`). */
+export type CaKeyConfig =
+  | ({ type?: 'file' } & FileKeyConfig)
+  | ({ type: 'pkcs11'; chain: string } & Pkcs11Options);
+
+export type LoadedCa = IssuingCa & { chainDer: Uint8Array[] };
+
+/**
+ * Orders a chain file's certificates issuing-CA-first whatever order the file uses (the issue
+ * asks for "root, then intermediates"; Fulcio's own files list the leaf CA first): start at the
+ * certificate whose key is the signer's, then follow issuer links (each verified) to the root.
+ */
+export function orderChain(pems: string[], keySpki: Uint8Array): string[] {
+  const certs = pems.map((p) => ({ pem: p, c: new X509Certificate(p) }));
+  const spkiOf = (c: X509Certificate): Buffer => c.publicKey.export({ format: 'der', type: 'spki' });
+  let cur = certs.find((x) => spkiOf(x.c).equals(keySpki));
+  if (!cur) throw new CaError('CA_BAD_CONFIG', 'no certificate in the chain matches the CA key');
+  const out = [cur];
+  while (!(cur.c.issuer === cur.c.subject && cur.c.verify(cur.c.publicKey))) {
+    const at: { pem: string; c: X509Certificate } = cur;
+    const parent = certs.find((x) => !out.includes(x) && at.c.checkIssued(x.c) && at.c.verify(x.c.publicKey));
+    if (!parent) break; // chain ends below a root held elsewhere (e.g. a subordinate CA's parent)
+    out.push(parent);
+    cur = parent;
+  }
+  if (out.length !== certs.length) throw new CaError('CA_BAD_CONFIG', 'the chain file holds certificates that are not on the CA key\'s path to its root');
+  const ca = out[0]!.c;
+  if (!ca.ca) throw new CaError('CA_BAD_CONFIG', 'the certificate of the CA key is not a CA certificate (basicConstraints cA)');
+  return out.map((x) => x.pem.trim() + '\n');
 }
 
-/** Loads an issuing CA from the file backend. */
-export async function loadFileCa(cfg: FileKeyConfig): Promise<IssuingCa & { chainDer: Uint8Array[] }> {
-  const pem = await readFile(cfg.key, 'utf8');
-  let key;
-  try {
-    key = createPrivateKey({ key: pem, passphrase: await passphrase(cfg) });
-  } catch (cause) {
-    throw new CaError('CA_BAD_CONFIG', 'cannot decrypt the CA key (wrong passphrase or not an encrypted PKCS#8 key)', { cause });
-  }
-  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new CaError('CA_BAD_CONFIG', 'the CA key must be ECDSA P-256');
-  const pkcs8 = key.export({ format: 'der', type: 'pkcs8' });
-  const signingKey = await webcrypto.subtle.importKey('pkcs8', pkcs8, EC, false, ['sign']);
-  const chainPem = splitPem(await readFile(cfg.chain, 'utf8'));
-  if (chainPem.length === 0) throw new CaError('CA_BAD_CONFIG', `${cfg.chain} holds no certificates`);
+async function fromSigner(signer: KeySigner, chainFile: string): Promise<LoadedCa> {
+  const pems = splitPem(await readFile(chainFile, 'utf8'));
+  if (pems.length === 0) throw new CaError('CA_BAD_CONFIG', `${chainFile} holds no certificates`);
+  if (signer.algorithm === 'rsa-pss-sha256') throw new CaError('CA_BAD_CONFIG', 'RSA-PSS CA keys are not supported; use ECDSA, Ed25519 or RSA PKCS#1 v1.5');
+  const chainPem = orderChain(pems, signer.publicKeySpki);
   const certs = chainPem.map((p) => new x509.X509Certificate(p));
-  const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', await webcrypto.subtle.importKey('spki', certs[0]!.publicKey.rawData, EC, true, ['verify'])));
-  const keySpki = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
-  const fromKey = Buffer.from((await import('node:crypto')).createPublicKey(keySpki).export({ format: 'der', type: 'spki' }));
-  if (!spki.equals(fromKey)) throw new CaError('CA_BAD_CONFIG', 'the CA key does not match the first certificate of the chain');
-  return { cert: certs[0]!, chainPem, signingKey, signingAlgorithm: SIGN, chainDer: certs.map((c) => new Uint8Array(c.rawData)) };
+  return { cert: certs[0]!, chainPem, signer, chainDer: certs.map((c) => new Uint8Array(c.rawData)) };
+}
+
+/** Loads an issuing CA from the file backend (encrypted PKCS#8, mode 0600; host/keys/file.ts). */
+export async function loadFileCa(cfg: FileKeyConfig): Promise<LoadedCa> {
+  let signer: KeySigner;
+  try {
+    signer = await openFileSigner({ path: cfg.key, passphraseEnv: cfg.passphraseEnv ?? 'CAIRN_CA_PASSPHRASE', ...(cfg.passphraseFile ? { passphraseFile: cfg.passphraseFile } : {}) });
+  } catch (cause) {
+    throw new CaError('CA_BAD_CONFIG', `CA key: ${(cause as Error).message}`, { cause });
+  }
+  return fromSigner(signer, cfg.chain);
+}
+
+/** Loads an issuing CA whose key lives in a PKCS#11 token (host/keys/pkcs11.ts). */
+export async function loadPkcs11Ca(cfg: Pkcs11Options & { chain: string }): Promise<LoadedCa> {
+  let signer: KeySigner;
+  try {
+    signer = await openPkcs11Signer(cfg);
+  } catch (cause) {
+    throw new CaError('CA_BAD_CONFIG', `CA key (PKCS#11): ${(cause as Error).message}`, { cause });
+  }
+  try {
+    return await fromSigner(signer, cfg.chain);
+  } catch (e) {
+    await signer.close();
+    throw e;
+  }
+}
+
+export async function loadCa(cfg: CaKeyConfig): Promise<LoadedCa> {
+  if (typeof cfg !== 'object' || cfg === null || typeof cfg.chain !== 'string') throw new CaError('CA_BAD_CONFIG', 'key: needs chain (PEM file)');
+  if (cfg.type === 'pkcs11') {
+    if (typeof cfg.module !== 'string' || typeof cfg.keyLabel !== 'string') throw new CaError('CA_BAD_CONFIG', 'key (pkcs11): needs module and keyLabel');
+    return loadPkcs11Ca(cfg);
+  }
+  if (cfg.type !== undefined && cfg.type !== 'file') throw new CaError('CA_BAD_CONFIG', `key.type ${String(cfg.type)} is not file or pkcs11`);
+  if (typeof cfg.key !== 'string') throw new CaError('CA_BAD_CONFIG', 'key (file): needs key (encrypted PKCS#8 PEM)');
+  return loadFileCa(cfg);
 }
 
 /** Generates root + intermediate under `dir` (first start of a self-contained CA) and returns the file config. */

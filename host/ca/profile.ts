@@ -7,8 +7,11 @@
  */
 import { createHash, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
 import 'reflect-metadata';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
-import { concat, octets, oid, seq, tlv } from '../tsa/encode.js';
+import type { KeySigner, SigningAlgorithm } from '../keys/types.js';
+import { concat, integer, NULL, octets, oid, seq, tlv } from '../tsa/encode.js';
 import { CaError } from './errors.js';
 import type { Principal, San } from './identity.js';
 
@@ -59,11 +62,27 @@ export interface IssuingCa {
   cert: x509.X509Certificate;
   /** PEM chain returned to clients after the leaf: issuing CA first, root last. */
   chainPem: string[];
-  signingKey: webcrypto.CryptoKey;
-  signingAlgorithm: EcdsaParams;
+  /** The issuing CA's key, in whichever backend (host/keys: file, PKCS#11). */
+  signer: KeySigner;
 }
 
-type EcdsaParams = { name: 'ECDSA'; hash: 'SHA-256' | 'SHA-384' };
+/** AlgorithmIdentifier for the CA's signature (RFC 5758 §3.2, RFC 8410 §3, RFC 4055 §3.1/§5). */
+export function signatureAlgorithmDer(alg: SigningAlgorithm): Uint8Array {
+  switch (alg) {
+    case 'ecdsa-p256-sha256':
+      return seq(oid('1.2.840.10045.4.3.2'));
+    case 'ecdsa-p384-sha384':
+      return seq(oid('1.2.840.10045.4.3.3'));
+    case 'ed25519':
+      return seq(oid('1.3.101.112'));
+    case 'rsa-pkcs1v15-sha256':
+      return seq(oid('1.2.840.113549.1.1.11'), NULL);
+    case 'rsa-pss-sha256': {
+      const sha256 = seq(oid('2.16.840.1.101.3.4.2.1'));
+      return seq(oid('1.2.840.113549.1.1.10'), seq(tlv(0xa0, sha256), tlv(0xa1, seq(oid('1.2.840.113549.1.1.8'), sha256)), tlv(0xa2, integer(32n))));
+    }
+  }
+}
 
 /** Checks the submitted public key against the profile: P-256/P-384, Ed25519, RSA 2048–4096. */
 export function checkKey(key: KeyObject): void {
@@ -91,40 +110,95 @@ export interface LeafRequest {
 }
 
 export interface LeafTemplate {
-  serialNumber: string;
+  serial: Uint8Array;
   notBefore: Date;
   notAfter: Date;
-  extensions: x509.Extension[];
-  publicKey: x509.PublicKey;
+  /** DER Extension SEQUENCEs, in order. */
+  extensions: Uint8Array[];
+  spki: Uint8Array;
+}
+
+/** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } (RFC 5280 §4.1). */
+export function extensionDer(id: string, critical: boolean, value: Uint8Array): Uint8Array {
+  return critical ? seq(oid(id), Uint8Array.of(0x01, 0x01, 0xff), octets(value)) : seq(oid(id), octets(value));
 }
 
 /** Everything but the CT extension; the same template makes the precertificate and the final cert. */
-export async function leafTemplate(ca: IssuingCa, r: LeafRequest): Promise<LeafTemplate> {
-  const now = r.now ?? new Date();
-  // RFC 5280 §4.1.2.2: positive, at most 20 octets; Fulcio uses 20 random bytes.
+export function leafTemplate(ca: IssuingCa, r: LeafRequest): LeafTemplate {
+  // Whole seconds: the DER time has no fraction, and the validity must be exactly 10 minutes.
+  const now = new Date(Math.floor((r.now ?? new Date()).getTime() / 1000) * 1000);
+  // RFC 5280 §4.1.2.2: positive, at most 20 octets; Fulcio uses 20 random bytes (160 bits).
   const serial = randomBytes(20);
   serial[0] = (serial[0]! & 0x7f) | 0x01;
-  const publicKey = new x509.PublicKey(r.publicKeySpki);
   const skid = createHash('sha1').update(spkiKeyBits(r.publicKeySpki)).digest();
   const akid = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
-  const ext = (id: string, critical: boolean, value: Uint8Array): x509.Extension => new x509.Extension(id, critical, value);
-  const extensions: x509.Extension[] = [
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension([OID_CODE_SIGNING], false),
-    ext('2.5.29.14', false, octets(skid)),
-    ext('2.5.29.35', false, seq(tlv(0x80, akid ? Buffer.from(akid, 'hex') : createHash('sha1').update(spkiKeyBits(new Uint8Array(ca.cert.publicKey.rawData))).digest()))),
-    ext('2.5.29.17', true, sanDer(r.principal.san)),
+  const extensions: Uint8Array[] = [
+    // KU digitalSignature: BIT STRING with bit 0 set (RFC 5280 §4.2.1.3), critical.
+    extensionDer('2.5.29.15', true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)),
+    extensionDer('2.5.29.37', false, seq(oid(OID_CODE_SIGNING))),
+    extensionDer('2.5.29.14', false, octets(skid)),
+    extensionDer('2.5.29.35', false, seq(tlv(0x80, akid ? Buffer.from(akid, 'hex') : createHash('sha1').update(spkiKeyBits(new Uint8Array(ca.cert.publicKey.rawData))).digest()))),
+    // The subject is empty, so the SAN is critical (RFC 5280 §4.2.1.6).
+    extensionDer('2.5.29.17', true, sanDer(r.principal.san)),
     // 57264.1.1 holds the issuer URL as raw bytes (deprecated, kept for old verifiers); .1.8 as UTF8String.
-    ext(OID_ISSUER_V1, false, Buffer.from(r.issuerUrl, 'utf8')),
-    ext(OID_ISSUER_V2, false, utf8(r.issuerUrl)),
-    ext(OID_TOKEN_SUBJECT, false, utf8(r.subject)),
+    extensionDer(OID_ISSUER_V1, false, Buffer.from(r.issuerUrl, 'utf8')),
+    extensionDer(OID_ISSUER_V2, false, utf8(r.issuerUrl)),
+    extensionDer(OID_TOKEN_SUBJECT, false, utf8(r.subject)),
   ];
   for (const [name, value] of Object.entries(r.principal.extensions)) {
     const id = FULCIO_EXTENSIONS[name];
     if (!id) throw new CaError('CA_BAD_CONFIG', `unknown Fulcio extension ${name}`);
-    extensions.push(ext(id, false, utf8(value)));
+    extensions.push(extensionDer(id, false, utf8(value)));
   }
-  return { serialNumber: serial.toString('hex'), notBefore: now, notAfter: new Date(now.getTime() + VALIDITY_MS), extensions, publicKey };
+  return { serial, notBefore: now, notAfter: new Date(now.getTime() + VALIDITY_MS), extensions, spki: r.publicKeySpki };
+}
+
+/** UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5). */
+function timeDer(d: Date): Uint8Array {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  const y = d.getUTCFullYear();
+  const rest = two(d.getUTCMonth() + 1) + two(d.getUTCDate()) + two(d.getUTCHours()) + two(d.getUTCMinutes()) + two(d.getUTCSeconds()) + 'Z';
+  return y < 2050 ? tlv(0x17, Buffer.from(two(y % 100) + rest, 'ascii')) : tlv(0x18, Buffer.from(String(y) + rest, 'ascii'));
+}
+
+/** Per-CA constants of every TBS: the signature AlgorithmIdentifier and the issuer Name, DER. */
+const caConstants = new WeakMap<IssuingCa, { alg: Uint8Array; issuerName: Uint8Array }>();
+function constants(ca: IssuingCa): { alg: Uint8Array; issuerName: Uint8Array } {
+  let c = caConstants.get(ca);
+  if (!c) {
+    const parsed = AsnConvert.parse(ca.cert.rawData, Certificate);
+    c = { alg: signatureAlgorithmDer(ca.signer.algorithm), issuerName: new Uint8Array(AsnConvert.serialize(parsed.tbsCertificate.subject)) };
+    caConstants.set(ca, c);
+  }
+  return c;
+}
+
+/** The DER TBSCertificate (RFC 5280 §4.1): v3, serial, alg, issuer, validity, empty subject, SPKI, extensions. */
+export function tbsDer(ca: IssuingCa, t: LeafTemplate, ctExtension?: Uint8Array): Uint8Array {
+  const { alg, issuerName } = constants(ca);
+  const serial = t.serial[0]! & 0x80 ? concat([Uint8Array.of(0), t.serial]) : t.serial;
+  return seq(
+    tlv(0xa0, Uint8Array.of(0x02, 0x01, 0x02)),
+    tlv(0x02, serial),
+    alg,
+    issuerName,
+    seq(timeDer(t.notBefore), timeDer(t.notAfter)),
+    seq(),
+    t.spki,
+    tlv(0xa3, seq(...t.extensions, ...(ctExtension ? [ctExtension] : []))),
+  );
+}
+
+/** Signs the TBS with the CA's KeySigner: Certificate ::= SEQUENCE { tbs, alg, BIT STRING signature }. */
+export async function issue(ca: IssuingCa, t: LeafTemplate, ctExtension?: Uint8Array): Promise<Uint8Array> {
+  const tbs = tbsDer(ca, t, ctExtension);
+  const sig = await ca.signer.sign(tbs);
+  return seq(tbs, constants(ca).alg, tlv(0x03, Uint8Array.of(0), sig));
+}
+
+export function toPem(der: Uint8Array): string {
+  const b = Buffer.from(der).toString('base64');
+  return `-----BEGIN CERTIFICATE-----\n${b.replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
 }
 
 /** The BIT STRING contents of an SPKI (RFC 5280 §4.2.1.2 method 1 hashes exactly these bytes). */
@@ -149,31 +223,15 @@ export function spkiKeyBits(spki: Uint8Array): Uint8Array {
   return spki.subarray(p + 1, p + bl); // drop the unused-bits octet
 }
 
-export async function issue(ca: IssuingCa, t: LeafTemplate, ctExtension?: x509.Extension): Promise<x509.X509Certificate> {
-  return x509.X509CertificateGenerator.create(
-    {
-      serialNumber: t.serialNumber,
-      subject: '',
-      issuer: ca.cert.subject,
-      notBefore: t.notBefore,
-      notAfter: t.notAfter,
-      publicKey: t.publicKey,
-      signingKey: ca.signingKey,
-      signingAlgorithm: ca.signingAlgorithm as Parameters<typeof x509.X509CertificateGenerator.create>[0]['signingAlgorithm'],
-      extensions: ctExtension ? [...t.extensions, ctExtension] : t.extensions,
-    },
-    x509Crypto,
-  );
-}
-
-export function poisonExtension(): x509.Extension {
-  return new x509.Extension(OID_CT_POISON, true, Uint8Array.of(0x05, 0x00));
+/** RFC 6962 §3.1: critical extension whose value is ASN.1 NULL. */
+export function poisonExtension(): Uint8Array {
+  return extensionDer(OID_CT_POISON, true, NULL);
 }
 
 /** SignedCertificateTimestampList (RFC 6962 §3.3) as the X.509 extension: an OCTET STRING holding the TLS bytes. */
-export function sctListExtension(scts: Uint8Array[]): x509.Extension {
+export function sctListExtension(scts: Uint8Array[]): Uint8Array {
   const items = scts.map((s) => concat([Uint8Array.of(s.length >> 8, s.length & 0xff), s]));
   const body = concat(items);
   const list = concat([Uint8Array.of(body.length >> 8, body.length & 0xff), body]);
-  return new x509.Extension(OID_CT_SCT_LIST, false, octets(list));
+  return extensionDer(OID_CT_SCT_LIST, false, octets(list));
 }

@@ -7,6 +7,10 @@
  *   ct:  { url: http://127.0.0.1:7462, publicKey: ct.pem }   # RFC 6962 log for embedded SCTs; its
  *                                                           # key is pinned here (PEM file or inline)
  *   key: { type: file, key: ca-key.pem, chain: ca-chain.pem, passphraseEnv: CAIRN_CA_PASSPHRASE, passphraseFile: F }
+ *   key: { type: pkcs11, module: /usr/lib/softhsm/libsofthsm2.so, tokenLabel: cairn, pinEnv: CAIRN_PKCS11_PIN,
+ *          keyLabel: cairn-ca, chain: ca-chain.pem, sessions: 2 }
+ *        The chain file lists the CA key's certificate and its issuers up to the root, in either
+ *        order (root first, or issuing CA first); it is re-ordered and verified on load.
  *   bodyLimit: 65536
  * Without `key`, a root and an intermediate are generated in DIR on the first start and reused.
  * Without `ct`, certificates carry no SCT and the API answers signedCertificateDetachedSct.
@@ -19,7 +23,7 @@ import type { Standalone, StandaloneOptions } from '../cli/serve.js';
 import { parseIssuersConfig } from './config.js';
 import { CodeSigningCa } from './core.js';
 import { CaError } from './errors.js';
-import { ensureGeneratedCa, loadFileCa, type FileKeyConfig } from './keys.js';
+import { ensureGeneratedCa, loadCa, loadFileCa, type CaKeyConfig } from './keys.js';
 import { TokenVerifier } from './oidc.js';
 import { build } from './plugin.js';
 
@@ -39,9 +43,8 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const issuers = parseIssuersConfig(doc);
   const dataDir = resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
-  const keyCfg = doc.key as (FileKeyConfig & { type?: string }) | undefined;
-  if (keyCfg && keyCfg.type !== undefined && keyCfg.type !== 'file') throw new CaError('CA_BAD_CONFIG', `CA key backend ${String(keyCfg.type)} is not available (file)`);
-  const issuing = await loadFileCa(keyCfg ?? (await ensureGeneratedCa(dataDir)));
+  const keyCfg = doc.key as CaKeyConfig | undefined;
+  const issuing = keyCfg !== undefined ? await loadCa(keyCfg) : await loadFileCa(await ensureGeneratedCa(dataDir));
 
   const ctCfg = doc.ct as { url?: unknown; publicKey?: unknown } | undefined;
   let ct;
@@ -70,6 +73,9 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
         validFor: { start: new Date(leafCa.validFrom) },
       }],
     },
-    close: () => app.close(),
+    close: async () => {
+      await app.close();
+      await issuing.signer.close();
+    },
   };
 }

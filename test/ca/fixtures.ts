@@ -3,7 +3,7 @@
  * hosting several issuers, a CA over real HTTP on 127.0.0.1, the real transparency log's CT
  * personality (host/log), and client keys with proofs of possession.
  */
-import { createPublicKey, generateKeyPairSync, sign, type KeyObject } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync, sign, webcrypto, type KeyObject } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,7 +23,7 @@ import { startStandalone as startLog } from '../../host/log/standalone.js';
 export interface IssuerKey {
   kid: string;
   alg: string;
-  privateKey: CryptoKey;
+  privateKey: webcrypto.CryptoKey;
   jwk: JWK;
 }
 
@@ -83,7 +83,7 @@ export class TestIssuer {
 export async function newKey(kid: string): Promise<IssuerKey> {
   const { privateKey, publicKey } = await generateKeyPair('ES256', { extractable: true });
   const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES256', use: 'sig' };
-  return { kid, alg: 'ES256', privateKey: privateKey as CryptoKey, jwk };
+  return { kid, alg: 'ES256', privateKey: privateKey as webcrypto.CryptoKey, jwk };
 }
 
 /** Fulcio-format issuer config for every issuer type, all served by `t`. */

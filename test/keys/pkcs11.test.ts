@@ -1,0 +1,55 @@
+/** PKCS#11 backend against a real SoftHSM v2 token: key generation in the token, ECDSA signing. */
+import { createPublicKey, verify } from 'node:crypto';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { generatePkcs11EcKey, openPkcs11Signer, rawEcdsaToDer } from '../../host/keys/pkcs11.js';
+import { SOFTHSM_MODULE, softhsmMissing, softhsmToken } from './softhsm.js';
+
+const missing = softhsmMissing();
+if (missing) console.log(`SKIP PKCS#11 tests: ${missing}`);
+let token: Awaited<ReturnType<typeof softhsmToken>> | undefined;
+
+beforeAll(async () => {
+  if (missing) return;
+  token = await softhsmToken('cairn-keys-test', '1234');
+  process.env.TEST_HSM_PIN = '1234';
+  await generatePkcs11EcKey({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p256', curve: 'P-256' });
+  await generatePkcs11EcKey({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p384', curve: 'P-384' });
+});
+afterAll(async () => {
+  await token?.close();
+});
+
+it.skipIf(!!missing).each([
+  ['p256', 'ecdsa-p256-sha256', 'sha256'],
+  ['p384', 'ecdsa-p384-sha384', 'sha384'],
+] as const)('%s key in SoftHSM signs; signatures verify with the exported SPKI', async (label, alg, hash) => {
+  const s = await openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: label, sessions: 2 });
+  expect(s.algorithm).toBe(alg);
+  const pub = createPublicKey({ key: Buffer.from(s.publicKeySpki), format: 'der', type: 'spki' });
+  const msgs = Array.from({ length: 8 }, (_, i) => Buffer.from(`message ${i}`));
+  const sigs = await Promise.all(msgs.map((m) => s.sign(m))); // concurrent: queued per session
+  for (let i = 0; i < msgs.length; i++) {
+    expect(sigs[i]![0]).toBe(0x30);
+    expect(verify(hash, msgs[i]!, pub, sigs[i]!)).toBe(true);
+    expect(verify(hash, msgs[(i + 1) % msgs.length]!, pub, sigs[i]!)).toBe(false);
+  }
+  await s.close();
+  await s.close(); // idempotent
+  await expect(s.sign(msgs[0]!)).rejects.toMatchObject({ code: 'KEY_PKCS11' });
+});
+
+it.skipIf(!!missing)('wrong PIN, unknown token, unknown key label are coded errors', async () => {
+  process.env.TEST_HSM_BAD = '9999';
+  await expect(openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_BAD', keyLabel: 'p256' })).rejects.toMatchObject({ code: 'KEY_PKCS11' });
+  await expect(openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'nope', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p256' })).rejects.toMatchObject({ code: 'KEY_PKCS11' });
+  await expect(openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'absent' })).rejects.toMatchObject({ code: 'KEY_PKCS11' });
+  await expect(openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'UNSET_PIN_VAR', keyLabel: 'p256' })).rejects.toMatchObject({ code: 'KEY_PKCS11' });
+  await expect(openPkcs11Signer({ module: '/nonexistent/lib.so', tokenLabel: 'x', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p256' })).rejects.toMatchObject({ code: 'KEY_PKCS11' });
+});
+
+it('raw r||s to DER keeps integers minimal and positive', () => {
+  const r = Buffer.alloc(32, 0);
+  r[31] = 1;
+  const s = Buffer.alloc(32, 0xff);
+  expect(rawEcdsaToDer(Buffer.concat([r, s])).toString('hex')).toBe('3026020101022100' + 'ff'.repeat(32));
+});
