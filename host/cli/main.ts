@@ -8,6 +8,7 @@ import { registerTuf } from './tuf.js';
 import { registerSpiffe } from './spiffe.js';
 import { registerUp } from './up.js';
 import { registerVerify } from './verify.js';
+import { registerSign } from './sign.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -20,6 +21,7 @@ export async function main(argv: string[]): Promise<void> {
   registerSpiffe(program);
   registerUp(program);
   registerVerify(program);
+  registerSign(program);
   // Further command groups register here (one line each): up, verify, sign, attest, chains, build, tuf, spiffe.
   await program.parseAsync(argv);
 }

@@ -85,6 +85,11 @@ async function jwtSvid(socket: string): Promise<string> {
 }
 
 let lastVerifyOutput = '';
+async function listFiles(d: string): Promise<string[]> {
+  const { readdir } = await import('node:fs/promises');
+  return (await readdir(d, { recursive: true, withFileTypes: true })).filter((e) => e.isFile()).map((e) => join(e.parentPath ?? (e as unknown as { path: string }).path, e.name));
+}
+
 async function cairnVerify(args: string[]): Promise<number> {
   try {
     lastVerifyOutput = (await execFileP(process.execPath, [BIN, 'verify', ...args])).stdout;
@@ -161,6 +166,32 @@ describe('cairn up: the whole stack against sigstore-js', () => {
     await writeFile(other, 'tampered');
     expect(await cairnVerify([other, ...base])).toBe(1);
     expect(await cairnVerify([artifactPath, ...base.slice(0, 4), '--certificate-identity', 'spiffe://cairn.local/someone/else', '--certificate-oidc-issuer', r.oidc])).toBe(1);
+  }, 60_000);
+
+  it('cairn sign and cairn attest sign keylessly through the socket; both bundles verify with Cairn and sigstore-js', async () => {
+    const r = stack.ready;
+    const file = join(dir, 'out.bin');
+    await writeFile(file, Buffer.from(`build output ${Date.now()}`));
+    const common = ['--signing-config', r.signingConfig, '--socket', r.socket];
+    const before = await listFiles(dir);
+    await execFileP(process.execPath, [BIN, 'sign', file, ...common]);
+    const bundle = JSON.parse(await readFile(`${file}.sigstore.json`, 'utf8'));
+    expect(bundle.mediaType).toBe('application/vnd.dev.sigstore.bundle.v0.3+json');
+    const policy = ['--trusted-root', r.trustedRoot, '--certificate-identity', r.identity, '--certificate-oidc-issuer', r.oidc];
+    expect(await cairnVerify([file, '--bundle', `${file}.sigstore.json`, ...policy]), lastVerifyOutput).toBe(0);
+    const tuf = { tufMirrorURL: r.tuf, tufRootPath: join(dir, 'data', 'tuf', 'metadata', '1.root.json'), tufCachePath: join(dir, 'tuf-cache-2') };
+    await verify(bundle, await readFile(file), { ...tuf, certificateIdentityURI: r.identity, certificateIssuer: r.oidc });
+
+    const pred = join(dir, 'pred.json');
+    await writeFile(pred, JSON.stringify({ buildDefinition: { buildType: 'https://example.org/test' }, runDetails: { builder: { id: 'local' } } }));
+    const attBundle = join(dir, 'out.att.json');
+    await execFileP(process.execPath, [BIN, 'attest', file, '--predicate', pred, '--type', 'https://slsa.dev/provenance/v1', '--out', attBundle, ...common]);
+    expect(await cairnVerify([file, '--bundle', attBundle, ...policy, '--predicate-type', 'https://slsa.dev/provenance/v1']), lastVerifyOutput).toBe(0);
+    expect(await cairnVerify([file, '--bundle', attBundle, ...policy, '--predicate-type', 'https://example.org/other'])).toBe(1);
+    await verify(JSON.parse(await readFile(attBundle, 'utf8')), { ...tuf, certificateIdentityURI: r.identity, certificateIssuer: r.oidc });
+    // The ephemeral keys never touched the disk: the only new files are the two bundles (+ inputs).
+    const added = (await listFiles(dir)).filter((f) => !before.includes(f) && !f.includes('tuf-cache'));
+    expect(added.sort()).toEqual([attBundle, `${file}.sigstore.json`, pred].sort());
   }, 60_000);
 
   it('stops cleanly on SIGTERM; a restart keeps the log, the keys and the trust root', async () => {

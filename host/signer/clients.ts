@@ -1,0 +1,114 @@
+/**
+ * Wire clients for the services a keyless signature needs, speaking the public APIs (so they work
+ * against Cairn or against Sigstore's public instances): Fulcio v2 signingCert, Rekor v1 entries,
+ * RFC 3161 timestamps, and the signing_config.json that names them.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { algorithmIdentifier, integer, octets, seq } from '../tsa/encode.js';
+import { HASH_OIDS } from '../tsa/oids.js';
+import { SignerError } from './errors.js';
+
+async function post(url: string, body: string | Uint8Array, contentType: string, accept: string, code: 'SIGNER_CA_FAILED' | 'SIGNER_LOG_FAILED' | 'SIGNER_TSA_FAILED'): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(url, { method: 'POST', headers: { 'content-type': contentType, accept }, body, signal: AbortSignal.timeout(30_000), redirect: 'error' });
+  } catch (cause) {
+    throw new SignerError(code, `${url} is unreachable`, { cause });
+  }
+  if (!res.ok) {
+    const text = (await res.text()).slice(0, 300);
+    throw new SignerError(code, `${url} answered ${res.status}: ${text}`);
+  }
+  return res;
+}
+
+export interface Endpoints {
+  ca: string;
+  log: string;
+  tsa?: string;
+}
+
+/** signing_config.json v0.2: the newest valid URL of each service (SigningConfig: newest first). */
+export async function readSigningConfig(path: string): Promise<Endpoints> {
+  let cfg: Record<string, { url: string; majorApiVersion?: number; validFor?: { start?: string; end?: string } }[]>;
+  try {
+    cfg = JSON.parse(await readFile(path, 'utf8'));
+  } catch (cause) {
+    throw new SignerError('SIGNER_BAD_CONFIG', `cannot read signing config ${path}`, { cause });
+  }
+  const now = Date.now();
+  const pick = (k: string, versions: number[]): string | undefined =>
+    (cfg[k] ?? [])
+      .filter((s) => versions.includes(s.majorApiVersion ?? 1) && (!s.validFor?.end || Date.parse(s.validFor.end) > now))
+      .sort((a, b) => (b.validFor?.start ?? '').localeCompare(a.validFor?.start ?? ''))[0]?.url;
+  const ca = pick('caUrls', [1]);
+  const log = pick('rekorTlogUrls', [1]);
+  if (!ca || !log) throw new SignerError('SIGNER_BAD_CONFIG', `${path} names no CA or no Rekor v1 log`);
+  const tsa = pick('tsaUrls', [1]);
+  return { ca, log, ...(tsa ? { tsa } : {}) };
+}
+
+/** Fulcio POST /api/v2/signingCert with a public key and its proof of possession. Returns DER, leaf first. */
+export async function requestCertificate(caUrl: string, token: string, publicKeyPem: string, proof: Uint8Array): Promise<Buffer[]> {
+  const res = await post(
+    `${caUrl.replace(/\/$/, '')}/api/v2/signingCert`,
+    JSON.stringify({ credentials: { oidcIdentityToken: token }, publicKeyRequest: { publicKey: { algorithm: 'ECDSA', content: publicKeyPem }, proofOfPossession: Buffer.from(proof).toString('base64') } }),
+    'application/json',
+    'application/json',
+    'SIGNER_CA_FAILED',
+  );
+  const j = (await res.json()) as { signedCertificateEmbeddedSct?: { chain?: { certificates?: string[] } }; signedCertificateDetachedSct?: { chain?: { certificates?: string[] } } };
+  const pems = (j.signedCertificateEmbeddedSct ?? j.signedCertificateDetachedSct)?.chain?.certificates;
+  if (!pems?.length) throw new SignerError('SIGNER_CA_FAILED', 'the CA returned no certificate chain');
+  return pems.map((p) => Buffer.from(p.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64'));
+}
+
+export interface RekorV1Entry {
+  uuid: string;
+  body: string;
+  integratedTime: number;
+  logID: string;
+  logIndex: number;
+  verification: { signedEntryTimestamp: string; inclusionProof?: { checkpoint: string; hashes: string[]; logIndex: number; rootHash: string; treeSize: number } };
+}
+
+export async function createLogEntry(logUrl: string, proposed: unknown): Promise<RekorV1Entry> {
+  const res = await post(`${logUrl.replace(/\/$/, '')}/api/v1/log/entries`, JSON.stringify(proposed), 'application/json', 'application/json', 'SIGNER_LOG_FAILED');
+  const j = (await res.json()) as Record<string, Omit<RekorV1Entry, 'uuid'>>;
+  const [uuid, e] = Object.entries(j)[0] ?? [];
+  if (!uuid || !e) throw new SignerError('SIGNER_LOG_FAILED', 'the log returned no entry');
+  return { uuid, ...e };
+}
+
+/** RFC 3161 §2.4.1 TimeStampReq over SHA-256(data), with a nonce and certReq; returns the granted TimeStampResp (DER). */
+export async function requestTimestamp(tsaUrl: string, data: Uint8Array): Promise<Buffer> {
+  const digest = createHash('sha256').update(data).digest();
+  const nonce = BigInt(`0x${randomBytes(8).toString('hex')}`);
+  const req = seq(integer(1n), seq(algorithmIdentifier(HASH_OIDS.sha256), octets(digest)), integer(nonce), Uint8Array.of(0x01, 0x01, 0xff));
+  const url = new URL(tsaUrl).pathname === '/' ? `${tsaUrl.replace(/\/$/, '')}/api/v1/timestamp` : tsaUrl;
+  const res = await post(url, req, 'application/timestamp-query', 'application/timestamp-reply', 'SIGNER_TSA_FAILED');
+  const resp = Buffer.from(await res.arrayBuffer());
+  // TimeStampResp ::= SEQUENCE { status PKIStatusInfo, timeStampToken ContentInfo OPTIONAL }:
+  // return the token, i.e. the TLV after the status.
+  const tlvEnd = (buf: Buffer, p: number): number => {
+    let len = buf[p + 1]!;
+    let hdr = 2;
+    if (len & 0x80) {
+      const n = len & 0x7f;
+      len = 0;
+      for (let i = 0; i < n; i++) len = len * 256 + buf[p + 2 + i]!;
+      hdr += n;
+    }
+    return p + hdr + len;
+  };
+  if (resp[0] !== 0x30) throw new SignerError('SIGNER_TSA_FAILED', 'the TSA response is not DER');
+  const outerEnd = tlvEnd(resp, 0);
+  const start = resp[1]! & 0x80 ? 2 + (resp[1]! & 0x7f) : 2;
+  // PKIStatusInfo ::= SEQUENCE { status INTEGER (0 granted, 1 grantedWithMods), ... }
+  const statusValue = resp[start + 2] === 0x02 ? resp[start + 4] : undefined;
+  const statusEnd = tlvEnd(resp, start);
+  if ((statusValue !== 0 && statusValue !== 1) || statusEnd >= outerEnd) throw new SignerError('SIGNER_TSA_FAILED', 'the TSA granted no token');
+  // protobuf-specs RFC3161SignedTimestamp.signed_timestamp is the whole DER TimeStampResp.
+  return resp.subarray(0, outerEnd);
+}

@@ -1,0 +1,138 @@
+/**
+ * Keyless signing, the seed's Phase 1–2 flow: a fresh ECDSA P-256 key per run → identity token
+ * (JWT-SVID or OIDC) → 10-minute certificate bound to that key → signature → log entry →
+ * RFC 3161 timestamp → Sigstore bundle v0.3. The private key lives only in this process's memory
+ * (a non-exported KeyObject), is never written anywhere, and every reference is dropped before
+ * the function returns. (JS cannot zero a KeyObject's memory; dropping it is the best available.)
+ */
+import { createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
+import { pae } from '../log/entries.js';
+import { createLogEntry, requestCertificate, requestTimestamp, type Endpoints, type RekorV1Entry } from './clients.js';
+import { SignerError } from './errors.js';
+
+export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+export const IN_TOTO = 'application/vnd.in-toto+json';
+
+export interface SignOptions {
+  endpoints: Endpoints;
+  /** Returns the identity token (called once per signature). */
+  token: () => Promise<string>;
+}
+
+function pem(der: Buffer, label: string): string {
+  return `-----BEGIN ${label}-----\n${der.toString('base64').match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+}
+
+function claim(token: string, name: string): string {
+  try {
+    const payload = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
+    const v = payload[name];
+    if (typeof v === 'string') return v;
+  } catch {
+    /* fall through */
+  }
+  throw new SignerError('SIGNER_NO_IDENTITY', `the identity token has no ${name} claim`);
+}
+
+/** protobuf-specs TransparencyLogEntry (JSON mapping) from a Rekor v1 response. */
+function tlogEntry(e: RekorV1Entry): Record<string, unknown> {
+  const body = JSON.parse(Buffer.from(e.body, 'base64').toString('utf8')) as { kind: string; apiVersion: string };
+  const p = e.verification.inclusionProof;
+  return {
+    logIndex: String(e.logIndex),
+    logId: { keyId: Buffer.from(e.logID, 'hex').toString('base64') },
+    kindVersion: { kind: body.kind, version: body.apiVersion },
+    integratedTime: String(e.integratedTime),
+    inclusionPromise: { signedEntryTimestamp: e.verification.signedEntryTimestamp },
+    ...(p
+      ? { inclusionProof: { logIndex: String(p.logIndex), rootHash: Buffer.from(p.rootHash, 'hex').toString('base64'), treeSize: String(p.treeSize), hashes: p.hashes.map((h) => Buffer.from(h, 'hex').toString('base64')), checkpoint: { envelope: p.checkpoint } } }
+      : {}),
+    canonicalizedBody: e.body,
+  };
+}
+
+interface Keyed {
+  key: KeyObject;
+  certDer: Buffer;
+}
+
+async function keyAndCertificate(o: SignOptions): Promise<Keyed & { token: string }> {
+  const token = await o.token();
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  // Proof of possession: a signature over the token's `sub` (Fulcio's challenge for non-email issuers).
+  const challenge = (() => {
+    try {
+      return claim(token, 'email');
+    } catch {
+      return claim(token, 'sub');
+    }
+  })();
+  const sub = claim(token, 'sub');
+  let proof: Buffer;
+  try {
+    proof = cryptoSign('sha256', Buffer.from(sub, 'utf8'), privateKey);
+  } catch (cause) {
+    throw new SignerError('SIGNER_BAD_INPUT', 'cannot sign the challenge', { cause });
+  }
+  let chain: Buffer[];
+  try {
+    chain = await requestCertificate(o.endpoints.ca, token, publicKey.export({ format: 'pem', type: 'spki' }) as string, proof);
+  } catch (e) {
+    // Email issuers challenge the email claim instead; retry once with it.
+    if (challenge === sub) throw e;
+    chain = await requestCertificate(o.endpoints.ca, token, publicKey.export({ format: 'pem', type: 'spki' }) as string, cryptoSign('sha256', Buffer.from(challenge, 'utf8'), privateKey));
+  }
+  return { key: privateKey, certDer: chain[0]!, token };
+}
+
+async function timestamps(o: SignOptions, signature: Buffer): Promise<Record<string, unknown>> {
+  if (!o.endpoints.tsa) return {};
+  const token = await requestTimestamp(o.endpoints.tsa, signature);
+  return { timestampVerificationData: { rfc3161Timestamps: [{ signedTimestamp: token.toString('base64') }] } };
+}
+
+/** A message-signature bundle for `artifact` (hashedrekord entry). */
+export async function signArtifact(artifact: Uint8Array, o: SignOptions): Promise<Record<string, unknown>> {
+  let k: Keyed | undefined = await keyAndCertificate(o);
+  const digest = createHash('sha256').update(artifact).digest();
+  const signature = cryptoSign('sha256', artifact, k.key);
+  const certDer = k.certDer;
+  k = undefined; // drop the only reference to the private key
+  const entry = await createLogEntry(o.endpoints.log, {
+    apiVersion: '0.0.1',
+    kind: 'hashedrekord',
+    spec: {
+      data: { hash: { algorithm: 'sha256', value: digest.toString('hex') } },
+      signature: { content: signature.toString('base64'), publicKey: { content: Buffer.from(pem(certDer, 'CERTIFICATE')).toString('base64') } },
+    },
+  });
+  return {
+    mediaType: BUNDLE_MEDIA_TYPE,
+    verificationMaterial: { certificate: { rawBytes: certDer.toString('base64') }, tlogEntries: [tlogEntry(entry)], ...(await timestamps(o, signature)) },
+    messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: digest.toString('base64') }, signature: signature.toString('base64') },
+  };
+}
+
+/** A DSSE bundle over `payload` (an in-toto statement for attestations), logged as a dsse entry. */
+export async function signDsse(payload: Uint8Array, payloadType: string, o: SignOptions): Promise<Record<string, unknown>> {
+  let k: Keyed | undefined = await keyAndCertificate(o);
+  const signature = cryptoSign('sha256', pae(payloadType, payload), k.key);
+  const certDer = k.certDer;
+  k = undefined;
+  const envelope = { payloadType, payload: Buffer.from(payload).toString('base64'), signatures: [{ sig: signature.toString('base64'), keyid: '' }] };
+  const entry = await createLogEntry(o.endpoints.log, {
+    apiVersion: '0.0.1',
+    kind: 'dsse',
+    spec: { proposedContent: { envelope: JSON.stringify(envelope), verifiers: [Buffer.from(pem(certDer, 'CERTIFICATE')).toString('base64')] } },
+  });
+  return {
+    mediaType: BUNDLE_MEDIA_TYPE,
+    verificationMaterial: { certificate: { rawBytes: certDer.toString('base64') }, tlogEntries: [tlogEntry(entry)], ...(await timestamps(o, signature)) },
+    dsseEnvelope: envelope,
+  };
+}
+
+/** in-toto Statement v1 for one subject. */
+export function statement(subjects: { name: string; digest: Record<string, string> }[], predicateType: string, predicate: unknown): Buffer {
+  return Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: subjects, predicateType, predicate }));
+}
