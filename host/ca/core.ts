@@ -9,7 +9,7 @@ import type { IssuersConfig } from './config.js';
 import { submitPrecert, type CtLog } from './ct-client.js';
 import { CaError } from './errors.js';
 import { principalFor } from './identity.js';
-import { checkKey, issue, leafTemplate, poisonExtension, sctListExtension, toPem, type IssuingCa } from './profile.js';
+import { checkKey, issue, leafTemplate, poisonExtension, sctListExtension, tbsDer, toPem, type IssuingCa } from './profile.js';
 import type { TokenVerifier } from './oidc.js';
 
 export interface SigningRequest {
@@ -36,12 +36,48 @@ export interface CaOptions {
   ct?: CtLog;
 }
 
-function parseSpki(s: string): KeyObject {
+const SPKI_PREFIX = {
+  // SEQUENCE { SEQUENCE { id-ecPublicKey, prime256v1 }, BIT STRING (0 unused bits) 04 || X || Y } (RFC 5480 §2)
+  p256: Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'),
+  // SEQUENCE { SEQUENCE { id-ecPublicKey, secp384r1 }, BIT STRING 04 || X || Y }
+  p384: Buffer.from('3076301006072a8648ce3d020106052b81040022036200', 'hex'),
+  // SEQUENCE { SEQUENCE { id-Ed25519 }, BIT STRING 32 bytes } (RFC 8410 §4)
+  ed25519: Buffer.from('302a300506032b6570032100', 'hex'),
+};
+
+/**
+ * The submitted public key as a KeyObject plus its exact DER SPKI (which goes into the
+ * certificate). PEM is decoded here, and the common key types are imported from their
+ * coordinates (JWK form): OpenSSL 3's SPKI decoder costs about twice as much per request, and the
+ * coordinates are still checked to be on the curve. The prefix match means the DER is exactly the
+ * canonical SPKI for that key, so nothing unparsed reaches the certificate.
+ */
+export function parseSpki(s: string): { key: KeyObject; spki: Buffer } {
+  let der: Buffer;
+  if (s.includes('-----BEGIN')) {
+    const m = /^\s*-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END PUBLIC KEY-----\s*$/.exec(s);
+    if (!m) throw new CaError('CA_UNSUPPORTED_KEY', 'the public key is not a PEM SubjectPublicKeyInfo ("PUBLIC KEY")');
+    der = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+  } else {
+    if (!/^[A-Za-z0-9+/]+={0,2}$/.test(s)) throw new CaError('CA_UNSUPPORTED_KEY', 'the public key is not PEM or base64 DER');
+    der = Buffer.from(s, 'base64');
+  }
+  const b64u = (b: Buffer): string => b.toString('base64url');
   try {
-    if (s.includes('-----BEGIN')) return createPublicKey(s);
-    return createPublicKey({ key: Buffer.from(s, 'base64'), format: 'der', type: 'spki' });
+    if (der.length === 91 && der.subarray(0, 26).equals(SPKI_PREFIX.p256) && der[26] === 4) {
+      return { spki: der, key: createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64u(der.subarray(27, 59)), y: b64u(der.subarray(59)) }, format: 'jwk' }) };
+    }
+    if (der.length === 120 && der.subarray(0, 23).equals(SPKI_PREFIX.p384) && der[23] === 4) {
+      return { spki: der, key: createPublicKey({ key: { kty: 'EC', crv: 'P-384', x: b64u(der.subarray(24, 72)), y: b64u(der.subarray(72)) }, format: 'jwk' }) };
+    }
+    if (der.length === 44 && der.subarray(0, 12).equals(SPKI_PREFIX.ed25519)) {
+      return { spki: der, key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(der.subarray(12)) }, format: 'jwk' }) };
+    }
+    const key = createPublicKey({ key: der, format: 'der', type: 'spki' });
+    // Re-encode so the certificate carries the canonical DER of the key, not the client's bytes.
+    return { key, spki: key.export({ format: 'der', type: 'spki' }) };
   } catch (cause) {
-    throw new CaError('CA_UNSUPPORTED_KEY', 'the public key is not a PEM or DER SubjectPublicKeyInfo', { cause });
+    throw new CaError('CA_UNSUPPORTED_KEY', 'the public key is not a valid SubjectPublicKeyInfo', { cause });
   }
 }
 
@@ -76,6 +112,7 @@ export class CodeSigningCa {
     const principal = principalFor(verified, this.o.issuers);
 
     let key: KeyObject;
+    let spki: Buffer;
     if (req.csr) {
       let csr: x509.Pkcs10CertificateRequest;
       try {
@@ -83,12 +120,12 @@ export class CodeSigningCa {
       } catch (cause) {
         throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest is not a PKCS#10 request', { cause });
       }
-      key = createPublicKey({ key: Buffer.from(csr.publicKey.rawData), format: 'der', type: 'spki' });
+      ({ key, spki } = parseSpki(Buffer.from(csr.publicKey.rawData).toString('base64')));
       checkKey(key);
       if (!(await csr.verify().catch(() => false))) throw new CaError('CA_BAD_PROOF', 'the CSR signature does not verify with its own key');
-      if (req.publicKey && !parseSpki(req.publicKey).equals(key)) throw new CaError('CA_BAD_PROOF', 'the CSR key does not match the public key in the request');
+      if (req.publicKey && !parseSpki(req.publicKey).key.equals(key)) throw new CaError('CA_BAD_PROOF', 'the CSR key does not match the public key in the request');
     } else {
-      key = parseSpki(req.publicKey!);
+      ({ key, spki } = parseSpki(req.publicKey!));
       checkKey(key);
       const pop = req.proofOfPossession;
       if (!pop || pop.length === 0) throw new CaError('CA_BAD_PROOF', 'proofOfPossession is required with publicKeyRequest');
@@ -101,9 +138,8 @@ export class CodeSigningCa {
       if (!ok) throw new CaError('CA_BAD_PROOF', `proofOfPossession is not a signature over the ${verified.issuer.type === 'email' ? 'email' : 'sub'} claim by the submitted key`);
     }
 
-    const spki = new Uint8Array(key.export({ format: 'der', type: 'spki' }));
     const template = leafTemplate(this.o.ca, {
-      publicKeySpki: spki,
+      publicKeySpki: new Uint8Array(spki),
       principal,
       issuerUrl: verified.issuer.issuerUrl,
       subject: String(verified.claims.sub),
@@ -115,7 +151,7 @@ export class CodeSigningCa {
     }
     // RFC 6962 §3.1: precertificate (poison) → SCT → final certificate carrying the SCT list.
     const pre = await issue(this.o.ca, template, poisonExtension());
-    const sct = await submitPrecert(this.o.ct, [pre, ...this.caDer()], this.issuerSpki());
+    const sct = await submitPrecert(this.o.ct, [pre, ...this.caDer()], this.issuerSpki(), tbsDer(this.o.ca, template));
     const leaf = await issue(this.o.ca, template, sctListExtension([sct]));
     return { chainPem: [toPem(leaf), ...caPem], embedded: true };
   }

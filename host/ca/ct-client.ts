@@ -5,7 +5,6 @@
  * it for the SignedCertificateTimestampList (§3.3).
  */
 import { createHash, verify, type KeyObject } from 'node:crypto';
-import { tbsWithoutPoison } from '../log/ct.js';
 import { CaError } from './errors.js';
 
 export interface CtLog {
@@ -20,8 +19,24 @@ function u(n: number | bigint, bytes: number): Buffer {
   return b;
 }
 
+const logIds = new WeakMap<CtLog, Buffer>();
+/** RFC 6962 §3.2: LogID = SHA-256 of the log's DER SubjectPublicKeyInfo. */
+function logIdOf(log: CtLog): Buffer {
+  let id = logIds.get(log);
+  if (!id) {
+    id = createHash('sha256').update(log.publicKey.export({ format: 'der', type: 'spki' })).digest();
+    logIds.set(log, id);
+  }
+  return id;
+}
+
 /** Submits, verifies and returns the SCT in its TLS encoding (SignedCertificateTimestamp, §3.2). */
-export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSpki: Uint8Array): Promise<Uint8Array> {
+/**
+ * `tbsNoPoison` is the precertificate's TBSCertificate without the poison extension — the CA has
+ * it already (the same template encoded without the CT extension), so it is passed in rather than
+ * re-parsed from the precertificate.
+ */
+export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSpki: Uint8Array, tbsNoPoison: Uint8Array): Promise<Uint8Array> {
   let res: Response;
   try {
     res = await fetch(`${log.url.replace(/\/$/, '')}/ct/v1/add-pre-chain`, {
@@ -40,14 +55,14 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
     throw new CaError('CA_CT_FAILED', 'the CT log returned a malformed SCT');
   }
   const logId = Buffer.from(sct.id, 'base64');
-  const expectedId = createHash('sha256').update(log.publicKey.export({ format: 'der', type: 'spki' })).digest();
+  const expectedId = logIdOf(log);
   if (!logId.equals(expectedId)) throw new CaError('CA_CT_FAILED', 'the SCT names another log');
   const ext = Buffer.from((sct.extensions as string | undefined) ?? '', 'base64');
   const ds = Buffer.from(sct.signature, 'base64');
   if (ds.length < 4 || ds[0] !== 4 || ds.readUInt16BE(2) !== ds.length - 4) throw new CaError('CA_CT_FAILED', 'SCT signature is not a SHA-256 DigitallySigned');
-  const tbs = tbsWithoutPoison(chainDer[0]!);
-  const issuerKeyHash = createHash('sha256').update(issuerSpki).digest();
-  const signed = Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp, 8), u(1, 2), issuerKeyHash, u(tbs.length, 3), tbs, u(ext.length, 2), ext]);
+  const tbs = tbsNoPoison;
+  const issuerKeyHash = createHash('sha256').update(issuerSpki).digest(); // §3.2 issuer_key_hash
+  const signed = Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp, 8), u(1, 2), issuerKeyHash, u(tbs.length, 3), Buffer.from(tbs.buffer, tbs.byteOffset, tbs.byteLength), u(ext.length, 2), ext]);
   if (!verify('sha256', signed, log.publicKey, ds.subarray(4))) throw new CaError('CA_CT_FAILED', 'the SCT signature does not verify with the CT log key');
   // SignedCertificateTimestamp: version, LogID, timestamp, extensions<0..2^16-1>, digitally-signed.
   return new Uint8Array(Buffer.concat([Uint8Array.of(0), logId, u(sct.timestamp, 8), u(ext.length, 2), ext, ds]));

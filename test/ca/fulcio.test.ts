@@ -251,6 +251,12 @@ describe('rejections', () => {
     const x = generateKeyPairSync('x25519').publicKey.export({ format: 'pem', type: 'spki' }) as string;
     await reject({ credentials: { oidcIdentityToken: token }, publicKeyRequest: { publicKey: { content: x }, proofOfPossession: 'AAAA' } }, 400, 'CA_UNSUPPORTED_KEY');
   });
+  it('a P-256 point that is not on the curve', async () => {
+    const der = clientKey().publicKey.export({ format: 'der', type: 'spki' });
+    der[der.length - 1]! ^= 0x01;
+    const pem = `-----BEGIN PUBLIC KEY-----\n${der.toString('base64')}\n-----END PUBLIC KEY-----\n`;
+    await reject({ credentials: { oidcIdentityToken: await iss.mint('spiffe', { sub: SUB }) }, publicKeyRequest: { publicKey: { content: pem }, proofOfPossession: 'AAAA' } }, 400, 'CA_UNSUPPORTED_KEY');
+  });
   it('oversized body', async () => {
     const r = await post(V2(), { credentials: { oidcIdentityToken: 'x'.repeat(40 * 1024) } });
     expect(r.status).toBe(413);
