@@ -50,7 +50,15 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
     throw new CaError('CA_CT_FAILED', 'the CT log is unreachable', { cause });
   }
   if (!res.ok) throw new CaError('CA_CT_FAILED', `the CT log answered ${res.status}`);
-  const sct = (await res.json()) as { sct_version?: unknown; id?: unknown; timestamp?: unknown; extensions?: unknown; signature?: unknown };
+  const raw = Buffer.from(await res.arrayBuffer());
+  if (raw.length > 16 * 1024) throw new CaError('CA_CT_FAILED', 'the CT log answer is too large for an SCT');
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw.toString('utf8'));
+  } catch (cause) {
+    throw new CaError('CA_CT_FAILED', 'the CT log answer is not JSON', { cause });
+  }
+  const sct = (parsed ?? {}) as { sct_version?: unknown; id?: unknown; timestamp?: unknown; extensions?: unknown; signature?: unknown };
   if (sct.sct_version !== 0 || typeof sct.id !== 'string' || typeof sct.timestamp !== 'number' || typeof sct.signature !== 'string' || typeof (sct.extensions ?? '') !== 'string') {
     throw new CaError('CA_CT_FAILED', 'the CT log returned a malformed SCT');
   }
@@ -59,7 +67,9 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
   if (!logId.equals(expectedId)) throw new CaError('CA_CT_FAILED', 'the SCT names another log');
   const ext = Buffer.from((sct.extensions as string | undefined) ?? '', 'base64');
   const ds = Buffer.from(sct.signature, 'base64');
-  if (ds.length < 4 || ds[0] !== 4 || ds.readUInt16BE(2) !== ds.length - 4) throw new CaError('CA_CT_FAILED', 'SCT signature is not a SHA-256 DigitallySigned');
+  // DigitallySigned (RFC 5246 §4.7): hash sha256(4), signature ecdsa(3) or rsa(1) matching the pinned key.
+  const sigAlg = log.publicKey.asymmetricKeyType === 'ec' ? 3 : log.publicKey.asymmetricKeyType === 'rsa' ? 1 : -1;
+  if (ds.length < 4 || ds[0] !== 4 || ds[1] !== sigAlg || ds.readUInt16BE(2) !== ds.length - 4) throw new CaError('CA_CT_FAILED', 'SCT signature is not a SHA-256 DigitallySigned for the log key type');
   const tbs = tbsNoPoison;
   const issuerKeyHash = createHash('sha256').update(issuerSpki).digest(); // §3.2 issuer_key_hash
   const signed = Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp, 8), u(1, 2), issuerKeyHash, u(tbs.length, 3), Buffer.from(tbs.buffer, tbs.byteOffset, tbs.byteLength), u(ext.length, 2), ext]);

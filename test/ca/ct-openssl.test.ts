@@ -131,3 +131,20 @@ it('openssl verify accepts the chain and x509 -text shows the Fulcio profile', a
   expect(end - start).toBe(600_000);
   expect(/serial=([0-9A-F]+)/.exec(days)![1]!).toHaveLength(40);
 });
+
+it('an SCT from a log other than the pinned one, or an unreachable log, is CA_CT_FAILED (503), no certificate', async () => {
+  const { generateKeyPairSync } = await import('node:crypto');
+  const sub = 'spiffe://example.org/ct-fail';
+  const wrong = await startCa(issuerConfigDoc(iss), { ct: { url: log.ct.url, publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey } });
+  const down = await startCa(issuerConfigDoc(iss), { ct: { url: 'http://127.0.0.1:1', publicKey: log.ct.publicKey } });
+  try {
+    for (const c of [wrong, down]) {
+      const r = await post(`${c.url}/api/v2/signingCert`, v2Body(await iss.mint('spiffe', { sub }), clientKey(), sub));
+      expect(r.status, r.text).toBe(503);
+      expect(r.json.error).toBe('CA_CT_FAILED');
+    }
+  } finally {
+    await wrong.close();
+    await down.close();
+  }
+});
