@@ -9,6 +9,7 @@ import { registerSpiffe } from './spiffe.js';
 import { registerUp } from './up.js';
 import { registerVerify } from './verify.js';
 import { registerSign } from './sign.js';
+import { registerChains } from './chains.js';
 
 export async function main(argv: string[]): Promise<void> {
   const program = new Command();
@@ -22,6 +23,7 @@ export async function main(argv: string[]): Promise<void> {
   registerUp(program);
   registerVerify(program);
   registerSign(program);
+  registerChains(program);
   // Further command groups register here (one line each): up, verify, sign, attest, chains, build, tuf, spiffe.
   await program.parseAsync(argv);
 }

@@ -1,0 +1,224 @@
+/**
+ * Tekton-Chains-like signing and local builds:
+ *   cairn chains sign <taskrun-or-pipelinerun.json ...> --out DIR
+ *   cairn chains watch DIR --out OUT [--once] [--interval-ms N]   signs each new object exactly once
+ *   cairn build --out DIR [--materials GLOB]... [--products GLOB]... [--env NAME]... -- <command...>
+ * Each run: SLSA v1 provenance → DSSE bundle (<name>.provenance.sigstore.json), plus a
+ * message-signature bundle for every subject that is a file present on disk.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomUUID, X509Certificate } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { isCairnError } from '../errors.js';
+import { readSigningConfig, type Endpoints } from '../signer/clients.js';
+import { SignerError } from '../signer/errors.js';
+import { identityToken, type IdentitySource } from '../signer/identity.js';
+import { localProvenance, tektonProvenance, type Subject } from '../signer/provenance.js';
+import { IN_TOTO, signArtifact, signDsse } from '../signer/sign.js';
+import { verifySpireResults } from '../signer/tep0089.js';
+
+interface SignerCli {
+  signingConfig: string;
+  identityToken?: string;
+  identityTokenFile?: string;
+  identityTokenEnv?: string;
+  socket?: string;
+  audience: string;
+  builderId: string;
+  trustBundle?: string;
+}
+
+function withSigner(cmd: Command): Command {
+  return cmd
+    .option('--signing-config <file>', 'signing_config.json naming the CA, log and TSA', '.cairn/signing_config.json')
+    .option('--identity-token <jwt>', 'an OIDC identity token (instead of a JWT-SVID)')
+    .option('--identity-token-file <file>', 'read the identity token from a file')
+    .option('--identity-token-env <var>', 'read the identity token from an environment variable')
+    .option('--socket <path>', 'Workload API socket (default $SPIFFE_ENDPOINT_SOCKET, then .cairn/spiffe/agent.sock)')
+    .option('--audience <aud>', 'JWT-SVID audience', 'sigstore')
+    .option('--builder-id <uri>', 'SLSA builder.id', 'https://cairn.dev/builders/chains@v1')
+    .option('--trust-bundle <pem>', 'TEP-0089: PEM trust bundle for SPIRE-signed TaskRun results');
+}
+
+function identity(o: SignerCli): IdentitySource {
+  const def = join('.cairn', 'spiffe', 'agent.sock');
+  return {
+    ...(o.identityToken ? { token: o.identityToken } : {}),
+    ...(o.identityTokenFile ? { tokenFile: o.identityTokenFile } : {}),
+    ...(o.identityTokenEnv ? { tokenEnv: o.identityTokenEnv } : {}),
+    ...(o.socket ? { socket: o.socket } : !process.env.SPIFFE_ENDPOINT_SOCKET && existsSync(def) ? { socket: def } : {}),
+    audience: o.audience,
+  };
+}
+
+/**
+ * Minimal glob for --materials/--products (Node 20 has no fs.glob): `**` spans directories, `*`
+ * and `?` stay within one path segment; matched against paths relative to the working directory.
+ */
+export async function globFiles(pattern: string): Promise<string[]> {
+  const rx = new RegExp(`^${pattern.split('/').map((seg) => (seg === '**' ? '(?:.*/)?' : `${seg.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]')}/`)).join('').replace(/\/$/, '').replace(/\(\?:\.\*\/\)\?$/, '.*')}$`);
+  const all = (await readdir('.', { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && !(e.parentPath ?? '').split('/').includes('node_modules'));
+  return all.map((e) => join(e.parentPath ?? '.', e.name).replace(/^\.\//, '')).filter((f) => rx.test(f)).sort();
+}
+
+function sha256File(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function writeJson(path: string, doc: unknown): Promise<void> {
+  await writeFile(`${path}.tmp`, JSON.stringify(doc));
+  await rename(`${path}.tmp`, path);
+}
+
+/** Message-signature bundles for subjects that are local files whose digest matches. */
+async function signFiles(subjects: Subject[], outDir: string, endpoints: Endpoints, src: IdentitySource, base = '.'): Promise<string[]> {
+  const out: string[] = [];
+  for (const s of subjects) {
+    const path = s.name.startsWith('file://') ? new URL(s.name).pathname : resolve(base, s.name);
+    if (!s.digest.sha256 || !existsSync(path) || !(await stat(path)).isFile()) continue;
+    const data = await readFile(path);
+    if (sha256File(data) !== s.digest.sha256) throw new SignerError('SIGNER_BAD_INPUT', `${s.name} on disk does not match its recorded digest`);
+    const bundlePath = join(outDir, `${basename(path)}.sigstore.json`);
+    await writeJson(bundlePath, await signArtifact(data, { endpoints, token: () => identityToken(src) }));
+    out.push(bundlePath);
+  }
+  return out;
+}
+
+async function trustBundle(o: SignerCli): Promise<X509Certificate[]> {
+  if (!o.trustBundle) return [];
+  const pem = await readFile(o.trustBundle, 'utf8');
+  return (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((c) => new X509Certificate(c));
+}
+
+/** Signs one Tekton object file; returns the written bundle paths. */
+export async function signTektonFile(file: string, outDir: string, o: SignerCli): Promise<{ uid: string; bundles: string[] }> {
+  let run: unknown;
+  try {
+    run = JSON.parse(await readFile(file, 'utf8'));
+  } catch (cause) {
+    throw new SignerError('SIGNER_BAD_INPUT', `${file} is not JSON`, { cause });
+  }
+  const r = run as { kind?: string; status?: { results?: { name?: unknown; value?: unknown }[] } };
+  // TEP-0089: SPIRE-signed results must verify against the trust bundle before anything is signed
+  // (with no --trust-bundle, signed results cannot chain and are refused).
+  if (r.kind === 'TaskRun') verifySpireResults(r.status?.results ?? [], await trustBundle(o));
+  const p = tektonProvenance(run, o.builderId);
+  if (p.subjects.length === 0) throw new SignerError('SIGNER_BAD_INPUT', `${file}: no subjects (no Chains type-hinted results)`);
+  const endpoints = await readSigningConfig(o.signingConfig);
+  const src = identity(o);
+  await mkdir(outDir, { recursive: true });
+  const att = join(outDir, `${p.kind.toLowerCase()}-${p.name}.provenance.sigstore.json`);
+  await writeJson(att, await signDsse(Buffer.from(JSON.stringify(p.statement)), IN_TOTO, { endpoints, token: () => identityToken(src) }));
+  const files = await signFiles(p.subjects, outDir, endpoints, src);
+  return { uid: p.uid, bundles: [att, ...files] };
+}
+
+async function report(fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    process.stderr.write(`cairn: ${isCairnError(e) ? `${e.code}: ` : ''}${(e as Error).message}\n`);
+    process.exitCode = 1;
+  }
+}
+
+interface WatchState {
+  signed: Record<string, { file: string; bundles: string[]; at: string }>;
+}
+
+/** One pass over DIR: sign every object whose uid is not in the persisted state. */
+export async function watchOnce(dir: string, outDir: string, o: SignerCli): Promise<string[]> {
+  await mkdir(outDir, { recursive: true });
+  const statePath = join(outDir, '.chains-state.json');
+  const state: WatchState = existsSync(statePath) ? (JSON.parse(await readFile(statePath, 'utf8')) as WatchState) : { signed: {} };
+  const done: string[] = [];
+  for (const name of (await readdir(dir)).filter((n) => n.endsWith('.json')).sort()) {
+    const file = join(dir, name);
+    let uid: string | undefined;
+    try {
+      uid = (JSON.parse(await readFile(file, 'utf8')) as { metadata?: { uid?: string } }).metadata?.uid;
+    } catch {
+      continue; // being written, or not an object: try again next pass
+    }
+    if (!uid || state.signed[uid]) continue;
+    const r = await signTektonFile(file, outDir, o);
+    state.signed[uid] = { file: name, bundles: r.bundles, at: new Date().toISOString() };
+    // Persist after every object: a crash never re-signs what was already signed.
+    await writeJson(statePath, state);
+    done.push(file);
+  }
+  return done;
+}
+
+export function registerChains(program: Command): void {
+  const chains = program.command('chains').description('Tekton Chains-style signing: SLSA v1 provenance, DSSE, keyless');
+  withSigner(chains.command('sign').description('sign TaskRun / PipelineRun JSON objects').argument('<files...>').requiredOption('--out <dir>', 'output directory')).action(
+    (files: string[], o: SignerCli & { out: string }) =>
+      report(async () => {
+        for (const f of files) {
+          const r = await signTektonFile(f, o.out, o);
+          process.stdout.write(`signed ${f} (uid ${r.uid}) -> ${r.bundles.join(', ')}\n`);
+        }
+      }),
+  );
+  withSigner(
+    chains
+      .command('watch')
+      .description('sign each new object in DIR exactly once (state persisted in OUT/.chains-state.json)')
+      .argument('<dir>')
+      .requiredOption('--out <dir>', 'output directory')
+      .option('--once', 'one pass, then exit')
+      .option('--interval-ms <n>', 'poll interval', '2000'),
+  ).action((dir: string, o: SignerCli & { out: string; once?: boolean; intervalMs: string }) =>
+    report(async () => {
+      for (;;) {
+        for (const f of await watchOnce(dir, o.out, o)) process.stdout.write(`signed ${f}\n`);
+        if (o.once) return;
+        await new Promise((r) => setTimeout(r, Number(o.intervalMs)));
+      }
+    }),
+  );
+
+  withSigner(
+    program
+      .command('build')
+      .description('run a local build and sign its products and SLSA provenance')
+      .requiredOption('--out <dir>', 'output directory')
+      .option('--materials <glob...>', 'input files to record (globs)', [])
+      .option('--products <glob...>', 'output files to sign (globs)', [])
+      .option('--env <name...>', 'environment variables to record', [])
+      .argument('<command...>'),
+  ).action((command: string[], o: SignerCli & { out: string; materials: string[]; products: string[]; env: string[] }) =>
+    report(async () => {
+      const digestAll = async (globs: string[]): Promise<Subject[]> => {
+        const out: Subject[] = [];
+        for (const g of globs) for (const f of await globFiles(g)) out.push({ name: f, digest: { sha256: sha256File(await readFile(f)) } });
+        return out.sort((a, b) => a.name.localeCompare(b.name));
+      };
+      const materials = await digestAll(o.materials);
+      const startedOn = new Date();
+      const exitCode = await new Promise<number>((res, rej) => {
+        const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
+        child.once('error', rej);
+        child.once('exit', (c) => res(c ?? 1));
+      });
+      const finishedOn = new Date();
+      if (exitCode !== 0) throw new SignerError('SIGNER_BAD_INPUT', `the build exited ${exitCode}; nothing signed`);
+      const products = await digestAll(o.products);
+      if (products.length === 0) throw new SignerError('SIGNER_BAD_INPUT', 'no products matched --products');
+      const env = Object.fromEntries(o.env.filter((n) => process.env[n] !== undefined).map((n) => [n, process.env[n]!]));
+      const st = localProvenance({ command, env, startedOn, finishedOn, exitCode, materials, products, builderId: o.builderId, invocationId: randomUUID() });
+      const endpoints = await readSigningConfig(o.signingConfig);
+      const src = identity(o);
+      await mkdir(o.out, { recursive: true });
+      const att = join(o.out, 'build.provenance.sigstore.json');
+      await writeJson(att, await signDsse(Buffer.from(JSON.stringify(st)), IN_TOTO, { endpoints, token: () => identityToken(src) }));
+      const files = await signFiles(products, o.out, endpoints, src);
+      process.stdout.write(`built and signed ${products.length} product(s) -> ${[att, ...files].join(', ')}\n`);
+    }),
+  );
+}

@@ -1,0 +1,201 @@
+/**
+ * The build signer end to end on loopback, against the real SPIFFE server (JWT-SVID from the
+ * Workload API socket), CA, log and TSA of a `cairn up` stack started in this process: a Tekton
+ * TaskRun, a PipelineRun, `chains watch` idempotence, TEP-0089 results, and tampering. Every
+ * bundle is verified by Cairn's verifier and by @sigstore/verify given the stack's trusted root.
+ */
+import { createHash, generateKeyPairSync, sign, webcrypto } from 'node:crypto';
+import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { bundleFromJSON } from '@sigstore/bundle';
+import { TrustedRoot } from '@sigstore/protobuf-specs';
+import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { signTektonFile, watchOnce } from '../../host/cli/chains.js';
+import { startStack, type RunningStack } from '../../host/cli/up.js';
+import { SignerError } from '../../host/signer/errors.js';
+import { tektonProvenance } from '../../host/signer/provenance.js';
+import { verifyFiles } from '../../host/verify/index.js';
+
+const FIX = join(import.meta.dirname, 'fixtures');
+let dir: string;
+let stack: RunningStack;
+let opts: { signingConfig: string; socket: string; audience: string; builderId: string; trustBundle?: string };
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-chains-'));
+  const env = process.env.SPIFFE_ENDPOINT_SOCKET;
+  delete process.env.SPIFFE_ENDPOINT_SOCKET;
+  stack = await startStack({ dataDir: join(dir, 'stack'), host: '127.0.0.1', port: 0, trustDomain: 'cairn.local', operator: 'cairn.local', config: {} });
+  if (env) process.env.SPIFFE_ENDPOINT_SOCKET = env;
+  opts = { signingConfig: stack.ready.signingConfig, socket: stack.ready.socket, audience: 'sigstore', builderId: 'https://cairn.dev/builders/test@v1' };
+}, 60_000);
+afterAll(async () => {
+  await stack?.close();
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function sigstoreJsVerify(bundlePath: string, artifact?: Buffer): Promise<void> {
+  const root = TrustedRoot.fromJSON(JSON.parse(await readFile(stack.ready.trustedRoot, 'utf8')));
+  const verifier = new Verifier(toTrustMaterial(root), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 });
+  const b = bundleFromJSON(JSON.parse(await readFile(bundlePath, 'utf8')));
+  verifier.verify(toSignedEntity(b, artifact), { subjectAlternativeName: stack.ready.identity, extensions: { issuer: stack.ready.oidc } });
+}
+
+async function cairnVerify(artifact: string, bundle: string, predicateType?: string): Promise<void> {
+  await verifyFiles({ artifact, bundle, trustedRoot: stack.ready.trustedRoot, policy: { identity: stack.ready.identity, issuer: stack.ready.oidc, ...(predicateType ? { predicateType } : {}) } });
+}
+
+async function taskRunWithBinary(): Promise<{ file: string; binary: string; digest: string }> {
+  const binary = join(dir, 'server');
+  const bytes = Buffer.from(`ELF... server build ${Math.random()}`);
+  await writeFile(binary, bytes);
+  const digest = createHash('sha256').update(bytes).digest('hex');
+  const tr = JSON.parse(await readFile(join(FIX, 'taskrun.json'), 'utf8'));
+  for (const r of tr.status.results) {
+    if (r.name === 'BINARY_ARTIFACT_URI') r.value = `file://${binary}`;
+    if (r.name === 'BINARY_ARTIFACT_DIGEST') r.value = `sha256:${digest}`;
+  }
+  const file = join(dir, 'taskrun.json');
+  await writeFile(file, JSON.stringify(tr));
+  return { file, binary, digest };
+}
+
+describe('provenance', () => {
+  it('maps a TaskRun the way Chains slsa/v2alpha3 does', async () => {
+    const text = (await readFile(join(FIX, 'taskrun.json'), 'utf8')).replace('"value": "REPLACED_BY_TEST" },\n      { "name": "BINARY_ARTIFACT_DIGEST", "type": "string", "value": "REPLACED_BY_TEST"', `"value": "file:///tmp/server" },\n      { "name": "BINARY_ARTIFACT_DIGEST", "type": "string", "value": "sha256:${'a'.repeat(64)}"`);
+    const p = tektonProvenance(JSON.parse(text), 'b').statement as any;
+    expect(p.subject).toHaveLength(2);
+    expect(p.predicate.buildDefinition.buildType).toBe('https://tekton.dev/chains/v2/slsa');
+    expect(p.subject[0]).toEqual({ name: 'registry.example.org/app/server:1.4.2', digest: { sha256: '9b1c0f2e3d4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e' } });
+    const deps = p.predicate.buildDefinition.resolvedDependencies.map((d: { uri: string }) => d.uri);
+    expect(deps).toEqual(expect.arrayContaining(['git+https://github.com/example/catalog.git', 'oci://gcr.io/kaniko-project/executor', 'git+https://github.com/example/server']));
+    expect(p.predicate.runDetails.metadata.invocationID).toBe('6c0b7a0e-8b8e-4c2a-9d3e-3f4e0c1b2a11');
+    expect(p.predicate.buildDefinition.externalParameters.runSpec.taskRef.name).toBe('build-push');
+  });
+});
+
+describe('chains sign against a live stack', () => {
+  it('signs a TaskRun: provenance (DSSE) and the binary (message signature) verify with Cairn and sigstore-js; tampering is detected', async () => {
+    const { file, binary } = await taskRunWithBinary();
+    const out = join(dir, 'out-tr');
+    const r = await signTektonFile(file, out, opts);
+    expect(r.bundles).toHaveLength(2);
+    const [att, bin] = r.bundles as [string, string];
+    // The provenance's subject includes the binary, so the attestation verifies for it.
+    await cairnVerify(binary, att, 'https://slsa.dev/provenance/v1');
+    await cairnVerify(binary, bin);
+    await sigstoreJsVerify(att);
+    await sigstoreJsVerify(bin, await readFile(binary));
+
+    // Tampered artifact.
+    await writeFile(join(dir, 'server.tampered'), Buffer.concat([await readFile(binary), Buffer.from('!')]));
+    await expect(cairnVerify(join(dir, 'server.tampered'), bin)).rejects.toMatchObject({ code: 'ARTIFACT_MISMATCH' });
+    await expect(cairnVerify(join(dir, 'server.tampered'), att)).rejects.toMatchObject({ code: 'ARTIFACT_MISMATCH' });
+    // Tampered statement: a rewritten payload no longer matches the signature or the log entry.
+    const b = JSON.parse(await readFile(att, 'utf8'));
+    const st = JSON.parse(Buffer.from(b.dsseEnvelope.payload, 'base64').toString());
+    st.predicate.runDetails.builder.id = 'https://evil.example/builder';
+    b.dsseEnvelope.payload = Buffer.from(JSON.stringify(st)).toString('base64');
+    await writeFile(join(dir, 'tampered.json'), JSON.stringify(b));
+    await expect(cairnVerify(binary, join(dir, 'tampered.json'))).rejects.toMatchObject({ code: 'TLOG_BODY_MISMATCH' });
+    await expect(sigstoreJsVerify(join(dir, 'tampered.json'))).rejects.toThrow();
+    // No key material was written: only bundles in the output directory.
+    expect((await readdir(out)).every((f) => f.endsWith('.sigstore.json'))).toBe(true);
+  }, 60_000);
+
+  it('signs a PipelineRun with its IMAGES and child TaskRun materials', async () => {
+    const out = join(dir, 'out-pr');
+    const r = await signTektonFile(join(FIX, 'pipelinerun.json'), out, opts);
+    expect(r.bundles).toHaveLength(1);
+    await sigstoreJsVerify(r.bundles[0]!);
+    const st = JSON.parse(Buffer.from(JSON.parse(await readFile(r.bundles[0]!, 'utf8')).dsseEnvelope.payload, 'base64').toString());
+    expect(st.subject.map((s: { name: string }) => s.name)).toEqual(['registry.example.org/app/server', 'registry.example.org/app/worker']);
+    await cairnVerify('sha256:9b1c0f2e3d4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e', r.bundles[0]!, 'https://slsa.dev/provenance/v1');
+    expect(st.predicate.buildDefinition.resolvedDependencies.map((d: { uri: string }) => d.uri)).toContain('oci://gcr.io/tekton-releases/git-init');
+  }, 60_000);
+
+  it('chains watch signs each object exactly once, across runs', async () => {
+    const watchDir = join(dir, 'watch');
+    const out = join(dir, 'out-watch');
+    await cp(FIX, watchDir, { recursive: true });
+    // The TaskRun fixture's file artifact does not exist here: only the image subjects remain.
+    const tr = JSON.parse(await readFile(join(watchDir, 'taskrun.json'), 'utf8'));
+    tr.status.results = tr.status.results.filter((x: { name: string }) => !x.name.startsWith('BINARY'));
+    await writeFile(join(watchDir, 'taskrun.json'), JSON.stringify(tr));
+    expect(await watchOnce(watchDir, out, opts)).toHaveLength(2);
+    expect(await watchOnce(watchDir, out, opts)).toHaveLength(0);
+    const state = JSON.parse(await readFile(join(out, '.chains-state.json'), 'utf8'));
+    expect(Object.keys(state.signed).sort()).toEqual(['6c0b7a0e-8b8e-4c2a-9d3e-3f4e0c1b2a11', 'f1e2d3c4-b5a6-4978-8a9b-0c1d2e3f4a5b']);
+  }, 60_000);
+});
+
+describe('TEP-0089 SPIRE-signed results', () => {
+  async function spireTaskRun(tamper: boolean): Promise<{ file: string; bundle: string }> {
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+    x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
+    const caKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
+    const ca = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=spire', keys: caKeys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 6e5), extensions: [new x509.BasicConstraintsExtension(true, 0, true)] });
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const svid = await x509.X509CertificateGenerator.create({
+      serialNumber: '02', subject: '', issuer: ca.subject, publicKey: new x509.PublicKey(publicKey.export({ format: 'der', type: 'spki' })), signingKey: caKeys.privateKey, signingAlgorithm: alg,
+      notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 6e5),
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://cairn.local/ns/ci/taskrun/build' }], true)],
+    });
+    const tr = JSON.parse(await readFile(join(FIX, 'taskrun.json'), 'utf8'));
+    tr.metadata.uid = `spire-${tamper}`;
+    tr.status.results = tr.status.results.filter((x: { name: string }) => !x.name.startsWith('BINARY'));
+    const names = tr.status.results.map((x: { name: string }) => x.name);
+    const s = (v: string) => sign('sha256', Buffer.from(v), privateKey).toString('base64');
+    const manifest = names.join(',');
+    const extra = [{ name: 'SVID', value: svid.toString('pem') }, { name: 'RESULT_MANIFEST', value: manifest }, { name: 'RESULT_MANIFEST.sig', value: s(manifest) }];
+    for (const r of tr.status.results) extra.push({ name: `${r.name}.sig`, value: s(r.value) });
+    tr.status.results.push(...extra);
+    if (tamper) tr.status.results.find((x: { name: string }) => x.name === 'IMAGE_DIGEST').value = `sha256:${'e'.repeat(64)}`;
+    const file = join(dir, `spire-${tamper}.json`);
+    await writeFile(file, JSON.stringify(tr));
+    const bundle = join(dir, `spire-bundle-${tamper}.pem`);
+    await writeFile(bundle, ca.toString('pem'));
+    return { file, bundle };
+  }
+
+  it('signs when every result verifies with the SVID chained to the trust bundle', async () => {
+    const { file, bundle } = await spireTaskRun(false);
+    const r = await signTektonFile(file, join(dir, 'out-spire'), { ...opts, trustBundle: bundle });
+    expect(r.bundles).toHaveLength(1);
+  }, 60_000);
+
+  it('refuses a tampered result, and SPIRE-signed results without a trust bundle', async () => {
+    const { file, bundle } = await spireTaskRun(true);
+    await expect(signTektonFile(file, join(dir, 'out-spire2'), { ...opts, trustBundle: bundle })).rejects.toMatchObject({ code: 'SIGNER_RESULTS_UNVERIFIED' });
+    const ok = await spireTaskRun(false);
+    await expect(signTektonFile(ok.file, join(dir, 'out-spire3'), opts)).rejects.toBeInstanceOf(SignerError);
+  }, 60_000);
+});
+
+describe('cairn build', () => {
+  it('runs a local build, signs its products and a Cairn-buildType provenance that names materials and products', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const work = join(dir, 'local');
+    const { mkdir } = await import('node:fs/promises');
+    await mkdir(join(work, 'src'), { recursive: true });
+    await writeFile(join(work, 'src', 'main.c'), 'int main(){return 0;}\n');
+    const bin = join(import.meta.dirname, '../../bin/cairn.js');
+    await promisify(execFile)(process.execPath, [bin, 'build', '--out', 'signed', '--materials', 'src/*.c', '--products', 'dist/*.txt', '--env', 'HOME',
+      '--signing-config', opts.signingConfig, '--socket', opts.socket, '--', 'sh', '-c', 'mkdir -p dist && cat src/main.c > dist/app.txt'], { cwd: work });
+    const att = join(work, 'signed', 'build.provenance.sigstore.json');
+    const prod = join(work, 'signed', 'app.txt.sigstore.json');
+    await cairnVerify(join(work, 'dist', 'app.txt'), prod);
+    await cairnVerify(join(work, 'dist', 'app.txt'), att, 'https://slsa.dev/provenance/v1');
+    await sigstoreJsVerify(att);
+    const st = JSON.parse(Buffer.from(JSON.parse(await readFile(att, 'utf8')).dsseEnvelope.payload, 'base64').toString());
+    expect(st.predicate.buildDefinition.buildType).toBe('https://cairn.dev/build/local/v1');
+    expect(st.predicate.buildDefinition.resolvedDependencies[0].uri).toBe('file:src/main.c');
+    expect(st.predicate.buildDefinition.externalParameters.command).toEqual(['sh', '-c', 'mkdir -p dist && cat src/main.c > dist/app.txt']);
+    expect(Object.keys(st.predicate.buildDefinition.externalParameters.env)).toEqual(['HOME']);
+  }, 60_000);
+});
