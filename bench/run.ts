@@ -16,6 +16,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   tsa: async () => (await import('./tsa.js')).tsaSuite,
   spiffe: async () => (await import('./spiffe.js')).spiffeSuite,
   log: async () => (await import('./log.js')).logSuite,
+  ca: async () => (await import('./ca.js')).caSuite,
 };
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
