@@ -211,3 +211,52 @@ export function chainOf(json: Record<string, unknown>): string[] {
   const r = (json.signedCertificateEmbeddedSct ?? json.signedCertificateDetachedSct) as { chain: { certificates: string[] } };
   return r.chain.certificates;
 }
+
+/**
+ * An issuing CA whose key lives in a fresh SoftHSM token (PKCS#11 backend), certified by a
+ * throwaway root: root → intermediate(HSM key). Undefined (with the reason) when SoftHSM is absent.
+ */
+export async function softhsmCa(label: string): Promise<{ issuing: LoadedCa; close(): Promise<void> } | { skip: string }> {
+  const { softhsmMissing, softhsmToken, SOFTHSM_MODULE } = await import('../keys/softhsm.js');
+  const missing = softhsmMissing();
+  if (missing) return { skip: missing };
+  const x509 = await import('@peculiar/x509');
+  const { generatePkcs11EcKey, openPkcs11Signer } = await import('../../host/keys/pkcs11.js');
+  const { loadCa } = await import('../../host/ca/keys.js');
+  const crypto = webcrypto as unknown as NonNullable<Parameters<typeof x509.X509CertificateGenerator.create>[1]>;
+  const token = await softhsmToken(label, '2468');
+  process.env.CAIRN_TEST_HSM_PIN = '2468';
+  const opts = { module: SOFTHSM_MODULE, tokenLabel: label, pinEnv: 'CAIRN_TEST_HSM_PIN', keyLabel: 'ca' };
+  await generatePkcs11EcKey({ ...opts, curve: 'P-256' });
+  const probe = await openPkcs11Signer(opts);
+  const spki = probe.publicKeySpki;
+  await probe.close();
+  const SIGN = { name: 'ECDSA', hash: 'SHA-256' } as const;
+  const root = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const now = Date.now();
+  const rootCert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: '01', name: 'CN=HSM Test Root', notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000), keys: root as never, signingAlgorithm: SIGN,
+    extensions: [new x509.BasicConstraintsExtension(true, 1, true), new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true), await x509.SubjectKeyIdentifierExtension.create(root.publicKey as never, false, crypto)],
+  }, crypto);
+  const pub = new x509.PublicKey(spki);
+  const inter = await x509.X509CertificateGenerator.create({
+    serialNumber: '02', subject: 'CN=HSM Test Intermediate', issuer: rootCert.subject, notBefore: new Date(now - 60_000), notAfter: new Date(now + 86_400_000),
+    publicKey: pub, signingKey: root.privateKey as never, signingAlgorithm: SIGN,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(pub, false, crypto),
+      await x509.AuthorityKeyIdentifierExtension.create(root.publicKey as never, false, crypto),
+    ],
+  }, crypto);
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(token.dir, 'chain.pem'), `${rootCert.toString('pem')}\n${inter.toString('pem')}\n`);
+  const issuing = await loadCa({ type: 'pkcs11', ...opts, chain: join(token.dir, 'chain.pem') });
+  return {
+    issuing,
+    close: async () => {
+      await issuing.signer.close();
+      await token.close();
+    },
+  };
+}
