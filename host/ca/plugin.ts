@@ -18,7 +18,8 @@ import { CaError } from './errors.js';
 export interface CaPluginOptions {
   ca: CodeSigningCa;
   issuers: IssuersConfig;
-  logger?: boolean;
+  /** fastify/pino logger options (host/http/logging.ts); default: no logging. */
+  logger?: import('../http/logging.js').ServiceLogger;
   bodyLimit?: number;
 }
 

@@ -20,6 +20,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
+import { serviceLogger } from '../http/logging.js';
 import { parseIssuersConfig } from './config.js';
 import { CodeSigningCa } from './core.js';
 import { CaError } from './errors.js';
@@ -57,7 +58,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     ct = { url: ctCfg.url, publicKey: createPublicKey(pem) };
   }
   const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}) });
-  const app = await build({ ca, issuers, ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
+  const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
   await app.listen({ port: opts.port, host: opts.host });
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;

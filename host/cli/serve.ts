@@ -12,6 +12,8 @@ export interface StandaloneOptions {
   host: string;
   config?: string;
   trustDomain?: string;
+  /** pino level for structured JSON logs on stderr; absent or 'silent' = no logs. */
+  logLevel?: string;
 }
 
 export interface Standalone {
@@ -68,7 +70,8 @@ export function registerServe(program: Command): void {
       .addOption(new Option('--data-dir <dir>', 'data directory').default(`.cairn/${name}`))
       .addOption(new Option('--port <n>', 'TCP port (0 = any free port)').default(0).argParser(parsePort))
       .addOption(new Option('--host <addr>', 'listen address').default('127.0.0.1'))
-      .option('--config <file>', 'service configuration file (YAML or JSON)');
+      .option('--config <file>', 'service configuration file (YAML or JSON)')
+      .addOption(new Option('--log-level <level>', 'structured JSON logs on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
     if (name === 'spiffe') cmd.requiredOption('--trust-domain <td>', 'SPIFFE trust domain, e.g. example.org');
     cmd.action(async (opts: StandaloneOptions) => {
       const start = await services[name]!();

@@ -87,6 +87,7 @@ export interface StackOptions {
   trustDomain: string;
   operator: string;
   config: StackConfig;
+  logLevel?: string;
 }
 
 export interface RunningStack {
@@ -134,7 +135,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     if (!loader) throw new StackError('STACK_START_FAILED', `service ${name} is not available in this build`);
     const dir = join(dataDir, name);
     const configPath = await writeServiceConfig(dir, config);
-    const s = await (await loader())({ dataDir: dir, port, host: o.host, config: configPath, ...extra });
+    const s = await (await loader())({ dataDir: dir, port, host: o.host, config: configPath, ...extra, ...(o.logLevel ? { logLevel: o.logLevel } : {}) });
     started.push(s);
     return s;
   };
@@ -308,7 +309,8 @@ export function registerUp(program: Command): void {
     .option('--trust-domain <td>', 'SPIFFE trust domain (default cairn.local)')
     .option('--config <file>', 'stack configuration (YAML or JSON); see host/cli/up.example.yaml')
     .option('--quiet', 'print only the JSON ready line')
-    .action(async (opts: { dataDir?: string; port?: number; host?: string; trustDomain?: string; config?: string; quiet?: boolean }) => {
+    .addOption(new Option('--log-level <level>', 'structured JSON logs (pino) on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'))
+    .action(async (opts: { dataDir?: string; port?: number; host?: string; trustDomain?: string; config?: string; quiet?: boolean; logLevel?: string }) => {
       const config = opts.config ? parseStackConfig(await readFile(opts.config, 'utf8')) : {};
       const stackOpts: StackOptions = {
         dataDir: opts.dataDir ?? config.dataDir ?? '.cairn',
@@ -317,6 +319,7 @@ export function registerUp(program: Command): void {
         trustDomain: opts.trustDomain ?? config.trustDomain ?? 'cairn.local',
         operator: config.operator ?? 'cairn.local',
         config,
+        ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
       };
       const stack = await startStack(stackOpts);
       process.stdout.write(`${JSON.stringify(stack.ready)}\n`);

@@ -22,7 +22,8 @@ export interface LogPluginOptions {
   /** 16 hex digits: prefix of Rekor entry UUIDs (Rekor's tree ID). */
   treeId: string;
   ct?: { log: TransparencyLog; key: KeyObject; roots: X509Certificate[] };
-  logger?: boolean;
+  /** fastify/pino logger options (host/http/logging.ts); default: no logging. */
+  logger?: import('../http/logging.js').ServiceLogger;
   /** Request body limit in bytes (413 above it). */
   bodyLimit?: number;
 }

@@ -22,6 +22,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
+import { serviceLogger } from '../http/logging.js';
 import { LogError } from './errors.js';
 import { loadOrCreateLogKey, spkiOf, type LogKeyType } from './keys.js';
 import { TransparencyLog } from './log.js';
@@ -102,7 +103,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const rekor = await TransparencyLog.open({ store: rekorStore, key: rekorKey, origin, witnesses, ...tuning });
     const ct = await TransparencyLog.open({ store: ctStore, key: ctKey, origin: `${origin}/ct`, dedup: false, ...tuning });
     closers.unshift(() => ct.close(), () => rekor.close());
-    const app = await build({ rekor, rekorKey, treeId, ct: { log: ct, key: ctKey, roots: ctRoots }, ...(config.bodyLimit !== undefined ? { bodyLimit: config.bodyLimit } : {}) });
+    const app = await build({ rekor, rekorKey, treeId, logger: serviceLogger(opts.logLevel, 'log'), ct: { log: ct, key: ctKey, roots: ctRoots }, ...(config.bodyLimit !== undefined ? { bodyLimit: config.bodyLimit } : {}) });
     await app.listen({ port: opts.port, host: opts.host });
     // Close the HTTP server first (in-flight requests finish), then drain the sequencers.
     closers.unshift(() => app.close());

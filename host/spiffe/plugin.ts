@@ -32,7 +32,8 @@ export interface SpiffePluginOptions {
 }
 
 export interface BuildOptions extends SpiffePluginOptions {
-  logger?: boolean;
+  /** fastify/pino logger options (host/http/logging.ts); default: no logging. */
+  logger?: import('../http/logging.js').ServiceLogger;
   /** Serve over TLS (the bundle endpoint's https_web profile, Federation §5.2.1). */
   https?: { key: string | Buffer; cert: string | Buffer };
 }

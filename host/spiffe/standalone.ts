@@ -24,6 +24,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
+import { serviceLogger } from '../http/logging.js';
 import { initTpm, wasmQuoteChecker } from '../core/tpm.js';
 import { Agent } from './agent.js';
 import { TrustDomainCa } from './ca.js';
@@ -117,7 +118,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
 
   let issuer = config.jwtIssuer ?? '';
   const tls = config.tls ? { cert: await readFile(config.tls.cert), key: await readFile(config.tls.key) } : undefined;
-  const app = await build({ ca, store, adminToken, tpm, issuer: () => issuer, ...(tls ? { https: tls } : {}) });
+  const app = await build({ ca, store, adminToken, tpm, logger: serviceLogger(opts.logLevel, 'spiffe'), issuer: () => issuer, ...(tls ? { https: tls } : {}) });
   const closers: (() => Promise<void> | void)[] = [];
   try {
     await app.listen({ port: opts.port, host: opts.host });

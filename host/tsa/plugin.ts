@@ -23,7 +23,8 @@ export interface TsaPluginOptions {
 }
 
 export interface BuildOptions extends TsaPluginOptions {
-  logger?: boolean;
+  /** fastify/pino logger options (host/http/logging.ts); default: no logging. */
+  logger?: import('../http/logging.js').ServiceLogger;
 }
 
 const TSQ = 'application/timestamp-query';

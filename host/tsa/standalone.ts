@@ -12,6 +12,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
+import { serviceLogger } from '../http/logging.js';
 import { TimestampAuthority, type AuthorityOptions } from './core.js';
 import { TsaError } from './errors.js';
 import { loadOrCreateTsaIdentity, type TsaKeyType } from './keys.js';
@@ -74,7 +75,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   if (config.accuracy) authorityOpts.accuracy = config.accuracy;
   const authority = new TimestampAuthority(authorityOpts);
   const serials = new SerialStore({ path: join(opts.dataDir, 'tsa.db') });
-  const app = await build({ authority, serials });
+  const app = await build({ authority, serials, logger: serviceLogger(opts.logLevel, 'tsa') });
   try {
     await app.listen({ port: opts.port, host: opts.host });
   } catch (e) {

@@ -141,6 +141,10 @@ describe('cairn up: the whole stack against sigstore-js', () => {
     const identityToken = await jwtSvid(r.socket);
     bundle = await sign(artifact, { fulcioURL: r.ca, rekorURL: r.log, tsaServerURL: r.tsa, identityToken });
     expect(bundle.verificationMaterial.tlogEntries.length).toBe(1);
+    // Structured logs (pino JSON on stderr) record the requests, never the token.
+    await new Promise((res) => setTimeout(res, 200));
+    expect(stack.stderr()).toMatch(/"service":"ca".*"statusCode":200/);
+    expect(stack.stderr()).not.toContain(identityToken.split('.')[1]!);
     expect(bundle.verificationMaterial.timestampVerificationData?.rfc3161Timestamps?.length).toBe(1);
     artifactPath = join(dir, 'artifact.txt');
     bundlePath = join(dir, 'artifact.txt.sigstore.json');
