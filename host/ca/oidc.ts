@@ -18,6 +18,9 @@ const LEEWAY_S = 60;
 const FETCH_TIMEOUT_MS = 5_000;
 const MAX_DOC_BYTES = 512 * 1024;
 const REFRESH_COOLDOWN_MS = 10_000;
+/** JWKS older than this is re-fetched before use. */
+const JWKS_TTL_MS = 10 * 60_000;
+const JWKS_MAX_STALE_MS = 24 * 3600_000;
 
 export interface VerifiedToken {
   issuer: IssuerConfig;
@@ -108,7 +111,17 @@ export class TokenVerifier {
     const issuer = issuerFor(this.config, unverified.iss);
     if (!issuer) throw new CaError('CA_UNKNOWN_ISSUER', `no configured issuer for ${unverified.iss.slice(0, 200)}`);
 
-    let cached = this.cache.get(issuer.issuerUrl) ?? (await this.load(issuer));
+    let cached = this.cache.get(issuer.issuerUrl);
+    if (!cached) cached = await this.load(issuer);
+    else if (this.now() - cached.fetchedAt > JWKS_TTL_MS) {
+      // Periodic refresh so a key the issuer withdrew stops verifying; if the issuer is briefly
+      // unreachable the last good JWKS is kept (up to JWKS_MAX_STALE_MS) rather than failing.
+      const stale = cached;
+      cached = await this.load(issuer).catch((e: unknown) => {
+        if (this.now() - stale.fetchedAt > JWKS_MAX_STALE_MS) throw e;
+        return stale;
+      });
+    }
     const attempt = async (c: CachedIssuer): Promise<JWTPayload> =>
       (await jwtVerify(token, c.jwks, { issuer: issuer.issuerUrl, audience: issuer.clientId, algorithms: ALLOWED_ALGS, clockTolerance: LEEWAY_S, currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat'] })).payload;
     let claims: JWTPayload;

@@ -302,6 +302,19 @@ describe.each(['file', 'pkcs11'] as const)('CA key backend %s', (backend) => {
       expect(ok.claims.sub).toBe(SUB2);
       expect(iss.fetches).toBe(fetchesBefore + 2); // discovery + JWKS
     });
+    it('re-fetches the JWKS after its TTL, so a withdrawn key stops verifying', async () => {
+      const cfg = parseIssuersConfig(issuerConfigDoc(iss));
+      let now = Date.now();
+      const v = new TokenVerifier(cfg, () => now);
+      const k = await iss.addKey(`withdrawn-${iss.keys.length}`);
+      const token = await iss.mint('spiffe', { sub: SUB2, exp: Math.floor(Date.now() / 1000) + 3600 }, k);
+      await v.verify(token);
+      iss.keys.splice(iss.keys.indexOf(k), 1);
+      now += 60_000;
+      await v.verify(token); // still cached
+      now += 10 * 60_000;
+      await expect(v.verify(token)).rejects.toMatchObject({ code: 'CA_UNKNOWN_KEY' });
+    });
     it('http issuers need insecure-loopback-http, and only on loopback', () => {
       expect(() => parseIssuersConfig({ 'oidc-issuers': { 'http://127.0.0.1:1/x': { 'client-id': 'sigstore', type: 'uri', 'subject-domain': 'https://a' } } })).toThrow(/https/);
       expect(() => parseIssuersConfig({ 'oidc-issuers': { 'http://example.com/x': { 'client-id': 'sigstore', type: 'uri', 'subject-domain': 'https://a', 'insecure-loopback-http': true } } })).toThrow(/https/);
