@@ -6,6 +6,20 @@
  *   policies: ["1.3.6.1.4.1.57264.2", ...]   # accepted TSA policies, first = default
  *   keyType: ecdsa-p256 | ecdsa-p384 | rsa     # only used when the identity is first created
  *   accuracy: { seconds: 1, millis: 0, micros: 0 }
+ *   key:                                       # optional: an existing TSA key instead of the generated one
+ *     type: file                               # encrypted PKCS#8 (mode 0600)
+ *     path: tsa-key.pem
+ *     passphraseEnv: CAIRN_TSA_PASSPHRASE      # or passphraseFile: F
+ *     chain: tsa-chain.pem                     # PEM, TSA certificate first, root last
+ *   key:
+ *     type: pkcs11                             # the key stays in the token (SoftHSM, an HSM)
+ *     module: /usr/lib/softhsm/libsofthsm2.so
+ *     tokenLabel: cairn                        # or slot: 0
+ *     pinEnv: CAIRN_PKCS11_PIN
+ *     keyLabel: tsa
+ *     chain: tsa-chain.pem
+ * Without `key`, an ECDSA identity (root + TSA certificate, key PKCS#8 at 0600) is generated in
+ * DIR on the first start and reused.
  */
 import { X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -15,14 +29,22 @@ import type { Standalone, StandaloneOptions } from '../cli/serve.js';
 import { serviceLogger } from '../http/logging.js';
 import { TimestampAuthority, type AuthorityOptions } from './core.js';
 import { TsaError } from './errors.js';
-import { loadOrCreateTsaIdentity, type TsaKeyType } from './keys.js';
+import { loadOrCreateTsaIdentity, pemCertificates, type TsaKeyType } from './keys.js';
+import { openFileSigner } from '../keys/file.js';
+import { openPkcs11Signer } from '../keys/pkcs11.js';
+import type { KeySigner } from '../keys/types.js';
 import { build } from './plugin.js';
 import { SerialStore } from './store.js';
+
+export type TsaKeyConfig =
+  | { type: 'file'; path: string; chain: string; passphraseEnv?: string; passphraseFile?: string }
+  | { type: 'pkcs11'; module: string; tokenLabel?: string; slot?: number; pinEnv?: string; keyLabel: string; chain: string };
 
 export interface TsaConfig {
   policies?: string[];
   keyType?: TsaKeyType;
   accuracy?: AuthorityOptions['accuracy'];
+  key?: TsaKeyConfig;
 }
 
 const OID_RE = /^[0-2](\.(0|[1-9][0-9]*))+$/;
@@ -41,8 +63,21 @@ export function parseTsaConfig(text: string): TsaConfig {
   };
   if (typeof doc !== 'object' || Array.isArray(doc)) bad('expected a mapping');
   const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) if (!['policies', 'keyType', 'accuracy'].includes(k)) bad(`unknown key ${k}`);
+  for (const k of Object.keys(d)) if (!['policies', 'keyType', 'accuracy', 'key'].includes(k)) bad(`unknown key ${k}`);
+  if (d.key !== undefined) {
+    const k = d.key as Record<string, unknown>;
+    if (typeof k !== 'object' || k === null) bad('key must be a mapping');
+    if (typeof k.chain !== 'string') bad('key.chain (PEM file, TSA certificate first) is required');
+    if (k.type === 'file') {
+      if (typeof k.path !== 'string') bad('key.path is required for type file');
+    } else if (k.type === 'pkcs11') {
+      if (typeof k.module !== 'string' || typeof k.keyLabel !== 'string') bad('key.module and key.keyLabel are required for type pkcs11');
+    } else {
+      bad('key.type must be file or pkcs11');
+    }
+  }
   const out: TsaConfig = {};
+  if (d.key !== undefined) out.key = d.key as TsaKeyConfig;
   if (d.policies !== undefined) {
     if (!Array.isArray(d.policies) || d.policies.length === 0 || !d.policies.every((p) => typeof p === 'string' && OID_RE.test(p))) {
       bad('policies must be a non-empty list of OIDs');
@@ -69,7 +104,7 @@ export function parseTsaConfig(text: string): TsaConfig {
 export async function startStandalone(opts: StandaloneOptions): Promise<Standalone> {
   const config = opts.config ? parseTsaConfig(await readFile(opts.config, 'utf8')) : {};
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
-  const identity = await loadOrCreateTsaIdentity(opts.dataDir, config.keyType);
+  const identity = config.key ? await openConfiguredIdentity(config.key) : await loadOrCreateTsaIdentity(opts.dataDir, config.keyType);
   const authorityOpts: AuthorityOptions = { ...identity };
   if (config.policies) authorityOpts.policies = config.policies;
   if (config.accuracy) authorityOpts.accuracy = config.accuracy;
@@ -109,4 +144,14 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
 
 function subjectCn(subject: string): string | undefined {
   return /(?:^|\n)CN=([^\n]*)/.exec(subject)?.[1];
+}
+
+/** A configured key backend (host/keys) plus its certificate chain. */
+async function openConfiguredIdentity(k: TsaKeyConfig): Promise<{ signer: KeySigner; certificates: Uint8Array[] }> {
+  const certificates = pemCertificates(await readFile(k.chain, 'utf8'));
+  if (certificates.length === 0) throw new TsaError('TSA_BAD_CONFIG', `${k.chain} holds no certificates`);
+  const signer = k.type === 'file'
+    ? await openFileSigner({ path: k.path, ...(k.passphraseEnv ? { passphraseEnv: k.passphraseEnv } : {}), ...(k.passphraseFile ? { passphraseFile: k.passphraseFile } : {}) })
+    : await openPkcs11Signer({ module: k.module, keyLabel: k.keyLabel, ...(k.tokenLabel ? { tokenLabel: k.tokenLabel } : {}), ...(k.slot !== undefined ? { slot: k.slot } : {}), ...(k.pinEnv ? { pinEnv: k.pinEnv } : {}) });
+  return { signer, certificates };
 }
