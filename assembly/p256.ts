@@ -1,2 +1,400 @@
-// p256: implementation in progress
-export const p256_placeholder: i32 = 0;
+// ECDSA P-256 signature verification (FIPS 186-5 §6.4.2, SEC 1 v2 §4.1.4) over a prehashed
+// 32-byte digest, for NIST P-256 (SEC 2 §2.4.2 / FIPS 186-5 curve parameters).
+//
+// Arithmetic: 256-bit integers as 8 little-endian u32 limbs in static memory; products through
+// u64. Both moduli (the field prime p and the group order n) use generic Montgomery
+// multiplication (CIOS, Koç et al. 1996) with R = 2^256. Points are Jacobian (X/Z², Y/Z³) with the
+// a = −3 doubling formula (dbl-2001-b) and general addition (add-2007-bl), from the Explicit-Formulas
+// Database. u1·G + u2·Q is computed with Shamir's trick over 4-bit windows; G's window table is
+// built once, and a public key can be registered so its table is built once too (log, CA, CT and
+// TSA keys verify many signatures). The final check avoids a field inversion: X ≡ r·Z² (mod p),
+// and also (r + n)·Z² when r + n < p (SEC 1 §4.1.4 step 7 with x mod n).
+//
+// NOT constant-time, and it does not need to be: verification handles only public data.
+// ABI: the host writes big-endian 32-byte values into P256_IO (Qx, Qy, r, s, e at offsets
+// 0, 32, 64, 96, 128) and calls p256_verify(slot) where slot = −1 (use Qx, Qy) or a registered
+// key slot; the result is 1 (valid) or 0.
+
+const LIMBS: i32 = 8;
+const SLOT_BYTES: usize = 32;
+
+// Scratch "registers": 96 field elements.
+const REG: usize = memory.data(96 * 32, 16);
+// CIOS accumulator: 10 u32 words.
+const T: usize = memory.data(48, 16);
+const IO: usize = memory.data(5 * 32, 16);
+
+// Constants (little-endian limbs), filled by init().
+const P: usize = memory.data(32, 16);
+const N: usize = memory.data(32, 16);
+const B: usize = memory.data(32, 16);
+const GX: usize = memory.data(32, 16);
+const GY: usize = memory.data(32, 16);
+const R2P: usize = memory.data(32, 16);
+const R2N: usize = memory.data(32, 16);
+const ONE_P: usize = memory.data(32, 16); // 1 in Montgomery form mod p
+const ONE_N: usize = memory.data(32, 16);
+const B_M: usize = memory.data(32, 16); // b in Montgomery form
+const TMP_E: usize = memory.data(32, 16);
+let N0P: u32 = 0;
+let N0N: u32 = 0;
+let ready = false;
+
+// A Jacobian point is 3 consecutive field elements (96 bytes). Window tables: 16 points each.
+const POINT: usize = 96;
+const GTABLE: usize = memory.data(16 * 96, 16);
+const KEY_SLOTS: i32 = 32;
+const KTABLES: usize = memory.data(KEY_SLOTS * 16 * 96, 16);
+const QTABLE: usize = memory.data(16 * 96, 16);
+const ACC: usize = memory.data(96, 16);
+const ACC2: usize = memory.data(96, 16);
+
+@inline function reg(i: i32): usize { return REG + <usize>i * SLOT_BYTES; }
+@inline function limb(a: usize, i: i32): u32 { return load<u32>(a + (<usize>i << 2)); }
+@inline function setLimb(a: usize, i: i32, v: u32): void { store<u32>(a + (<usize>i << 2), v); }
+
+function copy(dst: usize, src: usize): void { memory.copy(dst, src, 32); }
+function setZero(a: usize): void { memory.fill(a, 0, 32); }
+function isZero(a: usize): bool {
+  return (load<u64>(a) | load<u64>(a, 8) | load<u64>(a, 16) | load<u64>(a, 24)) == 0;
+}
+function eq(a: usize, b: usize): bool {
+  return load<u64>(a) == load<u64>(b) && load<u64>(a, 8) == load<u64>(b, 8) &&
+    load<u64>(a, 16) == load<u64>(b, 16) && load<u64>(a, 24) == load<u64>(b, 24);
+}
+/** a < b as unsigned 256-bit integers. */
+function lt(a: usize, b: usize): bool {
+  for (let i = LIMBS - 1; i >= 0; i--) {
+    const x = limb(a, i), y = limb(b, i);
+    if (x != y) return x < y;
+  }
+  return false;
+}
+/** out = a + b, returns the carry. */
+function addRaw(out: usize, a: usize, b: usize): u32 {
+  let c: u64 = 0;
+  for (let i = 0; i < LIMBS; i++) {
+    c += <u64>limb(a, i) + <u64>limb(b, i);
+    setLimb(out, i, <u32>c);
+    c >>= 32;
+  }
+  return <u32>c;
+}
+/** out = a − b, returns the borrow (1 if a < b). */
+function subRaw(out: usize, a: usize, b: usize): u32 {
+  let br: i64 = 0;
+  for (let i = 0; i < LIMBS; i++) {
+    br += <i64>limb(a, i) - <i64>limb(b, i);
+    setLimb(out, i, <u32>br);
+    br >>= 32; // arithmetic shift: 0 or −1
+  }
+  return <u32>(br & 1);
+}
+function addMod(out: usize, a: usize, b: usize, m: usize): void {
+  const c = addRaw(out, a, b);
+  if (c != 0 || !lt(out, m)) subRaw(out, out, m);
+}
+function subMod(out: usize, a: usize, b: usize, m: usize): void {
+  if (subRaw(out, a, b) != 0) addRaw(out, out, m);
+}
+
+/** Montgomery product out = a·b·2^−256 mod m (CIOS). out may alias a or b. */
+function montMul(out: usize, a: usize, b: usize, m: usize, m0inv: u32): void {
+  memory.fill(T, 0, 40);
+  for (let i = 0; i < LIMBS; i++) {
+    const ai = <u64>limb(a, i);
+    let c: u64 = 0;
+    for (let j = 0; j < LIMBS; j++) {
+      c += <u64>load<u32>(T + (<usize>j << 2)) + ai * <u64>limb(b, j);
+      store<u32>(T + (<usize>j << 2), <u32>c);
+      c >>= 32;
+    }
+    c += <u64>load<u32>(T, 32);
+    store<u32>(T, <u32>c, 32);
+    store<u32>(T, <u32>(c >> 32), 36);
+    // Computed as u32 first: inside <u64>(...) AssemblyScript would evaluate the product in 64
+    // bits (contextual typing) and lose the wrap-around mod 2^32 that CIOS needs.
+    const q32: u32 = load<u32>(T) * m0inv;
+    const q = <u64>q32;
+    c = <u64>load<u32>(T) + q * <u64>limb(m, 0);
+    c >>= 32;
+    for (let j = 1; j < LIMBS; j++) {
+      c += <u64>load<u32>(T + (<usize>j << 2)) + q * <u64>limb(m, j);
+      store<u32>(T + (<usize>(j - 1) << 2), <u32>c);
+      c >>= 32;
+    }
+    c += <u64>load<u32>(T, 32);
+    store<u32>(T, <u32>c, 28);
+    store<u32>(T, load<u32>(T, 36) + <u32>(c >> 32), 32);
+  }
+  memory.copy(out, T, 32);
+  if (load<u32>(T, 32) != 0 || !lt(out, m)) subRaw(out, out, m);
+}
+
+// Field shorthands (mod p, Montgomery domain).
+@inline function fmul(o: usize, a: usize, b: usize): void { montMul(o, a, b, P, N0P); }
+@inline function fsqr(o: usize, a: usize): void { montMul(o, a, a, P, N0P); }
+@inline function fadd(o: usize, a: usize, b: usize): void { addMod(o, a, b, P); }
+@inline function fsub(o: usize, a: usize, b: usize): void { subMod(o, a, b, P); }
+
+/** −m^−1 mod 2^32 by Newton iteration (m odd). */
+function negInv32(m0: u32): u32 {
+  let x: u32 = 1;
+  for (let i = 0; i < 5; i++) x = x * (2 - m0 * x);
+  return 0 - x;
+}
+
+/** 2^512 mod m, by doubling 1 five hundred and twelve times. */
+function r2(out: usize, m: usize): void {
+  setZero(out);
+  setLimb(out, 0, 1);
+  for (let i = 0; i < 512; i++) addMod(out, out, out, m);
+}
+
+function fromBE(out: usize, src: usize): void {
+  for (let i = 0; i < LIMBS; i++) setLimb(out, i, bswap<u32>(load<u32>(src + <usize>((7 - i) << 2))));
+}
+
+function setHexConst(out: usize, a: u64, b: u64, c: u64, d: u64): void {
+  // a is the most significant 64 bits.
+  store<u64>(out, d);
+  store<u64>(out, c, 8);
+  store<u64>(out, b, 16);
+  store<u64>(out, a, 24);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Points
+
+function pointSetInfinity(p: usize): void { memory.fill(p, 0, 96); }
+@inline function isInfinity(p: usize): bool { return isZero(p + 64); }
+
+/** out = 2·p (Jacobian, a = −3; EFD dbl-2001-b). out may alias p. */
+function pointDouble(out: usize, p: usize): void {
+  if (isInfinity(p)) { pointSetInfinity(out); return; }
+  const X = p, Y = p + 32, Z = p + 64;
+  const delta = reg(0), gamma = reg(1), beta = reg(2), alpha = reg(3), t1 = reg(4), t2 = reg(5), x3 = reg(6), y3 = reg(7), z3 = reg(8);
+  fsqr(delta, Z);
+  fsqr(gamma, Y);
+  fmul(beta, X, gamma);
+  fsub(t1, X, delta);
+  fadd(t2, X, delta);
+  fmul(alpha, t1, t2);
+  fadd(t1, alpha, alpha);
+  fadd(alpha, t1, alpha); // alpha = 3·(X−δ)(X+δ)
+  fsqr(x3, alpha);
+  fadd(t1, beta, beta); // 2β
+  fadd(t1, t1, t1); // 4β
+  fadd(t2, t1, t1); // 8β
+  fsub(x3, x3, t2);
+  fadd(t2, Y, Z);
+  fsqr(z3, t2);
+  fsub(z3, z3, gamma);
+  fsub(z3, z3, delta);
+  fsub(t1, t1, x3); // 4β − X3
+  fmul(y3, alpha, t1);
+  fsqr(t2, gamma);
+  fadd(t2, t2, t2);
+  fadd(t2, t2, t2);
+  fadd(t2, t2, t2); // 8γ²
+  fsub(y3, y3, t2);
+  copy(out, x3);
+  copy(out + 32, y3);
+  copy(out + 64, z3);
+}
+
+/** out = p + q (Jacobian; EFD add-2007-bl), with the doubling and infinity cases. out may alias p. */
+function pointAdd(out: usize, p: usize, q: usize): void {
+  if (isInfinity(p)) { memory.copy(out, q, 96); return; }
+  if (isInfinity(q)) { if (out != p) memory.copy(out, p, 96); return; }
+  const X1 = p, Y1 = p + 32, Z1 = p + 64, X2 = q, Y2 = q + 32, Z2 = q + 64;
+  const z1z1 = reg(10), z2z2 = reg(11), u1 = reg(12), u2 = reg(13), s1 = reg(14), s2 = reg(15), h = reg(16), i = reg(17), j = reg(18), r = reg(19), v = reg(20), t = reg(21), x3 = reg(22), y3 = reg(23), z3 = reg(24);
+  fsqr(z1z1, Z1);
+  fsqr(z2z2, Z2);
+  fmul(u1, X1, z2z2);
+  fmul(u2, X2, z1z1);
+  fmul(t, Z2, z2z2);
+  fmul(s1, Y1, t);
+  fmul(t, Z1, z1z1);
+  fmul(s2, Y2, t);
+  fsub(h, u2, u1);
+  fsub(r, s2, s1);
+  if (isZero(h)) {
+    if (isZero(r)) { pointDouble(out, p); return; }
+    pointSetInfinity(out);
+    return;
+  }
+  fadd(r, r, r);
+  fadd(t, h, h);
+  fsqr(i, t);
+  fmul(j, h, i);
+  fmul(v, u1, i);
+  fsqr(x3, r);
+  fsub(x3, x3, j);
+  fsub(x3, x3, v);
+  fsub(x3, x3, v);
+  fsub(t, v, x3);
+  fmul(y3, r, t);
+  fmul(t, s1, j);
+  fadd(t, t, t);
+  fsub(y3, y3, t);
+  fadd(t, Z1, Z2);
+  fsqr(z3, t);
+  fsub(z3, z3, z1z1);
+  fsub(z3, z3, z2z2);
+  fmul(z3, z3, h);
+  copy(out, x3);
+  copy(out + 32, y3);
+  copy(out + 64, z3);
+}
+
+/** table[k] = k·P for k = 0..15 (Jacobian); P given in affine Montgomery coordinates. */
+function buildTable(table: usize, xM: usize, yM: usize): void {
+  pointSetInfinity(table);
+  const p1 = table + POINT;
+  copy(p1, xM);
+  copy(p1 + 32, yM);
+  copy(p1 + 64, ONE_P);
+  pointDouble(table + 2 * POINT, p1);
+  for (let k = 3; k < 16; k++) pointAdd(table + <usize>k * POINT, table + <usize>(k - 1) * POINT, p1);
+}
+
+function init(): void {
+  if (ready) return;
+  // FIPS 186-5 / SEC 2 §2.4.2 P-256 parameters.
+  setHexConst(P, 0xffffffff00000001, 0x0000000000000000, 0x00000000ffffffff, 0xffffffffffffffff);
+  setHexConst(N, 0xffffffff00000000, 0xffffffffffffffff, 0xbce6faada7179e84, 0xf3b9cac2fc632551);
+  setHexConst(B, 0x5ac635d8aa3a93e7, 0xb3ebbd55769886bc, 0x651d06b0cc53b0f6, 0x3bce3c3e27d2604b);
+  setHexConst(GX, 0x6b17d1f2e12c4247, 0xf8bce6e563a440f2, 0x77037d812deb33a0, 0xf4a13945d898c296);
+  setHexConst(GY, 0x4fe342e2fe1a7f9b, 0x8ee7eb4a7c0f9e16, 0x2bce33576b315ece, 0xcbb6406837bf51f5);
+  N0P = negInv32(limb(P, 0));
+  N0N = negInv32(limb(N, 0));
+  r2(R2P, P);
+  r2(R2N, N);
+  const one = reg(30);
+  setZero(one);
+  setLimb(one, 0, 1);
+  montMul(ONE_P, one, R2P, P, N0P);
+  montMul(ONE_N, one, R2N, N, N0N);
+  montMul(B_M, B, R2P, P, N0P);
+  const gx = reg(31), gy = reg(32);
+  montMul(gx, GX, R2P, P, N0P);
+  montMul(gy, GY, R2P, P, N0P);
+  buildTable(GTABLE, gx, gy);
+  ready = true;
+}
+
+/**
+ * Reads Qx, Qy from IO, checks the point (coordinates < p, on the curve; the identity has no
+ * affine encoding), and leaves its Montgomery coordinates in reg(40), reg(41). 0 if invalid.
+ */
+function loadPublicKey(): bool {
+  const x = reg(42), y = reg(43);
+  fromBE(x, IO);
+  fromBE(y, IO + 32);
+  if (!lt(x, P) || !lt(y, P)) return false;
+  const xm = reg(40), ym = reg(41), lhs = reg(44), rhs = reg(45), t = reg(46);
+  montMul(xm, x, R2P, P, N0P);
+  montMul(ym, y, R2P, P, N0P);
+  // y² = x³ − 3x + b
+  fsqr(lhs, ym);
+  fsqr(t, xm);
+  fmul(rhs, t, xm);
+  fadd(t, xm, xm);
+  fadd(t, t, xm);
+  fsub(rhs, rhs, t);
+  fadd(rhs, rhs, B_M);
+  return eq(lhs, rhs);
+}
+
+export function p256_io(): usize { return IO; }
+export function p256_key_slots(): i32 { return KEY_SLOTS; }
+
+/** Validates Qx, Qy in IO and stores its window table in `slot`. 1 on success, 0 if invalid. */
+export function p256_register_key(slot: i32): i32 {
+  init();
+  if (slot < 0 || slot >= KEY_SLOTS) return 0;
+  if (!loadPublicKey()) return 0;
+  buildTable(KTABLES + <usize>slot * 16 * POINT, reg(40), reg(41));
+  return 1;
+}
+
+/** Checks the key in IO only (on curve, in range). */
+export function p256_check_key(): i32 {
+  init();
+  return loadPublicKey() ? 1 : 0;
+}
+
+/** s^−1 mod n in Montgomery form: Fermat, s^(n−2). `sM` is s in Montgomery form. */
+function invModN(out: usize, sM: usize): void {
+  const e = TMP_E;
+  copy(e, N);
+  // n − 2: n is odd and > 2, so only the lowest limb changes.
+  setLimb(e, 0, limb(e, 0) - 2);
+  const acc = reg(60);
+  copy(acc, ONE_N);
+  for (let i = 255; i >= 0; i--) {
+    montMul(acc, acc, acc, N, N0N);
+    if ((limb(e, i >> 5) >> (<u32>i & 31)) & 1) montMul(acc, acc, sM, N, N0N);
+  }
+  copy(out, acc);
+}
+
+/**
+ * Verifies (r, s) over digest e for the key in IO (slot = −1) or a registered slot.
+ * IO: Qx @0, Qy @32, r @64, s @96, e @128, all big-endian. Returns 1 if valid.
+ */
+export function p256_verify(slot: i32): i32 {
+  init();
+  const r = reg(50), s = reg(51), e = reg(52), sM = reg(53), w = reg(54), u1 = reg(55), u2 = reg(56);
+  fromBE(r, IO + 64);
+  fromBE(s, IO + 96);
+  fromBE(e, IO + 128);
+  // SEC 1 §4.1.4 step 1: r, s in [1, n − 1].
+  if (isZero(r) || isZero(s) || !lt(r, N) || !lt(s, N)) return 0;
+  let table: usize;
+  if (slot < 0) {
+    if (!loadPublicKey()) return 0;
+    buildTable(QTABLE, reg(40), reg(41));
+    table = QTABLE;
+  } else {
+    if (slot >= KEY_SLOTS) return 0;
+    table = KTABLES + <usize>slot * 16 * POINT;
+  }
+  // e is the leftmost 256 bits of the hash, reduced mod n (§4.1.4 steps 3–4).
+  if (!lt(e, N)) subRaw(e, e, N);
+  montMul(sM, s, R2N, N, N0N);
+  invModN(w, sM);
+  montMul(u1, e, w, N, N0N); // e·s⁻¹ (normal form: one Montgomery operand)
+  montMul(u2, r, w, N, N0N); // r·s⁻¹
+  // Shamir's trick, 4-bit windows, most significant first.
+  pointSetInfinity(ACC);
+  for (let i = 63; i >= 0; i--) {
+    if (i != 63) {
+      pointDouble(ACC, ACC);
+      pointDouble(ACC, ACC);
+      pointDouble(ACC, ACC);
+      pointDouble(ACC, ACC);
+    }
+    const shift = <u32>(i & 7) << 2;
+    const w1 = (limb(u1, i >> 3) >> shift) & 15;
+    const w2 = (limb(u2, i >> 3) >> shift) & 15;
+    if (w1 != 0) pointAdd(ACC, ACC, GTABLE + <usize>w1 * POINT);
+    if (w2 != 0) pointAdd(ACC, ACC, table + <usize>w2 * POINT);
+  }
+  if (isInfinity(ACC)) return 0;
+  // X/Z² ≡ r (mod n) ⇔ X ≡ r'·Z² (mod p) for r' ∈ {r, r + n} with r' < p.
+  const z2 = reg(57), rm = reg(58), t = reg(59);
+  fsqr(z2, ACC + 64);
+  montMul(rm, r, R2P, P, N0P);
+  fmul(t, rm, z2);
+  if (eq(t, ACC)) return 1;
+  const rn = reg(61);
+  if (addRaw(rn, r, N) == 0 && lt(rn, P)) {
+    montMul(rm, rn, R2P, P, N0P);
+    fmul(t, rm, z2);
+    if (eq(t, ACC)) return 1;
+  }
+  return 0;
+}
+

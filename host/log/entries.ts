@@ -10,6 +10,7 @@
  */
 import { createHash, createPublicKey, publicDecrypt, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { p256, p384 } from '@noble/curves/nist.js';
+import { verifySignature } from '../core/index.js';
 import { jcs } from './jcs.js';
 import { LogError } from './errors.js';
 
@@ -101,7 +102,8 @@ const DIGEST_INFO_PREFIX: Record<HashAlg, string> = {
 
 /**
  * Verify a signature over a precomputed digest (hashedrekord). node:crypto cannot verify ECDSA over
- * a digest, so ECDSA goes through @noble/curves with prehash off; RSA PKCS#1 v1.5 is checked by
+ * a digest, so ECDSA P-256/SHA-256 goes through the WASM core and other curves through @noble/curves
+ * with prehash off; RSA PKCS#1 v1.5 is checked by
  * recovering the DigestInfo (RFC 8017 §8.2.2).
  */
 export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array): boolean {
@@ -109,6 +111,10 @@ export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Ar
   try {
     if (t === 'ec') {
       const crv = v.key.asymmetricKeyDetails?.namedCurve;
+      // P-256 over SHA-256 (nearly every Sigstore signature) runs in the WASM core (assembly/p256.ts).
+      if (crv === 'prime256v1' && alg === 'sha256' && digest.length === 32) {
+        return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: digest, signature: sig });
+      }
       const curve = crv === 'prime256v1' ? p256 : crv === 'secp384r1' ? p384 : undefined;
       if (!curve) throw new LogError('LOG_BAD_KEY', `unsupported EC curve ${crv}`);
       return curve.verify(sig, digest, ecPoint(v.key), { prehash: false, lowS: false, format: 'der' });
