@@ -20,8 +20,6 @@ const SLOT_BYTES: usize = 32;
 
 // Scratch "registers": 96 field elements.
 const REG: usize = memory.data(96 * 32, 16);
-// CIOS accumulator: 10 u32 words.
-const T: usize = memory.data(48, 16);
 const IO: usize = memory.data(5 * 32, 16);
 
 // Constants (little-endian limbs), filled by init().
@@ -42,9 +40,12 @@ let ready = false;
 
 // A Jacobian point is 3 consecutive field elements (96 bytes). Window tables: 16 points each.
 const POINT: usize = 96;
-const GTABLE: usize = memory.data(16 * 96, 16);
-const KEY_SLOTS: i32 = 32;
-const KTABLES: usize = memory.data(KEY_SLOTS * 16 * 96, 16);
+// Comb tables: COMB[i][k] = k·16^i·P for i = 0..63, k = 0..15 (98,304 bytes per point). With a
+// comb for G and one for a registered key, u1·G + u2·Q is 128 additions and no doublings.
+const COMB_BYTES: usize = 64 * 16 * 96;
+const KEY_SLOTS: i32 = 8;
+const KTABLES: usize = memory.data(KEY_SLOTS * <i32>COMB_BYTES, 16);
+const GCOMB: usize = memory.data(<i32>COMB_BYTES, 16);
 const QTABLE: usize = memory.data(16 * 96, 16);
 const ACC: usize = memory.data(96, 16);
 const ACC2: usize = memory.data(96, 16);
@@ -73,21 +74,27 @@ function lt(a: usize, b: usize): bool {
 /** out = a + b, returns the carry. */
 function addRaw(out: usize, a: usize, b: usize): u32 {
   let c: u64 = 0;
-  for (let i = 0; i < LIMBS; i++) {
-    c += <u64>limb(a, i) + <u64>limb(b, i);
-    setLimb(out, i, <u32>c);
-    c >>= 32;
-  }
+  c += <u64>load<u32>(a, 0) + <u64>load<u32>(b, 0); store<u32>(out, <u32>c, 0); c >>= 32;
+  c += <u64>load<u32>(a, 4) + <u64>load<u32>(b, 4); store<u32>(out, <u32>c, 4); c >>= 32;
+  c += <u64>load<u32>(a, 8) + <u64>load<u32>(b, 8); store<u32>(out, <u32>c, 8); c >>= 32;
+  c += <u64>load<u32>(a, 12) + <u64>load<u32>(b, 12); store<u32>(out, <u32>c, 12); c >>= 32;
+  c += <u64>load<u32>(a, 16) + <u64>load<u32>(b, 16); store<u32>(out, <u32>c, 16); c >>= 32;
+  c += <u64>load<u32>(a, 20) + <u64>load<u32>(b, 20); store<u32>(out, <u32>c, 20); c >>= 32;
+  c += <u64>load<u32>(a, 24) + <u64>load<u32>(b, 24); store<u32>(out, <u32>c, 24); c >>= 32;
+  c += <u64>load<u32>(a, 28) + <u64>load<u32>(b, 28); store<u32>(out, <u32>c, 28); c >>= 32;
   return <u32>c;
 }
 /** out = a − b, returns the borrow (1 if a < b). */
 function subRaw(out: usize, a: usize, b: usize): u32 {
   let br: i64 = 0;
-  for (let i = 0; i < LIMBS; i++) {
-    br += <i64>limb(a, i) - <i64>limb(b, i);
-    setLimb(out, i, <u32>br);
-    br >>= 32; // arithmetic shift: 0 or −1
-  }
+  br += <i64>load<u32>(a, 0) - <i64>load<u32>(b, 0); store<u32>(out, <u32>br, 0); br >>= 32;
+  br += <i64>load<u32>(a, 4) - <i64>load<u32>(b, 4); store<u32>(out, <u32>br, 4); br >>= 32;
+  br += <i64>load<u32>(a, 8) - <i64>load<u32>(b, 8); store<u32>(out, <u32>br, 8); br >>= 32;
+  br += <i64>load<u32>(a, 12) - <i64>load<u32>(b, 12); store<u32>(out, <u32>br, 12); br >>= 32;
+  br += <i64>load<u32>(a, 16) - <i64>load<u32>(b, 16); store<u32>(out, <u32>br, 16); br >>= 32;
+  br += <i64>load<u32>(a, 20) - <i64>load<u32>(b, 20); store<u32>(out, <u32>br, 20); br >>= 32;
+  br += <i64>load<u32>(a, 24) - <i64>load<u32>(b, 24); store<u32>(out, <u32>br, 24); br >>= 32;
+  br += <i64>load<u32>(a, 28) - <i64>load<u32>(b, 28); store<u32>(out, <u32>br, 28); br >>= 32;
   return <u32>(br & 1);
 }
 function addMod(out: usize, a: usize, b: usize, m: usize): void {
@@ -98,37 +105,191 @@ function subMod(out: usize, a: usize, b: usize, m: usize): void {
   if (subRaw(out, a, b) != 0) addRaw(out, out, m);
 }
 
-/** Montgomery product out = a·b·2^−256 mod m (CIOS). out may alias a or b. */
+/** Montgomery product out = a·b·2^−256 mod m (CIOS, fully unrolled over u64 locals). out may alias a or b. */
 function montMul(out: usize, a: usize, b: usize, m: usize, m0inv: u32): void {
-  memory.fill(T, 0, 40);
-  for (let i = 0; i < LIMBS; i++) {
-    const ai = <u64>limb(a, i);
-    let c: u64 = 0;
-    for (let j = 0; j < LIMBS; j++) {
-      c += <u64>load<u32>(T + (<usize>j << 2)) + ai * <u64>limb(b, j);
-      store<u32>(T + (<usize>j << 2), <u32>c);
-      c >>= 32;
-    }
-    c += <u64>load<u32>(T, 32);
-    store<u32>(T, <u32>c, 32);
-    store<u32>(T, <u32>(c >> 32), 36);
-    // Computed as u32 first: inside <u64>(...) AssemblyScript would evaluate the product in 64
-    // bits (contextual typing) and lose the wrap-around mod 2^32 that CIOS needs.
-    const q32: u32 = load<u32>(T) * m0inv;
-    const q = <u64>q32;
-    c = <u64>load<u32>(T) + q * <u64>limb(m, 0);
-    c >>= 32;
-    for (let j = 1; j < LIMBS; j++) {
-      c += <u64>load<u32>(T + (<usize>j << 2)) + q * <u64>limb(m, j);
-      store<u32>(T + (<usize>(j - 1) << 2), <u32>c);
-      c >>= 32;
-    }
-    c += <u64>load<u32>(T, 32);
-    store<u32>(T, <u32>c, 28);
-    store<u32>(T, load<u32>(T, 36) + <u32>(c >> 32), 32);
-  }
-  memory.copy(out, T, 32);
-  if (load<u32>(T, 32) != 0 || !lt(out, m)) subRaw(out, out, m);
+  const M: u64 = 0xffffffff;
+  const n0: u64 = <u64>m0inv;
+  const b0 = <u64>load<u32>(b, 0); const m0 = <u64>load<u32>(m, 0);
+  const b1 = <u64>load<u32>(b, 4); const m1 = <u64>load<u32>(m, 4);
+  const b2 = <u64>load<u32>(b, 8); const m2 = <u64>load<u32>(m, 8);
+  const b3 = <u64>load<u32>(b, 12); const m3 = <u64>load<u32>(m, 12);
+  const b4 = <u64>load<u32>(b, 16); const m4 = <u64>load<u32>(m, 16);
+  const b5 = <u64>load<u32>(b, 20); const m5 = <u64>load<u32>(m, 20);
+  const b6 = <u64>load<u32>(b, 24); const m6 = <u64>load<u32>(m, 24);
+  const b7 = <u64>load<u32>(b, 28); const m7 = <u64>load<u32>(m, 28);
+  let t0: u64 = 0, t1: u64 = 0, t2: u64 = 0, t3: u64 = 0, t4: u64 = 0, t5: u64 = 0, t6: u64 = 0, t7: u64 = 0, t8: u64 = 0, t9: u64 = 0;
+  let c: u64 = 0;
+  let ai: u64 = 0;
+  let q: u64 = 0;
+  ai = <u64>load<u32>(a, 0);
+  c = t0 + ai * b0; t0 = c & M; c >>= 32;
+  c += t1 + ai * b1; t1 = c & M; c >>= 32;
+  c += t2 + ai * b2; t2 = c & M; c >>= 32;
+  c += t3 + ai * b3; t3 = c & M; c >>= 32;
+  c += t4 + ai * b4; t4 = c & M; c >>= 32;
+  c += t5 + ai * b5; t5 = c & M; c >>= 32;
+  c += t6 + ai * b6; t6 = c & M; c >>= 32;
+  c += t7 + ai * b7; t7 = c & M; c >>= 32;
+  c += t8; t8 = c & M; t9 = c >> 32;
+  q = (t0 * n0) & M;
+  c = (t0 + q * m0) >> 32;
+  c += t1 + q * m1; t0 = c & M; c >>= 32;
+  c += t2 + q * m2; t1 = c & M; c >>= 32;
+  c += t3 + q * m3; t2 = c & M; c >>= 32;
+  c += t4 + q * m4; t3 = c & M; c >>= 32;
+  c += t5 + q * m5; t4 = c & M; c >>= 32;
+  c += t6 + q * m6; t5 = c & M; c >>= 32;
+  c += t7 + q * m7; t6 = c & M; c >>= 32;
+  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
+  ai = <u64>load<u32>(a, 4);
+  c = t0 + ai * b0; t0 = c & M; c >>= 32;
+  c += t1 + ai * b1; t1 = c & M; c >>= 32;
+  c += t2 + ai * b2; t2 = c & M; c >>= 32;
+  c += t3 + ai * b3; t3 = c & M; c >>= 32;
+  c += t4 + ai * b4; t4 = c & M; c >>= 32;
+  c += t5 + ai * b5; t5 = c & M; c >>= 32;
+  c += t6 + ai * b6; t6 = c & M; c >>= 32;
+  c += t7 + ai * b7; t7 = c & M; c >>= 32;
+  c += t8; t8 = c & M; t9 = c >> 32;
+  q = (t0 * n0) & M;
+  c = (t0 + q * m0) >> 32;
+  c += t1 + q * m1; t0 = c & M; c >>= 32;
+  c += t2 + q * m2; t1 = c & M; c >>= 32;
+  c += t3 + q * m3; t2 = c & M; c >>= 32;
+  c += t4 + q * m4; t3 = c & M; c >>= 32;
+  c += t5 + q * m5; t4 = c & M; c >>= 32;
+  c += t6 + q * m6; t5 = c & M; c >>= 32;
+  c += t7 + q * m7; t6 = c & M; c >>= 32;
+  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
+  ai = <u64>load<u32>(a, 8);
+  c = t0 + ai * b0; t0 = c & M; c >>= 32;
+  c += t1 + ai * b1; t1 = c & M; c >>= 32;
+  c += t2 + ai * b2; t2 = c & M; c >>= 32;
+  c += t3 + ai * b3; t3 = c & M; c >>= 32;
+  c += t4 + ai * b4; t4 = c & M; c >>= 32;
+  c += t5 + ai * b5; t5 = c & M; c >>= 32;
+  c += t6 + ai * b6; t6 = c & M; c >>= 32;
+  c += t7 + ai * b7; t7 = c & M; c >>= 32;
+  c += t8; t8 = c & M; t9 = c >> 32;
+  q = (t0 * n0) & M;
+  c = (t0 + q * m0) >> 32;
+  c += t1 + q * m1; t0 = c & M; c >>= 32;
+  c += t2 + q * m2; t1 = c & M; c >>= 32;
+  c += t3 + q * m3; t2 = c & M; c >>= 32;
+  c += t4 + q * m4; t3 = c & M; c >>= 32;
+  c += t5 + q * m5; t4 = c & M; c >>= 32;
+  c += t6 + q * m6; t5 = c & M; c >>= 32;
+  c += t7 + q * m7; t6 = c & M; c >>= 32;
+  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
+  ai = <u64>load<u32>(a, 12);
+  c = t0 + ai * b0; t0 = c & M; c >>= 32;
+  c += t1 + ai * b1; t1 = c & M; c >>= 32;
+  c += t2 + ai * b2; t2 = c & M; c >>= 32;
+  c += t3 + ai * b3; t3 = c & M; c >>= 32;
+  c += t4 + ai * b4; t4 = c & M; c >>= 32;
+  c += t5 + ai * b5; t5 = c & M; c >>= 32;
+  c += t6 + ai * b6; t6 = c & M; c >>= 32;
+  c += t7 + ai * b7; t7 = c & M; c >>= 32;
+  c += t8; t8 = c & M; t9 = c >> 32;
+  q = (t0 * n0) & M;
+  c = (t0 + q * m0) >> 32;
+  c += t1 + q * m1; t0 = c & M; c >>= 32;
+  c += t2 + q * m2; t1 = c & M; c >>= 32;
+  c += t3 + q * m3; t2 = c & M; c >>= 32;
+  c += t4 + q * m4; t3 = c & M; c >>= 32;
+  c += t5 + q * m5; t4 = c & M; c >>= 32;
+  c += t6 + q * m6; t5 = c & M; c >>= 32;
+  c += t7 + q * m7; t6 = c & M; c >>= 32;
+  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
+  ai = <u64>load<u32>(a, 16);
+  c = t0 + ai * b0; t0 = c & M; c >>= 32;
+  c += t1 + ai * b1; t1 = c & M; c >>= 32;
+  c += t2 + ai * b2; t2 = c & M; c >>= 32;
+  c += t3 + ai * b3; t3 = c & M; c >>= 32;
+  c += t4 + ai * b4; t4 = c & M; c >>= 32;
+  c += t5 + ai * b5; t5 = c & M; c >>= 32;
+  c += t6 + ai * b6; t6 = c & M; c >>= 32;
+  c += t7 + ai * b7; t7 = c & M; c >>= 32;
+  c += t8; t8 = c & M; t9 = c >> 32;
+  q = (t0 * n0) & M;
+  c = (t0 + q * m0) >> 32;
+  c += t1 + q * m1; t0 = c & M; c >>= 32;
+  c += t2 + q * m2; t1 = c & M; c >>= 32;
+  c += t3 + q * m3; t2 = c & M; c >>= 32;
+  c += t4 + q * m4; t3 = c & M; c >>= 32;
+  c += t5 + q * m5; t4 = c & M; c >>= 32;
+  c += t6 + q * m6; t5 = c & M; c >>= 32;
+  c += t7 + q * m7; t6 = c & M; c >>= 32;
+  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
+  ai = <u64>load<u32>(a, 20);
+  c = t0 + ai * b0; t0 = c & M; c >>= 32;
+  c += t1 + ai * b1; t1 = c & M; c >>= 32;
+  c += t2 + ai * b2; t2 = c & M; c >>= 32;
+  c += t3 + ai * b3; t3 = c & M; c >>= 32;
+  c += t4 + ai * b4; t4 = c & M; c >>= 32;
+  c += t5 + ai * b5; t5 = c & M; c >>= 32;
+  c += t6 + ai * b6; t6 = c & M; c >>= 32;
+  c += t7 + ai * b7; t7 = c & M; c >>= 32;
+  c += t8; t8 = c & M; t9 = c >> 32;
+  q = (t0 * n0) & M;
+  c = (t0 + q * m0) >> 32;
+  c += t1 + q * m1; t0 = c & M; c >>= 32;
+  c += t2 + q * m2; t1 = c & M; c >>= 32;
+  c += t3 + q * m3; t2 = c & M; c >>= 32;
+  c += t4 + q * m4; t3 = c & M; c >>= 32;
+  c += t5 + q * m5; t4 = c & M; c >>= 32;
+  c += t6 + q * m6; t5 = c & M; c >>= 32;
+  c += t7 + q * m7; t6 = c & M; c >>= 32;
+  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
+  ai = <u64>load<u32>(a, 24);
+  c = t0 + ai * b0; t0 = c & M; c >>= 32;
+  c += t1 + ai * b1; t1 = c & M; c >>= 32;
+  c += t2 + ai * b2; t2 = c & M; c >>= 32;
+  c += t3 + ai * b3; t3 = c & M; c >>= 32;
+  c += t4 + ai * b4; t4 = c & M; c >>= 32;
+  c += t5 + ai * b5; t5 = c & M; c >>= 32;
+  c += t6 + ai * b6; t6 = c & M; c >>= 32;
+  c += t7 + ai * b7; t7 = c & M; c >>= 32;
+  c += t8; t8 = c & M; t9 = c >> 32;
+  q = (t0 * n0) & M;
+  c = (t0 + q * m0) >> 32;
+  c += t1 + q * m1; t0 = c & M; c >>= 32;
+  c += t2 + q * m2; t1 = c & M; c >>= 32;
+  c += t3 + q * m3; t2 = c & M; c >>= 32;
+  c += t4 + q * m4; t3 = c & M; c >>= 32;
+  c += t5 + q * m5; t4 = c & M; c >>= 32;
+  c += t6 + q * m6; t5 = c & M; c >>= 32;
+  c += t7 + q * m7; t6 = c & M; c >>= 32;
+  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
+  ai = <u64>load<u32>(a, 28);
+  c = t0 + ai * b0; t0 = c & M; c >>= 32;
+  c += t1 + ai * b1; t1 = c & M; c >>= 32;
+  c += t2 + ai * b2; t2 = c & M; c >>= 32;
+  c += t3 + ai * b3; t3 = c & M; c >>= 32;
+  c += t4 + ai * b4; t4 = c & M; c >>= 32;
+  c += t5 + ai * b5; t5 = c & M; c >>= 32;
+  c += t6 + ai * b6; t6 = c & M; c >>= 32;
+  c += t7 + ai * b7; t7 = c & M; c >>= 32;
+  c += t8; t8 = c & M; t9 = c >> 32;
+  q = (t0 * n0) & M;
+  c = (t0 + q * m0) >> 32;
+  c += t1 + q * m1; t0 = c & M; c >>= 32;
+  c += t2 + q * m2; t1 = c & M; c >>= 32;
+  c += t3 + q * m3; t2 = c & M; c >>= 32;
+  c += t4 + q * m4; t3 = c & M; c >>= 32;
+  c += t5 + q * m5; t4 = c & M; c >>= 32;
+  c += t6 + q * m6; t5 = c & M; c >>= 32;
+  c += t7 + q * m7; t6 = c & M; c >>= 32;
+  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
+  store<u32>(out, <u32>t0, 0);
+  store<u32>(out, <u32>t1, 4);
+  store<u32>(out, <u32>t2, 8);
+  store<u32>(out, <u32>t3, 12);
+  store<u32>(out, <u32>t4, 16);
+  store<u32>(out, <u32>t5, 20);
+  store<u32>(out, <u32>t6, 24);
+  store<u32>(out, <u32>t7, 28);
+  if (t8 != 0 || !lt(out, m)) subRaw(out, out, m);
 }
 
 // Field shorthands (mod p, Montgomery domain).
@@ -259,6 +420,97 @@ function buildTable(table: usize, xM: usize, yM: usize): void {
   for (let k = 3; k < 16; k++) pointAdd(table + <usize>k * POINT, table + <usize>(k - 1) * POINT, p1);
 }
 
+/** out = p + q with q affine (Z = 1; EFD madd-2007-bl). out may alias p. */
+function pointAddAffine(out: usize, p: usize, q: usize): void {
+  if (isInfinity(p)) {
+    memory.copy(out, q, 64);
+    copy(out + 64, ONE_P);
+    return;
+  }
+  const X1 = p, Y1 = p + 32, Z1 = p + 64, X2 = q, Y2 = q + 32;
+  const z1z1 = reg(10), u2 = reg(13), s2 = reg(15), h = reg(16), hh = reg(17), i = reg(18), j = reg(19), r = reg(20), v = reg(21), t = reg(25), x3 = reg(22), y3 = reg(23), z3 = reg(24);
+  fsqr(z1z1, Z1);
+  fmul(u2, X2, z1z1);
+  fmul(t, Z1, z1z1);
+  fmul(s2, Y2, t);
+  fsub(h, u2, X1);
+  fsub(r, s2, Y1);
+  if (isZero(h)) {
+    if (isZero(r)) { pointDouble(out, p); return; }
+    pointSetInfinity(out);
+    return;
+  }
+  fsqr(hh, h);
+  fadd(i, hh, hh);
+  fadd(i, i, i);
+  fmul(j, h, i);
+  fadd(r, r, r);
+  fmul(v, X1, i);
+  fsqr(x3, r);
+  fsub(x3, x3, j);
+  fsub(x3, x3, v);
+  fsub(x3, x3, v);
+  fsub(t, v, x3);
+  fmul(y3, r, t);
+  fmul(t, Y1, j);
+  fadd(t, t, t);
+  fsub(y3, y3, t);
+  fadd(t, Z1, h);
+  fsqr(z3, t);
+  fsub(z3, z3, z1z1);
+  fsub(z3, z3, hh);
+  copy(out, x3);
+  copy(out + 32, y3);
+  copy(out + 64, z3);
+}
+
+/** Field inverse by Fermat (a^(p−2)), Montgomery domain. */
+function invModP(out: usize, aM: usize): void {
+  const e = TMP_E;
+  copy(e, P);
+  setLimb(e, 0, limb(e, 0) - 2);
+  const acc = reg(63);
+  copy(acc, ONE_P);
+  for (let i = 255; i >= 0; i--) {
+    fsqr(acc, acc);
+    if ((limb(e, i >> 5) >> (<u32>i & 31)) & 1) fmul(acc, acc, aM);
+  }
+  copy(out, acc);
+}
+
+/** Rewrites a Jacobian point in place as affine (X/Z², Y/Z³, 1); the identity stays all-zero. */
+function toAffine(pt: usize): void {
+  if (isInfinity(pt)) return;
+  const zi = reg(64), zi2 = reg(65), zi3 = reg(66);
+  invModP(zi, pt + 64);
+  fsqr(zi2, zi);
+  fmul(zi3, zi2, zi);
+  fmul(pt, pt, zi2);
+  fmul(pt + 32, pt + 32, zi3);
+  copy(pt + 64, ONE_P);
+}
+
+/** comb[i][k] = k·16^i·P, P affine Montgomery (xM, yM). */
+function buildComb(comb: usize, xM: usize, yM: usize): void {
+  const base = ACC2;
+  copy(base, xM);
+  copy(base + 32, yM);
+  copy(base + 64, ONE_P);
+  for (let i = 0; i < 64; i++) {
+    const row = comb + <usize>i * 16 * POINT;
+    pointSetInfinity(row);
+    memory.copy(row + POINT, base, 96);
+    for (let k = 2; k < 16; k++) pointAdd(row + <usize>k * POINT, row + <usize>(k - 1) * POINT, base);
+    // Affine entries make every verification addition a cheaper mixed addition.
+    for (let k = 1; k < 16; k++) toAffine(row + <usize>k * POINT);
+    // base ← 16·base for the next row.
+    pointDouble(base, base);
+    pointDouble(base, base);
+    pointDouble(base, base);
+    pointDouble(base, base);
+  }
+}
+
 function init(): void {
   if (ready) return;
   // FIPS 186-5 / SEC 2 §2.4.2 P-256 parameters.
@@ -280,7 +532,7 @@ function init(): void {
   const gx = reg(31), gy = reg(32);
   montMul(gx, GX, R2P, P, N0P);
   montMul(gy, GY, R2P, P, N0P);
-  buildTable(GTABLE, gx, gy);
+  buildComb(GCOMB, gx, gy);
   ready = true;
 }
 
@@ -315,7 +567,7 @@ export function p256_register_key(slot: i32): i32 {
   init();
   if (slot < 0 || slot >= KEY_SLOTS) return 0;
   if (!loadPublicKey()) return 0;
-  buildTable(KTABLES + <usize>slot * 16 * POINT, reg(40), reg(41));
+  buildComb(KTABLES + <usize>slot * COMB_BYTES, reg(40), reg(41));
   return 1;
 }
 
@@ -352,14 +604,13 @@ export function p256_verify(slot: i32): i32 {
   fromBE(e, IO + 128);
   // SEC 1 §4.1.4 step 1: r, s in [1, n − 1].
   if (isZero(r) || isZero(s) || !lt(r, N) || !lt(s, N)) return 0;
-  let table: usize;
+  let comb: usize = 0;
   if (slot < 0) {
     if (!loadPublicKey()) return 0;
     buildTable(QTABLE, reg(40), reg(41));
-    table = QTABLE;
   } else {
     if (slot >= KEY_SLOTS) return 0;
-    table = KTABLES + <usize>slot * 16 * POINT;
+    comb = KTABLES + <usize>slot * COMB_BYTES;
   }
   // e is the leftmost 256 bits of the hash, reduced mod n (§4.1.4 steps 3–4).
   if (!lt(e, N)) subRaw(e, e, N);
@@ -367,20 +618,29 @@ export function p256_verify(slot: i32): i32 {
   invModN(w, sM);
   montMul(u1, e, w, N, N0N); // e·s⁻¹ (normal form: one Montgomery operand)
   montMul(u2, r, w, N, N0N); // r·s⁻¹
-  // Shamir's trick, 4-bit windows, most significant first.
   pointSetInfinity(ACC);
-  for (let i = 63; i >= 0; i--) {
-    if (i != 63) {
-      pointDouble(ACC, ACC);
-      pointDouble(ACC, ACC);
-      pointDouble(ACC, ACC);
-      pointDouble(ACC, ACC);
+  if (comb == 0) {
+    // Arbitrary key: 4-bit windows over u2 (most significant first, 4 doublings per window).
+    for (let i = 63; i >= 0; i--) {
+      if (i != 63) {
+        pointDouble(ACC, ACC);
+        pointDouble(ACC, ACC);
+        pointDouble(ACC, ACC);
+        pointDouble(ACC, ACC);
+      }
+      const w2 = (limb(u2, i >> 3) >> (<u32>(i & 7) << 2)) & 15;
+      if (w2 != 0) pointAdd(ACC, ACC, QTABLE + <usize>w2 * POINT);
     }
-    const shift = <u32>(i & 7) << 2;
-    const w1 = (limb(u1, i >> 3) >> shift) & 15;
-    const w2 = (limb(u2, i >> 3) >> shift) & 15;
-    if (w1 != 0) pointAdd(ACC, ACC, GTABLE + <usize>w1 * POINT);
-    if (w2 != 0) pointAdd(ACC, ACC, table + <usize>w2 * POINT);
+  } else {
+    for (let i = 0; i < 64; i++) {
+      const w2 = (limb(u2, i >> 3) >> (<u32>(i & 7) << 2)) & 15;
+      if (w2 != 0) pointAddAffine(ACC, ACC, comb + (<usize>i * 16 + <usize>w2) * POINT);
+    }
+  }
+  // u1·G from G's comb: one addition per 4-bit window, no doublings.
+  for (let i = 0; i < 64; i++) {
+    const w1 = (limb(u1, i >> 3) >> (<u32>(i & 7) << 2)) & 15;
+    if (w1 != 0) pointAddAffine(ACC, ACC, GCOMB + (<usize>i * 16 + <usize>w1) * POINT);
   }
   if (isInfinity(ACC)) return 0;
   // X/Z² ≡ r (mod n) ⇔ X ≡ r'·Z² (mod p) for r' ∈ {r, r + n} with r' < p.
