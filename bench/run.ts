@@ -17,6 +17,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   spiffe: async () => (await import('./spiffe.js')).spiffeSuite,
   log: async () => (await import('./log.js')).logSuite,
   ca: async () => (await import('./ca.js')).caSuite,
+  signatures: async () => (await import('./signatures.js')).signaturesSuite,
 };
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));

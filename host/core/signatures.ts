@@ -82,10 +82,19 @@ function verifyP256(item: SignatureItem, point: Uint8Array): boolean {
   return x.p256_verify(slot ?? -1) === 1;
 }
 
+/** Parsed Ed25519 keys by SPKI: a batch usually repeats a few keys (bounded, oldest dropped). */
+const edKeys = new Map<string, ReturnType<typeof createPublicKey>>();
+
 function verifyEd25519(item: SignatureItem): boolean {
   if (item.signature.length !== 64) return false;
   try {
-    const key = createPublicKey({ key: Buffer.from(item.publicKey), format: 'der', type: 'spki' });
+    const id = Buffer.from(item.publicKey).toString('base64');
+    let key = edKeys.get(id);
+    if (!key) {
+      key = createPublicKey({ key: Buffer.from(item.publicKey), format: 'der', type: 'spki' });
+      if (edKeys.size >= 1024) edKeys.delete(edKeys.keys().next().value as string);
+      edKeys.set(id, key);
+    }
     return nodeVerify(null, item.digestOrMessage, key, item.signature);
   } catch {
     return false;

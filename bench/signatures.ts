@@ -1,0 +1,75 @@
+/**
+ * Signature verification suite (issue 10), all rows measured in this run, ops/s = 1 / median:
+ *  - ECDSA P-256 over a digest: Cairn WASM (arbitrary key, registered key) vs @noble/curves
+ *    (prehash off — what a log or verifier needs for hashedrekord) and node:crypto's KeyObject
+ *    verify (which must hash the message itself: the floor for a native implementation).
+ *  - Ed25519: node:crypto (what Cairn's verifyBatch uses today) vs libsodium-wrappers and noble.
+ * Targets per core: P-256 registered ≥ 14,000/s, arbitrary ≥ 6,500/s; Ed25519 batches of 64
+ * ≥ 15,000/s.
+ */
+import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { ed25519 } from '@noble/curves/ed25519.js';
+import { p256 } from '@noble/curves/nist.js';
+import { Bench } from 'tinybench';
+import { initCore, registerKey, verifyBatch, verifySignature, type SignatureItem } from '../host/core/index.js';
+import { fmt, table, type BenchOptions, type SuiteResult } from './harness.js';
+
+export const signaturesSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
+  await initCore();
+  const sodium = (await import('libsodium-wrappers')).default;
+  await sodium.ready;
+  const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const ec2 = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const msg = Buffer.from('a Sigstore artifact digest is 32 bytes, a message is anything');
+  const digest = createHash('sha256').update(msg).digest();
+  const sig = sign('sha256', msg, ec.privateKey);
+  const sig2 = sign('sha256', msg, ec2.privateKey);
+  const spki = ec.publicKey.export({ format: 'der', type: 'spki' });
+  const spki2 = ec2.publicKey.export({ format: 'der', type: 'spki' });
+  registerKey(spki2);
+  const arbitrary: SignatureItem = { alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: digest, signature: sig };
+  const registered: SignatureItem = { alg: 'ecdsa-p256-sha256', publicKey: spki2, digestOrMessage: digest, signature: sig2 };
+  const point = new Uint8Array(spki.subarray(26));
+  const ed = generateKeyPairSync('ed25519');
+  const edSig = sign(null, msg, ed.privateKey);
+  const edSpki = ed.publicKey.export({ format: 'der', type: 'spki' });
+  const edRaw = new Uint8Array(edSpki.subarray(12));
+  const edBatch: SignatureItem[] = Array.from({ length: 64 }, () => ({ alg: 'ed25519', publicKey: edSpki, digestOrMessage: msg, signature: edSig }));
+
+  const bench = new Bench({ time: opts.quick ? 300 : 1500, warmupTime: opts.quick ? 50 : 200 });
+  bench
+    .add('p256: node:crypto KeyObject verify (hashes the message)', () => { verify('sha256', msg, ec.publicKey, sig); })
+    .add('p256: @noble/curves verify over the digest', () => { p256.verify(sig, digest, point, { prehash: false, lowS: false, format: 'der' }); })
+    .add('p256: Cairn WASM, arbitrary key', () => { verifySignature(arbitrary); })
+    .add('p256: Cairn WASM, registered key', () => { verifySignature(registered); })
+    .add('ed25519: node:crypto verify', () => { verify(null, msg, ed.publicKey, edSig); })
+    .add('ed25519: libsodium-wrappers', () => { sodium.crypto_sign_verify_detached(edSig, msg, edRaw); })
+    .add('ed25519: @noble/curves', () => { ed25519.verify(edSig, msg, edRaw); })
+    .add('ed25519: Cairn verifyBatch, batches of 64 (per signature)', () => { verifyBatch(edBatch); });
+  await bench.run();
+  const rate = (t: (typeof bench.tasks)[number]): number => {
+    const r = t.result;
+    if (r.state !== 'completed') throw new Error(`${t.name}: ${r.state}`);
+    return (t.name.includes('batches of 64') ? 64 : 1) * 1000 / r.latency.p50;
+  };
+  const rows = bench.tasks.map((t) => ({ name: t.name, hz: rate(t) }));
+  const byName = (s: string): number => rows.find((r) => r.name.startsWith(s))!.hz;
+  const nodeP = byName('p256: node:crypto');
+  const nodeEd = byName('ed25519: node:crypto');
+  const target: Record<string, number> = { 'p256: Cairn WASM, arbitrary key': 6500, 'p256: Cairn WASM, registered key': 14000, 'ed25519: Cairn verifyBatch, batches of 64 (per signature)': 15000 };
+  const md = [
+    'One core, in-process (tinybench):',
+    '',
+    table(['verification', 'signatures/s', 'vs node:crypto (same curve)', 'target'], rows.map((r) => [
+      r.name, fmt.ops(r.hz), fmt.x(r.hz / (r.name.startsWith('p256') ? nodeP : nodeEd)), target[r.name] ? `${fmt.ops(target[r.name]!)} (${r.hz >= target[r.name]! ? 'met' : 'missed'})` : '',
+    ])),
+    '',
+    'node:crypto cannot verify ECDSA over a precomputed digest (hashedrekord, Rekor v2, bundles verified by digest), so the practical baseline for those paths is @noble/curves. Ed25519 in Cairn still goes through node:crypto (no WASM Ed25519 yet); there is no worker pool yet.',
+  ].join('\n');
+  return { title: 'Signature verification (ECDSA P-256, Ed25519)', markdown: md };
+};
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  signaturesSuite({ quick: process.argv.includes('--quick') }).then((r) => console.log(`## ${r.title}\n\n${r.markdown}`));
+}
