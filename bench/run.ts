@@ -18,6 +18,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   log: async () => (await import('./log.js')).logSuite,
   ca: async () => (await import('./ca.js')).caSuite,
   signatures: async () => (await import('./signatures.js')).signaturesSuite,
+  verify: async () => (await import('./verify.js')).verifySuite,
 };
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));

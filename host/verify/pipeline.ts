@@ -242,6 +242,25 @@ function extensionsOf(asn: Certificate): Map<string, { critical: boolean; value:
   return out;
 }
 
+/**
+ * Whether each certificate of a trusted CA chain is signed by the next. The trust material is
+ * immutable, so this is computed once per authority and reused by every bundle (bulk mode).
+ */
+const linkCache = new WeakMap<object, boolean>();
+function chainLinksValid(ca: TrustMaterial['certificateAuthorities'][number]): boolean {
+  let ok = linkCache.get(ca);
+  if (ok === undefined) {
+    ok = true;
+    for (let i = 0; i + 1 < ca.chain.length; i++) {
+      const c = ca.chain[i]!;
+      const next = ca.chain[i + 1]!;
+      if (!(c.checkIssued(next) && c.verify(next.publicKey))) ok = false;
+    }
+    linkCache.set(ca, ok);
+  }
+  return ok;
+}
+
 /** The chain from the leaf up to a trusted root, each link valid at every time in `times`. */
 function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bundleChain: X509Certificate[]): X509Certificate {
   const leaf = m.cert!;
@@ -254,11 +273,8 @@ function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bu
     if (!times.every((t) => within(ca.validFor, t))) continue;
     const issuer = ca.chain[0]!;
     if (!leaf.checkIssued(issuer) || !leaf.verify(issuer.publicKey)) continue;
-    let ok = true;
-    for (let i = 0; i < ca.chain.length; i++) {
-      const c = ca.chain[i]!;
-      const next = ca.chain[i + 1];
-      if (next && !(c.checkIssued(next) && c.verify(next.publicKey))) ok = false;
+    let ok = chainLinksValid(ca);
+    for (const c of ca.chain) {
       if (!times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo))) ok = false;
     }
     if (ok) return issuer;
@@ -295,10 +311,18 @@ function verifyScts(m: SigningMaterial, issuer: X509Certificate, trust: TrustMat
   } catch (cause) {
     return fail('SCT_INVALID', 'malformed SCT list', cause);
   }
-  const tbs = AsnConvert.parse(m.certDer!, Certificate);
-  const kept = (tbs.tbsCertificate.extensions ?? []).filter((e) => e.extnID !== OID_SCT_LIST);
-  tbs.tbsCertificate.extensions = kept.length ? new Extensions(kept) : undefined;
-  const tbsDer = Buffer.from(AsnConvert.serialize(tbs.tbsCertificate));
+  // RFC 6962 §3.3: the precertificate TBS is the final TBS without the SCT list extension.
+  // Reuses the certificate already parsed in m.asn, restoring its extensions afterwards.
+  const tbsCert = m.asn!.tbsCertificate;
+  const original = tbsCert.extensions;
+  const kept = (original ?? []).filter((e) => e.extnID !== OID_SCT_LIST);
+  tbsCert.extensions = kept.length ? new Extensions(kept) : undefined;
+  let tbsDer: Buffer;
+  try {
+    tbsDer = Buffer.from(AsnConvert.serialize(tbsCert));
+  } finally {
+    tbsCert.extensions = original;
+  }
   const issuerKeyHash = sha256(issuer.publicKey.export({ format: 'der', type: 'spki' }));
   const seen = new Set<string>();
   if (list.length < 2 || list.readUInt16BE(0) !== list.length - 2) fail('SCT_INVALID', 'malformed SCT list');
