@@ -5,8 +5,8 @@
  * its leaves are MerkleTreeLeaf bytes and the submitted chain is kept as extra_data.
  */
 import { createHash, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, Extensions } from '@peculiar/asn1-x509';
+import { children, readTlv } from '../tsa/der.js';
+import { oid, tlv } from '../tsa/encode.js';
 import { LogError } from './errors.js';
 
 /** id-ce-ctPrecertificatePoison (RFC 6962 §3.1). */
@@ -31,14 +31,62 @@ function u(n: number | bigint, bytes: number): Buffer {
   return b;
 }
 
+/**
+ * The TBSCertificate of `certDer` without extension `oid`, cut out of the DER directly (no
+ * re-encoding of anything else, so the bytes are exactly what the issuer signed minus that
+ * extension). Returns undefined when the extension is absent. X.509 (RFC 5280 §4.1):
+ * Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue };
+ * extensions are the [3] EXPLICIT SEQUENCE OF Extension at the end of the TBS.
+ */
+export function tbsWithoutExtension(certDer: Uint8Array, oid: string): { tbs: Buffer; critical: boolean } | undefined {
+  const want = oidBytes(oid);
+  const cert = readTlv(certDer, 0);
+  const tbs = children(certDer, cert)[0];
+  if (!tbs || tbs.tag !== 0x30) throw new LogError('CT_BAD_CHAIN', 'certificate has no TBSCertificate');
+  const fields = children(certDer, tbs);
+  const parts: Uint8Array[] = [];
+  let found: { critical: boolean } | undefined;
+  for (const f of fields) {
+    if (f.tag !== 0xa3) {
+      parts.push(certDer.subarray(f.start, f.end));
+      continue;
+    }
+    const extsSeq = children(certDer, f)[0];
+    if (!extsSeq) throw new LogError('CT_BAD_CHAIN', 'empty extensions field');
+    const kept: Uint8Array[] = [];
+    for (const e of children(certDer, extsSeq)) {
+      const ex = children(certDer, e);
+      const id = ex[0];
+      if (id && id.tag === 0x06 && Buffer.from(certDer.subarray(id.valueStart, id.end)).equals(want)) {
+        // critical BOOLEAN DEFAULT FALSE: present (and TRUE) only when critical.
+        const crit = ex.length === 3 && ex[1]!.tag === 0x01 && certDer[ex[1]!.valueStart] !== 0;
+        found = { critical: crit };
+        continue;
+      }
+      kept.push(certDer.subarray(e.start, e.end));
+    }
+    if (kept.length > 0) parts.push(tlv(0xa3, tlv(0x30, ...kept)));
+  }
+  if (!found) return undefined;
+  return { tbs: Buffer.from(tlv(0x30, ...parts)), critical: found.critical };
+}
+
+function oidBytes(dotted: string): Buffer {
+  const full = oid(dotted);
+  return Buffer.from(full.subarray(2)); // drop tag and (short) length
+}
+
 /** The TBSCertificate of a precertificate with the poison extension removed (RFC 6962 §3.2). */
 export function tbsWithoutPoison(precertDer: Uint8Array): Buffer {
-  const cert = AsnConvert.parse(precertDer, Certificate);
-  const exts = cert.tbsCertificate.extensions;
-  if (!exts || !exts.some((e) => e.extnID === OID_CT_POISON && e.critical)) throw new LogError('CT_BAD_CHAIN', 'the first certificate is not a precertificate (no critical poison extension)');
-  const kept = exts.filter((e) => e.extnID !== OID_CT_POISON);
-  cert.tbsCertificate.extensions = kept.length ? new Extensions(kept) : undefined;
-  return Buffer.from(AsnConvert.serialize(cert.tbsCertificate));
+  let r: ReturnType<typeof tbsWithoutExtension>;
+  try {
+    r = tbsWithoutExtension(precertDer, OID_CT_POISON);
+  } catch (cause) {
+    if (cause instanceof LogError) throw cause;
+    throw new LogError('CT_BAD_CHAIN', 'the precertificate is not DER', { cause });
+  }
+  if (!r || !r.critical) throw new LogError('CT_BAD_CHAIN', 'the first certificate is not a precertificate (no critical poison extension)');
+  return r.tbs;
 }
 
 /**
@@ -79,7 +127,7 @@ export function parseChain(input: unknown, precert: boolean, roots: X509Certific
 
 function tryHasPoison(der: Buffer): boolean {
   try {
-    return !!AsnConvert.parse(der, Certificate).tbsCertificate.extensions?.some((e) => e.extnID === OID_CT_POISON);
+    return tbsWithoutExtension(der, OID_CT_POISON) !== undefined;
   } catch {
     return false;
   }

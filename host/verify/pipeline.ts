@@ -14,8 +14,9 @@
  */
 import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, Extensions } from '@peculiar/asn1-x509';
+import { Certificate } from '@peculiar/asn1-x509';
 import { leafHash, verifyInclusion } from '../core/index.js';
+import { tbsWithoutExtension } from '../log/ct.js';
 import { pae, verifyDigestSignature } from '../log/entries.js';
 import { jcs } from '../log/jcs.js';
 import { verifyTimestampToken } from '../tsa/verify.js';
@@ -311,18 +312,9 @@ function verifyScts(m: SigningMaterial, issuer: X509Certificate, trust: TrustMat
   } catch (cause) {
     return fail('SCT_INVALID', 'malformed SCT list', cause);
   }
-  // RFC 6962 §3.3: the precertificate TBS is the final TBS without the SCT list extension.
-  // Reuses the certificate already parsed in m.asn, restoring its extensions afterwards.
-  const tbsCert = m.asn!.tbsCertificate;
-  const original = tbsCert.extensions;
-  const kept = (original ?? []).filter((e) => e.extnID !== OID_SCT_LIST);
-  tbsCert.extensions = kept.length ? new Extensions(kept) : undefined;
-  let tbsDer: Buffer;
-  try {
-    tbsDer = Buffer.from(AsnConvert.serialize(tbsCert));
-  } finally {
-    tbsCert.extensions = original;
-  }
+  // RFC 6962 §3.3: the precertificate TBS is the final TBS without the SCT list extension,
+  // cut out of the certificate's DER (no re-encoding).
+  const tbsDer = tbsWithoutExtension(m.certDer!, OID_SCT_LIST)!.tbs;
   const issuerKeyHash = sha256(issuer.publicKey.export({ format: 'der', type: 'spki' }));
   const seen = new Set<string>();
   if (list.length < 2 || list.readUInt16BE(0) !== list.length - 2) fail('SCT_INVALID', 'malformed SCT list');
