@@ -26,6 +26,8 @@ async function post(url: string, body: string | Uint8Array, contentType: string,
 export interface Endpoints {
   ca: string;
   log: string;
+  /** Rekor API version to write entries with: 1 (default) or 2 (rekor-tiles, no SET; needs a TSA). */
+  logVersion?: 1 | 2;
   tsa?: string;
 }
 
@@ -43,10 +45,13 @@ export async function readSigningConfig(path: string): Promise<Endpoints> {
       .filter((s) => versions.includes(s.majorApiVersion ?? 1) && (!s.validFor?.end || Date.parse(s.validFor.end) > now))
       .sort((a, b) => (b.validFor?.start ?? '').localeCompare(a.validFor?.start ?? ''))[0]?.url;
   const ca = pick('caUrls', [1]);
-  const log = pick('rekorTlogUrls', [1]);
-  if (!ca || !log) throw new SignerError('SIGNER_BAD_CONFIG', `${path} names no CA or no Rekor v1 log`);
+  // The highest Rekor API version the config offers wins (SigningConfig: clients pick the newest
+  // version they support); v2 entries carry no SET, so they need a TSA.
   const tsa = pick('tsaUrls', [1]);
-  return { ca, log, ...(tsa ? { tsa } : {}) };
+  const v2 = tsa ? pick('rekorTlogUrls', [2]) : undefined;
+  const log = v2 ?? pick('rekorTlogUrls', [1]);
+  if (!ca || !log) throw new SignerError('SIGNER_BAD_CONFIG', `${path} names no CA or no Rekor log`);
+  return { ca, log, ...(v2 ? { logVersion: 2 as const } : {}), ...(tsa ? { tsa } : {}) };
 }
 
 /** Fulcio POST /api/v2/signingCert with a public key and its proof of possession. Returns DER, leaf first. */
@@ -79,6 +84,12 @@ export async function createLogEntry(logUrl: string, proposed: unknown): Promise
   const [uuid, e] = Object.entries(j)[0] ?? [];
   if (!uuid || !e) throw new SignerError('SIGNER_LOG_FAILED', 'the log returned no entry');
   return { uuid, ...e };
+}
+
+/** Rekor v2 POST /api/v2/log/entries; returns the protobuf-specs TransparencyLogEntry (JSON). */
+export async function createLogEntryV2(logUrl: string, request: unknown): Promise<Record<string, unknown>> {
+  const res = await post(`${logUrl.replace(/\/$/, '')}/api/v2/log/entries`, JSON.stringify(request), 'application/json', 'application/json', 'SIGNER_LOG_FAILED');
+  return (await res.json()) as Record<string, unknown>;
 }
 
 /** RFC 3161 §2.4.1 TimeStampReq over SHA-256(data), with a nonce and certReq; returns the granted TimeStampResp (DER). */

@@ -7,7 +7,7 @@
  */
 import { createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { pae } from '../log/entries.js';
-import { createLogEntry, requestCertificate, requestTimestamp, type Endpoints, type RekorV1Entry } from './clients.js';
+import { createLogEntry, createLogEntryV2, requestCertificate, requestTimestamp, type Endpoints, type RekorV1Entry } from './clients.js';
 import { SignerError } from './errors.js';
 
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
@@ -98,17 +98,20 @@ export async function signArtifact(artifact: Uint8Array, o: SignOptions): Promis
   const signature = cryptoSign('sha256', artifact, k.key);
   const certDer = k.certDer;
   k = undefined; // drop the only reference to the private key
-  const entry = await createLogEntry(o.endpoints.log, {
-    apiVersion: '0.0.1',
-    kind: 'hashedrekord',
-    spec: {
-      data: { hash: { algorithm: 'sha256', value: digest.toString('hex') } },
-      signature: { content: signature.toString('base64'), publicKey: { content: Buffer.from(pem(certDer, 'CERTIFICATE')).toString('base64') } },
-    },
-  });
+  const verifier = { keyDetails: 'PKIX_ECDSA_P256_SHA_256', x509Certificate: { rawBytes: certDer.toString('base64') } };
+  const entry = o.endpoints.logVersion === 2
+    ? await createLogEntryV2(o.endpoints.log, { hashedRekordRequestV002: { digest: digest.toString('base64'), signature: { content: signature.toString('base64'), verifier } } })
+    : tlogEntry(await createLogEntry(o.endpoints.log, {
+      apiVersion: '0.0.1',
+      kind: 'hashedrekord',
+      spec: {
+        data: { hash: { algorithm: 'sha256', value: digest.toString('hex') } },
+        signature: { content: signature.toString('base64'), publicKey: { content: Buffer.from(pem(certDer, 'CERTIFICATE')).toString('base64') } },
+      },
+    }));
   return {
     mediaType: BUNDLE_MEDIA_TYPE,
-    verificationMaterial: { certificate: { rawBytes: certDer.toString('base64') }, tlogEntries: [tlogEntry(entry)], ...(await timestamps(o, signature)) },
+    verificationMaterial: { certificate: { rawBytes: certDer.toString('base64') }, tlogEntries: [entry], ...(await timestamps(o, signature)) },
     messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: digest.toString('base64') }, signature: signature.toString('base64') },
   };
 }
@@ -120,14 +123,22 @@ export async function signDsse(payload: Uint8Array, payloadType: string, o: Sign
   const certDer = k.certDer;
   k = undefined;
   const envelope = { payloadType, payload: Buffer.from(payload).toString('base64'), signatures: [{ sig: signature.toString('base64'), keyid: '' }] };
-  const entry = await createLogEntry(o.endpoints.log, {
-    apiVersion: '0.0.1',
-    kind: 'dsse',
-    spec: { proposedContent: { envelope: JSON.stringify(envelope), verifiers: [Buffer.from(pem(certDer, 'CERTIFICATE')).toString('base64')] } },
-  });
+  // Rekor v2 logs DSSE as a hashedrekord over SHA-256(PAE) (rekor-v2 spec §6.1.4); v1 as a dsse entry.
+  const entry = o.endpoints.logVersion === 2
+    ? await createLogEntryV2(o.endpoints.log, {
+      hashedRekordRequestV002: {
+        digest: createHash('sha256').update(pae(payloadType, payload)).digest('base64'),
+        signature: { content: signature.toString('base64'), verifier: { keyDetails: 'PKIX_ECDSA_P256_SHA_256', x509Certificate: { rawBytes: certDer.toString('base64') } } },
+      },
+    })
+    : tlogEntry(await createLogEntry(o.endpoints.log, {
+      apiVersion: '0.0.1',
+      kind: 'dsse',
+      spec: { proposedContent: { envelope: JSON.stringify(envelope), verifiers: [Buffer.from(pem(certDer, 'CERTIFICATE')).toString('base64')] } },
+    }));
   return {
     mediaType: BUNDLE_MEDIA_TYPE,
-    verificationMaterial: { certificate: { rawBytes: certDer.toString('base64') }, tlogEntries: [tlogEntry(entry)], ...(await timestamps(o, signature)) },
+    verificationMaterial: { certificate: { rawBytes: certDer.toString('base64') }, tlogEntries: [entry], ...(await timestamps(o, signature)) },
     dsseEnvelope: envelope,
   };
 }

@@ -156,6 +156,12 @@ export class TimestampAuthority {
   private readonly scheme: Scheme;
   private readonly policyDer: Map<string, Uint8Array>;
   private readonly accuracyDer: Uint8Array;
+  /**
+   * With whole-second accuracy, genTime carries no fraction. Sub-second digits would add nothing
+   * the stated accuracy vouches for, and DER's "no trailing zeros" fractions (X.690 §11.7.3) are
+   * refused by @sigstore/core 3's time parser, which accepts only exactly three digits.
+   */
+  private readonly wholeSeconds: boolean;
   private readonly certsField: Uint8Array;
   private readonly sid: Uint8Array;
   private readonly staticAttrs: Uint8Array[];
@@ -182,6 +188,7 @@ export class TimestampAuthority {
     }
 
     const a = opts.accuracy ?? { seconds: 1 };
+    this.wholeSeconds = !a.millis && !a.micros;
     this.accuracyDer = seq(
       ...(a.seconds ? [integer(BigInt(a.seconds))] : []),
       ...(a.millis ? [tlv(0x80, integer(BigInt(a.millis)).subarray(2))] : []),
@@ -230,7 +237,8 @@ export class TimestampAuthority {
   tstInfo(req: TimeStampRequest, serial: bigint, genTime: Date): Uint8Array {
     const policy = this.policyDer.get(this.policyFor(req))!;
     return seq(
-      this.head.version, policy, req.messageImprintDer, integer(serial), generalizedTime(genTime),
+      this.head.version, policy, req.messageImprintDer, integer(serial),
+      generalizedTime(this.wholeSeconds ? new Date(Math.floor(genTime.getTime() / 1000) * 1000) : genTime),
       this.accuracyDer, ...(req.nonceDer ? [req.nonceDer] : []),
     );
   }

@@ -141,7 +141,12 @@ describe('tokens from our own TimestampAuthority', () => {
     const root = identity.certificates[1]!;
     const v = verifyTimestampToken(resp, { data: hello, nonce: 99n, trustedCerts: [root] });
     expect(v).toMatchObject({ serialNumber: 424242n, hashAlgorithm: 'sha384', policy: '1.3.6.1.4.1.57264.2', nonce: 99n, accuracyMicros: 1_000_000 });
-    expect(v.genTime.toISOString()).toBe(genTime.toISOString());
+    // Whole-second accuracy: genTime carries no fraction (sigstore-js accepts only .sss fractions).
+    expect(v.genTime.toISOString()).toBe(new Date(Math.floor(genTime.getTime() / 1000) * 1000).toISOString());
+    // With millisecond accuracy the fraction is kept, without trailing zeros (X.690 §11.7.3).
+    const fine = new TimestampAuthority({ ...identity, accuracy: { millis: 5 } });
+    const resp2 = await fine.respond({ hashAlgorithm: 'sha384', hashedMessage: h, messageImprintDer: messageImprintDer('sha384', h), certReq: true }, 424243n, genTime);
+    expect(verifyTimestampToken(resp2, { data: hello, trustedCerts: [root] }).genTime.toISOString()).toBe(genTime.toISOString());
     // Pinning the TSA leaf itself is a valid anchor too.
     expect(code(() => verifyTimestampToken(resp, { data: hello, trustedCerts: [identity.certificates[0]!] }))).toBe('OK');
     // Flip each byte after PKIStatus (0 granted -> 1 grantedWithMods is still a valid token); none may pass.
