@@ -128,6 +128,11 @@ describe('cairn up: the whole stack against sigstore-js', () => {
     for (const k of ['tlogs', 'ctlogs', 'certificateAuthorities', 'timestampAuthorities']) expect(root[k]!.length, k).toBeGreaterThan(0);
     const cfg = JSON.parse(await readFile(r.signingConfig, 'utf8')) as { mediaType: string };
     expect(cfg.mediaType).toBe('application/vnd.dev.sigstore.signingconfig.v0.2+json');
+    // Keys and other secrets are owner-only.
+    const data = join(dir, 'data');
+    for (const f of ['log/rekor-key.pem', 'log/ct-key.pem', 'ca/ca-key.pem', 'ca/ca-root-key.pem', 'ca/ca-passphrase', 'tsa/tsa-key.pem', 'spiffe/spiffe-ca.json']) {
+      expect((await stat(join(data, f))).mode & 0o777, f).toBe(0o600);
+    }
     for (const svc of ['ca', 'log', 'tsa']) {
       const h = await fetch(`${r[svc as 'ca']}/healthz`);
       expect(h.status, svc).toBe(200);
