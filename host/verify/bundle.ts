@@ -94,8 +94,20 @@ function tlogEntry(v: unknown, i: number): TlogEntry {
   return out;
 }
 
+/** proto3 JSON mapping: `null` means "the field's default" (absent). Depth-bounded. */
+function dropNulls(v: unknown, depth = 0): unknown {
+  if (depth > 32) fail('BUNDLE_MALFORMED', 'bundle nesting too deep');
+  if (Array.isArray(v)) return v.map((x) => dropNulls(x, depth + 1));
+  if (v && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) if (x !== null) out[k] = dropNulls(x, depth + 1);
+    return out;
+  }
+  return v;
+}
+
 export function parseBundle(input: unknown): Bundle {
-  const b = obj(input, 'bundle');
+  const b = obj(dropNulls(input), 'bundle');
   const mediaType = b.mediaType;
   if (typeof mediaType !== 'string') fail('BUNDLE_MALFORMED', 'bundle has no mediaType');
   const version = MEDIA[mediaType as string];

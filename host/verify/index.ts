@@ -15,13 +15,14 @@ export { VerificationError, type VerificationErrorCode } from './errors.js';
 export { verifyBundle, type Artifact, type Policy, type VerificationResult, type VerifyOptions } from './pipeline.js';
 export { parseTrustedRoot, type TrustMaterial } from './trusted-root.js';
 
-/** `sha256:<64 hex>` that is not an existing path is a digest; anything else is a file path. */
+/** `sha256:<64 hex>` (or `sha512:<128 hex>`) that is not an existing path is a digest; anything else is a file path. */
 export async function loadArtifact(arg: string): Promise<Artifact> {
-  if (/^sha256:[0-9a-fA-F]{64}$/.test(arg)) {
+  const m = /^(sha256:[0-9a-fA-F]{64}|sha512:[0-9a-fA-F]{128})$/.exec(arg);
+  if (m) {
     try {
       return { bytes: await readFile(arg) };
     } catch {
-      return { digest: { algorithm: 'sha256', value: Buffer.from(arg.slice(7), 'hex') } };
+      return { digest: { algorithm: arg.startsWith('sha512') ? 'sha512' : 'sha256', value: Buffer.from(arg.slice(7), 'hex') } };
     }
   }
   return { bytes: await readFile(arg) };

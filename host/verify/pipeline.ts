@@ -24,7 +24,7 @@ import type { Bundle, TlogEntry } from './bundle.js';
 import { fail, VerificationError } from './errors.js';
 import { within, type TrustedLog, type TrustMaterial } from './trusted-root.js';
 
-export type Artifact = { bytes: Uint8Array } | { digest: { algorithm: 'sha256'; value: Uint8Array } };
+export type Artifact = { bytes: Uint8Array } | { digest: { algorithm: 'sha256' | 'sha512'; value: Uint8Array } };
 
 export interface Policy {
   identity?: string;
@@ -266,7 +266,12 @@ function chainLinksValid(ca: TrustMaterial['certificateAuthorities'][number]): b
 function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bundleChain: X509Certificate[]): X509Certificate {
   const leaf = m.cert!;
   if (leaf.ca) fail('CERTIFICATE_UNTRUSTED', 'the signing certificate is a CA certificate');
-  if (bundleChain.some((c) => c.checkIssued(c) && c.verify(c.publicKey))) fail('CERTIFICATE_UNTRUSTED', 'the bundle carries a root certificate; roots come only from the trusted root');
+  // Certificates a v0.1/v0.2 bundle carries after the leaf are never anchors: a self-signed one is
+  // accepted only when it is byte-identical to a root of the trusted root (sigstore-go's npm
+  // bundles carry the real chain); anything else (sigstore-conformance bundle-with-root-cert_fail)
+  // is refused.
+  const trustedRoots = trust.certificateAuthorities.map((a) => a.chain[a.chain.length - 1]!.raw);
+  if (bundleChain.slice(1).some((c) => c.checkIssued(c) && !trustedRoots.some((r) => r.equals(c.raw)))) fail('CERTIFICATE_UNTRUSTED', 'the bundle carries a root certificate that is not in the trusted root');
   for (const t of times) {
     if (t < new Date(leaf.validFrom) || t > new Date(leaf.validTo)) fail('CERTIFICATE_NOT_VALID_AT_TIME', `the signing certificate was not valid at ${t.toISOString()}`);
   }
@@ -419,13 +424,16 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
 
   // What was signed.
   const content: SignedContent = { signature: Buffer.alloc(0) };
-  let artifactDigest: Buffer | undefined = 'bytes' in artifact ? sha256(artifact.bytes) : Buffer.from(artifact.digest.value);
+  // sha512 digests can name in-toto subjects (npm provenance); message signatures need SHA-256.
+  const sha512Digest = 'digest' in artifact && artifact.digest.algorithm === 'sha512' ? Buffer.from(artifact.digest.value) : undefined;
+  let artifactDigest: Buffer | undefined = 'bytes' in artifact ? sha256(artifact.bytes) : sha512Digest ? undefined : Buffer.from(artifact.digest.value);
+  if (b.content.type === 'messageSignature' && !artifactDigest) fail('ARTIFACT_MISMATCH', 'a message signature is checked against the artifact or its sha256 digest');
   if (b.content.type === 'messageSignature') {
     content.signature = b.content.signature;
     const md = b.content.digest;
     if (md) {
       if (md.algorithm !== 'SHA2_256') fail('ARTIFACT_MISMATCH', `unsupported message digest algorithm ${md.algorithm}`);
-      if (!md.value.equals(artifactDigest)) fail('ARTIFACT_MISMATCH', 'the bundle message digest is not the artifact digest');
+      if (!md.value.equals(artifactDigest!)) fail('ARTIFACT_MISMATCH', 'the bundle message digest is not the artifact digest');
     }
     content.artifactDigest = artifactDigest;
   } else {
@@ -514,8 +522,10 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
         return fail('ARTIFACT_MISMATCH', 'the in-toto statement is not JSON');
       }
       predicateType = typeof st.predicateType === 'string' ? st.predicateType : undefined;
-      const hex = artifactDigest!.toString('hex');
-      if (!(st.subject ?? []).some((s) => s?.digest?.sha256 === hex)) fail('ARTIFACT_MISMATCH', 'the artifact digest is not a subject of the in-toto statement');
+      const want = sha512Digest ? { alg: 'sha512', hex: sha512Digest.toString('hex') } : { alg: 'sha256', hex: artifactDigest!.toString('hex') };
+      const bytes512 = 'bytes' in artifact ? createHash('sha512').update(artifact.bytes).digest('hex') : undefined;
+      const match = (st.subject ?? []).some((s) => s?.digest?.[want.alg] === want.hex || (bytes512 !== undefined && s?.digest?.sha512 === bytes512));
+      if (!match) fail('ARTIFACT_MISMATCH', 'the artifact digest is not a subject of the in-toto statement');
     }
   }
 
