@@ -412,10 +412,11 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
   if (b.certificates.length > 0) {
     try {
       for (const d of b.certificates) bundleChain.push(new X509Certificate(d));
+      // node parses the key lazily and asn1-schema is stricter: both inside the guard.
+      m = { key: bundleChain[0]!.publicKey, cert: bundleChain[0]!, certDer: b.certificates[0]!, asn: AsnConvert.parse(b.certificates[0]!, Certificate) };
     } catch (cause) {
-      return fail('CERTIFICATE_MALFORMED', 'the bundle certificate is not DER X.509', cause);
+      return fail('CERTIFICATE_MALFORMED', 'the bundle certificate is not a well-formed DER X.509 certificate', cause);
     }
-    m = { key: bundleChain[0]!.publicKey, cert: bundleChain[0]!, certDer: b.certificates[0]!, asn: AsnConvert.parse(b.certificates[0]!, Certificate) };
     if (o.key && !o.key.equals(m.key)) fail('SIGNATURE_INVALID', 'the certificate key is not the expected key');
   } else {
     if (!o.key) return fail('PUBLIC_KEY_MISSING', 'a public-key bundle needs --key');
