@@ -1,0 +1,87 @@
+/**
+ * A worker_threads pool for large verification batches: each worker instantiates its own copy of
+ * the WASM core (WebAssembly memory is per instance), a batch is split into contiguous chunks,
+ * and the verdicts come back in input order. Registered keys are registered in every worker.
+ * Node-only (worker_threads); embedders in other runtimes use verifyBatch directly or their own
+ * workers.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { SignatureItem } from './signature-formats.js';
+
+interface Pending {
+  resolve: (r: boolean[]) => void;
+  reject: (e: unknown) => void;
+}
+
+export class VerifyPool {
+  private readonly workers: Worker[] = [];
+  private readonly ready: Promise<unknown>[] = [];
+  private readonly pending = new Map<number, Pending>();
+  private nextId = 1;
+
+  constructor(size: number = availableParallelism()) {
+    // Sources (tests, tsx) run the .ts worker through tsx; the compiled package runs the .js.
+    const ts = import.meta.url.endsWith('.ts');
+    const file = new URL(ts ? './pool-worker.ts' : './pool-worker.js', import.meta.url);
+    for (let i = 0; i < Math.max(1, size); i++) {
+      // Worker threads ignore --import, so a .ts worker registers tsx's loader itself first.
+      // --input-type (from a `node -e` parent) is refused for file workers; drop it.
+      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+      const w = ts
+        ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, execArgv })
+        : new Worker(file, { execArgv });
+      this.ready.push(new Promise((resolve, reject) => {
+        const onReady = (m: { ready?: boolean }): void => {
+          if (m.ready) {
+            w.off('message', onReady);
+            resolve(undefined);
+          }
+        };
+        w.on('message', onReady);
+        w.once('error', reject);
+      }));
+      w.on('message', (m: { id?: number; results?: boolean[] }) => {
+        if (m.id === undefined) return;
+        const p = this.pending.get(m.id);
+        this.pending.delete(m.id);
+        p?.resolve(m.results ?? []);
+      });
+      w.on('error', (e) => {
+        for (const p of this.pending.values()) p.reject(e);
+        this.pending.clear();
+      });
+      this.workers.push(w);
+    }
+  }
+
+  get size(): number {
+    return this.workers.length;
+  }
+
+  private send(w: Worker, msg: { items?: SignatureItem[]; register?: Uint8Array[] }): Promise<boolean[]> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      w.postMessage({ id, ...msg });
+    });
+  }
+
+  async registerKey(spki: Uint8Array): Promise<void> {
+    await Promise.all(this.ready);
+    await Promise.all(this.workers.map((w) => this.send(w, { register: [spki] })));
+  }
+
+  /** Same verdicts as verifyBatch(items), computed on every worker in parallel. */
+  async verifyBatch(items: readonly SignatureItem[]): Promise<boolean[]> {
+    await Promise.all(this.ready);
+    const n = this.workers.length;
+    const per = Math.ceil(items.length / n);
+    const parts = await Promise.all(this.workers.map((w, i) => (i * per < items.length ? this.send(w, { items: items.slice(i * per, (i + 1) * per) }) : Promise.resolve([]))));
+    return parts.flat();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
