@@ -2,8 +2,9 @@
 // 32-byte digest, for NIST P-256 (SEC 2 §2.4.2 / FIPS 186-5 curve parameters).
 //
 // Arithmetic: 256-bit integers as 8 little-endian u32 limbs in static memory; products through
-// u64. Both moduli (the field prime p and the group order n) use generic Montgomery
-// multiplication (CIOS, Koç et al. 1996) with R = 2^256. Points are Jacobian (X/Z², Y/Z³) with the
+// u64. Field elements (mod p) stay in normal form: a schoolbook product followed by the NIST fast
+// reduction for p = 2^256 − 2^224 + 2^192 + 2^96 − 1 (FIPS 186-4 D.2.3). Scalars (mod n) use
+// Montgomery multiplication (CIOS, Koç et al. 1996, R = 2^256), needed only for s⁻¹, u1 and u2. Points are Jacobian (X/Z², Y/Z³) with the
 // a = −3 doubling formula (dbl-2001-b) and general addition (add-2007-bl), from the Explicit-Formulas
 // Database. u1·G + u2·Q is computed with Shamir's trick over 4-bit windows; G's window table is
 // built once, and a public key can be registered so its table is built once too (log, CA, CT and
@@ -28,13 +29,11 @@ const N: usize = memory.data(32, 16);
 const B: usize = memory.data(32, 16);
 const GX: usize = memory.data(32, 16);
 const GY: usize = memory.data(32, 16);
-const R2P: usize = memory.data(32, 16);
 const R2N: usize = memory.data(32, 16);
-const ONE_P: usize = memory.data(32, 16); // 1 in Montgomery form mod p
+const ONE_P: usize = memory.data(32, 16); // 1 (field elements are in normal form)
 const ONE_N: usize = memory.data(32, 16);
-const B_M: usize = memory.data(32, 16); // b in Montgomery form
+const B_M: usize = memory.data(32, 16); // b
 const TMP_E: usize = memory.data(32, 16);
-let N0P: u32 = 0;
 let N0N: u32 = 0;
 let ready = false;
 
@@ -292,9 +291,140 @@ function montMul(out: usize, a: usize, b: usize, m: usize, m0inv: u32): void {
   if (t8 != 0 || !lt(out, m)) subRaw(out, out, m);
 }
 
-// Field shorthands (mod p, Montgomery domain).
-@inline function fmul(o: usize, a: usize, b: usize): void { montMul(o, a, b, P, N0P); }
-@inline function fsqr(o: usize, a: usize): void { montMul(o, a, a, P, N0P); }
+/**
+ * out = a·b mod p for P-256, in normal (not Montgomery) form: schoolbook 8×8 product into 16
+ * words, then the NIST fast reduction (FIPS 186-4 Appendix D.2.3 / SEC 2): p = 2^256 − 2^224 +
+ * 2^192 + 2^96 − 1 lets the 512-bit product fold with word additions only. out may alias a or b.
+ */
+function fmulP(out: usize, a: usize, b: usize): void {
+  const M: u64 = 0xffffffff;
+  const a0 = <u64>load<u32>(a, 0); const b0 = <u64>load<u32>(b, 0);
+  const a1 = <u64>load<u32>(a, 4); const b1 = <u64>load<u32>(b, 4);
+  const a2 = <u64>load<u32>(a, 8); const b2 = <u64>load<u32>(b, 8);
+  const a3 = <u64>load<u32>(a, 12); const b3 = <u64>load<u32>(b, 12);
+  const a4 = <u64>load<u32>(a, 16); const b4 = <u64>load<u32>(b, 16);
+  const a5 = <u64>load<u32>(a, 20); const b5 = <u64>load<u32>(b, 20);
+  const a6 = <u64>load<u32>(a, 24); const b6 = <u64>load<u32>(b, 24);
+  const a7 = <u64>load<u32>(a, 28); const b7 = <u64>load<u32>(b, 28);
+  let t0: u64 = 0, t1: u64 = 0, t2: u64 = 0, t3: u64 = 0, t4: u64 = 0, t5: u64 = 0, t6: u64 = 0, t7: u64 = 0, t8: u64 = 0, t9: u64 = 0, t10: u64 = 0, t11: u64 = 0, t12: u64 = 0, t13: u64 = 0, t14: u64 = 0, t15: u64 = 0;
+  let c: u64 = 0;
+  c = 0;
+  c += t0 + a0 * b0; t0 = c & M; c >>= 32;
+  c += t1 + a0 * b1; t1 = c & M; c >>= 32;
+  c += t2 + a0 * b2; t2 = c & M; c >>= 32;
+  c += t3 + a0 * b3; t3 = c & M; c >>= 32;
+  c += t4 + a0 * b4; t4 = c & M; c >>= 32;
+  c += t5 + a0 * b5; t5 = c & M; c >>= 32;
+  c += t6 + a0 * b6; t6 = c & M; c >>= 32;
+  c += t7 + a0 * b7; t7 = c & M; c >>= 32;
+  t8 = c;
+  c = 0;
+  c += t1 + a1 * b0; t1 = c & M; c >>= 32;
+  c += t2 + a1 * b1; t2 = c & M; c >>= 32;
+  c += t3 + a1 * b2; t3 = c & M; c >>= 32;
+  c += t4 + a1 * b3; t4 = c & M; c >>= 32;
+  c += t5 + a1 * b4; t5 = c & M; c >>= 32;
+  c += t6 + a1 * b5; t6 = c & M; c >>= 32;
+  c += t7 + a1 * b6; t7 = c & M; c >>= 32;
+  c += t8 + a1 * b7; t8 = c & M; c >>= 32;
+  t9 = c;
+  c = 0;
+  c += t2 + a2 * b0; t2 = c & M; c >>= 32;
+  c += t3 + a2 * b1; t3 = c & M; c >>= 32;
+  c += t4 + a2 * b2; t4 = c & M; c >>= 32;
+  c += t5 + a2 * b3; t5 = c & M; c >>= 32;
+  c += t6 + a2 * b4; t6 = c & M; c >>= 32;
+  c += t7 + a2 * b5; t7 = c & M; c >>= 32;
+  c += t8 + a2 * b6; t8 = c & M; c >>= 32;
+  c += t9 + a2 * b7; t9 = c & M; c >>= 32;
+  t10 = c;
+  c = 0;
+  c += t3 + a3 * b0; t3 = c & M; c >>= 32;
+  c += t4 + a3 * b1; t4 = c & M; c >>= 32;
+  c += t5 + a3 * b2; t5 = c & M; c >>= 32;
+  c += t6 + a3 * b3; t6 = c & M; c >>= 32;
+  c += t7 + a3 * b4; t7 = c & M; c >>= 32;
+  c += t8 + a3 * b5; t8 = c & M; c >>= 32;
+  c += t9 + a3 * b6; t9 = c & M; c >>= 32;
+  c += t10 + a3 * b7; t10 = c & M; c >>= 32;
+  t11 = c;
+  c = 0;
+  c += t4 + a4 * b0; t4 = c & M; c >>= 32;
+  c += t5 + a4 * b1; t5 = c & M; c >>= 32;
+  c += t6 + a4 * b2; t6 = c & M; c >>= 32;
+  c += t7 + a4 * b3; t7 = c & M; c >>= 32;
+  c += t8 + a4 * b4; t8 = c & M; c >>= 32;
+  c += t9 + a4 * b5; t9 = c & M; c >>= 32;
+  c += t10 + a4 * b6; t10 = c & M; c >>= 32;
+  c += t11 + a4 * b7; t11 = c & M; c >>= 32;
+  t12 = c;
+  c = 0;
+  c += t5 + a5 * b0; t5 = c & M; c >>= 32;
+  c += t6 + a5 * b1; t6 = c & M; c >>= 32;
+  c += t7 + a5 * b2; t7 = c & M; c >>= 32;
+  c += t8 + a5 * b3; t8 = c & M; c >>= 32;
+  c += t9 + a5 * b4; t9 = c & M; c >>= 32;
+  c += t10 + a5 * b5; t10 = c & M; c >>= 32;
+  c += t11 + a5 * b6; t11 = c & M; c >>= 32;
+  c += t12 + a5 * b7; t12 = c & M; c >>= 32;
+  t13 = c;
+  c = 0;
+  c += t6 + a6 * b0; t6 = c & M; c >>= 32;
+  c += t7 + a6 * b1; t7 = c & M; c >>= 32;
+  c += t8 + a6 * b2; t8 = c & M; c >>= 32;
+  c += t9 + a6 * b3; t9 = c & M; c >>= 32;
+  c += t10 + a6 * b4; t10 = c & M; c >>= 32;
+  c += t11 + a6 * b5; t11 = c & M; c >>= 32;
+  c += t12 + a6 * b6; t12 = c & M; c >>= 32;
+  c += t13 + a6 * b7; t13 = c & M; c >>= 32;
+  t14 = c;
+  c = 0;
+  c += t7 + a7 * b0; t7 = c & M; c >>= 32;
+  c += t8 + a7 * b1; t8 = c & M; c >>= 32;
+  c += t9 + a7 * b2; t9 = c & M; c >>= 32;
+  c += t10 + a7 * b3; t10 = c & M; c >>= 32;
+  c += t11 + a7 * b4; t11 = c & M; c >>= 32;
+  c += t12 + a7 * b5; t12 = c & M; c >>= 32;
+  c += t13 + a7 * b6; t13 = c & M; c >>= 32;
+  c += t14 + a7 * b7; t14 = c & M; c >>= 32;
+  t15 = c;
+  let r0: i64 = <i64>t0 + <i64>t8 + <i64>t9 - <i64>t11 - <i64>t12 - <i64>t13 - <i64>t14;
+  let r1: i64 = <i64>t1 + <i64>t9 + <i64>t10 - <i64>t12 - <i64>t13 - <i64>t14 - <i64>t15;
+  let r2: i64 = <i64>t2 + <i64>t10 + <i64>t11 - <i64>t13 - <i64>t14 - <i64>t15;
+  let r3: i64 = <i64>t3 + 2 * <i64>t11 + 2 * <i64>t12 + <i64>t13 - <i64>t15 - <i64>t8 - <i64>t9;
+  let r4: i64 = <i64>t4 + 2 * <i64>t12 + 2 * <i64>t13 + <i64>t14 - <i64>t9 - <i64>t10;
+  let r5: i64 = <i64>t5 + 2 * <i64>t13 + 2 * <i64>t14 + <i64>t15 - <i64>t10 - <i64>t11;
+  let r6: i64 = <i64>t6 + 2 * <i64>t14 + 2 * <i64>t15 + <i64>t14 + <i64>t13 - <i64>t8 - <i64>t9;
+  let r7: i64 = <i64>t7 + 2 * <i64>t15 + <i64>t15 + <i64>t8 - <i64>t10 - <i64>t11 - <i64>t12 - <i64>t13;
+  // Carry-propagate, then fold the (small, signed) carry back in with 2^256 ≡ 2^224 − 2^192 − 2^96 + 1 (mod p).
+  let cr: i64 = 0;
+  for (let pass = 0; pass < 4; pass++) {
+    r0 += cr; cr = r0 >> 32; r0 &= 0xffffffff;
+    r1 += cr; cr = r1 >> 32; r1 &= 0xffffffff;
+    r2 += cr; cr = r2 >> 32; r2 &= 0xffffffff;
+    r3 += cr; cr = r3 >> 32; r3 &= 0xffffffff;
+    r4 += cr; cr = r4 >> 32; r4 &= 0xffffffff;
+    r5 += cr; cr = r5 >> 32; r5 &= 0xffffffff;
+    r6 += cr; cr = r6 >> 32; r6 &= 0xffffffff;
+    r7 += cr; cr = r7 >> 32; r7 &= 0xffffffff;
+    if (cr == 0) break;
+    r0 += cr; r3 -= cr; r6 -= cr; r7 += cr;
+    cr = 0;
+  }
+  store<u32>(out, <u32>r0, 0);
+  store<u32>(out, <u32>r1, 4);
+  store<u32>(out, <u32>r2, 8);
+  store<u32>(out, <u32>r3, 12);
+  store<u32>(out, <u32>r4, 16);
+  store<u32>(out, <u32>r5, 20);
+  store<u32>(out, <u32>r6, 24);
+  store<u32>(out, <u32>r7, 28);
+  while (!lt(out, P)) subRaw(out, out, P);
+}
+
+// Field shorthands (mod p, normal form with the NIST reduction).
+@inline function fmul(o: usize, a: usize, b: usize): void { fmulP(o, a, b); }
+@inline function fsqr(o: usize, a: usize): void { fmulP(o, a, a); }
 @inline function fadd(o: usize, a: usize, b: usize): void { addMod(o, a, b, P); }
 @inline function fsub(o: usize, a: usize, b: usize): void { subMod(o, a, b, P); }
 
@@ -519,19 +649,17 @@ function init(): void {
   setHexConst(B, 0x5ac635d8aa3a93e7, 0xb3ebbd55769886bc, 0x651d06b0cc53b0f6, 0x3bce3c3e27d2604b);
   setHexConst(GX, 0x6b17d1f2e12c4247, 0xf8bce6e563a440f2, 0x77037d812deb33a0, 0xf4a13945d898c296);
   setHexConst(GY, 0x4fe342e2fe1a7f9b, 0x8ee7eb4a7c0f9e16, 0x2bce33576b315ece, 0xcbb6406837bf51f5);
-  N0P = negInv32(limb(P, 0));
   N0N = negInv32(limb(N, 0));
-  r2(R2P, P);
   r2(R2N, N);
   const one = reg(30);
   setZero(one);
   setLimb(one, 0, 1);
-  montMul(ONE_P, one, R2P, P, N0P);
+  copy(ONE_P, one); // field elements are in normal form (fmulP)
   montMul(ONE_N, one, R2N, N, N0N);
-  montMul(B_M, B, R2P, P, N0P);
+  copy(B_M, B);
   const gx = reg(31), gy = reg(32);
-  montMul(gx, GX, R2P, P, N0P);
-  montMul(gy, GY, R2P, P, N0P);
+  copy(gx, GX);
+  copy(gy, GY);
   buildComb(GCOMB, gx, gy);
   ready = true;
 }
@@ -546,8 +674,8 @@ function loadPublicKey(): bool {
   fromBE(y, IO + 32);
   if (!lt(x, P) || !lt(y, P)) return false;
   const xm = reg(40), ym = reg(41), lhs = reg(44), rhs = reg(45), t = reg(46);
-  montMul(xm, x, R2P, P, N0P);
-  montMul(ym, y, R2P, P, N0P);
+  copy(xm, x);
+  copy(ym, y);
   // y² = x³ − 3x + b
   fsqr(lhs, ym);
   fsqr(t, xm);
@@ -646,12 +774,12 @@ export function p256_verify(slot: i32): i32 {
   // X/Z² ≡ r (mod n) ⇔ X ≡ r'·Z² (mod p) for r' ∈ {r, r + n} with r' < p.
   const z2 = reg(57), rm = reg(58), t = reg(59);
   fsqr(z2, ACC + 64);
-  montMul(rm, r, R2P, P, N0P);
+  copy(rm, r);
   fmul(t, rm, z2);
   if (eq(t, ACC)) return 1;
   const rn = reg(61);
   if (addRaw(rn, r, N) == 0 && lt(rn, P)) {
-    montMul(rm, rn, R2P, P, N0P);
+    copy(rm, rn);
     fmul(t, rm, z2);
     if (eq(t, ACC)) return 1;
   }
