@@ -4,11 +4,13 @@
 // Arithmetic: 256-bit integers as 8 little-endian u32 limbs in static memory; products through
 // u64. Field elements (mod p) stay in normal form: a schoolbook product followed by the NIST fast
 // reduction for p = 2^256 − 2^224 + 2^192 + 2^96 − 1 (FIPS 186-4 D.2.3). Scalars (mod n) use
-// Montgomery multiplication (CIOS, Koç et al. 1996, R = 2^256), needed only for s⁻¹, u1 and u2. Points are Jacobian (X/Z², Y/Z³) with the
-// a = −3 doubling formula (dbl-2001-b) and general addition (add-2007-bl), from the Explicit-Formulas
-// Database. u1·G + u2·Q is computed with Shamir's trick over 4-bit windows; G's window table is
-// built once, and a public key can be registered so its table is built once too (log, CA, CT and
-// TSA keys verify many signatures). The final check avoids a field inversion: X ≡ r·Z² (mod p),
+// Montgomery multiplication (CIOS, Koç et al. 1996, R = 2^256), needed only for s⁻¹, u1 and u2.
+// Points are Jacobian (X/Z², Y/Z³) with the a = −3 doubling formula (dbl-2001-b), general
+// addition (add-2007-bl) and mixed addition (madd-2007-bl), from the Explicit-Formulas Database.
+// u1·G uses an affine comb table for G built once (one mixed addition per 4-bit window, no
+// doublings). u2·Q uses the same kind of comb for a registered key (log, CA, CT and TSA keys
+// verify many signatures), otherwise a width-5 NAF over the odd multiples Q, 3Q, …, 15Q. The
+// final check avoids a field inversion: X ≡ r·Z² (mod p),
 // and also (r + n)·Z² when r + n < p (SEC 1 §4.1.4 step 7 with x mod n).
 //
 // NOT constant-time, and it does not need to be: verification handles only public data.
@@ -45,7 +47,6 @@ const COMB_BYTES: usize = 64 * 16 * 96;
 const KEY_SLOTS: i32 = 8;
 const KTABLES: usize = memory.data(KEY_SLOTS * <i32>COMB_BYTES, 16);
 const GCOMB: usize = memory.data(<i32>COMB_BYTES, 16);
-const QTABLE: usize = memory.data(16 * 96, 16);
 const ACC: usize = memory.data(96, 16);
 const ACC2: usize = memory.data(96, 16);
 
@@ -539,17 +540,6 @@ function pointAdd(out: usize, p: usize, q: usize): void {
   copy(out + 64, z3);
 }
 
-/** table[k] = k·P for k = 0..15 (Jacobian); P given in affine Montgomery coordinates. */
-function buildTable(table: usize, xM: usize, yM: usize): void {
-  pointSetInfinity(table);
-  const p1 = table + POINT;
-  copy(p1, xM);
-  copy(p1 + 32, yM);
-  copy(p1 + 64, ONE_P);
-  pointDouble(table + 2 * POINT, p1);
-  for (let k = 3; k < 16; k++) pointAdd(table + <usize>k * POINT, table + <usize>(k - 1) * POINT, p1);
-}
-
 /** out = p + q with q affine (Z = 1; EFD madd-2007-bl). out may alias p. */
 function pointAddAffine(out: usize, p: usize, q: usize): void {
   if (isInfinity(p)) {
@@ -687,6 +677,57 @@ function loadPublicKey(): bool {
   return eq(lhs, rhs);
 }
 
+// wNAF (width 5) of u2 for arbitrary keys: ≤ 257 signed odd digits in [−15, 15], and the table of
+// odd multiples Q, 3Q, …, 15Q. About 43 additions instead of 60 for 4-bit windows (Hankerson,
+// Menezes, Vanstone, "Guide to ECC", Alg. 3.35/3.36).
+const NAF: usize = memory.data(260, 16);
+const KBUF: usize = memory.data(40, 16);
+const ODD: usize = memory.data(8 * 96, 16);
+const NEG: usize = memory.data(96, 16);
+
+/** Writes the width-5 NAF of the 256-bit scalar at `k` into NAF; returns the number of digits. */
+function wnaf5(k: usize): i32 {
+  memory.copy(KBUF, k, 32);
+  store<u32>(KBUF, 0, 32);
+  let len = 0;
+  for (;;) {
+    let nonzero = false;
+    for (let i = 0; i < 9; i++) if (load<u32>(KBUF + (<usize>i << 2)) != 0) { nonzero = true; break; }
+    if (!nonzero) break;
+    let d: i32 = 0;
+    const low = load<u32>(KBUF);
+    if (low & 1) {
+      d = <i32>(low & 31);
+      if (d >= 16) d -= 32;
+      // k ← k − d (d odd, |d| < 16): a small subtraction or addition with carry through the limbs.
+      let c: i64 = -<i64>d;
+      for (let i = 0; i < 9 && c != 0; i++) {
+        const v = <i64>load<u32>(KBUF + (<usize>i << 2)) + c;
+        store<u32>(KBUF + (<usize>i << 2), <u32>v);
+        c = v >> 32;
+      }
+    }
+    store<i8>(NAF + <usize>len, <i8>d);
+    len++;
+    // k ← k / 2
+    for (let i = 0; i < 9; i++) {
+      const cur = load<u32>(KBUF + (<usize>i << 2));
+      const next: u32 = i < 8 ? load<u32>(KBUF + (<usize>(i + 1) << 2)) : 0;
+      store<u32>(KBUF + (<usize>i << 2), (cur >> 1) | (next << 31));
+    }
+  }
+  return len;
+}
+
+/** ODD[j] = (2j + 1)·Q for j = 0..7, Q affine (xM, yM). */
+function buildOdd(xM: usize, yM: usize): void {
+  copy(ODD, xM);
+  copy(ODD + 32, yM);
+  copy(ODD + 64, ONE_P);
+  pointDouble(ACC2, ODD);
+  for (let j = 1; j < 8; j++) pointAdd(ODD + <usize>j * POINT, ODD + <usize>(j - 1) * POINT, ACC2);
+}
+
 export function p256_io(): usize { return IO; }
 export function p256_key_slots(): i32 { return KEY_SLOTS; }
 
@@ -735,7 +776,7 @@ export function p256_verify(slot: i32): i32 {
   let comb: usize = 0;
   if (slot < 0) {
     if (!loadPublicKey()) return 0;
-    buildTable(QTABLE, reg(40), reg(41));
+    buildOdd(reg(40), reg(41));
   } else {
     if (slot >= KEY_SLOTS) return 0;
     comb = KTABLES + <usize>slot * COMB_BYTES;
@@ -748,16 +789,22 @@ export function p256_verify(slot: i32): i32 {
   montMul(u2, r, w, N, N0N); // r·s⁻¹
   pointSetInfinity(ACC);
   if (comb == 0) {
-    // Arbitrary key: 4-bit windows over u2 (most significant first, 4 doublings per window).
-    for (let i = 63; i >= 0; i--) {
-      if (i != 63) {
-        pointDouble(ACC, ACC);
-        pointDouble(ACC, ACC);
-        pointDouble(ACC, ACC);
-        pointDouble(ACC, ACC);
+    // Arbitrary key: width-5 NAF of u2, most significant digit first.
+    const len = wnaf5(u2);
+    const zero = reg(62);
+    setZero(zero);
+    for (let i = len - 1; i >= 0; i--) {
+      pointDouble(ACC, ACC);
+      const d = <i32>load<i8>(NAF + <usize>i);
+      if (d > 0) {
+        pointAdd(ACC, ACC, ODD + <usize>((d - 1) >> 1) * POINT);
+      } else if (d < 0) {
+        const src = ODD + <usize>((-d - 1) >> 1) * POINT;
+        copy(NEG, src);
+        fsub(NEG + 32, zero, src + 32);
+        copy(NEG + 64, src + 64);
+        pointAdd(ACC, ACC, NEG);
       }
-      const w2 = (limb(u2, i >> 3) >> (<u32>(i & 7) << 2)) & 15;
-      if (w2 != 0) pointAdd(ACC, ACC, QTABLE + <usize>w2 * POINT);
     }
   } else {
     for (let i = 0; i < 64; i++) {
