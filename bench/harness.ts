@@ -61,3 +61,38 @@ export const fmt = {
   x: (r: number) => `${r.toFixed(2)}×`,
   ops: (x: number) => Math.round(x).toLocaleString('en-US'),
 };
+
+/**
+ * Starts `startStandalone` of host/<service>/standalone.ts in its own node process (so the
+ * service and the load generator each get a core) and resolves to the URL named by `readyKey`
+ * in its ready fields. `configYaml`, when given, is written beside the data dir and passed in.
+ */
+export async function serviceProcess(service: string, dataDir: string, readyKey: string, configYaml?: string): Promise<{ url: string; stop(): Promise<void> }> {
+  const { spawn } = await import('node:child_process');
+  const { join } = await import('node:path');
+  const { fileURLToPath } = await import('node:url');
+  const root = fileURLToPath(new URL('..', import.meta.url));
+  const configPath = configYaml === undefined ? undefined : join(dataDir, '..', `${service}.bench.yaml`);
+  const code = `const m = await import(${JSON.stringify(join(root, `host/${service}/standalone.ts`))});
+    ${configPath ? `(await import('node:fs')).writeFileSync(${JSON.stringify(configPath)}, ${JSON.stringify(configYaml)});` : ''}
+    const s = await m.startStandalone({ dataDir: ${JSON.stringify(dataDir)}, port: 0, host: '127.0.0.1'${configPath ? `, config: ${JSON.stringify(configPath)}` : ''} });
+    process.stdout.write(JSON.stringify(s.ready) + '\\n');
+    process.on('SIGTERM', () => s.close().then(() => process.exit(0)));`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const url = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const nl = buf.indexOf('\n');
+      if (nl >= 0) resolve((JSON.parse(buf.slice(0, nl)) as Record<string, string>)[readyKey]!);
+    });
+    child.once('exit', (c) => reject(new Error(`${service} process exited with ${c}`)));
+  });
+  return {
+    url,
+    stop: () => new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    }),
+  };
+}

@@ -11,7 +11,6 @@
  * Anchors (published, not measured here): Trillian Tessera ~2,900 entries/s on a 12-core VM with
  * POSIX storage; TesseraCT ~10,000 entries/s on ~7 cores with NVMe.
  */
-import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -23,7 +22,7 @@ import { prepareEntry } from '../host/log/entries.js';
 import { loadOrCreateLogKey } from '../host/log/keys.js';
 import { TransparencyLog } from '../host/log/log.js';
 import { SqliteLogStore } from '../host/log/store.js';
-import { fmt, table, type BenchOptions, type SuiteResult } from './harness.js';
+import { fmt, serviceProcess, table, type BenchOptions, type SuiteResult } from './harness.js';
 
 // autocannon (CommonJS) ships no types; this is the slice of its API used here.
 const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<{
@@ -66,26 +65,7 @@ async function signatureCost(quick: boolean): Promise<{ name: string; hz: number
   });
 }
 
-async function serverProcess(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  const code = `const m = await import(${JSON.stringify(join(root, 'host/log/standalone.ts'))});
-    const fs = await import('node:fs');
-    fs.writeFileSync(${JSON.stringify(join(dataDir, '..', 'log.yaml'))}, 'batchSize: 2048\\nbatchAgeMs: 15\\nqueueLimit: 200000\\n');
-    const s = await m.startStandalone({ dataDir: ${JSON.stringify(dataDir)}, port: 0, host: '127.0.0.1', config: ${JSON.stringify(join(dataDir, '..', 'log.yaml'))} });
-    process.stdout.write(JSON.stringify(s.ready) + '\\n');
-    process.on('SIGTERM', () => s.close().then(() => process.exit(0)));`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve((JSON.parse(buf.slice(0, nl)) as { log: string }).log);
-    });
-    child.once('exit', (c) => reject(new Error(`log process exited with ${c}`)));
-  });
-  return { url, stop: () => new Promise((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); }) };
-}
+const LOG_BENCH_CONFIG = 'batchSize: 2048\nbatchAgeMs: 15\nqueueLimit: 200000\n';
 
 /** Fills a log directly through the engine (no HTTP, no signature checks): the read test's tree. */
 async function bulkLoad(dataDir: string, n: number): Promise<void> {
@@ -113,7 +93,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
   const readSize = opts.quick ? 100_000 : 1_000_000;
   let loadSecs = 0;
   try {
-    const server = await serverProcess(join(dir, 'append'));
+    const server = await serviceProcess('log', join(dir, 'append'), 'log', LOG_BENCH_CONFIG);
     try {
       let i = 0;
       append = await autocannon({
@@ -126,7 +106,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     const t0 = performance.now();
     await bulkLoad(join(dir, 'read'), readSize);
     loadSecs = (performance.now() - t0) / 1000;
-    const reader = await serverProcess(join(dir, 'read'));
+    const reader = await serviceProcess('log', join(dir, 'read'), 'log', LOG_BENCH_CONFIG);
     try {
       read = await autocannon({
         url: reader.url, connections: 8, pipelining: 1, duration: opts.quick ? 3 : 10,

@@ -7,7 +7,6 @@
  *     (server and load generator each get one of the machine's cores), DER and Sigstore JSON
  *     requests, fixed duration. Target from issue 5: >= 5,000 timestamps/s on 2 cores.
  */
-import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -26,7 +25,7 @@ import { parseTimeStampReq, TimestampAuthority, messageImprintDer } from '../hos
 import { algorithmIdentifier, integer, octets, seq } from '../host/tsa/encode.js';
 import { createTsaIdentity } from '../host/tsa/keys.js';
 import { HASH_OIDS } from '../host/tsa/oids.js';
-import { fmt, table, type BenchOptions, type SuiteResult } from './harness.js';
+import { fmt, serviceProcess, table, type BenchOptions, type SuiteResult } from './harness.js';
 
 const digest = createHash('sha256').update('bench').digest();
 const query = Buffer.from(seq(integer(1n), seq(algorithmIdentifier(HASH_OIDS.sha256), octets(digest)), integer(0x1234567890abcdefn), Uint8Array.of(0x01, 0x01, 0xff)));
@@ -65,32 +64,6 @@ async function coreRates(quick: boolean): Promise<{ name: string; hz: number }[]
   });
 }
 
-/** Start `cairn serve tsa` equivalent in its own node process; resolves to its URL. */
-async function serverProcess(dataDir: string): Promise<{ url: string; stop(): Promise<void> }> {
-  const root = fileURLToPath(new URL('..', import.meta.url));
-  const code = `const m = await import(${JSON.stringify(join(root, 'host/tsa/standalone.ts'))});
-    const s = await m.startStandalone({ dataDir: ${JSON.stringify(dataDir)}, port: 0, host: '127.0.0.1' });
-    process.stdout.write(JSON.stringify(s.ready) + '\\n');
-    process.on('SIGTERM', () => s.close().then(() => process.exit(0)));`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
-  const url = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve((JSON.parse(buf.slice(0, nl)) as { tsa: string }).tsa);
-    });
-    child.once('exit', (c) => reject(new Error(`TSA process exited with ${c}`)));
-  });
-  return {
-    url,
-    stop: () => new Promise((resolve) => {
-      child.once('exit', () => resolve());
-      child.kill('SIGTERM');
-    }),
-  };
-}
-
 async function load(url: string, body: string | Buffer, contentType: string, seconds: number): Promise<{ rps: number; p99: number; non2xx: number; errors: number }> {
   const r = await autocannon({
     url: `${url}/api/v1/timestamp`, method: 'POST', headers: { 'content-type': contentType }, body,
@@ -104,7 +77,7 @@ export const tsaSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
   const bare = core[0]!.hz;
   const seconds = opts.quick ? 3 : 10;
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-tsa-'));
-  const server = await serverProcess(dir);
+  const server = await serviceProcess('tsa', dir, 'tsa');
   let der;
   let json;
   try {

@@ -12,46 +12,23 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Command } from 'commander';
-import { isCairnError } from '../errors.js';
 import { readSigningConfig, type Endpoints } from '../signer/clients.js';
 import { SignerError } from '../signer/errors.js';
 import { identityToken, type IdentitySource } from '../signer/identity.js';
 import { localProvenance, tektonProvenance, type Subject } from '../signer/provenance.js';
 import { IN_TOTO, signArtifact, signDsse } from '../signer/sign.js';
 import { verifySpireResults } from '../signer/tep0089.js';
+import { identity, run, withSignerOptions, type SignerOptions } from './sign.js';
 
-interface SignerCli {
-  signingConfig: string;
-  identityToken?: string;
-  identityTokenFile?: string;
-  identityTokenEnv?: string;
-  socket?: string;
-  audience: string;
+interface SignerCli extends SignerOptions {
   builderId: string;
   trustBundle?: string;
 }
 
 function withSigner(cmd: Command): Command {
-  return cmd
-    .option('--signing-config <file>', 'signing_config.json naming the CA, log and TSA', '.cairn/signing_config.json')
-    .option('--identity-token <jwt>', 'an OIDC identity token (instead of a JWT-SVID)')
-    .option('--identity-token-file <file>', 'read the identity token from a file')
-    .option('--identity-token-env <var>', 'read the identity token from an environment variable')
-    .option('--socket <path>', 'Workload API socket (default $SPIFFE_ENDPOINT_SOCKET, then .cairn/spiffe/agent.sock)')
-    .option('--audience <aud>', 'JWT-SVID audience', 'sigstore')
+  return withSignerOptions(cmd)
     .option('--builder-id <uri>', 'SLSA builder.id', 'https://cairn.dev/builders/chains@v1')
     .option('--trust-bundle <pem>', 'TEP-0089: PEM trust bundle for SPIRE-signed TaskRun results');
-}
-
-function identity(o: SignerCli): IdentitySource {
-  const def = join('.cairn', 'spiffe', 'agent.sock');
-  return {
-    ...(o.identityToken ? { token: o.identityToken } : {}),
-    ...(o.identityTokenFile ? { tokenFile: o.identityTokenFile } : {}),
-    ...(o.identityTokenEnv ? { tokenEnv: o.identityTokenEnv } : {}),
-    ...(o.socket ? { socket: o.socket } : !process.env.SPIFFE_ENDPOINT_SOCKET && existsSync(def) ? { socket: def } : {}),
-    audience: o.audience,
-  };
 }
 
 /**
@@ -117,15 +94,6 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   return { uid: p.uid, bundles: [att, ...files] };
 }
 
-async function report(fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    process.stderr.write(`cairn: ${isCairnError(e) ? `${e.code}: ` : ''}${(e as Error).message}\n`);
-    process.exitCode = 1;
-  }
-}
-
 interface WatchState {
   signed: Record<string, { file: string; bundles: string[]; at: string }>;
 }
@@ -158,7 +126,7 @@ export function registerChains(program: Command): void {
   const chains = program.command('chains').description('Tekton Chains-style signing: SLSA v1 provenance, DSSE, keyless');
   withSigner(chains.command('sign').description('sign TaskRun / PipelineRun JSON objects').argument('<files...>').requiredOption('--out <dir>', 'output directory')).action(
     (files: string[], o: SignerCli & { out: string }) =>
-      report(async () => {
+      run(async () => {
         for (const f of files) {
           const r = await signTektonFile(f, o.out, o);
           process.stdout.write(`signed ${f} (uid ${r.uid}) -> ${r.bundles.join(', ')}\n`);
@@ -174,7 +142,7 @@ export function registerChains(program: Command): void {
       .option('--once', 'one pass, then exit')
       .option('--interval-ms <n>', 'poll interval', '2000'),
   ).action((dir: string, o: SignerCli & { out: string; once?: boolean; intervalMs: string }) =>
-    report(async () => {
+    run(async () => {
       for (;;) {
         for (const f of await watchOnce(dir, o.out, o)) process.stdout.write(`signed ${f}\n`);
         if (o.once) return;
@@ -193,7 +161,7 @@ export function registerChains(program: Command): void {
       .option('--env <name...>', 'environment variables to record', [])
       .argument('<command...>'),
   ).action((command: string[], o: SignerCli & { out: string; materials: string[]; products: string[]; env: string[] }) =>
-    report(async () => {
+    run(async () => {
       const digestAll = async (globs: string[]): Promise<Subject[]> => {
         const out: Subject[] = [];
         for (const g of globs) for (const f of await globFiles(g)) out.push({ name: f, digest: { sha256: sha256File(await readFile(f)) } });

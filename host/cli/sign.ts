@@ -14,17 +14,21 @@ import { identityToken, type IdentitySource } from '../signer/identity.js';
 import { IN_TOTO, signArtifact, signDsse, statement } from '../signer/sign.js';
 import { createHash } from 'node:crypto';
 
-interface Common {
+/** The identity and endpoint options every signing command takes (sign, attest, build, chains). */
+export interface SignerOptions {
   signingConfig: string;
   identityToken?: string;
   identityTokenFile?: string;
   identityTokenEnv?: string;
   socket?: string;
   audience: string;
+}
+
+interface Common extends SignerOptions {
   out?: string;
 }
 
-function identity(o: Common): IdentitySource {
+export function identity(o: SignerOptions): IdentitySource {
   const defaultSocket = join('.cairn', 'spiffe', 'agent.sock');
   return {
     ...(o.identityToken ? { token: o.identityToken } : {}),
@@ -35,18 +39,22 @@ function identity(o: Common): IdentitySource {
   };
 }
 
-function withCommon(cmd: Command): Command {
+export function withSignerOptions(cmd: Command): Command {
   return cmd
     .option('--signing-config <file>', 'signing_config.json naming the CA, log and TSA', '.cairn/signing_config.json')
     .option('--identity-token <jwt>', 'an OIDC identity token (instead of a JWT-SVID)')
     .option('--identity-token-file <file>', 'read the identity token from a file')
     .option('--identity-token-env <var>', 'read the identity token from an environment variable')
     .option('--socket <path>', 'Workload API socket (default $SPIFFE_ENDPOINT_SOCKET, then .cairn/spiffe/agent.sock)')
-    .option('--audience <aud>', 'JWT-SVID audience', 'sigstore')
-    .option('--out <file>', 'bundle path (default FILE.sigstore.json)');
+    .option('--audience <aud>', 'JWT-SVID audience', 'sigstore');
 }
 
-async function run(fn: () => Promise<void>): Promise<void> {
+function withCommon(cmd: Command): Command {
+  return withSignerOptions(cmd).option('--out <file>', 'bundle path (default FILE.sigstore.json)');
+}
+
+/** Runs a command body; a coded error becomes one line on stderr and exit status 1. */
+export async function run(fn: () => Promise<void>): Promise<void> {
   try {
     await fn();
   } catch (e) {
