@@ -18,6 +18,7 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
+import { initCore } from '../host/core/index.js';
 import { prepareEntry } from '../host/log/entries.js';
 import { loadOrCreateLogKey } from '../host/log/keys.js';
 import { TransparencyLog } from '../host/log/log.js';
@@ -84,6 +85,7 @@ async function bulkLoad(dataDir: string, n: number): Promise<void> {
 }
 
 export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
+  await initCore(); // hashedrekord checks run in the WASM core
   const costs = await signatureCost(opts.quick);
   const n = opts.quick ? 2000 : 10000;
   const bodies = entries(n);
