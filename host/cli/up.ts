@@ -321,7 +321,16 @@ export function registerUp(program: Command): void {
         config,
         ...(opts.logLevel ? { logLevel: opts.logLevel } : {}),
       };
-      const stack = await startStack(stackOpts);
+      let stack: RunningStack;
+      try {
+        stack = await startStack(stackOpts);
+      } catch (e) {
+        const err = e as NodeJS.ErrnoException & { code?: string };
+        const hint = err.code === 'EADDRINUSE' ? ` (port in use: pass --port N for another range, or --port 0 for free ports)` : '';
+        process.stderr.write(`cairn up: ${err.code ? `${err.code}: ` : ''}${err.message}${hint}\n`);
+        process.exitCode = 1;
+        return;
+      }
       process.stdout.write(`${JSON.stringify(stack.ready)}\n`);
       if (!opts.quiet) process.stdout.write(summary(stack.ready, resolve(stackOpts.dataDir)));
       await new Promise<void>((done) => {
