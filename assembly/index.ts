@@ -4,3 +4,4 @@ export * from './merkle';
 export * from './p256';
 export * from './ed25519';
 export * from './tpm';
+export { sha512_digest } from './sha512';

@@ -18,7 +18,7 @@
 // 0, 32, 64, 96, 128) and calls p256_verify(slot) where slot = −1 (use Qx, Qy) or a registered
 // key slot; the result is 1 (valid) or 0.
 
-const LIMBS: i32 = 8;
+import { LIMBS, limb, setLimb, copy, setZero, isZero, eq, lt, addRaw, subRaw, addMod, subMod, montMul, negInv32, r2, fromBE, setHexConst, wnaf5 } from './bigint256';
 const SLOT_BYTES: usize = 32;
 
 // Scratch "registers": 96 field elements.
@@ -51,247 +51,6 @@ const ACC: usize = memory.data(96, 16);
 const ACC2: usize = memory.data(96, 16);
 
 @inline function reg(i: i32): usize { return REG + <usize>i * SLOT_BYTES; }
-@inline function limb(a: usize, i: i32): u32 { return load<u32>(a + (<usize>i << 2)); }
-@inline function setLimb(a: usize, i: i32, v: u32): void { store<u32>(a + (<usize>i << 2), v); }
-
-function copy(dst: usize, src: usize): void { memory.copy(dst, src, 32); }
-function setZero(a: usize): void { memory.fill(a, 0, 32); }
-function isZero(a: usize): bool {
-  return (load<u64>(a) | load<u64>(a, 8) | load<u64>(a, 16) | load<u64>(a, 24)) == 0;
-}
-function eq(a: usize, b: usize): bool {
-  return load<u64>(a) == load<u64>(b) && load<u64>(a, 8) == load<u64>(b, 8) &&
-    load<u64>(a, 16) == load<u64>(b, 16) && load<u64>(a, 24) == load<u64>(b, 24);
-}
-/** a < b as unsigned 256-bit integers. */
-function lt(a: usize, b: usize): bool {
-  for (let i = LIMBS - 1; i >= 0; i--) {
-    const x = limb(a, i), y = limb(b, i);
-    if (x != y) return x < y;
-  }
-  return false;
-}
-/** out = a + b, returns the carry. */
-function addRaw(out: usize, a: usize, b: usize): u32 {
-  let c: u64 = 0;
-  c += <u64>load<u32>(a, 0) + <u64>load<u32>(b, 0); store<u32>(out, <u32>c, 0); c >>= 32;
-  c += <u64>load<u32>(a, 4) + <u64>load<u32>(b, 4); store<u32>(out, <u32>c, 4); c >>= 32;
-  c += <u64>load<u32>(a, 8) + <u64>load<u32>(b, 8); store<u32>(out, <u32>c, 8); c >>= 32;
-  c += <u64>load<u32>(a, 12) + <u64>load<u32>(b, 12); store<u32>(out, <u32>c, 12); c >>= 32;
-  c += <u64>load<u32>(a, 16) + <u64>load<u32>(b, 16); store<u32>(out, <u32>c, 16); c >>= 32;
-  c += <u64>load<u32>(a, 20) + <u64>load<u32>(b, 20); store<u32>(out, <u32>c, 20); c >>= 32;
-  c += <u64>load<u32>(a, 24) + <u64>load<u32>(b, 24); store<u32>(out, <u32>c, 24); c >>= 32;
-  c += <u64>load<u32>(a, 28) + <u64>load<u32>(b, 28); store<u32>(out, <u32>c, 28); c >>= 32;
-  return <u32>c;
-}
-/** out = a − b, returns the borrow (1 if a < b). */
-function subRaw(out: usize, a: usize, b: usize): u32 {
-  let br: i64 = 0;
-  br += <i64>load<u32>(a, 0) - <i64>load<u32>(b, 0); store<u32>(out, <u32>br, 0); br >>= 32;
-  br += <i64>load<u32>(a, 4) - <i64>load<u32>(b, 4); store<u32>(out, <u32>br, 4); br >>= 32;
-  br += <i64>load<u32>(a, 8) - <i64>load<u32>(b, 8); store<u32>(out, <u32>br, 8); br >>= 32;
-  br += <i64>load<u32>(a, 12) - <i64>load<u32>(b, 12); store<u32>(out, <u32>br, 12); br >>= 32;
-  br += <i64>load<u32>(a, 16) - <i64>load<u32>(b, 16); store<u32>(out, <u32>br, 16); br >>= 32;
-  br += <i64>load<u32>(a, 20) - <i64>load<u32>(b, 20); store<u32>(out, <u32>br, 20); br >>= 32;
-  br += <i64>load<u32>(a, 24) - <i64>load<u32>(b, 24); store<u32>(out, <u32>br, 24); br >>= 32;
-  br += <i64>load<u32>(a, 28) - <i64>load<u32>(b, 28); store<u32>(out, <u32>br, 28); br >>= 32;
-  return <u32>(br & 1);
-}
-function addMod(out: usize, a: usize, b: usize, m: usize): void {
-  const c = addRaw(out, a, b);
-  if (c != 0 || !lt(out, m)) subRaw(out, out, m);
-}
-function subMod(out: usize, a: usize, b: usize, m: usize): void {
-  if (subRaw(out, a, b) != 0) addRaw(out, out, m);
-}
-
-/** Montgomery product out = a·b·2^−256 mod m (CIOS, fully unrolled over u64 locals). out may alias a or b. */
-function montMul(out: usize, a: usize, b: usize, m: usize, m0inv: u32): void {
-  const M: u64 = 0xffffffff;
-  const n0: u64 = <u64>m0inv;
-  const b0 = <u64>load<u32>(b, 0); const m0 = <u64>load<u32>(m, 0);
-  const b1 = <u64>load<u32>(b, 4); const m1 = <u64>load<u32>(m, 4);
-  const b2 = <u64>load<u32>(b, 8); const m2 = <u64>load<u32>(m, 8);
-  const b3 = <u64>load<u32>(b, 12); const m3 = <u64>load<u32>(m, 12);
-  const b4 = <u64>load<u32>(b, 16); const m4 = <u64>load<u32>(m, 16);
-  const b5 = <u64>load<u32>(b, 20); const m5 = <u64>load<u32>(m, 20);
-  const b6 = <u64>load<u32>(b, 24); const m6 = <u64>load<u32>(m, 24);
-  const b7 = <u64>load<u32>(b, 28); const m7 = <u64>load<u32>(m, 28);
-  let t0: u64 = 0, t1: u64 = 0, t2: u64 = 0, t3: u64 = 0, t4: u64 = 0, t5: u64 = 0, t6: u64 = 0, t7: u64 = 0, t8: u64 = 0, t9: u64 = 0;
-  let c: u64 = 0;
-  let ai: u64 = 0;
-  let q: u64 = 0;
-  ai = <u64>load<u32>(a, 0);
-  c = t0 + ai * b0; t0 = c & M; c >>= 32;
-  c += t1 + ai * b1; t1 = c & M; c >>= 32;
-  c += t2 + ai * b2; t2 = c & M; c >>= 32;
-  c += t3 + ai * b3; t3 = c & M; c >>= 32;
-  c += t4 + ai * b4; t4 = c & M; c >>= 32;
-  c += t5 + ai * b5; t5 = c & M; c >>= 32;
-  c += t6 + ai * b6; t6 = c & M; c >>= 32;
-  c += t7 + ai * b7; t7 = c & M; c >>= 32;
-  c += t8; t8 = c & M; t9 = c >> 32;
-  q = (t0 * n0) & M;
-  c = (t0 + q * m0) >> 32;
-  c += t1 + q * m1; t0 = c & M; c >>= 32;
-  c += t2 + q * m2; t1 = c & M; c >>= 32;
-  c += t3 + q * m3; t2 = c & M; c >>= 32;
-  c += t4 + q * m4; t3 = c & M; c >>= 32;
-  c += t5 + q * m5; t4 = c & M; c >>= 32;
-  c += t6 + q * m6; t5 = c & M; c >>= 32;
-  c += t7 + q * m7; t6 = c & M; c >>= 32;
-  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
-  ai = <u64>load<u32>(a, 4);
-  c = t0 + ai * b0; t0 = c & M; c >>= 32;
-  c += t1 + ai * b1; t1 = c & M; c >>= 32;
-  c += t2 + ai * b2; t2 = c & M; c >>= 32;
-  c += t3 + ai * b3; t3 = c & M; c >>= 32;
-  c += t4 + ai * b4; t4 = c & M; c >>= 32;
-  c += t5 + ai * b5; t5 = c & M; c >>= 32;
-  c += t6 + ai * b6; t6 = c & M; c >>= 32;
-  c += t7 + ai * b7; t7 = c & M; c >>= 32;
-  c += t8; t8 = c & M; t9 = c >> 32;
-  q = (t0 * n0) & M;
-  c = (t0 + q * m0) >> 32;
-  c += t1 + q * m1; t0 = c & M; c >>= 32;
-  c += t2 + q * m2; t1 = c & M; c >>= 32;
-  c += t3 + q * m3; t2 = c & M; c >>= 32;
-  c += t4 + q * m4; t3 = c & M; c >>= 32;
-  c += t5 + q * m5; t4 = c & M; c >>= 32;
-  c += t6 + q * m6; t5 = c & M; c >>= 32;
-  c += t7 + q * m7; t6 = c & M; c >>= 32;
-  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
-  ai = <u64>load<u32>(a, 8);
-  c = t0 + ai * b0; t0 = c & M; c >>= 32;
-  c += t1 + ai * b1; t1 = c & M; c >>= 32;
-  c += t2 + ai * b2; t2 = c & M; c >>= 32;
-  c += t3 + ai * b3; t3 = c & M; c >>= 32;
-  c += t4 + ai * b4; t4 = c & M; c >>= 32;
-  c += t5 + ai * b5; t5 = c & M; c >>= 32;
-  c += t6 + ai * b6; t6 = c & M; c >>= 32;
-  c += t7 + ai * b7; t7 = c & M; c >>= 32;
-  c += t8; t8 = c & M; t9 = c >> 32;
-  q = (t0 * n0) & M;
-  c = (t0 + q * m0) >> 32;
-  c += t1 + q * m1; t0 = c & M; c >>= 32;
-  c += t2 + q * m2; t1 = c & M; c >>= 32;
-  c += t3 + q * m3; t2 = c & M; c >>= 32;
-  c += t4 + q * m4; t3 = c & M; c >>= 32;
-  c += t5 + q * m5; t4 = c & M; c >>= 32;
-  c += t6 + q * m6; t5 = c & M; c >>= 32;
-  c += t7 + q * m7; t6 = c & M; c >>= 32;
-  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
-  ai = <u64>load<u32>(a, 12);
-  c = t0 + ai * b0; t0 = c & M; c >>= 32;
-  c += t1 + ai * b1; t1 = c & M; c >>= 32;
-  c += t2 + ai * b2; t2 = c & M; c >>= 32;
-  c += t3 + ai * b3; t3 = c & M; c >>= 32;
-  c += t4 + ai * b4; t4 = c & M; c >>= 32;
-  c += t5 + ai * b5; t5 = c & M; c >>= 32;
-  c += t6 + ai * b6; t6 = c & M; c >>= 32;
-  c += t7 + ai * b7; t7 = c & M; c >>= 32;
-  c += t8; t8 = c & M; t9 = c >> 32;
-  q = (t0 * n0) & M;
-  c = (t0 + q * m0) >> 32;
-  c += t1 + q * m1; t0 = c & M; c >>= 32;
-  c += t2 + q * m2; t1 = c & M; c >>= 32;
-  c += t3 + q * m3; t2 = c & M; c >>= 32;
-  c += t4 + q * m4; t3 = c & M; c >>= 32;
-  c += t5 + q * m5; t4 = c & M; c >>= 32;
-  c += t6 + q * m6; t5 = c & M; c >>= 32;
-  c += t7 + q * m7; t6 = c & M; c >>= 32;
-  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
-  ai = <u64>load<u32>(a, 16);
-  c = t0 + ai * b0; t0 = c & M; c >>= 32;
-  c += t1 + ai * b1; t1 = c & M; c >>= 32;
-  c += t2 + ai * b2; t2 = c & M; c >>= 32;
-  c += t3 + ai * b3; t3 = c & M; c >>= 32;
-  c += t4 + ai * b4; t4 = c & M; c >>= 32;
-  c += t5 + ai * b5; t5 = c & M; c >>= 32;
-  c += t6 + ai * b6; t6 = c & M; c >>= 32;
-  c += t7 + ai * b7; t7 = c & M; c >>= 32;
-  c += t8; t8 = c & M; t9 = c >> 32;
-  q = (t0 * n0) & M;
-  c = (t0 + q * m0) >> 32;
-  c += t1 + q * m1; t0 = c & M; c >>= 32;
-  c += t2 + q * m2; t1 = c & M; c >>= 32;
-  c += t3 + q * m3; t2 = c & M; c >>= 32;
-  c += t4 + q * m4; t3 = c & M; c >>= 32;
-  c += t5 + q * m5; t4 = c & M; c >>= 32;
-  c += t6 + q * m6; t5 = c & M; c >>= 32;
-  c += t7 + q * m7; t6 = c & M; c >>= 32;
-  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
-  ai = <u64>load<u32>(a, 20);
-  c = t0 + ai * b0; t0 = c & M; c >>= 32;
-  c += t1 + ai * b1; t1 = c & M; c >>= 32;
-  c += t2 + ai * b2; t2 = c & M; c >>= 32;
-  c += t3 + ai * b3; t3 = c & M; c >>= 32;
-  c += t4 + ai * b4; t4 = c & M; c >>= 32;
-  c += t5 + ai * b5; t5 = c & M; c >>= 32;
-  c += t6 + ai * b6; t6 = c & M; c >>= 32;
-  c += t7 + ai * b7; t7 = c & M; c >>= 32;
-  c += t8; t8 = c & M; t9 = c >> 32;
-  q = (t0 * n0) & M;
-  c = (t0 + q * m0) >> 32;
-  c += t1 + q * m1; t0 = c & M; c >>= 32;
-  c += t2 + q * m2; t1 = c & M; c >>= 32;
-  c += t3 + q * m3; t2 = c & M; c >>= 32;
-  c += t4 + q * m4; t3 = c & M; c >>= 32;
-  c += t5 + q * m5; t4 = c & M; c >>= 32;
-  c += t6 + q * m6; t5 = c & M; c >>= 32;
-  c += t7 + q * m7; t6 = c & M; c >>= 32;
-  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
-  ai = <u64>load<u32>(a, 24);
-  c = t0 + ai * b0; t0 = c & M; c >>= 32;
-  c += t1 + ai * b1; t1 = c & M; c >>= 32;
-  c += t2 + ai * b2; t2 = c & M; c >>= 32;
-  c += t3 + ai * b3; t3 = c & M; c >>= 32;
-  c += t4 + ai * b4; t4 = c & M; c >>= 32;
-  c += t5 + ai * b5; t5 = c & M; c >>= 32;
-  c += t6 + ai * b6; t6 = c & M; c >>= 32;
-  c += t7 + ai * b7; t7 = c & M; c >>= 32;
-  c += t8; t8 = c & M; t9 = c >> 32;
-  q = (t0 * n0) & M;
-  c = (t0 + q * m0) >> 32;
-  c += t1 + q * m1; t0 = c & M; c >>= 32;
-  c += t2 + q * m2; t1 = c & M; c >>= 32;
-  c += t3 + q * m3; t2 = c & M; c >>= 32;
-  c += t4 + q * m4; t3 = c & M; c >>= 32;
-  c += t5 + q * m5; t4 = c & M; c >>= 32;
-  c += t6 + q * m6; t5 = c & M; c >>= 32;
-  c += t7 + q * m7; t6 = c & M; c >>= 32;
-  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
-  ai = <u64>load<u32>(a, 28);
-  c = t0 + ai * b0; t0 = c & M; c >>= 32;
-  c += t1 + ai * b1; t1 = c & M; c >>= 32;
-  c += t2 + ai * b2; t2 = c & M; c >>= 32;
-  c += t3 + ai * b3; t3 = c & M; c >>= 32;
-  c += t4 + ai * b4; t4 = c & M; c >>= 32;
-  c += t5 + ai * b5; t5 = c & M; c >>= 32;
-  c += t6 + ai * b6; t6 = c & M; c >>= 32;
-  c += t7 + ai * b7; t7 = c & M; c >>= 32;
-  c += t8; t8 = c & M; t9 = c >> 32;
-  q = (t0 * n0) & M;
-  c = (t0 + q * m0) >> 32;
-  c += t1 + q * m1; t0 = c & M; c >>= 32;
-  c += t2 + q * m2; t1 = c & M; c >>= 32;
-  c += t3 + q * m3; t2 = c & M; c >>= 32;
-  c += t4 + q * m4; t3 = c & M; c >>= 32;
-  c += t5 + q * m5; t4 = c & M; c >>= 32;
-  c += t6 + q * m6; t5 = c & M; c >>= 32;
-  c += t7 + q * m7; t6 = c & M; c >>= 32;
-  c += t8; t7 = c & M; t8 = t9 + (c >> 32);
-  store<u32>(out, <u32>t0, 0);
-  store<u32>(out, <u32>t1, 4);
-  store<u32>(out, <u32>t2, 8);
-  store<u32>(out, <u32>t3, 12);
-  store<u32>(out, <u32>t4, 16);
-  store<u32>(out, <u32>t5, 20);
-  store<u32>(out, <u32>t6, 24);
-  store<u32>(out, <u32>t7, 28);
-  if (t8 != 0 || !lt(out, m)) subRaw(out, out, m);
-}
-
 /**
  * out = a·b mod p for P-256, in normal (not Montgomery) form: schoolbook 8×8 product into 16
  * words, then the NIST fast reduction (FIPS 186-4 Appendix D.2.3 / SEC 2): p = 2^256 − 2^224 +
@@ -428,32 +187,6 @@ function fmulP(out: usize, a: usize, b: usize): void {
 @inline function fsqr(o: usize, a: usize): void { fmulP(o, a, a); }
 @inline function fadd(o: usize, a: usize, b: usize): void { addMod(o, a, b, P); }
 @inline function fsub(o: usize, a: usize, b: usize): void { subMod(o, a, b, P); }
-
-/** −m^−1 mod 2^32 by Newton iteration (m odd). */
-function negInv32(m0: u32): u32 {
-  let x: u32 = 1;
-  for (let i = 0; i < 5; i++) x = x * (2 - m0 * x);
-  return 0 - x;
-}
-
-/** 2^512 mod m, by doubling 1 five hundred and twelve times. */
-function r2(out: usize, m: usize): void {
-  setZero(out);
-  setLimb(out, 0, 1);
-  for (let i = 0; i < 512; i++) addMod(out, out, out, m);
-}
-
-function fromBE(out: usize, src: usize): void {
-  for (let i = 0; i < LIMBS; i++) setLimb(out, i, bswap<u32>(load<u32>(src + <usize>((7 - i) << 2))));
-}
-
-function setHexConst(out: usize, a: u64, b: u64, c: u64, d: u64): void {
-  // a is the most significant 64 bits.
-  store<u64>(out, d);
-  store<u64>(out, c, 8);
-  store<u64>(out, b, 16);
-  store<u64>(out, a, 24);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Points
@@ -681,43 +414,8 @@ function loadPublicKey(): bool {
 // odd multiples Q, 3Q, …, 15Q. About 43 additions instead of 60 for 4-bit windows (Hankerson,
 // Menezes, Vanstone, "Guide to ECC", Alg. 3.35/3.36).
 const NAF: usize = memory.data(260, 16);
-const KBUF: usize = memory.data(40, 16);
 const ODD: usize = memory.data(8 * 96, 16);
 const NEG: usize = memory.data(96, 16);
-
-/** Writes the width-5 NAF of the 256-bit scalar at `k` into NAF; returns the number of digits. */
-function wnaf5(k: usize): i32 {
-  memory.copy(KBUF, k, 32);
-  store<u32>(KBUF, 0, 32);
-  let len = 0;
-  for (;;) {
-    let nonzero = false;
-    for (let i = 0; i < 9; i++) if (load<u32>(KBUF + (<usize>i << 2)) != 0) { nonzero = true; break; }
-    if (!nonzero) break;
-    let d: i32 = 0;
-    const low = load<u32>(KBUF);
-    if (low & 1) {
-      d = <i32>(low & 31);
-      if (d >= 16) d -= 32;
-      // k ← k − d (d odd, |d| < 16): a small subtraction or addition with carry through the limbs.
-      let c: i64 = -<i64>d;
-      for (let i = 0; i < 9 && c != 0; i++) {
-        const v = <i64>load<u32>(KBUF + (<usize>i << 2)) + c;
-        store<u32>(KBUF + (<usize>i << 2), <u32>v);
-        c = v >> 32;
-      }
-    }
-    store<i8>(NAF + <usize>len, <i8>d);
-    len++;
-    // k ← k / 2
-    for (let i = 0; i < 9; i++) {
-      const cur = load<u32>(KBUF + (<usize>i << 2));
-      const next: u32 = i < 8 ? load<u32>(KBUF + (<usize>(i + 1) << 2)) : 0;
-      store<u32>(KBUF + (<usize>i << 2), (cur >> 1) | (next << 31));
-    }
-  }
-  return len;
-}
 
 /** ODD[j] = (2j + 1)·Q for j = 0..7, Q affine (xM, yM). */
 function buildOdd(xM: usize, yM: usize): void {
@@ -790,7 +488,7 @@ export function p256_verify(slot: i32): i32 {
   pointSetInfinity(ACC);
   if (comb == 0) {
     // Arbitrary key: width-5 NAF of u2, most significant digit first.
-    const len = wnaf5(u2);
+    const len = wnaf5(NAF, u2);
     const zero = reg(62);
     setZero(zero);
     for (let i = len - 1; i >= 0; i--) {

@@ -1,22 +1,28 @@
 /**
- * Batch signature verification over the WASM core (assembly/p256.ts), with the API embedders in
- * other runtimes call:
+ * Batch signature verification over the WASM core (assembly/p256.ts, assembly/ed25519.ts), with
+ * the API embedders in other runtimes call:
  *
  *   verifyBatch(items: {alg, publicKey, digestOrMessage, signature}[]): boolean[]
  *     alg 'ecdsa-p256-sha256': publicKey = SPKI DER, digestOrMessage = the 32-byte SHA-256
  *       digest, signature = DER (strict) or raw r‖s (64 bytes);
  *     alg 'ed25519': publicKey = SPKI DER, digestOrMessage = the message, signature = 64 bytes.
- *   registerKey(spki): precompute for a key that will verify many signatures; later items with the
- *     same key bytes use the tables automatically.
+ *   registerKey(spki): precompute for a key that will verify many signatures (a fixed-base comb
+ *     for either curve); later items with the same key bytes use the tables automatically.
  *
- * Every item gets its own verdict (a failing item never hides which one failed). ECDSA P-256
- * runs in WASM; Ed25519 currently goes through node:crypto (RFC 8032 cofactorless, as OpenSSL
- * does) — a WASM Ed25519 with batch verification is not built yet, so this file does not import
- * node:crypto for the P-256 path and only the Ed25519 path is Node-specific.
+ * Every item gets its own verdict: a batch whose combined Ed25519 equation fails is re-checked
+ * item by item, so a failing item never hides which one failed.
+ *
+ * Ed25519 rule (assembly/ed25519.ts has the details): strict RFC 8032 encodings (S < L, canonical
+ * A and R), no small-order public keys, and the COFACTORED equation [8][S]B = [8]R + [8][k]A, so
+ * single and batch verification always agree. OpenSSL (node:crypto) checks the cofactorless
+ * equation; the two differ only on signatures whose R carries a small-order component, which only
+ * the key holder can make (test/core/signatures.test.ts builds one and records both verdicts).
+ *
+ * Runtime-neutral: no Node imports. Batch randomness comes from globalThis.crypto.getRandomValues
+ * (Web Crypto; Node, Deno, Bun and browsers all have it).
  * host/core/signatures-reference.ts is the twin: @noble/curves for P-256 (prehash off, high S
  * accepted, as FIPS 186-5 does) and node:crypto for Ed25519; both pass the same Wycheproof suite.
  */
-import { createPublicKey, verify as nodeVerify } from 'node:crypto';
 import { CoreError } from './errors.js';
 import { coreExports } from './wasm.js';
 import { parseSpki, signatureRS, type SignatureItem } from './signature-formats.js';
@@ -30,6 +36,23 @@ interface P256Exports {
   p256_register_key(slot: number): number;
   p256_check_key(): number;
   p256_verify(slot: number): number;
+}
+
+interface Ed25519Exports {
+  memory: { buffer: ArrayBuffer };
+  ed25519_io(): number;
+  ed25519_chunk(): number;
+  ed25519_key_slots(): number;
+  ed25519_max_batch(): number;
+  ed25519_register_key(slot: number): number;
+  ed25519_check_key(): number;
+  ed25519_batch_reset(): void;
+  ed25519_batch_key(slot: number): number;
+  ed25519_begin(): void;
+  ed25519_update(len: number): void;
+  ed25519_push(key: number): number;
+  ed25519_verify_item(i: number): number;
+  ed25519_verify_batch(): number;
 }
 
 let io: Uint8Array | undefined;
@@ -49,18 +72,17 @@ const slots = new Map<string, number>();
 
 export function registerKey(publicKey: Uint8Array): boolean {
   const k = parseSpki(publicKey);
-  if (!k || k.alg !== 'ecdsa-p256-sha256') return false; // Ed25519 has no table yet
-  const hex = Buffer.from(publicKey).toString('hex');
+  if (!k) return false;
+  return k.alg === 'ecdsa-p256-sha256' ? registerP256(publicKey, k.point) : registerEd25519(publicKey, k.point);
+}
+
+function registerP256(publicKey: Uint8Array, point: Uint8Array): boolean {
+  const hex = toHex(publicKey);
   if (slots.has(hex)) return true;
   const { x, io: b } = wasm();
-  let slot = slots.size;
-  if (slot >= x.p256_key_slots()) {
-    const [oldest, s] = slots.entries().next().value as [string, number];
-    slots.delete(oldest);
-    slot = s;
-  }
-  b.set(k.point.subarray(1, 33), 0);
-  b.set(k.point.subarray(33, 65), 32);
+  const slot = claimSlot(slots, x.p256_key_slots());
+  b.set(point.subarray(1, 33), 0);
+  b.set(point.subarray(33, 65), 32);
   if (x.p256_register_key(slot) !== 1) return false;
   slots.set(hex, slot);
   return true;
@@ -71,7 +93,7 @@ function verifyP256(item: SignatureItem, point: Uint8Array): boolean {
   const rs = signatureRS(item.signature);
   if (!rs) return false;
   const { x, io: b } = wasm();
-  const slot = slots.get(Buffer.from(item.publicKey).toString('hex'));
+  const slot = slots.get(toHex(item.publicKey));
   if (slot === undefined) {
     b.set(point.subarray(1, 33), 0);
     b.set(point.subarray(33, 65), 32);
@@ -82,38 +104,127 @@ function verifyP256(item: SignatureItem, point: Uint8Array): boolean {
   return x.p256_verify(slot ?? -1) === 1;
 }
 
-/** Parsed Ed25519 keys by SPKI: a batch usually repeats a few keys (bounded, oldest dropped). */
-const edKeys = new Map<string, ReturnType<typeof createPublicKey>>();
+// ---------------------------------------------------------------------------------------------
+// Ed25519
 
-function verifyEd25519(item: SignatureItem): boolean {
-  if (item.signature.length !== 64) return false;
-  try {
-    const id = Buffer.from(item.publicKey).toString('base64');
-    let key = edKeys.get(id);
-    if (!key) {
-      key = createPublicKey({ key: Buffer.from(item.publicKey), format: 'der', type: 'spki' });
-      if (edKeys.size >= 1024) edKeys.delete(edKeys.keys().next().value as string);
-      edKeys.set(id, key);
+let edIo: Uint8Array | undefined;
+let edBuffer: ArrayBuffer | undefined;
+function ed(): { x: Ed25519Exports; io: Uint8Array; chunk: number } {
+  const x = coreExports() as unknown as Ed25519Exports;
+  if (typeof x.ed25519_push !== 'function') throw new CoreError('CORE_WASM_UNAVAILABLE', 'this build/cairn.wasm has no Ed25519 verifier; run `npm run asbuild`');
+  const chunk = x.ed25519_chunk();
+  if (!edIo || edBuffer !== x.memory.buffer) {
+    edBuffer = x.memory.buffer;
+    edIo = new Uint8Array(edBuffer, x.ed25519_io(), 128 + chunk);
+  }
+  return { x, io: edIo, chunk };
+}
+
+/** Registered Ed25519 keys: SPKI (hex) → WASM comb slot, oldest evicted first. */
+const edSlots = new Map<string, number>();
+
+function registerEd25519(publicKey: Uint8Array, raw: Uint8Array): boolean {
+  const hex = toHex(publicKey);
+  if (edSlots.has(hex)) return true;
+  const { x, io: b } = ed();
+  const slot = claimSlot(edSlots, x.ed25519_key_slots());
+  b.set(raw, 0);
+  if (x.ed25519_register_key(slot) !== 1) return false;
+  edSlots.set(hex, slot);
+  return true;
+}
+
+/**
+ * Verifies Ed25519 items (at most ed25519_max_batch at a time) and writes each verdict into
+ * `out` at the item's position. One item runs the single check; more run the batch equation,
+ * falling back to per-item checks only if it fails.
+ */
+function verifyEd25519Chunk(items: readonly SignatureItem[], positions: readonly number[], out: boolean[]): void {
+  const { x, io: b, chunk } = ed();
+  x.ed25519_batch_reset();
+  const keyIndex = new Map<string, number>();
+  const pushed: number[] = new Array<number>(positions.length).fill(-1);
+  const z = new Uint8Array(16 * positions.length);
+  globalThis.crypto.getRandomValues(z);
+  for (let j = 0; j < positions.length; j++) {
+    const item = items[positions[j]!]!;
+    const k = parseSpki(item.publicKey);
+    if (!k || k.alg !== 'ed25519' || item.signature.length !== 64) continue;
+    const hex = toHex(item.publicKey);
+    b.set(k.point, 0);
+    let key = keyIndex.get(hex);
+    if (key === undefined) {
+      key = x.ed25519_batch_key(edSlots.get(hex) ?? -1);
+      keyIndex.set(hex, key);
     }
-    return nodeVerify(null, item.digestOrMessage, key, item.signature);
-  } catch {
-    return false;
+    if (key < 0) continue; // not a valid public key
+    b.set(item.signature, 32);
+    b.set(z.subarray(16 * j, 16 * j + 16), 96);
+    x.ed25519_begin();
+    const m = item.digestOrMessage;
+    for (let off = 0; off < m.length; off += chunk) {
+      const part = m.subarray(off, Math.min(m.length, off + chunk));
+      b.set(part, 128);
+      x.ed25519_update(part.length);
+    }
+    pushed[j] = x.ed25519_push(key);
+  }
+  const live = pushed.filter((i) => i >= 0).length;
+  const allValid = live > 1 && x.ed25519_verify_batch() === 1;
+  for (let j = 0; j < positions.length; j++) {
+    const i = pushed[j]!;
+    out[positions[j]!] = i >= 0 && (allValid || x.ed25519_verify_item(i) === 1);
   }
 }
 
+// ---------------------------------------------------------------------------------------------
+
+/** A free table slot, or the oldest registered key's (removed from the map; the caller re-adds on success). */
+function claimSlot(map: Map<string, number>, capacity: number): number {
+  if (map.size < capacity) {
+    const used = new Set(map.values());
+    let s = 0;
+    while (used.has(s)) s++;
+    return s;
+  }
+  const [oldest, s] = map.entries().next().value as [string, number];
+  map.delete(oldest);
+  return s;
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+function toHex(b: Uint8Array): string {
+  let s = '';
+  for (let i = 0; i < b.length; i++) s += HEX[b[i]!];
+  return s;
+}
+
 export function verifySignature(item: SignatureItem): boolean {
-  const k = parseSpki(item.publicKey);
-  if (!k || k.alg !== item.alg) return false;
-  return item.alg === 'ecdsa-p256-sha256' ? verifyP256(item, k.point) : verifyEd25519(item);
+  return verifyBatch([item])[0]!;
 }
 
 export function verifyBatch(items: readonly SignatureItem[]): boolean[] {
-  return items.map((it) => {
+  const out = new Array<boolean>(items.length).fill(false);
+  let edPositions: number[] = [];
+  const maxBatch = items.some((it) => it.alg === 'ed25519') ? ed().x.ed25519_max_batch() : 0;
+  for (let i = 0; i < items.length; i++) {
+    const it = items[i]!;
+    if (it.alg === 'ed25519') {
+      edPositions.push(i);
+      if (edPositions.length === maxBatch) {
+        verifyEd25519Chunk(items, edPositions, out);
+        edPositions = [];
+      }
+      continue;
+    }
     try {
-      return verifySignature(it);
+      const k = parseSpki(it.publicKey);
+      out[i] = !!k && k.alg === it.alg && it.alg === 'ecdsa-p256-sha256' && verifyP256(it, k.point);
     } catch (e) {
       if (e instanceof CoreError) throw e;
-      return false;
+      out[i] = false;
     }
-  });
+  }
+  if (edPositions.length > 0) verifyEd25519Chunk(items, edPositions, out);
+  return out;
 }

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import * as core from '../../host/core/index.js';
 import * as ref from '../../host/core/reference.js';
@@ -40,4 +40,20 @@ describe('debug build of the WASM core', () => {
       }
     });
   }
+
+  it('signatures: ECDSA P-256 and an Ed25519 batch (one tampered item) give the node:crypto verdicts', () => {
+    const items: core.SignatureItem[] = [];
+    const expected: boolean[] = [];
+    for (let i = 0; i < 12; i++) {
+      const ec = i < 4;
+      const { privateKey, publicKey } = ec ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
+      const msg = Buffer.from(`debug ${i}`);
+      const sig = new Uint8Array(ec ? sign('sha256', msg, privateKey) : sign(null, msg, privateKey));
+      if (i === 2 || i === 9) sig[20] ^= 1;
+      const digest = new Uint8Array(createHash('sha256').update(msg).digest());
+      items.push({ alg: ec ? 'ecdsa-p256-sha256' : 'ed25519', publicKey: new Uint8Array(publicKey.export({ format: 'der', type: 'spki' })), digestOrMessage: ec ? digest : msg, signature: sig });
+      expected.push(i !== 2 && i !== 9);
+    }
+    expect(core.verifyBatch(items)).toEqual(expected);
+  });
 });

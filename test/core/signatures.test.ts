@@ -9,9 +9,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initCore } from '../../host/core/index.js';
+import { coreExports } from '../../host/core/wasm.js';
 import * as wasm from '../../host/core/signatures.js';
 import * as reference from '../../host/core/signatures-reference.js';
 import type { SignatureItem } from '../../host/core/signature-formats.js';
+import { ed25519 } from '@noble/curves/ed25519.js';
 
 const V = join(import.meta.dirname, '../../conformance/vectors/wycheproof');
 type Wy = { testGroups: { publicKeyDer: string; tests: { tcId: number; msg: string; sig: string; result: string; comment: string }[] }[] };
@@ -122,5 +124,128 @@ it('WASM and the twin agree on every Wycheproof vector, "acceptable" ones includ
   for (const set of sets) {
     const items = set.map((v) => v.item);
     expect(wasm.verifyBatch(items)).toEqual(reference.verifyBatch(items));
+  }
+});
+
+describe('Ed25519 batch verification (WASM) and the cofactored rule', () => {
+  const spkiOf = (raw: Uint8Array): Uint8Array => new Uint8Array([...hex('302a300506032b6570032100'), ...raw]);
+  const keyPairs = Array.from({ length: 6 }, () => generateKeyPairSync('ed25519'));
+  const edItem = (i: number, msg: Uint8Array): SignatureItem => {
+    const kp = keyPairs[i % keyPairs.length]!;
+    return { alg: 'ed25519', publicKey: new Uint8Array(kp.publicKey.export({ format: 'der', type: 'spki' })), digestOrMessage: msg, signature: new Uint8Array(sign(null, msg, kp.privateKey)) };
+  };
+
+  it('batch and single verification agree on every Wycheproof Ed25519 vector', () => {
+    const items = sets[2]!.map((v) => v.item);
+    expect(wasm.verifyBatch(items)).toEqual(items.map((it) => wasm.verifySignature(it)));
+  });
+
+  it('an all-valid batch of 150 (repeated, registered and one-off keys, 3 chunks) verifies; one bad item in it is pinpointed', () => {
+    expect(wasm.registerKey(edItem(0, new Uint8Array()).publicKey)).toBe(true);
+    const items = Array.from({ length: 150 }, (_, i) => edItem(i, Buffer.from(`batch ${i}`)));
+    // Every seventh item gets a one-off key of its own.
+    for (let i = 6; i < 150; i += 7) {
+      const kp = generateKeyPairSync('ed25519');
+      const m = Buffer.from(`batch ${i}`);
+      items[i] = { alg: 'ed25519', publicKey: new Uint8Array(kp.publicKey.export({ format: 'der', type: 'spki' })), digestOrMessage: m, signature: new Uint8Array(sign(null, m, kp.privateKey)) };
+    }
+    for (const impl of [wasm, reference]) expect(impl.verifyBatch(items).every(Boolean)).toBe(true);
+    const bad = items.map((it) => ({ ...it }));
+    bad[70] = { ...bad[70]!, digestOrMessage: Buffer.from('batch 71') };
+    bad[143] = { ...bad[143]!, signature: Uint8Array.from(bad[143]!.signature, (b, j) => (j === 10 ? b ^ 1 : b)) };
+    const expected = bad.map((_, i) => i !== 70 && i !== 143);
+    expect(wasm.verifyBatch(bad)).toEqual(expected);
+    expect(reference.verifyBatch(bad)).toEqual(expected);
+  });
+
+  it('the batch equation itself holds for valid items and fails when any one is wrong (raw exports)', () => {
+    const x = coreExports() as unknown as Record<string, (...a: number[]) => number> & { memory: { buffer: ArrayBuffer } };
+    const run = (items: SignatureItem[]): [number, number[]] => {
+      const io = new Uint8Array(x.memory.buffer, x.ed25519_io!(), 128 + 16384);
+      x.ed25519_batch_reset!();
+      const idx = items.map((it) => {
+        io.set(it.publicKey.subarray(12), 0);
+        const key = x.ed25519_batch_key!(-1);
+        io.set(it.signature, 32);
+        io.set(globalThis.crypto.getRandomValues(new Uint8Array(16)), 96);
+        x.ed25519_begin!();
+        io.set(it.digestOrMessage, 128);
+        x.ed25519_update!(it.digestOrMessage.length);
+        return x.ed25519_push!(key);
+      });
+      return [x.ed25519_verify_batch!(), idx.map((i) => x.ed25519_verify_item!(i))];
+    };
+    const items = Array.from({ length: 64 }, (_, i) => edItem(i, Buffer.from(`raw ${i}`)));
+    expect(run(items)).toEqual([1, items.map(() => 1)]);
+    for (const victim of [0, 31, 63]) {
+      const bad = items.map((it) => ({ ...it }));
+      bad[victim] = { ...bad[victim]!, digestOrMessage: Buffer.from('changed') };
+      const [batch, single] = run(bad);
+      expect(batch).toBe(0);
+      expect(single).toEqual(items.map((_, i) => (i === victim ? 0 : 1)));
+    }
+  });
+
+  it('messages longer than the 16 KiB WASM chunk are hashed in pieces', () => {
+    for (const len of [16383, 16384, 16385, 100_000]) {
+      const m = new Uint8Array(len).map((_, i) => (i * 31) & 0xff);
+      const it = edItem(len, m);
+      expect(wasm.verifySignature(it), `${len}`).toBe(true);
+      const other = new Uint8Array(m);
+      other[len - 1] ^= 1;
+      expect(wasm.verifySignature({ ...it, digestOrMessage: other }), `${len} tampered at the end`).toBe(false);
+    }
+  });
+
+  it('refuses small-order public keys (the identity accepts R = O, S = 0 for any message under OpenSSL)', () => {
+    const identity = new Uint8Array(32);
+    identity[0] = 1;
+    const order8 = hex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
+    const forged = new Uint8Array(64);
+    forged.set(identity, 0);
+    for (const A of [identity, order8]) {
+      const it: SignatureItem = { alg: 'ed25519', publicKey: spkiOf(A), digestOrMessage: Buffer.from('any message'), signature: forged };
+      expect(wasm.verifySignature(it)).toBe(false);
+      expect(reference.verifySignature(it)).toBe(false);
+      expect(wasm.registerKey(spkiOf(A))).toBe(false);
+    }
+    // A non-canonical key encoding (y = p, i.e. y ≡ 0) is refused too.
+    const yp = hex('edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f');
+    expect(wasm.registerKey(spkiOf(yp))).toBe(false);
+  });
+
+  it('is cofactored: a signature whose R has an order-8 component verifies in single and batch form (noble agrees), and OpenSSL, cofactorless, refuses it', () => {
+    // Built here with the private scalar: R' = r·B + T (T of order 8), S = r + k'·a with k' = H(R' ‖ A ‖ M).
+    const sk = ed25519.utils.randomSecretKey();
+    const { scalar: a, pointBytes: A } = ed25519.utils.getExtendedPublicKey(sk);
+    const L = ed25519.Point.Fn.ORDER;
+    const T = ed25519.Point.fromHex('c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a');
+    const r = 1234567890123456789012345678901234567890n % L;
+    const Rb = ed25519.Point.BASE.multiply(r).add(T).toBytes();
+    const M = Buffer.from('torsion');
+    const h = createHash('sha512').update(Rb).update(A).update(M).digest();
+    let k = 0n;
+    for (let i = 63; i >= 0; i--) k = (k << 8n) | BigInt(h[i]!);
+    const S = (r + (k % L) * a) % L;
+    const sig = new Uint8Array(64);
+    sig.set(Rb, 0);
+    for (let i = 0, v = S; i < 32; i++, v >>= 8n) sig[32 + i] = Number(v & 0xffn);
+    const item: SignatureItem = { alg: 'ed25519', publicKey: spkiOf(A), digestOrMessage: M, signature: sig };
+    expect(ed25519.verify(sig, M, A, { zip215: false })).toBe(true); // @noble/curves: cofactored, strict encodings
+    expect(wasm.verifySignature(item)).toBe(true);
+    const honest = edItem(1, Buffer.from('honest'));
+    expect(wasm.verifyBatch([honest, item, honest, item])).toEqual([true, true, true, true]);
+    expect(reference.verifySignature(item)).toBe(false); // OpenSSL: cofactorless
+  });
+});
+
+it('the WASM SHA-512 (Ed25519 hashing) matches node:crypto across block boundaries', () => {
+  const x = coreExports() as unknown as { memory: { buffer: ArrayBuffer }; ed25519_io(): number; sha512_digest(p: number, len: number): number };
+  const at = x.ed25519_io() + 128;
+  for (const len of [0, 1, 55, 111, 112, 113, 127, 128, 129, 239, 240, 256, 1000, 16384]) {
+    const m = new Uint8Array(len).map((_, i) => (i * 7 + len) & 0xff);
+    new Uint8Array(x.memory.buffer).set(m, at);
+    const p = x.sha512_digest(at, len);
+    expect(Buffer.from(new Uint8Array(x.memory.buffer, p, 64)).toString('hex'), `${len}`).toBe(createHash('sha512').update(m).digest('hex'));
   }
 });
