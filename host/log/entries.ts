@@ -132,13 +132,18 @@ export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Ar
   throw new LogError('LOG_BAD_KEY', `hashedrekord does not accept ${t} keys (Ed25519 signs messages, not digests)`);
 }
 
-/** Verify a signature over a message (DSSE PAE). */
+/**
+ * Verify a signature over a message (DSSE PAE, SETs, checkpoints, artifacts). Ed25519 and ECDSA
+ * P-256 with SHA-256 go through the WASM core (host/core/signatures.ts: batch tables for
+ * registered keys, the same rules in every runtime); other curves and RSA through node:crypto.
+ */
 export function verifyMessageSignature(v: Verifier, message: Uint8Array, sig: Uint8Array): boolean {
   const t = v.key.asymmetricKeyType;
   try {
-    if (t === 'ed25519') return cryptoVerify(null, message, v.key, sig);
+    if (t === 'ed25519') return verifySignature({ alg: 'ed25519', publicKey: v.spki, digestOrMessage: message, signature: sig });
     if (t === 'ec') {
       const crv = v.key.asymmetricKeyDetails?.namedCurve;
+      if (crv === 'prime256v1') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig });
       const h = crv === 'secp384r1' ? 'sha384' : crv === 'secp521r1' ? 'sha512' : 'sha256';
       return cryptoVerify(h, message, v.key, sig);
     }
@@ -147,6 +152,21 @@ export function verifyMessageSignature(v: Verifier, message: Uint8Array, sig: Ui
     return false;
   }
   throw new LogError('LOG_BAD_KEY', `unsupported key type ${t}`);
+}
+
+const spkiCache = new WeakMap<KeyObject, Buffer>();
+/** verifyMessageSignature for a bare KeyObject (its SPKI is exported once and cached). */
+export function verifyMessageWithKey(key: KeyObject, message: Uint8Array, sig: Uint8Array): boolean {
+  let spki = spkiCache.get(key);
+  if (!spki) {
+    spki = key.export({ format: 'der', type: 'spki' });
+    spkiCache.set(key, spki);
+  }
+  try {
+    return verifyMessageSignature({ key, spki }, message, sig);
+  } catch {
+    return false; // a key type no verifier supports cannot have made the signature
+  }
 }
 
 /** DSSE v1 pre-authentication encoding: "DSSEv1" SP LEN(type) SP type SP LEN(body) SP body. */

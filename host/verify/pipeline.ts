@@ -15,9 +15,9 @@
 import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
-import { leafHash, verifyInclusion } from '../core/index.js';
+import { leafHash, registerKey, verifyInclusion } from '../core/index.js';
 import { tbsWithoutExtension } from '../log/ct.js';
-import { pae, verifyDigestSignature } from '../log/entries.js';
+import { pae, verifyDigestSignature, verifyMessageWithKey } from '../log/entries.js';
 import { jcs } from '../log/jcs.js';
 import { verifyTimestampToken } from '../tsa/verify.js';
 import type { Bundle, TlogEntry } from './bundle.js';
@@ -65,6 +65,14 @@ const FUTURE_LEEWAY_MS = 60_000;
 // ---------------------------------------------------------------------------------------------
 // shared helpers
 
+/**
+ * SETs, checkpoints and SCTs are signed by the trusted root's log and CT keys, which are registered
+ * in the WASM core (fixed-base tables): those checks go through host/core. The artifact or DSSE
+ * signature is made by a key seen once (Fulcio's ephemeral leaf key), where OpenSSL's native
+ * single verify is faster than an unregistered WASM one on Node (bench/RESULTS.md, signatures).
+ */
+const verifyMessage = verifyMessageWithKey;
+
 function hashFor(key: KeyObject): string | null {
   if (key.asymmetricKeyType === 'ed25519') return null;
   if (key.asymmetricKeyType === 'ec') {
@@ -74,7 +82,7 @@ function hashFor(key: KeyObject): string | null {
   return 'sha256';
 }
 
-function verifyMessage(key: KeyObject, data: Uint8Array, sig: Uint8Array): boolean {
+function verifyArtifactSignature(key: KeyObject, data: Uint8Array, sig: Uint8Array): boolean {
   try {
     return cryptoVerify(hashFor(key), data, key, sig);
   } catch {
@@ -404,7 +412,16 @@ function issuerOf(asn: Certificate): string | undefined {
 // ---------------------------------------------------------------------------------------------
 // the pipeline
 
+const registered = new WeakSet<TrustMaterial>();
+/** Log and CT keys sign every SET, checkpoint and SCT: precompute their WASM tables once per trusted root. */
+function registerTrustedKeys(trust: TrustMaterial): void {
+  if (registered.has(trust)) return;
+  registered.add(trust);
+  for (const l of [...trust.tlogs, ...trust.ctlogs]) registerKey(l.spki);
+}
+
 export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial, policy: Policy, o: VerifyOptions = {}): VerificationResult {
+  registerTrustedKeys(trust);
   const now = o.now ?? new Date();
   // Signing material.
   let m: SigningMaterial;
@@ -503,7 +520,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
   if (b.content.type === 'messageSignature') {
     const ok =
       'bytes' in artifact
-        ? verifyMessage(m.key, artifact.bytes, content.signature)
+        ? verifyArtifactSignature(m.key, artifact.bytes, content.signature)
         : (() => {
             try {
               return verifyDigestSignature({ key: m.key, spki: m.key.export({ format: 'der', type: 'spki' }) }, 'sha256', artifactDigest!, content.signature);
@@ -514,7 +531,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
     if (!ok) fail('SIGNATURE_INVALID', 'the signature does not verify over the artifact');
   } else {
     const env = b.content;
-    if (!verifyMessage(m.key, pae(env.payloadType, env.payload), content.signature)) fail('SIGNATURE_INVALID', 'the DSSE signature does not verify');
+    if (!verifyArtifactSignature(m.key, pae(env.payloadType, env.payload), content.signature)) fail('SIGNATURE_INVALID', 'the DSSE signature does not verify');
     if (env.payloadType === 'application/vnd.in-toto+json') {
       let st: { predicateType?: unknown; subject?: { digest?: Record<string, unknown> }[] };
       try {
