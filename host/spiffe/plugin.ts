@@ -197,7 +197,7 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
 
   if (opts.tpm) {
     const tpm = opts.tpm;
-    app.post<{ Body: { akPublic: string; pcrs?: number[] } }>('/node/v1/attest/tpm/challenge', {
+    app.post<{ Body: { akPublic: string; ekPublic?: string; pcrs?: number[] } }>('/node/v1/attest/tpm/challenge', {
       schema: {
         body: {
           type: 'object',
@@ -205,20 +205,22 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
           additionalProperties: false,
           properties: {
             akPublic: { type: 'string', maxLength: 8192 },
+            ekPublic: { type: 'string', maxLength: 8192 },
             pcrs: { type: 'array', minItems: 1, maxItems: 24, items: { type: 'integer', minimum: 0, maximum: 23 } },
           },
         },
         response: {
-          200: { type: 'object', properties: { nonce: { type: 'string' }, pcrs: { type: 'array', items: { type: 'integer' } }, expiresAt: { type: 'integer' } } },
+          200: { type: 'object', properties: { nonce: { type: 'string' }, pcrs: { type: 'array', items: { type: 'integer' } }, expiresAt: { type: 'integer' }, credentialBlob: { type: 'string' } } },
           ...errors,
         },
       },
     }, async (req) => {
-      const c = tpm.challenge(req.body.akPublic, req.body.pcrs);
-      return { nonce: Buffer.from(c.nonce).toString('hex'), pcrs: c.pcrs, expiresAt: c.expiresAt };
+      const c = tpm.challenge(req.body.akPublic, req.body.pcrs, req.body.ekPublic);
+      // credentialBlob: tpm2-tools' credential file, for `tpm2_activatecredential -i`.
+      return { nonce: Buffer.from(c.nonce).toString('hex'), pcrs: c.pcrs, expiresAt: c.expiresAt, ...(c.credentialBlob ? { credentialBlob: c.credentialBlob.toString('base64') } : {}) };
     });
 
-    app.post<{ Body: { ekPublic?: string; akPublic: string; nonce: string; attest: string; signature: string; pcrValues: string[]; publicKey: string } }>('/node/v1/attest/tpm/quote', {
+    app.post<{ Body: { ekPublic?: string; akPublic: string; nonce: string; credential?: string; attest: string; signature: string; pcrValues: string[]; publicKey: string } }>('/node/v1/attest/tpm/quote', {
       schema: {
         body: {
           type: 'object',
@@ -228,6 +230,7 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
             ekPublic: { type: 'string', maxLength: 8192 },
             akPublic: { type: 'string', maxLength: 8192 },
             nonce: { type: 'string', pattern: '^[0-9a-f]{64}$' },
+            credential: { type: 'string', pattern: '^[0-9a-f]{2,64}$' },
             attest: { type: 'string', maxLength: 4096 },
             signature: { type: 'string', maxLength: 4096 },
             pcrValues: { type: 'array', maxItems: 24, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
@@ -243,6 +246,7 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
         ...(b.ekPublic !== undefined ? { ekPublic: b.ekPublic } : {}),
         akPublic: b.akPublic,
         nonce: Buffer.from(b.nonce, 'hex'),
+        ...(b.credential !== undefined ? { credential: Buffer.from(b.credential, 'hex') } : {}),
         attest: Buffer.from(b.attest, 'base64'),
         signature: Buffer.from(b.signature, 'base64'),
         pcrValues: b.pcrValues.map((h) => Buffer.from(h, 'hex')),

@@ -44,6 +44,9 @@ export interface TpmChallenge {
   /** PCR indices (sha256 bank) the quote must cover. */
   pcrs: number[];
   expiresAt: number;
+  /** With credential activation: the EK's SPKI hash and SHA-256 of the credential sent to it. */
+  ekHash?: string;
+  credentialHash?: string;
 }
 
 interface EntryRow {
@@ -108,7 +111,9 @@ export class SpiffeStore {
         ak_hash TEXT NOT NULL,
         pcrs TEXT NOT NULL,
         expires_at INTEGER NOT NULL,
-        used_at INTEGER
+        used_at INTEGER,
+        ek_hash TEXT,
+        credential_hash TEXT
       );
       CREATE TABLE IF NOT EXISTS agents (
         spiffe_id TEXT PRIMARY KEY,
@@ -117,6 +122,9 @@ export class SpiffeStore {
         attested_at INTEGER NOT NULL
       );
     `);
+    // Stores created before credential activation lack its two columns.
+    const cols = new Set(this.db.prepare<[], { name: string }>('PRAGMA table_info(tpm_challenges)').all().map((c) => c.name));
+    if (!cols.has('ek_hash')) this.db.exec('ALTER TABLE tpm_challenges ADD COLUMN ek_hash TEXT; ALTER TABLE tpm_challenges ADD COLUMN credential_hash TEXT;');
   }
 
   close(): void {
@@ -219,12 +227,13 @@ export class SpiffeStore {
   // ---------------------------------------------------------------------------------------------
   // TPM challenges: one nonce per attestation attempt, bound to the AK and the PCR selection.
 
-  createTpmChallenge(akHash: string, pcrs: number[], ttlMs: number): TpmChallenge {
+  createTpmChallenge(akHash: string, pcrs: number[], ttlMs: number, activation?: { ekHash: string; credentialHash: string }): TpmChallenge {
     const nonce = randomBytes(32);
     const expiresAt = this.now() + ttlMs;
-    this.db.prepare('INSERT INTO tpm_challenges (nonce, ak_hash, pcrs, expires_at) VALUES (?, ?, ?, ?)').run(nonce.toString('hex'), akHash, JSON.stringify(pcrs), expiresAt);
+    this.db.prepare('INSERT INTO tpm_challenges (nonce, ak_hash, pcrs, expires_at, ek_hash, credential_hash) VALUES (?, ?, ?, ?, ?, ?)')
+      .run(nonce.toString('hex'), akHash, JSON.stringify(pcrs), expiresAt, activation?.ekHash ?? null, activation?.credentialHash ?? null);
     this.db.prepare('DELETE FROM tpm_challenges WHERE expires_at < ?').run(this.now() - 3_600_000);
-    return { nonce: new Uint8Array(nonce), akHash, pcrs, expiresAt };
+    return { nonce: new Uint8Array(nonce), akHash, pcrs, expiresAt, ...activation };
   }
 
   /**
@@ -236,11 +245,17 @@ export class SpiffeStore {
     const now = this.now();
     return this.db.transaction(() => {
       const row = this.db
-        .prepare<[string], { ak_hash: string; pcrs: string; expires_at: number; used_at: number | null }>('SELECT * FROM tpm_challenges WHERE nonce = ?')
+        .prepare<[string], { ak_hash: string; pcrs: string; expires_at: number; used_at: number | null; ek_hash: string | null; credential_hash: string | null }>('SELECT * FROM tpm_challenges WHERE nonce = ?')
         .get(hex);
       if (!row || row.used_at !== null || row.expires_at <= now) throw new SpiffeError('SPIFFE_TPM_REJECTED', 'unknown, used or expired attestation nonce');
       this.db.prepare('UPDATE tpm_challenges SET used_at = ? WHERE nonce = ?').run(now, hex);
-      return { nonce, akHash: row.ak_hash, pcrs: JSON.parse(row.pcrs) as number[], expiresAt: row.expires_at };
+      return {
+        nonce,
+        akHash: row.ak_hash,
+        pcrs: JSON.parse(row.pcrs) as number[],
+        expiresAt: row.expires_at,
+        ...(row.ek_hash !== null && row.credential_hash !== null ? { ekHash: row.ek_hash, credentialHash: row.credential_hash } : {}),
+      };
     })();
   }
 

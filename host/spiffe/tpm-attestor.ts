@@ -11,16 +11,24 @@
  * node:crypto, (e) derives selectors `tpm:ak:<sha256 of the AK's SPKI>` and
  * `tpm:pcr:sha256:<i>:<hex>` and (f) requires a node entry (parent = the server's ID) matching them.
  *
- * Why (f): without an EK certificate chain to a TPM vendor, nothing proves the AK lives in a real
- * TPM — its `restricted`/`fixedTPM` attributes are self-declared in the public area. The operator's
- * entry naming `tpm:ak:<hash>` (recorded when the machine was enrolled) is the trust anchor, and PCR
- * selectors pin its boot state. Credential activation against a trusted EK (TPM2_MakeCredential /
- * ActivateCredential) would remove that enrolment step; it is not implemented yet.
+ * Credential activation (on by default): the challenge request also carries the EK's public area,
+ * and the server answers with a TPM2_MakeCredential blob (host/spiffe/tpm-credential.ts) for a
+ * random secret, bound to the AK's Name and encrypted to the EK. Only the TPM holding that EK can
+ * run TPM2_ActivateCredential on it, and only for an object with that Name, so returning the secret
+ * with the quote proves the AK is resident in the same TPM as the EK (and that its fixedTPM /
+ * restricted attributes are real, since the TPM computed the Name). The agent's ID is then derived
+ * from the EK (`spiffe://<td>/spire/agent/tpm/<sha256 of the EK SPKI>`, as SPIRE's TPM attestors
+ * do) and `tpm:ek:<hash>` joins the selectors.
+ *
+ * Why (f): nothing here chains the EK to a TPM vendor's CA, so which EKs (or AKs) belong to this
+ * trust domain is the operator's decision: a node entry naming `tpm:ek:<hash>` or `tpm:ak:<hash>`,
+ * recorded at enrolment, is the trust anchor, and PCR selectors pin the boot state.
  */
-import { createHash, createPublicKey, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto';
 import type { QuoteChecker } from '../core/tpm-reference.js';
 import { TpmQuoteError } from '../core/tpm-reference.js';
 import { SpiffeError } from './errors.js';
+import { makeCredential, parseEkPublic } from './tpm-credential.js';
 import { selectorsMatch } from './selectors.js';
 import type { SpiffeStore } from './store.js';
 
@@ -179,6 +187,8 @@ export interface TpmAttestorOptions {
   checker: QuoteChecker;
   /** PCRs quoted when the agent does not ask for others (default 0, 1, 7: firmware + Secure Boot). */
   defaultPcrs?: number[];
+  /** The challenge must carry the EK and the quote the activated credential (default true). */
+  requireCredentialActivation?: boolean;
   /** Node entries are required to match (default true; see the file comment). */
   requireMatchingEntry?: boolean;
   nonceTtlMs?: number;
@@ -211,6 +221,8 @@ export interface TpmEvidence {
   ekPublic?: string;
   akPublic: string;
   nonce: Uint8Array;
+  /** The secret TPM2_ActivateCredential recovered from the challenge's credential blob. */
+  credential?: Uint8Array;
   attest: Uint8Array;
   signature: Uint8Array;
   pcrValues: Uint8Array[];
@@ -223,10 +235,20 @@ export class TpmAttestor {
     return `spiffe://${this.opts.trustDomain}/spire/server`;
   }
 
-  challenge(akPublicB64: string, pcrs?: number[]): { nonce: Uint8Array; pcrs: number[]; expiresAt: number } {
+  challenge(akPublicB64: string, pcrs?: number[], ekPublicB64?: string): { nonce: Uint8Array; pcrs: number[]; expiresAt: number; credentialBlob?: Buffer } {
     const ak = parseAkPublic(Buffer.from(akPublicB64, 'base64'));
     const sel = [...new Set(pcrs ?? this.opts.defaultPcrs ?? [0, 1, 7])].sort((a, b) => a - b);
-    return this.opts.store.createTpmChallenge(ak.spkiSha256, sel, this.opts.nonceTtlMs ?? 60_000);
+    const ttl = this.opts.nonceTtlMs ?? 60_000;
+    if (ekPublicB64 === undefined) {
+      if (this.opts.requireCredentialActivation ?? true) bad('credential activation is required: send the EK public area (ekPublic)');
+      return this.opts.store.createTpmChallenge(ak.spkiSha256, sel, ttl);
+    }
+    const ek = parseEkPublic(Buffer.from(ekPublicB64, 'base64'));
+    const credential = randomBytes(32);
+    const credentialBlob = makeCredential(ek, ak.name, credential);
+    const ch = this.opts.store.createTpmChallenge(ak.spkiSha256, sel, ttl, { ekHash: ek.spkiSha256, credentialHash: createHash('sha256').update(credential).digest('hex') });
+    credential.fill(0);
+    return { nonce: ch.nonce, pcrs: ch.pcrs, expiresAt: ch.expiresAt, credentialBlob };
   }
 
   async verify(ev: TpmEvidence): Promise<{ spiffeId: string; selectors: string[] }> {
@@ -234,6 +256,16 @@ export class TpmAttestor {
     // Single use first: whatever happens next, this nonce can never be answered again.
     const ch = this.opts.store.consumeTpmChallenge(ev.nonce);
     if (ch.akHash !== ak.spkiSha256) bad('the nonce was issued for another AK');
+    let ekHash: string | undefined;
+    if (ch.credentialHash !== undefined) {
+      // Part 1 §24: only the TPM holding the EK could recover this, and only for the AK's Name.
+      if (ev.ekPublic === undefined || parseEkPublic(Buffer.from(ev.ekPublic, 'base64')).spkiSha256 !== ch.ekHash) bad('the challenge was issued for another EK');
+      const got = createHash('sha256').update(ev.credential ?? new Uint8Array()).digest();
+      if (ev.credential === undefined || !timingSafeEqual(got, Buffer.from(ch.credentialHash, 'hex'))) bad('the activated credential does not match: the AK is not resident in the TPM holding the EK');
+      ekHash = ch.ekHash;
+    } else if (this.opts.requireCredentialActivation ?? true) {
+      bad('credential activation is required');
+    }
     let info;
     try {
       info = this.opts.checker.checkQuote({ attest: ev.attest, nonce: ev.nonce, pcrs: ch.pcrs, pcrValues: ev.pcrValues });
@@ -247,12 +279,16 @@ export class TpmAttestor {
       bad('the quote was not signed by the presented AK under the presented EK');
     }
     if (!verifyTpmSignature(ak, ev.attest, ev.signature)) bad('AK signature does not verify');
-    const selectors = [`tpm:ak:${ak.spkiSha256}`, ...ch.pcrs.map((i, k) => `tpm:pcr:sha256:${i}:${Buffer.from(ev.pcrValues[k]!).toString('hex')}`)];
+    const selectors = [
+      ...(ekHash !== undefined ? [`tpm:ek:${ekHash}`] : []),
+      `tpm:ak:${ak.spkiSha256}`,
+      ...ch.pcrs.map((i, k) => `tpm:pcr:sha256:${i}:${Buffer.from(ev.pcrValues[k]!).toString('hex')}`),
+    ];
     if (this.opts.requireMatchingEntry ?? true) {
       const have = new Set(selectors);
       const nodeEntries = this.opts.store.listEntries({ parentId: this.serverId });
       if (!nodeEntries.some((e) => selectorsMatch(e.selectors, have))) bad('no node entry matches this TPM');
     }
-    return { spiffeId: `spiffe://${this.opts.trustDomain}/spire/agent/tpm/${ak.spkiSha256}`, selectors };
+    return { spiffeId: `spiffe://${this.opts.trustDomain}/spire/agent/tpm/${ekHash ?? ak.spkiSha256}`, selectors };
   }
 }

@@ -5,7 +5,7 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import { TrustDomainCa } from '../../host/spiffe/ca.js';
 import { build } from '../../host/spiffe/plugin.js';
 import { SpiffeStore } from '../../host/spiffe/store.js';
 import { parseAkPublic, TpmAttestor } from '../../host/spiffe/tpm-attestor.js';
+import { parseEkPublic } from '../../host/spiffe/tpm-credential.js';
 
 function has(tool: string): boolean {
   try {
@@ -26,7 +27,7 @@ function has(tool: string): boolean {
   }
 }
 
-const TOOLS = ['swtpm', 'tpm2_createek', 'tpm2_createak', 'tpm2_quote', 'tpm2_pcrread', 'tpm2_pcrextend', 'tpm2_flushcontext'];
+const TOOLS = ['swtpm', 'tpm2_createek', 'tpm2_createak', 'tpm2_quote', 'tpm2_pcrread', 'tpm2_pcrextend', 'tpm2_flushcontext', 'tpm2_startauthsession', 'tpm2_policysecret', 'tpm2_activatecredential'];
 const missing = TOOLS.filter((t) => !has(t));
 if (missing.length) console.warn(`skipping TPM attestation tests: missing ${missing.join(', ')} (apt-get install swtpm swtpm-tools tpm2-tools)`);
 
@@ -85,10 +86,26 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
     };
   };
 
+  /** TPM2_ActivateCredential (EK auth through a PolicySecret session) on the blob with AK `ak`. */
+  const activate = async (ak: 1 | 2, blob: string): Promise<string> => {
+    await writeFile(join(dir, 'cred.blob'), Buffer.from(blob, 'base64'));
+    tpm2('tpm2_startauthsession', '--policy-session', '-S', 'session.ctx');
+    try {
+      tpm2('tpm2_policysecret', '-S', 'session.ctx', '-c', 'e');
+      tpm2('tpm2_activatecredential', '-c', `ak${ak}.ctx`, '-C', 'ek.ctx', '-i', 'cred.blob', '-o', 'cred.out', '-P', 'session:session.ctx');
+    } finally {
+      tpm2('tpm2_flushcontext', 'session.ctx');
+    }
+    return (await readFile(join(dir, 'cred.out'))).toString('hex');
+  };
+
+  /** A challenge for `akPublic` with credential activation done by the TPM; `proof` goes into the quote request. */
   const challenge = async (akPublic: string, pcrs?: number[]) => {
-    const res = await app.inject({ method: 'POST', url: '/node/v1/attest/tpm/challenge', payload: { akPublic, ...(pcrs ? { pcrs } : {}) } });
+    const res = await app.inject({ method: 'POST', url: '/node/v1/attest/tpm/challenge', payload: { akPublic, ekPublic: ek, ...(pcrs ? { pcrs } : {}) } });
     expect(res.statusCode).toBe(200);
-    return res.json() as { nonce: string; pcrs: number[] };
+    const body = res.json() as { nonce: string; pcrs: number[]; credentialBlob: string };
+    const credential = await activate(akPublic === ak1 ? 1 : 2, body.credentialBlob);
+    return { ...body, proof: { ekPublic: ek, credential } };
   };
 
   const submit = (body: Record<string, unknown>) => app.inject({ method: 'POST', url: '/node/v1/attest/tpm/quote', payload: { publicKey: agentKey, ...body } });
@@ -134,15 +151,17 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('accepts a good quote and derives the agent SPIFFE ID from the AK', async () => {
+  it('accepts a good quote after credential activation and derives the agent SPIFFE ID from the EK', async () => {
     const ch = await challenge(ak1);
     expect(ch.pcrs).toEqual([0, 1, 7]);
     const q = await quote(1, ch.nonce);
-    const res = await submit({ ekPublic: ek, akPublic: ak1, nonce: ch.nonce, ...q });
+    const res = await submit({ ...ch.proof, akPublic: ak1, nonce: ch.nonce, ...q });
     expect(res.statusCode).toBe(200);
     const body = res.json() as { spiffeId: string; selectors: string[]; svid: string[]; bundle: string[] };
     const akHash = parseAkPublic(Buffer.from(ak1, 'base64')).spkiSha256;
-    expect(body.spiffeId).toBe(`spiffe://${TD}/spire/agent/tpm/${akHash}`);
+    const ekHash = parseEkPublic(Buffer.from(ek, 'base64')).spkiSha256;
+    expect(body.spiffeId).toBe(`spiffe://${TD}/spire/agent/tpm/${ekHash}`);
+    expect(body.selectors).toContain(`tpm:ek:${ekHash}`);
     expect(body.selectors).toContain(`tpm:ak:${akHash}`);
     expect(body.selectors).toContain(`tpm:pcr:sha256:7:${q.pcrValues[2]}`);
     const leaf = new X509Certificate(Buffer.from(body.svid[0]!, 'base64'));
@@ -153,8 +172,8 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
   it('rejects a replayed quote (the nonce is single-use)', async () => {
     const ch = await challenge(ak1);
     const q = await quote(1, ch.nonce);
-    expect((await submit({ akPublic: ak1, nonce: ch.nonce, ...q })).statusCode).toBe(200);
-    const again = await submit({ akPublic: ak1, nonce: ch.nonce, ...q });
+    expect((await submit({ ...ch.proof, akPublic: ak1, nonce: ch.nonce, ...q })).statusCode).toBe(200);
+    const again = await submit({ ...ch.proof, akPublic: ak1, nonce: ch.nonce, ...q });
     expect(again.statusCode).toBe(401);
     expect(again.json()).toMatchObject({ error: 'SPIFFE_TPM_REJECTED' });
   });
@@ -162,7 +181,7 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
   it('rejects a quote over a nonce other than the one issued', async () => {
     const ch = await challenge(ak1);
     const q = await quote(1, randomBytes(32).toString('hex'));
-    const res = await submit({ akPublic: ak1, nonce: ch.nonce, ...q });
+    const res = await submit({ ...ch.proof, akPublic: ak1, nonce: ch.nonce, ...q });
     expect(res.statusCode).toBe(401);
     expect((res.json() as { message: string }).message).toContain('TPM_QUOTE_NONCE_MISMATCH');
   });
@@ -170,7 +189,7 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
   it('rejects a quote whose PCR selection differs from the requested one', async () => {
     const ch = await challenge(ak1);
     const q = await quote(1, ch.nonce, '0,1');
-    const res = await submit({ akPublic: ak1, nonce: ch.nonce, ...q });
+    const res = await submit({ ...ch.proof, akPublic: ak1, nonce: ch.nonce, ...q });
     expect(res.statusCode).toBe(401);
     expect((res.json() as { message: string }).message).toContain('TPM_QUOTE_SELECTION_MISMATCH');
   });
@@ -180,7 +199,7 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
     const q = await quote(1, ch.nonce);
     const values = [...q.pcrValues];
     values[2] = '00'.repeat(32);
-    const res = await submit({ akPublic: ak1, nonce: ch.nonce, ...q, pcrValues: values });
+    const res = await submit({ ...ch.proof, akPublic: ak1, nonce: ch.nonce, ...q, pcrValues: values });
     expect((res.json() as { message: string }).message).toContain('TPM_QUOTE_DIGEST_MISMATCH');
 
     // Patch the attested digest to match forged PCR values: the structure checks pass, the AK
@@ -191,7 +210,7 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
     const { createHash } = await import('node:crypto');
     const forged = [q2.pcrValues[0]!, q2.pcrValues[1]!, '00'.repeat(32)];
     createHash('sha256').update(Buffer.concat(forged.map((h) => Buffer.from(h, 'hex')))).digest().copy(attest, attest.length - 32);
-    const res2 = await submit({ akPublic: ak1, nonce: ch2.nonce, ...q2, attest: attest.toString('base64'), pcrValues: forged });
+    const res2 = await submit({ ...ch2.proof, akPublic: ak1, nonce: ch2.nonce, ...q2, attest: attest.toString('base64'), pcrValues: forged });
     expect(res2.statusCode).toBe(401);
     expect((res2.json() as { message: string }).message).toMatch(/signature/);
   });
@@ -199,28 +218,42 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
   it('rejects a quote signed by a different AK than the one presented', async () => {
     const ch = await challenge(ak1);
     const q = await quote(2, ch.nonce);
-    const res = await submit({ ekPublic: ek, akPublic: ak1, nonce: ch.nonce, ...q });
+    const res = await submit({ ...ch.proof, akPublic: ak1, nonce: ch.nonce, ...q });
     expect(res.statusCode).toBe(401);
     expect((res.json() as { message: string }).message).toMatch(/not signed by the presented AK/);
-    // Without the EK the qualifiedSigner cannot be checked; the AK signature check still fails.
-    const chb = await challenge(ak1);
-    const qb = await quote(2, chb.nonce);
-    const resb = await submit({ akPublic: ak1, nonce: chb.nonce, ...qb });
-    expect(resb.statusCode).toBe(401);
-    expect((resb.json() as { message: string }).message).toMatch(/AK signature does not verify/);
     // ...and the nonce issued for AK1 cannot be spent by AK2 either.
     const ch2 = await challenge(ak1);
     const q2 = await quote(2, ch2.nonce);
-    const res2 = await submit({ akPublic: ak2, nonce: ch2.nonce, ...q2 });
+    const res2 = await submit({ ...ch2.proof, akPublic: ak2, nonce: ch2.nonce, ...q2 });
     expect((res2.json() as { message: string }).message).toMatch(/another AK/);
   });
 
   it('rejects a genuine quote from an AK no node entry names', async () => {
     const ch = await challenge(ak2);
     const q = await quote(2, ch.nonce);
-    const res = await submit({ akPublic: ak2, nonce: ch.nonce, ...q });
+    const res = await submit({ ...ch.proof, akPublic: ak2, nonce: ch.nonce, ...q });
     expect(res.statusCode).toBe(401);
     expect((res.json() as { message: string }).message).toMatch(/no node entry/);
+  });
+
+  it('requires credential activation: no EK in the challenge, no credential, or a wrong one are refused', async () => {
+    const noEk = await app.inject({ method: 'POST', url: '/node/v1/attest/tpm/challenge', payload: { akPublic: ak1 } });
+    expect(noEk.statusCode).toBe(401);
+    expect((noEk.json() as { message: string }).message).toMatch(/credential activation is required/);
+    for (const credential of [undefined, randomBytes(32).toString('hex')]) {
+      const ch = await challenge(ak1);
+      const q = await quote(1, ch.nonce);
+      const res = await submit({ ekPublic: ek, ...(credential ? { credential } : {}), akPublic: ak1, nonce: ch.nonce, ...q });
+      expect(res.statusCode).toBe(401);
+      expect((res.json() as { message: string }).message).toMatch(/activated credential does not match/);
+    }
+  });
+
+  it('a credential blob bound to AK1 cannot be activated with AK2 (the TPM checks the Name)', async () => {
+    const res = await app.inject({ method: 'POST', url: '/node/v1/attest/tpm/challenge', payload: { akPublic: ak1, ekPublic: ek } });
+    const { credentialBlob } = res.json() as { credentialBlob: string };
+    await expect(activate(2, credentialBlob)).rejects.toThrow();
+    expect(await activate(1, credentialBlob)).toMatch(/^[0-9a-f]{64}$/);
   });
 
   it('rejects malformed evidence with coded 4xx errors', async () => {
