@@ -5,12 +5,14 @@
  *   cairn spiffe entry delete <entry id>
  *   cairn spiffe token generate [--ttl SECONDS]
  *   cairn spiffe rotate
+ *   cairn spiffe attest-tpm --out DIR [--tcti TCTI] [--pcrs 0,1,7]   (the agent side; no admin token)
  * Server: --server URL or $CAIRN_SPIFFE_SERVER. Admin token: --admin-token-file FILE (default
  * .cairn/spiffe/admin-token, the one `cairn serve spiffe` writes with mode 0600) or
  * $CAIRN_SPIFFE_ADMIN_TOKEN. Every command prints one JSON line; the token is never printed.
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
+import { attestWithTpm } from '../spiffe/tpm-agent.js';
 
 interface Conn {
   server?: string;
@@ -81,7 +83,7 @@ export function registerSpiffe(program: Command): void {
     .description('create a registration entry')
     .requiredOption('--spiffe-id <id>', 'the workload SPIFFE ID, e.g. spiffe://example.org/build')
     .requiredOption('--parent-id <id>', 'the agent that may issue it (the local agent is spiffe://<td>/spire/agent/local)')
-    .requiredOption('--selector <s>', 'selector, repeatable: unix:uid:1000, unix:gid:0, unix:path:/usr/bin/x, tpm:ak:<hex>, tpm:pcr:sha256:7:<hex>', collect)
+    .requiredOption('--selector <s>', 'selector, repeatable: unix:uid:1000, unix:gid:0, unix:path:/usr/bin/x, tpm:ek:<hex>, tpm:ak:<hex>, tpm:pcr:sha256:7:<hex>', collect)
     .option('--hint <hint>', 'Workload API hint')
     .option('--x509-ttl <seconds>', 'X509-SVID lifetime', seconds)
     .option('--jwt-ttl <seconds>', 'JWT-SVID lifetime', seconds)
@@ -129,5 +131,26 @@ export function registerSpiffe(program: Command): void {
     .description('prepare a new CA authority (X.509 signing cert + JWT key); the old one stays in the bundle for the overlap')
     .action(async function (this: Command) {
       await call(this, 'POST', '/admin/v1/rotate');
+    });
+
+  spiffe
+    .command('attest-tpm')
+    .description('node attestation with this machine\'s TPM (tpm2-tools): EK + AK, credential activation, PCR quote; writes the agent SVID, bundle and key (0600) to --out')
+    .requiredOption('--out <dir>', 'work directory for TPM context files and the resulting svid.pem, bundle.pem, key.pem')
+    .option('--tcti <tcti>', 'TPM2TOOLS_TCTI, e.g. device:/dev/tpmrm0 or swtpm:host=127.0.0.1,port=2321')
+    .option('--pcrs <list>', 'PCRs to quote, comma-separated (default: the server\'s)', (v: string) => v.split(',').map((x) => {
+      const n = Number(x);
+      if (!Number.isInteger(n) || n < 0 || n > 23) throw new InvalidArgumentError('PCR indices are 0..23');
+      return n;
+    }))
+    .action(async function (this: Command, o: { out: string; tcti?: string; pcrs?: number[] }) {
+      const base = this.optsWithGlobals<Conn>().server ?? process.env.CAIRN_SPIFFE_SERVER;
+      if (!base) this.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
+      try {
+        const r = await attestWithTpm({ server: base!, workDir: o.out, ...(o.tcti ? { tcti: o.tcti } : {}), ...(o.pcrs ? { pcrs: o.pcrs } : {}) });
+        process.stdout.write(`${JSON.stringify(r)}\n`);
+      } catch (e) {
+        this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 1 });
+      }
     });
 }

@@ -5,7 +5,7 @@
  *
  * Known selectors:
  *   unix:uid:<n>  unix:gid:<n>  unix:path:<absolute exe path>   (workload, from peer credentials)
- *   tpm:pcr:sha256:<i>:<64 hex>  tpm:ak:<64 hex>                 (node, from a TPM quote)
+ *   tpm:pcr:sha256:<i>:<64 hex>  tpm:ak:<64 hex>  tpm:ek:<64 hex> (node, from a TPM quote; ek with credential activation)
  *   join_token:<token id>                                        (node, from a join token)
  */
 import { SpiffeError } from './errors.js';
@@ -16,6 +16,7 @@ const RULES: { re: RegExp; what: string }[] = [
   { re: /^unix:path:\/[^\0\n]{0,4095}$/, what: 'unix:path:<absolute path>' },
   { re: /^tpm:pcr:sha256:([0-9]|1[0-9]|2[0-3]):[0-9a-f]{64}$/, what: 'tpm:pcr:sha256:<0-23>:<64 lower-case hex>' },
   { re: /^tpm:ak:[0-9a-f]{64}$/, what: 'tpm:ak:<64 lower-case hex>' },
+  { re: /^tpm:ek:[0-9a-f]{64}$/, what: 'tpm:ek:<64 lower-case hex>' },
   { re: /^join_token:[A-Za-z0-9_-]{1,128}$/, what: 'join_token:<id>' },
 ];
 

@@ -3,9 +3,10 @@
  * server's HTTP node-attestation API. Skipped, with the reason printed, when the tools are missing
  * (CI installs swtpm swtpm-tools tpm2-tools).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -254,6 +255,24 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
     const { credentialBlob } = res.json() as { credentialBlob: string };
     await expect(activate(2, credentialBlob)).rejects.toThrow();
     expect(await activate(1, credentialBlob)).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('the agent side (`cairn spiffe attest-tpm`) attests over HTTP with a fresh AK, enrolled by its EK', async () => {
+    const ekHash = parseEkPublic(Buffer.from(ek, 'base64')).spkiSha256;
+    const pcr7 = (await quote(1, randomBytes(32).toString('hex'))).pcrValues[2];
+    store.createEntry({ spiffeId: `spiffe://${TD}/node/by-ek`, parentId: `spiffe://${TD}/spire/server`, selectors: [`tpm:ek:${ekHash}`, `tpm:pcr:sha256:7:${pcr7}`] });
+    const url = await app.listen({ port: 0, host: '127.0.0.1' });
+    const out = join(dir, 'agent');
+    const cli = join(import.meta.dirname, '../../bin/cairn.js');
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'spiffe', '--server', url, 'attest-tpm', '--out', out, '--tcti', env.TPM2TOOLS_TCTI!], { env });
+    const r = JSON.parse(stdout) as { spiffeId: string; selectors: string[]; files: { svid: string; bundle: string; key: string } };
+    expect(r.spiffeId).toBe(`spiffe://${TD}/spire/agent/tpm/${ekHash}`);
+    expect(r.selectors).toContain(`tpm:ek:${ekHash}`);
+    const leaf = new X509Certificate(await readFile(r.files.svid));
+    expect(leaf.subjectAltName).toBe(`URI:${r.spiffeId}`);
+    expect(leaf.verify(new X509Certificate(await readFile(r.files.bundle)).publicKey)).toBe(true);
+    expect(leaf.checkPrivateKey(createPrivateKey(await readFile(r.files.key)))).toBe(true);
+    expect((await stat(r.files.key)).mode & 0o777).toBe(0o600);
   });
 
   it('rejects malformed evidence with coded 4xx errors', async () => {
