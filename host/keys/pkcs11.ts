@@ -55,11 +55,14 @@ function acquire(path: string): PKCS11 {
     m.refs++;
     return m.p;
   }
-  const { PKCS11 } = pkcs11js();
-  const p = new PKCS11();
+  const mod = pkcs11js();
+  const p = new mod.PKCS11();
   try {
     p.load(path);
-    p.C_Initialize();
+    // Async C_Sign runs on libuv's thread pool, several sessions at once: the module must lock.
+    // NULL init args would promise single-threaded use (PKCS#11 v2.40 §5.4, C_Initialize), and
+    // SoftHSM was seen spinning forever under concurrent signing without this flag.
+    p.C_Initialize({ flags: mod.CKF_OS_LOCKING_OK });
   } catch (cause) {
     throw new KeyError('KEY_PKCS11', `cannot load/initialize PKCS#11 module ${path}`, { cause });
   }
