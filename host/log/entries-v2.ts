@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { LogError } from './errors.js';
-import { b64, done, identityKeys, obj, pae, parseEnvelope, str, subjectDigests, verifierFromDer, verifyDigestSignature, verifyMessageSignature, type PreparedEntry, type Verifier } from './entries.js';
+import { assertKeyParses, b64, done, identityKeys, obj, pae, parseEnvelope, str, subjectDigests, verifierFromDer, verifyDigestSignature, verifyMessageSignature, type PreparedEntry, type Verifier } from './entries.js';
 import type { TransparencyLog } from './log.js';
 
 const KEY_DETAILS = new Set(['PKIX_ECDSA_P256_SHA_256', 'PKIX_ECDSA_P384_SHA_384', 'PKIX_ED25519', 'PKIX_RSA_PKCS1V15_2048_SHA256', 'PKIX_RSA_PKCS1V15_3072_SHA256', 'PKIX_RSA_PKCS1V15_4096_SHA256']);
@@ -35,7 +35,10 @@ export function prepareEntryV2(input: unknown): PreparedEntry {
     const sig = obj(r.signature, 'hashedRekordRequestV002.signature');
     const content = b64(sig.content, 'signature.content', 8192);
     const ver = verifierV2(sig.verifier, 'signature.verifier');
-    if (!verifyDigestSignature(ver.v, 'sha256', digest, content)) throw new LogError('LOG_BAD_SIGNATURE', 'the signature does not verify over the digest with the given key');
+    if (!verifyDigestSignature(ver.v, 'sha256', digest, content)) {
+      assertKeyParses(ver.v, 'signature.verifier');
+      throw new LogError('LOG_BAD_SIGNATURE', 'the signature does not verify over the digest with the given key');
+    }
     return done(
       'hashedrekord',
       '0.0.2',
@@ -51,7 +54,10 @@ export function prepareEntryV2(input: unknown): PreparedEntry {
     const message = pae(env.payloadType, env.payload);
     const signatures = env.signatures.map((s, i) => {
       const hit = vers.find((v) => verifyMessageSignature(v.v, message, s.sig));
-      if (!hit) throw new LogError('LOG_BAD_SIGNATURE', `envelope signature ${i} verifies with none of the verifiers`);
+      if (!hit) {
+        vers.forEach((v, j) => assertKeyParses(v.v, `verifiers[${j}]`));
+        throw new LogError('LOG_BAD_SIGNATURE', `envelope signature ${i} verifies with none of the verifiers`);
+      }
       return { content: s.sig.toString('base64'), verifier: hit.canon };
     });
     const payloadHash = createHash('sha256').update(env.payload).digest();

@@ -11,6 +11,7 @@
 import { createHash, createPublicKey, publicDecrypt, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { verifySignature } from '../core/index.js';
+import { parseSpki, type SignatureAlg } from '../core/signature-formats.js';
 import { jcs } from './jcs.js';
 import { LogError } from './errors.js';
 
@@ -49,11 +50,35 @@ export function b64(v: unknown, what: string, max = 1 << 20): Buffer {
   return Buffer.from(s, 'base64');
 }
 
-/** A verifier parsed from a base64 PEM: a public key, or a certificate (whose identities are indexed). */
+/**
+ * A verifier parsed from a base64 PEM: a public key, or a certificate (whose identities are indexed).
+ * `core` is set for the two key types the WASM core verifies (P-256 and Ed25519 SPKIs); for those
+ * the node:crypto KeyObject is only built when something asks for it (`key` is a lazy getter),
+ * because creating and inspecting one costs as much as the signature check itself.
+ */
 export interface Verifier {
-  key: KeyObject;
+  readonly key: KeyObject;
   spki: Buffer;
+  core?: SignatureAlg;
   certificate?: X509Certificate;
+}
+
+function spkiVerifier(spki: Buffer, core: SignatureAlg): Verifier {
+  let key: KeyObject | undefined;
+  return {
+    spki,
+    core,
+    get key(): KeyObject {
+      key ??= createPublicKey({ key: spki, format: 'der', type: 'spki' });
+      return key;
+    },
+  };
+}
+
+function keyVerifier(key: KeyObject, certificate?: X509Certificate): Verifier {
+  const spki = key.export({ format: 'der', type: 'spki' });
+  const core = parseSpki(spki)?.alg;
+  return { key, spki, ...(core ? { core } : {}), ...(certificate ? { certificate } : {}) };
 }
 
 /** A verifier from DER bytes (Rekor v2 / protobuf-specs PublicKey.rawBytes or X509Certificate.rawBytes). */
@@ -61,31 +86,50 @@ export function verifierFromDer(der: Buffer, isCertificate: boolean, what: strin
   try {
     if (isCertificate) {
       const certificate = new X509Certificate(der);
-      return { key: certificate.publicKey, spki: certificate.publicKey.export({ format: 'der', type: 'spki' }), certificate };
+      return keyVerifier(certificate.publicKey, certificate);
     }
-    const key = createPublicKey({ key: der, format: 'der', type: 'spki' });
-    return { key, spki: key.export({ format: 'der', type: 'spki' }) };
+    const core = parseSpki(der)?.alg;
+    if (core) return spkiVerifier(Buffer.from(der), core);
+    return keyVerifier(createPublicKey({ key: der, format: 'der', type: 'spki' }));
   } catch (cause) {
     throw new LogError('LOG_BAD_KEY', `${what} is not a DER ${isCertificate ? 'certificate' : 'SubjectPublicKeyInfo'}`, { cause });
   }
 }
 
+// RFC 7468 §13 strict PEM as every Sigstore client writes it: one "PUBLIC KEY" block, base64 lines.
+const SPKI_PEM = /^-----BEGIN PUBLIC KEY-----\r?\n((?:[A-Za-z0-9+/]{1,76}\r?\n)*[A-Za-z0-9+/]*={0,2}\r?\n)-----END PUBLIC KEY-----\r?\n?$/;
+
 export function parseVerifier(pemB64: unknown, what: string): Verifier {
   const pem = b64(pemB64, what, 64 * 1024).toString('utf8');
   try {
+    const m = SPKI_PEM.exec(pem);
+    if (m) {
+      const der = Buffer.from(m[1]!.replace(/\r?\n/g, ''), 'base64');
+      const core = parseSpki(der)?.alg;
+      if (core) return spkiVerifier(der, core);
+    }
     if (pem.includes('-----BEGIN CERTIFICATE-----')) {
       const certificate = new X509Certificate(pem);
-      const key = certificate.publicKey;
-      return { key, spki: key.export({ format: 'der', type: 'spki' }), certificate };
+      return keyVerifier(certificate.publicKey, certificate);
     }
-    if (pem.includes('-----BEGIN PUBLIC KEY-----')) {
-      const key = createPublicKey(pem);
-      return { key, spki: key.export({ format: 'der', type: 'spki' }) };
-    }
+    if (pem.includes('-----BEGIN PUBLIC KEY-----')) return keyVerifier(createPublicKey(pem));
   } catch (cause) {
     throw new LogError('LOG_BAD_KEY', `${what} is not a parseable PEM public key or certificate`, { cause });
   }
   throw new LogError('LOG_BAD_KEY', `${what} must be a PEM PUBLIC KEY or CERTIFICATE`);
+}
+
+/**
+ * Throws LOG_BAD_KEY if node:crypto (OpenSSL) refuses the verifier's key. Fast-path keys are only
+ * shape-checked when parsed; OpenSSL also refuses off-curve P-256 points and non-canonical Ed25519
+ * keys, so a failed check asks it whether the key or the signature was at fault.
+ */
+export function assertKeyParses(v: Verifier, what: string): void {
+  try {
+    void v.key.asymmetricKeyType;
+  } catch (cause) {
+    throw new LogError('LOG_BAD_KEY', `${what} is not a valid public key`, { cause });
+  }
 }
 
 function ecPoint(key: KeyObject): Uint8Array {
@@ -107,14 +151,14 @@ const DIGEST_INFO_PREFIX: Record<HashAlg, string> = {
  * recovering the DigestInfo (RFC 8017 §8.2.2).
  */
 export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array): boolean {
+  // P-256 over SHA-256 (nearly every Sigstore signature) runs in the WASM core (assembly/p256.ts).
+  if (v.core === 'ecdsa-p256-sha256' && alg === 'sha256' && digest.length === 32) {
+    return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: digest, signature: sig });
+  }
   const t = v.key.asymmetricKeyType;
   try {
     if (t === 'ec') {
       const crv = v.key.asymmetricKeyDetails?.namedCurve;
-      // P-256 over SHA-256 (nearly every Sigstore signature) runs in the WASM core (assembly/p256.ts).
-      if (crv === 'prime256v1' && alg === 'sha256' && digest.length === 32) {
-        return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: digest, signature: sig });
-      }
       const curve = crv === 'prime256v1' ? p256 : crv === 'secp384r1' ? p384 : undefined;
       if (!curve) throw new LogError('LOG_BAD_KEY', `unsupported EC curve ${crv}`);
       return curve.verify(sig, digest, ecPoint(v.key), { prehash: false, lowS: false, format: 'der' });
@@ -138,8 +182,11 @@ export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Ar
  * registered keys, the same rules in every runtime); other curves and RSA through node:crypto.
  */
 export function verifyMessageSignature(v: Verifier, message: Uint8Array, sig: Uint8Array): boolean {
-  const t = v.key.asymmetricKeyType;
+  if (v.core === 'ed25519') return verifySignature({ alg: 'ed25519', publicKey: v.spki, digestOrMessage: message, signature: sig });
+  if (v.core === 'ecdsa-p256-sha256') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig });
+  let t: string | undefined;
   try {
+    t = v.key.asymmetricKeyType;
     if (t === 'ed25519') return verifySignature({ alg: 'ed25519', publicKey: v.spki, digestOrMessage: message, signature: sig });
     if (t === 'ec') {
       const crv = v.key.asymmetricKeyDetails?.namedCurve;
@@ -154,16 +201,16 @@ export function verifyMessageSignature(v: Verifier, message: Uint8Array, sig: Ui
   throw new LogError('LOG_BAD_KEY', `unsupported key type ${t}`);
 }
 
-const spkiCache = new WeakMap<KeyObject, Buffer>();
+const verifierCache = new WeakMap<KeyObject, Verifier>();
 /** verifyMessageSignature for a bare KeyObject (its SPKI is exported once and cached). */
 export function verifyMessageWithKey(key: KeyObject, message: Uint8Array, sig: Uint8Array): boolean {
-  let spki = spkiCache.get(key);
-  if (!spki) {
-    spki = key.export({ format: 'der', type: 'spki' });
-    spkiCache.set(key, spki);
+  let v = verifierCache.get(key);
+  if (!v) {
+    v = keyVerifier(key);
+    verifierCache.set(key, v);
   }
   try {
-    return verifyMessageSignature({ key, spki }, message, sig);
+    return verifyMessageSignature(v, message, sig);
   } catch {
     return false; // a key type no verifier supports cannot have made the signature
   }
@@ -209,7 +256,10 @@ function hashedrekord(spec: Record<string, unknown>): PreparedEntry {
   const sig = b64(signature.content, 'spec.signature.content', 8192);
   const pk = obj(signature.publicKey, 'spec.signature.publicKey');
   const v = parseVerifier(pk.content, 'spec.signature.publicKey.content');
-  if (!verifyDigestSignature(v, algorithm, Buffer.from(value, 'hex'), sig)) throw new LogError('LOG_BAD_SIGNATURE', 'the signature does not verify over the digest with the given key');
+  if (!verifyDigestSignature(v, algorithm, Buffer.from(value, 'hex'), sig)) {
+    assertKeyParses(v, 'spec.signature.publicKey.content');
+    throw new LogError('LOG_BAD_SIGNATURE', 'the signature does not verify over the digest with the given key');
+  }
   return done(
     'hashedrekord',
     '0.0.1',
@@ -256,7 +306,10 @@ function dsse(spec: Record<string, unknown>): PreparedEntry {
   // Every signature must verify with one of the verifiers (Rekor dsse type: no unverified signatures).
   const signatures = env.signatures.map((s, i) => {
     const hit = verifiers.find((v) => verifyMessageSignature(v.v, message, s.sig));
-    if (!hit) throw new LogError('LOG_BAD_SIGNATURE', `envelope signature ${i} verifies with none of the verifiers`);
+    if (!hit) {
+      verifiers.forEach((v, j) => assertKeyParses(v.v, `spec.proposedContent.verifiers[${j}]`));
+      throw new LogError('LOG_BAD_SIGNATURE', `envelope signature ${i} verifies with none of the verifiers`);
+    }
     return { signature: s.sig.toString('base64'), verifier: hit.b64 };
   });
   signatures.sort((a, b) => (a.signature < b.signature ? -1 : a.signature > b.signature ? 1 : 0));
@@ -300,7 +353,10 @@ function intoto(spec: Record<string, unknown>): PreparedEntry {
     const so = obj(s, `signatures[${i}]`);
     const sig = b64(b64(so.sig, `signatures[${i}].sig`).toString('utf8'), `decoded signatures[${i}].sig`);
     const v = parseVerifier(so.publicKey, `signatures[${i}].publicKey`);
-    if (!verifyMessageSignature(v, message, sig)) throw new LogError('LOG_BAD_SIGNATURE', `envelope signature ${i} does not verify with its public key`);
+    if (!verifyMessageSignature(v, message, sig)) {
+      assertKeyParses(v, `signatures[${i}].publicKey`);
+      throw new LogError('LOG_BAD_SIGNATURE', `envelope signature ${i} does not verify with its public key`);
+    }
     return { canon: { sig: so.sig as string, publicKey: so.publicKey as string }, v };
   });
   const envelopeCanon = { payloadType, signatures: sigs.map((s) => s.canon) };

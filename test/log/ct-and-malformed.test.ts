@@ -88,6 +88,8 @@ describe('hostile input gets 4xx with a code, never a 500', () => {
     ['POST', '/api/v1/log/entries', { kind: 'rekord', apiVersion: '0.0.1', spec: {} }, 400, 'LOG_UNSUPPORTED_KIND'],
     ['POST', '/api/v1/log/entries', { kind: 'hashedrekord', apiVersion: '0.0.1', spec: { data: { hash: { algorithm: 'md5', value: 'aa' } } } }, 400, 'LOG_MALFORMED_ENTRY'],
     ['POST', '/api/v1/log/entries', { kind: 'hashedrekord', apiVersion: '0.0.1', spec: { data: { hash: { algorithm: 'sha256', value: 'a'.repeat(64) } }, signature: { content: 'AAAA', publicKey: { content: Buffer.from('junk').toString('base64') } } } }, 400, 'LOG_BAD_KEY'],
+    // A well-formed P-256 SPKI whose point is not on the curve (x = 1, y = 2): the key is at fault, not the signature.
+    ['POST', '/api/v1/log/entries', { kind: 'hashedrekord', apiVersion: '0.0.1', spec: { data: { hash: { algorithm: 'sha256', value: 'a'.repeat(64) } }, signature: { content: Buffer.alloc(64, 1).toString('base64'), publicKey: { content: Buffer.from(`-----BEGIN PUBLIC KEY-----\n${Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), Buffer.from([4]), Buffer.alloc(31), Buffer.from([1]), Buffer.alloc(31), Buffer.from([2])]).toString('base64')}\n-----END PUBLIC KEY-----\n`).toString('base64') } } } }, 400, 'LOG_BAD_KEY'],
     ['POST', '/api/v1/log/entries', [1, 2, 3], 400, 'INVALID_REQUEST'],
     ['POST', '/api/v1/log/entries', 'x'.repeat(5000), 413, 'BODY_TOO_LARGE'],
     ['GET', '/api/v1/log/entries?logIndex=-1', undefined, 400, 'LOG_BAD_RANGE'],
