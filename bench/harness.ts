@@ -67,6 +67,15 @@ export const fmt = {
  * service and the load generator each get a core) and resolves to the URL named by `readyKey`
  * in its ready fields. `configYaml`, when given, is written beside the data dir and passed in.
  */
+/**
+ * Extra node flags for the service processes a suite starts: CAIRN_BENCH_PROFILE=<dir> writes a
+ * V8 CPU profile of each one there (NODE_OPTIONS refuses --cpu-prof).
+ */
+export function serviceExecArgv(): string[] {
+  const dir = process.env.CAIRN_BENCH_PROFILE;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 export async function serviceProcess(service: string, dataDir: string, readyKey: string, configYaml?: string): Promise<{ url: string; stop(): Promise<void> }> {
   const { spawn } = await import('node:child_process');
   const { join } = await import('node:path');
@@ -78,7 +87,7 @@ export async function serviceProcess(service: string, dataDir: string, readyKey:
     const s = await m.startStandalone({ dataDir: ${JSON.stringify(dataDir)}, port: 0, host: '127.0.0.1'${configPath ? `, config: ${JSON.stringify(configPath)}` : ''} });
     process.stdout.write(JSON.stringify(s.ready) + '\\n');
     process.on('SIGTERM', () => s.close().then(() => process.exit(0)));`;
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...serviceExecArgv(), '--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {

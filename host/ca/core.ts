@@ -2,9 +2,10 @@
  * The code-signing CA's pure core: token → principal → proof of possession → (pre)certificate →
  * SCT → certificate. No fastify, no storage; the plugin and the CLI wrap it.
  */
-import { createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
+import { verifyAsync } from '../keys/async-crypto.js';
 import type { IssuersConfig } from './config.js';
 import { submitPrecert, type CtLog } from './ct-client.js';
 import { CaError } from './errors.js';
@@ -129,12 +130,7 @@ export class CodeSigningCa {
       checkKey(key);
       const pop = req.proofOfPossession;
       if (!pop || pop.length === 0) throw new CaError('CA_BAD_PROOF', 'proofOfPossession is required with publicKeyRequest');
-      let ok = false;
-      try {
-        ok = verify(hashFor(key), Buffer.from(principal.challenge, 'utf8'), key, pop);
-      } catch {
-        ok = false;
-      }
+      const ok = await verifyAsync(hashFor(key), Buffer.from(principal.challenge, 'utf8'), key, pop);
       if (!ok) throw new CaError('CA_BAD_PROOF', `proofOfPossession is not a signature over the ${verified.issuer.type === 'email' ? 'email' : 'sub'} claim by the submitted key`);
     }
 

@@ -4,12 +4,16 @@
  * digitally-signed struct (precert_entry: issuer_key_hash + TBS without the poison), and encode
  * it for the SignedCertificateTimestampList (§3.3).
  */
-import { createHash, verify, type KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { verifyAsync } from '../keys/async-crypto.js';
+import { localCt } from '../log/local-ct.js';
 import { CaError } from './errors.js';
 
 export interface CtLog {
   url: string;
   publicKey: KeyObject;
+  /** 'auto' (default): call a log served by this process directly (host/log/local-ct.ts); 'http': always POST. */
+  transport?: 'auto' | 'http';
 }
 
 function u(n: number | bigint, bytes: number): Buffer {
@@ -30,19 +34,13 @@ function logIdOf(log: CtLog): Buffer {
   return id;
 }
 
-/** Submits, verifies and returns the SCT in its TLS encoding (SignedCertificateTimestamp, §3.2). */
-/**
- * `tbsNoPoison` is the precertificate's TBSCertificate without the poison extension — the CA has
- * it already (the same template encoded without the CT extension), so it is passed in rather than
- * re-parsed from the precertificate.
- */
-export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSpki: Uint8Array, tbsNoPoison: Uint8Array): Promise<Uint8Array> {
+async function postPrecert(log: CtLog, chain: string[]): Promise<unknown> {
   let res: Response;
   try {
     res = await fetch(`${log.url.replace(/\/$/, '')}/ct/v1/add-pre-chain`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ chain: chainDer.map((c) => Buffer.from(c).toString('base64')) }),
+      body: JSON.stringify({ chain }),
       redirect: 'error',
       signal: AbortSignal.timeout(10_000),
     });
@@ -52,11 +50,32 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
   if (!res.ok) throw new CaError('CA_CT_FAILED', `the CT log answered ${res.status}`);
   const raw = Buffer.from(await res.arrayBuffer());
   if (raw.length > 16 * 1024) throw new CaError('CA_CT_FAILED', 'the CT log answer is too large for an SCT');
-  let parsed: unknown;
   try {
-    parsed = JSON.parse(raw.toString('utf8'));
+    return JSON.parse(raw.toString('utf8'));
   } catch (cause) {
     throw new CaError('CA_CT_FAILED', 'the CT log answer is not JSON', { cause });
+  }
+}
+
+/**
+ * Submits, verifies and returns the SCT in its TLS encoding (SignedCertificateTimestamp, §3.2).
+ * A log in this process (host/log/local-ct.ts) is called directly; any other over HTTP.
+ * `tbsNoPoison` is the precertificate's TBSCertificate without the poison extension — the CA has
+ * it already (the same template encoded without the CT extension), so it is passed in rather than
+ * re-parsed from the precertificate.
+ */
+export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSpki: Uint8Array, tbsNoPoison: Uint8Array): Promise<Uint8Array> {
+  const chain = chainDer.map((c) => Buffer.from(c).toString('base64'));
+  const local = log.transport === 'http' ? undefined : localCt(log.url);
+  let parsed: unknown;
+  if (local) {
+    try {
+      parsed = await local({ chain }, true);
+    } catch (cause) {
+      throw new CaError('CA_CT_FAILED', `the CT log refused the precertificate: ${(cause as Error).message}`, { cause });
+    }
+  } else {
+    parsed = await postPrecert(log, chain);
   }
   const sct = (parsed ?? {}) as { sct_version?: unknown; id?: unknown; timestamp?: unknown; extensions?: unknown; signature?: unknown };
   if (sct.sct_version !== 0 || typeof sct.id !== 'string' || typeof sct.timestamp !== 'number' || typeof sct.signature !== 'string' || typeof (sct.extensions ?? '') !== 'string') {
@@ -73,7 +92,7 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
   const tbs = tbsNoPoison;
   const issuerKeyHash = createHash('sha256').update(issuerSpki).digest(); // §3.2 issuer_key_hash
   const signed = Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp, 8), u(1, 2), issuerKeyHash, u(tbs.length, 3), Buffer.from(tbs.buffer, tbs.byteOffset, tbs.byteLength), u(ext.length, 2), ext]);
-  if (!verify('sha256', signed, log.publicKey, ds.subarray(4))) throw new CaError('CA_CT_FAILED', 'the SCT signature does not verify with the CT log key');
+  if (!(await verifyAsync('sha256', signed, log.publicKey, ds.subarray(4)))) throw new CaError('CA_CT_FAILED', 'the SCT signature does not verify with the CT log key');
   // SignedCertificateTimestamp: version, LogID, timestamp, extensions<0..2^16-1>, digitally-signed.
   return new Uint8Array(Buffer.concat([Uint8Array.of(0), logId, u(sct.timestamp, 8), u(ext.length, 2), ext, ds]));
 }

@@ -6,6 +6,8 @@
  * meta-issuers, ci-issuer-metadata) plus:
  *   ct:  { url: http://127.0.0.1:7462, publicKey: ct.pem }   # RFC 6962 log for embedded SCTs; its
  *                                                           # key is pinned here (PEM file or inline)
+ *        transport: auto (default: a log served by this same process, as under `cairn up`, is
+ *        called directly; any other over HTTP) or http (always POST /ct/v1/add-pre-chain)
  *   key: { type: file, key: ca-key.pem, chain: ca-chain.pem, passphraseEnv: CAIRN_CA_PASSPHRASE, passphraseFile: F }
  *   key: { type: pkcs11, module: /usr/lib/softhsm/libsofthsm2.so, tokenLabel: cairn, pinEnv: CAIRN_PKCS11_PIN,
  *          keyLabel: cairn-ca, chain: ca-chain.pem, sessions: 2 }
@@ -47,7 +49,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const keyCfg = doc.key as CaKeyConfig | undefined;
   const issuing = keyCfg !== undefined ? await loadCa(keyCfg) : await loadFileCa(await ensureGeneratedCa(dataDir));
 
-  const ctCfg = doc.ct as { url?: unknown; publicKey?: unknown } | undefined;
+  const ctCfg = doc.ct as { url?: unknown; publicKey?: unknown; transport?: unknown } | undefined;
   let ct;
   if (ctCfg) {
     if (typeof ctCfg.url !== 'string') throw new CaError('CA_BAD_CONFIG', 'ct.url is required');
@@ -55,7 +57,8 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     // the same log would prove nothing. `publicKey` is a PEM file or inline PEM.
     if (typeof ctCfg.publicKey !== 'string') throw new CaError('CA_BAD_CONFIG', 'ct.publicKey (PEM file or inline PEM) is required');
     const pem = ctCfg.publicKey.includes('-----BEGIN') ? ctCfg.publicKey : await readFile(ctCfg.publicKey, 'utf8');
-    ct = { url: ctCfg.url, publicKey: createPublicKey(pem) };
+    if (ctCfg.transport !== undefined && ctCfg.transport !== 'auto' && ctCfg.transport !== 'http') throw new CaError('CA_BAD_CONFIG', 'ct.transport must be auto or http');
+    ct = { url: ctCfg.url, publicKey: createPublicKey(pem), ...(ctCfg.transport ? { transport: ctCfg.transport as 'auto' | 'http' } : {}) };
   }
   const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}) });
   const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });

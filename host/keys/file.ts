@@ -4,7 +4,8 @@
  * variable or a 0600 passphrase file; it is never logged. The decrypted key lives only inside a
  * node:crypto KeyObject, so callers get a KeySigner and never see private key bytes.
  */
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { signAsync } from './async-crypto.js';
 import { chmod, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { KeyError } from './errors.js';
 import type { KeySigner, SigningAlgorithm } from './types.js';
@@ -68,9 +69,10 @@ export function keyObjectSigner(privateKey: KeyObject, rsa: 'pkcs1' | 'pss' = 'p
     publicKeySpki,
     async sign(data) {
       if (!key) throw new KeyError('KEY_FILE_INVALID', 'signer is closed');
-      // node:crypto returns ECDSA signatures DER-encoded (dsaEncoding 'der' is the default).
-      if (algorithm === 'rsa-pss-sha256') return new Uint8Array(sign(hash, data, { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }));
-      return new Uint8Array(sign(hash, data, key));
+      // node:crypto returns ECDSA signatures DER-encoded (dsaEncoding 'der' is the default);
+      // the thread pool computes them (host/keys/async-crypto.ts).
+      if (algorithm === 'rsa-pss-sha256') return new Uint8Array(await signAsync(hash, data, { key, padding: 6 /* RSA_PKCS1_PSS_PADDING */, saltLength: 32 }));
+      return new Uint8Array(await signAsync(hash, data, key));
     },
     async close() {
       key = undefined;

@@ -5,7 +5,8 @@
  * its leaves are MerkleTreeLeaf bytes and the submitted chain is kept as extra_data.
  */
 import { createHash, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
-import { children, readTlv } from '../tsa/der.js';
+import { signAsync, verifyAsync } from '../keys/async-crypto.js';
+import { checkDer, children, readTlv } from '../tsa/der.js';
 import { oid, tlv } from '../tsa/encode.js';
 import { LogError } from './errors.js';
 
@@ -94,35 +95,129 @@ export function tbsWithoutPoison(precertDer: Uint8Array): Buffer {
  * chain ends at one of them (RFC 6962 §4.1: "the log MUST verify that the submitted chain leads
  * to an accepted root"). Without configured roots the log is open (a private stack's own CA).
  */
-export function parseChain(input: unknown, precert: boolean, roots: X509Certificate[]): ParsedChain {
+export async function parseChain(input: unknown, precert: boolean, roots: X509Certificate[]): Promise<ParsedChain> {
   const chainIn = (input as { chain?: unknown } | null)?.chain;
   if (!Array.isArray(chainIn) || chainIn.length < 1 || chainIn.length > 10) throw new LogError('CT_BAD_CHAIN', 'chain must list 1..10 base64 DER certificates');
-  const chain = chainIn.map((c, i) => {
+  chainIn.forEach((c, i) => {
     if (typeof c !== 'string' || !/^[A-Za-z0-9+/]*={0,2}$/.test(c) || c.length > 65536) throw new LogError('CT_BAD_CHAIN', `chain[${i}] is not base64`);
-    return Buffer.from(c, 'base64');
   });
-  let certs: X509Certificate[];
-  try {
-    certs = chain.map((d) => new X509Certificate(d));
-  } catch (cause) {
-    throw new LogError('CT_BAD_CHAIN', 'chain holds something that is not a DER certificate', { cause });
+  const b64s = chainIn as string[];
+  const chain = b64s.map((c) => Buffer.from(c, 'base64'));
+  // The leaf is new on every request; the certificates above it (the CA's chain) repeat, so they
+  // are parsed once and every link between two of them is verified once (both caches are keyed by
+  // the exact DER, so a different byte is a different certificate).
+  const issuers = b64s.slice(1).map((c, i) => cachedCertificate(c, chain[i + 1]!, i + 1));
+  if (issuers.length > 0) await checkLeafSignature(chain[0]!, issuers[0]!);
+  else cachedCertificate(b64s[0]!, chain[0]!, 0); // a lone certificate must still parse
+  for (let i = 0; i + 1 < issuers.length; i++) {
+    if (!verifiedLink(b64s[i + 1]!, b64s[i + 2]!, () => issuers[i]!.verify(issuers[i + 1]!.publicKey))) throw new LogError('CT_BAD_CHAIN', `chain[${i + 1}] is not signed by chain[${i + 2}]`);
   }
-  for (let i = 0; i + 1 < certs.length; i++) {
-    if (!certs[i]!.verify(certs[i + 1]!.publicKey)) throw new LogError('CT_BAD_CHAIN', `chain[${i}] is not signed by chain[${i + 1}]`);
-  }
-  const last = certs[certs.length - 1]!;
   if (roots.length > 0) {
-    const anchored = roots.some((r) => r.raw.equals(last.raw) || (last.checkIssued(r) && last.verify(r.publicKey)));
+    const lastB64 = b64s[b64s.length - 1]!;
+    const last = issuers.length > 0 ? issuers[issuers.length - 1]! : cachedCertificate(lastB64, chain[0]!, 0);
+    const anchored = roots.some((r) => r.raw.equals(last.raw) || verifiedLink(lastB64, r.raw.toString('base64'), () => last.checkIssued(r) && last.verify(r.publicKey)));
     if (!anchored) throw new LogError('CT_BAD_CHAIN', 'the chain does not lead to an accepted root');
   }
   if (!precert) {
-    if (certs[0]!.raw.length > 0xffffff) throw new LogError('CT_BAD_CHAIN', 'certificate too large');
+    if (chain[0]!.length > 0xffffff) throw new LogError('CT_BAD_CHAIN', 'certificate too large');
     if (tryHasPoison(chain[0]!)) throw new LogError('CT_BAD_CHAIN', 'add-chain takes final certificates; use add-pre-chain for precertificates');
     return { entryType: 0, chain, signedEntry: chain[0]! };
   }
-  if (certs.length < 2) throw new LogError('CT_BAD_CHAIN', 'a precertificate chain needs its issuer');
-  const issuerSpki = certs[1]!.publicKey.export({ format: 'der', type: 'spki' });
-  return { entryType: 1, chain, signedEntry: tbsWithoutPoison(chain[0]!), issuerKeyHash: createHash('sha256').update(issuerSpki).digest() };
+  if (chain.length < 2) throw new LogError('CT_BAD_CHAIN', 'a precertificate chain needs its issuer');
+  return { entryType: 1, chain, signedEntry: tbsWithoutPoison(chain[0]!), issuerKeyHash: issuerKeyHash(b64s[1]!, issuers[0]!) };
+}
+
+/** A small insertion-ordered cache: the oldest entry goes first when it is full. */
+class Lru<V> {
+  private readonly m = new Map<string, V>();
+  constructor(private readonly max: number) {}
+  get(k: string): V | undefined {
+    return this.m.get(k);
+  }
+  set(k: string, v: V): V {
+    if (this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
+    this.m.set(k, v);
+    return v;
+  }
+}
+
+const certCache = new Lru<X509Certificate>(256);
+const linkCache = new Lru<true>(1024);
+const keyHashCache = new Lru<Buffer>(256);
+
+function cachedCertificate(b64: string, der: Buffer, i: number): X509Certificate {
+  const hit = certCache.get(b64);
+  if (hit) return hit;
+  try {
+    return certCache.set(b64, new X509Certificate(der));
+  } catch (cause) {
+    throw new LogError('CT_BAD_CHAIN', `chain[${i}] is not a DER certificate`, { cause });
+  }
+}
+
+/** Caches only successes: a failed link is re-checked (and refused) every time. */
+function verifiedLink(child: string, parent: string, check: () => boolean): boolean {
+  const k = `${child}|${parent}`;
+  if (linkCache.get(k)) return true;
+  if (!check()) return false;
+  linkCache.set(k, true);
+  return true;
+}
+
+function issuerKeyHash(b64: string, issuer: X509Certificate): Buffer {
+  return keyHashCache.get(b64) ?? keyHashCache.set(b64, createHash('sha256').update(issuer.publicKey.export({ format: 'der', type: 'spki' })).digest());
+}
+
+/** Certificate signature algorithms (RFC 5758 §3.2, RFC 4055 §5, RFC 8410 §3) → node:crypto digest. */
+const SIG_ALGS: Record<string, { digest: string | null; key: string }> = {
+  '06082a8648ce3d040302': { digest: 'sha256', key: 'ec' }, // ecdsa-with-SHA256
+  '06082a8648ce3d040303': { digest: 'sha384', key: 'ec' }, // ecdsa-with-SHA384
+  '06082a8648ce3d040304': { digest: 'sha512', key: 'ec' }, // ecdsa-with-SHA512
+  '06092a864886f70d01010b0500': { digest: 'sha256', key: 'rsa' }, // sha256WithRSAEncryption, NULL params
+  '06092a864886f70d01010c0500': { digest: 'sha384', key: 'rsa' },
+  '06092a864886f70d01010d0500': { digest: 'sha512', key: 'rsa' },
+  '06032b6570': { digest: null, key: 'ed25519' }, // id-Ed25519
+};
+
+/**
+ * The leaf (pre)certificate's signature by its issuer, checked on the DER directly: Certificate ::=
+ * SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING } (RFC 5280 §4.1), the
+ * TBS's own signature field must equal signatureAlgorithm (§4.1.2.3), and the bytes signed are
+ * exactly the TBS TLV. Parsing the whole certificate with OpenSSL for every submission cost more
+ * than the signature check; an algorithm not listed here still goes through X509Certificate.
+ */
+async function checkLeafSignature(der: Buffer, issuer: X509Certificate): Promise<void> {
+  let tbs: Buffer;
+  let algHex: string;
+  let sig: Buffer;
+  try {
+    const top = checkDer(der);
+    const [tbsT, algT, sigT, ...rest] = children(der, top);
+    if (!tbsT || tbsT.tag !== 0x30 || !algT || algT.tag !== 0x30 || !sigT || sigT.tag !== 0x03 || rest.length > 0) throw new Error('not a Certificate SEQUENCE');
+    const fields = children(der, tbsT);
+    const inner = fields[0]?.tag === 0xa0 ? fields[2] : fields[1];
+    if (!inner || !der.subarray(inner.start, inner.end).equals(der.subarray(algT.start, algT.end))) throw new Error('signature algorithm mismatch');
+    if (der[sigT.valueStart] !== 0) throw new Error('signature BIT STRING has unused bits');
+    tbs = der.subarray(tbsT.start, tbsT.end);
+    algHex = der.subarray(algT.valueStart, algT.end).toString('hex');
+    sig = der.subarray(sigT.valueStart + 1, sigT.end);
+  } catch (cause) {
+    throw new LogError('CT_BAD_CHAIN', 'chain[0] is not a DER certificate', { cause });
+  }
+  const alg = SIG_ALGS[algHex];
+  let ok: boolean;
+  if (alg && issuer.publicKey.asymmetricKeyType === alg.key) {
+    ok = await verifyAsync(alg.digest, tbs, issuer.publicKey, sig);
+  } else {
+    let leaf: X509Certificate;
+    try {
+      leaf = new X509Certificate(der);
+    } catch (cause) {
+      throw new LogError('CT_BAD_CHAIN', 'chain[0] is not a DER certificate', { cause });
+    }
+    ok = leaf.verify(issuer.publicKey);
+  }
+  if (!ok) throw new LogError('CT_BAD_CHAIN', 'chain[0] is not signed by chain[1]');
 }
 
 function tryHasPoison(der: Buffer): boolean {
@@ -168,10 +263,12 @@ export interface Sct {
   signature: string;
 }
 
-export function signSct(p: ParsedChain, timestamp: number, logId: Buffer, key: KeyObject): Sct {
+export async function signSct(p: ParsedChain, timestamp: number, logId: Buffer, key: KeyObject): Promise<Sct> {
   // digitally-signed struct: sct_version v1(0), signature_type certificate_timestamp(0), timestamp, entry, extensions.
   const data = Buffer.concat([Uint8Array.of(0, 0), u(timestamp, 8), entryBytes(p), u(0, 2)]);
-  return { sct_version: 0, id: logId.toString('base64'), timestamp, extensions: '', signature: digitallySigned(data, key).toString('base64') };
+  const sig = await signAsync('sha256', data, key);
+  const ds = Buffer.concat([Uint8Array.of(4, 3), u(sig.length, 2), sig]);
+  return { sct_version: 0, id: logId.toString('base64'), timestamp, extensions: '', signature: ds.toString('base64') };
 }
 
 export function signTreeHead(size: number, timestamp: number, root: Uint8Array, key: KeyObject): string {

@@ -65,6 +65,8 @@ export class TransparencyLog {
   private flushing: Promise<void> = Promise.resolve();
   private cache = new Map<string, Uint8Array>();
   private current: { size: number; root: Uint8Array; note: string };
+  /** Witness cosignature lines for the current checkpoint (mirrors the store; read on every entry served). */
+  private cosignatures: string[] = [];
 
   private constructor(o: LogOptions) {
     this.store = o.store;
@@ -87,6 +89,7 @@ export class TransparencyLog {
     const last = log.store.latestCheckpoint();
     if (last && last.size === size) {
       log.current = { size, root, note: last.note };
+      log.cosignatures = last.cosignatures;
     } else {
       // No checkpoint for the stored size yet (first start, or a new origin/key): publish one.
       log.current = { size, root, note: log.signCheckpoint(size, root) };
@@ -116,9 +119,7 @@ export class TransparencyLog {
 
   /** The latest signed checkpoint, with witness cosignature lines appended. */
   checkpoint(): string {
-    const cp = this.store.latestCheckpoint();
-    if (!cp || cp.size !== this.current.size || cp.cosignatures.length === 0) return this.current.note;
-    return this.current.note + cp.cosignatures.join('');
+    return this.cosignatures.length === 0 ? this.current.note : this.current.note + this.cosignatures.join('');
   }
 
   private signCheckpoint(size: number, root: Uint8Array): string {
@@ -209,6 +210,10 @@ export class TransparencyLog {
     }));
     this.store.append(rows, levels, { size, note });
     this.current = { size, root, note };
+    this.cosignatures = [];
+    // The batch's new nodes (and leaves) are what the next inclusion proofs read first.
+    if (this.cache.size + fresh.size > 65_536) this.cache.clear();
+    for (const [k, h] of fresh) this.cache.set(k, h);
     accepted.forEach((a, i) => a.p.resolve({ index: from + i, integratedTime: rows[i]!.integratedTime }));
   }
 
@@ -253,7 +258,10 @@ export class TransparencyLog {
     if (!accepted) throw new LogError('LOG_BAD_COSIGNATURE', 'no valid cosignature from a configured witness', { status: 403 });
     const line = `\u2014 ${accepted.s.name} ${Buffer.concat([accepted.s.keyId, accepted.s.signature]).toString('base64')}\n`;
     // Cosignatures are stored with the checkpoint of that size; only the latest is served inline.
-    if (cp.size === this.current.size) this.store.addCosignature(cp.size, line);
+    if (cp.size === this.current.size) {
+      this.store.addCosignature(cp.size, line);
+      if (!this.cosignatures.includes(line)) this.cosignatures = [...this.cosignatures, line];
+    }
     return { size: cp.size, witness: accepted.w.name };
   }
 

@@ -3,7 +3,7 @@
  * tlog-tiles read API, witness cosignature submission, and the RFC 6962 CT personality under
  * /ct/v1. `build(opts)` returns an app; only the CLI calls `listen`.
  */
-import { createHash, sign as cryptoSign, createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { installErrorHandler } from '../http/errors.js';
 import { registerOps } from '../http/ops.js';
@@ -14,6 +14,8 @@ import { LogError } from './errors.js';
 import { jcs } from './jcs.js';
 import { spkiOf } from './keys.js';
 import type { TransparencyLog } from './log.js';
+import type { StoredEntry } from './store.js';
+import { signAsync } from '../keys/async-crypto.js';
 import { parseTilePath, TILE_WIDTH } from './tiles.js';
 
 export interface LogPluginOptions {
@@ -42,12 +44,13 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   const logIdHex = createHash('sha256').update(spki).digest('hex');
   const publicKeyPem = createPublicKey(opts.rekorKey).export({ format: 'pem', type: 'spki' }) as string;
   const isEd = opts.rekorKey.asymmetricKeyType === 'ed25519';
-  const signSet = (data: string): string => b64(cryptoSign(isEd ? null : 'sha256', Buffer.from(data), opts.rekorKey));
+  // Signed on the thread pool (host/keys/async-crypto.ts): every entry served carries a fresh SET.
+  const signSet = async (data: string): Promise<string> => b64(await signAsync(isEd ? null : 'sha256', Buffer.from(data), opts.rekorKey));
   const uuidOf = (leaf: Uint8Array): string => opts.treeId + hex(leaf);
 
   /** Rekor v1 LogEntry for an index, with SET and an inclusion proof against the current checkpoint. */
-  const entryResponse = (index: number): Record<string, unknown> => {
-    const e = log.entry(index);
+  const entryResponse = async (index: number, known?: StoredEntry): Promise<Record<string, unknown>> => {
+    const e = known ?? log.entry(index);
     const body = b64(e.body);
     const size = log.size();
     return {
@@ -58,7 +61,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
         logIndex: index,
         verification: {
           // The SET: the log's signature over the RFC 8785 form of exactly these four fields (Rekor v1).
-          signedEntryTimestamp: signSet(jcs({ body, integratedTime: e.integratedTime, logID: logIdHex, logIndex: index })),
+          signedEntryTimestamp: await signSet(jcs({ body, integratedTime: e.integratedTime, logID: logIdHex, logIndex: index })),
           inclusionProof: {
             checkpoint: log.checkpoint(),
             hashes: log.inclusionProof(index, size).map(hex),
@@ -99,7 +102,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     const uuid = uuidOf(leaf);
     reply.code(201).header('ETag', uuid).header('Location', `/api/v1/log/entries/${uuid}`);
     if (v2) return transparencyLogEntryV2(log, added.index, prepared, spki);
-    return entryResponse(added.index);
+    return entryResponse(added.index, { index: added.index, leafHash: leaf, body: prepared.body, integratedTime: added.integratedTime });
   };
 
   // ---------------------------------------------------------------------------------------------
@@ -127,19 +130,19 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     };
     for (const u of list(b.entryUUIDs, 'entryUUIDs')) {
       try {
-        out.push(entryResponse(indexOfUuid(u as string)));
+        out.push(await entryResponse(indexOfUuid(u as string)));
       } catch (e) {
         if (!(e instanceof LogError && e.code === 'LOG_NOT_FOUND')) throw e;
       }
     }
     for (const i of list(b.logIndexes, 'logIndexes')) {
       if (!Number.isSafeInteger(i) || (i as number) < 0) throw new LogError('LOG_BAD_RANGE', 'logIndexes must be non-negative integers');
-      if ((i as number) < log.size()) out.push(entryResponse(i as number));
+      if ((i as number) < log.size()) out.push(await entryResponse(i as number));
     }
     for (const e of list(b.entries, 'entries')) {
       const p = prepareEntry(e);
       const idx = log.find(log.leafHashOf(p.body));
-      if (idx !== undefined) out.push(entryResponse(idx));
+      if (idx !== undefined) out.push(await entryResponse(idx));
     }
     return out;
   });
@@ -237,13 +240,14 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     const ctSpki = spkiOf(ct.key);
     const ctLogId = createHash('sha256').update(ctSpki).digest();
     const add = async (body: unknown, precert: boolean): Promise<unknown> => {
-      const parsed = parseChain(body, precert, ct.roots);
+      const parsed = await parseChain(body, precert, ct.roots);
       const timestamp = Date.now();
       const leaf = merkleTreeLeaf(parsed, timestamp);
       await ct.log.add({ body: leaf, searchKeys: [], extra: extraData(parsed), integratedTime: Math.floor(timestamp / 1000) });
       // The SCT is returned only after the leaf is durably sequenced (its MMD is zero).
       return signSct(parsed, timestamp, ctLogId, ct.key);
     };
+    app.decorate('cairnCtAdd', add as (body: unknown, precert: boolean) => Promise<unknown>);
     app.post('/ct/v1/add-chain', { schema: { tags: ['ct'], body: { type: 'object' } } }, async (req) => add(req.body, false));
     app.post('/ct/v1/add-pre-chain', { schema: { tags: ['ct'], body: { type: 'object' } } }, async (req) => add(req.body, true));
     app.get('/ct/v1/get-sth', { schema: { tags: ['ct'] } }, async () => {

@@ -27,6 +27,7 @@ import { LogError } from './errors.js';
 import { loadOrCreateLogKey, spkiOf, type LogKeyType } from './keys.js';
 import { TransparencyLog } from './log.js';
 import { parseWitnessVkey } from './note.js';
+import { registerLocalCt, type CtAdd } from './local-ct.js';
 import { build } from './plugin.js';
 import { SqliteLogStore } from './store.js';
 
@@ -110,6 +111,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
     const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+    closers.unshift(registerLocalCt(url, (app as unknown as { cairnCtAdd: CtAdd }).cairnCtAdd));
     // Integrated times are whole seconds, so the key's window starts on a whole second too
     // (a client checks start <= integratedTime * 1000).
     const start = new Date(Math.floor(new Date(created).getTime() / 1000) * 1000);

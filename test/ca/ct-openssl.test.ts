@@ -99,6 +99,25 @@ it('embeds an SCT from the CT log that verifies against the log key (RFC 6962 §
   expect(() => verifyEmbeddedScts(Buffer.from(AsnConvert.serialize(spliced)), chain[1]!)).toThrow();
 });
 
+it('reaches the CT log in this process directly and one in another process over HTTP: both give a verifying embedded SCT', async () => {
+  const overHttp = await startCa(issuerConfigDoc(iss), { ct: { ...log.ct, transport: 'http' } });
+  try {
+    const before = Number((await (await fetch(`${log.ct.url}/ct/v1/get-sth`)).json() as { tree_size: number }).tree_size);
+    for (const c of [ca, overHttp]) {
+      const sub = 'spiffe://example.org/ns/ci/sa/transport';
+      const r = await post(`${c.url}/api/v2/signingCert`, v2Body(await iss.mint('spiffe', { sub }), clientKey(), sub));
+      expect(r.status, r.text).toBe(200);
+      const chain = chainOf(r.json).map((p) => Buffer.from(p.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
+      expect(verifyEmbeddedScts(chain[0]!, chain[1]!)).toHaveLength(1);
+    }
+    // Both precertificates were sequenced by the one CT log.
+    const after = Number((await (await fetch(`${log.ct.url}/ct/v1/get-sth`)).json() as { tree_size: number }).tree_size);
+    expect(after - before).toBe(2);
+  } finally {
+    await overHttp.close();
+  }
+});
+
 it('openssl verify accepts the chain and x509 -text shows the Fulcio profile', async () => {
   const sub = 'spiffe://example.org/openssl';
   const r = await post(`${ca.url}/api/v2/signingCert`, v2Body(await iss.mint('spiffe', { sub }), clientKey(), sub));
@@ -135,16 +154,19 @@ it('openssl verify accepts the chain and x509 -text shows the Fulcio profile', a
 it('an SCT from a log other than the pinned one, or an unreachable log, is CA_CT_FAILED (503), no certificate', async () => {
   const { generateKeyPairSync } = await import('node:crypto');
   const sub = 'spiffe://example.org/ct-fail';
-  const wrong = await startCa(issuerConfigDoc(iss), { ct: { url: log.ct.url, publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey } });
+  const wrongKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey;
+  const wrong = await startCa(issuerConfigDoc(iss), { ct: { url: log.ct.url, publicKey: wrongKey } });
+  const wrongHttp = await startCa(issuerConfigDoc(iss), { ct: { url: log.ct.url, publicKey: wrongKey, transport: 'http' } });
   const down = await startCa(issuerConfigDoc(iss), { ct: { url: 'http://127.0.0.1:1', publicKey: log.ct.publicKey } });
   try {
-    for (const c of [wrong, down]) {
+    for (const c of [wrong, wrongHttp, down]) {
       const r = await post(`${c.url}/api/v2/signingCert`, v2Body(await iss.mint('spiffe', { sub }), clientKey(), sub));
       expect(r.status, r.text).toBe(503);
       expect(r.json.error).toBe('CA_CT_FAILED');
     }
   } finally {
     await wrong.close();
+    await wrongHttp.close();
     await down.close();
   }
 });
