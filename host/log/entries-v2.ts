@@ -6,7 +6,8 @@
  */
 import { createHash } from 'node:crypto';
 import { LogError } from './errors.js';
-import { assertKeyParses, b64, done, identityKeys, obj, pae, parseEnvelope, str, subjectDigests, verifierFromDer, verifyDigestSignature, verifyMessageSignature, type PreparedEntry, type Verifier } from './entries.js';
+import type { Admission } from './admission.js';
+import { assertKeyParses, b64, coreDigestItem, done, identityKeys, obj, pae, parseEnvelope, str, subjectDigests, verifierFromDer, verifyDigestSignature, verifyMessageSignature, type PreparedEntry, type Verifier } from './entries.js';
 import type { TransparencyLog } from './log.js';
 
 const KEY_DETAILS = new Set(['PKIX_ECDSA_P256_SHA_256', 'PKIX_ECDSA_P384_SHA_384', 'PKIX_ED25519', 'PKIX_RSA_PKCS1V15_2048_SHA256', 'PKIX_RSA_PKCS1V15_3072_SHA256', 'PKIX_RSA_PKCS1V15_4096_SHA256']);
@@ -26,7 +27,8 @@ function verifierV2(v: unknown, what: string): { canon: Record<string, unknown>;
   throw new LogError('LOG_MALFORMED_ENTRY', `${what} needs publicKey or x509Certificate`);
 }
 
-export function prepareEntryV2(input: unknown): PreparedEntry {
+/** `admission` (host/log/admission.ts) takes the hashedRekord P-256 check off the event loop when given. */
+export async function prepareEntryV2(input: unknown, admission?: Admission): Promise<PreparedEntry> {
   const req = obj(input, 'request');
   if (req.hashedRekordRequestV002 !== undefined) {
     const r = obj(req.hashedRekordRequestV002, 'hashedRekordRequestV002');
@@ -35,7 +37,8 @@ export function prepareEntryV2(input: unknown): PreparedEntry {
     const sig = obj(r.signature, 'hashedRekordRequestV002.signature');
     const content = b64(sig.content, 'signature.content', 8192);
     const ver = verifierV2(sig.verifier, 'signature.verifier');
-    if (!verifyDigestSignature(ver.v, 'sha256', digest, content)) {
+    const item = admission ? coreDigestItem(ver.v, 'sha256', digest, content) : undefined;
+    if (!(item ? await admission!.verify(item) : verifyDigestSignature(ver.v, 'sha256', digest, content))) {
       assertKeyParses(ver.v, 'signature.verifier');
       throw new LogError('LOG_BAD_SIGNATURE', 'the signature does not verify over the digest with the given key');
     }

@@ -11,7 +11,8 @@
 import { createHash, createPublicKey, publicDecrypt, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { verifySignature } from '../core/index.js';
-import { parseSpki, type SignatureAlg } from '../core/signature-formats.js';
+import { parseSpki, type SignatureAlg, type SignatureItem } from '../core/signature-formats.js';
+import type { Admission } from './admission.js';
 import { jcs } from './jcs.js';
 import { LogError } from './errors.js';
 
@@ -152,9 +153,8 @@ const DIGEST_INFO_PREFIX: Record<HashAlg, string> = {
  */
 export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array): boolean {
   // P-256 over SHA-256 (nearly every Sigstore signature) runs in the WASM core (assembly/p256.ts).
-  if (v.core === 'ecdsa-p256-sha256' && alg === 'sha256' && digest.length === 32) {
-    return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: digest, signature: sig });
-  }
+  const item = coreDigestItem(v, alg, digest, sig);
+  if (item) return verifySignature(item);
   const t = v.key.asymmetricKeyType;
   try {
     if (t === 'ec') {
@@ -245,7 +245,17 @@ export function done(kind: EntryKind, apiVersion: string, canonical: unknown, se
   return { kind, apiVersion, body: new Uint8Array(Buffer.from(text, 'utf8')), searchKeys: [...new Set(searchKeys)] };
 }
 
-function hashedrekord(spec: Record<string, unknown>): PreparedEntry {
+interface HashedRekord {
+  algorithm: HashAlg;
+  value: string;
+  digest: Buffer;
+  sig: Buffer;
+  content: string;
+  pkContent: string;
+  v: Verifier;
+}
+
+function parseHashedrekord(spec: Record<string, unknown>): HashedRekord {
   const data = obj(spec.data, 'spec.data');
   const hash = obj(data.hash, 'spec.data.hash');
   const algorithm = str(hash.algorithm, 'spec.data.hash.algorithm', 16) as HashAlg;
@@ -256,8 +266,12 @@ function hashedrekord(spec: Record<string, unknown>): PreparedEntry {
   const sig = b64(signature.content, 'spec.signature.content', 8192);
   const pk = obj(signature.publicKey, 'spec.signature.publicKey');
   const v = parseVerifier(pk.content, 'spec.signature.publicKey.content');
-  if (!verifyDigestSignature(v, algorithm, Buffer.from(value, 'hex'), sig)) {
-    assertKeyParses(v, 'spec.signature.publicKey.content');
+  return { algorithm, value, digest: Buffer.from(value, 'hex'), sig, content: signature.content as string, pkContent: pk.content as string, v };
+}
+
+function finishHashedrekord(h: HashedRekord, verified: boolean): PreparedEntry {
+  if (!verified) {
+    assertKeyParses(h.v, 'spec.signature.publicKey.content');
     throw new LogError('LOG_BAD_SIGNATURE', 'the signature does not verify over the digest with the given key');
   }
   return done(
@@ -266,10 +280,20 @@ function hashedrekord(spec: Record<string, unknown>): PreparedEntry {
     {
       apiVersion: '0.0.1',
       kind: 'hashedrekord',
-      spec: { data: { hash: { algorithm, value } }, signature: { content: signature.content, publicKey: { content: pk.content } } },
+      spec: { data: { hash: { algorithm: h.algorithm, value: h.value } }, signature: { content: h.content, publicKey: { content: h.pkContent } } },
     },
-    [`${algorithm}:${value}`, ...identityKeys(v)],
+    [`${h.algorithm}:${h.value}`, ...identityKeys(h.v)],
   );
+}
+
+function hashedrekord(spec: Record<string, unknown>): PreparedEntry {
+  const h = parseHashedrekord(spec);
+  return finishHashedrekord(h, verifyDigestSignature(h.v, h.algorithm, h.digest, h.sig));
+}
+
+/** The WASM-core check a hashedrekord needs, or undefined when node:crypto/noble handle its key. */
+export function coreDigestItem(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array): SignatureItem | undefined {
+  return v.core === 'ecdsa-p256-sha256' && alg === 'sha256' && digest.length === 32 ? { alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: digest, signature: sig } : undefined;
 }
 
 export interface Envelope {
@@ -389,4 +413,17 @@ export function prepareEntry(input: unknown): PreparedEntry {
   if (kind === 'dsse' && apiVersion === '0.0.1') return dsse(spec);
   if (kind === 'intoto' && apiVersion === '0.0.2') return intoto(spec);
   throw new LogError('LOG_UNSUPPORTED_KIND', `unsupported entry kind/apiVersion ${String(kind).slice(0, 40)}/${String(apiVersion).slice(0, 20)}; supported: hashedrekord/0.0.1, dsse/0.0.1, intoto/0.0.2`);
+}
+
+/**
+ * prepareEntry, with the hashedrekord P-256 check handed to `admission` (a worker pool, see
+ * host/log/admission.ts). Same checks, same order, same verdicts and errors.
+ */
+export async function prepareEntryAsync(input: unknown, admission: Admission): Promise<PreparedEntry> {
+  const e = obj(input, 'entry');
+  const spec = obj(e.spec, 'spec');
+  if (e.kind !== 'hashedrekord' || e.apiVersion !== '0.0.1') return prepareEntry(input);
+  const h = parseHashedrekord(spec);
+  const item = coreDigestItem(h.v, h.algorithm, h.digest, h.sig);
+  return finishHashedrekord(h, item ? await admission.verify(item) : verifyDigestSignature(h.v, h.algorithm, h.digest, h.sig));
 }

@@ -8,7 +8,8 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { installErrorHandler } from '../http/errors.js';
 import { registerOps } from '../http/ops.js';
 import { extraData, merkleTreeLeaf, parseChain, signSct, signTreeHead } from './ct.js';
-import { prepareEntry, parseVerifier, type PreparedEntry } from './entries.js';
+import { inlineAdmission, type Admission } from './admission.js';
+import { prepareEntry, prepareEntryAsync, parseVerifier, type PreparedEntry } from './entries.js';
 import { prepareEntryV2, transparencyLogEntryV2 } from './entries-v2.js';
 import { LogError } from './errors.js';
 import { jcs } from './jcs.js';
@@ -28,6 +29,8 @@ export interface LogPluginOptions {
   logger?: import('../http/logging.js').ServiceLogger;
   /** Request body limit in bytes (413 above it). */
   bodyLimit?: number;
+  /** Where entry signatures are checked (host/log/admission.ts); default: on the event loop. */
+  admission?: Admission;
 }
 
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
@@ -40,6 +43,7 @@ function intParam(v: unknown, what: string, max = Number.MAX_SAFE_INTEGER): numb
 
 export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): Promise<void> => {
   const log = opts.rekor;
+  const admission = opts.admission ?? inlineAdmission;
   const spki = spkiOf(opts.rekorKey);
   const logIdHex = createHash('sha256').update(spki).digest('hex');
   const publicKeyPem = createPublicKey(opts.rekorKey).export({ format: 'pem', type: 'spki' }) as string;
@@ -109,7 +113,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   // Rekor v1
 
   app.post('/api/v1/log/entries', { schema: { tags: ['rekor v1'], summary: 'add a hashedrekord 0.0.1, dsse 0.0.1 or intoto 0.0.2 entry', body: { type: 'object' } } }, async (req, reply) =>
-    submit(prepareEntry(req.body), reply, false),
+    submit(await prepareEntryAsync(req.body, admission), reply, false),
   );
 
   app.get('/api/v1/log/entries', { schema: { tags: ['rekor v1'], querystring: { type: 'object', properties: { logIndex: { type: 'string' } }, required: ['logIndex'] } } }, async (req) =>
@@ -196,7 +200,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   // Rekor v2
 
   app.post('/api/v2/log/entries', { schema: { tags: ['rekor v2'], summary: 'add a hashedRekordRequestV002 or dsseRequestV002', body: { type: 'object' } } }, async (req, reply) =>
-    submit(prepareEntryV2(req.body), reply, true),
+    submit(await prepareEntryV2(req.body, admission), reply, true),
   );
 
   // ---------------------------------------------------------------------------------------------

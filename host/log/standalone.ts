@@ -16,9 +16,12 @@
  *   bodyLimit: 262144          # request bytes before 413
  *   witnesses: [ "<name>+<hex id>+<base64 key>" ]   # C2SP cosignature/v1 vkeys accepted at POST /checkpoint/cosignature
  *   ctRoots: [ roots.pem ]     # CT: accepted roots (PEM files); empty = accept any chain that verifies
+ *   verifyWorkers: 1           # worker threads checking entry signatures (WASM core); default: cores - 1
+ *                              # (at most 4); 0 = on the event loop
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
@@ -28,6 +31,7 @@ import { loadOrCreateLogKey, spkiOf, type LogKeyType } from './keys.js';
 import { TransparencyLog } from './log.js';
 import { parseWitnessVkey } from './note.js';
 import { registerLocalCt, type CtAdd } from './local-ct.js';
+import { inlineAdmission, PooledAdmission } from './admission.js';
 import { build } from './plugin.js';
 import { SqliteLogStore } from './store.js';
 
@@ -40,9 +44,10 @@ export interface LogConfig {
   bodyLimit?: number;
   witnesses?: string[];
   ctRoots?: string[];
+  verifyWorkers?: number;
 }
 
-const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit', 'witnesses', 'ctRoots'];
+const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit', 'witnesses', 'ctRoots', 'verifyWorkers'];
 
 export function parseLogConfig(text: string): LogConfig {
   const bad = (m: string): never => {
@@ -63,6 +68,7 @@ export function parseLogConfig(text: string): LogConfig {
   for (const k of ['batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit']) {
     if (d[k] !== undefined && (!Number.isInteger(d[k]) || (d[k] as number) < 1)) bad(`${k} must be a positive integer`);
   }
+  if (d.verifyWorkers !== undefined && (!Number.isInteger(d.verifyWorkers) || (d.verifyWorkers as number) < 0 || (d.verifyWorkers as number) > 64)) bad('verifyWorkers must be an integer 0..64');
   for (const k of ['witnesses', 'ctRoots']) if (d[k] !== undefined && (!Array.isArray(d[k]) || !(d[k] as unknown[]).every((x) => typeof x === 'string'))) bad(`${k} must be a list of strings`);
   return d as LogConfig;
 }
@@ -104,7 +110,12 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const rekor = await TransparencyLog.open({ store: rekorStore, key: rekorKey, origin, witnesses, ...tuning });
     const ct = await TransparencyLog.open({ store: ctStore, key: ctKey, origin: `${origin}/ct`, dedup: false, ...tuning });
     closers.unshift(() => ct.close(), () => rekor.close());
-    const app = await build({ rekor, rekorKey, treeId, logger: serviceLogger(opts.logLevel, 'log'), ct: { log: ct, key: ctKey, roots: ctRoots }, ...(config.bodyLimit !== undefined ? { bodyLimit: config.bodyLimit } : {}) });
+    // Entry signatures are checked on worker threads (host/log/admission.ts): by default one per
+    // core beyond the one the event loop uses; 0 checks them on the event loop.
+    const workers = config.verifyWorkers ?? Math.min(4, availableParallelism() - 1);
+    const admission = workers > 0 ? new PooledAdmission(workers) : inlineAdmission;
+    closers.push(() => admission.close());
+    const app = await build({ admission, rekor, rekorKey, treeId, logger: serviceLogger(opts.logLevel, 'log'), ct: { log: ct, key: ctKey, roots: ctRoots }, ...(config.bodyLimit !== undefined ? { bodyLimit: config.bodyLimit } : {}) });
     await app.listen({ port: opts.port, host: opts.host });
     // Close the HTTP server first (in-flight requests finish), then drain the sequencers.
     closers.unshift(() => app.close());
