@@ -5,10 +5,12 @@
  * file of "artifact bundle" lines), with a progress bar and a failure summary.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { initCore } from '../core/index.js';
-import { loadArtifact, loadJson, parseBundle, parseTrustedRoot, verifyBundle, verifyFiles, type Policy } from '../verify/index.js';
+import { VerifyPool } from '../core/pool.js';
+import { loadArtifact, loadJson, parseBundle, parseTrustedRoot, verifyBundles, verifyFiles, type BulkItem, type Policy } from '../verify/index.js';
 
 interface VerifyCliOptions {
   bundle?: string;
@@ -68,14 +70,38 @@ async function runBulk(o: VerifyCliOptions): Promise<number> {
   bar?.start(pairs.length, 0, { failed: 0 });
   const failures: { bundle: string; reason: string }[] = [];
   const started = Date.now();
-  for (const p of pairs) {
-    try {
-      const bundle = parseBundle(await loadJson(p.bundle, 'BUNDLE_MALFORMED'));
-      verifyBundle(bundle, await loadArtifact(p.artifact), trust, policy);
-    } catch (e) {
-      failures.push({ bundle: p.bundle, reason: describe(e) });
+  // Signature checks are batched across bundles onto worker threads (verifyBundles); a chunk is
+  // read, parsed and verified at a time so memory stays bounded for any number of bundles.
+  const pool = new VerifyPool(Math.max(1, availableParallelism()));
+  const CHUNK = 512;
+  try {
+    for (let at = 0; at < pairs.length; at += CHUNK) {
+      const part = pairs.slice(at, at + CHUNK);
+      const items: (BulkItem | undefined)[] = [];
+      const early: (string | undefined)[] = [];
+      for (const p of part) {
+        try {
+          items.push({ bundle: parseBundle(await loadJson(p.bundle, 'BUNDLE_MALFORMED')), artifact: await loadArtifact(p.artifact) });
+          early.push(undefined);
+        } catch (e) {
+          items.push(undefined);
+          early.push(describe(e));
+        }
+      }
+      const ok = items.filter((x): x is BulkItem => x !== undefined);
+      const verdicts = await verifyBundles(ok, trust, policy, { pool });
+      let k = 0;
+      part.forEach((p, i) => {
+        const reason = early[i] ?? (() => {
+          const v = verdicts[k++]!;
+          return v.ok ? undefined : describe(v.error);
+        })();
+        if (reason) failures.push({ bundle: p.bundle, reason });
+      });
+      bar?.increment(part.length, { failed: failures.length });
     }
-    bar?.increment(1, { failed: failures.length });
+  } finally {
+    await pool.close();
   }
   bar?.stop();
   const secs = (Date.now() - started) / 1000;

@@ -76,7 +76,7 @@ function spkiVerifier(spki: Buffer, core: SignatureAlg): Verifier {
   };
 }
 
-function keyVerifier(key: KeyObject, certificate?: X509Certificate): Verifier {
+export function keyVerifier(key: KeyObject, certificate?: X509Certificate): Verifier {
   const spki = key.export({ format: 'der', type: 'spki' });
   const core = parseSpki(spki)?.alg;
   return { key, spki, ...(core ? { core } : {}), ...(certificate ? { certificate } : {}) };

@@ -13,16 +13,16 @@
  * or two tokens from the same TSA, count once.
  */
 import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
-import { leafHash, registerKey, verifyInclusion } from '../core/index.js';
+import { leafHash, registerKey, verifyBatch as verifyBatchLocal, verifyInclusion, verifySignature } from '../core/index.js';
+import { parseSpki, type SignatureItem } from '../core/signature-formats.js';
 import { tbsWithoutExtension } from '../log/ct.js';
-import { pae, verifyDigestSignature, verifyMessageWithKey } from '../log/entries.js';
+import { keyVerifier, pae, verifyDigestSignature, verifyMessageWithKey } from '../log/entries.js';
 import { jcs } from '../log/jcs.js';
 import { verifyTimestampToken } from '../tsa/verify.js';
 import type { Bundle, TlogEntry } from './bundle.js';
 import { fail, VerificationError } from './errors.js';
 import { within, type TrustedLog, type TrustMaterial } from './trusted-root.js';
+import { ECDSA_WITH_SHA256, splitCertificate, type CertParts } from './x509-lite.js';
 
 export type Artifact = { bytes: Uint8Array } | { digest: { algorithm: 'sha256' | 'sha512'; value: Uint8Array } };
 
@@ -73,6 +73,62 @@ const FUTURE_LEEWAY_MS = 60_000;
  */
 const verifyMessage = verifyMessageWithKey;
 
+/**
+ * Verified signatures, keyed by SHA-256 over (key, signed bytes, signature): a pure function of
+ * its inputs, so a hit is as good as a check. Bulk runs see the same checkpoint (one per log
+ * batch) on many bundles. Only successes are kept; bounded, oldest first out.
+ */
+const verified = new Set<string>();
+const VERIFIED_MAX = 8192;
+function remember(k: string): void {
+  if (verified.size >= VERIFIED_MAX) verified.delete(verified.values().next().value as string);
+  verified.add(k);
+}
+
+/**
+ * Checks deferred by verifyBundles: while a sink is set, a check the WASM core can do is recorded
+ * and assumed to pass; the caller verifies all recorded items in one batch afterwards and re-runs,
+ * without a sink, every bundle with an item that failed (so verdicts and error codes are exactly
+ * those of a one-at-a-time run).
+ */
+let sink: { items: SignatureItem[]; keys: string[] } | undefined;
+
+/** A signature by a trusted key (log, CT log, CA) through the WASM core; other key types through node:crypto. */
+function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
+  const k = parseSpki(spki);
+  if (!k) return verifyMessage(key, message, sig);
+  const signed = k.alg === 'ed25519' ? message : sha256(message);
+  const cacheKey = createHash('sha256').update(spki).update(signed).update(sig).digest('base64');
+  if (verified.has(cacheKey)) return true;
+  const item: SignatureItem = { alg: k.alg, publicKey: spki, digestOrMessage: signed, signature: sig };
+  if (sink) {
+    sink.items.push(item);
+    sink.keys.push(cacheKey);
+    return true;
+  }
+  if (!verifySignature(item)) return false;
+  remember(cacheKey);
+  return true;
+}
+
+const spkiOfCert = new WeakMap<X509Certificate, Buffer>();
+function certSpki(c: X509Certificate): Buffer {
+  let s = spkiOfCert.get(c);
+  if (!s) {
+    s = c.publicKey.export({ format: 'der', type: 'spki' });
+    spkiOfCert.set(c, s);
+  }
+  return s;
+}
+
+/** The leaf's signature by `issuer`: ECDSA P-256/SHA-256 (every Fulcio CA) through the core, anything else through OpenSSL. */
+function signedBy(m: SigningMaterial, issuer: X509Certificate): boolean {
+  const p = m.parts!;
+  const spki = certSpki(issuer);
+  if (Buffer.from(p.signatureAlgorithm).equals(ECDSA_WITH_SHA256) && parseSpki(spki)?.alg === 'ecdsa-p256-sha256') return verifyTrusted(issuer.publicKey, spki, p.tbs, p.signature);
+  return m.cert!.verify(issuer.publicKey);
+}
+
 function hashFor(key: KeyObject): string | null {
   if (key.asymmetricKeyType === 'ed25519') return null;
   if (key.asymmetricKeyType === 'ec') {
@@ -98,7 +154,7 @@ interface SigningMaterial {
   key: KeyObject;
   cert?: X509Certificate;
   certDer?: Buffer;
-  asn?: Certificate;
+  parts?: CertParts;
 }
 
 /** The bytes whose hash the signature covers, and what the tlog body must name. */
@@ -118,7 +174,7 @@ function verifySet(e: TlogEntry, logs: TrustedLog[]): number {
   if (e.integratedTime === undefined) fail('TLOG_SET_INVALID', 'an inclusion promise needs an integrated time');
   const t = new Date(e.integratedTime * 1000);
   const payload = Buffer.from(jcs({ body: e.canonicalizedBody.toString('base64'), integratedTime: e.integratedTime, logID: e.logId.toString('hex'), logIndex: e.logIndex }), 'utf8');
-  const ok = logs.some((l) => within(l.validFor, t) && verifyMessage(l.publicKey, payload, e.signedEntryTimestamp!));
+  const ok = logs.some((l) => within(l.validFor, t) && verifyTrusted(l.publicKey, l.spki, payload, e.signedEntryTimestamp!));
   if (!ok) fail('TLOG_SET_INVALID', 'the signed entry timestamp does not verify with a trusted log key valid at the integrated time');
   return e.integratedTime;
 }
@@ -151,7 +207,7 @@ function verifyCheckpoint(e: TlogEntry, logs: TrustedLog[]): void {
     for (const l of logs) {
       const ids = [l.logId.subarray(0, 4), ...(l.checkpointKeyId ? [l.checkpointKeyId.subarray(0, 4)] : [])];
       if (!ids.some((id) => id.equals(hint))) continue;
-      if (verifyMessage(l.publicKey, Buffer.from(body, 'utf8'), raw.subarray(4))) verified = true;
+      if (verifyTrusted(l.publicKey, l.spki, Buffer.from(body, 'utf8'), raw.subarray(4))) verified = true;
     }
   }
   if (!verified) fail('TLOG_CHECKPOINT_INVALID', 'no checkpoint signature by the log verifies');
@@ -245,9 +301,9 @@ function checkBody(e: TlogEntry, b: Bundle, c: SignedContent, m: SigningMaterial
 // ---------------------------------------------------------------------------------------------
 // 3. certificate
 
-function extensionsOf(asn: Certificate): Map<string, { critical: boolean; value: Buffer }> {
+function extensionsOf(p: CertParts): Map<string, { critical: boolean; value: Buffer }> {
   const out = new Map<string, { critical: boolean; value: Buffer }>();
-  for (const e of asn.tbsCertificate.extensions ?? []) out.set(e.extnID, { critical: e.critical, value: Buffer.from(e.extnValue.buffer) });
+  for (const [id, e] of p.extensions) out.set(id, { critical: e.critical, value: Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength) });
   return out;
 }
 
@@ -286,7 +342,7 @@ function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bu
   for (const ca of trust.certificateAuthorities) {
     if (!times.every((t) => within(ca.validFor, t))) continue;
     const issuer = ca.chain[0]!;
-    if (!leaf.checkIssued(issuer) || !leaf.verify(issuer.publicKey)) continue;
+    if (!leaf.checkIssued(issuer) || !signedBy(m, issuer)) continue;
     let ok = chainLinksValid(ca);
     for (const c of ca.chain) {
       if (!times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo))) ok = false;
@@ -305,7 +361,7 @@ function u(n: number | bigint, bytes: number): Buffer {
 
 /** RFC 6962 §3.3 embedded SCTs: each checked against the ctlogs over the reconstructed precert TBS. */
 function verifyScts(m: SigningMaterial, issuer: X509Certificate, trust: TrustMaterial, threshold: number): number {
-  const ext = extensionsOf(m.asn!).get(OID_SCT_LIST);
+  const ext = extensionsOf(m.parts!).get(OID_SCT_LIST);
   if (!ext) {
     if (threshold > 0) fail('SCT_INVALID', 'the certificate carries no SCTs');
     return 0;
@@ -328,7 +384,7 @@ function verifyScts(m: SigningMaterial, issuer: X509Certificate, trust: TrustMat
   // RFC 6962 §3.3: the precertificate TBS is the final TBS without the SCT list extension,
   // cut out of the certificate's DER (no re-encoding).
   const tbsDer = tbsWithoutExtension(m.certDer!, OID_SCT_LIST)!.tbs;
-  const issuerKeyHash = sha256(issuer.publicKey.export({ format: 'der', type: 'spki' }));
+  const issuerKeyHash = sha256(certSpki(issuer));
   const seen = new Set<string>();
   if (list.length < 2 || list.readUInt16BE(0) !== list.length - 2) fail('SCT_INVALID', 'malformed SCT list');
   for (let off = 2; off < list.length; ) {
@@ -346,7 +402,7 @@ function verifyScts(m: SigningMaterial, issuer: X509Certificate, trust: TrustMat
     const signed = Buffer.concat([Uint8Array.of(0, 0), u(ts, 8), u(1, 2), issuerKeyHash, u(tbsDer.length, 3), tbsDer, u(extLen, 2), extBytes]);
     const t = new Date(Number(ts));
     for (const l of findLog(trust.ctlogs, logId)) {
-      if (within(l.validFor, t) && verifyMessage(l.publicKey, signed, ds.subarray(4))) seen.add(l.logId.toString('hex'));
+      if (within(l.validFor, t) && verifyTrusted(l.publicKey, l.spki, signed, ds.subarray(4))) seen.add(l.logId.toString('hex'));
     }
   }
   if (seen.size < threshold) fail('SCT_INVALID', 'no embedded SCT verifies with a trusted CT log');
@@ -356,7 +412,7 @@ function verifyScts(m: SigningMaterial, issuer: X509Certificate, trust: TrustMat
 // ---------------------------------------------------------------------------------------------
 // 5. policy
 
-function sanOf(asn: Certificate): { uri?: string; email?: string; other?: string } {
+function sanOf(asn: CertParts): { uri?: string; email?: string; other?: string } {
   const e = extensionsOf(asn).get(SAN);
   if (!e) return {};
   const out: { uri?: string; email?: string; other?: string } = {};
@@ -392,7 +448,7 @@ function sanOf(asn: Certificate): { uri?: string; email?: string; other?: string
   return out;
 }
 
-function issuerOf(asn: Certificate): string | undefined {
+function issuerOf(asn: CertParts): string | undefined {
   const exts = extensionsOf(asn);
   const v2 = exts.get(OID_ISSUER_V2);
   if (v2 && v2.value[0] === 0x0c) {
@@ -418,6 +474,7 @@ function registerTrustedKeys(trust: TrustMaterial): void {
   if (registered.has(trust)) return;
   registered.add(trust);
   for (const l of [...trust.tlogs, ...trust.ctlogs]) registerKey(l.spki);
+  for (const ca of trust.certificateAuthorities) registerKey(certSpki(ca.chain[0]!));
 }
 
 export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial, policy: Policy, o: VerifyOptions = {}): VerificationResult {
@@ -430,7 +487,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
     try {
       for (const d of b.certificates) bundleChain.push(new X509Certificate(d));
       // node parses the key lazily and asn1-schema is stricter: both inside the guard.
-      m = { key: bundleChain[0]!.publicKey, cert: bundleChain[0]!, certDer: b.certificates[0]!, asn: AsnConvert.parse(b.certificates[0]!, Certificate) };
+      m = { key: bundleChain[0]!.publicKey, cert: bundleChain[0]!, certDer: b.certificates[0]!, parts: splitCertificate(b.certificates[0]!) };
     } catch (cause) {
       return fail('CERTIFICATE_MALFORMED', 'the bundle certificate is not a well-formed DER X.509 certificate', cause);
     }
@@ -510,9 +567,9 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
     const times = timestamps.map((t) => t.time);
     const issuer = verifyChain(m, trust, times, bundleChain);
     verifyScts(m, issuer, trust, o.ctlogThreshold ?? 1);
-    const san = sanOf(m.asn!);
+    const san = sanOf(m.parts!);
     identity = san.uri ?? san.email ?? san.other;
-    issuerUrl = issuerOf(m.asn!);
+    issuerUrl = issuerOf(m.parts!);
   }
 
   // 4. signature.
@@ -523,7 +580,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
         ? verifyArtifactSignature(m.key, artifact.bytes, content.signature)
         : (() => {
             try {
-              return verifyDigestSignature({ key: m.key, spki: m.key.export({ format: 'der', type: 'spki' }) }, 'sha256', artifactDigest!, content.signature);
+              return verifyDigestSignature(keyVerifier(m.key), 'sha256', artifactDigest!, content.signature);
             } catch (e) {
               throw new VerificationError('SIGNATURE_INVALID', `cannot verify over a digest with this key: ${(e as Error).message}`);
             }
@@ -558,8 +615,8 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
     const path = mm![2] ?? '';
     if (policy.spiffePathPrefix !== undefined && !(path === policy.spiffePathPrefix || path.startsWith(policy.spiffePathPrefix.replace(/\/$/, '') + '/'))) fail('POLICY_TRUST_DOMAIN_MISMATCH', `SPIFFE path ${path} is not under ${policy.spiffePathPrefix}`);
   }
-  if (policy.extensions && m.asn) {
-    const exts = extensionsOf(m.asn);
+  if (policy.extensions && m.parts) {
+    const exts = extensionsOf(m.parts);
     for (const [id, want] of Object.entries(policy.extensions)) {
       const e = exts.get(id);
       const got = e ? (e.value[0] === 0x0c ? e.value.subarray(2).toString('utf8') : e.value.toString('utf8')) : undefined;
@@ -569,4 +626,76 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
   if (policy.predicateType !== undefined && predicateType !== policy.predicateType) fail('POLICY_PREDICATE_MISMATCH', `predicate type ${predicateType ?? '(none)'} is not ${policy.predicateType}`);
 
   return { ...(identity ? { identity } : {}), ...(issuerUrl ? { issuer: issuerUrl } : {}), timestamps: [...sources.values()], tlogEntries: b.tlogEntries.length, ...(predicateType ? { predicateType } : {}) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// bulk
+
+export interface BulkItem {
+  bundle: Bundle;
+  artifact: Artifact;
+}
+
+export type BulkVerdict = { ok: true; result: VerificationResult } | { ok: false; error: unknown };
+
+/** Anything with VerifyPool's batch method (host/core/pool.ts); without one, the batch runs on this thread. */
+export interface BatchVerifier {
+  verifyBatch(items: readonly SignatureItem[]): Promise<boolean[]>;
+}
+
+/**
+ * Verifies many bundles against one trusted root and policy, with the same verdicts (and error
+ * codes) as verifyBundle one at a time. Every check the WASM core can make (SETs, checkpoints,
+ * SCTs, the CA's signature on each leaf) is collected across a chunk of bundles, de-duplicated
+ * (a checkpoint shared by many bundles is checked once), and verified in one batch, on a worker
+ * pool when given; a bundle with a failed item is then re-verified on its own to report exactly
+ * what a single run would.
+ */
+export async function verifyBundles(items: readonly BulkItem[], trust: TrustMaterial, policy: Policy, o: VerifyOptions & { pool?: BatchVerifier; chunk?: number } = {}): Promise<BulkVerdict[]> {
+  registerTrustedKeys(trust);
+  const out: BulkVerdict[] = new Array(items.length);
+  const chunk = o.chunk ?? 1024;
+  for (let start = 0; start < items.length; start += chunk) {
+    const end = Math.min(items.length, start + chunk);
+    const batch: SignatureItem[] = [];
+    const batchKeys: string[] = [];
+    const index = new Map<string, number>();
+    const uses: number[][] = [];
+    for (let i = start; i < end; i++) {
+      const mine: number[] = [];
+      sink = { items: [], keys: [] };
+      try {
+        out[i] = { ok: true, result: verifyBundle(items[i]!.bundle, items[i]!.artifact, trust, policy, o) };
+      } catch (error) {
+        out[i] = { ok: false, error };
+      } finally {
+        const s = sink;
+        sink = undefined;
+        s.keys.forEach((k, j) => {
+          let at = index.get(k);
+          if (at === undefined) {
+            at = batch.length;
+            index.set(k, at);
+            batch.push(s.items[j]!);
+            batchKeys.push(k);
+          }
+          mine.push(at);
+        });
+      }
+      uses.push(mine);
+    }
+    const verdicts = o.pool ? await o.pool.verifyBatch(batch) : verifyBatchLocal(batch);
+    verdicts.forEach((ok, j) => {
+      if (ok) remember(batchKeys[j]!);
+    });
+    for (let i = start; i < end; i++) {
+      if (uses[i - start]!.every((j) => verdicts[j])) continue;
+      try {
+        out[i] = { ok: true, result: verifyBundle(items[i]!.bundle, items[i]!.artifact, trust, policy, o) };
+      } catch (error) {
+        out[i] = { ok: false, error };
+      }
+    }
+  }
+  return out;
 }

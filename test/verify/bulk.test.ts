@@ -1,0 +1,107 @@
+/**
+ * verifyBundles (bulk: signature checks deferred, de-duplicated and batched across bundles, on a
+ * worker pool or not) must give exactly verifyBundle's verdict AND error code for every bundle.
+ * Every sigstore-conformance bundle-verify case, in both artifact modes, grouped by trusted root
+ * and policy so one batch mixes passing and failing bundles; plus tampered copies of the happy
+ * paths, which share checkpoints and CA chains with their originals.
+ */
+import { createHash, createPublicKey } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { initCore } from '../../host/core/index.js';
+import { VerifyPool } from '../../host/core/pool.js';
+import { parseBundle, parseTrustedRoot, verifyBundle, verifyBundles, type Artifact, type BulkItem, type Policy } from '../../host/verify/index.js';
+
+const ASSETS = join(import.meta.dirname, '../../conformance/vectors/sigstore-conformance/test/assets/bundle-verify');
+const PROD_ROOT = join(import.meta.dirname, '../../conformance/vectors/root-signing/targets/trusted_root.json');
+const IDENTITY = 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
+const ISSUER = 'https://token.actions.githubusercontent.com';
+
+interface Case { name: string; group: string; root: string; policy: Policy; key?: string; bundleJson: unknown; artifact: Artifact }
+
+function cases(): Case[] {
+  const out: Case[] = [];
+  for (const name of readdirSync(ASSETS, { withFileTypes: true }).filter((d) => d.isDirectory()).map((d) => d.name).sort()) {
+    const c = join(ASSETS, name);
+    const read = (f: string, d: string): string => (existsSync(join(c, f)) ? readFileSync(join(c, f), 'utf8').trim() : d);
+    const root = existsSync(join(c, 'trusted_root.json')) ? join(c, 'trusted_root.json') : PROD_ROOT;
+    const key = existsSync(join(c, 'key.pub')) ? join(c, 'key.pub') : undefined;
+    const policy: Policy = key ? {} : { identity: read('identity', IDENTITY), issuer: read('issuer', ISSUER) };
+    let bundleJson: unknown;
+    try {
+      bundleJson = JSON.parse(readFileSync(join(c, 'bundle.sigstore.json'), 'utf8'));
+    } catch {
+      continue; // unparseable JSON never reaches the verifier
+    }
+    const bytes = readFileSync(existsSync(join(c, 'artifact')) ? join(c, 'artifact') : join(ASSETS, 'a.txt'));
+    for (const artifact of [{ bytes }, { digest: { algorithm: 'sha256' as const, value: createHash('sha256').update(bytes).digest() } }]) {
+      out.push({ name, group: `${root}|${JSON.stringify(policy)}|${key ?? ''}`, root, policy, ...(key ? { key } : {}), bundleJson, artifact });
+      if (name.startsWith('happy-path') && !key) {
+        // A tampered copy: same checkpoint and chain as the original, one flipped signature byte.
+        const t = JSON.parse(JSON.stringify(bundleJson)) as { messageSignature?: { signature: string } };
+        if (t.messageSignature) {
+          const sig = Buffer.from(t.messageSignature.signature, 'base64');
+          sig[sig.length - 1]! ^= 1;
+          t.messageSignature.signature = sig.toString('base64');
+          out.push({ name: `${name} (tampered)`, group: `${root}|${JSON.stringify(policy)}|`, root, policy, bundleJson: t, artifact });
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function outcome(f: () => unknown): string {
+  try {
+    f();
+    return 'pass';
+  } catch (e) {
+    return (e as { code?: string }).code ?? `ERROR ${(e as Error).message}`;
+  }
+}
+
+let pool: VerifyPool;
+beforeAll(async () => {
+  await initCore();
+  pool = new VerifyPool(2);
+});
+afterAll(async () => pool?.close());
+
+it('bulk verdicts and error codes equal one-at-a-time ones for every conformance bundle, with and without a worker pool', async () => {
+  const all = cases();
+  const groups = new Map<string, Case[]>();
+  for (const c of all) groups.set(c.group, [...(groups.get(c.group) ?? []), c]);
+  let compared = 0;
+  let passes = 0;
+  for (const list of groups.values()) {
+    // A trusted root or key file that does not parse fails before any bundle is looked at.
+    let trust;
+    let key;
+    try {
+      trust = parseTrustedRoot(JSON.parse(readFileSync(list[0]!.root, 'utf8')));
+      key = list[0]!.key ? createPublicKey(readFileSync(list[0]!.key!, 'utf8')) : undefined;
+    } catch {
+      continue;
+    }
+    const opts = key ? { key } : {};
+    const items: { c: Case; item?: BulkItem; parseError?: string }[] = list.map((c) => {
+      try {
+        return { c, item: { bundle: parseBundle(c.bundleJson), artifact: c.artifact } };
+      } catch (e) {
+        return { c, parseError: (e as { code?: string }).code ?? 'ERROR' };
+      }
+    });
+    const ok = items.filter((x) => x.item).map((x) => x.item!);
+    const single = ok.map((it) => outcome(() => verifyBundle(it.bundle, it.artifact, trust, list[0]!.policy, opts)));
+    for (const bulkOpts of [{}, { pool }]) {
+      const bulk = (await verifyBundles(ok, trust, list[0]!.policy, { ...opts, ...bulkOpts })).map((v) => (v.ok ? 'pass' : (v.error as { code?: string }).code ?? 'ERROR'));
+      expect(bulk).toEqual(single);
+      compared += bulk.length;
+    }
+    passes += single.filter((s) => s === 'pass').length;
+  }
+  // Both outcomes are present: the comparison covers passing and failing bundles.
+  expect(passes).toBeGreaterThan(20);
+  expect(compared / 2 - passes).toBeGreaterThan(40);
+});
