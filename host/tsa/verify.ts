@@ -71,6 +71,12 @@ const fail = (code: ConstructorParameters<typeof TsaError>[0], msg: string, caus
 interface ParsedCert {
   der: Uint8Array;
   x509: X509Certificate;
+  /** Set once checkEku has accepted this certificate. */
+  ekuOk?: boolean;
+  /** The public key, imported once. */
+  key?: KeyObject;
+  /** DER (base64) of certificates verified to have issued this one. */
+  issuedBy?: Set<string>;
   asn: Certificate;
   /** Raw issuer Name TLV and serial INTEGER content octets, for sid / IssuerSerial matching. */
   issuer: Uint8Array;
@@ -78,7 +84,25 @@ interface ParsedCert {
   ski?: Uint8Array;
 }
 
+/**
+ * Parsed certificates by their exact DER (base64): TSA chains repeat on every token a verifier
+ * sees (a bundle's TSA is its trusted root's), and parsing them twice (OpenSSL + asn1js) cost more
+ * than the rest of a token check. Entries are immutable; bounded, oldest out first.
+ */
+const certCache = new Map<string, ParsedCert>();
+const CERT_CACHE_MAX = 256;
+
 function parseCert(der: Uint8Array): ParsedCert {
+  const k = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  const hit = certCache.get(k);
+  if (hit) return hit;
+  const pc = parseCertUncached(der);
+  if (certCache.size >= CERT_CACHE_MAX) certCache.delete(certCache.keys().next().value as string);
+  certCache.set(k, pc);
+  return pc;
+}
+
+function parseCertUncached(der: Uint8Array): ParsedCert {
   try {
     checkDer(der);
     const top = readTlv(der, 0);
@@ -208,6 +232,12 @@ export function assertTimestampingEku(der: Uint8Array): void {
 }
 
 function checkEku(cert: ParsedCert): void {
+  if (cert.ekuOk) return;
+  checkEkuUncached(cert);
+  cert.ekuOk = true;
+}
+
+function checkEkuUncached(cert: ParsedCert): void {
   const ext = cert.asn.tbsCertificate.extensions?.filter((e) => e.extnID === OID_EKU) ?? [];
   if (ext.length !== 1) return fail('TSA_BAD_EKU', 'TSA certificate has no (or several) extendedKeyUsage extensions');
   if (!ext[0]!.critical) fail('TSA_BAD_EKU', 'TSA certificate extendedKeyUsage is not critical (RFC 3161 §2.3)');
@@ -233,11 +263,15 @@ function buildChain(signer: ParsedCert, untrusted: ParsedCert[], trusted: Parsed
   const isTrusted = (c: ParsedCert): boolean => trusted.some((t) => bytesEqual(t.der, c.der));
   const issues = (issuer: ParsedCert, child: ParsedCert): boolean => {
     if (!issuer.x509.ca || !child.x509.checkIssued(issuer.x509)) return false;
+    const ik = Buffer.from(issuer.der).toString('base64');
+    if (child.issuedBy?.has(ik)) return true;
     try {
-      return child.x509.verify(issuer.x509.publicKey);
+      if (!child.x509.verify(issuer.x509.publicKey)) return false;
     } catch {
       return false;
     }
+    (child.issuedBy ??= new Set()).add(ik);
+    return true;
   };
   const chain = [signer];
   let cur = signer;
@@ -383,7 +417,7 @@ function verifyToken(token: Uint8Array, opts: VerifyTimestampOptions): Timestamp
   // 5. Signature over signedAttrs with the SET OF tag (RFC 5652 §5.4), exact received bytes.
   const signedBytes = Uint8Array.from(tlvBytes(buf, signedAttrsTlv));
   signedBytes[0] = 0x31;
-  const key = createPublicKey({ key: Buffer.from(signer.x509.publicKey.export({ type: 'spki', format: 'der' })), format: 'der', type: 'spki' });
+  const key = (signer.key ??= createPublicKey({ key: Buffer.from(signer.x509.publicKey.export({ type: 'spki', format: 'der' })), format: 'der', type: 'spki' }));
   const scheme = signatureScheme(buf, sigAlg, digestAlg, key);
   let ok = false;
   try {

@@ -12,7 +12,7 @@ import { parseTrustedRoot, type TrustMaterial } from './trusted-root.js';
 
 export { parseBundle, type Bundle } from './bundle.js';
 export { VerificationError, type VerificationErrorCode } from './errors.js';
-export { verifyBundle, verifyBundles, type Artifact, type BatchVerifier, type BulkItem, type BulkVerdict, type Policy, type VerificationResult, type VerifyOptions } from './pipeline.js';
+export { clearVerificationCache, verifyBundle, verifyBundles, type Artifact, type BatchVerifier, type BulkItem, type BulkVerdict, type Policy, type VerificationResult, type VerifyOptions } from './pipeline.js';
 export { parseTrustedRoot, type TrustMaterial } from './trusted-root.js';
 
 /** `sha256:<64 hex>` (or `sha512:<128 hex>`) that is not an existing path is a digest; anything else is a file path. */

@@ -80,6 +80,11 @@ const verifyMessage = verifyMessageWithKey;
  */
 const verified = new Set<string>();
 const VERIFIED_MAX = 8192;
+
+/** Forget every cached signature verdict (benchmarks measure cold verification of each bundle). */
+export function clearVerificationCache(): void {
+  verified.clear();
+}
 function remember(k: string): void {
   if (verified.size >= VERIFIED_MAX) verified.delete(verified.values().next().value as string);
   verified.add(k);
