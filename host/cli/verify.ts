@@ -9,8 +9,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { initCore } from '../core/index.js';
-import { VerifyPool } from '../core/pool.js';
-import { loadArtifact, loadJson, parseBundle, parseTrustedRoot, verifyBundles, verifyFiles, type BulkItem, type Policy } from '../verify/index.js';
+import { BundleVerifierPool, type BulkJob } from '../verify/bulk-pool.js';
+import { loadArtifact, loadJson, parseTrustedRoot, verifyFiles, type Policy } from '../verify/index.js';
 
 interface VerifyCliOptions {
   bundle?: string;
@@ -62,40 +62,53 @@ async function bulkPairs(target: string): Promise<{ artifact: string; bundle: st
 async function runBulk(o: VerifyCliOptions): Promise<number> {
   await initCore();
   const pairs = await bulkPairs(o.bulk!);
-  // The trusted root is parsed once and shared: every bundle reuses the same keys and chains.
-  const trust = parseTrustedRoot(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'));
-  const policy = policyOf(o);
+  // Parsed here once so a bad root fails before any worker starts; each worker parses its own copy.
+  const trustJson = await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED');
+  parseTrustedRoot(trustJson);
+  const keyPem = o.key ? await readFile(o.key, 'utf8') : undefined;
   const { SingleBar, Presets } = (await import('cli-progress')).default;
   const bar = o.quiet || !process.stderr.isTTY ? undefined : new SingleBar({ format: 'verifying [{bar}] {value}/{total} {failed} failed', stream: process.stderr }, Presets.shades_classic);
   bar?.start(pairs.length, 0, { failed: 0 });
   const failures: { bundle: string; reason: string }[] = [];
   const started = Date.now();
-  // Signature checks are batched across bundles onto worker threads (verifyBundles); a chunk is
-  // read, parsed and verified at a time so memory stays bounded for any number of bundles.
-  const pool = new VerifyPool(Math.max(1, availableParallelism()));
-  const CHUNK = 512;
+  // Whole bundles are verified on worker threads (host/verify/bulk-pool.ts), each batching its
+  // core signature checks across bundles; a chunk is read at a time so memory stays bounded.
+  const pool = new BundleVerifierPool({
+    trustedRoot: trustJson,
+    policy: {
+      ...(o.certificateIdentity !== undefined ? { identity: o.certificateIdentity } : {}),
+      ...(o.certificateIdentityRegexp !== undefined ? { identityRegexp: o.certificateIdentityRegexp } : {}),
+      ...(o.certificateOidcIssuer !== undefined ? { issuer: o.certificateOidcIssuer } : {}),
+      ...(o.certificateOidcIssuerRegexp !== undefined ? { issuerRegexp: o.certificateOidcIssuerRegexp } : {}),
+      ...(o.spiffeTrustDomain !== undefined ? { spiffeTrustDomain: o.spiffeTrustDomain } : {}),
+      ...(o.spiffePathPrefix !== undefined ? { spiffePathPrefix: o.spiffePathPrefix } : {}),
+      ...(o.predicateType !== undefined ? { predicateType: o.predicateType } : {}),
+    },
+    ...(keyPem ? { keyPem } : {}),
+    size: Math.max(1, availableParallelism()),
+  });
+  const CHUNK = 1024;
   try {
     for (let at = 0; at < pairs.length; at += CHUNK) {
       const part = pairs.slice(at, at + CHUNK);
-      const items: (BulkItem | undefined)[] = [];
+      const jobs: BulkJob[] = [];
       const early: (string | undefined)[] = [];
       for (const p of part) {
         try {
-          items.push({ bundle: parseBundle(await loadJson(p.bundle, 'BUNDLE_MALFORMED')), artifact: await loadArtifact(p.artifact) });
+          jobs.push({ bundle: await readFile(p.bundle, 'utf8'), artifact: await loadArtifact(p.artifact) });
           early.push(undefined);
         } catch (e) {
-          items.push(undefined);
-          early.push(describe(e));
+          early.push(`BUNDLE_MALFORMED: cannot read ${p.bundle} or its artifact: ${(e as Error).message}`);
         }
       }
-      const ok = items.filter((x): x is BulkItem => x !== undefined);
-      const verdicts = await verifyBundles(ok, trust, policy, { pool });
+      const verdicts = await pool.verify(jobs);
       let k = 0;
       part.forEach((p, i) => {
-        const reason = early[i] ?? (() => {
+        let reason = early[i];
+        if (reason === undefined) {
           const v = verdicts[k++]!;
-          return v.ok ? undefined : describe(v.error);
-        })();
+          if (!v.ok) reason = `${v.code}: ${v.message}`;
+        }
         if (reason) failures.push({ bundle: p.bundle, reason });
       });
       bar?.increment(part.length, { failed: failures.length });

@@ -14,6 +14,21 @@ interface Pending {
   reject: (e: unknown) => void;
 }
 
+/**
+ * A worker thread running module `name` next to `callerUrl` (pass import.meta.url). Sources
+ * (tests, tsx) run the .ts module through tsx; the compiled package runs the .js.
+ */
+export function startWorker(callerUrl: string, name: string, workerData?: unknown): Worker {
+  const ts = callerUrl.endsWith('.ts');
+  const file = new URL(`./${name}${ts ? '.ts' : '.js'}`, callerUrl);
+  // Worker threads ignore --import, so a .ts worker registers tsx's loader itself first.
+  // --input-type (from a `node -e` parent) is refused for file workers; drop it.
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  return ts
+    ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, execArgv, workerData })
+    : new Worker(file, { execArgv, workerData });
+}
+
 export class VerifyPool {
   private readonly workers: Worker[] = [];
   private readonly ready: Promise<unknown>[] = [];
@@ -21,16 +36,8 @@ export class VerifyPool {
   private nextId = 1;
 
   constructor(size: number = availableParallelism()) {
-    // Sources (tests, tsx) run the .ts worker through tsx; the compiled package runs the .js.
-    const ts = import.meta.url.endsWith('.ts');
-    const file = new URL(ts ? './pool-worker.ts' : './pool-worker.js', import.meta.url);
     for (let i = 0; i < Math.max(1, size); i++) {
-      // Worker threads ignore --import, so a .ts worker registers tsx's loader itself first.
-      // --input-type (from a `node -e` parent) is refused for file workers; drop it.
-      const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-      const w = ts
-        ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, execArgv })
-        : new Worker(file, { execArgv });
+      const w = startWorker(import.meta.url, 'pool-worker');
       this.ready.push(new Promise((resolve, reject) => {
         const onReady = (m: { ready?: boolean }): void => {
           if (m.ready) {

@@ -101,11 +101,18 @@ let sink: { items: SignatureItem[]; keys: string[] } | undefined;
 /** A signature by a trusted key (log, CT log, CA) through the WASM core; other key types through node:crypto. */
 function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   const k = parseSpki(spki);
-  if (!k) return verifyMessage(key, message, sig);
-  const signed = k.alg === 'ed25519' ? message : sha256(message);
-  const cacheKey = createHash('sha256').update(spki).update(signed).update(sig).digest('base64');
+  const cacheKey = createHash('sha256').update(spki).update(message).update(sig).digest('base64');
   if (verified.has(cacheKey)) return true;
-  const item: SignatureItem = { alg: k.alg, publicKey: spki, digestOrMessage: signed, signature: sig };
+  if (k?.alg !== 'ed25519') {
+    // ECDSA (and RSA) over a whole message: OpenSSL's verify with the trusted root's imported key
+    // is faster on Node than the core's registered-key path (bench/RESULTS.md, signatures), and
+    // ECDSA has no batch equation to gain from deferring.
+    if (!verifyArtifactSignature(key, message, sig)) return false;
+    remember(cacheKey);
+    return true;
+  }
+  // Ed25519 (Rekor v2 and C2SP witness keys): the core's batch equation, deferred when bulk.
+  const item: SignatureItem = { alg: k.alg, publicKey: spki, digestOrMessage: message, signature: sig };
   if (sink) {
     sink.items.push(item);
     sink.keys.push(cacheKey);
@@ -116,25 +123,49 @@ function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, si
   return true;
 }
 
+const keyOfCert = new WeakMap<X509Certificate, KeyObject>();
+/** A trusted certificate's public key, imported once (X509Certificate.publicKey builds a new KeyObject per call). */
+function certKey(c: X509Certificate): KeyObject {
+  let k = keyOfCert.get(c);
+  if (!k) {
+    k = c.publicKey;
+    keyOfCert.set(c, k);
+  }
+  return k;
+}
+
 const spkiOfCert = new WeakMap<X509Certificate, Buffer>();
 function certSpki(c: X509Certificate): Buffer {
   let s = spkiOfCert.get(c);
   if (!s) {
-    s = c.publicKey.export({ format: 'der', type: 'spki' });
+    s = certKey(c).export({ format: 'der', type: 'spki' });
     spkiOfCert.set(c, s);
   }
   return s;
 }
 
-/** The leaf's signature by `issuer`: ECDSA P-256/SHA-256 (every Fulcio CA) through the core, anything else through OpenSSL. */
+/**
+ * The leaf's signature by `issuer`, over the exact TBS bytes (x509-lite), with the verdict cached
+ * like any trusted-key check; algorithms other than ECDSA-SHA256 go through OpenSSL's X509_verify.
+ */
 function signedBy(m: SigningMaterial, issuer: X509Certificate): boolean {
   const p = m.parts!;
-  const spki = certSpki(issuer);
-  if (Buffer.from(p.signatureAlgorithm).equals(ECDSA_WITH_SHA256) && parseSpki(spki)?.alg === 'ecdsa-p256-sha256') return verifyTrusted(issuer.publicKey, spki, p.tbs, p.signature);
-  return m.cert!.verify(issuer.publicKey);
+  const key = certKey(issuer);
+  if (Buffer.from(p.signatureAlgorithm).equals(ECDSA_WITH_SHA256) && key.asymmetricKeyType === 'ec') return verifyTrusted(key, certSpki(issuer), p.tbs, p.signature);
+  return m.cert!.verify(key);
 }
 
+const hashes = new WeakMap<KeyObject, string | null>();
 function hashFor(key: KeyObject): string | null {
+  let h = hashes.get(key);
+  if (h === undefined) {
+    h = hashForUncached(key);
+    hashes.set(key, h);
+  }
+  return h;
+}
+
+function hashForUncached(key: KeyObject): string | null {
   if (key.asymmetricKeyType === 'ed25519') return null;
   if (key.asymmetricKeyType === 'ec') {
     const c = key.asymmetricKeyDetails?.namedCurve;

@@ -1,0 +1,60 @@
+/**
+ * `cairn verify --bulk <dir>` (the compiled CLI): whole bundles verified on worker threads
+ * (host/verify/bulk-pool.ts). Happy-path conformance bundles pass; a tampered copy fails with its
+ * code; the exit status says whether everything verified.
+ */
+import { execFile } from 'node:child_process';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+
+const BIN = join(import.meta.dirname, '../../bin/cairn.js');
+const ASSETS = join(import.meta.dirname, '../../conformance/vectors/sigstore-conformance/test/assets/bundle-verify');
+const ROOT = join(import.meta.dirname, '../../conformance/vectors/root-signing/targets/trusted_root.json');
+const IDENTITY = 'https://github.com/sigstore-conformance/extremely-dangerous-public-oidc-beacon/.github/workflows/extremely-dangerous-oidc-beacon.yml@refs/heads/main';
+const ISSUER = 'https://token.actions.githubusercontent.com';
+const CASES = ['happy-path-v0.1', 'happy-path-v0.2', 'happy-path-v0.3', 'happy-path-v0.3-new-mediaType'];
+
+let dir: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'cairn-bulk-'));
+  for (const c of CASES) {
+    await copyFile(join(ASSETS, 'a.txt'), join(dir, `${c}.txt`));
+    await copyFile(join(ASSETS, c, 'bundle.sigstore.json'), join(dir, `${c}.txt.sigstore.json`));
+  }
+});
+afterAll(async () => rm(dir, { recursive: true, force: true }));
+
+async function run(target: string): Promise<{ code: number; out: string }> {
+  try {
+    const r = await promisify(execFile)(process.execPath, [BIN, 'verify', '--bulk', target, '--trusted-root', ROOT, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--quiet']);
+    return { code: 0, out: r.stdout };
+  } catch (e) {
+    return { code: (e as { code: number }).code, out: (e as { stdout: string }).stdout };
+  }
+}
+
+it('verifies a directory of bundles on worker threads and exits 0 when all verify', async () => {
+  const r = await run(dir);
+  expect(r.out).toMatch(new RegExp(`^verified ${CASES.length}/${CASES.length} bundles in `));
+  expect(r.code).toBe(0);
+}, 60_000);
+
+it('reports each failing bundle with its code and exits 1', async () => {
+  const j = JSON.parse(await readFile(join(dir, 'happy-path-v0.3.txt.sigstore.json'), 'utf8'));
+  const sig = Buffer.from(j.messageSignature.signature, 'base64');
+  sig[sig.length - 1]! ^= 1;
+  j.messageSignature.signature = sig.toString('base64');
+  await copyFile(join(ASSETS, 'a.txt'), join(dir, 'tampered.txt'));
+  await writeFile(join(dir, 'tampered.txt.sigstore.json'), JSON.stringify(j));
+  await writeFile(join(dir, 'broken.txt.sigstore.json'), '{not json');
+  await copyFile(join(ASSETS, 'a.txt'), join(dir, 'broken.txt'));
+  const r = await run(dir);
+  expect(r.code).toBe(1);
+  expect(r.out).toMatch(new RegExp(`^verified ${CASES.length}/${CASES.length + 2} bundles in .*; 2 failed:`));
+  // The log entry names the original signature, so the flipped one fails the body check first.
+  expect(r.out).toMatch(/FAIL .*tampered\.txt\.sigstore\.json: TLOG_BODY_MISMATCH: /);
+  expect(r.out).toMatch(/FAIL .*broken\.txt\.sigstore\.json: BUNDLE_MALFORMED: /);
+}, 60_000);
