@@ -2,7 +2,8 @@
  * The code-signing CA's pure core: token → principal → proof of possession → (pre)certificate →
  * SCT → certificate. No fastify, no storage; the plugin and the CLI wrap it.
  */
-import { createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import type { SignatureItem } from '../core/signature-formats.js';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { verifyAsync } from '../keys/async-crypto.js';
@@ -35,6 +36,8 @@ export interface CaOptions {
   verifier: TokenVerifier;
   ca: IssuingCa;
   ct?: CtLog;
+  /** Checks P-256 proofs of possession in the WASM core (a worker pool: host/core/pool.ts BatchingVerifier). */
+  verifyCore?: (item: SignatureItem) => Promise<boolean>;
 }
 
 const SPKI_PREFIX = {
@@ -46,14 +49,24 @@ const SPKI_PREFIX = {
   ed25519: Buffer.from('302a300506032b6570032100', 'hex'),
 };
 
+export interface ParsedSpki {
+  /** The exact canonical DER that goes into the certificate. */
+  spki: Buffer;
+  /** Which of the common key types the DER is, from its prefix; 'other' for anything else. */
+  curve: 'p256' | 'p384' | 'ed25519' | 'other';
+  /**
+   * The key as a KeyObject. For the common types it is imported from its coordinates (JWK form:
+   * OpenSSL 3's SPKI decoder costs about twice as much) only when first asked for, and the import
+   * checks the point is on the curve: a bad point throws CA_UNSUPPORTED_KEY here.
+   */
+  readonly key: KeyObject;
+}
+
 /**
- * The submitted public key as a KeyObject plus its exact DER SPKI (which goes into the
- * certificate). PEM is decoded here, and the common key types are imported from their
- * coordinates (JWK form): OpenSSL 3's SPKI decoder costs about twice as much per request, and the
- * coordinates are still checked to be on the curve. The prefix match means the DER is exactly the
- * canonical SPKI for that key, so nothing unparsed reaches the certificate.
+ * The submitted public key: PEM is decoded here and the common key types are recognised by their
+ * exact SPKI prefix (RFC 5480 §2, RFC 8410 §4), so nothing unparsed reaches the certificate.
  */
-export function parseSpki(s: string): { key: KeyObject; spki: Buffer } {
+export function parseSpki(s: string): ParsedSpki {
   let der: Buffer;
   if (s.includes('-----BEGIN')) {
     const m = /^\s*-----BEGIN PUBLIC KEY-----\r?\n([A-Za-z0-9+/=\r\n]+?)-----END PUBLIC KEY-----\s*$/.exec(s);
@@ -64,22 +77,41 @@ export function parseSpki(s: string): { key: KeyObject; spki: Buffer } {
     der = Buffer.from(s, 'base64');
   }
   const b64u = (b: Buffer): string => b.toString('base64url');
+  const imported = (jwk: Record<string, string>): (() => KeyObject) => () => {
+    try {
+      return createPublicKey({ key: jwk, format: 'jwk' });
+    } catch (cause) {
+      throw new CaError('CA_UNSUPPORTED_KEY', 'the public key is not a valid point on its curve', { cause });
+    }
+  };
+  const lazy = (spki: Buffer, curve: ParsedSpki['curve'], make: () => KeyObject): ParsedSpki => {
+    let key: KeyObject | undefined;
+    return {
+      spki,
+      curve,
+      get key(): KeyObject {
+        key ??= make();
+        return key;
+      },
+    };
+  };
+  if (der.length === 91 && der.subarray(0, 26).equals(SPKI_PREFIX.p256) && der[26] === 4) {
+    return lazy(der, 'p256', imported({ kty: 'EC', crv: 'P-256', x: b64u(der.subarray(27, 59)), y: b64u(der.subarray(59)) }));
+  }
+  if (der.length === 120 && der.subarray(0, 23).equals(SPKI_PREFIX.p384) && der[23] === 4) {
+    return lazy(der, 'p384', imported({ kty: 'EC', crv: 'P-384', x: b64u(der.subarray(24, 72)), y: b64u(der.subarray(72)) }));
+  }
+  if (der.length === 44 && der.subarray(0, 12).equals(SPKI_PREFIX.ed25519)) {
+    return lazy(der, 'ed25519', imported({ kty: 'OKP', crv: 'Ed25519', x: b64u(der.subarray(12)) }));
+  }
+  let key: KeyObject;
   try {
-    if (der.length === 91 && der.subarray(0, 26).equals(SPKI_PREFIX.p256) && der[26] === 4) {
-      return { spki: der, key: createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: b64u(der.subarray(27, 59)), y: b64u(der.subarray(59)) }, format: 'jwk' }) };
-    }
-    if (der.length === 120 && der.subarray(0, 23).equals(SPKI_PREFIX.p384) && der[23] === 4) {
-      return { spki: der, key: createPublicKey({ key: { kty: 'EC', crv: 'P-384', x: b64u(der.subarray(24, 72)), y: b64u(der.subarray(72)) }, format: 'jwk' }) };
-    }
-    if (der.length === 44 && der.subarray(0, 12).equals(SPKI_PREFIX.ed25519)) {
-      return { spki: der, key: createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: b64u(der.subarray(12)) }, format: 'jwk' }) };
-    }
-    const key = createPublicKey({ key: der, format: 'der', type: 'spki' });
-    // Re-encode so the certificate carries the canonical DER of the key, not the client's bytes.
-    return { key, spki: key.export({ format: 'der', type: 'spki' }) };
+    key = createPublicKey({ key: der, format: 'der', type: 'spki' });
   } catch (cause) {
     throw new CaError('CA_UNSUPPORTED_KEY', 'the public key is not a valid SubjectPublicKeyInfo', { cause });
   }
+  // Re-encode so the certificate carries the canonical DER of the key, not the client's bytes.
+  return { key, spki: key.export({ format: 'der', type: 'spki' }), curve: 'other' };
 }
 
 function hashFor(key: KeyObject): string | null {
@@ -112,7 +144,6 @@ export class CodeSigningCa {
     const verified = await this.o.verifier.verify(req.token);
     const principal = principalFor(verified, this.o.issuers);
 
-    let key: KeyObject;
     let spki: Buffer;
     if (req.csr) {
       let csr: x509.Pkcs10CertificateRequest;
@@ -121,16 +152,26 @@ export class CodeSigningCa {
       } catch (cause) {
         throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest is not a PKCS#10 request', { cause });
       }
-      ({ key, spki } = parseSpki(Buffer.from(csr.publicKey.rawData).toString('base64')));
+      const parsed = parseSpki(Buffer.from(csr.publicKey.rawData).toString('base64'));
+      const key = parsed.key;
+      spki = parsed.spki;
       checkKey(key);
       if (!(await csr.verify().catch(() => false))) throw new CaError('CA_BAD_PROOF', 'the CSR signature does not verify with its own key');
       if (req.publicKey && !parseSpki(req.publicKey).key.equals(key)) throw new CaError('CA_BAD_PROOF', 'the CSR key does not match the public key in the request');
     } else {
-      ({ key, spki } = parseSpki(req.publicKey!));
-      checkKey(key);
+      const parsed = parseSpki(req.publicKey!);
+      spki = parsed.spki;
+      if (parsed.curve !== 'p256') checkKey(parsed.key); // P-256 is accepted by the profile as it is
       const pop = req.proofOfPossession;
       if (!pop || pop.length === 0) throw new CaError('CA_BAD_PROOF', 'proofOfPossession is required with publicKeyRequest');
-      const ok = await verifyAsync(hashFor(key), Buffer.from(principal.challenge, 'utf8'), key, pop);
+      const challenge = Buffer.from(principal.challenge, 'utf8');
+      // P-256 (nearly every client): checked by the WASM core on a worker thread when the CA has
+      // one, so neither the key import nor the verification runs on the event loop. Fulcio's
+      // proof is an ASN.1 (DER) signature; anything not framed as one fails here as it does there.
+      const ok = parsed.curve === 'p256' && this.o.verifyCore
+        ? pop[0] === 0x30 && pop[1] === pop.length - 2 && (await this.o.verifyCore({ alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: createHash('sha256').update(challenge).digest(), signature: pop }))
+        : await verifyAsync(hashFor(parsed.key), challenge, parsed.key, pop);
+      if (!ok) void parsed.key; // a point OpenSSL refuses is CA_UNSUPPORTED_KEY, not a bad proof
       if (!ok) throw new CaError('CA_BAD_PROOF', `proofOfPossession is not a signature over the ${verified.issuer.type === 'email' ? 'email' : 'sub'} claim by the submitted key`);
     }
 

@@ -14,11 +14,15 @@
  *        The chain file lists the CA key's certificate and its issuers up to the root, in either
  *        order (root first, or issuing CA first); it is re-ordered and verified on load.
  *   bodyLimit: 65536
+ *   verifyWorkers: 1   # worker threads checking P-256 proofs of possession (WASM core); default
+ *                      # cores - 1 (at most 4); 0 = on the event loop with OpenSSL
  * Without `key`, a root and an intermediate are generated in DIR on the first start and reused.
  * Without `ct`, certificates carry no SCT and the API answers signedCertificateDetachedSct.
  */
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { BatchingVerifier, VerifyPool } from '../core/pool.js';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
@@ -30,7 +34,7 @@ import { ensureGeneratedCa, loadCa, loadFileCa, type CaKeyConfig } from './keys.
 import { TokenVerifier } from './oidc.js';
 import { build } from './plugin.js';
 
-const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit'];
+const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit', 'verifyWorkers'];
 
 export async function startStandalone(opts: StandaloneOptions): Promise<Standalone> {
   let doc: Record<string, unknown> = {};
@@ -60,9 +64,19 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     if (ctCfg.transport !== undefined && ctCfg.transport !== 'auto' && ctCfg.transport !== 'http') throw new CaError('CA_BAD_CONFIG', 'ct.transport must be auto or http');
     ct = { url: ctCfg.url, publicKey: createPublicKey(pem), ...(ctCfg.transport ? { transport: ctCfg.transport as 'auto' | 'http' } : {}) };
   }
-  const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}) });
+  // Proofs of possession by P-256 keys are checked on worker threads (WASM core), by default one
+  // per core beyond the event loop's; 0 keeps them on the event loop (OpenSSL).
+  const vw = doc.verifyWorkers ?? Math.min(4, availableParallelism() - 1);
+  if (!Number.isInteger(vw) || (vw as number) < 0 || (vw as number) > 64) throw new CaError('CA_BAD_CONFIG', 'verifyWorkers must be an integer 0..64');
+  const batcher = (vw as number) > 0 ? new BatchingVerifier(new VerifyPool(vw as number)) : undefined;
+  const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item) } : {}) });
   const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
-  await app.listen({ port: opts.port, host: opts.host });
+  try {
+    await app.listen({ port: opts.port, host: opts.host });
+  } catch (e) {
+    await batcher?.close();
+    throw e;
+  }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
@@ -79,6 +93,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     },
     close: async () => {
       await app.close();
+      await batcher?.close();
       await issuing.signer.close();
     },
   };

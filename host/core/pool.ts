@@ -92,3 +92,42 @@ export class VerifyPool {
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }
+
+/**
+ * Single checks from many concurrent requests, batched onto a VerifyPool: everything that arrives
+ * within one event-loop turn (at most `maxBatch` items) goes to the workers as one batch, so a
+ * service's event loop hands signature checks off instead of computing them. A worker failure
+ * rejects every check of its batch with that error.
+ */
+export class BatchingVerifier {
+  private queue: { item: SignatureItem; resolve: (ok: boolean) => void; reject: (e: unknown) => void }[] = [];
+  private scheduled = false;
+
+  constructor(private readonly pool: VerifyPool, private readonly maxBatch = 512) {}
+
+  verify(item: SignatureItem): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ item, resolve, reject });
+      if (this.queue.length >= this.maxBatch) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    if (batch.length === 0) return;
+    this.queue = [];
+    this.pool.verifyBatch(batch.map((b) => b.item)).then(
+      (verdicts) => batch.forEach((b, i) => b.resolve(verdicts[i] === true)),
+      (e: unknown) => batch.forEach((b) => b.reject(e)),
+    );
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}

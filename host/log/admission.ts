@@ -7,7 +7,7 @@
  * committing batches meanwhile. Verdicts are the core's either way (host/core/signatures.ts).
  */
 import { verifySignature, type SignatureItem } from '../core/index.js';
-import { VerifyPool } from '../core/pool.js';
+import { BatchingVerifier, VerifyPool } from '../core/pool.js';
 import { LogError } from './errors.js';
 
 export interface Admission {
@@ -21,40 +21,24 @@ export const inlineAdmission: Admission = {
   close: async () => undefined,
 };
 
-/** Batches the checks that arrive within one event-loop turn (at most `maxBatch`) onto a worker pool. */
+/** Checks batched per event-loop turn onto a worker pool (host/core/pool.ts BatchingVerifier). */
 export class PooledAdmission implements Admission {
-  private readonly pool: VerifyPool;
-  private queue: { item: SignatureItem; resolve: (ok: boolean) => void; reject: (e: unknown) => void }[] = [];
-  private scheduled = false;
+  private readonly batcher: BatchingVerifier;
 
-  constructor(workers: number, private readonly maxBatch = 512) {
-    this.pool = new VerifyPool(workers);
+  constructor(workers: number, maxBatch = 512) {
+    this.batcher = new BatchingVerifier(new VerifyPool(workers), maxBatch);
   }
 
-  verify(item: SignatureItem): Promise<boolean> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ item, resolve, reject });
-      if (this.queue.length >= this.maxBatch) this.flush();
-      else if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => this.flush());
-      }
-    });
-  }
-
-  private flush(): void {
-    this.scheduled = false;
-    const batch = this.queue;
-    if (batch.length === 0) return;
-    this.queue = [];
-    this.pool.verifyBatch(batch.map((b) => b.item)).then(
-      (verdicts) => batch.forEach((b, i) => b.resolve(verdicts[i] === true)),
+  async verify(item: SignatureItem): Promise<boolean> {
+    try {
+      return await this.batcher.verify(item);
+    } catch (e) {
       // A worker that died is the server's fault, not the entry's: 503, and the client retries.
-      (e: unknown) => batch.forEach((b) => b.reject(new LogError('LOG_OVERLOADED', 'signature verification is unavailable; retry later', { cause: e, retryAfter: 1 }))),
-    );
+      throw new LogError('LOG_OVERLOADED', 'signature verification is unavailable; retry later', { cause: e, retryAfter: 1 });
+    }
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await this.batcher.close();
   }
 }

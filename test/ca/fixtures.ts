@@ -19,6 +19,7 @@ import { build } from '../../host/ca/plugin.js';
 import type { IssuingCa } from '../../host/ca/profile.js';
 import type { Standalone } from '../../host/cli/serve.js';
 import { startStandalone as startLog } from '../../host/log/standalone.js';
+import { BatchingVerifier, VerifyPool } from '../../host/core/pool.js';
 
 export interface IssuerKey {
   kid: string;
@@ -129,11 +130,13 @@ export interface RunningCa {
   close(): Promise<void>;
 }
 
-export async function startCa(doc: Record<string, unknown>, o: { ct?: CtLog; issuing?: LoadedCa; bodyLimit?: number } = {}): Promise<RunningCa> {
+export async function startCa(doc: Record<string, unknown>, o: { ct?: CtLog; issuing?: LoadedCa; bodyLimit?: number; verifyWorkers?: number } = {}): Promise<RunningCa> {
   const dir = await mkdtemp(join(tmpdir(), 'ca-'));
   const issuers = parseIssuersConfig(doc);
   const issuing = o.issuing ?? (await loadFileCa(await ensureGeneratedCa(dir)));
-  const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(o.ct ? { ct: o.ct } : {}) });
+  // verifyWorkers: P-256 proofs of possession go to the WASM core on worker threads, as the standalone CA does by default.
+  const batcher = o.verifyWorkers ? new BatchingVerifier(new VerifyPool(o.verifyWorkers)) : undefined;
+  const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(o.ct ? { ct: o.ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item) } : {}) });
   const app = await build({ ca, issuers, ...(o.bodyLimit ? { bodyLimit: o.bodyLimit } : {}) });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.server.address() as { port: number }).port;
@@ -144,6 +147,7 @@ export async function startCa(doc: Record<string, unknown>, o: { ct?: CtLog; iss
     issuers,
     close: async () => {
       await app.close();
+      await batcher?.close();
       await rm(dir, { recursive: true, force: true });
     },
   };

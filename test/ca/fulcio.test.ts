@@ -17,17 +17,19 @@ afterAll(async () => {
   await iss?.close();
 });
 
-// The whole API suite runs once per CA key backend: file (encrypted PKCS#8) and PKCS#11 (SoftHSM).
+// The whole API suite runs once per CA key backend: file (encrypted PKCS#8) and PKCS#11 (SoftHSM),
+// and once more with P-256 proofs of possession checked by the WASM core on a worker thread (the
+// standalone CA's default) instead of OpenSSL on the event loop.
 const hsm = await softhsmCa('cairn-fulcio-test');
 if ('skip' in hsm) console.log(`SKIP PKCS#11 run of the API suite: ${hsm.skip}`);
 afterAll(async () => {
   if (!('skip' in hsm)) await hsm.close();
 });
-describe.each(['file', 'pkcs11'] as const)('CA key backend %s', (backend) => {
+describe.each(['file', 'pkcs11', 'file, PoP on worker threads'] as const)('CA key backend %s', (backend) => {
   const skipped = backend === 'pkcs11' && 'skip' in hsm;
   beforeAll(async () => {
     if (skipped) return;
-    ca = await startCa(issuerConfigDoc(iss), { bodyLimit: 32 * 1024, ...(backend === 'pkcs11' && !('skip' in hsm) ? { issuing: hsm.issuing } : {}) });
+    ca = await startCa(issuerConfigDoc(iss), { bodyLimit: 32 * 1024, ...(backend === 'pkcs11' && !('skip' in hsm) ? { issuing: hsm.issuing } : {}), ...(backend === 'file, PoP on worker threads' ? { verifyWorkers: 1 } : {}) });
   });
   afterAll(async () => {
     await ca?.close();
@@ -248,6 +250,15 @@ describe.each(['file', 'pkcs11'] as const)('CA key backend %s', (backend) => {
       const a = clientKey();
       const b = clientKey();
       await reject({ credentials: { oidcIdentityToken: token }, publicKeyRequest: { publicKey: { content: a.pem }, proofOfPossession: b.prove(SUB) } }, 400, 'CA_BAD_PROOF');
+      // The right signature in IEEE P1363 form (r‖s) instead of DER: Fulcio wants ASN.1.
+      const { sign } = await import('node:crypto');
+      const raw = sign('sha256', Buffer.from(SUB), { key: a.privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64');
+      await reject({ credentials: { oidcIdentityToken: await iss.mint('spiffe', { sub: SUB }) }, publicKeyRequest: { publicKey: { content: a.pem }, proofOfPossession: raw } }, 400, 'CA_BAD_PROOF');
+    });
+    it('a P-256 key whose point is not on the curve is CA_UNSUPPORTED_KEY, not a bad proof', async () => {
+      const spki = Buffer.concat([Buffer.from('3059301306072a8648ce3d020106082a8648ce3d030107034200', 'hex'), Buffer.from([4]), Buffer.alloc(31), Buffer.from([1]), Buffer.alloc(31), Buffer.from([2])]);
+      const pem = `-----BEGIN PUBLIC KEY-----\n${spki.toString('base64')}\n-----END PUBLIC KEY-----\n`;
+      await reject({ credentials: { oidcIdentityToken: await iss.mint('spiffe', { sub: SUB }) }, publicKeyRequest: { publicKey: { content: pem }, proofOfPossession: clientKey().prove(SUB) } }, 400, 'CA_UNSUPPORTED_KEY');
     });
     it('CSR mismatch: CSR key differs from publicKeyRequest, and a CSR with a broken signature', async () => {
       const token = await iss.mint('spiffe', { sub: SUB });
