@@ -14,14 +14,14 @@
  *        The chain file lists the CA key's certificate and its issuers up to the root, in either
  *        order (root first, or issuing CA first); it is re-ordered and verified on load.
  *   bodyLimit: 65536
- *   verifyWorkers: 1   # worker threads checking P-256 proofs of possession (WASM core); default
- *                      # cores - 1 (at most 4); 0 = on the event loop with OpenSSL
+ *   verifyWorkers: 0   # worker threads checking P-256 proofs of possession in the WASM core;
+ *                      # default 0: OpenSSL on the libuv pool, which measured faster on 2 cores
+ *                      # (bench/RESULTS.md); more workers move the checks off the event loop
  * Without `key`, a root and an intermediate are generated in DIR on the first start and reused.
  * Without `ct`, certificates carry no SCT and the API answers signedCertificateDetachedSct.
  */
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
 import { BatchingVerifier, VerifyPool } from '../core/pool.js';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -64,9 +64,10 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     if (ctCfg.transport !== undefined && ctCfg.transport !== 'auto' && ctCfg.transport !== 'http') throw new CaError('CA_BAD_CONFIG', 'ct.transport must be auto or http');
     ct = { url: ctCfg.url, publicKey: createPublicKey(pem), ...(ctCfg.transport ? { transport: ctCfg.transport as 'auto' | 'http' } : {}) };
   }
-  // Proofs of possession by P-256 keys are checked on worker threads (WASM core), by default one
-  // per core beyond the event loop's; 0 keeps them on the event loop (OpenSSL).
-  const vw = doc.verifyWorkers ?? Math.min(4, availableParallelism() - 1);
+  // verifyWorkers > 0: P-256 proofs of possession are checked in the WASM core on worker threads.
+  // Default 0: OpenSSL (key import on the event loop, verification on the libuv pool) used less
+  // CPU per certificate and gave more certificates/s on this 2-core machine.
+  const vw = doc.verifyWorkers ?? 0;
   if (!Number.isInteger(vw) || (vw as number) < 0 || (vw as number) > 64) throw new CaError('CA_BAD_CONFIG', 'verifyWorkers must be an integer 0..64');
   const batcher = (vw as number) > 0 ? new BatchingVerifier(new VerifyPool(vw as number)) : undefined;
   const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item) } : {}) });
