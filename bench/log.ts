@@ -22,6 +22,7 @@ import { initCore } from '../host/core/index.js';
 import { prepareEntry } from '../host/log/entries.js';
 import { loadOrCreateLogKey } from '../host/log/keys.js';
 import { TransparencyLog } from '../host/log/log.js';
+import { setSigner } from '../host/log/set.js';
 import { SqliteLogStore } from '../host/log/store.js';
 import { fmt, serviceProcess, table, type BenchOptions, type SuiteResult } from './harness.js';
 
@@ -75,12 +76,13 @@ const APPEND_RUNS = [
   { connections: 256, workers: 1 },
 ] as const;
 
-/** Fills a log directly through the engine (no HTTP, no signature checks): the read test's tree. */
+/** Fills a log directly through the engine (no HTTP, no entry signature checks): the read test's tree. */
 async function bulkLoad(dataDir: string, n: number): Promise<void> {
   await mkdir(dataDir, { recursive: true });
   const key = await loadOrCreateLogKey(join(dataDir, 'rekor-key.pem'), 'ecdsa-p256');
   const store = new SqliteLogStore(join(dataDir, 'rekor.db'));
-  const log = await TransparencyLog.open({ store, key, origin: '127.0.0.1', batchSize: 8192, batchAgeMs: 1, queueLimit: 1 << 20 });
+  // SETs are signed at sequencing and stored, as the log service does (host/log/set.ts).
+  const log = await TransparencyLog.open({ store, key, origin: '127.0.0.1', batchSize: 8192, batchAgeMs: 1, queueLimit: 1 << 20, promise: setSigner(key) });
   const chunk = 8192;
   for (let i = 0; i < n; i += chunk) {
     const ps: Promise<unknown>[] = [];

@@ -33,11 +33,18 @@ export interface LogOptions {
   dedup?: boolean;
   witnesses?: WitnessKey[];
   now?: () => number;
+  /**
+   * Signs each entry's inclusion promise (Rekor v1's signedEntryTimestamp) before its batch is
+   * committed; the promise is stored with the entry, so reads serve it instead of signing again.
+   */
+  promise?: (e: { body: Uint8Array; index: number; integratedTime: number }) => Promise<Uint8Array>;
 }
 
 export interface Added {
   index: number;
   integratedTime: number;
+  /** The stored inclusion promise, when the log signs them (LogOptions.promise). */
+  promise?: Uint8Array;
 }
 
 interface Pending {
@@ -49,6 +56,17 @@ interface Pending {
 
 const EMPTY_ROOT = new Uint8Array(createHash('sha256').digest());
 
+interface Staged {
+  accepted: { p: Pending; leaf: Uint8Array }[];
+  rows: NewEntry[];
+  levels: { level: number; first: number; hashes: Uint8Array[] }[];
+  fresh: Map<string, Uint8Array>;
+  from: number;
+  size: number;
+  root: Uint8Array;
+  note: string;
+}
+
 export class TransparencyLog {
   readonly store: LogStore;
   readonly origin: string;
@@ -59,6 +77,7 @@ export class TransparencyLog {
   private readonly dedup: boolean;
   private readonly witnesses: WitnessKey[];
   private readonly now: () => number;
+  private readonly promiseOf: LogOptions['promise'];
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closing = false;
@@ -78,6 +97,7 @@ export class TransparencyLog {
     this.dedup = o.dedup ?? true;
     this.witnesses = o.witnesses ?? [];
     this.now = o.now ?? Date.now;
+    this.promiseOf = o.promise;
     this.current = { size: 0, root: EMPTY_ROOT, note: '' };
   }
 
@@ -160,15 +180,25 @@ export class TransparencyLog {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.batchSize);
       try {
-        this.integrate(batch);
+        const staged = this.stage(batch);
+        if (!staged) continue;
+        // Inclusion promises are signed (on the thread pool) before the commit that makes the
+        // entries visible, so every stored entry has its promise. Nothing else commits meanwhile:
+        // flushes are chained.
+        if (this.promiseOf) {
+          const f = this.promiseOf;
+          const promises = await Promise.all(staged.rows.map((r, i) => f({ body: r.body, index: staged.from + i, integratedTime: r.integratedTime })));
+          staged.rows.forEach((r, i) => (r.promise = promises[i]));
+        }
+        this.commit(staged);
       } catch (e) {
         for (const p of batch) p.reject(e);
       }
     }
   }
 
-  /** Sequence + integrate + publish one batch in one transaction. */
-  private integrate(batch: Pending[]): void {
+  /** Sequence + integrate one batch (leaves, new nodes, root, consistency, checkpoint), without storing it. */
+  private stage(batch: Pending[]): Staged | undefined {
     const leaves = leafHashes(batch.map((p) => p.entry.body));
     const time = Math.floor(this.now() / 1000);
     const accepted: { p: Pending; leaf: Uint8Array }[] = [];
@@ -187,7 +217,7 @@ export class TransparencyLog {
       }
       accepted.push({ p, leaf: new Uint8Array(leaf) });
     }
-    if (accepted.length === 0) return;
+    if (accepted.length === 0) return undefined;
     const from = this.current.size;
     const size = from + accepted.length;
     const levels = newNodes(this.nodes, from, accepted.map((a) => a.leaf));
@@ -208,13 +238,19 @@ export class TransparencyLog {
       searchKeys: a.p.entry.searchKeys,
       ...(a.p.entry.extra ? { extra: a.p.entry.extra } : {}),
     }));
+    return { accepted, rows, levels, fresh, from, size, root, note };
+  }
+
+  /** Store one staged batch (one transaction, fsynced), publish its checkpoint, acknowledge its entries. */
+  private commit(st: Staged): void {
+    const { accepted, rows, levels, fresh, from, size, root, note } = st;
     this.store.append(rows, levels, { size, note });
     this.current = { size, root, note };
     this.cosignatures = [];
     // The batch's new nodes (and leaves) are what the next inclusion proofs read first.
     if (this.cache.size + fresh.size > 65_536) this.cache.clear();
     for (const [k, h] of fresh) this.cache.set(k, h);
-    accepted.forEach((a, i) => a.p.resolve({ index: from + i, integratedTime: rows[i]!.integratedTime }));
+    accepted.forEach((a, i) => a.p.resolve({ index: from + i, integratedTime: rows[i]!.integratedTime, ...(rows[i]!.promise ? { promise: rows[i]!.promise } : {}) }));
   }
 
   entry(index: number): StoredEntry {

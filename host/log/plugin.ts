@@ -3,7 +3,7 @@
  * tlog-tiles read API, witness cosignature submission, and the RFC 6962 CT personality under
  * /ct/v1. `build(opts)` returns an app; only the CLI calls `listen`.
  */
-import { createHash, createPublicKey, type KeyObject, type X509Certificate } from 'node:crypto';
+import { createHash, createPublicKey, sign as cryptoSign, type KeyObject, type X509Certificate } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { installErrorHandler } from '../http/errors.js';
 import { registerOps } from '../http/ops.js';
@@ -12,11 +12,10 @@ import { inlineAdmission, type Admission } from './admission.js';
 import { prepareEntry, prepareEntryAsync, parseVerifier, type PreparedEntry } from './entries.js';
 import { prepareEntryV2, transparencyLogEntryV2 } from './entries-v2.js';
 import { LogError } from './errors.js';
-import { jcs } from './jcs.js';
 import { spkiOf } from './keys.js';
 import type { TransparencyLog } from './log.js';
 import type { StoredEntry } from './store.js';
-import { signAsync } from '../keys/async-crypto.js';
+import { setPayload } from './set.js';
 import { parseTilePath, TILE_WIDTH } from './tiles.js';
 
 export interface LogPluginOptions {
@@ -48,8 +47,9 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   const logIdHex = createHash('sha256').update(spki).digest('hex');
   const publicKeyPem = createPublicKey(opts.rekorKey).export({ format: 'pem', type: 'spki' }) as string;
   const isEd = opts.rekorKey.asymmetricKeyType === 'ed25519';
-  // Signed on the thread pool (host/keys/async-crypto.ts): every entry served carries a fresh SET.
-  const signSet = async (data: string): Promise<string> => b64(await signAsync(isEd ? null : 'sha256', Buffer.from(data), opts.rekorKey));
+  // Every entry served carries its SET: the one stored when it was sequenced (host/log/set.ts),
+  // or, for an entry stored without one, a fresh signature.
+  const signSet = (data: Buffer): string => b64(cryptoSign(isEd ? null : 'sha256', data, opts.rekorKey));
   const uuidOf = (leaf: Uint8Array): string => opts.treeId + hex(leaf);
 
   /** Rekor v1 LogEntry for an index, with SET and an inclusion proof against the current checkpoint. */
@@ -65,7 +65,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
         logIndex: index,
         verification: {
           // The SET: the log's signature over the RFC 8785 form of exactly these four fields (Rekor v1).
-          signedEntryTimestamp: await signSet(jcs({ body, integratedTime: e.integratedTime, logID: logIdHex, logIndex: index })),
+          signedEntryTimestamp: e.promise ? b64(e.promise) : signSet(setPayload(e.body, e.integratedTime, logIdHex, index)),
           inclusionProof: {
             checkpoint: log.checkpoint(),
             hashes: log.inclusionProof(index, size).map(hex),
@@ -106,7 +106,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     const uuid = uuidOf(leaf);
     reply.code(201).header('ETag', uuid).header('Location', `/api/v1/log/entries/${uuid}`);
     if (v2) return transparencyLogEntryV2(log, added.index, prepared, spki);
-    return entryResponse(added.index, { index: added.index, leafHash: leaf, body: prepared.body, integratedTime: added.integratedTime });
+    return entryResponse(added.index, { index: added.index, leafHash: leaf, body: prepared.body, integratedTime: added.integratedTime, ...(added.promise ? { promise: added.promise } : {}) });
   };
 
   // ---------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ import { parseWitnessVkey } from './note.js';
 import { registerLocalCt, type CtAdd } from './local-ct.js';
 import { inlineAdmission, PooledAdmission } from './admission.js';
 import { build } from './plugin.js';
+import { setSigner } from './set.js';
 import { SqliteLogStore } from './store.js';
 
 export interface LogConfig {
@@ -107,7 +108,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       ...(config.batchAgeMs !== undefined ? { batchAgeMs: config.batchAgeMs } : {}),
       ...(config.queueLimit !== undefined ? { queueLimit: config.queueLimit } : {}),
     };
-    const rekor = await TransparencyLog.open({ store: rekorStore, key: rekorKey, origin, witnesses, ...tuning });
+    const rekor = await TransparencyLog.open({ store: rekorStore, key: rekorKey, origin, witnesses, promise: setSigner(rekorKey), ...tuning });
     const ct = await TransparencyLog.open({ store: ctStore, key: ctKey, origin: `${origin}/ct`, dedup: false, ...tuning });
     closers.unshift(() => ct.close(), () => rekor.close());
     // Entry signatures are checked on worker threads (host/log/admission.ts): by default one per

@@ -17,6 +17,8 @@ export interface StoredEntry {
   body: Uint8Array;
   integratedTime: number;
   extra?: Uint8Array;
+  /** The inclusion promise signed when the entry was sequenced (Rekor v1 SET), if any. */
+  promise?: Uint8Array;
 }
 
 export interface NewEntry {
@@ -25,6 +27,7 @@ export interface NewEntry {
   integratedTime: number;
   searchKeys: string[];
   extra?: Uint8Array;
+  promise?: Uint8Array;
 }
 
 export interface LogStore {
@@ -62,16 +65,19 @@ export class SqliteLogStore implements LogStore {
       CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, cosigs TEXT NOT NULL DEFAULT '[]');
       CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
     `);
+    // Stores created before inclusion promises were kept gain the column (NULL: signed on read).
+    const cols = this.db.prepare('PRAGMA table_info(entries)').all() as { name: string }[];
+    if (!cols.some((c) => c.name === 'promise')) this.db.exec('ALTER TABLE entries ADD COLUMN promise BLOB');
     this.q = {
       count: this.db.prepare('SELECT COUNT(*) AS n FROM entries'),
       leaf: this.db.prepare('SELECT leaf FROM entries WHERE idx = ?').pluck(),
       node: this.db.prepare('SELECT hash FROM nodes WHERE level = ? AND idx = ?').pluck(),
-      insEntry: this.db.prepare('INSERT INTO entries (idx, leaf, body, time, extra) VALUES (?, ?, ?, ?, ?)'),
+      insEntry: this.db.prepare('INSERT INTO entries (idx, leaf, body, time, extra, promise) VALUES (?, ?, ?, ?, ?, ?)'),
       insNode: this.db.prepare('INSERT OR REPLACE INTO nodes (level, idx, hash) VALUES (?, ?, ?)'),
       insSearch: this.db.prepare('INSERT OR IGNORE INTO search (k, idx) VALUES (?, ?)'),
       byLeaf: this.db.prepare('SELECT idx FROM entries WHERE leaf = ? ORDER BY idx LIMIT 1').pluck(),
-      entry: this.db.prepare('SELECT idx, leaf, body, time, extra FROM entries WHERE idx = ?'),
-      range: this.db.prepare('SELECT idx, leaf, body, time, extra FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
+      entry: this.db.prepare('SELECT idx, leaf, body, time, extra, promise FROM entries WHERE idx = ?'),
+      range: this.db.prepare('SELECT idx, leaf, body, time, extra, promise FROM entries WHERE idx >= ? AND idx < ? ORDER BY idx'),
       search: this.db.prepare('SELECT idx FROM search WHERE k = ? ORDER BY idx LIMIT ?').pluck(),
       latest: this.db.prepare('SELECT size, note, cosigs FROM checkpoints ORDER BY size DESC LIMIT 1'),
       saveCp: this.db.prepare('INSERT OR REPLACE INTO checkpoints (size, note, cosigs) VALUES (?, ?, COALESCE((SELECT cosigs FROM checkpoints WHERE size = ?), \'[]\'))'),
@@ -97,7 +103,7 @@ export class SqliteLogStore implements LogStore {
     const first = this.count;
     this.db.transaction(() => {
       entries.forEach((e, i) => {
-        this.q.insEntry!.run(first + i, e.leafHash, e.body, e.integratedTime, e.extra ?? null);
+        this.q.insEntry!.run(first + i, e.leafHash, e.body, e.integratedTime, e.extra ?? null, e.promise ?? null);
         for (const k of e.searchKeys) this.q.insSearch!.run(k, first + i);
       });
       for (const l of nodes) l.hashes.forEach((h, i) => this.q.insNode!.run(l.level, l.first + i, h));
@@ -110,9 +116,9 @@ export class SqliteLogStore implements LogStore {
     return this.q.byLeaf!.get(leafHash) as number | undefined;
   }
 
-  private row(r: { idx: number; leaf: Buffer; body: Buffer; time: number; extra: Buffer | null } | undefined): StoredEntry | undefined {
+  private row(r: { idx: number; leaf: Buffer; body: Buffer; time: number; extra: Buffer | null; promise: Buffer | null } | undefined): StoredEntry | undefined {
     if (!r) return undefined;
-    return { index: r.idx, leafHash: new Uint8Array(r.leaf), body: new Uint8Array(r.body), integratedTime: r.time, ...(r.extra ? { extra: new Uint8Array(r.extra) } : {}) };
+    return { index: r.idx, leafHash: new Uint8Array(r.leaf), body: new Uint8Array(r.body), integratedTime: r.time, ...(r.extra ? { extra: new Uint8Array(r.extra) } : {}), ...(r.promise ? { promise: new Uint8Array(r.promise) } : {}) };
   }
 
   entry(index: number): StoredEntry | undefined {

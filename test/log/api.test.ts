@@ -82,6 +82,10 @@ describe('Rekor v1', () => {
     expect(first((await log.get(`/api/v1/log/entries?logIndex=${idx}`)).json)[0]).toBe(uuid);
     const r = await log.post('/api/v1/log/entries/retrieve', { entryUUIDs: [uuid], logIndexes: [idx] });
     expect(r.json.map((m: any) => first(m)[0])).toEqual([uuid, uuid]);
+    // The SET was signed once, when the entry was sequenced, and is served as stored (ECDSA
+    // signatures are randomized, so a re-signed SET would differ from read to read).
+    const sets = [byUuid.json, (await log.get(`/api/v1/log/entries?logIndex=${idx}`)).json, ...r.json].map((m: any) => first(m)[1].verification.signedEntryTimestamp);
+    expect(new Set(sets).size).toBe(1);
   });
 
   it('searches the index by artifact hash, public key, email and SPIFFE URI', async () => {
@@ -196,6 +200,7 @@ describe('durability', () => {
   it('a restart keeps entries, proofs, keys and the tree', async () => {
     const before = (await log.get('/api/v1/log')).json;
     const key = (await log.get('/api/v1/log/publicKey')).text;
+    const setBefore = first((await log.get('/api/v1/log/entries?logIndex=0')).json)[1].verification.signedEntryTimestamp;
     await log.restart();
     const after = (await log.get('/api/v1/log')).json;
     expect(after.treeSize).toBe(before.treeSize);
@@ -204,6 +209,7 @@ describe('durability', () => {
     expect((await log.get('/api/v1/log/publicKey')).text).toBe(key);
     const e = (await log.get('/api/v1/log/entries?logIndex=0')).json;
     await checkEntry(first(e)[0], first(e)[1]);
+    expect(first(e)[1].verification.signedEntryTimestamp).toBe(setBefore);
     const r = await log.post('/api/v1/log/entries', hashedrekord(ecSigner(), Buffer.from('after restart')).body);
     expect(r.status).toBe(201);
     expect(first(r.json)[1].logIndex).toBe(before.treeSize);
