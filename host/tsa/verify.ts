@@ -16,12 +16,12 @@
  */
 import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { TSTInfo } from '@peculiar/asn1-tsp';
 import { Certificate, ExtendedKeyUsage, SubjectKeyIdentifier } from '@peculiar/asn1-x509';
 import {
   bytesEqual, checkDer, children, decodeInteger, decodeOid, expectTag, readTlv, tlvBytes, valueBytes, type Tlv,
 } from './der.js';
 import { TsaError } from './errors.js';
+import { parseTstInfo, type TstInfo } from './tstinfo.js';
 import {
   HASH_BY_OID, HASH_LENGTH, OID_ATTR_CONTENT_TYPE, OID_ATTR_MESSAGE_DIGEST, OID_ATTR_SIGNING_CERT,
   OID_ATTR_SIGNING_CERT_V2, OID_EC_PUBLIC_KEY, OID_ECDSA_SHA256, OID_ECDSA_SHA384, OID_ECDSA_SHA512, OID_EKU,
@@ -294,10 +294,6 @@ function buildChain(signer: ParsedCert, untrusted: ParsedCert[], trusted: Parsed
   return fail('TSA_UNTRUSTED_CHAIN', 'no path from the TSA certificate to a trusted certificate');
 }
 
-function toBigInt(ab: ArrayBuffer): bigint {
-  return decodeInteger(new Uint8Array(ab));
-}
-
 /** Locate the ContentInfo: the input is a TimeStampToken, or a TimeStampResp carrying one. */
 function locateToken(buf: Uint8Array): Tlv {
   const top = expectTag(checkDer(buf), 0x30, 'top level');
@@ -351,20 +347,19 @@ function verifyToken(token: Uint8Array, opts: VerifyTimestampOptions): Timestamp
   // RFC 3161 §2.4.2: the token MUST NOT contain signatures other than the TSA's.
   if (signerInfos.length !== 1) fail('TSA_MALFORMED', `expected exactly one SignerInfo, got ${signerInfos.length}`);
 
-  // TSTInfo (RFC 3161 §2.4.2), strictly framed before asn1js sees it.
-  let tst: TSTInfo;
+  // TSTInfo (RFC 3161 §2.4.2), read strictly from its DER (host/tsa/tstinfo.ts).
+  let tst: TstInfo;
   try {
-    checkDer(eContent);
-    tst = AsnConvert.parse(eContent, TSTInfo);
+    tst = parseTstInfo(eContent);
   } catch (e) {
     if (e instanceof TsaError) throw e;
     return fail('TSA_MALFORMED', 'malformed TSTInfo', e);
   }
   if (tst.version !== 1) fail('TSA_MALFORMED', `TSTInfo version ${tst.version}`);
-  const imprintAlg = tst.messageImprint.hashAlgorithm.algorithm;
+  const imprintAlg = tst.imprintAlgorithm;
   const hashAlgorithm = HASH_BY_OID[imprintAlg];
   if (!hashAlgorithm) return fail('TSA_UNSUPPORTED_ALGORITHM', `messageImprint uses ${WEAK_HASH_OIDS[imprintAlg] ?? imprintAlg}`);
-  const imprint = new Uint8Array(tst.messageImprint.hashedMessage.buffer);
+  const imprint = tst.hashedMessage;
   if (imprint.length !== HASH_LENGTH[hashAlgorithm]) fail('TSA_MALFORMED', 'messageImprint length does not match its algorithm');
   if (Number.isNaN(tst.genTime.getTime())) fail('TSA_MALFORMED', 'bad genTime');
 
@@ -440,13 +435,13 @@ function verifyToken(token: Uint8Array, opts: VerifyTimestampOptions): Timestamp
   if (opts.data && !bytesEqual(digest(hashAlgorithm, opts.data), imprint)) {
     fail('TSA_MESSAGE_IMPRINT_MISMATCH', 'messageImprint does not match the data');
   }
-  const nonce = tst.nonce ? toBigInt(tst.nonce) : undefined;
+  const nonce = tst.nonce;
   if (opts.nonce !== undefined && nonce !== opts.nonce) fail('TSA_NONCE_MISMATCH', 'nonce does not match the request');
   if (opts.policy !== undefined && tst.policy !== opts.policy) fail('TSA_POLICY_MISMATCH', `policy ${tst.policy}, expected ${opts.policy}`);
 
   const out: TimestampVerification = {
     genTime: tst.genTime,
-    serialNumber: toBigInt(tst.serialNumber),
+    serialNumber: tst.serialNumber,
     policy: tst.policy,
     hashAlgorithm,
     messageImprint: imprint,

@@ -107,7 +107,7 @@ function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, si
     // ECDSA (and RSA) over a whole message: OpenSSL's verify with the trusted root's imported key
     // is faster on Node than the core's registered-key path (bench/RESULTS.md, signatures), and
     // ECDSA has no batch equation to gain from deferring.
-    if (!verifyArtifactSignature(key, message, sig)) return false;
+    if (!verifyArtifactSignature(key, message, sig, spki)) return false;
     remember(cacheKey);
     return true;
   }
@@ -174,9 +174,12 @@ function hashForUncached(key: KeyObject): string | null {
   return 'sha256';
 }
 
-function verifyArtifactSignature(key: KeyObject, data: Uint8Array, sig: Uint8Array): boolean {
+function verifyArtifactSignature(key: KeyObject, data: Uint8Array, sig: Uint8Array, spki?: Uint8Array): boolean {
+  // The key type from its SPKI prefix when known: KeyObject.asymmetricKeyDetails is slow.
+  const alg = spki ? parseSpki(spki)?.alg : undefined;
+  const hash = alg === 'ecdsa-p256-sha256' ? 'sha256' : alg === 'ed25519' ? null : hashFor(key);
   try {
-    return cryptoVerify(hashFor(key), data, key, sig);
+    return cryptoVerify(hash, data, key, sig);
   } catch {
     return false;
   }
@@ -613,7 +616,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
   if (b.content.type === 'messageSignature') {
     const ok =
       'bytes' in artifact
-        ? verifyArtifactSignature(m.key, artifact.bytes, content.signature)
+        ? verifyArtifactSignature(m.key, artifact.bytes, content.signature, m.parts?.spki)
         : (() => {
             try {
               return verifyDigestSignature(keyVerifier(m.key), 'sha256', artifactDigest!, content.signature);
@@ -624,7 +627,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
     if (!ok) fail('SIGNATURE_INVALID', 'the signature does not verify over the artifact');
   } else {
     const env = b.content;
-    if (!verifyArtifactSignature(m.key, pae(env.payloadType, env.payload), content.signature)) fail('SIGNATURE_INVALID', 'the DSSE signature does not verify');
+    if (!verifyArtifactSignature(m.key, pae(env.payloadType, env.payload), content.signature, m.parts?.spki)) fail('SIGNATURE_INVALID', 'the DSSE signature does not verify');
     if (env.payloadType === 'application/vnd.in-toto+json') {
       let st: { predicateType?: unknown; subject?: { digest?: Record<string, unknown> }[] };
       try {
