@@ -38,6 +38,12 @@ export interface LogOptions {
    * committed; the promise is stored with the entry, so reads serve it instead of signing again.
    */
   promise?: (e: { body: Uint8Array; index: number; integratedTime: number }) => Promise<Uint8Array>;
+  /**
+   * Publish interval: when no batch has published a checkpoint for this long, the current tree is
+   * signed again, so witnesses and monitors see a fresh signature on a quiet log (C2SP
+   * tlog-witness cosignatures carry their own timestamps). 0 turns it off.
+   */
+  checkpointIntervalMs?: number;
 }
 
 export interface Added {
@@ -81,6 +87,8 @@ export class TransparencyLog {
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
   private closing = false;
+  private publishedAt = 0;
+  private publisher: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
   private cache = new Map<string, Uint8Array>();
   private current: { size: number; root: Uint8Array; note: string };
@@ -115,7 +123,26 @@ export class TransparencyLog {
       log.current = { size, root, note: log.signCheckpoint(size, root) };
       log.store.saveCheckpoint(size, log.current.note);
     }
+    log.publishedAt = log.now();
+    const every = o.checkpointIntervalMs ?? 0;
+    if (every > 0) {
+      log.publisher = setInterval(() => log.republish(every), Math.max(10, Math.floor(every / 2)));
+      log.publisher.unref();
+    }
     return log;
+  }
+
+  /** The publish step on a timer: re-sign the current tree if no checkpoint was published within `every` ms. */
+  private republish(every: number): void {
+    if (this.closing) return;
+    this.flushing = this.flushing.then(() => {
+      if (this.closing || this.now() - this.publishedAt < every) return;
+      const { size, root } = this.current;
+      const note = this.signCheckpoint(size, root);
+      this.store.saveCheckpoint(size, note);
+      this.current = { size, root, note };
+      this.publishedAt = this.now();
+    }).catch(() => undefined); // a failed re-sign leaves the previous checkpoint; the next tick retries
   }
 
   /** Stored complete-subtree hashes, with a small cache for the hot right edge. */
@@ -246,6 +273,7 @@ export class TransparencyLog {
     const { accepted, rows, levels, fresh, from, size, root, note } = st;
     this.store.append(rows, levels, { size, note });
     this.current = { size, root, note };
+    this.publishedAt = this.now();
     this.cosignatures = [];
     // The batch's new nodes (and leaves) are what the next inclusion proofs read first.
     if (this.cache.size + fresh.size > 65_536) this.cache.clear();
@@ -304,6 +332,7 @@ export class TransparencyLog {
   /** Stop taking entries, then finish every batch already queued (nothing accepted is lost). */
   async close(): Promise<void> {
     this.closing = true;
+    if (this.publisher) clearInterval(this.publisher);
     this.kick();
     await this.flushing;
   }

@@ -16,6 +16,7 @@
  *   bodyLimit: 262144          # request bytes before 413
  *   witnesses: [ "<name>+<hex id>+<base64 key>" ]   # C2SP cosignature/v1 vkeys accepted at POST /checkpoint/cosignature
  *   ctRoots: [ roots.pem ]     # CT: accepted roots (PEM files); empty = accept any chain that verifies
+ *   checkpointIntervalMs: 10000  # re-sign the checkpoint when none was published for this long; 0 = off
  *   verifyWorkers: 1           # worker threads checking entry signatures (WASM core); default: cores - 1
  *                              # (at most 4); 0 = on the event loop
  */
@@ -46,9 +47,10 @@ export interface LogConfig {
   witnesses?: string[];
   ctRoots?: string[];
   verifyWorkers?: number;
+  checkpointIntervalMs?: number;
 }
 
-const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit', 'witnesses', 'ctRoots', 'verifyWorkers'];
+const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit', 'witnesses', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs'];
 
 export function parseLogConfig(text: string): LogConfig {
   const bad = (m: string): never => {
@@ -69,6 +71,7 @@ export function parseLogConfig(text: string): LogConfig {
   for (const k of ['batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit']) {
     if (d[k] !== undefined && (!Number.isInteger(d[k]) || (d[k] as number) < 1)) bad(`${k} must be a positive integer`);
   }
+  if (d.checkpointIntervalMs !== undefined && (!Number.isInteger(d.checkpointIntervalMs) || (d.checkpointIntervalMs as number) < 0)) bad('checkpointIntervalMs must be a non-negative integer');
   if (d.verifyWorkers !== undefined && (!Number.isInteger(d.verifyWorkers) || (d.verifyWorkers as number) < 0 || (d.verifyWorkers as number) > 64)) bad('verifyWorkers must be an integer 0..64');
   for (const k of ['witnesses', 'ctRoots']) if (d[k] !== undefined && (!Array.isArray(d[k]) || !(d[k] as unknown[]).every((x) => typeof x === 'string'))) bad(`${k} must be a list of strings`);
   return d as LogConfig;
@@ -107,6 +110,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       ...(config.batchSize !== undefined ? { batchSize: config.batchSize } : {}),
       ...(config.batchAgeMs !== undefined ? { batchAgeMs: config.batchAgeMs } : {}),
       ...(config.queueLimit !== undefined ? { queueLimit: config.queueLimit } : {}),
+      checkpointIntervalMs: config.checkpointIntervalMs ?? 10_000,
     };
     const rekor = await TransparencyLog.open({ store: rekorStore, key: rekorKey, origin, witnesses, promise: setSigner(rekorKey), ...tuning });
     const ct = await TransparencyLog.open({ store: ctStore, key: ctKey, origin: `${origin}/ct`, dedup: false, ...tuning });
