@@ -74,6 +74,7 @@ const WARMUP = 1000;
 const APPEND_RUNS = [
   { connections: 64, workers: 1 },
   { connections: 256, workers: 1 },
+  { connections: 1024, workers: 1 },
 ] as const;
 
 /** Fills a log directly through the engine (no HTTP, no entry signature checks): the read test's tree. */
@@ -98,7 +99,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
   const costs = await signatureCost(opts.quick);
   const n = opts.quick ? 4000 : 30000;
   const bodies = entries(n);
-  const warmup = entries(2 * WARMUP);
+  const warmup = entries(APPEND_RUNS.length * WARMUP);
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-log-'));
   let append;
   let read;
@@ -107,13 +108,14 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
   try {
     // Each run gets a fresh log (distinct entries, no duplicates) and half of the bodies.
     append = [];
-    for (const c of APPEND_RUNS) {
+    const share = Math.floor(n / APPEND_RUNS.length);
+    for (const [k, c] of APPEND_RUNS.entries()) {
       const server = await serviceProcess('log', join(dir, `append-${c.connections}-${c.workers}`), 'log', `${LOG_BENCH_CONFIG}verifyWorkers: ${c.workers}\n`);
       try {
-        const part = c.connections === APPEND_RUNS[0]!.connections ? bodies.slice(0, n / 2) : bodies.slice(n / 2);
+        const part = bodies.slice(k * share, (k + 1) * share);
         // Warm-up (not measured): worker threads loading the core, JIT, SQLite pages.
         let w = 0;
-        const warm = c.connections === APPEND_RUNS[0]!.connections ? warmup.slice(0, WARMUP) : warmup.slice(WARMUP);
+        const warm = warmup.slice(k * WARMUP, (k + 1) * WARMUP);
         await autocannon({
           url: server.url, connections: 32, pipelining: 1, amount: warm.length, timeout: 30,
           requests: [{ method: 'POST', path: '/api/v1/log/entries', headers: { 'content-type': 'application/json' }, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: warm[w++] }) }],
@@ -151,7 +153,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     '',
     table(['operation', 'ops/s', 'vs node:crypto verify'], costs.map((c) => [c.name, fmt.ops(c.hz), fmt.x(c.hz / base)])),
     '',
-    `Appends over HTTP: ${n / 2} distinct signature-checked hashedrekord entries per run, each signed by its own P-256 key, POSTed by autocannon in the bench process; ` +
+    `Appends over HTTP: ${Math.floor(n / APPEND_RUNS.length)} distinct signature-checked hashedrekord entries per run, each signed by its own P-256 key, POSTed by autocannon in the bench process; ` +
       'the log in a separate node process (signature checks on `verifyWorkers` worker threads, SETs signed on the libuv pool), every acknowledgement after an fsynced batch commit. ' +
       'entries/s = acknowledged entries / wall time of the run:',
     '',
