@@ -4,6 +4,7 @@
  * code; the exit status says whether everything verified.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -57,4 +58,32 @@ it('reports each failing bundle with its code and exits 1', async () => {
   // The log entry names the original signature, so the flipped one fails the body check first.
   expect(r.out).toMatch(/FAIL .*tampered\.txt\.sigstore\.json: TLOG_BODY_MISMATCH: /);
   expect(r.out).toMatch(/FAIL .*broken\.txt\.sigstore\.json: BUNDLE_MALFORMED: /);
+}, 60_000);
+
+it('verifies managed-key bundles with --key in bulk mode, and refuses them with another key', async () => {
+  const c = join(ASSETS, 'managed-key-happy-path');
+  const d = await mkdtemp(join(tmpdir(), 'cairn-bulk-key-'));
+  try {
+    await copyFile(join(existsSync(join(c, 'artifact')) ? c : ASSETS, existsSync(join(c, 'artifact')) ? 'artifact' : 'a.txt'), join(d, 'x.bin'));
+    await copyFile(join(c, 'bundle.sigstore.json'), join(d, 'x.bin.sigstore.json'));
+    const root = existsSync(join(c, 'trusted_root.json')) ? join(c, 'trusted_root.json') : ROOT;
+    const run = async (key: string) => {
+      try {
+        const r = await promisify(execFile)(process.execPath, [BIN, 'verify', '--bulk', d, '--trusted-root', root, '--key', key, '--quiet']);
+        return { code: 0, out: r.stdout };
+      } catch (e) {
+        return { code: (e as { code: number }).code, out: (e as { stdout: string }).stdout };
+      }
+    };
+    const ok = await run(join(c, 'key.pub'));
+    expect(ok.out).toMatch(/^verified 1\/1 bundles/);
+    expect(ok.code).toBe(0);
+    const { generateKeyPairSync } = await import('node:crypto');
+    await writeFile(join(d, 'other.pub'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }) as string);
+    const bad = await run(join(d, 'other.pub'));
+    expect(bad.code).toBe(1);
+    expect(bad.out).toMatch(/FAIL .*x\.bin\.sigstore\.json: [A-Z_]+: /);
+  } finally {
+    await rm(d, { recursive: true, force: true });
+  }
 }, 60_000);
