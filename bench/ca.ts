@@ -24,7 +24,7 @@ import { parseIssuersConfig } from '../host/ca/config.js';
 import { CodeSigningCa } from '../host/ca/core.js';
 import { ensureGeneratedCa, loadFileCa } from '../host/ca/keys.js';
 import { TokenVerifier } from '../host/ca/oidc.js';
-import { fmt, serviceExecArgv, table, type BenchOptions, type SuiteResult } from './harness.js';
+import { fmt, serviceEnv, serviceExecArgv, table, type BenchOptions, type SuiteResult } from './harness.js';
 
 const autocannon = createRequire(import.meta.url)('autocannon') as (o: Record<string, unknown>) => Promise<{
   requests: { average: number }; latency: { p50: number; p99: number }; non2xx: number; errors: number;
@@ -121,7 +121,7 @@ async function serverProcess(dir: string, iss: Issuer): Promise<{ ct: string; pl
     const b = await ca.startStandalone({ dataDir: ${JSON.stringify(join(dir, 'ca-plain'))}, port: 0, host: '127.0.0.1', config: ${JSON.stringify(join(dir, 'plain.json'))} });
     process.stdout.write(JSON.stringify({ ct: a.ready.ca, plain: b.ready.ca }) + '\\n');
     process.on('SIGTERM', async () => { await a.close(); await b.close(); await l.close(); process.exit(0); });`;
-  const child = spawn(process.execPath, [...serviceExecArgv(), '--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...serviceExecArgv(), '--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, env: serviceEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
   const urls = await new Promise<{ ct: string; plain: string }>((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {

@@ -4,7 +4,7 @@
  * once in the registry in bench/run.ts. Every performance claim is a ratio against a baseline
  * measured in the same run; nothing here is a test.
  */
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { execFileSync } from 'node:child_process';
 
 export interface BenchOptions {
@@ -76,6 +76,11 @@ export function serviceExecArgv(): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }
 
+/** The environment `bin/cairn.js` gives a service: libuv's pool sized to the machine (one thread per core, 2..16). */
+export function serviceEnv(): NodeJS.ProcessEnv {
+  return { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(Math.max(2, Math.min(availableParallelism(), 16))) };
+}
+
 export async function serviceProcess(service: string, dataDir: string, readyKey: string, configYaml?: string): Promise<{ url: string; stop(): Promise<void> }> {
   const { spawn } = await import('node:child_process');
   const { join } = await import('node:path');
@@ -87,7 +92,7 @@ export async function serviceProcess(service: string, dataDir: string, readyKey:
     const s = await m.startStandalone({ dataDir: ${JSON.stringify(dataDir)}, port: 0, host: '127.0.0.1'${configPath ? `, config: ${JSON.stringify(configPath)}` : ''} });
     process.stdout.write(JSON.stringify(s.ready) + '\\n');
     process.on('SIGTERM', () => s.close().then(() => process.exit(0)));`;
-  const child = spawn(process.execPath, [...serviceExecArgv(), '--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [...serviceExecArgv(), '--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, env: serviceEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {
