@@ -5,6 +5,6 @@ import { initCore, registerKey, verifyBatch, type SignatureItem } from './index.
 await initCore();
 parentPort!.on('message', (msg: { id: number; items?: SignatureItem[]; register?: Uint8Array[] }) => {
   for (const k of msg.register ?? []) registerKey(k);
-  parentPort!.postMessage({ id: msg.id, results: msg.items ? verifyBatch(msg.items) : [] });
+  parentPort!.postMessage({ id: msg.id, result: msg.items ? verifyBatch(msg.items) : [] });
 });
 parentPort!.postMessage({ ready: true });

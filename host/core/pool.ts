@@ -9,11 +9,6 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { SignatureItem } from './signature-formats.js';
 
-interface Pending {
-  resolve: (r: boolean[]) => void;
-  reject: (e: unknown) => void;
-}
-
 /**
  * A worker thread running module `name` next to `callerUrl` (pass import.meta.url). Sources
  * (tests, tsx) run the .ts module through tsx; the compiled package runs the .js.
@@ -29,15 +24,20 @@ export function startWorker(callerUrl: string, name: string, workerData?: unknow
     : new Worker(file, { execArgv, workerData });
 }
 
-export class VerifyPool {
-  private readonly workers: Worker[] = [];
+/**
+ * Worker threads that each load once (posting {ready: true}), then answer every {id, ...msg}
+ * with {id, result}. A worker error rejects everything in flight. VerifyPool (below) and
+ * host/verify/bulk-pool.ts build on it.
+ */
+export class WorkerPool<Msg extends object, Res> {
+  protected readonly workers: Worker[] = [];
   private readonly ready: Promise<unknown>[] = [];
-  private readonly pending = new Map<number, Pending>();
+  private readonly pending = new Map<number, { resolve: (r: Res) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
 
-  constructor(size: number = availableParallelism()) {
+  constructor(callerUrl: string, module: string, size: number, workerData?: unknown) {
     for (let i = 0; i < Math.max(1, size); i++) {
-      const w = startWorker(import.meta.url, 'pool-worker');
+      const w = startWorker(callerUrl, module, workerData);
       this.ready.push(new Promise((resolve, reject) => {
         const onReady = (m: { ready?: boolean }): void => {
           if (m.ready) {
@@ -48,11 +48,11 @@ export class VerifyPool {
         w.on('message', onReady);
         w.once('error', reject);
       }));
-      w.on('message', (m: { id?: number; results?: boolean[] }) => {
+      w.on('message', (m: { id?: number; result?: Res }) => {
         if (m.id === undefined) return;
         const p = this.pending.get(m.id);
         this.pending.delete(m.id);
-        p?.resolve(m.results ?? []);
+        p?.resolve(m.result as Res);
       });
       w.on('error', (e) => {
         for (const p of this.pending.values()) p.reject(e);
@@ -66,7 +66,13 @@ export class VerifyPool {
     return this.workers.length;
   }
 
-  private send(w: Worker, msg: { items?: SignatureItem[]; register?: Uint8Array[] }): Promise<boolean[]> {
+  /** Resolves once every worker has loaded. */
+  async started(): Promise<void> {
+    await Promise.all(this.ready);
+  }
+
+  protected async send(w: Worker, msg: Msg): Promise<Res> {
+    await this.started();
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -74,22 +80,35 @@ export class VerifyPool {
     });
   }
 
-  async registerKey(spki: Uint8Array): Promise<void> {
-    await Promise.all(this.ready);
-    await Promise.all(this.workers.map((w) => this.send(w, { register: [spki] })));
+  /** The same message to every worker. */
+  protected async broadcast(msg: Msg): Promise<Res[]> {
+    return Promise.all(this.workers.map((w) => this.send(w, msg)));
   }
 
-  /** Same verdicts as verifyBatch(items), computed on every worker in parallel. */
-  async verifyBatch(items: readonly SignatureItem[]): Promise<boolean[]> {
-    await Promise.all(this.ready);
-    const n = this.workers.length;
-    const per = Math.ceil(items.length / n);
-    const parts = await Promise.all(this.workers.map((w, i) => (i * per < items.length ? this.send(w, { items: items.slice(i * per, (i + 1) * per) }) : Promise.resolve([]))));
-    return parts.flat();
+  /** One contiguous share of `items` per worker; the answers (arrays) concatenated in input order. */
+  protected async scatter<T>(items: readonly T[], msg: (share: T[]) => Msg): Promise<Res extends (infer E)[] ? E[] : never> {
+    const per = Math.ceil(items.length / this.workers.length);
+    const parts = await Promise.all(this.workers.map((w, i) => (i * per < items.length ? this.send(w, msg(items.slice(i * per, (i + 1) * per))) : Promise.resolve([] as unknown as Res))));
+    return (parts as unknown as unknown[][]).flat() as Res extends (infer E)[] ? E[] : never;
   }
 
   async close(): Promise<void> {
     await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+export class VerifyPool extends WorkerPool<{ items?: SignatureItem[]; register?: Uint8Array[] }, boolean[]> {
+  constructor(size: number = availableParallelism()) {
+    super(import.meta.url, 'pool-worker', size);
+  }
+
+  async registerKey(spki: Uint8Array): Promise<void> {
+    await this.broadcast({ register: [spki] });
+  }
+
+  /** Same verdicts as verifyBatch(items), computed on every worker in parallel. */
+  async verifyBatch(items: readonly SignatureItem[]): Promise<boolean[]> {
+    return this.scatter(items, (share) => ({ items: share }));
   }
 }
 

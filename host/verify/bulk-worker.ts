@@ -31,7 +31,7 @@ const key = init.keyPem ? createPublicKey(init.keyPem) : undefined;
 parentPort!.on('message', async (msg: { id: number; jobs?: BulkJob[]; clear?: boolean }) => {
   if (msg.clear) {
     clearVerificationCache();
-    parentPort!.postMessage({ id: msg.id, out: [] });
+    parentPort!.postMessage({ id: msg.id, result: [] });
     return;
   }
   if (!msg.jobs) return;
@@ -57,6 +57,6 @@ parentPort!.on('message', async (msg: { id: number; jobs?: BulkJob[]; clear?: bo
   verdicts.forEach((v, k) => {
     out[at[k]!] = v.ok ? { ok: true, ...(v.result.identity ? { identity: v.result.identity } : {}) } : outcome(v.error);
   });
-  parentPort!.postMessage({ id: msg.id, out });
+  parentPort!.postMessage({ id: msg.id, result: out });
 });
 parentPort!.postMessage({ ready: true });
