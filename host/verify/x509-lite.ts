@@ -10,7 +10,7 @@
  *   TBSCertificate ::= SEQUENCE { [0] version OPTIONAL, serialNumber, signature, issuer, validity,
  *                                 subject, subjectPublicKeyInfo, [1], [2], [3] extensions OPTIONAL }
  */
-import { checkDer, children, type Tlv } from '../tsa/der.js';
+import { checkDer, children, decodeOid, type Tlv } from '../tsa/der.js';
 
 export interface CertParts {
   /** The TBSCertificate TLV: the signed bytes. */
@@ -28,21 +28,6 @@ export interface CertParts {
 
 function bad(msg: string): never {
   throw new Error(`not a DER X.509 certificate: ${msg}`);
-}
-
-/** Dotted form of an OBJECT IDENTIFIER's content octets (X.690 §8.19). */
-export function oidString(v: Uint8Array): string {
-  const parts: number[] = [];
-  let n = 0;
-  for (let i = 0; i < v.length; i++) {
-    n = n * 128 + (v[i]! & 0x7f);
-    if ((v[i]! & 0x80) === 0) {
-      if (parts.length === 0) parts.push(n < 80 ? Math.floor(n / 40) : 2, n < 80 ? n % 40 : n - 80);
-      else parts.push(n);
-      n = 0;
-    }
-  }
-  return parts.join('.');
 }
 
 export function splitCertificate(der: Uint8Array): CertParts {
@@ -78,7 +63,7 @@ export function splitCertificate(der: Uint8Array): CertParts {
       const critical = x.length === 3 && x[1]!.tag === 0x01 && der[x[1]!.valueStart] !== 0;
       const val = x[x.length - 1]!;
       if (val.tag !== 0x04) bad('extnValue is not an OCTET STRING');
-      const id = oidString(der.subarray(x[0].valueStart, x[0].end));
+      const id = decodeOid(der.subarray(x[0].valueStart, x[0].end));
       if (extensions.has(id)) bad(`extension ${id} appears twice`); // RFC 5280 §4.2
       extensions.set(id, { critical, value: der.subarray(val.valueStart, val.end) });
     }
