@@ -22,6 +22,7 @@
  */
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import { initCore, verifySignature } from '../core/index.js';
 import { BatchingVerifier, VerifyPool } from '../core/pool.js';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -66,11 +67,13 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   }
   // verifyWorkers > 0: P-256 proofs of possession are checked in the WASM core on worker threads.
   // Default 0: OpenSSL (key import on the event loop, verification on the libuv pool) used less
-  // CPU per certificate and gave more certificates/s on this 2-core machine.
+  // CPU per certificate and gave more certificates/s on this 2-core machine. If a worker dies,
+  // the same core check runs on the event loop.
   const vw = doc.verifyWorkers ?? 0;
   if (!Number.isInteger(vw) || (vw as number) < 0 || (vw as number) > 64) throw new CaError('CA_BAD_CONFIG', 'verifyWorkers must be an integer 0..64');
   const batcher = (vw as number) > 0 ? new BatchingVerifier(new VerifyPool(vw as number)) : undefined;
-  const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item) } : {}) });
+  if (batcher) await initCore(); // for the event-loop fallback
+  const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
   const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
   try {
     await app.listen({ port: opts.port, host: opts.host });

@@ -1,9 +1,10 @@
 /**
- * A worker_threads pool for large verification batches: each worker instantiates its own copy of
- * the WASM core (WebAssembly memory is per instance), a batch is split into contiguous chunks,
- * and the verdicts come back in input order. Registered keys are registered in every worker.
- * Node-only (worker_threads); embedders in other runtimes use verifyBatch directly or their own
- * workers.
+ * Worker threads (WorkerPool) and, on them, a pool for large verification batches (VerifyPool):
+ * each worker instantiates its own copy of the WASM core (WebAssembly memory is per instance), a
+ * batch is split into contiguous chunks, and the verdicts come back in input order. Registered
+ * keys are registered in every worker. BatchingVerifier feeds single checks from many requests
+ * into a VerifyPool. Node-only (worker_threads); embedders in other runtimes use verifyBatch
+ * directly or their own workers.
  */
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
@@ -34,6 +35,9 @@ export class WorkerPool<Msg extends object, Res> {
   private readonly ready: Promise<unknown>[] = [];
   private readonly pending = new Map<number, { resolve: (r: Res) => void; reject: (e: unknown) => void }>();
   private nextId = 1;
+  private closing = false;
+  /** Set when a worker failed or exited on its own: every later send rejects at once instead of waiting forever. */
+  private broken: Error | undefined;
 
   constructor(callerUrl: string, module: string, size: number, workerData?: unknown) {
     for (let i = 0; i < Math.max(1, size); i++) {
@@ -54,9 +58,14 @@ export class WorkerPool<Msg extends object, Res> {
         this.pending.delete(m.id);
         p?.resolve(m.result as Res);
       });
-      w.on('error', (e) => {
+      const fail = (e: Error): void => {
+        this.broken ??= e;
         for (const p of this.pending.values()) p.reject(e);
         this.pending.clear();
+      };
+      w.on('error', fail);
+      w.on('exit', (code) => {
+        if (!this.closing) fail(new Error(`a pool worker exited (code ${code})`));
       });
       this.workers.push(w);
     }
@@ -73,6 +82,7 @@ export class WorkerPool<Msg extends object, Res> {
 
   protected async send(w: Worker, msg: Msg): Promise<Res> {
     await this.started();
+    if (this.broken) throw this.broken;
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
@@ -93,6 +103,7 @@ export class WorkerPool<Msg extends object, Res> {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

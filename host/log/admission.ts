@@ -8,7 +8,6 @@
  */
 import { verifySignature, type SignatureItem } from '../core/index.js';
 import { BatchingVerifier, VerifyPool } from '../core/pool.js';
-import { LogError } from './errors.js';
 
 export interface Admission {
   verify(item: SignatureItem): Promise<boolean>;
@@ -37,9 +36,10 @@ export class PooledAdmission implements Admission {
   async verify(item: SignatureItem): Promise<boolean> {
     try {
       return await this.batcher.verify(item);
-    } catch (e) {
-      // A worker that died is the server's fault, not the entry's: 503, and the client retries.
-      throw new LogError('LOG_OVERLOADED', 'signature verification is unavailable; retry later', { cause: e, retryAfter: 1 });
+    } catch {
+      // A worker that died is the server's fault, not the entry's: the same check runs here, on
+      // the event loop (same core, same verdict), and the log keeps taking entries, more slowly.
+      return verifySignature(item);
     }
   }
 

@@ -46,3 +46,17 @@ it('prepareEntryAsync accepts and refuses exactly what prepareEntry does', async
   expect(() => prepareEntry(bad)).toThrow(LogError);
   await expect(prepareEntryAsync(bad, pooled)).rejects.toMatchObject({ code: 'LOG_BAD_SIGNATURE' });
 });
+
+it('a dead worker neither hangs nor fails entries: the pool rejects at once and admission checks inline', async () => {
+  const a = new PooledAdmission(1, 8);
+  try {
+    const items = Array.from({ length: 6 }, (_, i) => item(i % 2 === 0, i));
+    expect(await Promise.all(items.map((x) => a.verify(x)))).toEqual([true, false, true, false, true, false]);
+    const pool = (a as unknown as { batcher: { pool: { workers: { terminate(): Promise<number> }[]; verifyBatch(i: unknown[]): Promise<boolean[]> } } }).batcher.pool;
+    await pool.workers[0]!.terminate();
+    await expect(pool.verifyBatch(items)).rejects.toThrow(/exited/);
+    expect(await Promise.all(items.map((x) => a.verify(x)))).toEqual([true, false, true, false, true, false]);
+  } finally {
+    await a.close();
+  }
+});
