@@ -5,6 +5,7 @@
  * its leaves are MerkleTreeLeaf bytes and the submitted chain is kept as extra_data.
  */
 import { createHash, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
+import { BoundedCache } from '../bounded-cache.js';
 import { signAsync, verifyAsync } from '../keys/async-crypto.js';
 import { checkDer, children, readTlv } from '../tsa/der.js';
 import { oid, tlv } from '../tsa/encode.js';
@@ -127,23 +128,9 @@ export async function parseChain(input: unknown, precert: boolean, roots: X509Ce
   return { entryType: 1, chain, signedEntry: tbsWithoutPoison(chain[0]!), issuerKeyHash: issuerKeyHash(b64s[1]!, issuers[0]!) };
 }
 
-/** A small insertion-ordered cache: the oldest entry goes first when it is full. */
-class Lru<V> {
-  private readonly m = new Map<string, V>();
-  constructor(private readonly max: number) {}
-  get(k: string): V | undefined {
-    return this.m.get(k);
-  }
-  set(k: string, v: V): V {
-    if (this.m.size >= this.max) this.m.delete(this.m.keys().next().value as string);
-    this.m.set(k, v);
-    return v;
-  }
-}
-
-const certCache = new Lru<X509Certificate>(256);
-const linkCache = new Lru<true>(1024);
-const keyHashCache = new Lru<Buffer>(256);
+const certCache = new BoundedCache<X509Certificate>(256);
+const linkCache = new BoundedCache<true>(1024);
+const keyHashCache = new BoundedCache<Buffer>(256);
 
 function cachedCertificate(b64: string, der: Buffer, i: number): X509Certificate {
   const hit = certCache.get(b64);

@@ -20,6 +20,7 @@ import { Certificate, ExtendedKeyUsage, SubjectKeyIdentifier } from '@peculiar/a
 import {
   bytesEqual, checkDer, children, decodeInteger, decodeOid, expectTag, readTlv, tlvBytes, valueBytes, type Tlv,
 } from './der.js';
+import { BoundedCache } from '../bounded-cache.js';
 import { TsaError } from './errors.js';
 import { parseTstInfo, type TstInfo } from './tstinfo.js';
 import {
@@ -89,17 +90,13 @@ interface ParsedCert {
  * sees (a bundle's TSA is its trusted root's), and parsing them twice (OpenSSL + asn1js) cost more
  * than the rest of a token check. Entries are immutable; bounded, oldest out first.
  */
-const certCache = new Map<string, ParsedCert>();
-const CERT_CACHE_MAX = 256;
+const certCache = new BoundedCache<ParsedCert>(256);
 
 function parseCert(der: Uint8Array): ParsedCert {
   const k = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
   const hit = certCache.get(k);
   if (hit) return hit;
-  const pc = parseCertUncached(der);
-  if (certCache.size >= CERT_CACHE_MAX) certCache.delete(certCache.keys().next().value as string);
-  certCache.set(k, pc);
-  return pc;
+  return certCache.set(k, parseCertUncached(der));
 }
 
 function parseCertUncached(der: Uint8Array): ParsedCert {

@@ -15,6 +15,7 @@
 import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import { leafHash, registerKey, verifyBatch as verifyBatchLocal, verifyInclusion, verifySignature } from '../core/index.js';
 import { parseSpki, type SignatureItem } from '../core/signature-formats.js';
+import { BoundedCache } from '../bounded-cache.js';
 import { tbsWithoutExtension } from '../log/ct.js';
 import { keyVerifier, pae, verifyDigestSignature, verifyMessageWithKey } from '../log/entries.js';
 import { jcs } from '../log/jcs.js';
@@ -78,16 +79,14 @@ const verifyMessage = verifyMessageWithKey;
  * its inputs, so a hit is as good as a check. Bulk runs see the same checkpoint (one per log
  * batch) on many bundles. Only successes are kept; bounded, oldest first out.
  */
-const verified = new Set<string>();
-const VERIFIED_MAX = 8192;
+const verified = new BoundedCache<true>(8192);
 
 /** Forget every cached signature verdict (benchmarks measure cold verification of each bundle). */
 export function clearVerificationCache(): void {
   verified.clear();
 }
 function remember(k: string): void {
-  if (verified.size >= VERIFIED_MAX) verified.delete(verified.values().next().value as string);
-  verified.add(k);
+  verified.set(k, true);
 }
 
 /**
