@@ -122,8 +122,9 @@ export function parseVerifier(pemB64: unknown, what: string): Verifier {
 
 /**
  * Throws LOG_BAD_KEY if node:crypto (OpenSSL) refuses the verifier's key. Fast-path keys are only
- * shape-checked when parsed; OpenSSL also refuses off-curve P-256 points and non-canonical Ed25519
- * keys, so a failed check asks it whether the key or the signature was at fault.
+ * shape-checked when parsed, and OpenSSL refuses off-curve P-256 points when it imports a key, so
+ * after a failed check it is asked whether the key or the signature was at fault (as before the
+ * fast path, when every key was imported first).
  */
 export function assertKeyParses(v: Verifier, what: string): void {
   try {
