@@ -73,6 +73,7 @@ export function registerServe(program: Command): void {
       .option('--config <file>', 'service configuration file (YAML or JSON)')
       .addOption(new Option('--log-level <level>', 'structured JSON logs on stderr').choices(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'));
     if (name === 'spiffe') cmd.requiredOption('--trust-domain <td>', 'SPIFFE trust domain, e.g. example.org');
+    cmd.addHelpText('after', `\nConfiguration keys: README.md "Running one service on its own", and host/${name}/standalone.ts for all of them.`);
     cmd.action(async (opts: StandaloneOptions) => {
       const start = await services[name]!();
       await runUntilSignal(await start(opts));
