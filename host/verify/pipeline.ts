@@ -67,10 +67,12 @@ const FUTURE_LEEWAY_MS = 60_000;
 // shared helpers
 
 /**
- * SETs, checkpoints and SCTs are signed by the trusted root's log and CT keys, which are registered
- * in the WASM core (fixed-base tables): those checks go through host/core. The artifact or DSSE
- * signature is made by a key seen once (Fulcio's ephemeral leaf key), where OpenSSL's native
- * single verify is faster than an unregistered WASM one on Node (bench/RESULTS.md, signatures).
+ * Where each signature check runs: ECDSA over a whole message (SETs, checkpoints, SCTs, the CA's
+ * signature on the leaf, the artifact or DSSE signature) on OpenSSL, whose single verify is faster
+ * on Node than the core's (bench/RESULTS.md, signatures); Ed25519 by trusted keys in the WASM
+ * core, whose batch equation verifyBundles uses; an artifact signature over a digest alone in the
+ * core (node:crypto cannot verify prehashed ECDSA). Key types neither handles natively go through
+ * verifyMessageWithKey.
  */
 const verifyMessage = verifyMessageWithKey;
 
@@ -507,12 +509,14 @@ function issuerOf(asn: CertParts): string | undefined {
 // the pipeline
 
 const registered = new WeakSet<TrustMaterial>();
-/** Log and CT keys sign every SET, checkpoint and SCT: precompute their WASM tables once per trusted root. */
+/**
+ * Ed25519 log keys (Rekor v2, witnesses) sign checkpoints that the core verifies: build their
+ * fixed-base tables once per trusted root. ECDSA keys are verified by OpenSSL and need none.
+ */
 function registerTrustedKeys(trust: TrustMaterial): void {
   if (registered.has(trust)) return;
   registered.add(trust);
-  for (const l of [...trust.tlogs, ...trust.ctlogs]) registerKey(l.spki);
-  for (const ca of trust.certificateAuthorities) registerKey(certSpki(ca.chain[0]!));
+  for (const l of [...trust.tlogs, ...trust.ctlogs]) if (parseSpki(l.spki)?.alg === 'ed25519') registerKey(l.spki);
 }
 
 export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial, policy: Policy, o: VerifyOptions = {}): VerificationResult {
@@ -683,11 +687,12 @@ export interface BatchVerifier {
 
 /**
  * Verifies many bundles against one trusted root and policy, with the same verdicts (and error
- * codes) as verifyBundle one at a time. Every check the WASM core can make (SETs, checkpoints,
- * SCTs, the CA's signature on each leaf) is collected across a chunk of bundles, de-duplicated
- * (a checkpoint shared by many bundles is checked once), and verified in one batch, on a worker
- * pool when given; a bundle with a failed item is then re-verified on its own to report exactly
- * what a single run would.
+ * codes) as verifyBundle one at a time. The checks the WASM core makes (Ed25519 signatures by
+ * trusted keys: Rekor v2 checkpoints, SETs and SCTs of Ed25519 logs) are collected across a chunk
+ * of bundles, de-duplicated (a checkpoint shared by many bundles is checked once), and verified in
+ * one batch equation, on a worker pool when given; a bundle with a failed item is then re-verified
+ * on its own to report exactly what a single run would. ECDSA checks run as they come (OpenSSL has
+ * no batch form), with their verdicts cached like every trusted-key check.
  */
 export async function verifyBundles(items: readonly BulkItem[], trust: TrustMaterial, policy: Policy, o: VerifyOptions & { pool?: BatchVerifier; chunk?: number } = {}): Promise<BulkVerdict[]> {
   registerTrustedKeys(trust);
