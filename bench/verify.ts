@@ -26,7 +26,7 @@ import { BundleVerifierPool } from '../host/verify/bulk-pool.js';
 import { readSigningConfig } from '../host/signer/clients.js';
 import { fetchJwtSvid } from '../host/signer/identity.js';
 import { signArtifact } from '../host/signer/sign.js';
-import { clearVerificationCache, parseBundle, parseTrustedRoot, verifyBundle, verifyBundles, type Policy } from '../host/verify/index.js';
+import { clearVerificationCache, parseBundle, parseTrustedRoot, verifyBundle, verifyBundles } from '../host/verify/index.js';
 import { fmt, medianMs, table, type BenchOptions, type SuiteResult } from './harness.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -4,7 +4,7 @@
  * heads (§3.5). The CT personality is a separate TransparencyLog instance with its own ECDSA key;
  * its leaves are MerkleTreeLeaf bytes and the submitted chain is kept as extra_data.
  */
-import { createHash, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { BoundedCache } from '../bounded-cache.js';
 import { signAsync, verifyAsync } from '../keys/async-crypto.js';
 import { checkDer, children, readTlv } from '../tsa/der.js';
@@ -236,9 +236,9 @@ export function extraData(p: ParsedChain): Buffer {
   return Buffer.concat([u(p.chain[0]!.length, 3), p.chain[0]!, certList(p.chain.slice(1))]);
 }
 
-/** TLS DigitallySigned with ECDSA over SHA-256 (HashAlgorithm 4, SignatureAlgorithm 3). */
-function digitallySigned(data: Buffer, key: KeyObject): Buffer {
-  const sig = cryptoSign('sha256', data, key);
+/** TLS DigitallySigned with ECDSA over SHA-256 (HashAlgorithm 4, SignatureAlgorithm 3), signed on the thread pool. */
+async function digitallySigned(data: Buffer, key: KeyObject): Promise<Buffer> {
+  const sig = await signAsync('sha256', data, key);
   return Buffer.concat([Uint8Array.of(4, 3), u(sig.length, 2), sig]);
 }
 
@@ -253,14 +253,12 @@ export interface Sct {
 export async function signSct(p: ParsedChain, timestamp: number, logId: Buffer, key: KeyObject): Promise<Sct> {
   // digitally-signed struct: sct_version v1(0), signature_type certificate_timestamp(0), timestamp, entry, extensions.
   const data = Buffer.concat([Uint8Array.of(0, 0), u(timestamp, 8), entryBytes(p), u(0, 2)]);
-  const sig = await signAsync('sha256', data, key);
-  const ds = Buffer.concat([Uint8Array.of(4, 3), u(sig.length, 2), sig]);
-  return { sct_version: 0, id: logId.toString('base64'), timestamp, extensions: '', signature: ds.toString('base64') };
+  return { sct_version: 0, id: logId.toString('base64'), timestamp, extensions: '', signature: (await digitallySigned(data, key)).toString('base64') };
 }
 
-export function signTreeHead(size: number, timestamp: number, root: Uint8Array, key: KeyObject): string {
+export async function signTreeHead(size: number, timestamp: number, root: Uint8Array, key: KeyObject): Promise<string> {
   // TreeHeadSignature: version v1(0), signature_type tree_hash(1), timestamp, tree_size, sha256_root_hash.
-  return digitallySigned(Buffer.concat([Uint8Array.of(0, 1), u(timestamp, 8), u(size, 8), root]), key).toString('base64');
+  return (await digitallySigned(Buffer.concat([Uint8Array.of(0, 1), u(timestamp, 8), u(size, 8), root]), key)).toString('base64');
 }
 
 /** Parse a MerkleTreeLeaf back far enough to re-derive nothing but its timestamp (for get-entries checks). */

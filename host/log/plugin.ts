@@ -53,7 +53,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   const uuidOf = (leaf: Uint8Array): string => opts.treeId + hex(leaf);
 
   /** Rekor v1 LogEntry for an index, with SET and an inclusion proof against the current checkpoint. */
-  const entryResponse = async (index: number, known?: StoredEntry): Promise<Record<string, unknown>> => {
+  const entryResponse = (index: number, known?: StoredEntry): Record<string, unknown> => {
     const e = known ?? log.entry(index);
     const body = b64(e.body);
     const size = log.size();
@@ -134,19 +134,19 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     };
     for (const u of list(b.entryUUIDs, 'entryUUIDs')) {
       try {
-        out.push(await entryResponse(indexOfUuid(u as string)));
+        out.push(entryResponse(indexOfUuid(u as string)));
       } catch (e) {
         if (!(e instanceof LogError && e.code === 'LOG_NOT_FOUND')) throw e;
       }
     }
     for (const i of list(b.logIndexes, 'logIndexes')) {
       if (!Number.isSafeInteger(i) || (i as number) < 0) throw new LogError('LOG_BAD_RANGE', 'logIndexes must be non-negative integers');
-      if ((i as number) < log.size()) out.push(await entryResponse(i as number));
+      if ((i as number) < log.size()) out.push(entryResponse(i as number));
     }
     for (const e of list(b.entries, 'entries')) {
       const p = prepareEntry(e);
       const idx = log.find(log.leafHashOf(p.body));
-      if (idx !== undefined) out.push(await entryResponse(idx));
+      if (idx !== undefined) out.push(entryResponse(idx));
     }
     return out;
   });
@@ -258,7 +258,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
       const timestamp = Date.now();
       const size = ct.log.size();
       const root = ct.log.root();
-      return { tree_size: size, timestamp, sha256_root_hash: b64(root), tree_head_signature: signTreeHead(size, timestamp, root, ct.key) };
+      return { tree_size: size, timestamp, sha256_root_hash: b64(root), tree_head_signature: await signTreeHead(size, timestamp, root, ct.key) };
     });
     app.get('/ct/v1/get-sth-consistency', { schema: { tags: ['ct'] } }, async (req) => {
       const q = req.query as { first?: string; second?: string };

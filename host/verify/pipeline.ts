@@ -17,7 +17,7 @@ import { leafHash, registerKey, verifyBatch as verifyBatchLocal, verifyInclusion
 import { parseSpki, type SignatureItem } from '../core/signature-formats.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { tbsWithoutExtension } from '../log/ct.js';
-import { keyVerifier, pae, verifyDigestSignature, verifyMessageWithKey } from '../log/entries.js';
+import { keyVerifier, pae, verifyDigestSignature } from '../log/entries.js';
 import { jcs } from '../log/jcs.js';
 import { verifyTimestampToken } from '../tsa/verify.js';
 import type { Bundle, TlogEntry } from './bundle.js';
@@ -66,15 +66,11 @@ const FUTURE_LEEWAY_MS = 60_000;
 // ---------------------------------------------------------------------------------------------
 // shared helpers
 
-/**
- * Where each signature check runs: ECDSA over a whole message (SETs, checkpoints, SCTs, the CA's
- * signature on the leaf, the artifact or DSSE signature) on OpenSSL, whose single verify is faster
- * on Node than the core's (bench/RESULTS.md, signatures); Ed25519 by trusted keys in the WASM
- * core, whose batch equation verifyBundles uses; an artifact signature over a digest alone in the
- * core (node:crypto cannot verify prehashed ECDSA). Key types neither handles natively go through
- * verifyMessageWithKey.
- */
-const verifyMessage = verifyMessageWithKey;
+// Where each signature check runs: ECDSA (and RSA) over a whole message (SETs, checkpoints, SCTs,
+// the CA's signature on the leaf, the artifact or DSSE signature) on OpenSSL, whose single verify
+// is faster on Node than the core's (bench/RESULTS.md, signatures); Ed25519 by trusted keys in the
+// WASM core, whose batch equation verifyBundles uses; an artifact signature over a digest alone in
+// the core (node:crypto cannot verify prehashed ECDSA).
 
 /**
  * Verified signatures, keyed by SHA-256 over (key, signed bytes, signature): a pure function of
@@ -99,7 +95,7 @@ function remember(k: string): void {
  */
 let sink: { items: SignatureItem[]; keys: string[] } | undefined;
 
-/** A signature by a trusted key (log, CT log, CA) through the WASM core; other key types through node:crypto. */
+/** A signature by a trusted key (log, CT log, CA), its verdict cached: OpenSSL for ECDSA and RSA, the WASM core for Ed25519. */
 function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   const k = parseSpki(spki);
   const cacheKey = createHash('sha256').update(spki).update(message).update(sig).digest('base64');
