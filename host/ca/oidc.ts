@@ -8,7 +8,9 @@
  * `insecure-loopback-http: true`), redirects followed only within the same origin, a timeout on
  * every request and a size cap on every document.
  */
-import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload } from 'jose';
+import { constants, KeyObject, type VerifyKeyObjectInput, type webcrypto } from 'node:crypto';
+import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { verifyAsync } from '../keys/async-crypto.js';
 import { issuerFor, isLoopback, type IssuerConfig, type IssuersConfig } from './config.js';
 import { CaError } from './errors.js';
 
@@ -65,11 +67,41 @@ async function fetchJson(url: string, issuer: IssuerConfig): Promise<unknown> {
   throw new CaError('CA_ISSUER_UNREACHABLE', 'too many redirects');
 }
 
+/**
+ * How each allowed JWS algorithm maps onto node:crypto (RFC 7518 §3.3-3.5, RFC 8037 §3.1): the
+ * digest, the key type it needs, and for ECDSA the curve and the fixed R||S length (§3.4: the
+ * JWS signature is not DER).
+ */
+const NODE_ALGS: Record<string, { hash: string | null; type: string; curve?: string; sigLen?: number; pss?: boolean }> = {
+  ES256: { hash: 'sha256', type: 'ec', curve: 'prime256v1', sigLen: 64 },
+  ES384: { hash: 'sha384', type: 'ec', curve: 'secp384r1', sigLen: 96 },
+  ES512: { hash: 'sha512', type: 'ec', curve: 'secp521r1', sigLen: 132 },
+  RS256: { hash: 'sha256', type: 'rsa' },
+  RS384: { hash: 'sha384', type: 'rsa' },
+  RS512: { hash: 'sha512', type: 'rsa' },
+  PS256: { hash: 'sha256', type: 'rsa', pss: true },
+  PS384: { hash: 'sha384', type: 'rsa', pss: true },
+  PS512: { hash: 'sha512', type: 'rsa', pss: true },
+  EdDSA: { hash: null, type: 'ed25519' },
+};
+
+/** node:crypto handles of the JWKS keys jose imported (one per CryptoKey, so a JWKS refresh drops them). */
+const keyObjects = new WeakMap<object, KeyObject>();
+
+/** Thrown by fastVerify for a token it leaves to jwtVerify. */
+class FastPathDeclined extends Error {}
+
 export class TokenVerifier {
   private readonly cache = new Map<string, CachedIssuer>();
   private readonly inflight = new Map<string, Promise<CachedIssuer>>();
+  /** Tokens checked by each path: the node:crypto fast path, or jose's jwtVerify. */
+  readonly checks = { fast: 0, jose: 0 };
 
-  constructor(private readonly config: IssuersConfig, private readonly now: () => number = Date.now) {}
+  /**
+   * `jwtVerifyOnly` turns the node:crypto fast path off (every token through jose's jwtVerify):
+   * the tests run both and compare outcomes.
+   */
+  constructor(private readonly config: IssuersConfig, private readonly now: () => number = Date.now, private readonly opts: { jwtVerifyOnly?: boolean } = {}) {}
 
   private async load(issuer: IssuerConfig): Promise<CachedIssuer> {
     const key = issuer.issuerUrl;
@@ -122,8 +154,32 @@ export class TokenVerifier {
         return stale;
       });
     }
-    const attempt = async (c: CachedIssuer): Promise<JWTPayload> =>
-      (await jwtVerify(token, c.jwks, { issuer: issuer.issuerUrl, audience: issuer.clientId, algorithms: ALLOWED_ALGS, clockTolerance: LEEWAY_S, currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat'] })).payload;
+    const attempt = async (c: CachedIssuer): Promise<JWTPayload> => {
+      if (!this.opts.jwtVerifyOnly) {
+        try {
+          return await this.fastVerify(token, header, unverified, c, issuer);
+        } catch (e) {
+          if (!(e instanceof FastPathDeclined)) throw e;
+        }
+      }
+      this.checks.jose++;
+      const options = { issuer: issuer.issuerUrl, audience: issuer.clientId, algorithms: ALLOWED_ALGS, clockTolerance: LEEWAY_S, currentDate: new Date(this.now()), requiredClaims: ['exp', 'iat'] };
+      try {
+        return (await jwtVerify(token, c.jwks, options)).payload;
+      } catch (e) {
+        if (!(e instanceof joseErrors.JWKSMultipleMatchingKeys)) throw e;
+        // Several keys fit the header (no kid, or a kid used twice during a rotation): the token
+        // is good if one of them verifies it (RFC 7515 §6 leaves key selection to the verifier).
+        for await (const k of e as unknown as AsyncIterable<webcrypto.CryptoKey>) {
+          try {
+            return (await jwtVerify(token, k, options)).payload;
+          } catch (inner) {
+            if (!(inner instanceof joseErrors.JWSSignatureVerificationFailed)) throw inner;
+          }
+        }
+        throw new joseErrors.JWSSignatureVerificationFailed();
+      }
+    };
     let claims: JWTPayload;
     try {
       try {
@@ -138,10 +194,80 @@ export class TokenVerifier {
       if (e instanceof CaError) throw e;
       if (e instanceof joseErrors.JWKSNoMatchingKey) throw new CaError('CA_UNKNOWN_KEY', 'the token is signed by a key the issuer does not publish', { cause: e });
       if (e instanceof joseErrors.JOSEError) throw new CaError('CA_INVALID_TOKEN', `token rejected: ${e.code}: ${e.message}`, { cause: e });
+      // jose throws TypeError for a key it will not use with the token's algorithm (an RSA key
+      // under 2048 bits, say): the issuer's key is unusable, so the token is, not the CA.
+      if (e instanceof TypeError) throw new CaError('CA_INVALID_TOKEN', `token rejected: ${e.message}`, { cause: e });
       throw e;
     }
     // iat in the future beyond the leeway is a forged or mis-clocked token.
     if (typeof claims.iat === 'number' && claims.iat > this.now() / 1000 + LEEWAY_S) throw new CaError('CA_INVALID_TOKEN', 'token issued in the future');
     return { issuer, claims: claims as VerifiedToken['claims'] };
+  }
+
+  /**
+   * The common case checked without jose's WebCrypto layer: one key in the JWKS for the header,
+   * no `crit`, an algorithm from NODE_ALGS. The signature is checked by node:crypto on the thread
+   * pool with a KeyObject kept per JWKS key, and the claims exactly as jwtVerify checks them with
+   * the options used above (JWT RFC 7519 §4.1: iss equal, aud containing the client id, exp and
+   * iat present and numeric, exp/nbf within the leeway). Anything else (several candidate keys,
+   * a `crit` header) is declined and goes through jwtVerify, so the outcome never differs.
+   */
+  private async fastVerify(token: string, header: ProtectedHeaderParameters, claims: JWTPayload, c: CachedIssuer, issuer: IssuerConfig): Promise<JWTPayload> {
+    const alg = NODE_ALGS[header.alg!];
+    if (!alg || header.crit !== undefined) throw new FastPathDeclined();
+    this.checks.fast++;
+    // The JWKS lookup is jose's (kid, kty, crv, alg, use and key_ops matching); several fitting
+    // keys are each tried, as the jwtVerify path below does.
+    let candidates: object[];
+    try {
+      candidates = [(await c.jwks(header, { payload: '', signature: '' } as never)) as object];
+    } catch (e) {
+      if (!(e instanceof joseErrors.JWKSMultipleMatchingKeys)) throw e;
+      candidates = [];
+      for await (const k of e as unknown as AsyncIterable<object>) candidates.push(k);
+    }
+    const dot = token.lastIndexOf('.');
+    const signature = Buffer.from(token.slice(dot + 1), 'base64url');
+    const signed = Buffer.from(token.slice(0, dot), 'ascii');
+    let verified = false;
+    for (const cryptoKey of candidates) {
+      let key = keyObjects.get(cryptoKey);
+      if (!key) {
+        key = KeyObject.from(cryptoKey as Parameters<typeof KeyObject.from>[0]);
+        keyObjects.set(cryptoKey, key);
+      }
+      const type = key.asymmetricKeyType;
+      const fits = type === alg.type && (alg.curve === undefined || key.asymmetricKeyDetails?.namedCurve === alg.curve);
+      if (!fits) throw new CaError('CA_INVALID_TOKEN', `token rejected: the ${header.alg} token names a ${type} key`);
+      // RFC 7518 §3.3/§3.5: RSA keys of at least 2048 bits (jose refuses smaller ones too).
+      if (alg.type === 'rsa' && (key.asymmetricKeyDetails?.modulusLength ?? 0) < 2048) throw new CaError('CA_INVALID_TOKEN', `token rejected: ${header.alg} requires an RSA key of 2048 bits or more`);
+      if (alg.sigLen !== undefined && signature.length !== alg.sigLen) break;
+      const input: VerifyKeyObjectInput = alg.type === 'ec' ? { key, dsaEncoding: 'ieee-p1363' } : alg.pss ? { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: constants.RSA_PSS_SALTLEN_DIGEST } : { key };
+      if (await verifyAsync(alg.hash, signed, input, signature)) {
+        verified = true;
+        break;
+      }
+    }
+    if (!verified) throw new CaError('CA_INVALID_TOKEN', 'token rejected: ERR_JWS_SIGNATURE_VERIFICATION_FAILED: signature verification failed');
+    const bad = (claim: string, why: string): never => {
+      throw new CaError('CA_INVALID_TOKEN', `token rejected: ${claim === 'exp' && why === 'check failed' ? 'ERR_JWT_EXPIRED' : 'ERR_JWT_CLAIM_VALIDATION_FAILED'}: "${claim}" claim ${why}`);
+    };
+    for (const claim of ['iss', 'aud', 'iat', 'exp']) if (!Object.hasOwn(claims, claim)) bad(claim, 'missing');
+    if (claims.iss !== issuer.issuerUrl) bad('iss', 'unexpected value');
+    const aud = claims.aud;
+    if (!(typeof aud === 'string' ? aud === issuer.clientId : Array.isArray(aud) && aud.includes(issuer.clientId))) bad('aud', 'unexpected value');
+    const now = Math.floor(this.now() / 1000);
+    const numeric = (claim: 'iat' | 'nbf' | 'exp'): number | undefined => {
+      const v = claims[claim];
+      if (v === undefined) return undefined;
+      if (typeof v !== 'number') bad(claim, 'must be a number');
+      return v as number;
+    };
+    numeric('iat');
+    const nbf = numeric('nbf');
+    if (nbf !== undefined && nbf > now + LEEWAY_S) bad('nbf', 'timestamp check failed');
+    const exp = numeric('exp');
+    if (exp !== undefined && exp <= now - LEEWAY_S) bad('exp', 'check failed');
+    return claims;
   }
 }

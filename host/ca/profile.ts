@@ -131,13 +131,12 @@ export function leafTemplate(ca: IssuingCa, r: LeafRequest): LeafTemplate {
   const serial = randomBytes(20);
   serial[0] = (serial[0]! & 0x7f) | 0x01;
   const skid = createHash('sha1').update(spkiKeyBits(r.publicKeySpki)).digest();
-  const akid = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  const { ku, eku, akid } = constants(ca);
   const extensions: Uint8Array[] = [
-    // KU digitalSignature: BIT STRING with bit 0 set (RFC 5280 §4.2.1.3), critical.
-    extensionDer('2.5.29.15', true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)),
-    extensionDer('2.5.29.37', false, seq(oid(OID_CODE_SIGNING))),
+    ku,
+    eku,
     extensionDer('2.5.29.14', false, octets(skid)),
-    extensionDer('2.5.29.35', false, seq(tlv(0x80, akid ? Buffer.from(akid, 'hex') : createHash('sha1').update(spkiKeyBits(new Uint8Array(ca.cert.publicKey.rawData))).digest()))),
+    akid,
     // The subject is empty, so the SAN is critical (RFC 5280 §4.2.1.6).
     extensionDer('2.5.29.17', true, sanDer(r.principal.san)),
     // 57264.1.1 holds the issuer URL as raw bytes (deprecated, kept for old verifiers); .1.8 as UTF8String.
@@ -161,13 +160,34 @@ function timeDer(d: Date): Uint8Array {
   return y < 2050 ? tlv(0x17, Buffer.from(two(y % 100) + rest, 'ascii')) : tlv(0x18, Buffer.from(String(y) + rest, 'ascii'));
 }
 
-/** Per-CA constants of every TBS: the signature AlgorithmIdentifier and the issuer Name, DER. */
-const caConstants = new WeakMap<IssuingCa, { alg: Uint8Array; issuerName: Uint8Array }>();
-function constants(ca: IssuingCa): { alg: Uint8Array; issuerName: Uint8Array } {
+interface CaConstants {
+  /** The signature AlgorithmIdentifier. */
+  alg: Uint8Array;
+  /** The issuer Name: the CA certificate's subject, byte for byte. */
+  issuerName: Uint8Array;
+  /** KU digitalSignature: BIT STRING with bit 0 set (RFC 5280 §4.2.1.3), critical. */
+  ku: Uint8Array;
+  /** EKU codeSigning (RFC 5280 §4.2.1.12). */
+  eku: Uint8Array;
+  /** AKID keyIdentifier: the CA's SKID, or RFC 5280 §4.2.1.2 method 1 over its key when it has none. */
+  akid: Uint8Array;
+}
+
+/** Per-CA DER that is the same in every TBS, built once per CA (parsing the CA certificate is not cheap). */
+const caConstants = new WeakMap<IssuingCa, CaConstants>();
+function constants(ca: IssuingCa): CaConstants {
   let c = caConstants.get(ca);
   if (!c) {
     const parsed = AsnConvert.parse(ca.cert.rawData, Certificate);
-    c = { alg: signatureAlgorithmDer(ca.signer.algorithm), issuerName: new Uint8Array(AsnConvert.serialize(parsed.tbsCertificate.subject)) };
+    const skid = ca.cert.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+    const keyId = skid ? Buffer.from(skid, 'hex') : createHash('sha1').update(spkiKeyBits(new Uint8Array(ca.cert.publicKey.rawData))).digest();
+    c = {
+      alg: signatureAlgorithmDer(ca.signer.algorithm),
+      issuerName: new Uint8Array(AsnConvert.serialize(parsed.tbsCertificate.subject)),
+      ku: extensionDer('2.5.29.15', true, Uint8Array.of(0x03, 0x02, 0x07, 0x80)),
+      eku: extensionDer('2.5.29.37', false, seq(oid(OID_CODE_SIGNING))),
+      akid: extensionDer('2.5.29.35', false, seq(tlv(0x80, keyId))),
+    };
     caConstants.set(ca, c);
   }
   return c;

@@ -64,7 +64,23 @@ export function integer(n: bigint): Uint8Array {
   return tlv(0x02, Uint8Array.from(bytes));
 }
 
+/**
+ * Encoded OIDs by dotted form. Every caller passes one of a fixed set of constants, and the DER
+ * builders of the CA and TSA ask for the same few on every request; the cache is capped anyway.
+ */
+const oidCache = new Map<string, Uint8Array>();
+
+/** OBJECT IDENTIFIER (X.690 §8.19). The returned bytes are shared: copy before mutating. */
 export function oid(dotted: string): Uint8Array {
+  let hit = oidCache.get(dotted);
+  if (!hit) {
+    hit = encodeOid(dotted);
+    if (oidCache.size < 1024) oidCache.set(dotted, hit);
+  }
+  return hit;
+}
+
+function encodeOid(dotted: string): Uint8Array {
   const arcs = dotted.split('.').map((a) => BigInt(a));
   if (arcs.length < 2) throw new Error(`bad OID ${dotted}`);
   const out: number[] = [];
