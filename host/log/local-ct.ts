@@ -2,8 +2,9 @@
  * CT logs running in this process, by the base URL they serve. A CA configured with one of these
  * URLs (`cairn up` starts the log and the CA in one process) submits precertificates by calling the
  * log's add-pre-chain handler directly instead of over loopback HTTP: the same chain checks, the
- * same durable sequencing, the same SCT, which the CA still verifies against the pinned key. A CA
- * in another process, or pointed at another log, uses HTTP as before.
+ * same durable sequencing, the same SCT, whose LogID the CA still matches against the pinned key
+ * (host/ca/ct-client.ts says why its signature is verified only over HTTP). A CA in another
+ * process, or pointed at another log, uses HTTP as before.
  */
 export type CtAdd = (body: { chain: string[] }, precert: boolean) => Promise<unknown>;
 
