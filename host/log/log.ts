@@ -4,7 +4,11 @@
  *  - `add` queues an entry and resolves with its index ONLY after the batch holding it is durably
  *    committed (SQLite COMMIT with synchronous=FULL). It MUST NOT resolve earlier: a client that
  *    has an index may rely on it surviving a crash.
- *  - Batches close at `batchSize` entries or `batchAgeMs` after the first entry, whichever is first.
+ *  - Batches close at `batchSize` entries or `batchAgeMs` after the first entry, whichever is first,
+ *    and (unless `closeQuietBatches` is false) as soon as a whole event-loop turn passes in which
+ *    the open batch did not grow: its submitters are all waiting on it, so holding it open only
+ *    adds latency. Under steady load entries keep arriving every turn and batches fill up to the
+ *    age limit, which is what amortises the fsync.
  *  - Integration hashes the batch's leaves in one WASM call and derives the new complete subtree
  *    nodes (host/log/tree.ts newNodes); the new root comes from O(log n) stored nodes.
  *  - Publishing signs a checkpoint for the new size in the same transaction, after checking that
@@ -27,6 +31,8 @@ export interface LogOptions {
   origin: string;
   batchSize?: number;
   batchAgeMs?: number;
+  /** Close a batch at the first event-loop turn in which it did not grow (default true). */
+  closeQuietBatches?: boolean;
   /** Maximum entries waiting to be sequenced. */
   queueLimit?: number;
   /** Refuse an entry whose leaf is already in the log (Rekor); the CT log accepts resubmissions. */
@@ -79,6 +85,9 @@ export class TransparencyLog {
   private readonly key: KeyObject;
   private readonly batchSize: number;
   private readonly batchAgeMs: number;
+  private readonly closeQuiet: boolean;
+  /** Counts opened batches, so a quiet check scheduled for one batch never closes the next. */
+  private batchNo = 0;
   private readonly queueLimit: number;
   private readonly dedup: boolean;
   private readonly witnesses: WitnessKey[];
@@ -101,6 +110,7 @@ export class TransparencyLog {
     this.origin = o.origin;
     this.batchSize = o.batchSize ?? 1024;
     this.batchAgeMs = o.batchAgeMs ?? 10;
+    this.closeQuiet = o.closeQuietBatches ?? true;
     this.queueLimit = o.queueLimit ?? 50_000;
     this.dedup = o.dedup ?? true;
     this.witnesses = o.witnesses ?? [];
@@ -191,7 +201,19 @@ export class TransparencyLog {
     return new Promise<Added>((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
       if (this.queue.length >= this.batchSize) this.kick();
-      else if (!this.timer) this.timer = setTimeout(() => this.kick(), this.batchAgeMs);
+      else if (!this.timer) {
+        this.timer = setTimeout(() => this.kick(), this.batchAgeMs);
+        if (this.closeQuiet) this.watchQuiet(++this.batchNo, this.queue.length);
+      }
+    });
+  }
+
+  /** After each event-loop turn (setImmediate runs after the I/O phase): close the batch if it did not grow. */
+  private watchQuiet(batch: number, seen: number): void {
+    setImmediate(() => {
+      if (!this.timer || batch !== this.batchNo) return; // already closed (by age or size)
+      if (this.queue.length === seen) this.kick();
+      else this.watchQuiet(batch, this.queue.length);
     });
   }
 

@@ -12,6 +12,7 @@
  *                              # Sigstore clients match it against the log's base URL (as a regex).
  *   batchSize: 1024            # entries per sequencing batch
  *   batchAgeMs: 10             # a batch closes this long after its first entry at the latest
+ *   closeQuietBatches: true    # ... or as soon as an event-loop turn passes without it growing
  *   queueLimit: 50000          # waiting entries before 503 + Retry-After
  *   bodyLimit: 262144          # request bytes before 413
  *   witnesses: [ "<name>+<hex id>+<base64 key>" ]   # C2SP cosignature/v1 vkeys accepted at POST /checkpoint/cosignature
@@ -42,6 +43,7 @@ export interface LogConfig {
   origin?: string;
   batchSize?: number;
   batchAgeMs?: number;
+  closeQuietBatches?: boolean;
   queueLimit?: number;
   bodyLimit?: number;
   witnesses?: string[];
@@ -50,7 +52,7 @@ export interface LogConfig {
   checkpointIntervalMs?: number;
 }
 
-const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit', 'witnesses', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs'];
+const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'closeQuietBatches', 'queueLimit', 'bodyLimit', 'witnesses', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs'];
 
 export function parseLogConfig(text: string): LogConfig {
   const bad = (m: string): never => {
@@ -71,6 +73,7 @@ export function parseLogConfig(text: string): LogConfig {
   for (const k of ['batchSize', 'batchAgeMs', 'queueLimit', 'bodyLimit']) {
     if (d[k] !== undefined && (!Number.isInteger(d[k]) || (d[k] as number) < 1)) bad(`${k} must be a positive integer`);
   }
+  if (d.closeQuietBatches !== undefined && typeof d.closeQuietBatches !== 'boolean') bad('closeQuietBatches must be true or false');
   if (d.checkpointIntervalMs !== undefined && (!Number.isInteger(d.checkpointIntervalMs) || (d.checkpointIntervalMs as number) < 0)) bad('checkpointIntervalMs must be a non-negative integer');
   if (d.verifyWorkers !== undefined && (!Number.isInteger(d.verifyWorkers) || (d.verifyWorkers as number) < 0 || (d.verifyWorkers as number) > 64)) bad('verifyWorkers must be an integer 0..64');
   for (const k of ['witnesses', 'ctRoots']) if (d[k] !== undefined && (!Array.isArray(d[k]) || !(d[k] as unknown[]).every((x) => typeof x === 'string'))) bad(`${k} must be a list of strings`);
@@ -109,6 +112,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const tuning = {
       ...(config.batchSize !== undefined ? { batchSize: config.batchSize } : {}),
       ...(config.batchAgeMs !== undefined ? { batchAgeMs: config.batchAgeMs } : {}),
+      ...(config.closeQuietBatches !== undefined ? { closeQuietBatches: config.closeQuietBatches } : {}),
       ...(config.queueLimit !== undefined ? { queueLimit: config.queueLimit } : {}),
       checkpointIntervalMs: config.checkpointIntervalMs ?? 10_000,
     };
