@@ -216,9 +216,12 @@ export async function issue(ca: IssuingCa, t: LeafTemplate, ctExtension?: Uint8A
   return seq(tbs, constants(ca).alg, tlv(0x03, Uint8Array.of(0), sig));
 }
 
+/** RFC 7468 §2: base64 in lines of 64 characters. */
 export function toPem(der: Uint8Array): string {
-  const b = Buffer.from(der).toString('base64');
-  return `-----BEGIN CERTIFICATE-----\n${b.replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`;
+  const b = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
+  let body = '';
+  for (let i = 0; i < b.length; i += 64) body += b.slice(i, i + 64) + '\n';
+  return `-----BEGIN CERTIFICATE-----\n${body}-----END CERTIFICATE-----\n`;
 }
 
 /** The BIT STRING contents of an SPKI (RFC 5280 §4.2.1.2 method 1 hashes exactly these bytes). */

@@ -94,7 +94,21 @@ function rawEd25519(pub: KeyObject): Buffer {
 }
 
 /** The verifier key for a log key (public half), by the key-ID rule of its type. */
+/** Note keys by log key and name: a log signs a checkpoint per batch, and exporting the key each time costs. */
+const noteKeys = new WeakMap<KeyObject, Map<string, NoteKey>>();
+
 export function noteKeyFor(name: string, key: KeyObject): NoteKey {
+  let byName = noteKeys.get(key);
+  if (!byName) noteKeys.set(key, (byName = new Map()));
+  let k = byName.get(name);
+  if (!k) {
+    k = noteKeyUncached(name, key);
+    byName.set(name, k);
+  }
+  return k;
+}
+
+function noteKeyUncached(name: string, key: KeyObject): NoteKey {
   const pub = key.type === 'private' ? createPublicKey(key) : key;
   if (pub.asymmetricKeyType === 'ed25519') {
     return { name, type: 'ed25519', publicKey: pub, keyId: new Uint8Array(sha256(name, '\n', Uint8Array.of(0x01), rawEd25519(pub)).subarray(0, 4)) };
