@@ -96,8 +96,8 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
   // An SCT from another process is checked against the pinned key: that is what catches a
   // misbehaving or impersonated log. A log in this process signed it with the key whose hash the
   // LogID check above just matched, in this process's own code, so a second ECDSA verification
-  // would only re-check our own signer (Fulcio likewise verifies SCTs only when given the log
-  // key). The tests verify every SCT either way (test/ca/ct-openssl.test.ts).
+  // would only re-check our own signer. The tests verify every SCT either way
+  // (test/ca/ct-openssl.test.ts).
   if (!local && !(await verifyAsync('sha256', signed, log.publicKey, ds.subarray(4)))) throw new CaError('CA_CT_FAILED', 'the SCT signature does not verify with the CT log key');
   // SignedCertificateTimestamp: version, LogID, timestamp, extensions<0..2^16-1>, digitally-signed.
   return new Uint8Array(Buffer.concat([Uint8Array.of(0), logId, u(sct.timestamp, 8), u(ext.length, 2), ext, ds]));
