@@ -108,7 +108,7 @@ async function coreRates(quick: boolean, iss: Issuer, body: string): Promise<{ n
 }
 
 /** Log + CA (with CT) + CA (no CT) in one separate node process, like `cairn up` does. */
-async function serverProcess(dir: string, iss: Issuer): Promise<{ ct: string; plain: string; stop(): Promise<void> }> {
+async function serverProcess(dir: string, iss: Issuer): Promise<{ ct: string; plain: string; ctHttp: string; stop(): Promise<void> }> {
   const root = fileURLToPath(new URL('..', import.meta.url));
   await writeFile(join(dir, 'plain.json'), JSON.stringify(issuerDoc(iss)));
   const code = `
@@ -119,17 +119,19 @@ async function serverProcess(dir: string, iss: Issuer): Promise<{ ct: string; pl
     const l = await log.startStandalone({ dataDir: ${JSON.stringify(join(dir, 'log'))}, port: 0, host: '127.0.0.1' });
     const pem = createPublicKey({ key: Buffer.from(l.trust.ctlogs[0].publicKeySpki), format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' });
     await writeFile(${JSON.stringify(join(dir, 'ct.json'))}, JSON.stringify({ ...${JSON.stringify(issuerDoc(iss))}, ct: { url: l.ready.ct, publicKey: pem } }));
+    await writeFile(${JSON.stringify(join(dir, 'ct-http.json'))}, JSON.stringify({ ...${JSON.stringify(issuerDoc(iss))}, ct: { url: l.ready.ct, publicKey: pem, transport: 'http' } }));
     const a = await ca.startStandalone({ dataDir: ${JSON.stringify(join(dir, 'ca-ct'))}, port: 0, host: '127.0.0.1', config: ${JSON.stringify(join(dir, 'ct.json'))} });
     const b = await ca.startStandalone({ dataDir: ${JSON.stringify(join(dir, 'ca-plain'))}, port: 0, host: '127.0.0.1', config: ${JSON.stringify(join(dir, 'plain.json'))} });
-    process.stdout.write(JSON.stringify({ ct: a.ready.ca, plain: b.ready.ca }) + '\\n');
-    process.on('SIGTERM', async () => { await a.close(); await b.close(); await l.close(); process.exit(0); });`;
+    const c = await ca.startStandalone({ dataDir: ${JSON.stringify(join(dir, 'ca-ct-http'))}, port: 0, host: '127.0.0.1', config: ${JSON.stringify(join(dir, 'ct-http.json'))} });
+    process.stdout.write(JSON.stringify({ ct: a.ready.ca, plain: b.ready.ca, ctHttp: c.ready.ca }) + '\\n');
+    process.on('SIGTERM', async () => { await a.close(); await b.close(); await c.close(); await l.close(); process.exit(0); });`;
   const child = spawn(process.execPath, [...serviceExecArgv(), '--import', 'tsx', '--input-type=module', '-e', code], { cwd: root, env: serviceEnv(), stdio: ['ignore', 'pipe', 'inherit'] });
-  const urls = await new Promise<{ ct: string; plain: string }>((resolve, reject) => {
+  const urls = await new Promise<{ ct: string; plain: string; ctHttp: string }>((resolve, reject) => {
     let buf = '';
     child.stdout.on('data', (d: Buffer) => {
       buf += d.toString();
       const nl = buf.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as { ct: string; plain: string });
+      if (nl >= 0) resolve(JSON.parse(buf.slice(0, nl)) as { ct: string; plain: string; ctHttp: string });
     });
     child.once('exit', (c) => reject(new Error(`CA process exited with ${c}`)));
   });
@@ -159,23 +161,27 @@ export const caSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     const server = await serverProcess(dir, iss);
     let ct;
     let ct256;
+    let ctHttp;
     let plain;
     try {
       await load(server.ct, pool, 1); // warm-up: JWKS fetch, JIT, SQLite
       await load(server.plain, pool, 1);
       // Each configuration runs `runs` times, interleaved (so a noisy minute on this shared machine
       // does not land on one row only); the table shows the run with the median throughput.
-      const all: Record<'ct' | 'ct256' | 'plain', Awaited<ReturnType<typeof load>>[]> = { ct: [], ct256: [], plain: [] };
+      await load(server.ctHttp, pool, 1);
+      const all: Record<'ct' | 'ct256' | 'ctHttp' | 'plain', Awaited<ReturnType<typeof load>>[]> = { ct: [], ct256: [], ctHttp: [], plain: [] };
       for (let r = 0; r < runs; r++) {
         all.ct.push(await load(server.ct, pool, seconds));
         all.ct256.push(await load(server.ct, pool, seconds, 256));
+        all.ctHttp.push(await load(server.ctHttp, pool, seconds));
         all.plain.push(await load(server.plain, pool, seconds));
       }
       const median = (xs: Awaited<ReturnType<typeof load>>[]) => [...xs].sort((a, b) => a.rps - b.rps)[xs.length >> 1]!;
       ct = median(all.ct);
       ct256 = median(all.ct256);
+      ctHttp = median(all.ctHttp);
       plain = median(all.plain);
-      spread = (['ct', 'ct256', 'plain'] as const).map((k) => all[k].map((x) => fmt.ops(x.rps)).join(' / '));
+      spread = (['ct', 'ct256', 'ctHttp', 'plain'] as const).map((k) => all[k].map((x) => fmt.ops(x.rps)).join(' / '));
     } finally {
       await server.stop();
     }
@@ -192,10 +198,11 @@ export const caSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
       table(['request', 'certificates/s', 'p50 (ms)', 'p99 (ms)', 'non-2xx', 'errors', 'vs 2,000/s target'], [
         ['v2 signingCert, embedded SCT (precert → add-pre-chain on the in-process CT log, durable → final)', fmt.ops(ct.rps), ct.p50, ct.p99, ct.non2xx, ct.errors, fmt.x(ct.rps / target)],
         ['same, 256 connections (the CT log batches more per durable commit)', fmt.ops(ct256.rps), ct256.p50, ct256.p99, ct256.non2xx, ct256.errors, fmt.x(ct256.rps / target)],
+        ['same, 32 connections, the CT log reached over loopback HTTP (`ct.transport: http`) and its SCT verified', fmt.ops(ctHttp.rps), ctHttp.p50, ctHttp.p99, ctHttp.non2xx, ctHttp.errors, fmt.x(ctHttp.rps / target)],
         ['v2 signingCert, no CT log (detached, no SCT)', fmt.ops(plain.rps), plain.p50, plain.p99, plain.non2xx, plain.errors, fmt.x(plain.rps / target)],
       ]),
       '',
-      `Every run, certificates/s: embedded SCT ${spread[0]}; 256 connections ${spread[1]}; no CT ${spread[2]}.`,
+      `Every run, certificates/s: embedded SCT ${spread[0]}; 256 connections ${spread[1]}; CT over HTTP ${spread[2]}; no CT ${spread[3]}.`,
       '',
       `1-minute load average when the HTTP runs ended: ${loadavg()[0]!.toFixed(2)} (load generator, CA and log share the machine's 2 cores with other agents). ` +
         "Anchor: Fulcio's maintainers cite about 25 QPS per instance (fulcio#489).",
