@@ -170,3 +170,46 @@ it('an SCT from a log other than the pinned one, or an unreachable log, is CA_CT
     await down.close();
   }
 });
+
+it('a CT log over HTTP that errs, answers junk, answers too much, redirects or returns a forged SCT signature: CA_CT_FAILED (503)', async () => {
+  const { createServer } = await import('node:http');
+  const sub = 'spiffe://example.org/ct-junk';
+  let mode = '';
+  const fake = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', async () => {
+      if (mode === '500') return res.writeHead(500).end('{}');
+      if (mode === 'junk') return res.writeHead(200, { 'content-type': 'application/json' }).end('not json');
+      if (mode === 'huge') return res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ pad: 'x'.repeat(20_000) }));
+      if (mode === 'redirect') return res.writeHead(302, { location: `${log.ct.url}/ct/v1/add-pre-chain` }).end();
+      // forged: the real log's SCT with one bit of its signature flipped (LogID still right).
+      const real = await fetch(`${log.ct.url}/ct/v1/add-pre-chain`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: Buffer.concat(chunks) });
+      const sct = (await real.json()) as { signature: string };
+      const sig = Buffer.from(sct.signature, 'base64');
+      sig[sig.length - 1]! ^= 1;
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ ...sct, signature: sig.toString('base64') }));
+    });
+  });
+  await new Promise<void>((r) => fake.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(fake.address() as { port: number }).port}`;
+  const ca2 = await startCa(issuerConfigDoc(iss), { ct: { url, publicKey: log.ct.publicKey, transport: 'http' } });
+  try {
+    for (mode of ['500', 'junk', 'huge', 'redirect', 'forged']) {
+      const r = await post(`${ca2.url}/api/v2/signingCert`, v2Body(await iss.mint('spiffe', { sub }), clientKey(), sub));
+      expect(r.status, `${mode}: ${r.text}`).toBe(503);
+      expect(r.json.error, mode).toBe('CA_CT_FAILED');
+    }
+    // The same log reached directly over HTTP (no forgery) issues: the failures above are the fakes'.
+    const direct = await startCa(issuerConfigDoc(iss), { ct: { ...log.ct, transport: 'http' } });
+    try {
+      const ok = await post(`${direct.url}/api/v2/signingCert`, v2Body(await iss.mint('spiffe', { sub }), clientKey(), sub));
+      expect(ok.status, ok.text).toBe(200);
+    } finally {
+      await direct.close();
+    }
+  } finally {
+    await ca2.close();
+    await new Promise<void>((r) => fake.close(() => r()));
+  }
+});
