@@ -93,10 +93,10 @@ function rawEd25519(pub: KeyObject): Buffer {
   return Buffer.from(pub.export({ format: 'jwk' }).x!, 'base64url');
 }
 
-/** The verifier key for a log key (public half), by the key-ID rule of its type. */
 /** Note keys by log key and name: a log signs a checkpoint per batch, and exporting the key each time costs. */
 const noteKeys = new WeakMap<KeyObject, Map<string, NoteKey>>();
 
+/** The verifier key for a log key (public half), by the key-ID rule of its type; shared, do not mutate. */
 export function noteKeyFor(name: string, key: KeyObject): NoteKey {
   let byName = noteKeys.get(key);
   if (!byName) noteKeys.set(key, (byName = new Map()));
