@@ -39,16 +39,26 @@ const TMP_E: usize = memory.data(32, 16);
 let N0N: u32 = 0;
 let ready = false;
 
-// A Jacobian point is 3 consecutive field elements (96 bytes). Window tables: 16 points each.
+// A Jacobian point is 3 consecutive field elements (96 bytes).
 const POINT: usize = 96;
-// Comb tables: COMB[i][k] = k·16^i·P for i = 0..63, k = 0..15 (98,304 bytes per point). With a
-// comb for G and one for a registered key, u1·G + u2·Q is 128 additions and no doublings.
-const COMB_BYTES: usize = 64 * 16 * 96;
+// Comb tables with 6-bit windows: COMB[i][k] = k·64^i·P for rows i = 0..42 and k = 1..63, stored
+// affine as (X, Y), 64 bytes (176,128 bytes per point; k = 0 is never read). With a comb for G
+// and one for a registered key, u1·G + u2·Q is at most 86 mixed additions and no doublings.
+const COMB_W: i32 = 6;
+const COMB_ROWS: i32 = 43; // ceil(256 / 6)
+const COMB_K: i32 = 1 << COMB_W;
+const AFFINE: usize = 64;
+const COMB_BYTES: usize = <usize>COMB_ROWS * <usize>COMB_K * AFFINE;
 const KEY_SLOTS: i32 = 8;
 const KTABLES: usize = memory.data(KEY_SLOTS * <i32>COMB_BYTES, 16);
 const GCOMB: usize = memory.data(<i32>COMB_BYTES, 16);
 const ACC: usize = memory.data(96, 16);
 const ACC2: usize = memory.data(96, 16);
+// One comb row while it is built (Jacobian), and the running products of its Z coordinates.
+const ROW: usize = memory.data(COMB_K * <i32>POINT, 16);
+const ZPROD: usize = memory.data(COMB_K * 32, 16);
+// A scalar copied with 8 zero bytes after it, so a window that runs past bit 255 reads zeros.
+const SCALAR: usize = memory.data(40, 16);
 
 @inline function reg(i: i32): usize { return REG + <usize>i * SLOT_BYTES; }
 /**
@@ -435,36 +445,52 @@ function invModP(out: usize, aM: usize): void {
   copy(out, acc);
 }
 
-/** Rewrites a Jacobian point in place as affine (X/Z², Y/Z³, 1); the identity stays all-zero. */
-function toAffine(pt: usize): void {
-  if (isInfinity(pt)) return;
-  const zi = reg(64), zi2 = reg(65), zi3 = reg(66);
-  invModP(zi, pt + 64);
-  fsqr(zi2, zi);
-  fmul(zi3, zi2, zi);
-  fmul(pt, pt, zi2);
-  fmul(pt + 32, pt + 32, zi3);
-  copy(pt + 64, ONE_P);
-}
-
-/** comb[i][k] = k·16^i·P, P affine Montgomery (xM, yM). */
+/**
+ * comb[i][k] = k·64^i·P for P = (xM, yM) affine. Each row is built in Jacobian coordinates and
+ * converted to affine with one field inversion (Montgomery's simultaneous inversion: running
+ * products of the Z's, one inverse, then one multiplication per point back down the row), so
+ * every verification addition is a mixed addition.
+ */
 function buildComb(comb: usize, xM: usize, yM: usize): void {
   const base = ACC2;
   copy(base, xM);
   copy(base + 32, yM);
   copy(base + 64, ONE_P);
-  for (let i = 0; i < 64; i++) {
-    const row = comb + <usize>i * 16 * POINT;
-    pointSetInfinity(row);
-    memory.copy(row + POINT, base, 96);
-    for (let k = 2; k < 16; k++) pointAdd(row + <usize>k * POINT, row + <usize>(k - 1) * POINT, base);
-    // Affine entries make every verification addition a cheaper mixed addition.
-    for (let k = 1; k < 16; k++) toAffine(row + <usize>k * POINT);
-    // base ← 16·base for the next row.
-    pointDouble(base, base);
-    pointDouble(base, base);
-    pointDouble(base, base);
-    pointDouble(base, base);
+  const inv = reg(67), zi = reg(68), zi2 = reg(69), t = reg(74);
+  for (let i = 0; i < COMB_ROWS; i++) {
+    memory.copy(ROW + POINT, base, 96);
+    for (let k = 2; k < COMB_K; k++) pointAdd(ROW + <usize>k * POINT, ROW + <usize>(k - 1) * POINT, base);
+    // No entry is the identity: k·64^i < n·64 and n is a prime larger than 64, so n ∤ k·64^i.
+    copy(ZPROD + 32, ROW + POINT + 64);
+    for (let k = 2; k < COMB_K; k++) fmul(ZPROD + <usize>k * 32, ZPROD + <usize>(k - 1) * 32, ROW + <usize>k * POINT + 64);
+    invModP(inv, ZPROD + <usize>(COMB_K - 1) * 32);
+    const row = comb + <usize>i * <usize>COMB_K * AFFINE;
+    for (let k = COMB_K - 1; k >= 1; k--) {
+      const pt = ROW + <usize>k * POINT;
+      // zi = 1/Z_k = inv · (Z_1 ⋯ Z_{k−1}); then inv ← inv · Z_k = 1/(Z_1 ⋯ Z_{k−1}).
+      if (k > 1) {
+        fmul(zi, inv, ZPROD + <usize>(k - 1) * 32);
+        fmul(inv, inv, pt + 64);
+      } else copy(zi, inv);
+      fsqr(zi2, zi);
+      fmul(row + <usize>k * AFFINE, pt, zi2);
+      fmul(t, zi2, zi);
+      fmul(row + <usize>k * AFFINE + 32, pt + 32, t);
+    }
+    // base ← 64·base for the next row.
+    for (let d = 0; d < COMB_W; d++) pointDouble(base, base);
+  }
+}
+
+/** ACC += Σ_i comb[i][window i of the scalar]: one mixed addition per non-zero 6-bit window. */
+function addComb(comb: usize, scalar: usize): void {
+  memory.copy(SCALAR, scalar, 32);
+  store<u64>(SCALAR, 0, 32);
+  const mask: u64 = <u64>(COMB_K - 1);
+  for (let i = 0; i < COMB_ROWS; i++) {
+    const bit = i * COMB_W;
+    const w = <i32>((load<u64>(SCALAR + (<usize>(bit >> 5) << 2)) >> <u64>(bit & 31)) & mask);
+    if (w != 0) pointAddAffine(ACC, ACC, comb + (<usize>i * <usize>COMB_K + <usize>w) * AFFINE);
   }
 }
 
@@ -647,16 +673,10 @@ export function p256_verify(slot: i32): i32 {
       }
     }
   } else {
-    for (let i = 0; i < 64; i++) {
-      const w2 = (limb(u2, i >> 3) >> (<u32>(i & 7) << 2)) & 15;
-      if (w2 != 0) pointAddAffine(ACC, ACC, comb + (<usize>i * 16 + <usize>w2) * POINT);
-    }
+    addComb(comb, u2);
   }
-  // u1·G from G's comb: one addition per 4-bit window, no doublings.
-  for (let i = 0; i < 64; i++) {
-    const w1 = (limb(u1, i >> 3) >> (<u32>(i & 7) << 2)) & 15;
-    if (w1 != 0) pointAddAffine(ACC, ACC, GCOMB + (<usize>i * 16 + <usize>w1) * POINT);
-  }
+  // u1·G from G's comb: one addition per 6-bit window, no doublings.
+  addComb(GCOMB, u1);
   if (isInfinity(ACC)) return 0;
   // X/Z² ≡ r (mod n) ⇔ X ≡ r'·Z² (mod p) for r' ∈ {r, r + n} with r' < p.
   const z2 = reg(57), rm = reg(58), t = reg(59);
