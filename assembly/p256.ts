@@ -35,6 +35,7 @@ const GY: usize = memory.data(32, 16);
 const R2N: usize = memory.data(32, 16);
 const ONE_P: usize = memory.data(32, 16); // 1 (field elements are in normal form)
 const B_M: usize = memory.data(32, 16); // b
+const ONE_NM: usize = memory.data(32, 16); // 1 in Montgomery form mod n (R mod n)
 const TMP_E: usize = memory.data(32, 16);
 let N0N: u32 = 0;
 let ready = false;
@@ -508,6 +509,7 @@ function init(): void {
   setZero(one);
   setLimb(one, 0, 1);
   copy(ONE_P, one); // field elements are in normal form (fmulP)
+  montMul(ONE_NM, one, R2N, N, N0N);
   copy(B_M, B);
   const gx = reg(31), gy = reg(32);
   copy(gx, GX);
@@ -517,13 +519,13 @@ function init(): void {
 }
 
 /**
- * Reads Qx, Qy from IO, checks the point (coordinates < p, on the curve; the identity has no
+ * Reads Qx, Qy (big-endian) at `src`, checks the point (coordinates < p, on the curve; the identity has no
  * affine encoding), and leaves its Montgomery coordinates in reg(40), reg(41). 0 if invalid.
  */
-function loadPublicKey(): bool {
+function loadPublicKey(src: usize): bool {
   const x = reg(42), y = reg(43);
-  fromBE(x, IO);
-  fromBE(y, IO + 32);
+  fromBE(x, src);
+  fromBE(y, src + 32);
   if (!lt(x, P) || !lt(y, P)) return false;
   const xm = reg(40), ym = reg(41), lhs = reg(44), rhs = reg(45), t = reg(46);
   copy(xm, x);
@@ -562,7 +564,7 @@ export function p256_key_slots(): i32 { return KEY_SLOTS; }
 export function p256_register_key(slot: i32): i32 {
   init();
   if (slot < 0 || slot >= KEY_SLOTS) return 0;
-  if (!loadPublicKey()) return 0;
+  if (!loadPublicKey(IO)) return 0;
   buildComb(KTABLES + <usize>slot * COMB_BYTES, reg(40), reg(41));
   return 1;
 }
@@ -570,7 +572,7 @@ export function p256_register_key(slot: i32): i32 {
 /** Checks the key in IO only (on curve, in range). */
 export function p256_check_key(): i32 {
   init();
-  return loadPublicKey() ? 1 : 0;
+  return loadPublicKey(IO) ? 1 : 0;
 }
 
 /** x ← x/2 mod n for x < n (n odd: an odd x becomes (x + n)/2, the carry of x + n shifted in). */
@@ -632,15 +634,88 @@ function invModNBinary(out: usize, a: usize): void {
  */
 export function p256_verify(slot: i32): i32 {
   init();
-  const r = reg(50), s = reg(51), e = reg(52), w = reg(54), u1 = reg(55), u2 = reg(56);
+  const r = reg(50), s = reg(51), e = reg(52), w = reg(54);
   fromBE(r, IO + 64);
   fromBE(s, IO + 96);
   fromBE(e, IO + 128);
   // SEC 1 §4.1.4 step 1: r, s in [1, n − 1].
-  if (isZero(r) || isZero(s) || !lt(r, N) || !lt(s, N)) return 0;
+  if (!inRangeN(r) || !inRangeN(s)) return 0;
+  // w = s⁻¹ in Montgomery form (s⁻¹·R), so one Montgomery product with e or r gives e·s⁻¹, r·s⁻¹.
+  invModNBinary(w, s);
+  montMul(w, w, R2N, N, N0N);
+  return verifyWithInverse(slot, IO, r, e, w);
+}
+
+@inline function inRangeN(v: usize): bool { return !isZero(v) && lt(v, N); }
+
+// Batches: up to BATCH_MAX records of REC bytes: slot (i32, little-endian; −1 = the key in the
+// record) @0, Qx @32, Qy @64, r @96, s @128, e @160 (big-endian). One verdict byte per record.
+const BATCH_MAX: i32 = 64;
+const REC: usize = 192;
+const BATCH: usize = memory.data(BATCH_MAX * <i32>REC, 16);
+const BATCH_OUT: usize = memory.data(BATCH_MAX, 16);
+const SM: usize = memory.data(BATCH_MAX * 32, 16);
+const PREFIX: usize = memory.data(BATCH_MAX * 32, 16);
+const WINV: usize = memory.data(BATCH_MAX * 32, 16);
+
+export function p256_batch_io(): usize { return BATCH; }
+export function p256_batch_out(): usize { return BATCH_OUT; }
+export function p256_batch_max(): i32 { return BATCH_MAX; }
+
+/**
+ * Verifies n records of BATCH with one modular inversion for all of them: the s values are
+ * inverted together by Montgomery's simultaneous inversion (running products, one inverse, then
+ * two products per record back down the batch), which replaces n inversions by one plus 3(n − 1)
+ * Montgomery products. Each record then goes through the same point arithmetic as p256_verify, so
+ * the verdicts are those of n single calls.
+ */
+export function p256_verify_batch(n: i32): void {
+  init();
+  if (n < 1 || n > BATCH_MAX) return;
+  const r = reg(50), s = reg(51), e = reg(52), w = reg(54), t = reg(75);
+  // A record with r or s out of range is refused now; its factor is 1 (R in Montgomery form) so
+  // the running product stays invertible (n is prime and every other factor is in [1, n − 1]).
+  for (let j = 0; j < n; j++) {
+    const rec = BATCH + <usize>j * REC;
+    fromBE(r, rec + 96);
+    fromBE(s, rec + 128);
+    const ok = inRangeN(r) && inRangeN(s);
+    store<u8>(BATCH_OUT + <usize>j, ok ? 1 : 0);
+    if (ok) montMul(SM + <usize>j * 32, s, R2N, N, N0N);
+    else copy(SM + <usize>j * 32, ONE_NM);
+    if (j == 0) copy(PREFIX, SM);
+    else montMul(PREFIX + <usize>j * 32, PREFIX + <usize>(j - 1) * 32, SM + <usize>j * 32, N, N0N);
+  }
+  // inv = (s_1 ⋯ s_n)⁻¹ in Montgomery form: out of Montgomery form, binary inversion, back in.
+  const one = reg(76);
+  setZero(one);
+  setLimb(one, 0, 1);
+  montMul(t, PREFIX + <usize>(n - 1) * 32, one, N, N0N);
+  invModNBinary(w, t);
+  montMul(w, w, R2N, N, N0N); // w = (s_1 ⋯ s_n)⁻¹·R
+  for (let j = n - 1; j >= 1; j--) {
+    montMul(WINV + <usize>j * 32, w, PREFIX + <usize>(j - 1) * 32, N, N0N); // s_j⁻¹·R
+    montMul(w, w, SM + <usize>j * 32, N, N0N); // (s_1 ⋯ s_{j−1})⁻¹·R
+  }
+  copy(WINV, w);
+  for (let j = 0; j < n; j++) {
+    if (load<u8>(BATCH_OUT + <usize>j) == 0) continue;
+    const rec = BATCH + <usize>j * REC;
+    fromBE(r, rec + 96);
+    fromBE(e, rec + 160);
+    store<u8>(BATCH_OUT + <usize>j, <u8>verifyWithInverse(load<i32>(rec), rec + 32, r, e, WINV + <usize>j * 32));
+  }
+}
+
+/**
+ * The point part of SEC 1 §4.1.4 for one signature, given r and e (normal form), w = s⁻¹·R mod n,
+ * and the key: a registered slot, or (slot −1) the big-endian coordinates at `q`.
+ */
+function verifyWithInverse(slot: i32, q: usize, r: usize, e: usize, w: usize): i32 {
+  const u1 = reg(55), u2 = reg(56);
   let comb: usize = 0;
   if (slot < 0) {
-    if (!loadPublicKey()) return 0;
+    if (!loadPublicKey(q)) return 0;
     buildOdd(reg(40), reg(41));
   } else {
     if (slot >= KEY_SLOTS) return 0;
@@ -648,9 +723,6 @@ export function p256_verify(slot: i32): i32 {
   }
   // e is the leftmost 256 bits of the hash, reduced mod n (§4.1.4 steps 3–4).
   if (!lt(e, N)) subRaw(e, e, N);
-  // w = s⁻¹ in Montgomery form (s⁻¹·R), so one Montgomery product with e or r gives e·s⁻¹, r·s⁻¹.
-  invModNBinary(w, s);
-  montMul(w, w, R2N, N, N0N);
   montMul(u1, e, w, N, N0N); // e·s⁻¹ (normal form: one Montgomery operand)
   montMul(u2, r, w, N, N0N); // r·s⁻¹
   pointSetInfinity(ACC);
@@ -692,4 +764,3 @@ export function p256_verify(slot: i32): i32 {
   }
   return 0;
 }
-

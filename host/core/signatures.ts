@@ -36,6 +36,10 @@ interface P256Exports {
   p256_register_key(slot: number): number;
   p256_check_key(): number;
   p256_verify(slot: number): number;
+  p256_batch_io(): number;
+  p256_batch_out(): number;
+  p256_batch_max(): number;
+  p256_verify_batch(n: number): void;
 }
 
 interface Ed25519Exports {
@@ -86,6 +90,47 @@ function registerP256(publicKey: Uint8Array, point: Uint8Array): boolean {
   if (x.p256_register_key(slot) !== 1) return false;
   slots.set(hex, slot);
   return true;
+}
+
+/** The batch records and verdicts of p256_verify_batch (assembly/p256.ts documents the layout). */
+let batchViews: { buffer: ArrayBuffer; rec: Uint8Array; view: DataView; out: Uint8Array; max: number } | undefined;
+function p256Batch(x: P256Exports): NonNullable<typeof batchViews> {
+  if (!batchViews || batchViews.buffer !== x.memory.buffer) {
+    const max = x.p256_batch_max();
+    const buf = x.memory.buffer;
+    batchViews = { buffer: buf, rec: new Uint8Array(buf, x.p256_batch_io(), max * P256_REC), view: new DataView(buf, x.p256_batch_io(), max * P256_REC), out: new Uint8Array(buf, x.p256_batch_out(), max), max };
+  }
+  return batchViews;
+}
+const P256_REC = 192;
+
+/**
+ * P-256 checks in chunks through p256_verify_batch, which inverts every chunk's s values together
+ * (one modular inversion per chunk): `out[at[j]]` gets the verdict of items[at[j]].
+ */
+function verifyP256Chunked(items: readonly SignatureItem[], at: number[], out: boolean[]): void {
+  const { x } = wasm();
+  const b = p256Batch(x);
+  for (let start = 0; start < at.length; start += b.max) {
+    const idx: number[] = [];
+    for (let j = start; j < Math.min(at.length, start + b.max); j++) {
+      const it = items[at[j]!]!;
+      const k = parseSpki(it.publicKey);
+      const rs = it.digestOrMessage.length === 32 ? signatureRS(it.signature) : undefined;
+      if (!k || k.alg !== 'ecdsa-p256-sha256' || !rs) continue; // stays false
+      const o = idx.length * P256_REC;
+      const slot = slots.get(toHex(it.publicKey));
+      b.view.setInt32(o, slot ?? -1, true);
+      if (slot === undefined) b.rec.set(k.point.subarray(1, 65), o + 32);
+      b.rec.set(rs.r, o + 96);
+      b.rec.set(rs.s, o + 128);
+      b.rec.set(it.digestOrMessage, o + 160);
+      idx.push(at[j]!);
+    }
+    if (idx.length === 0) continue;
+    x.p256_verify_batch(idx.length);
+    idx.forEach((i, j) => (out[i] = b.out[j] === 1));
+  }
 }
 
 function verifyP256(item: SignatureItem, point: Uint8Array): boolean {
@@ -206,6 +251,7 @@ export function verifySignature(item: SignatureItem): boolean {
 export function verifyBatch(items: readonly SignatureItem[]): boolean[] {
   const out = new Array<boolean>(items.length).fill(false);
   let edPositions: number[] = [];
+  const p256Positions: number[] = [];
   const maxBatch = items.some((it) => it.alg === 'ed25519') ? ed().x.ed25519_max_batch() : 0;
   for (let i = 0; i < items.length; i++) {
     const it = items[i]!;
@@ -215,16 +261,18 @@ export function verifyBatch(items: readonly SignatureItem[]): boolean[] {
         verifyEd25519Chunk(items, edPositions, out);
         edPositions = [];
       }
-      continue;
-    }
-    try {
-      const k = parseSpki(it.publicKey);
-      out[i] = !!k && k.alg === it.alg && it.alg === 'ecdsa-p256-sha256' && verifyP256(it, k.point);
-    } catch (e) {
-      if (e instanceof CoreError) throw e;
-      out[i] = false;
+    } else if (it.alg === 'ecdsa-p256-sha256') {
+      p256Positions.push(i);
     }
   }
   if (edPositions.length > 0) verifyEd25519Chunk(items, edPositions, out);
+  if (p256Positions.length === 1) {
+    // One signature: the single-call path (no batch records to fill).
+    const it = items[p256Positions[0]!]!;
+    const k = parseSpki(it.publicKey);
+    out[p256Positions[0]!] = !!k && k.alg === it.alg && verifyP256(it, k.point);
+  } else if (p256Positions.length > 1) {
+    verifyP256Chunked(items, p256Positions, out);
+  }
   return out;
 }

@@ -127,6 +127,30 @@ it('WASM and the twin agree on every Wycheproof vector, "acceptable" ones includ
   }
 });
 
+it('P-256 batches (one shared inversion per 64) give the single-call verdicts: across chunk boundaries, registered and one-off keys, out-of-range r and s mid-batch', () => {
+  const N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
+  const keys = Array.from({ length: 5 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }));
+  const spki = (i: number): Uint8Array => new Uint8Array(keys[i]!.publicKey.export({ format: 'der', type: 'spki' }));
+  expect(wasm.registerKey(spki(0))).toBe(true);
+  const items: SignatureItem[] = [];
+  for (let i = 0; i < 150; i++) {
+    const msg = Buffer.from(`batch ${i}`);
+    const k = i % keys.length;
+    const sig = new Uint8Array(sign('sha256', msg, { key: keys[k]!.privateKey, dsaEncoding: 'ieee-p1363' }));
+    const item: SignatureItem = { alg: 'ecdsa-p256-sha256', publicKey: spki(k), digestOrMessage: createHash('sha256').update(msg).digest(), signature: sig };
+    if (i % 17 === 3) sig[40] ^= 1; // wrong s
+    if (i % 23 === 5) sig.fill(0, 0, 32); // r = 0
+    if (i % 29 === 7) sig.set(N, 32); // s = n
+    if (i % 31 === 9) item.digestOrMessage = createHash('sha256').update('other').digest();
+    items.push(item);
+  }
+  const single = items.map((it) => wasm.verifySignature(it));
+  expect(single.filter(Boolean).length).toBeGreaterThan(100);
+  expect(single.filter((x) => !x).length).toBeGreaterThan(15);
+  expect(wasm.verifyBatch(items)).toEqual(single);
+  expect(wasm.verifyBatch(items)).toEqual(reference.verifyBatch(items));
+});
+
 describe('Ed25519 batch verification (WASM) and the cofactored rule', () => {
   const spkiOf = (raw: Uint8Array): Uint8Array => new Uint8Array([...hex('302a300506032b6570032100'), ...raw]);
   const keyPairs = Array.from({ length: 6 }, () => generateKeyPairSync('ed25519'));
