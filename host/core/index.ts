@@ -27,5 +27,5 @@ export {
 } from './merkle.js';
 export { CompactRange } from './compact.js';
 export type { NodeHasher, RunRooter } from './compact.js';
-export { verifyBatch, verifySignature, registerKey } from './signatures.js';
+export { verifyBatch, verifySignature, registerKey, isKeyRegistered, keySlots } from './signatures.js';
 export type { SignatureAlg, SignatureItem } from './signatures.js';

@@ -74,6 +74,18 @@ function wasm(): { x: P256Exports; io: Uint8Array } {
 /** Registered keys: SPKI (hex) → WASM table slot, least recently registered evicted first. */
 const slots = new Map<string, number>();
 
+/** Whether `publicKey` (SPKI) has a table in the core now (registered and not evicted since). */
+export function isKeyRegistered(publicKey: Uint8Array): boolean {
+  const k = parseSpki(publicKey);
+  if (!k) return false;
+  return (k.alg === 'ecdsa-p256-sha256' ? slots : edSlots).has(toHex(publicKey));
+}
+
+/** How many keys of each algorithm the core keeps tables for at once. */
+export function keySlots(): { p256: number; ed25519: number } {
+  return { p256: wasm().x.p256_key_slots(), ed25519: ed().x.ed25519_key_slots() };
+}
+
 export function registerKey(publicKey: Uint8Array): boolean {
   const k = parseSpki(publicKey);
   if (!k) return false;

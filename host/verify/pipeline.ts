@@ -13,7 +13,7 @@
  * or two tokens from the same TSA, count once.
  */
 import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
-import { leafHash, registerKey, verifyBatch as verifyBatchLocal, verifyInclusion, verifySignature } from '../core/index.js';
+import { isKeyRegistered, keySlots, leafHash, registerKey, verifyBatch as verifyBatchLocal, verifyInclusion, verifySignature } from '../core/index.js';
 import { parseSpki, type SignatureItem } from '../core/signature-formats.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { tbsWithoutExtension } from '../log/ct.js';
@@ -93,13 +93,24 @@ function remember(k: string): void {
  * without a sink, every bundle with an item that failed (so verdicts and error codes are exactly
  * those of a one-at-a-time run).
  */
-let sink: { items: SignatureItem[]; keys: string[] } | undefined;
+let sink: { items: SignatureItem[]; keys: string[]; p256: boolean } | undefined;
 
-/** A signature by a trusted key (log, CT log, CA), its verdict cached: OpenSSL for ECDSA and RSA, the WASM core for Ed25519. */
+/**
+ * A signature by a trusted key (log, CT log, CA), its verdict cached. Ed25519: the WASM core,
+ * deferred into the batch when bulk. ECDSA P-256 when bulk and the key has a table in the core
+ * (verifyBundles registers them): deferred too, checked over its SHA-256 digest in the core's
+ * batch (one modular inversion per 64 signatures, no OpenSSL locks shared between worker threads).
+ * Otherwise OpenSSL.
+ */
 function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   const k = parseSpki(spki);
   const cacheKey = createHash('sha256').update(spki).update(message).update(sig).digest('base64');
   if (verified.has(cacheKey)) return true;
+  if (sink?.p256 && k?.alg === 'ecdsa-p256-sha256' && isKeyRegistered(spki)) {
+    sink.items.push({ alg: k.alg, publicKey: spki, digestOrMessage: sha256(message), signature: sig });
+    sink.keys.push(cacheKey);
+    return true;
+  }
   if (k?.alg !== 'ed25519') {
     // ECDSA (and RSA) over a whole message: OpenSSL's verify with the trusted root's imported key
     // is faster on Node than the core's registered-key path (bench/RESULTS.md, signatures), and
@@ -515,6 +526,20 @@ function registerTrustedKeys(trust: TrustMaterial): void {
   for (const l of [...trust.tlogs, ...trust.ctlogs]) if (parseSpki(l.spki)?.alg === 'ed25519') registerKey(l.spki);
 }
 
+const registeredP256 = new WeakSet<TrustMaterial>();
+/**
+ * For bulk runs: comb tables for the trusted P-256 keys that sign on every bundle (log SETs and
+ * checkpoints, CT logs' SCTs, the issuing CAs' certificates), as many as the core keeps (about
+ * 9 ms each to build, so a single verification does not pay for them).
+ */
+function registerTrustedP256(trust: TrustMaterial): void {
+  if (registeredP256.has(trust)) return;
+  registeredP256.add(trust);
+  const keys = [...trust.tlogs.map((l) => l.spki), ...trust.ctlogs.map((l) => l.spki), ...trust.certificateAuthorities.map((a) => certSpki(a.chain[0]!))];
+  const p256 = [...new Map(keys.filter((k) => parseSpki(k)?.alg === 'ecdsa-p256-sha256').map((k) => [Buffer.from(k).toString('hex'), k])).values()];
+  for (const k of p256.slice(0, keySlots().p256)) registerKey(k);
+}
+
 export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial, policy: Policy, o: VerifyOptions = {}): VerificationResult {
   registerTrustedKeys(trust);
   const now = o.now ?? new Date();
@@ -683,15 +708,19 @@ export interface BatchVerifier {
 
 /**
  * Verifies many bundles against one trusted root and policy, with the same verdicts (and error
- * codes) as verifyBundle one at a time. The checks the WASM core makes (Ed25519 signatures by
- * trusted keys: Rekor v2 checkpoints, SETs and SCTs of Ed25519 logs) are collected across a chunk
- * of bundles, de-duplicated (a checkpoint shared by many bundles is checked once), and verified in
- * one batch equation, on a worker pool when given; a bundle with a failed item is then re-verified
- * on its own to report exactly what a single run would. ECDSA checks run as they come (OpenSSL has
- * no batch form), with their verdicts cached like every trusted-key check.
+ * codes) as verifyBundle one at a time. The signatures of trusted keys are collected across a
+ * chunk of bundles, de-duplicated (a checkpoint shared by many bundles is checked once) and
+ * verified in the WASM core's batches, on a worker pool when given: Ed25519 (Rekor v2 checkpoints,
+ * SETs and SCTs of Ed25519 logs) in one batch equation; P-256 (SETs, checkpoints, SCTs, the
+ * issuing CA's signature on each certificate) with comb tables for the trusted keys and one
+ * modular inversion per 64 signatures, when run on this thread. A bundle with a failed item is
+ * then re-verified on its own to report exactly what a single run would. The other checks (the
+ * artifact signature by the certificate key, RFC 3161 tokens) run as they come, on OpenSSL.
  */
 export async function verifyBundles(items: readonly BulkItem[], trust: TrustMaterial, policy: Policy, o: VerifyOptions & { pool?: BatchVerifier; chunk?: number } = {}): Promise<BulkVerdict[]> {
   registerTrustedKeys(trust);
+  // A pool's workers have their own cores (and tables): only a local batch uses this thread's.
+  if (!o.pool) registerTrustedP256(trust);
   const out: BulkVerdict[] = new Array(items.length);
   const chunk = o.chunk ?? 1024;
   for (let start = 0; start < items.length; start += chunk) {
@@ -702,7 +731,7 @@ export async function verifyBundles(items: readonly BulkItem[], trust: TrustMate
     const uses: number[][] = [];
     for (let i = start; i < end; i++) {
       const mine: number[] = [];
-      sink = { items: [], keys: [] };
+      sink = { items: [], keys: [], p256: !o.pool };
       try {
         out[i] = { ok: true, result: verifyBundle(items[i]!.bundle, items[i]!.artifact, trust, policy, o) };
       } catch (error) {
