@@ -8,7 +8,7 @@
 // comes from the binary extended Euclidean algorithm.
 // Points are Jacobian (X/Z², Y/Z³) with the a = −3 doubling formula (dbl-2001-b), general
 // addition (add-2007-bl) and mixed addition (madd-2007-bl), from the Explicit-Formulas Database.
-// u1·G uses an affine comb table for G built once (one mixed addition per 4-bit window, no
+// u1·G uses an affine comb table for G built once (one mixed addition per 6-bit window, no
 // doublings). u2·Q uses the same kind of comb for a registered key (log, CA, CT and TSA keys
 // verify many signatures), otherwise a width-5 NAF over the odd multiples Q, 3Q, …, 15Q. The
 // final check avoids a field inversion: X ≡ r·Z² (mod p),
@@ -17,7 +17,8 @@
 // NOT constant-time, and it does not need to be: verification handles only public data.
 // ABI: the host writes big-endian 32-byte values into P256_IO (Qx, Qy, r, s, e at offsets
 // 0, 32, 64, 96, 128) and calls p256_verify(slot) where slot = −1 (use Qx, Qy) or a registered
-// key slot; the result is 1 (valid) or 0.
+// key slot; the result is 1 (valid) or 0. Batches: records in p256_batch_io() (layout at
+// p256_verify_batch), one inversion of s for the whole batch, verdicts in p256_batch_out().
 
 import { LIMBS, limb, setLimb, copy, setZero, isZero, eq, lt, addRaw, subRaw, addMod, subMod, montMul, negInv32, r2, fromBE, setHexConst, wnaf5 } from './bigint256';
 const SLOT_BYTES: usize = 32;
