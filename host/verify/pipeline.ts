@@ -99,8 +99,7 @@ let sink: { items: SignatureItem[]; keys: string[]; p256: boolean } | undefined;
  * A signature by a trusted key (log, CT log, CA), its verdict cached. Ed25519: the WASM core,
  * deferred into the batch when bulk. ECDSA P-256 when bulk and the key has a table in the core
  * (verifyBundles registers them): deferred too, checked over its SHA-256 digest in the core's
- * batch (one modular inversion per 64 signatures, no OpenSSL locks shared between worker threads).
- * Otherwise OpenSSL.
+ * batch (one modular inversion per 64 signatures). Otherwise OpenSSL.
  */
 function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   const k = parseSpki(spki);
