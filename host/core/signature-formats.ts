@@ -52,24 +52,34 @@ function pad32(v: Uint8Array): Uint8Array {
 
 /** r and s as 32-byte big-endian values, from strict DER or 64-byte P1363; undefined if malformed. */
 export function signatureRS(sig: Uint8Array): { r: Uint8Array; s: Uint8Array } | undefined {
-  if (sig.length === 64 && sig[0] !== 0x30) return { r: sig.subarray(0, 32), s: sig.subarray(32, 64) };
-  if (sig.length < 8 || sig[0] !== 0x30) {
-    // A 64-byte P1363 signature whose r starts with 0x30 is still P1363 unless it parses as DER.
-    return sig.length === 64 ? { r: sig.subarray(0, 32), s: sig.subarray(32, 64) } : undefined;
-  }
+  // A 64-byte P1363 signature whose r starts with 0x30 is still P1363 unless it parses as DER.
+  return derRS(sig) ?? fallback64(sig);
+}
+
+/**
+ * Whether an ECDSA signature is strict DER (ECDSA-Sig-Value, RFC 3279 §2.2.3). The core reads the
+ * IEEE P1363 form too (TPM quotes, JWS); protocols that specify DER (Rekor entries, SETs, SCTs,
+ * certificates, checkpoints) check this first, as OpenSSL and Go's ecdsa.VerifyASN1 do.
+ */
+export function isDerSignature(sig: Uint8Array): boolean {
+  return derRS(sig) !== undefined;
+}
+
+function derRS(sig: Uint8Array): { r: Uint8Array; s: Uint8Array } | undefined {
+  if (sig.length < 8 || sig[0] !== 0x30) return undefined;
   let p = 1;
   let len = sig[p++]!;
   if (len === 0x81) {
     len = sig[p++]!;
-    if (len < 0x80) return fallback64(sig);
+    if (len < 0x80) return undefined;
   } else if (len > 0x80) {
-    return fallback64(sig);
+    return undefined;
   }
-  if (p + len !== sig.length) return fallback64(sig);
+  if (p + len !== sig.length) return undefined;
   const r = derInt(sig, p);
-  if (!r) return fallback64(sig);
+  if (!r) return undefined;
   const s = derInt(sig, r.next);
-  if (!s || s.next !== sig.length) return fallback64(sig);
+  if (!s || s.next !== sig.length) return undefined;
   return { r: pad32(r.value), s: pad32(s.value) };
 }
 

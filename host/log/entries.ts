@@ -11,7 +11,7 @@
 import { createHash, createPublicKey, publicDecrypt, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { verifySignature } from '../core/index.js';
-import { parseSpki, type SignatureAlg, type SignatureItem } from '../core/signature-formats.js';
+import { isDerSignature, parseSpki, type SignatureAlg, type SignatureItem } from '../core/signature-formats.js';
 import type { Admission } from './admission.js';
 import { jcs } from './jcs.js';
 import { LogError } from './errors.js';
@@ -155,7 +155,9 @@ const DIGEST_INFO_PREFIX: Record<HashAlg, string> = {
 export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array): boolean {
   // P-256 over SHA-256 (nearly every Sigstore signature) runs in the WASM core (assembly/p256.ts).
   const item = coreDigestItem(v, alg, digest, sig);
-  if (item) return verifySignature(item);
+  // Rekor checks ECDSA with Go's ecdsa.VerifyASN1: DER only. The core also reads IEEE P1363; the
+  // form is checked after the core, so a bad key is still reported as one.
+  if (item) return verifySignature(item) && isDerSignature(sig);
   const t = v.key.asymmetricKeyType;
   try {
     if (t === 'ec') {
@@ -184,14 +186,15 @@ export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Ar
  */
 export function verifyMessageSignature(v: Verifier, message: Uint8Array, sig: Uint8Array): boolean {
   if (v.core === 'ed25519') return verifySignature({ alg: 'ed25519', publicKey: v.spki, digestOrMessage: message, signature: sig });
-  if (v.core === 'ecdsa-p256-sha256') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig });
+  // ECDSA signatures are DER (ecdsa.VerifyASN1 in Rekor, OpenSSL's default); the core also reads P1363.
+  if (v.core === 'ecdsa-p256-sha256') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig }) && isDerSignature(sig);
   let t: string | undefined;
   try {
     t = v.key.asymmetricKeyType;
     if (t === 'ed25519') return verifySignature({ alg: 'ed25519', publicKey: v.spki, digestOrMessage: message, signature: sig });
     if (t === 'ec') {
       const crv = v.key.asymmetricKeyDetails?.namedCurve;
-      if (crv === 'prime256v1') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig });
+      if (crv === 'prime256v1') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig }) && isDerSignature(sig);
       const h = crv === 'secp384r1' ? 'sha384' : crv === 'secp521r1' ? 'sha512' : 'sha256';
       return cryptoVerify(h, message, v.key, sig);
     }
@@ -426,5 +429,5 @@ export async function prepareEntryAsync(input: unknown, admission: Admission): P
   if (e.kind !== 'hashedrekord' || e.apiVersion !== '0.0.1') return prepareEntry(input);
   const h = parseHashedrekord(spec);
   const item = coreDigestItem(h.v, h.algorithm, h.digest, h.sig);
-  return finishHashedrekord(h, item ? await admission.verify(item) : verifyDigestSignature(h.v, h.algorithm, h.digest, h.sig));
+  return finishHashedrekord(h, item ? (await admission.verify(item)) && isDerSignature(h.sig) : verifyDigestSignature(h.v, h.algorithm, h.digest, h.sig));
 }

@@ -45,6 +45,12 @@ it('prepareEntryAsync accepts and refuses exactly what prepareEntry does', async
   const bad = entry(sign('sha256', Buffer.from('other'), privateKey));
   expect(() => prepareEntry(bad)).toThrow(LogError);
   await expect(prepareEntryAsync(bad, pooled)).rejects.toMatchObject({ code: 'LOG_BAD_SIGNATURE' });
+  // The right signature in IEEE P1363 form (r‖s): the core can read it, Rekor (ecdsa.VerifyASN1)
+  // cannot, and neither path takes it.
+  const p1363 = entry(sign('sha256', artifact, { key: privateKey, dsaEncoding: 'ieee-p1363' }));
+  expect(() => prepareEntry(p1363)).toThrow(expect.objectContaining({ code: 'LOG_BAD_SIGNATURE' }));
+  await expect(prepareEntryAsync(p1363, pooled)).rejects.toMatchObject({ code: 'LOG_BAD_SIGNATURE' });
+  await expect(prepareEntryAsync(p1363, inlineAdmission)).rejects.toMatchObject({ code: 'LOG_BAD_SIGNATURE' });
 });
 
 it('a dead worker neither hangs nor fails entries: the pool rejects at once and admission checks inline', async () => {

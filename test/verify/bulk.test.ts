@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { initCore, isKeyRegistered } from '../../host/core/index.js';
+import { signatureRS } from '../../host/core/signature-formats.js';
 import { VerifyPool } from '../../host/core/pool.js';
 import { clearVerificationCache, parseBundle, parseTrustedRoot, verifyBundle, verifyBundles, type Artifact, type BulkItem, type Policy } from '../../host/verify/index.js';
 
@@ -45,6 +46,15 @@ function cases(): Case[] {
           sig[sig.length - 1]! ^= 1;
           t.messageSignature.signature = sig.toString('base64');
           out.push({ name: `${name} (tampered)`, group: `${root}|${JSON.stringify(policy)}|`, root, policy, bundleJson: t, artifact });
+        }
+        // The same SET re-encoded as IEEE P1363 r‖s: the WASM core reads both forms, OpenSSL (the
+        // one-at-a-time path) only DER, so a bulk run must not take it either.
+        const p = JSON.parse(JSON.stringify(bundleJson)) as { verificationMaterial: { tlogEntries: { inclusionPromise?: { signedEntryTimestamp: string } }[] } };
+        const promise = p.verificationMaterial.tlogEntries[0]?.inclusionPromise;
+        const rs = promise && signatureRS(Buffer.from(promise.signedEntryTimestamp, 'base64'));
+        if (promise && rs) {
+          promise.signedEntryTimestamp = Buffer.concat([rs.r, rs.s]).toString('base64');
+          out.push({ name: `${name} (SET as P1363)`, group: `${root}|${JSON.stringify(policy)}|`, root, policy, bundleJson: p, artifact });
         }
       }
     }
