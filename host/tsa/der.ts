@@ -122,23 +122,33 @@ export function expectTag(t: Tlv | undefined, tag: number, what: string): Tlv {
 /** Decode an OBJECT IDENTIFIER's content octets to dotted form (X.690 §8.19). */
 export function decodeOid(v: Uint8Array): string {
   if (v.length === 0 || v.length > 64) malformed('bad OID length');
-  const arcs: string[] = [];
-  let n = 0n;
+  // Arcs are read as numbers while they stay exact (below 2^46, so one more 7-bit step fits in
+  // 2^53); a longer arc, which real OIDs (UUID arcs under 2.25) can have, continues as a bigint.
+  let out = '';
+  let n = 0;
+  let big: bigint | undefined;
   let first = true;
   for (let i = 0; i < v.length; i++) {
     const b = v[i]!;
-    if (n === 0n && b === 0x80) malformed('non-minimal OID arc');
-    n = (n << 7n) | BigInt(b & 0x7f);
+    if (n === 0 && big === undefined && b === 0x80) malformed('non-minimal OID arc');
+    if (big !== undefined) big = (big << 7n) | BigInt(b & 0x7f);
+    else if (n >= 2 ** 46) big = (BigInt(n) << 7n) | BigInt(b & 0x7f);
+    else n = n * 128 + (b & 0x7f);
     if ((b & 0x80) === 0) {
       if (first) {
-        const a = n < 40n ? 0n : n < 80n ? 1n : 2n;
-        arcs.push(String(a), String(n - a * 40n));
+        // X.690 §8.19.4: the first subidentifier is 40·X + Y, X ∈ {0, 1, 2}.
+        if (big !== undefined) out = `2.${big - 80n}`;
+        else {
+          const x = n < 40 ? 0 : n < 80 ? 1 : 2;
+          out = `${x}.${n - x * 40}`;
+        }
         first = false;
-      } else arcs.push(String(n));
-      n = 0n;
+      } else out += `.${big ?? n}`;
+      n = 0;
+      big = undefined;
     } else if (i === v.length - 1) malformed('truncated OID');
   }
-  return arcs.join('.');
+  return out;
 }
 
 /** Decode INTEGER content octets (two's complement, §8.3) to a bigint; rejects non-minimal forms. */

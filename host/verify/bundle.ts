@@ -48,11 +48,13 @@ const obj = (v: unknown, what: string): J => {
   return v as J;
 };
 
+const B64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
+
 export function b64(v: unknown, what: string, allowEmpty = false): Buffer {
   if (typeof v !== 'string' || (!allowEmpty && v.length === 0) || v.length > 4 * 1024 * 1024) fail('BUNDLE_MALFORMED', `${what} must be a base64 string`);
-  const s = (v as string).replace(/-/g, '+').replace(/_/g, '/');
-  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(s)) fail('BUNDLE_MALFORMED', `${what} is not valid base64`);
-  return Buffer.from(s, 'base64');
+  // Standard or URL-safe alphabet (protobuf JSON accepts both); Node's base64 decoder reads both.
+  if (!B64.test(v as string)) fail('BUNDLE_MALFORMED', `${what} is not valid base64`);
+  return Buffer.from(v as string, 'base64');
 }
 
 /** int64 fields arrive as JSON strings (or numbers); only non-negative safe integers are accepted. */
