@@ -72,7 +72,7 @@ async function runBulk(o: VerifyCliOptions): Promise<number> {
   const failures: { bundle: string; reason: string }[] = [];
   const started = Date.now();
   // Whole bundles are verified on worker threads (host/verify/bulk-pool.ts), each batching its
-  // core signature checks across bundles; a chunk is read at a time so memory stays bounded.
+  // core signature checks across bundles; at most two chunks are in memory at once.
   const pool = new BundleVerifierPool({
     trustedRoot: trustJson,
     policy: {
@@ -88,20 +88,28 @@ async function runBulk(o: VerifyCliOptions): Promise<number> {
     size: Math.max(1, availableParallelism()),
   });
   const CHUNK = 1024;
+  // Reads chunk k + 1 while the workers verify chunk k: the event loop is otherwise idle then.
+  const read = async (part: typeof pairs): Promise<{ jobs: BulkJob[]; early: (string | undefined)[] }> => {
+    const jobs: BulkJob[] = [];
+    const early: (string | undefined)[] = [];
+    for (const p of part) {
+      try {
+        jobs.push({ bundle: await readFile(p.bundle, 'utf8'), artifact: await loadArtifact(p.artifact) });
+        early.push(undefined);
+      } catch (e) {
+        early.push(`BUNDLE_MALFORMED: cannot read ${p.bundle} or its artifact: ${(e as Error).message}`);
+      }
+    }
+    return { jobs, early };
+  };
   try {
+    let pending = read(pairs.slice(0, CHUNK));
     for (let at = 0; at < pairs.length; at += CHUNK) {
       const part = pairs.slice(at, at + CHUNK);
-      const jobs: BulkJob[] = [];
-      const early: (string | undefined)[] = [];
-      for (const p of part) {
-        try {
-          jobs.push({ bundle: await readFile(p.bundle, 'utf8'), artifact: await loadArtifact(p.artifact) });
-          early.push(undefined);
-        } catch (e) {
-          early.push(`BUNDLE_MALFORMED: cannot read ${p.bundle} or its artifact: ${(e as Error).message}`);
-        }
-      }
-      const verdicts = await pool.verify(jobs);
+      const { jobs, early } = await pending;
+      const verifying = pool.verify(jobs);
+      if (at + CHUNK < pairs.length) pending = read(pairs.slice(at + CHUNK, at + 2 * CHUNK));
+      const verdicts = await verifying;
       let k = 0;
       part.forEach((p, i) => {
         let reason = early[i];

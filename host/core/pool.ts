@@ -102,6 +102,22 @@ export class WorkerPool<Msg extends object, Res> {
     return (parts as unknown as unknown[][]).flat() as Res extends (infer E)[] ? E[] : never;
   }
 
+  /**
+   * `items` in chunks of `chunk`, each worker taking the next chunk as soon as it answers the last
+   * (so a worker that is slowed, or given slower items, does not leave the others idle at the
+   * end); the answers (arrays) concatenated in input order.
+   */
+  protected async deal<T>(items: readonly T[], chunk: number, msg: (share: T[]) => Msg): Promise<Res extends (infer E)[] ? E[] : never> {
+    const size = Math.max(1, Math.floor(chunk));
+    const parts: unknown[][] = new Array(Math.ceil(items.length / size));
+    let next = 0;
+    const drain = async (w: Worker): Promise<void> => {
+      for (let i = next++; i < parts.length; i = next++) parts[i] = (await this.send(w, msg(items.slice(i * size, (i + 1) * size)))) as unknown as unknown[];
+    };
+    await Promise.all(this.workers.map(drain));
+    return parts.flat() as Res extends (infer E)[] ? E[] : never;
+  }
+
   async close(): Promise<void> {
     this.closing = true;
     await Promise.all(this.workers.map((w) => w.terminate()));

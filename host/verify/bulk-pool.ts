@@ -1,8 +1,8 @@
 /**
  * Bulk verification across cores: worker threads, each with its own WASM core, trusted root and
  * verdict caches, verify whole bundles (parse included) with verifyBundles. Bundles are sent as
- * their JSON text and artifact, split into one contiguous share per worker; verdicts come back in
- * input order with the same codes a single verifyBundle call would give. Node-only
+ * their JSON text and artifact, in chunks that each worker takes as it finishes the last; verdicts
+ * come back in input order with the same codes a single verifyBundle call would give. Node-only
  * (worker_threads); `cairn verify --bulk` and bench/verify.ts use it.
  */
 import { WorkerPool } from '../core/pool.js';
@@ -38,7 +38,13 @@ export class BundleVerifierPool extends WorkerPool<{ jobs?: BulkJob[]; clear?: b
     await this.broadcast({ clear: true });
   }
 
+  /**
+   * Verdicts for `jobs`, in order. Jobs go out in chunks that the workers take as they finish
+   * (WorkerPool.deal): about eight per worker, each between 16 and 256 bundles, which keeps every
+   * worker busy to the end while each chunk still batches its core checks (64 per WASM batch).
+   */
   async verify(jobs: readonly BulkJob[]): Promise<BulkOutcome[]> {
-    return this.scatter(jobs, (share) => ({ jobs: share }));
+    const chunk = Math.min(256, Math.max(16, Math.ceil(jobs.length / (8 * this.size))));
+    return this.deal(jobs, chunk, (share) => ({ jobs: share }));
   }
 }

@@ -87,3 +87,33 @@ it('verifies managed-key bundles with --key in bulk mode, and refuses them with 
     await rm(d, { recursive: true, force: true });
   }
 }, 60_000);
+
+it('keeps every verdict with its bundle across CLI chunks and worker chunks (2,100 bundles, every 150th tampered)', async () => {
+  const many = await mkdtemp(join(tmpdir(), 'cairn-bulk-many-'));
+  try {
+    const texts = await Promise.all(CASES.map((c) => readFile(join(ASSETS, c, 'bundle.sigstore.json'), 'utf8')));
+    const tamper = (t: string): string => {
+      const j = JSON.parse(t);
+      const sig = Buffer.from(j.messageSignature.signature, 'base64');
+      sig[sig.length - 1]! ^= 1;
+      j.messageSignature.signature = sig.toString('base64');
+      return JSON.stringify(j);
+    };
+    const bad: string[] = [];
+    const artifact = await readFile(join(ASSETS, 'a.txt'));
+    for (let i = 0; i < 2100; i++) {
+      const name = `b${String(i).padStart(4, '0')}.txt`;
+      const isBad = i % 150 === 7;
+      if (isBad) bad.push(name);
+      await writeFile(join(many, name), artifact);
+      await writeFile(join(many, `${name}.sigstore.json`), isBad ? tamper(texts[i % texts.length]!) : texts[i % texts.length]!);
+    }
+    const r = await run(many);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(new RegExp(`^verified ${2100 - bad.length}/2100 bundles in .*; ${bad.length} failed:`));
+    const failed = [...r.out.matchAll(/FAIL .*\/(b\d{4}\.txt)\.sigstore\.json: TLOG_BODY_MISMATCH/g)].map((m) => m[1]).sort();
+    expect(failed).toEqual(bad);
+  } finally {
+    await rm(many, { recursive: true, force: true });
+  }
+}, 120_000);
