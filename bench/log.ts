@@ -152,7 +152,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
           runs.push({ ...c, r, rate: (r.requests.total - r.non2xx) / secs });
         }
         runs.sort((a, b) => a.rate - b.rate);
-        append.push({ ...runs[runs.length >> 1]!, all: runs.map((x) => x.rate) });
+        append.push({ ...runs[runs.length >> 1]!, all: runs.map((x) => ({ rate: x.rate, p99: x.r.latency.p99 })) });
       } finally {
         await server.stop();
       }
@@ -186,7 +186,8 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
       a.connections, a.workers, fmt.ops(a.rate), a.r.latency.p50, a.r.latency.p99, a.r.non2xx, a.r.errors, fmt.x(a.rate / 10000),
     ])),
     '',
-    `Every run, entries/s: ${append.map((a) => `${a.connections} connections ${a.all.map((x) => fmt.ops(x)).join(' / ')}`).join('; ')}.`,
+    // Every run's p99 too: a stall (GC, a slow fsync on the shared disk) shows in one run's tail.
+    `Every run, entries/s (p99 ms): ${append.map((a) => `${a.connections} connections ${a.all.map((x) => `${fmt.ops(x.rate)} (${x.p99})`).join(' / ')}`).join('; ')}.`,
     '',
     `Proof reads over HTTP at ${readSize.toLocaleString('en-US')} entries (bulk-loaded through the engine in ${loadSecs.toFixed(1)} s), GET entry + SET + inclusion proof + checkpoint at random indices, 8 connections:`,
     '',

@@ -34,6 +34,7 @@ import { CaError } from './errors.js';
 import { ensureGeneratedCa, loadCa, loadFileCa, type CaKeyConfig } from './keys.js';
 import { TokenVerifier } from './oidc.js';
 import { build } from './plugin.js';
+import { LISTEN_BACKLOG } from '../http/ops.js';
 
 const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit', 'verifyWorkers'];
 
@@ -76,7 +77,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
   const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
   try {
-    await app.listen({ port: opts.port, host: opts.host });
+    await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
   } catch (e) {
     await batcher?.close();
     throw e;

@@ -31,7 +31,7 @@ import { Option, type Command } from 'commander';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { CairnError } from '../errors.js';
 import { installErrorHandler } from '../http/errors.js';
-import { registerOps } from '../http/ops.js';
+import { registerOps, LISTEN_BACKLOG } from '../http/ops.js';
 import type { AuthorityInput, LogInput, ServiceInput, TrustedRootInput } from '../trust/trust-files.js';
 import { writeTrustFiles } from '../trust/trust-store.js';
 import { refreshIfDue } from '../trust/tuf-repo.js';
@@ -195,7 +195,7 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     });
 
     const stackApp = await buildStackApp(tufDir, started);
-    await stackApp.listen({ port: portOf(o.port, 4), host: o.host });
+    await stackApp.listen({ port: portOf(o.port, 4), host: o.host, backlog: LISTEN_BACKLOG });
     started.push({ ready: {}, close: () => stackApp.close() });
     // Timestamp and snapshot metadata expire within days; re-sign them before they do.
     const tufTick = setInterval(() => {

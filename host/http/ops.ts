@@ -16,6 +16,14 @@ import swagger from '@fastify/swagger';
 import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
+/**
+ * listen() backlog for every service. Node's default accept queue (511) overflows when a thousand
+ * clients connect at once (the bench machine had counted 1,010 listen-queue overflows after the
+ * 1,024-connection log runs), and a client whose SYN was dropped resends it only after its initial
+ * RTO of 1 s (RFC 6298 §2.1). The kernel caps the value at net.core.somaxconn.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 export interface OpsOptions {
   /** Short service name (`log`, `ca`, `tsa`, `spiffe`, ...): metric label and OpenAPI title. */
   service: string;

@@ -36,6 +36,7 @@ import { build } from './plugin.js';
 import { SpiffeStore } from './store.js';
 import { TpmAttestor } from './tpm-attestor.js';
 import { parseEndpointSocket, startWorkloadApi } from './workload.js';
+import { LISTEN_BACKLOG } from '../http/ops.js';
 
 export interface SpiffeConfig {
   socket?: string;
@@ -121,7 +122,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const app = await build({ ca, store, adminToken, tpm, logger: serviceLogger(opts.logLevel, 'spiffe'), issuer: () => issuer, ...(tls ? { https: tls } : {}) });
   const closers: (() => Promise<void> | void)[] = [];
   try {
-    await app.listen({ port: opts.port, host: opts.host });
+    await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
     closers.push(() => app.close());
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
