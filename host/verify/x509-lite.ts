@@ -32,6 +32,7 @@ function bad(msg: string): never {
 
 export function splitCertificate(der: Uint8Array): CertParts {
   const top = checkDer(der);
+  if (top.tag !== 0x30) bad('expected a SEQUENCE');
   const [tbsT, algT, sigT, ...rest] = children(der, top);
   if (!tbsT || tbsT.tag !== 0x30 || !algT || algT.tag !== 0x30 || !sigT || sigT.tag !== 0x03 || rest.length > 0) bad('expected SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue }');
   const f = children(der, tbsT);
@@ -126,6 +127,9 @@ function outside(): never {
   throw new OutsideProfile();
 }
 
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+const PRINTABLE = /^[A-Za-z0-9 '()+,\-./:=?]*$/;
+
 /** Name ::= SEQUENCE OF SET OF SEQUENCE { type OID, value DirectoryString } (RFC 5280 §4.1.2.4). */
 function checkName(der: Uint8Array, name: Tlv): void {
   for (const rdn of children(der, name)) {
@@ -136,8 +140,20 @@ function checkName(der: Uint8Array, name: Tlv): void {
       const [type, value, ...more] = atv.tag === 0x30 ? children(der, atv) : outside();
       if (!type || type.tag !== 0x06 || !value || more.length > 0) outside();
       decodeOid(der.subarray(type.valueStart, type.end));
-      // UTF8String, PrintableString, IA5String: what CAs write; other string types go to OpenSSL.
-      if (value.tag !== 0x0c && value.tag !== 0x13 && value.tag !== 0x16) outside();
+      // UTF8String, PrintableString, IA5String: what CAs write; other string types, and contents
+      // outside each type's alphabet (X.680 §41; OpenSSL refuses malformed UTF-8), go to OpenSSL.
+      const text = der.subarray(value.valueStart, value.end);
+      if (value.tag === 0x0c) {
+        try {
+          UTF8.decode(text);
+        } catch {
+          outside();
+        }
+      } else if (value.tag === 0x13) {
+        if (!PRINTABLE.test(Buffer.from(text).toString('latin1'))) outside();
+      } else if (value.tag === 0x16) {
+        for (const c of text) if (c > 0x7f) outside();
+      } else outside();
     }
   }
 }

@@ -12,6 +12,8 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { issuedByLite, issuerFacts, leafProfile, splitCertificate } from '../../host/verify/x509-lite.js';
+import { parseSpki } from '../../host/core/signature-formats.js';
+import { createPublicKey } from 'node:crypto';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
@@ -182,4 +184,61 @@ describe('x509-lite leaf profile against OpenSSL (X509Certificate)', () => {
     expect(issuedByLite(splitCertificate(fulcioShaped), leafProfile(fulcioShaped)!, f)).toBeUndefined();
     expect(new X509Certificate(fulcioShaped).checkIssued(new X509Certificate(printableCa))).toBe(true);
   });
+
+  it('never accepts a mutated certificate that OpenSSL refuses, and reads what both accept alike', () => {
+    // The lite path as the verifier runs it: split, profile, then the key import.
+    const lite = (der: Buffer): ReturnType<typeof leafProfile> | 'refused' => {
+      try {
+        const parts = splitCertificate(der);
+        const p = leafProfile(der);
+        if (!p) return undefined; // OpenSSL decides, as before
+        const k = parseSpki(parts.spki);
+        if (k?.alg === 'ecdsa-p256-sha256') {
+          const pt = Buffer.from(k.point);
+          createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: pt.subarray(1, 33).toString('base64url'), y: pt.subarray(33, 65).toString('base64url') }, format: 'jwk' });
+        } else createPublicKey({ key: Buffer.from(parts.spki), format: 'der', type: 'spki' });
+        return p;
+      } catch {
+        return 'refused';
+      }
+    };
+    const openssl = (der: Buffer): X509Certificate | undefined => {
+      try {
+        const c = new X509Certificate(der);
+        void c.publicKey;
+        return c;
+      } catch {
+        return undefined;
+      }
+    };
+    const seeds = [...vectorCertificates().filter((d) => leafProfile(d)), ...made.filter((m) => m.inside).map((m) => m.der)];
+    let state = 0x2545f491;
+    const rand = (n: number): number => {
+      state ^= state << 13;
+      state ^= state >>> 17;
+      state ^= state << 5;
+      return (state >>> 0) % n;
+    };
+    const mutants: Buffer[] = [];
+    for (const d of seeds.slice(0, 6)) {
+      // Every bit of the outer headers, where a wrong tag or length is easiest to miss.
+      for (let pos = 0; pos < 12; pos++) for (let bit = 0; bit < 8; bit++) mutants.push(Buffer.from(d).fill(d[pos]! ^ (1 << bit), pos, pos + 1));
+    }
+    for (let i = 0; i < 4000; i++) {
+      const d = seeds[i % seeds.length]!;
+      const pos = rand(d.length);
+      mutants.push(Buffer.from(d).fill(rand(2) ? d[pos]! ^ (1 << rand(8)) : rand(256), pos, pos + 1));
+    }
+    let both = 0;
+    for (const m of mutants) {
+      const l = lite(m);
+      if (l === undefined || l === 'refused') continue;
+      const c = openssl(m);
+      expect(c, `lite accepts a certificate OpenSSL refuses: ${m.toString('hex')}`).toBeDefined();
+      expect([l.notBefore, l.notAfter, l.ca]).toEqual([new Date(c!.validFrom).getTime(), new Date(c!.validTo).getTime(), c!.ca]);
+      both++;
+    }
+    expect(both).toBeGreaterThan(1000);
+  });
 });
+
