@@ -103,12 +103,15 @@ let sink: { items: SignatureItem[]; keys: string[]; p256: boolean } | undefined;
  */
 function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   const k = parseSpki(spki);
-  const cacheKey = createHash('sha256').update(spki).update(message).update(sig).digest('base64');
+  // The cache key commits to the message through its SHA-256, which the P-256 batch needs anyway
+  // (one pass over the message instead of two).
+  const digest = sha256(message);
+  const cacheKey = createHash('sha256').update(spki).update(digest).update(sig).digest('base64');
   if (verified.has(cacheKey)) return true;
   // Only DER signatures are deferred: the core also reads IEEE P1363, which OpenSSL (the path a
   // single verification takes) refuses.
   if (sink?.p256 && k?.alg === 'ecdsa-p256-sha256' && isKeyRegistered(spki) && isDerSignature(sig)) {
-    sink.items.push({ alg: k.alg, publicKey: spki, digestOrMessage: sha256(message), signature: sig });
+    sink.items.push({ alg: k.alg, publicKey: spki, digestOrMessage: digest, signature: sig });
     sink.keys.push(cacheKey);
     return true;
   }
