@@ -17,10 +17,12 @@ import type { FastifyInstance } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
- * listen() backlog for every service. Node's default accept queue (511) overflows when a thousand
- * clients connect at once (the bench machine had counted 1,010 listen-queue overflows after the
- * 1,024-connection log runs), and a client whose SYN was dropped resends it only after its initial
- * RTO of 1 s (RFC 6298 §2.1). The kernel caps the value at net.core.somaxconn.
+ * listen() backlog for every service. libuv (1.45 and later, so Node 20) accepts one connection per
+ * event-loop iteration (libuv#3696), and a saturated server's iterations take tens of
+ * milliseconds, so a burst of new connections waits in the kernel's accept queue. Node's default
+ * queue (511) then overflows (the bench machine counted 1,010 overflows after 1,024-connection log
+ * runs), and a client whose SYN was dropped resends it only after its initial RTO of 1 s (RFC 6298
+ * §2.1). The kernel caps the value at net.core.somaxconn.
  */
 export const LISTEN_BACKLOG = 4096;
 
