@@ -236,6 +236,50 @@ export function extraData(p: ParsedChain): Buffer {
   return Buffer.concat([u(p.chain[0]!.length, 3), p.chain[0]!, certList(p.chain.slice(1))]);
 }
 
+/**
+ * extra_data as stored: the certificates above the leaf repeat on nearly every entry (one CA
+ * chain signs everything), so, as static-ct-api does with its issuers, each is kept once in the
+ * store's content-addressed blobs and an entry keeps only their SHA-256s:
+ *
+ *   "CTX1" | entry_type (1) | [precert_entry: uint24 length | pre_certificate DER] | count (1) | count × SHA-256
+ *
+ * Entries stored before this form hold the RFC 6962 §4.6 extra_data itself, which starts with a
+ * uint24 length: read as one, "CTX" would announce 4.4 MB, far over any body this log accepts, so
+ * the two forms cannot be confused (unpackExtra also checks the length).
+ */
+const PACKED_MAGIC = Buffer.from('CTX1', 'latin1');
+
+export function packExtra(p: ParsedChain): { packed: Buffer; blobs: { key: Buffer; value: Buffer }[] } {
+  const blobs = p.chain.slice(1).map((der) => ({ key: createHash('sha256').update(der).digest(), value: der }));
+  const head = p.entryType === 0 ? [PACKED_MAGIC, Uint8Array.of(0)] : [PACKED_MAGIC, Uint8Array.of(1), u(p.chain[0]!.length, 3), p.chain[0]!];
+  return { packed: Buffer.concat([...head, Uint8Array.of(blobs.length), ...blobs.map((b) => b.key)]), blobs };
+}
+
+/** extra_data (RFC 6962 §4.6) from what the store holds: the packed form or, for older entries, extra_data itself. */
+export function unpackExtra(stored: Uint8Array, blob: (key: Uint8Array) => Uint8Array | undefined): Buffer {
+  const v = Buffer.from(stored.buffer, stored.byteOffset, stored.byteLength);
+  if (v.length < 6 || !v.subarray(0, 4).equals(PACKED_MAGIC) || v.length >= 0x435458) return v;
+  const corrupt = (why: string): never => {
+    throw new LogError('LOG_INCONSISTENT', `stored CT entry is corrupt: ${why}`, { status: 500 });
+  };
+  let at = 5;
+  let precert: Buffer | undefined;
+  if (v[4] === 1) {
+    const len = v.readUIntBE(at, 3);
+    precert = v.subarray(at + 3, at + 3 + len);
+    at += 3 + len;
+  } else if (v[4] !== 0) corrupt('unknown entry type');
+  const n = v[at++]!;
+  if (at + 32 * n !== v.length) corrupt('bad issuer list');
+  const certs = Array.from({ length: n }, (_, i) => {
+    const der = blob(v.subarray(at + 32 * i, at + 32 * (i + 1)));
+    return der ? Buffer.from(der.buffer, der.byteOffset, der.byteLength) : corrupt('an issuer certificate is missing');
+  });
+  const list = Buffer.concat(certs.map((c) => Buffer.concat([u(c.length, 3), c])));
+  const chainList = Buffer.concat([u(list.length, 3), list]);
+  return precert ? Buffer.concat([u(precert.length, 3), precert, chainList]) : chainList;
+}
+
 /** TLS DigitallySigned with ECDSA over SHA-256 (HashAlgorithm 4, SignatureAlgorithm 3), signed on the thread pool. */
 async function digitallySigned(data: Buffer, key: KeyObject): Promise<Buffer> {
   const sig = await signAsync('sha256', data, key);

@@ -7,7 +7,8 @@ import { createHash, createPublicKey, sign as cryptoSign, type KeyObject, type X
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { installErrorHandler } from '../http/errors.js';
 import { registerOps } from '../http/ops.js';
-import { extraData, merkleTreeLeaf, parseChain, signSct, signTreeHead } from './ct.js';
+import { BoundedCache } from '../bounded-cache.js';
+import { merkleTreeLeaf, packExtra, parseChain, signSct, signTreeHead, unpackExtra } from './ct.js';
 import { inlineAdmission, type Admission } from './admission.js';
 import { prepareEntry, prepareEntryAsync, parseVerifier, type PreparedEntry } from './entries.js';
 import { prepareEntryV2, transparencyLogEntryV2 } from './entries-v2.js';
@@ -243,11 +244,28 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   if (ct) {
     const ctSpki = spkiOf(ct.key);
     const ctLogId = createHash('sha256').update(ctSpki).digest();
+    // Issuer certificates already in the store (keyed by SHA-256 hex): an entry only names them
+    // (ct.ts packExtra). A new one is stored, durably, before the first entry that names it.
+    const stored = new BoundedCache<true>(4096);
+    const issuerDer = new BoundedCache<Uint8Array>(256);
+    const blob = (key: Uint8Array): Uint8Array | undefined => {
+      const k = Buffer.from(key).toString('hex');
+      const hit = issuerDer.get(k);
+      if (hit) return hit;
+      const der = ct.log.store.blob(key);
+      return der && issuerDer.set(k, der);
+    };
     const add = async (body: unknown, precert: boolean): Promise<unknown> => {
       const parsed = await parseChain(body, precert, ct.roots);
       const timestamp = Date.now();
       const leaf = merkleTreeLeaf(parsed, timestamp);
-      await ct.log.add({ body: leaf, searchKeys: [], extra: extraData(parsed), integratedTime: Math.floor(timestamp / 1000) });
+      const { packed, blobs } = packExtra(parsed);
+      const fresh = blobs.filter((b) => !stored.has(b.key.toString('hex')));
+      if (fresh.length > 0) {
+        ct.log.store.putBlobs(fresh);
+        for (const b of fresh) stored.set(b.key.toString('hex'), true);
+      }
+      await ct.log.add({ body: leaf, searchKeys: [], extra: packed, integratedTime: Math.floor(timestamp / 1000) });
       // The SCT is returned only after the leaf is durably sequenced (its MMD is zero).
       return signSct(parsed, timestamp, ctLogId, ct.key);
     };
@@ -277,7 +295,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
       const start = intParam(q.start, 'start');
       const end = Math.min(intParam(q.end, 'end'), start + 255, ct.log.size() - 1);
       if (start > end) throw new LogError('LOG_BAD_RANGE', 'start must be ≤ end and inside the tree');
-      return { entries: ct.log.store.entries(start, end + 1).map((e) => ({ leaf_input: b64(e.body), extra_data: b64(e.extra ?? new Uint8Array()) })) };
+      return { entries: ct.log.store.entries(start, end + 1).map((e) => ({ leaf_input: b64(e.body), extra_data: b64(unpackExtra(e.extra ?? new Uint8Array(), blob)) })) };
     });
     app.get('/ct/v1/get-roots', { schema: { tags: ['ct'] } }, async () => ({ certificates: ct.roots.map((r) => r.raw.toString('base64')) }));
   }

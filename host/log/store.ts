@@ -6,7 +6,8 @@
  *
  * Tables: entries (index, leaf hash, canonical body, integrated time, extra data for CT),
  * nodes (complete subtree hashes for levels ≥ 1; level 0 is entries.leaf), search (index keys),
- * checkpoints (every published signed note, with witness cosignatures), meta (tree ID, ...).
+ * checkpoints (every published signed note, with witness cosignatures), meta (tree ID, ...),
+ * blobs (content-addressed bytes shared by many entries: the CT personality's issuer certificates).
  */
 import Database from 'better-sqlite3';
 import { LogError } from './errors.js';
@@ -45,6 +46,12 @@ export interface LogStore {
   addCosignature(size: number, line: string): void;
   meta(key: string): string | undefined;
   setMeta(key: string, value: string): void;
+  /**
+   * Stores content-addressed bytes (key = SHA-256 of value), durably, before it returns: an entry
+   * appended later may refer to them. Storing a key again is a no-op.
+   */
+  putBlobs(blobs: { key: Uint8Array; value: Uint8Array }[]): void;
+  blob(key: Uint8Array): Uint8Array | undefined;
   close(): void;
 }
 
@@ -64,6 +71,7 @@ export class SqliteLogStore implements LogStore {
       CREATE TABLE IF NOT EXISTS search (k TEXT NOT NULL, idx INTEGER NOT NULL, PRIMARY KEY (k, idx)) WITHOUT ROWID;
       CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT NULL, cosigs TEXT NOT NULL DEFAULT '[]');
       CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS blobs (k BLOB PRIMARY KEY, v BLOB NOT NULL) WITHOUT ROWID;
     `);
     // Stores created before inclusion promises were kept gain the column (NULL: signed on read).
     const cols = this.db.prepare('PRAGMA table_info(entries)').all() as { name: string }[];
@@ -85,6 +93,8 @@ export class SqliteLogStore implements LogStore {
       setCosigs: this.db.prepare('UPDATE checkpoints SET cosigs = ? WHERE size = ?'),
       meta: this.db.prepare('SELECT v FROM meta WHERE k = ?').pluck(),
       setMeta: this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)'),
+      putBlob: this.db.prepare('INSERT OR IGNORE INTO blobs (k, v) VALUES (?, ?)'),
+      blob: this.db.prepare('SELECT v FROM blobs WHERE k = ?').pluck(),
     };
     this.count = (this.q.count!.get() as { n: number }).n;
   }
@@ -156,6 +166,18 @@ export class SqliteLogStore implements LogStore {
 
   setMeta(key: string, value: string): void {
     this.q.setMeta!.run(key, value);
+  }
+
+  putBlobs(blobs: { key: Uint8Array; value: Uint8Array }[]): void {
+    // One transaction (one fsync with synchronous=FULL) for the lot.
+    this.db.transaction(() => {
+      for (const b of blobs) this.q.putBlob!.run(b.key, b.value);
+    })();
+  }
+
+  blob(key: Uint8Array): Uint8Array | undefined {
+    const v = this.q.blob!.get(key) as Buffer | undefined;
+    return v && new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   }
 
   close(): void {
