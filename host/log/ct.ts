@@ -2,7 +2,8 @@
  * RFC 6962 certificate-transparency structures (pure): chain checks for add-chain and
  * add-pre-chain, the MerkleTreeLeaf (§3.4), and the signed structures of SCTs (§3.2) and tree
  * heads (§3.5). The CT personality is a separate TransparencyLog instance with its own ECDSA key;
- * its leaves are MerkleTreeLeaf bytes and the submitted chain is kept as extra_data.
+ * its leaves are MerkleTreeLeaf bytes and the submitted chain is kept for get-entries' extra_data,
+ * each issuer certificate once (packExtra).
  */
 import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
 import { BoundedCache } from '../bounded-cache.js';
