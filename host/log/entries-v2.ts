@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { LogError } from './errors.js';
 import type { Admission } from './admission.js';
-import { assertKeyParses, b64, coreDigestItem, done, identityKeys, obj, pae, parseEnvelope, str, subjectDigests, verifierFromDer, verifyDigestSignature, verifyMessageSignature, type PreparedEntry, type Verifier } from './entries.js';
+import { assertKeyParses, b64, done, identityKeys, obj, pae, parseEnvelope, str, subjectDigests, verifierFromDer, verifyDigestAdmitted, verifyMessageSignature, type PreparedEntry, type Verifier } from './entries.js';
 import type { TransparencyLog } from './log.js';
 
 const KEY_DETAILS = new Set(['PKIX_ECDSA_P256_SHA_256', 'PKIX_ECDSA_P384_SHA_384', 'PKIX_ED25519', 'PKIX_RSA_PKCS1V15_2048_SHA256', 'PKIX_RSA_PKCS1V15_3072_SHA256', 'PKIX_RSA_PKCS1V15_4096_SHA256']);
@@ -37,8 +37,7 @@ export async function prepareEntryV2(input: unknown, admission?: Admission): Pro
     const sig = obj(r.signature, 'hashedRekordRequestV002.signature');
     const content = b64(sig.content, 'signature.content', 8192);
     const ver = verifierV2(sig.verifier, 'signature.verifier');
-    const item = admission ? coreDigestItem(ver.v, 'sha256', digest, content) : undefined;
-    if (!(item ? await admission!.verify(item) : verifyDigestSignature(ver.v, 'sha256', digest, content))) {
+    if (!(await verifyDigestAdmitted(ver.v, 'sha256', digest, content, admission))) {
       assertKeyParses(ver.v, 'signature.verifier');
       throw new LogError('LOG_BAD_SIGNATURE', 'the signature does not verify over the digest with the given key');
     }

@@ -295,6 +295,16 @@ function hashedrekord(spec: Record<string, unknown>): PreparedEntry {
   return finishHashedrekord(h, verifyDigestSignature(h.v, h.algorithm, h.digest, h.sig));
 }
 
+/**
+ * verifyDigestSignature, with the core's P-256 check handed to `admission` (worker threads) when
+ * given: same verdicts, including DER only (the core also reads P1363; the form is checked after
+ * the core so that a bad key is still reported as one).
+ */
+export async function verifyDigestAdmitted(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array, admission?: Admission): Promise<boolean> {
+  const item = admission && coreDigestItem(v, alg, digest, sig);
+  return item ? (await admission.verify(item)) && isDerSignature(sig) : verifyDigestSignature(v, alg, digest, sig);
+}
+
 /** The WASM-core check a hashedrekord needs, or undefined when node:crypto/noble handle its key. */
 export function coreDigestItem(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array): SignatureItem | undefined {
   return v.core === 'ecdsa-p256-sha256' && alg === 'sha256' && digest.length === 32 ? { alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: digest, signature: sig } : undefined;
@@ -428,6 +438,5 @@ export async function prepareEntryAsync(input: unknown, admission: Admission): P
   const spec = obj(e.spec, 'spec');
   if (e.kind !== 'hashedrekord' || e.apiVersion !== '0.0.1') return prepareEntry(input);
   const h = parseHashedrekord(spec);
-  const item = coreDigestItem(h.v, h.algorithm, h.digest, h.sig);
-  return finishHashedrekord(h, item ? (await admission.verify(item)) && isDerSignature(h.sig) : verifyDigestSignature(h.v, h.algorithm, h.digest, h.sig));
+  return finishHashedrekord(h, await verifyDigestAdmitted(h.v, h.algorithm, h.digest, h.sig, admission));
 }

@@ -153,6 +153,23 @@ describe('Rekor v2', () => {
     expect(verifyInclusion(leafHash(body), Number(p.logIndex), Number(p.treeSize), p.hashes.map((h: string) => Buffer.from(h, 'base64')), Buffer.from(p.rootHash, 'base64'))).toBe(true);
     expect(parseCheckpoint(parseNote(p.checkpoint.envelope).body).size).toBe(Number(p.treeSize));
   });
+
+  it('refuses a P-256 signature in IEEE P1363 form (r‖s) on v1 and v2 alike, as Rekor does (DER only)', async () => {
+    const s = ecSigner();
+    const art = Buffer.from('p1363 artifact');
+    const digest = createHash('sha256').update(art).digest();
+    const sig = sign('sha256', art, { key: s.privateKey, dsaEncoding: 'ieee-p1363' });
+    const der = createPublicKey(s.publicKeyPem).export({ format: 'der', type: 'spki' });
+    const v2 = await log.post('/api/v2/log/entries', {
+      hashedRekordRequestV002: { digest: digest.toString('base64'), signature: { content: sig.toString('base64'), verifier: { publicKey: { rawBytes: der.toString('base64') }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' } } },
+    });
+    expect([v2.status, v2.json?.error]).toEqual([400, 'LOG_BAD_SIGNATURE']);
+    const v1 = await log.post('/api/v1/log/entries', {
+      apiVersion: '0.0.1', kind: 'hashedrekord',
+      spec: { data: { hash: { algorithm: 'sha256', value: digest.toString('hex') } }, signature: { content: sig.toString('base64'), publicKey: { content: Buffer.from(s.publicKeyPem).toString('base64') } } },
+    });
+    expect([v1.status, v1.json?.error]).toEqual([400, 'LOG_BAD_SIGNATURE']);
+  });
 });
 
 describe('tlog-tiles and witnesses', () => {
