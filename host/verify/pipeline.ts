@@ -423,9 +423,15 @@ function checkBody(e: TlogEntry, b: Bundle, c: SignedContent, m: SigningMaterial
 // ---------------------------------------------------------------------------------------------
 // 3. certificate
 
+/** The leaf's extensions with Buffer values, built once per certificate (SCTs, SAN, issuer and policy all read them). */
+const extensionCache = new WeakMap<CertParts, Map<string, { critical: boolean; value: Buffer }>>();
 function extensionsOf(p: CertParts): Map<string, { critical: boolean; value: Buffer }> {
-  const out = new Map<string, { critical: boolean; value: Buffer }>();
-  for (const [id, e] of p.extensions) out.set(id, { critical: e.critical, value: Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength) });
+  let out = extensionCache.get(p);
+  if (!out) {
+    out = new Map();
+    for (const [id, e] of p.extensions) out.set(id, { critical: e.critical, value: Buffer.from(e.value.buffer, e.value.byteOffset, e.value.byteLength) });
+    extensionCache.set(p, out);
+  }
   return out;
 }
 
