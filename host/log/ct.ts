@@ -229,12 +229,14 @@ export function merkleTreeLeaf(p: ParsedChain, timestamp: number): Buffer {
 
 /** extra_data for get-entries: PrecertChainEntry or the X509ChainEntry (§4.6). */
 export function extraData(p: ParsedChain): Buffer {
-  const certList = (certs: Buffer[]): Buffer => {
-    const body = Buffer.concat(certs.map((c) => Buffer.concat([u(c.length, 3), c])));
-    return Buffer.concat([u(body.length, 3), body]);
-  };
-  if (p.entryType === 0) return certList(p.chain.slice(1));
-  return Buffer.concat([u(p.chain[0]!.length, 3), p.chain[0]!, certList(p.chain.slice(1))]);
+  return chainEntry(p.entryType === 1 ? p.chain[0] : undefined, p.chain.slice(1));
+}
+
+/** X509ChainEntry (certificate_chain), or PrecertChainEntry when `precert` is given (§4.6). */
+function chainEntry(precert: Buffer | undefined, chain: Buffer[]): Buffer {
+  const body = Buffer.concat(chain.map((c) => Buffer.concat([u(c.length, 3), c])));
+  const list = Buffer.concat([u(body.length, 3), body]);
+  return precert ? Buffer.concat([u(precert.length, 3), precert, list]) : list;
 }
 
 /**
@@ -276,9 +278,7 @@ export function unpackExtra(stored: Uint8Array, blob: (key: Uint8Array) => Uint8
     const der = blob(v.subarray(at + 32 * i, at + 32 * (i + 1)));
     return der ? Buffer.from(der.buffer, der.byteOffset, der.byteLength) : corrupt('an issuer certificate is missing');
   });
-  const list = Buffer.concat(certs.map((c) => Buffer.concat([u(c.length, 3), c])));
-  const chainList = Buffer.concat([u(list.length, 3), list]);
-  return precert ? Buffer.concat([u(precert.length, 3), precert, chainList]) : chainList;
+  return chainEntry(precert, certs);
 }
 
 /** TLS DigitallySigned with ECDSA over SHA-256 (HashAlgorithm 4, SignatureAlgorithm 3), signed on the thread pool. */
