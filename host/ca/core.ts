@@ -169,7 +169,7 @@ export class CodeSigningCa {
       // one, so neither the key import nor the verification runs on the event loop. Fulcio's
       // proof is an ASN.1 (DER) signature; anything not framed as one fails here as it does there.
       const ok = parsed.curve === 'p256' && this.o.verifyCore
-        ? pop[0] === 0x30 && pop[1] === pop.length - 2 && (await this.o.verifyCore({ alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: createHash('sha256').update(challenge).digest(), signature: pop }))
+        ? (await this.o.verifyCore({ alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: createHash('sha256').update(challenge).digest(), signature: pop }))
         : await verifyAsync(parsed.curve === 'p256' ? 'sha256' : parsed.curve === 'p384' ? 'sha384' : parsed.curve === 'ed25519' ? null : hashFor(parsed.key), challenge, parsed.key, pop);
       if (!ok) void parsed.key; // a point OpenSSL refuses is CA_UNSUPPORTED_KEY, not a bad proof
       if (!ok) throw new CaError('CA_BAD_PROOF', `proofOfPossession is not a signature over the ${verified.issuer.type === 'email' ? 'email' : 'sub'} claim by the submitted key`);

@@ -2,7 +2,8 @@
  * Encodings shared by the WASM verifier and its twin (pure, runtime-neutral): SubjectPublicKeyInfo
  * for P-256 (RFC 5480 §2: id-ecPublicKey + prime256v1, uncompressed point) and Ed25519 (RFC 8410
  * §4), and ECDSA signatures as strict DER Ecdsa-Sig-Value (RFC 3279 §2.2.3, X.690 §10: minimal
- * lengths, minimal non-negative INTEGERs, no trailing bytes) or raw r‖s (IEEE P1363).
+ * lengths, minimal non-negative INTEGERs, no trailing bytes) or, when the item says so, raw r‖s
+ * (IEEE P1363). The form is declared, never guessed: a 64-byte r‖s can also be well-formed DER.
  */
 export type SignatureAlg = 'ecdsa-p256-sha256' | 'ed25519';
 
@@ -12,8 +13,13 @@ export interface SignatureItem {
   publicKey: Uint8Array;
   /** ECDSA: the 32-byte SHA-256 digest. Ed25519: the message. */
   digestOrMessage: Uint8Array;
-  /** ECDSA: DER or 64-byte r‖s. Ed25519: 64 bytes. */
+  /** ECDSA: DER, or 64-byte r‖s with signatureFormat 'p1363'. Ed25519: 64 bytes. */
   signature: Uint8Array;
+  /**
+   * ECDSA only. 'der' (the default) is what X.509, CMS, RFC 6962, Rekor and OpenSSL use; 'p1363'
+   * (r‖s) is what JWS, Web Crypto and TPM quotes carry.
+   */
+  signatureFormat?: 'der' | 'p1363';
 }
 
 const P256_PREFIX = Uint8Array.from([0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00]);
@@ -50,19 +56,10 @@ function pad32(v: Uint8Array): Uint8Array {
   return out;
 }
 
-/** r and s as 32-byte big-endian values, from strict DER or 64-byte P1363; undefined if malformed. */
-export function signatureRS(sig: Uint8Array): { r: Uint8Array; s: Uint8Array } | undefined {
-  // A 64-byte P1363 signature whose r starts with 0x30 is still P1363 unless it parses as DER.
-  return derRS(sig) ?? fallback64(sig);
-}
-
-/**
- * Whether an ECDSA signature is strict DER (ECDSA-Sig-Value, RFC 3279 §2.2.3). The core reads the
- * IEEE P1363 form too (TPM quotes, JWS); protocols that specify DER (Rekor entries, SETs, SCTs,
- * certificates, checkpoints) check this first, as OpenSSL and Go's ecdsa.VerifyASN1 do.
- */
-export function isDerSignature(sig: Uint8Array): boolean {
-  return derRS(sig) !== undefined;
+/** r and s as 32-byte big-endian values from a signature in the given form; undefined if malformed. */
+export function signatureRS(sig: Uint8Array, format: 'der' | 'p1363' = 'der'): { r: Uint8Array; s: Uint8Array } | undefined {
+  if (format === 'p1363') return sig.length === 64 ? { r: sig.subarray(0, 32), s: sig.subarray(32, 64) } : undefined;
+  return derRS(sig);
 }
 
 function derRS(sig: Uint8Array): { r: Uint8Array; s: Uint8Array } | undefined {
@@ -83,6 +80,3 @@ function derRS(sig: Uint8Array): { r: Uint8Array; s: Uint8Array } | undefined {
   return { r: pad32(r.value), s: pad32(s.value) };
 }
 
-function fallback64(sig: Uint8Array): { r: Uint8Array; s: Uint8Array } | undefined {
-  return sig.length === 64 ? { r: sig.subarray(0, 32), s: sig.subarray(32, 64) } : undefined;
-}

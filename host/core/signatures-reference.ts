@@ -33,7 +33,7 @@ export function verifySignature(item: SignatureItem): boolean {
   try {
     if (item.alg === 'ecdsa-p256-sha256') {
       if (item.digestOrMessage.length !== 32) return false;
-      const rs = signatureRS(item.signature);
+      const rs = signatureRS(item.signature, item.signatureFormat);
       if (!rs) return false;
       const compact = new Uint8Array(64);
       compact.set(rs.r, 0);

@@ -4,7 +4,7 @@
  *
  *   verifyBatch(items: {alg, publicKey, digestOrMessage, signature}[]): boolean[]
  *     alg 'ecdsa-p256-sha256': publicKey = SPKI DER, digestOrMessage = the 32-byte SHA-256
- *       digest, signature = DER (strict) or raw r‖s (64 bytes);
+ *       digest, signature = DER (strict), or raw r‖s (64 bytes) when signatureFormat is 'p1363';
  *     alg 'ed25519': publicKey = SPKI DER, digestOrMessage = the message, signature = 64 bytes.
  *   registerKey(spki): precompute for a key that will verify many signatures (a fixed-base comb
  *     for either curve); later items with the same key bytes use the tables automatically.
@@ -128,7 +128,7 @@ function verifyP256Chunked(items: readonly SignatureItem[], at: number[], out: b
     for (let j = start; j < Math.min(at.length, start + b.max); j++) {
       const it = items[at[j]!]!;
       const k = parseSpki(it.publicKey);
-      const rs = it.digestOrMessage.length === 32 ? signatureRS(it.signature) : undefined;
+      const rs = it.digestOrMessage.length === 32 ? signatureRS(it.signature, it.signatureFormat) : undefined;
       if (!k || k.alg !== 'ecdsa-p256-sha256' || !rs) continue; // stays false
       const o = idx.length * P256_REC;
       const slot = slots.get(toHex(it.publicKey));
@@ -147,7 +147,7 @@ function verifyP256Chunked(items: readonly SignatureItem[], at: number[], out: b
 
 function verifyP256(item: SignatureItem, point: Uint8Array): boolean {
   if (item.digestOrMessage.length !== 32) return false;
-  const rs = signatureRS(item.signature);
+  const rs = signatureRS(item.signature, item.signatureFormat);
   if (!rs) return false;
   const { x, io: b } = wasm();
   const slot = slots.get(toHex(item.publicKey));

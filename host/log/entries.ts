@@ -11,7 +11,7 @@
 import { createHash, createPublicKey, publicDecrypt, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { p256, p384 } from '@noble/curves/nist.js';
 import { verifySignature } from '../core/index.js';
-import { isDerSignature, parseSpki, type SignatureAlg, type SignatureItem } from '../core/signature-formats.js';
+import { parseSpki, type SignatureAlg, type SignatureItem } from '../core/signature-formats.js';
 import type { Admission } from './admission.js';
 import { jcs } from './jcs.js';
 import { LogError } from './errors.js';
@@ -155,9 +155,8 @@ const DIGEST_INFO_PREFIX: Record<HashAlg, string> = {
 export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array): boolean {
   // P-256 over SHA-256 (nearly every Sigstore signature) runs in the WASM core (assembly/p256.ts).
   const item = coreDigestItem(v, alg, digest, sig);
-  // Rekor checks ECDSA with Go's ecdsa.VerifyASN1: DER only. The core also reads IEEE P1363; the
-  // form is checked after the core, so a bad key is still reported as one.
-  if (item) return verifySignature(item) && isDerSignature(sig);
+  // DER only, as Rekor's ecdsa.VerifyASN1 (the core's default form).
+  if (item) return verifySignature(item);
   const t = v.key.asymmetricKeyType;
   try {
     if (t === 'ec') {
@@ -186,15 +185,14 @@ export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Ar
  */
 export function verifyMessageSignature(v: Verifier, message: Uint8Array, sig: Uint8Array): boolean {
   if (v.core === 'ed25519') return verifySignature({ alg: 'ed25519', publicKey: v.spki, digestOrMessage: message, signature: sig });
-  // ECDSA signatures are DER (ecdsa.VerifyASN1 in Rekor, OpenSSL's default); the core also reads P1363.
-  if (v.core === 'ecdsa-p256-sha256') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig }) && isDerSignature(sig);
+  if (v.core === 'ecdsa-p256-sha256') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig });
   let t: string | undefined;
   try {
     t = v.key.asymmetricKeyType;
     if (t === 'ed25519') return verifySignature({ alg: 'ed25519', publicKey: v.spki, digestOrMessage: message, signature: sig });
     if (t === 'ec') {
       const crv = v.key.asymmetricKeyDetails?.namedCurve;
-      if (crv === 'prime256v1') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig }) && isDerSignature(sig);
+      if (crv === 'prime256v1') return verifySignature({ alg: 'ecdsa-p256-sha256', publicKey: v.spki, digestOrMessage: createHash('sha256').update(message).digest(), signature: sig });
       const h = crv === 'secp384r1' ? 'sha384' : crv === 'secp521r1' ? 'sha512' : 'sha256';
       return cryptoVerify(h, message, v.key, sig);
     }
@@ -295,14 +293,10 @@ function hashedrekord(spec: Record<string, unknown>): PreparedEntry {
   return finishHashedrekord(h, verifyDigestSignature(h.v, h.algorithm, h.digest, h.sig));
 }
 
-/**
- * verifyDigestSignature, with the core's P-256 check handed to `admission` (worker threads) when
- * given: same verdicts, including DER only (the core also reads P1363; the form is checked after
- * the core so that a bad key is still reported as one).
- */
+/** verifyDigestSignature, with the core's P-256 check handed to `admission` (worker threads) when given: same verdicts. */
 export async function verifyDigestAdmitted(v: Verifier, alg: HashAlg, digest: Uint8Array, sig: Uint8Array, admission?: Admission): Promise<boolean> {
   const item = admission && coreDigestItem(v, alg, digest, sig);
-  return item ? (await admission.verify(item)) && isDerSignature(sig) : verifyDigestSignature(v, alg, digest, sig);
+  return item ? admission.verify(item) : verifyDigestSignature(v, alg, digest, sig);
 }
 
 /** The WASM-core check a hashedrekord needs, or undefined when node:crypto/noble handle its key. */

@@ -14,7 +14,7 @@
  */
 import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import { isKeyRegistered, keySlots, leafHash, registerKey, verifyBatch as verifyBatchLocal, verifyInclusion, verifySignature } from '../core/index.js';
-import { isDerSignature, parseSpki, type SignatureItem } from '../core/signature-formats.js';
+import { parseSpki, type SignatureItem } from '../core/signature-formats.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { tbsWithoutExtension } from '../log/ct.js';
 import { keyVerifier, pae, verifyDigestSignature } from '../log/entries.js';
@@ -108,9 +108,7 @@ function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, si
   const digest = sha256(message);
   const cacheKey = createHash('sha256').update(spki).update(digest).update(sig).digest('base64');
   if (verified.has(cacheKey)) return true;
-  // Only DER signatures are deferred: the core also reads IEEE P1363, which OpenSSL (the path a
-  // single verification takes) refuses.
-  if (sink?.p256 && k?.alg === 'ecdsa-p256-sha256' && isKeyRegistered(spki) && isDerSignature(sig)) {
+  if (sink?.p256 && k?.alg === 'ecdsa-p256-sha256' && isKeyRegistered(spki)) {
     sink.items.push({ alg: k.alg, publicKey: spki, digestOrMessage: digest, signature: sig });
     sink.keys.push(cacheKey);
     return true;

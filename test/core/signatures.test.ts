@@ -25,12 +25,12 @@ beforeAll(() => initCore());
 
 const impls = [['wasm', wasm], ['reference twin', reference]] as const;
 
-function vectors(file: string, alg: SignatureItem['alg']): { item: SignatureItem; result: string; id: string }[] {
+function vectors(file: string, alg: SignatureItem['alg'], signatureFormat?: 'p1363'): { item: SignatureItem; result: string; id: string }[] {
   const out: { item: SignatureItem; result: string; id: string }[] = [];
   for (const g of load(file).testGroups) {
     for (const t of g.tests) {
       const msg = hex(t.msg);
-      out.push({ id: `${file}#${t.tcId} ${t.comment}`, result: t.result, item: { alg, publicKey: hex(g.publicKeyDer), digestOrMessage: alg === 'ed25519' ? msg : sha256(msg), signature: hex(t.sig) } });
+      out.push({ id: `${file}#${t.tcId} ${t.comment}`, result: t.result, item: { alg, publicKey: hex(g.publicKeyDer), digestOrMessage: alg === 'ed25519' ? msg : sha256(msg), signature: hex(t.sig), ...(signatureFormat ? { signatureFormat } : {}) } });
     }
   }
   return out;
@@ -38,7 +38,7 @@ function vectors(file: string, alg: SignatureItem['alg']): { item: SignatureItem
 
 const sets = [
   vectors('ecdsa_secp256r1_sha256_test.json', 'ecdsa-p256-sha256'),
-  vectors('ecdsa_secp256r1_sha256_p1363_test.json', 'ecdsa-p256-sha256'),
+  vectors('ecdsa_secp256r1_sha256_p1363_test.json', 'ecdsa-p256-sha256', 'p1363'),
   vectors('ed25519_test.json', 'ed25519'),
 ];
 
@@ -57,13 +57,29 @@ describe.each(impls)('%s', (_name, impl) => {
       const ec = i % 2 === 0;
       const { privateKey, publicKey } = ec ? generateKeyPairSync('ec', { namedCurve: 'P-256' }) : generateKeyPairSync('ed25519');
       const msg = Buffer.from(`message ${i} ${Math.random()}`);
-      const sig = ec ? sign('sha256', msg, i % 4 === 0 ? { key: privateKey, dsaEncoding: 'ieee-p1363' } : privateKey) : sign(null, msg, privateKey);
+      const p1363 = ec && i % 4 === 0;
+      const sig = ec ? sign('sha256', msg, p1363 ? { key: privateKey, dsaEncoding: 'ieee-p1363' } : privateKey) : sign(null, msg, privateKey);
       const tamper = i % 5 === 3;
       if (tamper) sig[sig.length - 3] ^= 1;
-      items.push({ alg: ec ? 'ecdsa-p256-sha256' : 'ed25519', publicKey: publicKey.export({ format: 'der', type: 'spki' }), digestOrMessage: ec ? sha256(msg) : msg, signature: sig });
+      items.push({ alg: ec ? 'ecdsa-p256-sha256' : 'ed25519', publicKey: publicKey.export({ format: 'der', type: 'spki' }), digestOrMessage: ec ? sha256(msg) : msg, signature: sig, ...(p1363 ? { signatureFormat: 'p1363' as const } : {}) });
       expected.push(!tamper);
     }
     expect(impl.verifyBatch(items)).toEqual(expected);
+  });
+
+  it('reads an ECDSA signature only in its declared form: DER by default, r‖s when the item says p1363', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const m = Buffer.from('declared form');
+    const base = { alg: 'ecdsa-p256-sha256' as const, publicKey: publicKey.export({ format: 'der', type: 'spki' }), digestOrMessage: sha256(m) };
+    const der = sign('sha256', m, privateKey);
+    const raw = sign('sha256', m, { key: privateKey, dsaEncoding: 'ieee-p1363' });
+    expect(impl.verifyBatch([
+      { ...base, signature: der },
+      { ...base, signature: raw },
+      { ...base, signature: raw, signatureFormat: 'p1363' },
+      { ...base, signature: der, signatureFormat: 'p1363' },
+      { ...base, signature: der, signatureFormat: 'der' },
+    ])).toEqual([true, false, true, false, true]);
   });
 
   it('uses registered keys transparently', () => {
@@ -83,7 +99,7 @@ describe.each(impls)('%s', (_name, impl) => {
     const spki = new Uint8Array(publicKey.export({ format: 'der', type: 'spki' }));
     const d = sha256(Buffer.from('x'));
     const good = new Uint8Array(sign('sha256', Buffer.from('x'), { key: privateKey, dsaEncoding: 'ieee-p1363' }));
-    const base = { alg: 'ecdsa-p256-sha256' as const, publicKey: spki, digestOrMessage: d, signature: good };
+    const base = { alg: 'ecdsa-p256-sha256' as const, publicKey: spki, digestOrMessage: d, signature: good, signatureFormat: 'p1363' as const };
     expect(impl.verifySignature(base)).toBe(true);
     const n = hex('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
     const withR = (r: Uint8Array) => { const s = new Uint8Array(good); s.set(r, 0); return s; };
@@ -137,7 +153,7 @@ it('P-256 batches (one shared inversion per 64) give the single-call verdicts: a
     const msg = Buffer.from(`batch ${i}`);
     const k = i % keys.length;
     const sig = new Uint8Array(sign('sha256', msg, { key: keys[k]!.privateKey, dsaEncoding: 'ieee-p1363' }));
-    const item: SignatureItem = { alg: 'ecdsa-p256-sha256', publicKey: spki(k), digestOrMessage: createHash('sha256').update(msg).digest(), signature: sig };
+    const item: SignatureItem = { alg: 'ecdsa-p256-sha256', publicKey: spki(k), digestOrMessage: createHash('sha256').update(msg).digest(), signature: sig, signatureFormat: 'p1363' };
     if (i % 17 === 3) sig[40] ^= 1; // wrong s
     if (i % 23 === 5) sig.fill(0, 0, 32); // r = 0
     if (i % 29 === 7) sig.set(N, 32); // s = n
