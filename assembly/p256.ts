@@ -20,7 +20,7 @@
 // key slot; the result is 1 (valid) or 0. Batches: records in p256_batch_io() (layout at
 // p256_verify_batch), one inversion of s for the whole batch, verdicts in p256_batch_out().
 
-import { LIMBS, limb, setLimb, copy, setZero, isZero, eq, lt, addRaw, subRaw, addMod, subMod, montMul, negInv32, r2, fromBE, setHexConst, wnaf5 } from './bigint256';
+import { LIMBS, limb, setLimb, copy, setZero, isZero, eq, lt, addRaw, subRaw, subMod, montMul, negInv32, r2, fromBE, setHexConst, wnaf5 } from './bigint256';
 const SLOT_BYTES: usize = 32;
 
 // Scratch "registers": 96 field elements.
@@ -92,15 +92,90 @@ const SCALAR: usize = memory.data(40, 16);
     r0 += cr; r3 -= cr; r6 -= cr; r7 += cr;
     cr = 0;
   }
-  store<u32>(out, <u32>r0, 0);
-  store<u32>(out, <u32>r1, 4);
-  store<u32>(out, <u32>r2, 8);
-  store<u32>(out, <u32>r3, 12);
-  store<u32>(out, <u32>r4, 16);
-  store<u32>(out, <u32>r5, 20);
-  store<u32>(out, <u32>r6, 24);
-  store<u32>(out, <u32>r7, 28);
-  while (!lt(out, P)) subRaw(out, out, P);
+  // Now 0 ≤ r < 2^256 < 2p: at most one subtraction of p, done in registers.
+  storeModP(out, r0, r1, r2, r3, r4, r5, r6, r7, 0);
+}
+
+/**
+ * Stores s = (carry·2^256 + s7‖…‖s0) mod p, given s < 2p (each s_i < 2^32, carry 0 or 1):
+ * s − p is computed with borrows in registers and kept when it does not go negative.
+ * p's limbs, little-endian: ffffffff ffffffff ffffffff 0 0 0 1 ffffffff.
+ */
+@inline function storeModP(out: usize, s0: i64, s1: i64, s2: i64, s3: i64, s4: i64, s5: i64, s6: i64, s7: i64, carry: i64): void {
+  let b: i64 = s0 - 0xffffffff; const d0 = b & 0xffffffff; b >>= 32;
+  b += s1 - 0xffffffff; const d1 = b & 0xffffffff; b >>= 32;
+  b += s2 - 0xffffffff; const d2 = b & 0xffffffff; b >>= 32;
+  b += s3; const d3 = b & 0xffffffff; b >>= 32;
+  b += s4; const d4 = b & 0xffffffff; b >>= 32;
+  b += s5; const d5 = b & 0xffffffff; b >>= 32;
+  b += s6 - 1; const d6 = b & 0xffffffff; b >>= 32;
+  b += s7 - 0xffffffff; const d7 = b & 0xffffffff; b >>= 32;
+  // b is 0 (s ≥ p within 256 bits) or −1 (borrow); a carry out of 2^256 cancels the borrow.
+  if (b + carry == 0) {
+    store<u64>(out, <u64>(d0 | (d1 << 32)), 0);
+    store<u64>(out, <u64>(d2 | (d3 << 32)), 8);
+    store<u64>(out, <u64>(d4 | (d5 << 32)), 16);
+    store<u64>(out, <u64>(d6 | (d7 << 32)), 24);
+  } else {
+    store<u64>(out, <u64>(s0 | (s1 << 32)), 0);
+    store<u64>(out, <u64>(s2 | (s3 << 32)), 8);
+    store<u64>(out, <u64>(s4 | (s5 << 32)), 16);
+    store<u64>(out, <u64>(s6 | (s7 << 32)), 24);
+  }
+}
+
+/** out = a + b mod p for a, b < p. One pass in registers, with p fixed (the generic addMod compares limb by limb in memory). */
+function faddP(out: usize, a: usize, b: usize): void {
+  let c: i64 = <i64>load<u32>(a, 0) + <i64>load<u32>(b, 0); const s0 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 4) + <i64>load<u32>(b, 4); const s1 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 8) + <i64>load<u32>(b, 8); const s2 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 12) + <i64>load<u32>(b, 12); const s3 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 16) + <i64>load<u32>(b, 16); const s4 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 20) + <i64>load<u32>(b, 20); const s5 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 24) + <i64>load<u32>(b, 24); const s6 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 28) + <i64>load<u32>(b, 28); const s7 = c & 0xffffffff; c >>= 32;
+  storeModP(out, s0, s1, s2, s3, s4, s5, s6, s7, c);
+}
+
+/** out = a − b mod p for a, b < p: the difference, plus p when it borrowed. */
+function fsubP(out: usize, a: usize, b: usize): void {
+  let c: i64 = <i64>load<u32>(a, 0) - <i64>load<u32>(b, 0); let s0 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 4) - <i64>load<u32>(b, 4); let s1 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 8) - <i64>load<u32>(b, 8); let s2 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 12) - <i64>load<u32>(b, 12); let s3 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 16) - <i64>load<u32>(b, 16); let s4 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 20) - <i64>load<u32>(b, 20); let s5 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 24) - <i64>load<u32>(b, 24); let s6 = c & 0xffffffff; c >>= 32;
+  c += <i64>load<u32>(a, 28) - <i64>load<u32>(b, 28); let s7 = c & 0xffffffff; c >>= 32;
+  if (c != 0) {
+    // a − b + 2^256 ≥ 2^256 − p: adding p wraps back into [0, p).
+    c = s0 + 0xffffffff; s0 = c & 0xffffffff; c >>= 32;
+    c += s1 + 0xffffffff; s1 = c & 0xffffffff; c >>= 32;
+    c += s2 + 0xffffffff; s2 = c & 0xffffffff; c >>= 32;
+    c += s3; s3 = c & 0xffffffff; c >>= 32;
+    c += s4; s4 = c & 0xffffffff; c >>= 32;
+    c += s5; s5 = c & 0xffffffff; c >>= 32;
+    c += s6 + 1; s6 = c & 0xffffffff; c >>= 32;
+    c += s7 + 0xffffffff; s7 = c & 0xffffffff;
+  }
+  store<u64>(out, <u64>(s0 | (s1 << 32)), 0);
+  store<u64>(out, <u64>(s2 | (s3 << 32)), 8);
+  store<u64>(out, <u64>(s4 | (s5 << 32)), 16);
+  store<u64>(out, <u64>(s6 | (s7 << 32)), 24);
+}
+
+/** out = k·a mod p for k < 2^32 (the doubling uses 3, 4 and 8): the 9-word product folded by reduceP. */
+function fmulSmallP(out: usize, a: usize, k: u64): void {
+  const M: u64 = 0xffffffff;
+  let c: u64 = <u64>load<u32>(a, 0) * k; const w0 = c & M; c >>= 32;
+  c += <u64>load<u32>(a, 4) * k; const w1 = c & M; c >>= 32;
+  c += <u64>load<u32>(a, 8) * k; const w2 = c & M; c >>= 32;
+  c += <u64>load<u32>(a, 12) * k; const w3 = c & M; c >>= 32;
+  c += <u64>load<u32>(a, 16) * k; const w4 = c & M; c >>= 32;
+  c += <u64>load<u32>(a, 20) * k; const w5 = c & M; c >>= 32;
+  c += <u64>load<u32>(a, 24) * k; const w6 = c & M; c >>= 32;
+  c += <u64>load<u32>(a, 28) * k; const w7 = c & M; c >>= 32;
+  reduceP(out, w0, w1, w2, w3, w4, w5, w6, w7, c, 0, 0, 0, 0, 0, 0, 0);
 }
 
 /** out = a·b mod p (see reduceP): row-by-row schoolbook product. out may alias a or b. */
@@ -301,8 +376,9 @@ function fsqrP(out: usize, a: usize): void {
 // Field shorthands (mod p, normal form with the NIST reduction).
 @inline function fmul(o: usize, a: usize, b: usize): void { fmulP(o, a, b); }
 @inline function fsqr(o: usize, a: usize): void { fsqrP(o, a); }
-@inline function fadd(o: usize, a: usize, b: usize): void { addMod(o, a, b, P); }
-@inline function fsub(o: usize, a: usize, b: usize): void { subMod(o, a, b, P); }
+@inline function fadd(o: usize, a: usize, b: usize): void { faddP(o, a, b); }
+@inline function fsub(o: usize, a: usize, b: usize): void { fsubP(o, a, b); }
+@inline function fmulSmall(o: usize, a: usize, k: u64): void { fmulSmallP(o, a, k); }
 
 // ---------------------------------------------------------------------------------------------
 // Points
@@ -310,46 +386,47 @@ function fsqrP(out: usize, a: usize): void {
 function pointSetInfinity(p: usize): void { memory.fill(p, 0, 96); }
 @inline function isInfinity(p: usize): bool { return isZero(p + 64); }
 
-/** out = 2·p (Jacobian, a = −3; EFD dbl-2001-b). out may alias p. */
+/**
+ * out = 2·p (Jacobian, a = −3; EFD dbl-2001-b). out may alias p: every input coordinate is read
+ * before the first output coordinate is written, so no result is staged and copied.
+ */
 function pointDouble(out: usize, p: usize): void {
   if (isInfinity(p)) { pointSetInfinity(out); return; }
   const X = p, Y = p + 32, Z = p + 64;
-  const delta = reg(0), gamma = reg(1), beta = reg(2), alpha = reg(3), t1 = reg(4), t2 = reg(5), x3 = reg(6), y3 = reg(7), z3 = reg(8);
+  const X3 = out, Y3 = out + 32, Z3 = out + 64;
+  const delta = reg(0), gamma = reg(1), beta = reg(2), alpha = reg(3), t1 = reg(4), t2 = reg(5);
   fsqr(delta, Z);
   fsqr(gamma, Y);
   fmul(beta, X, gamma);
   fsub(t1, X, delta);
   fadd(t2, X, delta);
   fmul(alpha, t1, t2);
-  fadd(t1, alpha, alpha);
-  fadd(alpha, t1, alpha); // alpha = 3·(X−δ)(X+δ)
-  fsqr(x3, alpha);
-  fadd(t1, beta, beta); // 2β
-  fadd(t1, t1, t1); // 4β
+  fmulSmall(alpha, alpha, 3); // α = 3·(X − δ)(X + δ)
+  fadd(t2, Y, Z); // the last read of p
+  fsqr(Z3, t2);
+  fsub(Z3, Z3, gamma);
+  fsub(Z3, Z3, delta); // Z3 = (Y + Z)² − γ − δ
+  fmulSmall(t1, beta, 4); // 4β
   fadd(t2, t1, t1); // 8β
-  fsub(x3, x3, t2);
-  fadd(t2, Y, Z);
-  fsqr(z3, t2);
-  fsub(z3, z3, gamma);
-  fsub(z3, z3, delta);
-  fsub(t1, t1, x3); // 4β − X3
-  fmul(y3, alpha, t1);
+  fsqr(X3, alpha);
+  fsub(X3, X3, t2); // X3 = α² − 8β
+  fsub(t1, t1, X3);
+  fmul(Y3, alpha, t1);
   fsqr(t2, gamma);
-  fadd(t2, t2, t2);
-  fadd(t2, t2, t2);
-  fadd(t2, t2, t2); // 8γ²
-  fsub(y3, y3, t2);
-  copy(out, x3);
-  copy(out + 32, y3);
-  copy(out + 64, z3);
+  fmulSmall(t2, t2, 8);
+  fsub(Y3, Y3, t2); // Y3 = α·(4β − X3) − 8γ²
 }
 
-/** out = p + q (Jacobian; EFD add-2007-bl), with the doubling and infinity cases. out may alias p. */
+/**
+ * out = p + q (Jacobian; EFD add-2007-bl), with the doubling and infinity cases. out may alias
+ * p (not q): p is read in full before out is written.
+ */
 function pointAdd(out: usize, p: usize, q: usize): void {
   if (isInfinity(p)) { memory.copy(out, q, 96); return; }
   if (isInfinity(q)) { if (out != p) memory.copy(out, p, 96); return; }
   const X1 = p, Y1 = p + 32, Z1 = p + 64, X2 = q, Y2 = q + 32, Z2 = q + 64;
-  const z1z1 = reg(10), z2z2 = reg(11), u1 = reg(12), u2 = reg(13), s1 = reg(14), s2 = reg(15), h = reg(16), i = reg(17), j = reg(18), r = reg(19), v = reg(20), t = reg(21), x3 = reg(22), y3 = reg(23), z3 = reg(24);
+  const X3 = out, Y3 = out + 32, Z3 = out + 64;
+  const z1z1 = reg(10), z2z2 = reg(11), u1 = reg(12), u2 = reg(13), s1 = reg(14), s2 = reg(15), h = reg(16), i = reg(17), j = reg(18), r = reg(19), v = reg(20), t = reg(21), zs = reg(22);
   fsqr(z1z1, Z1);
   fsqr(z2z2, Z2);
   fmul(u1, X1, z2z2);
@@ -365,31 +442,28 @@ function pointAdd(out: usize, p: usize, q: usize): void {
     pointSetInfinity(out);
     return;
   }
+  fadd(zs, Z1, Z2); // the last read of p
   fadd(r, r, r);
   fadd(t, h, h);
   fsqr(i, t);
   fmul(j, h, i);
   fmul(v, u1, i);
-  fsqr(x3, r);
-  fsub(x3, x3, j);
-  fsub(x3, x3, v);
-  fsub(x3, x3, v);
-  fsub(t, v, x3);
-  fmul(y3, r, t);
+  fsqr(X3, r);
+  fsub(X3, X3, j);
+  fsub(X3, X3, v);
+  fsub(X3, X3, v); // X3 = r² − J − 2V
+  fsub(t, v, X3);
+  fmul(Y3, r, t);
   fmul(t, s1, j);
   fadd(t, t, t);
-  fsub(y3, y3, t);
-  fadd(t, Z1, Z2);
-  fsqr(z3, t);
-  fsub(z3, z3, z1z1);
-  fsub(z3, z3, z2z2);
-  fmul(z3, z3, h);
-  copy(out, x3);
-  copy(out + 32, y3);
-  copy(out + 64, z3);
+  fsub(Y3, Y3, t); // Y3 = r·(V − X3) − 2·S1·J
+  fsqr(Z3, zs);
+  fsub(Z3, Z3, z1z1);
+  fsub(Z3, Z3, z2z2);
+  fmul(Z3, Z3, h); // Z3 = ((Z1 + Z2)² − Z1Z1 − Z2Z2)·H
 }
 
-/** out = p + q with q affine (Z = 1; EFD madd-2007-bl). out may alias p. */
+/** out = p + q with q affine (Z = 1; EFD madd-2007-bl). out may alias p (not q), as in pointAdd. */
 function pointAddAffine(out: usize, p: usize, q: usize): void {
   if (isInfinity(p)) {
     memory.copy(out, q, 64);
@@ -397,7 +471,8 @@ function pointAddAffine(out: usize, p: usize, q: usize): void {
     return;
   }
   const X1 = p, Y1 = p + 32, Z1 = p + 64, X2 = q, Y2 = q + 32;
-  const z1z1 = reg(10), u2 = reg(13), s2 = reg(15), h = reg(16), hh = reg(17), i = reg(18), j = reg(19), r = reg(20), v = reg(21), t = reg(25), x3 = reg(22), y3 = reg(23), z3 = reg(24);
+  const X3 = out, Y3 = out + 32, Z3 = out + 64;
+  const z1z1 = reg(10), u2 = reg(13), s2 = reg(15), h = reg(16), hh = reg(17), i = reg(18), j = reg(19), r = reg(20), v = reg(21), t = reg(25), yj = reg(26), zh = reg(27);
   fsqr(z1z1, Z1);
   fmul(u2, X2, z1z1);
   fmul(t, Z1, z1z1);
@@ -410,27 +485,23 @@ function pointAddAffine(out: usize, p: usize, q: usize): void {
     return;
   }
   fsqr(hh, h);
-  fadd(i, hh, hh);
-  fadd(i, i, i);
+  fmulSmall(i, hh, 4); // I = 4·HH
   fmul(j, h, i);
   fadd(r, r, r);
   fmul(v, X1, i);
-  fsqr(x3, r);
-  fsub(x3, x3, j);
-  fsub(x3, x3, v);
-  fsub(x3, x3, v);
-  fsub(t, v, x3);
-  fmul(y3, r, t);
-  fmul(t, Y1, j);
-  fadd(t, t, t);
-  fsub(y3, y3, t);
-  fadd(t, Z1, h);
-  fsqr(z3, t);
-  fsub(z3, z3, z1z1);
-  fsub(z3, z3, hh);
-  copy(out, x3);
-  copy(out + 32, y3);
-  copy(out + 64, z3);
+  fmul(yj, Y1, j);
+  fadd(yj, yj, yj); // 2·Y1·J
+  fadd(zh, Z1, h); // the last read of p
+  fsqr(X3, r);
+  fsub(X3, X3, j);
+  fsub(X3, X3, v);
+  fsub(X3, X3, v); // X3 = r² − J − 2V
+  fsub(t, v, X3);
+  fmul(Y3, r, t);
+  fsub(Y3, Y3, yj); // Y3 = r·(V − X3) − 2·Y1·J
+  fsqr(Z3, zh);
+  fsub(Z3, Z3, z1z1);
+  fsub(Z3, Z3, hh); // Z3 = (Z1 + H)² − Z1Z1 − HH
 }
 
 /** Field inverse by Fermat (a^(p−2)), Montgomery domain. */
@@ -567,6 +638,28 @@ export function p256_register_key(slot: i32): i32 {
   if (slot < 0 || slot >= KEY_SLOTS) return 0;
   if (!loadPublicKey(IO)) return 0;
   buildComb(KTABLES + <usize>slot * COMB_BYTES, reg(40), reg(41));
+  return 1;
+}
+
+/**
+ * One field operation on its own, for the differential test against BigInt arithmetic
+ * (test/core/p256-field.test.ts), since the rare branches (a sum in [p, 2^256), a borrow, a
+ * product's carry folding back twice) are too rare for random signatures to reach. Reads a at
+ * IO + 0 and b at IO + 32 (big-endian, each < p) and writes the result big-endian at IO + 64.
+ * op: 0 a + b, 1 a − b, 2 a·b, 3 a², 4 k·a with k = b mod 2^32; returns 0 for an unknown op.
+ */
+export function p256_field_op(op: i32): i32 {
+  init();
+  const a = reg(77), b = reg(78), o = reg(79);
+  fromBE(a, IO);
+  fromBE(b, IO + 32);
+  if (op == 0) fadd(o, a, b);
+  else if (op == 1) fsub(o, a, b);
+  else if (op == 2) fmul(o, a, b);
+  else if (op == 3) fsqr(o, a);
+  else if (op == 4) fmulSmall(o, a, <u64>limb(b, 0));
+  else return 0;
+  for (let i = 0; i < LIMBS; i++) store<u32>(IO + 64 + (<usize>i << 2), bswap<u32>(limb(o, 7 - i)));
   return 1;
 }
 
