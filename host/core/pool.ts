@@ -7,22 +7,22 @@
  * directly or their own workers.
  */
 import { availableParallelism } from 'node:os';
-import { Worker } from 'node:worker_threads';
+import { Worker, type ResourceLimits } from 'node:worker_threads';
 import type { SignatureItem } from './signature-formats.js';
 
 /**
  * A worker thread running module `name` next to `callerUrl` (pass import.meta.url). Sources
  * (tests, tsx) run the .ts module through tsx; the compiled package runs the .js.
  */
-export function startWorker(callerUrl: string, name: string, workerData?: unknown): Worker {
+export function startWorker(callerUrl: string, name: string, workerData?: unknown, resourceLimits?: ResourceLimits): Worker {
   const ts = callerUrl.endsWith('.ts');
   const file = new URL(`./${name}${ts ? '.ts' : '.js'}`, callerUrl);
   // Worker threads ignore --import, so a .ts worker registers tsx's loader itself first.
   // --input-type (from a `node -e` parent) is refused for file workers; drop it.
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
   return ts
-    ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, execArgv, workerData })
-    : new Worker(file, { execArgv, workerData });
+    ? new Worker(`import('tsx/esm/api').then(({ register }) => { register(); return import(${JSON.stringify(file.href)}); })`, { eval: true, execArgv, workerData, resourceLimits })
+    : new Worker(file, { execArgv, workerData, resourceLimits });
 }
 
 /**
@@ -39,9 +39,9 @@ export class WorkerPool<Msg extends object, Res> {
   /** Set when a worker failed or exited on its own: every later send rejects at once instead of waiting forever. */
   private broken: Error | undefined;
 
-  constructor(callerUrl: string, module: string, size: number, workerData?: unknown) {
+  constructor(callerUrl: string, module: string, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
     for (let i = 0; i < Math.max(1, size); i++) {
-      const w = startWorker(callerUrl, module, workerData);
+      const w = startWorker(callerUrl, module, workerData, resourceLimits);
       this.ready.push(new Promise((resolve, reject) => {
         const onReady = (m: { ready?: boolean }): void => {
           if (m.ready) {

@@ -28,9 +28,17 @@ export interface BulkJob {
 
 export type BulkOutcome = { ok: true; identity?: string } | { ok: false; code: string; message: string };
 
+/**
+ * A young generation of 96 MB per worker (V8's default is 16-48 MB by heap size): bulk
+ * verification allocates short-lived parse results at a high rate, and most of them die before a
+ * scavenge with a larger nursery. Measured on 2,000 bundles with 2 workers: 2,548-2,576 bundles/s
+ * at the default, 2,662-2,715 at 48 MB, 2,760-2,777 at 96 MB, 2,494-2,669 at 192 MB.
+ */
+const BULK_WORKER_LIMITS = { maxYoungGenerationSizeMb: 96 };
+
 export class BundleVerifierPool extends WorkerPool<{ jobs?: BulkJob[]; clear?: boolean }, BulkOutcome[]> {
   constructor(o: { trustedRoot: unknown; policy: PoolPolicy; keyPem?: string; size: number }) {
-    super(import.meta.url, 'bulk-worker', o.size, { trustedRoot: o.trustedRoot, policy: o.policy, ...(o.keyPem ? { keyPem: o.keyPem } : {}) });
+    super(import.meta.url, 'bulk-worker', o.size, { trustedRoot: o.trustedRoot, policy: o.policy, ...(o.keyPem ? { keyPem: o.keyPem } : {}) }, BULK_WORKER_LIMITS);
   }
 
   /** Forget every worker's cached signature verdicts (benchmarks measure cold verification). */

@@ -11,7 +11,7 @@ import { initCore } from '../../host/core/index.js';
 import { coreExports } from '../../host/core/wasm.js';
 
 const p = 2n ** 256n - 2n ** 224n + 2n ** 192n + 2n ** 96n - 1n;
-type FieldExports = { memory: WebAssembly.Memory; p256_io(): number; p256_field_op(op: number): number };
+type FieldExports = { memory: { buffer: ArrayBuffer }; p256_io(): number; p256_field_op(op: number): number };
 let x: FieldExports;
 beforeAll(async () => {
   await initCore();
