@@ -19,6 +19,8 @@
 // 0, 32, 64, 96, 128) and calls p256_verify(slot) where slot = −1 (use Qx, Qy) or a registered
 // key slot; the result is 1 (valid) or 0. Batches: records in p256_batch_io() (layout at
 // p256_verify_batch), one inversion of s for the whole batch, verdicts in p256_batch_out().
+// p256_verify_batch_deferred leaves the last step of one-off-key records (x of one scalar
+// multiplication) to the host, which can hand it to a native ECDH primitive.
 
 import { LIMBS, limb, setLimb, copy, setZero, isZero, eq, lt, addRaw, subRaw, subMod, montMul, negInv32, r2, fromBE, setHexConst, wnaf5 } from './bigint256';
 const SLOT_BYTES: usize = 32;
@@ -37,7 +39,6 @@ const R2N: usize = memory.data(32, 16);
 const ONE_P: usize = memory.data(32, 16); // 1 (field elements are in normal form)
 const B_M: usize = memory.data(32, 16); // b
 const ONE_NM: usize = memory.data(32, 16); // 1 in Montgomery form mod n (R mod n)
-const TMP_E: usize = memory.data(32, 16);
 let N0N: u32 = 0;
 let ready = false;
 
@@ -497,19 +498,6 @@ function pointAddAffine(out: usize, p: usize, q: usize): void {
   fsub(Z3, Z3, hh); // Z3 = (Z1 + H)² − Z1Z1 − HH
 }
 
-/** Field inverse by Fermat (a^(p−2)), Montgomery domain. */
-function invModP(out: usize, aM: usize): void {
-  const e = TMP_E;
-  copy(e, P);
-  setLimb(e, 0, limb(e, 0) - 2);
-  const acc = reg(63);
-  copy(acc, ONE_P);
-  for (let i = 255; i >= 0; i--) {
-    fsqr(acc, acc);
-    if ((limb(e, i >> 5) >> (<u32>i & 31)) & 1) fmul(acc, acc, aM);
-  }
-  copy(out, acc);
-}
 
 /**
  * The w-bit comb of P = (xM, yM) affine (see GCOMB): comb[i][k] = k·2^(w·i)·P. Each row is built
@@ -530,7 +518,7 @@ function buildComb(comb: usize, xM: usize, yM: usize, w: i32): void {
     // No entry is the identity: k·2^(w·i) with k < 2^w, and n is a prime larger than 2^w, so n ∤ k·2^(w·i).
     copy(ZPROD + 32, ROW + POINT + 64);
     for (let k = 2; k < K; k++) fmul(ZPROD + <usize>k * 32, ZPROD + <usize>(k - 1) * 32, ROW + <usize>k * POINT + 64);
-    invModP(inv, ZPROD + <usize>(K - 1) * 32);
+    invModBinary(inv, ZPROD + <usize>(K - 1) * 32, P);
     const row = comb + <usize>i * <usize>K * AFFINE;
     for (let k = K - 1; k >= 1; k--) {
       const pt = ROW + <usize>k * POINT;
@@ -655,7 +643,7 @@ export function p256_field_op(op: i32): i32 {
   else if (op == 3) fsqr(o, a);
   else if (op == 4) fmulSmall(o, a, <u64>limb(b, 0));
   else return 0;
-  for (let i = 0; i < LIMBS; i++) store<u32>(IO + 64 + (<usize>i << 2), bswap<u32>(limb(o, 7 - i)));
+  toBE(IO + 64, o);
   return 1;
 }
 
@@ -665,9 +653,9 @@ export function p256_check_key(): i32 {
   return loadPublicKey(IO) ? 1 : 0;
 }
 
-/** x ← x/2 mod n for x < n (n odd: an odd x becomes (x + n)/2, the carry of x + n shifted in). */
-@inline function halveModN(x: usize): void {
-  const top: u32 = (limb(x, 0) & 1) != 0 ? addRaw(x, x, N) : 0;
+/** x ← x/2 mod m for x < m (m odd: an odd x becomes (x + m)/2, the carry of x + m shifted in). */
+@inline function halveMod(x: usize, m: usize): void {
+  const top: u32 = (limb(x, 0) & 1) != 0 ? addRaw(x, x, m) : 0;
   shr1(x, top);
 }
 
@@ -684,35 +672,36 @@ export function p256_check_key(): i32 {
 }
 
 /**
- * a⁻¹ mod n for a in [1, n − 1], normal form, by the binary extended Euclidean algorithm for an
- * odd modulus (Menezes, van Oorschot, Vanstone, Handbook of Applied Cryptography, Alg. 14.61;
+ * a⁻¹ mod m for a in [1, m − 1] and m an odd prime (n or p), normal form, by the binary extended
+ * Euclidean algorithm for an odd modulus (Menezes, van Oorschot, Vanstone, Handbook of Applied Cryptography, Alg. 14.61;
  * Hankerson, Menezes, Vanstone, Guide to ECC, Alg. 2.22). About five times cheaper here than
  * Fermat's a^(n−2) (256 Montgomery squarings plus about 128 products). Variable-time, which is
- * fine: the only value inverted is the public signature component s.
+ * fine: the values inverted are public (signature components, and the Z coordinates of points
+ * made from public keys and signatures, or their products).
  */
-function invModNBinary(out: usize, a: usize): void {
+function invModBinary(out: usize, a: usize, m: usize): void {
   const u = reg(70), v = reg(71), x1 = reg(72), x2 = reg(73);
   copy(u, a);
-  copy(v, N);
+  copy(v, m);
   setZero(x1);
   setLimb(x1, 0, 1);
   setZero(x2);
-  // Invariants: x1·a ≡ u and x2·a ≡ v (mod n); gcd(a, n) = 1 since n is prime and 0 < a < n.
+  // Invariants: x1·a ≡ u and x2·a ≡ v (mod m); gcd(a, m) = 1 since m is prime and 0 < a < m.
   while (!isOne(u) && !isOne(v)) {
     while ((limb(u, 0) & 1) == 0) {
       shr1(u, 0);
-      halveModN(x1);
+      halveMod(x1, m);
     }
     while ((limb(v, 0) & 1) == 0) {
       shr1(v, 0);
-      halveModN(x2);
+      halveMod(x2, m);
     }
     if (!lt(u, v)) {
       subRaw(u, u, v);
-      subMod(x1, x1, x2, N);
+      subMod(x1, x1, x2, m);
     } else {
       subRaw(v, v, u);
-      subMod(x2, x2, x1, N);
+      subMod(x2, x2, x1, m);
     }
   }
   copy(out, isOne(u) ? x1 : x2);
@@ -731,7 +720,7 @@ export function p256_verify(slot: i32): i32 {
   // SEC 1 §4.1.4 step 1: r, s in [1, n − 1].
   if (!inRangeN(r) || !inRangeN(s)) return 0;
   // w = s⁻¹ in Montgomery form (s⁻¹·R), so one Montgomery product with e or r gives e·s⁻¹, r·s⁻¹.
-  invModNBinary(w, s);
+  invModBinary(w, s, N);
   montMul(w, w, R2N, N, N0N);
   return verifyWithInverse(slot, IO, r, e, w);
 }
@@ -744,27 +733,53 @@ const BATCH_MAX: i32 = 64;
 const REC: usize = 192;
 const BATCH: usize = memory.data(BATCH_MAX * <i32>REC, 16);
 const BATCH_OUT: usize = memory.data(BATCH_MAX, 16);
-const SM: usize = memory.data(BATCH_MAX * 32, 16);
-const PREFIX: usize = memory.data(BATCH_MAX * 32, 16);
-const WINV: usize = memory.data(BATCH_MAX * 32, 16);
+// Values to invert mod n (Montgomery form), their running products and their inverses: s for
+// every record, then r for every record in a deferred batch.
+const SM: usize = memory.data(2 * BATCH_MAX * 32, 16);
+const PREFIX: usize = memory.data(2 * BATCH_MAX * 32, 16);
+const WINV: usize = memory.data(2 * BATCH_MAX * 32, 16);
+// Deferred one-off keys (p256_verify_batch_deferred): T in Jacobian form while the batch is
+// built, then DEFER_REC bytes per record: T = Q + (e·r⁻¹)·G affine (X @0, Y @32), u2 = r·s⁻¹
+// mod n @64, r + n @96 (all big-endian), and @128 a flag: 1 if r + n < p (a second x to accept).
+const DEFER_REC: usize = 160;
+const DEFER: usize = memory.data(BATCH_MAX * <i32>DEFER_REC, 16);
+const DEFER_J: usize = memory.data(BATCH_MAX * <i32>POINT, 16);
+const ZINV: usize = memory.data(BATCH_MAX * 32, 16);
 
 export function p256_batch_io(): usize { return BATCH; }
 export function p256_batch_out(): usize { return BATCH_OUT; }
 export function p256_batch_max(): i32 { return BATCH_MAX; }
+export function p256_defer_io(): usize { return DEFER; }
 
 /**
- * Verifies n records of BATCH with one modular inversion for all of them: the s values are
- * inverted together by Montgomery's simultaneous inversion (running products, one inverse, then
- * two products per record back down the batch), which replaces n inversions by one plus 3(n − 1)
- * Montgomery products. Each record then goes through the same point arithmetic as p256_verify, so
- * the verdicts are those of n single calls.
+ * WINV[j] = SM[j]⁻¹ (mod n, Montgomery form in and out) for j < count, by Montgomery's
+ * simultaneous inversion: running products, one binary inversion, then two products per value
+ * back down, in place of `count` inversions. Every SM[j] must be non-zero mod n.
  */
-export function p256_verify_batch(n: i32): void {
-  init();
-  if (n < 1 || n > BATCH_MAX) return;
-  const r = reg(50), s = reg(51), e = reg(52), w = reg(54), t = reg(75);
-  // A record with r or s out of range is refused now; its factor is 1 (R in Montgomery form) so
-  // the running product stays invertible (n is prime and every other factor is in [1, n − 1]).
+function invertBatchN(count: i32): void {
+  const w = reg(54), t = reg(75), one = reg(76);
+  copy(PREFIX, SM);
+  for (let j = 1; j < count; j++) montMul(PREFIX + <usize>j * 32, PREFIX + <usize>(j - 1) * 32, SM + <usize>j * 32, N, N0N);
+  // The product out of Montgomery form, binary inversion, back in: w = (Π SM)⁻¹·R.
+  setZero(one);
+  setLimb(one, 0, 1);
+  montMul(t, PREFIX + <usize>(count - 1) * 32, one, N, N0N);
+  invModBinary(w, t, N);
+  montMul(w, w, R2N, N, N0N);
+  for (let j = count - 1; j >= 1; j--) {
+    montMul(WINV + <usize>j * 32, w, PREFIX + <usize>(j - 1) * 32, N, N0N); // SM[j]⁻¹·R
+    montMul(w, w, SM + <usize>j * 32, N, N0N); // (SM[0] ⋯ SM[j−1])⁻¹·R
+  }
+  copy(WINV, w);
+}
+
+/**
+ * Loads r and s of every record, refuses those out of range (verdict 0; their factors are 1 so
+ * the running products stay invertible, n being prime), and inverts s (and r, with `withR`) for
+ * the whole batch at once.
+ */
+function prepareBatch(n: i32, withR: bool): void {
+  const r = reg(50), s = reg(51);
   for (let j = 0; j < n; j++) {
     const rec = BATCH + <usize>j * REC;
     fromBE(r, rec + 96);
@@ -773,21 +788,24 @@ export function p256_verify_batch(n: i32): void {
     store<u8>(BATCH_OUT + <usize>j, ok ? 1 : 0);
     if (ok) montMul(SM + <usize>j * 32, s, R2N, N, N0N);
     else copy(SM + <usize>j * 32, ONE_NM);
-    if (j == 0) copy(PREFIX, SM);
-    else montMul(PREFIX + <usize>j * 32, PREFIX + <usize>(j - 1) * 32, SM + <usize>j * 32, N, N0N);
+    if (withR) {
+      if (ok) montMul(SM + <usize>(n + j) * 32, r, R2N, N, N0N);
+      else copy(SM + <usize>(n + j) * 32, ONE_NM);
+    }
   }
-  // inv = (s_1 ⋯ s_n)⁻¹ in Montgomery form: out of Montgomery form, binary inversion, back in.
-  const one = reg(76);
-  setZero(one);
-  setLimb(one, 0, 1);
-  montMul(t, PREFIX + <usize>(n - 1) * 32, one, N, N0N);
-  invModNBinary(w, t);
-  montMul(w, w, R2N, N, N0N); // w = (s_1 ⋯ s_n)⁻¹·R
-  for (let j = n - 1; j >= 1; j--) {
-    montMul(WINV + <usize>j * 32, w, PREFIX + <usize>(j - 1) * 32, N, N0N); // s_j⁻¹·R
-    montMul(w, w, SM + <usize>j * 32, N, N0N); // (s_1 ⋯ s_{j−1})⁻¹·R
-  }
-  copy(WINV, w);
+  invertBatchN(withR ? 2 * n : n);
+}
+
+/**
+ * Verifies n records of BATCH with one modular inversion for all of them (prepareBatch), then
+ * each record through the same point arithmetic as p256_verify, so the verdicts are those of n
+ * single calls.
+ */
+export function p256_verify_batch(n: i32): void {
+  init();
+  if (n < 1 || n > BATCH_MAX) return;
+  prepareBatch(n, false);
+  const r = reg(50), e = reg(52);
   for (let j = 0; j < n; j++) {
     if (load<u8>(BATCH_OUT + <usize>j) == 0) continue;
     const rec = BATCH + <usize>j * REC;
@@ -795,6 +813,96 @@ export function p256_verify_batch(n: i32): void {
     fromBE(e, rec + 160);
     store<u8>(BATCH_OUT + <usize>j, <u8>verifyWithInverse(load<i32>(rec), rec + 32, r, e, WINV + <usize>j * 32));
   }
+}
+
+/**
+ * As p256_verify_batch, except that records with a one-off key (slot −1) end with verdict 2 and
+ * their last step left to the host: u1·G + u2·Q = u2·(Q + (u1/u2)·G) = u2·T, where u1/u2 = e/r
+ * (mod n) since u1 = e·s⁻¹ and u2 = r·s⁻¹. So x(u1·G + u2·Q) is the x-coordinate of one
+ * variable-base multiplication u2·T, which is exactly what an ECDH primitive computes (the
+ * "shared secret" of private scalar u2 and public point T); the host accepts when that x equals
+ * r, or r + n when the flag says r + n < p (SEC 1 §4.1.4 step 7 with x mod n). Here: T from G's
+ * comb and one mixed addition, all the T made affine with one field inversion (Montgomery's
+ * trick again), and the record's r⁻¹ from the batch inversion of s and r together. T = O means
+ * u1·G + u2·Q = O, which step 5 refuses (verdict 0); otherwise u2 ≠ 0 and the group has prime
+ * order, so u2·T ≠ O. Registered keys are verified here in full, as in p256_verify_batch.
+ */
+export function p256_verify_batch_deferred(n: i32): void {
+  init();
+  if (n < 1 || n > BATCH_MAX) return;
+  prepareBatch(n, true);
+  // Registers apart from those of verifyWithInverse, the point formulas and the inversions.
+  const r = reg(50), e = reg(52), c = reg(80), u2 = reg(81), zprod = reg(82), zi = reg(83), zi2 = reg(84), rn = reg(85), t = reg(86), inv = reg(64);
+  let deferred = 0;
+  for (let j = 0; j < n; j++) {
+    if (load<u8>(BATCH_OUT + <usize>j) == 0) continue;
+    const rec = BATCH + <usize>j * REC;
+    fromBE(r, rec + 96);
+    fromBE(e, rec + 160);
+    const slot = load<i32>(rec);
+    if (slot >= 0) {
+      store<u8>(BATCH_OUT + <usize>j, <u8>verifyWithInverse(slot, rec + 32, r, e, WINV + <usize>j * 32));
+      continue;
+    }
+    if (!loadPublicKey(rec + 32)) {
+      store<u8>(BATCH_OUT + <usize>j, 0);
+      continue;
+    }
+    if (!lt(e, N)) subRaw(e, e, N);
+    montMul(c, e, WINV + <usize>(n + j) * 32, N, N0N); // e·r⁻¹ (normal form)
+    pointSetInfinity(ACC);
+    addComb(GCOMB, c, G_W);
+    pointAddAffine(ACC, ACC, reg(40)); // + Q (affine: reg(40), reg(41))
+    if (isInfinity(ACC)) {
+      store<u8>(BATCH_OUT + <usize>j, 0);
+      continue;
+    }
+    memory.copy(DEFER_J + <usize>j * POINT, ACC, 96);
+    // Running product of the Z's of the deferred records, in record order.
+    if (deferred == 0) copy(ZPROD + <usize>j * 32, ACC + 64);
+    else fmul(ZPROD + <usize>j * 32, zprod, ACC + 64);
+    copy(zprod, ZPROD + <usize>j * 32);
+    store<u8>(BATCH_OUT + <usize>j, 2);
+    deferred++;
+  }
+  if (deferred == 0) return;
+  // inv = (Π Z)⁻¹, then down the records: Z_j⁻¹ = inv · (product before j), inv ← inv · Z_j.
+  invModBinary(inv, zprod, P); // Z ≠ 0 for every deferred T, so the product is invertible
+  for (let j = n - 1; j >= 0; j--) {
+    if (load<u8>(BATCH_OUT + <usize>j) != 2) continue;
+    const pt = DEFER_J + <usize>j * POINT;
+    let prev = -1;
+    for (let k = j - 1; k >= 0; k--) if (load<u8>(BATCH_OUT + <usize>k) == 2) { prev = k; break; }
+    if (prev >= 0) {
+      fmul(ZINV + <usize>j * 32, inv, ZPROD + <usize>prev * 32);
+      fmul(inv, inv, pt + 64);
+    } else copy(ZINV + <usize>j * 32, inv);
+  }
+  for (let j = 0; j < n; j++) {
+    if (load<u8>(BATCH_OUT + <usize>j) != 2) continue;
+    const rec = BATCH + <usize>j * REC;
+    const pt = DEFER_J + <usize>j * POINT;
+    const out = DEFER + <usize>j * DEFER_REC;
+    copy(zi, ZINV + <usize>j * 32);
+    fsqr(zi2, zi);
+    fmul(t, pt, zi2);
+    toBE(out, t); // x(T)
+    fmul(zi2, zi2, zi);
+    fmul(t, pt + 32, zi2);
+    toBE(out + 32, t); // y(T)
+    fromBE(r, rec + 96);
+    montMul(u2, r, WINV + <usize>j * 32, N, N0N); // r·s⁻¹
+    toBE(out + 64, u2);
+    const alt = addRaw(rn, r, N) == 0 && lt(rn, P);
+    if (alt) toBE(out + 96, rn);
+    else memory.fill(out + 96, 0, 32);
+    store<u8>(out + 128, alt ? 1 : 0);
+  }
+}
+
+/** dst (32 bytes, big-endian) ← the 256-bit value at src. */
+function toBE(dst: usize, src: usize): void {
+  for (let i = 0; i < LIMBS; i++) store<u32>(dst + (<usize>i << 2), bswap<u32>(limb(src, 7 - i)));
 }
 
 /**

@@ -27,5 +27,6 @@ export {
 } from './merkle.js';
 export { CompactRange } from './compact.js';
 export type { NodeHasher, RunRooter } from './compact.js';
-export { verifyBatch, verifySignature, registerKey, isKeyRegistered, keySlots } from './signatures.js';
+export { verifyBatch, verifySignature, registerKey, isKeyRegistered, keySlots, setP256ScalarMul, installRuntimeScalarMul, p256ScalarMulInstalled } from './signatures.js';
+export type { P256ScalarMul } from './signatures.js';
 export type { SignatureAlg, SignatureItem } from './signatures.js';

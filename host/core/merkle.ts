@@ -13,6 +13,7 @@
  * is the root over the chunk roots, and a proof is the proof inside one chunk followed by the
  * proof of that chunk among the chunk roots.
  */
+import { installRuntimeScalarMul } from './signatures.js';
 import { CoreError } from './errors.js';
 import { HASH_BYTES, checkBytes, checkMessages, checkOut, hashManyInto, initSha256, shaViews } from './sha256.js';
 
@@ -67,7 +68,12 @@ function mv(): MerkleViews {
 export async function initCore(): Promise<void> {
   await initSha256();
   mv();
+  if (!runtimeMulTried) {
+    runtimeMulTried = true;
+    await installRuntimeScalarMul();
+  }
 }
+let runtimeMulTried = false;
 
 // ---------------------------------------------------------------------------------------------
 // Input checks (identical to reference.ts)

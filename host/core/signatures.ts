@@ -18,8 +18,14 @@
  * equation; the two differ only on signatures whose R carries a small-order component, which only
  * the key holder can make (test/core/signatures.test.ts builds one and records both verdicts).
  *
- * Runtime-neutral: no Node imports. Batch randomness comes from globalThis.crypto.getRandomValues
- * (Web Crypto; Node, Deno, Bun and browsers all have it).
+ * One-off P-256 keys: the core reduces u1·G + u2·Q to one multiplication u2·T (see
+ * p256_verify_batch_deferred) and, when a runtime multiplication is installed
+ * (setP256ScalarMul; initCore installs node:crypto's ECDH where it exists), the runtime computes
+ * x(u2·T) instead of the core's 256 doublings. Without one, the core does every step.
+ *
+ * Runtime-neutral: no static Node imports (node:crypto is imported dynamically, and only where it
+ * exists). Batch randomness comes from globalThis.crypto.getRandomValues (Web Crypto; Node, Deno,
+ * Bun and browsers all have it).
  * host/core/signatures-reference.ts is the twin: @noble/curves for P-256 (prehash off, high S
  * accepted, as FIPS 186-5 does) and node:crypto for Ed25519; both pass the same Wycheproof suite.
  */
@@ -40,6 +46,8 @@ interface P256Exports {
   p256_batch_out(): number;
   p256_batch_max(): number;
   p256_verify_batch(n: number): void;
+  p256_verify_batch_deferred(n: number): void;
+  p256_defer_io(): number;
 }
 
 interface Ed25519Exports {
@@ -105,26 +113,79 @@ function registerP256(publicKey: Uint8Array, point: Uint8Array): boolean {
 }
 
 /** The batch records and verdicts of p256_verify_batch (assembly/p256.ts documents the layout). */
-let batchViews: { buffer: ArrayBuffer; rec: Uint8Array; view: DataView; out: Uint8Array; max: number } | undefined;
+let batchViews: { buffer: ArrayBuffer; rec: Uint8Array; view: DataView; out: Uint8Array; defer: Uint8Array; max: number } | undefined;
 function p256Batch(x: P256Exports): NonNullable<typeof batchViews> {
   if (!batchViews || batchViews.buffer !== x.memory.buffer) {
     const max = x.p256_batch_max();
     const buf = x.memory.buffer;
-    batchViews = { buffer: buf, rec: new Uint8Array(buf, x.p256_batch_io(), max * P256_REC), view: new DataView(buf, x.p256_batch_io(), max * P256_REC), out: new Uint8Array(buf, x.p256_batch_out(), max), max };
+    batchViews = { buffer: buf, rec: new Uint8Array(buf, x.p256_batch_io(), max * P256_REC), view: new DataView(buf, x.p256_batch_io(), max * P256_REC), out: new Uint8Array(buf, x.p256_batch_out(), max), defer: new Uint8Array(buf, x.p256_defer_io(), max * P256_DEFER_REC), max };
   }
   return batchViews;
 }
 const P256_REC = 192;
+const P256_DEFER_REC = 160;
+
+/**
+ * x(k·P) for a P-256 scalar k (32 bytes, 1 ≤ k < n) and point P (65 bytes, uncompressed), as
+ * an ECDH primitive computes it; or undefined to leave every check to the WASM core.
+ */
+export type P256ScalarMul = (k: Uint8Array, point: Uint8Array) => Uint8Array;
+let scalarMul: P256ScalarMul | undefined;
+
+/**
+ * Sets (or, with undefined, removes) the variable-base multiplication that finishes one-off-key
+ * P-256 checks in verifyBatch (p256_verify_batch_deferred in assembly/p256.ts explains the
+ * identity it uses). initCore installs node:crypto's ECDH when the runtime has it and it gives
+ * the known answer; OpenSSL's multiplication is faster than the core's 256 doublings.
+ */
+export function setP256ScalarMul(mul: P256ScalarMul | undefined): void {
+  scalarMul = mul;
+}
+
+/** Whether one-off-key P-256 checks are finished by a runtime multiplication (setP256ScalarMul). */
+export function p256ScalarMulInstalled(): boolean {
+  return scalarMul !== undefined;
+}
+
+/** x(2·G) and G (SEC 2 §2.4.2), the known answer a runtime multiplication must give to be used. */
+const G_UNCOMPRESSED = hexBytes('046b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c2964fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5');
+const X_2G = hexBytes('7cf27b188d034f7e8a52380304b51ac3c08969e277f21b35a60b48fc47669978');
+
+/**
+ * Installs node:crypto's ECDH (createECDH('prime256v1'): setPrivateKey then computeSecret) as the
+ * runtime multiplication when it exists here and computes x(2·G) correctly. Runtimes without
+ * node:crypto (browsers) keep the WASM-only path. Returns whether it was installed.
+ */
+export async function installRuntimeScalarMul(): Promise<boolean> {
+  try {
+    const { createECDH } = await import('node:crypto');
+    const ecdh = createECDH('prime256v1');
+    const mul: P256ScalarMul = (k, point) => {
+      ecdh.setPrivateKey(k);
+      return ecdh.computeSecret(point);
+    };
+    const two = new Uint8Array(32);
+    two[31] = 2;
+    if (!bytesEqual(mul(two, G_UNCOMPRESSED), X_2G)) return false;
+    setP256ScalarMul(mul);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * P-256 checks in chunks through p256_verify_batch, which inverts every chunk's s values together
- * (one modular inversion per chunk): `out[at[j]]` gets the verdict of items[at[j]].
+ * (one modular inversion per chunk): `out[at[j]]` gets the verdict of items[at[j]]. With a runtime
+ * multiplication installed and one-off keys in the chunk, p256_verify_batch_deferred leaves their
+ * last step, x(u2·T), to it.
  */
 function verifyP256Chunked(items: readonly SignatureItem[], at: number[], out: boolean[]): void {
   const { x } = wasm();
   const b = p256Batch(x);
   for (let start = 0; start < at.length; start += b.max) {
     const idx: number[] = [];
+    let oneOff = 0;
     for (let j = start; j < Math.min(at.length, start + b.max); j++) {
       const it = items[at[j]!]!;
       const k = parseSpki(it.publicKey);
@@ -133,15 +194,45 @@ function verifyP256Chunked(items: readonly SignatureItem[], at: number[], out: b
       const o = idx.length * P256_REC;
       const slot = slots.get(toHex(it.publicKey));
       b.view.setInt32(o, slot ?? -1, true);
-      if (slot === undefined) b.rec.set(k.point.subarray(1, 65), o + 32);
+      if (slot === undefined) {
+        b.rec.set(k.point.subarray(1, 65), o + 32);
+        oneOff++;
+      }
       b.rec.set(rs.r, o + 96);
       b.rec.set(rs.s, o + 128);
       b.rec.set(it.digestOrMessage, o + 160);
       idx.push(at[j]!);
     }
     if (idx.length === 0) continue;
-    x.p256_verify_batch(idx.length);
-    idx.forEach((i, j) => (out[i] = b.out[j] === 1));
+    const mul = oneOff > 0 ? scalarMul : undefined;
+    if (mul) x.p256_verify_batch_deferred(idx.length);
+    else x.p256_verify_batch(idx.length);
+    const deferred: number[] = [];
+    idx.forEach((i, j) => {
+      if (b.out[j] === 2) deferred.push(j);
+      else out[i] = b.out[j] === 1;
+    });
+    if (!mul || deferred.length === 0) continue;
+    // Read every deferred record before the runtime call: it may re-enter the core (none does
+    // today), and the WASM views stay valid only while memory does not grow.
+    const pending = deferred.map((j) => {
+      const d = b.defer.slice(j * P256_DEFER_REC, (j + 1) * P256_DEFER_REC);
+      return { i: idx[j]!, r: b.rec.slice(j * P256_REC + 96, j * P256_REC + 128), d };
+    });
+    for (const { i, r, d } of pending) {
+      const point = new Uint8Array(65);
+      point[0] = 4;
+      point.set(d.subarray(0, 64), 1);
+      let xr: Uint8Array;
+      try {
+        xr = mul(d.subarray(64, 96), point);
+      } catch {
+        // A runtime that refuses an input the core produced: check this item in the core alone.
+        out[i] = verifyP256(items[i]!, parseSpki(items[i]!.publicKey)!.point);
+        continue;
+      }
+      out[i] = bytesEqual(xr, r) || (d[128] === 1 && bytesEqual(xr, d.subarray(96, 128)));
+    }
   }
 }
 
@@ -255,6 +346,16 @@ function toHex(b: Uint8Array): string {
   for (let i = 0; i < b.length; i++) s += HEX[b[i]!];
   return s;
 }
+function hexBytes(h: string): Uint8Array {
+  const out = new Uint8Array(h.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export function verifySignature(item: SignatureItem): boolean {
   return verifyBatch([item])[0]!;
@@ -278,12 +379,12 @@ export function verifyBatch(items: readonly SignatureItem[]): boolean[] {
     }
   }
   if (edPositions.length > 0) verifyEd25519Chunk(items, edPositions, out);
-  if (p256Positions.length === 1) {
-    // One signature: the single-call path (no batch records to fill).
+  if (p256Positions.length === 1 && !scalarMul) {
+    // One signature and no runtime multiplication: the single-call path (no batch records to fill).
     const it = items[p256Positions[0]!]!;
     const k = parseSpki(it.publicKey);
     out[p256Positions[0]!] = !!k && k.alg === it.alg && verifyP256(it, k.point);
-  } else if (p256Positions.length > 1) {
+  } else if (p256Positions.length > 0) {
     verifyP256Chunked(items, p256Positions, out);
   }
   return out;

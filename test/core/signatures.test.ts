@@ -14,6 +14,7 @@ import * as wasm from '../../host/core/signatures.js';
 import * as reference from '../../host/core/signatures-reference.js';
 import type { SignatureItem } from '../../host/core/signature-formats.js';
 import { ed25519 } from '@noble/curves/ed25519.js';
+import { p256 } from '@noble/curves/nist.js';
 
 const V = join(import.meta.dirname, '../../conformance/vectors/wycheproof');
 type Wy = { testGroups: { publicKeyDer: string; tests: { tcId: number; msg: string; sig: string; result: string; comment: string }[] }[] };
@@ -165,6 +166,87 @@ it('P-256 batches (one shared inversion per 64) give the single-call verdicts: a
   expect(single.filter((x) => !x).length).toBeGreaterThan(15);
   expect(wasm.verifyBatch(items)).toEqual(single);
   expect(wasm.verifyBatch(items)).toEqual(reference.verifyBatch(items));
+});
+
+describe('one-off P-256 keys finished by a runtime multiplication (p256_verify_batch_deferred)', () => {
+  // verifyBatch with and without node:crypto's ECDH doing x(u2·T): both must give every verdict
+  // of the WASM-only path, and the deferred path must really be the one taken.
+  const withoutMul = <T>(f: () => T): T => {
+    wasm.setP256ScalarMul(undefined);
+    try {
+      return f();
+    } finally {
+      expect(wasm.p256ScalarMulInstalled()).toBe(false);
+    }
+  };
+  it('initCore installed it here (Node has ECDH, and it gives x(2·G))', () => {
+    expect(wasm.p256ScalarMulInstalled()).toBe(true);
+  });
+
+  it('every Wycheproof P-256 vector (DER and P1363, "k*G has a large x-coordinate" among them) gets the WASM-only verdict, in batches and alone', async () => {
+    const all = [...sets[0]!, ...sets[1]!];
+    expect(all.some((v) => v.id.includes('large x-coordinate'))).toBe(true);
+    const items = all.map((v) => v.item);
+    const pure = withoutMul(() => ({ batch: wasm.verifyBatch(items), single: items.map((it) => wasm.verifySignature(it)) }));
+    expect(pure.batch).toEqual(pure.single);
+    // The runtime multiplication, counted.
+    const { createECDH } = await import('node:crypto');
+    const ecdh = createECDH('prime256v1');
+    let calls = 0;
+    wasm.setP256ScalarMul((k, point) => {
+      calls++;
+      ecdh.setPrivateKey(k);
+      return ecdh.computeSecret(point);
+    });
+    try {
+      expect(wasm.verifyBatch(items)).toEqual(pure.batch);
+      expect(items.map((it) => wasm.verifySignature(it))).toEqual(pure.single);
+      expect(calls).toBeGreaterThan(400);
+    } finally {
+      expect(await wasm.installRuntimeScalarMul()).toBe(true);
+    }
+  });
+
+  it('refuses a key with Q = −(e·r⁻¹)·G, where T = O and u1·G + u2·Q is the identity (SEC 1 §4.1.4 step 5)', () => {
+    const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+    const e = createHash('sha256').update('T = O').digest();
+    const r = 0x1234567890abcdefn, s = 0x42n;
+    const modInv = (a: bigint): bigint => {
+      let [t, nt, rr, nr] = [0n, 1n, n, ((a % n) + n) % n];
+      while (nr !== 0n) {
+        const q = rr / nr;
+        [t, nt] = [nt, t - q * nt];
+        [rr, nr] = [nr, rr - q * nr];
+      }
+      return ((t % n) + n) % n;
+    };
+    const c = (BigInt(`0x${e.toString('hex')}`) % n) * modInv(r) % n;
+    const Q = p256.Point.BASE.multiply(n - c); // −c·G
+    const be = (v: bigint): Uint8Array => new Uint8Array(Buffer.from(v.toString(16).padStart(64, '0'), 'hex'));
+    const spki = new Uint8Array([...hex('3059301306072a8648ce3d020106082a8648ce3d030107034200'), ...Q.toBytes(false)]);
+    const item: SignatureItem = { alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: e, signature: new Uint8Array([...be(r), ...be(s)]), signatureFormat: 'p1363' };
+    const other: SignatureItem = { ...item, signature: new Uint8Array([...be(r + 1n), ...be(s)]) };
+    expect(wasm.verifyBatch([item, other, item])).toEqual([false, false, false]);
+    expect(wasm.verifySignature(item)).toBe(false);
+    expect(withoutMul(() => wasm.verifyBatch([item, other]))).toEqual([false, false]);
+    expect(reference.verifyBatch([item, other])).toEqual([false, false]);
+  });
+
+  it('falls back to the core alone when the runtime multiplication throws', async () => {
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const items = Array.from({ length: 5 }, (_, i) => {
+      const msg = Buffer.from(`fallback ${i}`);
+      return { alg: 'ecdsa-p256-sha256' as const, publicKey: new Uint8Array(kp.publicKey.export({ format: 'der', type: 'spki' })), digestOrMessage: createHash('sha256').update(msg).digest(), signature: new Uint8Array(sign('sha256', i === 3 ? Buffer.from('other') : msg, kp.privateKey)) };
+    });
+    wasm.setP256ScalarMul(() => {
+      throw new Error('refused');
+    });
+    try {
+      expect(wasm.verifyBatch(items)).toEqual([true, true, true, false, true]);
+    } finally {
+      expect(await wasm.installRuntimeScalarMul()).toBe(true);
+    }
+  });
 });
 
 describe('Ed25519 batch verification (WASM) and the cofactored rule', () => {
