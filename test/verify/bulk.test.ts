@@ -5,11 +5,11 @@
  * and policy so one batch mixes passing and failing bundles; plus tampered copies of the happy
  * paths, which share checkpoints and CA chains with their originals.
  */
-import { createHash, createPublicKey } from 'node:crypto';
+import { createECDH, createHash, createPublicKey } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { initCore, isKeyRegistered } from '../../host/core/index.js';
+import { initCore, installRuntimeScalarMul, isKeyRegistered, setP256ScalarMul } from '../../host/core/index.js';
 import { signatureRS } from '../../host/core/signature-formats.js';
 import { VerifyPool } from '../../host/core/pool.js';
 import { clearVerificationCache, parseBundle, parseTrustedRoot, verifyBundle, verifyBundles, type Artifact, type BulkItem, type Policy } from '../../host/verify/index.js';
@@ -136,4 +136,28 @@ it('bulk verdicts and error codes equal one-at-a-time ones for every conformance
   // And TSA keys: the flipped-TSA copies of intoto-with-custom-trust-root went through that batch.
   expect(customTsaRegistered).toBe(true);
   expect(compared / 2 - passes).toBeGreaterThan(40);
+});
+
+it('in bulk, P-256 leaf signatures over artifact bytes go into the core batch (finished by the runtime multiplication), not through an OpenSSL key import', async () => {
+  // Artifact bytes only: over a digest the leaf check uses the core even one at a time, so only
+  // the bytes path tells a deferred check from OpenSSL's.
+  const happy = cases().filter((c) => c.root === PROD_ROOT && c.name.startsWith('happy-path') && !c.name.includes('(') && 'bytes' in c.artifact);
+  expect(happy.length).toBeGreaterThan(2);
+  const trust = parseTrustedRoot(JSON.parse(readFileSync(PROD_ROOT, 'utf8')));
+  const items = happy.map((c) => ({ bundle: parseBundle(c.bundleJson), artifact: c.artifact }));
+  let calls = 0;
+  const ecdh = createECDH('prime256v1');
+  setP256ScalarMul((k, point) => {
+    calls++;
+    ecdh.setPrivateKey(k);
+    return ecdh.computeSecret(point);
+  });
+  try {
+    clearVerificationCache();
+    const verdicts = await verifyBundles(items, trust, happy[0]!.policy);
+    expect(verdicts.every((v) => v.ok)).toBe(true);
+    expect(calls).toBeGreaterThan(0);
+  } finally {
+    expect(await installRuntimeScalarMul()).toBe(true);
+  }
 });
