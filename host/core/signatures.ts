@@ -231,6 +231,12 @@ function verifyP256Chunked(items: readonly SignatureItem[], at: number[], out: b
         out[i] = verifyP256(items[i]!, parseSpki(items[i]!.publicKey)!.point);
         continue;
       }
+      if (xr.length < 32) {
+        // A runtime that drops leading zero bytes of the x-coordinate (Node keeps all 32).
+        const padded = new Uint8Array(32);
+        padded.set(xr, 32 - xr.length);
+        xr = padded;
+      }
       out[i] = bytesEqual(xr, r) || (d[128] === 1 && bytesEqual(xr, d.subarray(96, 128)));
     }
   }

@@ -232,6 +232,36 @@ describe('one-off P-256 keys finished by a runtime multiplication (p256_verify_b
     expect(reference.verifyBatch([item, other])).toEqual([false, false]);
   });
 
+  it('accepts a runtime that drops leading zero bytes of x (pads it back), on a signature whose r starts with a zero byte', async () => {
+    const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const spki = new Uint8Array(kp.publicKey.export({ format: 'der', type: 'spki' }));
+    let item: SignatureItem | undefined;
+    for (let i = 0; i < 20_000 && !item; i++) {
+      const msg = Buffer.from(`leading zero ${i}`);
+      const sig = new Uint8Array(sign('sha256', msg, { key: kp.privateKey, dsaEncoding: 'ieee-p1363' }));
+      if (sig[0] === 0) item = { alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: createHash('sha256').update(msg).digest(), signature: sig, signatureFormat: 'p1363' };
+    }
+    expect(item).toBeDefined();
+    const { createECDH } = await import('node:crypto');
+    const ecdh = createECDH('prime256v1');
+    let stripped = 0;
+    wasm.setP256ScalarMul((k, point) => {
+      ecdh.setPrivateKey(k);
+      const x = ecdh.computeSecret(point);
+      let z = 0;
+      while (z < x.length - 1 && x[z] === 0) z++;
+      if (z > 0) stripped++;
+      return x.subarray(z);
+    });
+    try {
+      const bad = { ...item!, digestOrMessage: createHash('sha256').update('other').digest() };
+      expect(wasm.verifyBatch([item!, bad, item!])).toEqual([true, false, true]);
+      expect(stripped).toBeGreaterThan(0);
+    } finally {
+      expect(await wasm.installRuntimeScalarMul()).toBe(true);
+    }
+  });
+
   it('falls back to the core alone when the runtime multiplication throws', async () => {
     const kp = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const items = Array.from({ length: 5 }, (_, i) => {
