@@ -133,7 +133,10 @@ const SCALAR: usize = memory.data(40, 16);
   }
 }
 
-/** out = a + b mod p for a, b < p. One pass in registers, with p fixed (the generic addMod compares limb by limb in memory). */
+/**
+ * out = a + b mod p for a, b < p. One pass in registers with p fixed, where the generic addMod
+ * compares limb by limb in memory.
+ */
 function faddP(out: usize, a: usize, b: usize): void {
   let c: i64 = <i64>load<u32>(a, 0) + <i64>load<u32>(b, 0); const s0 = c & 0xffffffff; c >>= 32;
   c += <i64>load<u32>(a, 4) + <i64>load<u32>(b, 4); const s1 = c & 0xffffffff; c >>= 32;
