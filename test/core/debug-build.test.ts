@@ -41,7 +41,7 @@ describe('debug build of the WASM core', () => {
     });
   }
 
-  it('signatures: ECDSA P-256 and an Ed25519 batch (one tampered item) give the node:crypto verdicts', () => {
+  it('signatures: ECDSA P-256 and an Ed25519 batch (one tampered item) give the node:crypto verdicts, with and without the runtime multiplication', async () => {
     const items: core.SignatureItem[] = [];
     const expected: boolean[] = [];
     for (let i = 0; i < 12; i++) {
@@ -55,5 +55,14 @@ describe('debug build of the WASM core', () => {
       expected.push(i !== 2 && i !== 9);
     }
     expect(core.verifyBatch(items)).toEqual(expected);
+    // The same P-256 items in the core alone (no runtime multiplication), batched and one by one.
+    expect(core.p256ScalarMulInstalled()).toBe(true);
+    core.setP256ScalarMul(undefined);
+    try {
+      expect(core.verifyBatch(items)).toEqual(expected);
+      expect(items.map((it) => core.verifySignature(it))).toEqual(expected);
+    } finally {
+      expect(await core.installRuntimeScalarMul()).toBe(true);
+    }
   });
 });
