@@ -70,7 +70,9 @@ export async function initCore(): Promise<void> {
   mv();
   if (!runtimeMulTried) {
     runtimeMulTried = true;
-    await installRuntimeScalarMul();
+    // CAIRN_WASM_ONLY=1 keeps every signature step in the core (no node:crypto ECDH step).
+    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+    if (env?.CAIRN_WASM_ONLY !== '1') await installRuntimeScalarMul();
   }
 }
 let runtimeMulTried = false;

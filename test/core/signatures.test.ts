@@ -183,6 +183,15 @@ describe('one-off P-256 keys finished by a runtime multiplication (p256_verify_b
     expect(wasm.p256ScalarMulInstalled()).toBe(true);
   });
 
+  it('is left out when the process starts with CAIRN_WASM_ONLY=1', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const core = new URL('../../host/core/index.ts', import.meta.url).href;
+    const run = (env: NodeJS.ProcessEnv): string =>
+      execFileSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const c = await import(${JSON.stringify(core)}); await c.initCore(); console.log(c.p256ScalarMulInstalled());`], { env, encoding: 'utf8' }).trim();
+    expect(run({ ...process.env, CAIRN_WASM_ONLY: '1' })).toBe('false');
+    expect(run({ ...process.env, CAIRN_WASM_ONLY: '' })).toBe('true');
+  });
+
   it('every Wycheproof P-256 vector (DER and P1363, "k*G has a large x-coordinate" among them) gets the WASM-only verdict, in batches and alone', async () => {
     const all = [...sets[0]!, ...sets[1]!];
     expect(all.some((v) => v.id.includes('large x-coordinate'))).toBe(true);
