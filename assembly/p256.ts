@@ -742,12 +742,15 @@ const BATCH_OUT: usize = memory.data(BATCH_MAX, 16);
 const SM: usize = memory.data(2 * BATCH_MAX * 32, 16);
 const PREFIX: usize = memory.data(2 * BATCH_MAX * 32, 16);
 const WINV: usize = memory.data(2 * BATCH_MAX * 32, 16);
-// Deferred one-off keys (p256_verify_batch_deferred): T in Jacobian form while the batch is
-// built, then DEFER_REC bytes per record: T = Q + (e·r⁻¹)·G affine (X @0, Y @32), u2 = r·s⁻¹
-// mod n @64, r + n @96 (all big-endian), and @128 a flag: 1 if r + n < p (a second x to accept).
+// Deferred one-off keys (p256_verify_batch_deferred): DEFER_REC bytes per record (at the
+// record's index): T = Q + (e·r⁻¹)·G affine (X @0, Y @32), u2 = r·s⁻¹ mod n @64, r + n @96 (all
+// big-endian), and @128 a flag: 1 if r + n < p (a second x to accept). DEFER_J holds the T in
+// Jacobian form, in deferral order, until one inversion makes them all affine.
 const DEFER_REC: usize = 160;
 const DEFER: usize = memory.data(BATCH_MAX * <i32>DEFER_REC, 16);
 const DEFER_J: usize = memory.data(BATCH_MAX * <i32>POINT, 16);
+// The deferred records' indices in order, and their Z coordinates' inverses in that order.
+const DEFER_IDX: usize = memory.data(BATCH_MAX * 4, 16);
 const ZINV: usize = memory.data(BATCH_MAX * 32, 16);
 
 export function p256_batch_io(): usize { return BATCH; }
@@ -836,7 +839,7 @@ export function p256_verify_batch_deferred(n: i32): void {
   if (n < 1 || n > BATCH_MAX) return;
   prepareBatch(n, true);
   // Registers apart from those of verifyWithInverse, the point formulas and the inversions.
-  const r = reg(50), e = reg(52), c = reg(80), u2 = reg(81), zprod = reg(82), zi = reg(83), zi2 = reg(84), rn = reg(85), t = reg(86), inv = reg(64);
+  const r = reg(50), e = reg(52), c = reg(80), u2 = reg(81), zi2 = reg(84), rn = reg(85), t = reg(86), inv = reg(64);
   let deferred = 0;
   for (let j = 0; j < n; j++) {
     if (load<u8>(BATCH_OUT + <usize>j) == 0) continue;
@@ -861,33 +864,28 @@ export function p256_verify_batch_deferred(n: i32): void {
       store<u8>(BATCH_OUT + <usize>j, 0);
       continue;
     }
-    memory.copy(DEFER_J + <usize>j * POINT, ACC, 96);
-    // Running product of the Z's of the deferred records, in record order.
-    if (deferred == 0) copy(ZPROD + <usize>j * 32, ACC + 64);
-    else fmul(ZPROD + <usize>j * 32, zprod, ACC + 64);
-    copy(zprod, ZPROD + <usize>j * 32);
+    // ZPROD[k] = Z_0 ⋯ Z_k over the deferred records, k in deferral order.
+    const k = deferred++;
+    store<i32>(DEFER_IDX + (<usize>k << 2), j);
+    memory.copy(DEFER_J + <usize>k * POINT, ACC, 96);
+    if (k == 0) copy(ZPROD, ACC + 64);
+    else fmul(ZPROD + <usize>k * 32, ZPROD + <usize>(k - 1) * 32, ACC + 64);
     store<u8>(BATCH_OUT + <usize>j, 2);
-    deferred++;
   }
   if (deferred == 0) return;
-  // inv = (Π Z)⁻¹, then down the records: Z_j⁻¹ = inv · (product before j), inv ← inv · Z_j.
-  invModBinary(inv, zprod, P); // Z ≠ 0 for every deferred T, so the product is invertible
-  for (let j = n - 1; j >= 0; j--) {
-    if (load<u8>(BATCH_OUT + <usize>j) != 2) continue;
-    const pt = DEFER_J + <usize>j * POINT;
-    let prev = -1;
-    for (let k = j - 1; k >= 0; k--) if (load<u8>(BATCH_OUT + <usize>k) == 2) { prev = k; break; }
-    if (prev >= 0) {
-      fmul(ZINV + <usize>j * 32, inv, ZPROD + <usize>prev * 32);
-      fmul(inv, inv, pt + 64);
-    } else copy(ZINV + <usize>j * 32, inv);
+  // inv = (Π Z)⁻¹, then back down: Z_k⁻¹ = inv · ZPROD[k − 1], and inv ← inv · Z_k.
+  invModBinary(inv, ZPROD + <usize>(deferred - 1) * 32, P); // every Z ≠ 0 (T ≠ O), so Π Z is invertible
+  for (let k = deferred - 1; k >= 1; k--) {
+    fmul(ZINV + <usize>k * 32, inv, ZPROD + <usize>(k - 1) * 32);
+    fmul(inv, inv, DEFER_J + <usize>k * POINT + 64);
   }
-  for (let j = 0; j < n; j++) {
-    if (load<u8>(BATCH_OUT + <usize>j) != 2) continue;
+  copy(ZINV, inv);
+  for (let k = 0; k < deferred; k++) {
+    const j = load<i32>(DEFER_IDX + (<usize>k << 2));
     const rec = BATCH + <usize>j * REC;
-    const pt = DEFER_J + <usize>j * POINT;
+    const pt = DEFER_J + <usize>k * POINT;
     const out = DEFER + <usize>j * DEFER_REC;
-    copy(zi, ZINV + <usize>j * 32);
+    const zi = ZINV + <usize>k * 32;
     fsqr(zi2, zi);
     fmul(t, pt, zi2);
     toBE(out, t); // x(T)

@@ -31,6 +31,11 @@ function startsWith(a: Uint8Array, p: Uint8Array): boolean {
   return true;
 }
 
+/** Byte-for-byte equality (public values only: it returns at the first difference). */
+export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && startsWith(a, b);
+}
+
 /** The key's algorithm and raw point / key bytes, or undefined for anything else (incl. compressed points). */
 export function parseSpki(spki: Uint8Array): { alg: SignatureAlg; point: Uint8Array } | undefined {
   if (spki.length === 91 && startsWith(spki, P256_PREFIX) && spki[26] === 0x04) return { alg: 'ecdsa-p256-sha256', point: spki.subarray(26) };

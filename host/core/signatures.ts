@@ -31,7 +31,7 @@
  */
 import { CoreError } from './errors.js';
 import { coreExports } from './wasm.js';
-import { parseSpki, signatureRS, type SignatureItem } from './signature-formats.js';
+import { bytesEqual, parseSpki, signatureRS, type SignatureItem } from './signature-formats.js';
 
 export type { SignatureAlg, SignatureItem } from './signature-formats.js';
 
@@ -358,11 +358,6 @@ function hexBytes(h: string): Uint8Array {
   const out = new Uint8Array(h.length / 2);
   for (let i = 0; i < out.length; i++) out[i] = parseInt(h.slice(2 * i, 2 * i + 2), 16);
   return out;
-}
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export function verifySignature(item: SignatureItem): boolean {
