@@ -8,11 +8,12 @@
 // comes from the binary extended Euclidean algorithm.
 // Points are Jacobian (X/Z², Y/Z³) with the a = −3 doubling formula (dbl-2001-b), general
 // addition (add-2007-bl) and mixed addition (madd-2007-bl), from the Explicit-Formulas Database.
-// u1·G uses an affine comb table for G built once (one mixed addition per 8-bit window, no
+// u1·G uses an affine comb table for G built once (one addition per 8-bit window, no
 // doublings). u2·Q uses the same kind of comb for a registered key (log, CA, CT and TSA keys
-// verify many signatures), otherwise a width-5 NAF over the odd multiples Q, 3Q, …, 15Q. The
-// final check avoids a field inversion: X ≡ r·Z² (mod p),
-// and also (r + n)·Z² when r + n < p (SEC 1 §4.1.4 step 7 with x mod n).
+// verify many signatures), otherwise a width-5 NAF over the odd multiples Q, 3Q, …, 15Q. A single
+// check's final step avoids a field inversion: X ≡ r·Z² (mod p), and also (r + n)·Z² when
+// r + n < p (SEC 1 §4.1.4 step 7 with x mod n). In a batch, the comb sums of all records are
+// accumulated together in affine coordinates, one shared inversion per round (see ACC_N).
 //
 // NOT constant-time, and it does not need to be: verification handles only public data.
 // ABI: the host writes big-endian 32-byte values into P256_IO (Qx, Qy, r, s, e at offsets
@@ -733,7 +734,7 @@ export function p256_verify(slot: i32): i32 {
 
 // Batches: up to BATCH_MAX records of REC bytes: slot (i32, little-endian; −1 = the key in the
 // record) @0, Qx @32, Qy @64, r @96, s @128, e @160 (big-endian). One verdict byte per record.
-const BATCH_MAX: i32 = 64;
+const BATCH_MAX: i32 = 128;
 const REC: usize = 192;
 const BATCH: usize = memory.data(BATCH_MAX * <i32>REC, 16);
 const BATCH_OUT: usize = memory.data(BATCH_MAX, 16);
@@ -744,19 +745,20 @@ const PREFIX: usize = memory.data(2 * BATCH_MAX * 32, 16);
 const WINV: usize = memory.data(2 * BATCH_MAX * 32, 16);
 // Deferred one-off keys (p256_verify_batch_deferred): DEFER_REC bytes per record (at the
 // record's index): T = Q + (e·r⁻¹)·G affine (X @0, Y @32), u2 = r·s⁻¹ mod n @64, r + n @96 (all
-// big-endian), and @128 a flag: 1 if r + n < p (a second x to accept). DEFER_J holds the T in
-// Jacobian form, in deferral order, until one inversion makes them all affine.
+// big-endian), and @128 a flag: 1 if r + n < p (a second x to accept).
 const DEFER_REC: usize = 160;
 const DEFER: usize = memory.data(BATCH_MAX * <i32>DEFER_REC, 16);
-const DEFER_J: usize = memory.data(BATCH_MAX * <i32>POINT, 16);
-// The deferred records' indices in order, and their Z coordinates' inverses in that order.
-const DEFER_IDX: usize = memory.data(BATCH_MAX * 4, 16);
-const ZINV: usize = memory.data(BATCH_MAX * 32, 16);
 
 export function p256_batch_io(): usize { return BATCH; }
 export function p256_batch_out(): usize { return BATCH_OUT; }
 export function p256_batch_max(): i32 { return BATCH_MAX; }
 export function p256_defer_io(): usize { return DEFER; }
+/** Sets the smallest batch that uses the affine accumulation (tests run both paths); returns the old value. */
+export function p256_set_affine_min(v: i32): i32 {
+  const old = affineMin;
+  affineMin = v < 1 ? 1 : v;
+  return old;
+}
 
 /**
  * WINV[j] = SM[j]⁻¹ (mod n, Montgomery form in and out) for j < count, by Montgomery's
@@ -803,22 +805,189 @@ function prepareBatch(n: i32, withR: bool): void {
   invertBatchN(withR ? 2 * n : n);
 }
 
+// Simultaneous affine accumulation, for every record whose sum comes from combs: registered keys
+// (u1·G + u2·Q) and the T = (e·r⁻¹)·G + Q of deferred one-off keys. Record j has two
+// accumulators: 2j for the G-comb part and 2j + 1 for the key part (u2 through the key's comb, or
+// Q itself for a one-off key). In round i, one per 8-bit window, every accumulator whose window i
+// is non-zero adds its comb entry, and all these additions are affine, the chord rule
+// x3 = λ² − x1 − x2, y3 = λ·(x1 − x3) − y1 with λ = (y2 − y1)/(x2 − x1) (SEC 1 §2.2.1), their
+// denominators inverted together by Montgomery's trick: 5M + 1S per addition plus a share of one
+// field inversion per round, where a mixed Jacobian addition takes 7M + 4S. A last round adds
+// the two accumulators, which leaves each record's point affine, with no inversion left to do.
+// Within one comb the chord always exists: a partial sum is (k mod 2^(8i))·P and the entry
+// d·2^(8i)·P with 0 < d < 2^8, and for k < n neither their difference nor their sum is a multiple
+// of n. The last round can meet equal x (a doubling, or a sum O); such a record falls back to the
+// Jacobian formulas, which handle both (any equal x falls back the same way).
+const ACC_N: i32 = 2 * BATCH_MAX;
+const AFF: usize = memory.data(ACC_N * <i32>AFFINE, 16); // accumulator x @0, y @32 (normal form)
+const AFF_SET: usize = memory.data(ACC_N, 16); // 1: the accumulator holds a point; 0: O
+const AFF_K: usize = memory.data(ACC_N * 40, 16); // its scalar, 8 zero bytes above (windows read a u64)
+const AFF_COMB: usize = memory.data(ACC_N * 4, 16); // its comb's address; 0: no comb rounds
+const REC_MODE: usize = memory.data(BATCH_MAX, 16); // 0: not accumulated; 1: accumulated; 2: fell back
+// One round's additions: the accumulator, the affine point it adds, x2 − x1, running products.
+const ADD_ACC: usize = memory.data(ACC_N * 4, 16);
+const ADD_SRC: usize = memory.data(ACC_N * 4, 16);
+const ADD_DEN: usize = memory.data(ACC_N * 32, 16);
+const ADD_PFX: usize = memory.data(ACC_N * 32, 16);
+// Below this many records a batch keeps the Jacobian formulas: each round's inversion (about
+// 10 µs) must be shared by enough additions to pay for itself. Settable for tests and benchmarks.
+let affineMin: i32 = 24;
+const MODE_NONE: u8 = 0;
+const MODE_AFFINE: u8 = 1;
+const MODE_FALLBACK: u8 = 2;
+
 /**
- * Verifies n records of BATCH with one modular inversion for all of them (prepareBatch), then
- * each record through the same point arithmetic as p256_verify, so the verdicts are those of n
- * single calls.
+ * The m additions listed in ADD_ACC / ADD_SRC (accumulator += affine point) with one field
+ * inversion for all of them. An accumulator at O takes the point as it is. Equal x-coordinates
+ * (the sum is a doubling or O: no chord) send the record to the Jacobian fallback.
+ */
+function addRound(m: i32): void {
+  let c = 0;
+  for (let k = 0; k < m; k++) {
+    const a = load<i32>(ADD_ACC + (<usize>k << 2));
+    const src = <usize>load<u32>(ADD_SRC + (<usize>k << 2));
+    const acc = AFF + <usize>a * AFFINE;
+    if (load<u8>(AFF_SET + <usize>a) == 0) {
+      memory.copy(acc, src, 64);
+      store<u8>(AFF_SET + <usize>a, 1);
+      continue;
+    }
+    const den = ADD_DEN + <usize>c * 32;
+    fsub(den, src, acc);
+    if (isZero(den)) {
+      store<u8>(REC_MODE + <usize>(a >> 1), MODE_FALLBACK);
+      continue;
+    }
+    if (c == 0) copy(ADD_PFX, den);
+    else fmul(ADD_PFX + <usize>c * 32, ADD_PFX + <usize>(c - 1) * 32, den);
+    // Compacted in place: entry c ≤ k is rewritten after entry k was read.
+    store<i32>(ADD_ACC + (<usize>c << 2), a);
+    store<u32>(ADD_SRC + (<usize>c << 2), <u32>src);
+    c++;
+  }
+  if (c == 0) return;
+  const inv = reg(87), dinv = reg(88), lam = reg(89), t = reg(90);
+  invModBinary(inv, ADD_PFX + <usize>(c - 1) * 32, P); // a product of non-zero values mod prime p
+  for (let k = c - 1; k >= 0; k--) {
+    // dinv = 1/den_k = inv · (den_0 ⋯ den_{k−1}); then inv ← inv · den_k.
+    if (k > 0) {
+      fmul(dinv, inv, ADD_PFX + <usize>(k - 1) * 32);
+      fmul(inv, inv, ADD_DEN + <usize>k * 32);
+    } else copy(dinv, inv);
+    const acc = AFF + <usize>load<i32>(ADD_ACC + (<usize>k << 2)) * AFFINE;
+    const src = <usize>load<u32>(ADD_SRC + (<usize>k << 2));
+    fsub(t, src + 32, acc + 32);
+    fmul(lam, t, dinv); // λ = (y2 − y1)/(x2 − x1)
+    fsqr(t, lam);
+    fsub(t, t, acc);
+    fsub(t, t, src); // x3 = λ² − x1 − x2
+    fsub(dinv, acc, t);
+    copy(acc, t);
+    fmul(dinv, lam, dinv);
+    fsub(acc + 32, dinv, acc + 32); // y3 = λ·(x1 − x3) − y1
+  }
+}
+
+/** Sets accumulator a to O, to be summed over `comb` with the scalar at k (normal form, < n). */
+function accumulate(a: i32, comb: usize, k: usize): void {
+  const dst = AFF_K + <usize>a * 40;
+  copy(dst, k);
+  store<u64>(dst, 0, 32);
+  store<u32>(AFF_COMB + (<usize>a << 2), <u32>comb);
+  store<u8>(AFF_SET + <usize>a, 0);
+}
+
+/** The comb rounds and the last round over the n records of the batch (see ACC_N). */
+function accumulateAll(n: i32): void {
+  // Both combs have the same window (G_W = KEY_W), so round i reads window i of every scalar.
+  const K: usize = <usize>1 << G_W;
+  const mask: u64 = <u64>K - 1;
+  for (let i = 0; i < combRows(G_W); i++) {
+    const bit = i * G_W;
+    const word = <usize>(bit >> 5) << 2;
+    const shift = <u64>(bit & 31);
+    let m = 0;
+    for (let j = 0; j < n; j++) {
+      if (load<u8>(REC_MODE + <usize>j) != MODE_AFFINE) continue;
+      for (let a = 2 * j; a < 2 * j + 2; a++) {
+        const comb = <usize>load<u32>(AFF_COMB + (<usize>a << 2));
+        if (comb == 0) continue;
+        const d = <usize>((load<u64>(AFF_K + <usize>a * 40 + word) >> shift) & mask);
+        if (d == 0) continue;
+        store<i32>(ADD_ACC + (<usize>m << 2), a);
+        store<u32>(ADD_SRC + (<usize>m << 2), <u32>(comb + (<usize>i * K + d) * AFFINE));
+        m++;
+      }
+    }
+    if (m > 0) addRound(m);
+  }
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    if (load<u8>(REC_MODE + <usize>j) != MODE_AFFINE || load<u8>(AFF_SET + <usize>(2 * j + 1)) == 0) continue;
+    store<i32>(ADD_ACC + (<usize>m << 2), 2 * j);
+    store<u32>(ADD_SRC + (<usize>m << 2), <u32>(AFF + <usize>(2 * j + 1) * AFFINE));
+    m++;
+  }
+  if (m > 0) addRound(m);
+}
+
+/**
+ * Queues record j (key in a registered slot) for accumulation: u1 = e·s⁻¹ over G's comb and
+ * u2 = r·s⁻¹ over the key's. r and e are loaded (e reduced mod n, SEC 1 §4.1.4 steps 3–4).
+ */
+function queueRegistered(j: i32, slot: i32, r: usize, e: usize): void {
+  const u = reg(91);
+  if (!lt(e, N)) subRaw(e, e, N);
+  montMul(u, e, WINV + <usize>j * 32, N, N0N);
+  accumulate(2 * j, GCOMB, u);
+  montMul(u, r, WINV + <usize>j * 32, N, N0N);
+  accumulate(2 * j + 1, KTABLES + <usize>slot * <usize>KEY_COMB_BYTES, u);
+  store<u8>(REC_MODE + <usize>j, MODE_AFFINE);
+}
+
+/**
+ * The verdict of an accumulated registered-key record j: x(R) ≡ r (mod n) for R = u1·G + u2·Q
+ * affine, that is x = r or x = r + n when r + n < p (SEC 1 §4.1.4 steps 5–7); R = O fails.
+ */
+function registeredVerdict(j: i32, r: usize): i32 {
+  const a = 2 * j;
+  if (load<u8>(AFF_SET + <usize>a) == 0) return 0;
+  const x = AFF + <usize>a * AFFINE;
+  if (eq(x, r)) return 1;
+  const rn = reg(61);
+  return addRaw(rn, r, N) == 0 && lt(rn, P) && eq(x, rn) ? 1 : 0;
+}
+
+/**
+ * Verifies n records of BATCH with one modular inversion of s for all of them (prepareBatch).
+ * Registered keys go through the simultaneous affine accumulation (records falling back to
+ * verifyWithInverse), one-off keys through verifyWithInverse; the verdicts are those of n
+ * single p256_verify calls.
  */
 export function p256_verify_batch(n: i32): void {
   init();
   if (n < 1 || n > BATCH_MAX) return;
   prepareBatch(n, false);
   const r = reg(50), e = reg(52);
+  const affine = n >= affineMin;
   for (let j = 0; j < n; j++) {
+    store<u8>(REC_MODE + <usize>j, MODE_NONE);
     if (load<u8>(BATCH_OUT + <usize>j) == 0) continue;
     const rec = BATCH + <usize>j * REC;
     fromBE(r, rec + 96);
     fromBE(e, rec + 160);
-    store<u8>(BATCH_OUT + <usize>j, <u8>verifyWithInverse(load<i32>(rec), rec + 32, r, e, WINV + <usize>j * 32));
+    const slot = load<i32>(rec);
+    if (affine && slot >= 0 && slot < KEY_SLOTS) queueRegistered(j, slot, r, e);
+    else store<u8>(BATCH_OUT + <usize>j, <u8>verifyWithInverse(slot, rec + 32, r, e, WINV + <usize>j * 32));
+  }
+  if (affine) accumulateAll(n);
+  for (let j = 0; j < n; j++) {
+    const mode = load<u8>(REC_MODE + <usize>j);
+    if (mode == MODE_NONE) continue;
+    const rec = BATCH + <usize>j * REC;
+    fromBE(r, rec + 96);
+    fromBE(e, rec + 160);
+    store<u8>(BATCH_OUT + <usize>j, <u8>(mode == MODE_AFFINE ? registeredVerdict(j, r) : verifyWithInverse(load<i32>(rec), rec + 32, r, e, WINV + <usize>j * 32)));
   }
 }
 
@@ -828,78 +997,110 @@ export function p256_verify_batch(n: i32): void {
  * (mod n) since u1 = e·s⁻¹ and u2 = r·s⁻¹. So x(u1·G + u2·Q) is the x-coordinate of one
  * variable-base multiplication u2·T, which is exactly what an ECDH primitive computes (the
  * "shared secret" of private scalar u2 and public point T); the host accepts when that x equals
- * r, or r + n when the flag says r + n < p (SEC 1 §4.1.4 step 7 with x mod n). Here: T from G's
- * comb and one mixed addition, all the T made affine with one field inversion (Montgomery's
- * trick again), and the record's r⁻¹ from the batch inversion of s and r together. T = O means
- * u1·G + u2·Q = O, which step 5 refuses (verdict 0); otherwise u2 ≠ 0 and the group has prime
- * order, so u2·T ≠ O. Registered keys are verified here in full, as in p256_verify_batch.
+ * r, or r + n when the flag says r + n < p (SEC 1 §4.1.4 step 7 with x mod n). Here T comes out
+ * of the affine accumulation ((e·r⁻¹)·G from G's comb, plus Q), already affine, and r⁻¹ from the
+ * batch inversion of s and r together. T = O means u1·G + u2·Q = O, which step 5 refuses
+ * (verdict 0); otherwise u2 ≠ 0 and the group has prime order, so u2·T ≠ O. Registered keys are
+ * verified here in full, as in p256_verify_batch.
  */
 export function p256_verify_batch_deferred(n: i32): void {
   init();
   if (n < 1 || n > BATCH_MAX) return;
   prepareBatch(n, true);
   // Registers apart from those of verifyWithInverse, the point formulas and the inversions.
-  const r = reg(50), e = reg(52), c = reg(80), u2 = reg(81), zi2 = reg(84), rn = reg(85), t = reg(86), inv = reg(64);
-  let deferred = 0;
+  const r = reg(50), e = reg(52), c = reg(80);
+  const affine = n >= affineMin;
   for (let j = 0; j < n; j++) {
+    store<u8>(REC_MODE + <usize>j, MODE_NONE);
     if (load<u8>(BATCH_OUT + <usize>j) == 0) continue;
     const rec = BATCH + <usize>j * REC;
     fromBE(r, rec + 96);
     fromBE(e, rec + 160);
     const slot = load<i32>(rec);
     if (slot >= 0) {
-      store<u8>(BATCH_OUT + <usize>j, <u8>verifyWithInverse(slot, rec + 32, r, e, WINV + <usize>j * 32));
+      if (slot >= KEY_SLOTS) store<u8>(BATCH_OUT + <usize>j, 0);
+      else if (affine) queueRegistered(j, slot, r, e);
+      else store<u8>(REC_MODE + <usize>j, MODE_FALLBACK);
       continue;
     }
     if (!loadPublicKey(rec + 32)) {
       store<u8>(BATCH_OUT + <usize>j, 0);
       continue;
     }
+    if (!affine) {
+      store<u8>(REC_MODE + <usize>j, MODE_FALLBACK);
+      continue;
+    }
     if (!lt(e, N)) subRaw(e, e, N);
     montMul(c, e, WINV + <usize>(n + j) * 32, N, N0N); // e·r⁻¹ (normal form)
-    pointSetInfinity(ACC);
-    addComb(GCOMB, c, G_W);
-    pointAddAffine(ACC, ACC, reg(40)); // + Q (affine: reg(40), reg(41))
-    if (isInfinity(ACC)) {
+    accumulate(2 * j, GCOMB, c);
+    const q = AFF + <usize>(2 * j + 1) * AFFINE;
+    copy(q, reg(40));
+    copy(q + 32, reg(41));
+    store<u8>(AFF_SET + <usize>(2 * j + 1), 1);
+    store<u32>(AFF_COMB + (<usize>(2 * j + 1) << 2), 0);
+    store<u8>(REC_MODE + <usize>j, MODE_AFFINE);
+  }
+  if (affine) accumulateAll(n);
+  for (let j = 0; j < n; j++) {
+    const mode = load<u8>(REC_MODE + <usize>j);
+    if (mode == MODE_NONE) continue;
+    const rec = BATCH + <usize>j * REC;
+    fromBE(r, rec + 96);
+    fromBE(e, rec + 160);
+    const slot = load<i32>(rec);
+    if (slot >= 0) {
+      store<u8>(BATCH_OUT + <usize>j, <u8>(mode == MODE_AFFINE ? registeredVerdict(j, r) : verifyWithInverse(slot, rec + 32, r, e, WINV + <usize>j * 32)));
+      continue;
+    }
+    const t = AFF + <usize>(2 * j) * AFFINE;
+    if (mode == MODE_FALLBACK && !deferredJacobian(j, n, e, t)) {
       store<u8>(BATCH_OUT + <usize>j, 0);
       continue;
     }
-    // ZPROD[k] = Z_0 ⋯ Z_k over the deferred records, k in deferral order.
-    const k = deferred++;
-    store<i32>(DEFER_IDX + (<usize>k << 2), j);
-    memory.copy(DEFER_J + <usize>k * POINT, ACC, 96);
-    if (k == 0) copy(ZPROD, ACC + 64);
-    else fmul(ZPROD + <usize>k * 32, ZPROD + <usize>(k - 1) * 32, ACC + 64);
+    if (mode == MODE_AFFINE && load<u8>(AFF_SET + <usize>(2 * j)) == 0) {
+      store<u8>(BATCH_OUT + <usize>j, 0); // T = O
+      continue;
+    }
+    writeDeferred(j, r, t);
     store<u8>(BATCH_OUT + <usize>j, 2);
   }
-  if (deferred == 0) return;
-  // inv = (Π Z)⁻¹, then back down: Z_k⁻¹ = inv · ZPROD[k − 1], and inv ← inv · Z_k.
-  invModBinary(inv, ZPROD + <usize>(deferred - 1) * 32, P); // every Z ≠ 0 (T ≠ O), so Π Z is invertible
-  for (let k = deferred - 1; k >= 1; k--) {
-    fmul(ZINV + <usize>k * 32, inv, ZPROD + <usize>(k - 1) * 32);
-    fmul(inv, inv, DEFER_J + <usize>k * POINT + 64);
-  }
-  copy(ZINV, inv);
-  for (let k = 0; k < deferred; k++) {
-    const j = load<i32>(DEFER_IDX + (<usize>k << 2));
-    const rec = BATCH + <usize>j * REC;
-    const pt = DEFER_J + <usize>k * POINT;
-    const out = DEFER + <usize>j * DEFER_REC;
-    const zi = ZINV + <usize>k * 32;
-    fsqr(zi2, zi);
-    fmul(t, pt, zi2);
-    toBE(out, t); // x(T)
-    fmul(zi2, zi2, zi);
-    fmul(t, pt + 32, zi2);
-    toBE(out + 32, t); // y(T)
-    fromBE(r, rec + 96);
-    montMul(u2, r, WINV + <usize>j * 32, N, N0N); // r·s⁻¹
-    toBE(out + 64, u2);
-    const alt = addRaw(rn, r, N) == 0 && lt(rn, P);
-    if (alt) toBE(out + 96, rn);
-    else memory.fill(out + 96, 0, 32);
-    store<u8>(out + 128, alt ? 1 : 0);
-  }
+}
+
+/**
+ * T = (e·r⁻¹)·G + Q for one-off record j through the Jacobian formulas, which handle the doubling
+ * and O cases the chord rule cannot, made affine at `out` with its own inversion. False if T = O.
+ */
+function deferredJacobian(j: i32, n: i32, e: usize, out: usize): bool {
+  const rec = BATCH + <usize>j * REC;
+  const c = reg(80), zi = reg(82), zi2 = reg(84);
+  loadPublicKey(rec + 32); // checked when the record was queued
+  if (!lt(e, N)) subRaw(e, e, N);
+  montMul(c, e, WINV + <usize>(n + j) * 32, N, N0N);
+  pointSetInfinity(ACC);
+  addComb(GCOMB, c, G_W);
+  pointAddAffine(ACC, ACC, reg(40)); // + Q (affine: reg(40), reg(41))
+  if (isInfinity(ACC)) return false;
+  invModBinary(zi, ACC + 64, P);
+  fsqr(zi2, zi);
+  fmul(out, ACC, zi2);
+  fmul(zi2, zi2, zi);
+  fmul(out + 32, ACC + 32, zi2);
+  return true;
+}
+
+/** DEFER record j (see DEFER_REC) for T affine at t: x(T), y(T), u2 = r·s⁻¹, r + n and its flag. */
+function writeDeferred(j: i32, r: usize, t: usize): void {
+  const out = DEFER + <usize>j * DEFER_REC;
+  const u2 = reg(81), rn = reg(85);
+  toBE(out, t);
+  toBE(out + 32, t + 32);
+  montMul(u2, r, WINV + <usize>j * 32, N, N0N); // r·s⁻¹
+  toBE(out + 64, u2);
+  const alt = addRaw(rn, r, N) == 0 && lt(rn, P);
+  if (alt) toBE(out + 96, rn);
+  else memory.fill(out + 96, 0, 32);
+  store<u8>(out + 128, alt ? 1 : 0);
 }
 
 /** dst (32 bytes, big-endian) ← the 256-bit value at src. */

@@ -49,7 +49,7 @@ export class BundleVerifierPool extends WorkerPool<{ jobs?: BulkJob[]; clear?: b
   /**
    * Verdicts for `jobs`, in order. Jobs go out in chunks that the workers take as they finish
    * (WorkerPool.deal): about eight per worker, each between 16 and 256 bundles, which keeps every
-   * worker busy to the end while each chunk still batches its core checks (64 per WASM batch).
+   * worker busy to the end while each chunk still batches its core checks (up to 128 per WASM batch).
    */
   async verify(jobs: readonly BulkJob[]): Promise<BulkOutcome[]> {
     const chunk = Math.min(256, Math.max(16, Math.ceil(jobs.length / (8 * this.size))));

@@ -99,7 +99,8 @@ let sink: { items: SignatureItem[]; keys: string[]; p256: boolean } | undefined;
  * A signature by a trusted key (log, CT log, CA), its verdict cached. Ed25519: the WASM core,
  * deferred into the batch when bulk. ECDSA P-256 when bulk and the key has a table in the core
  * (verifyBundles registers them): deferred too, checked over its SHA-256 digest in the core's
- * batch (one modular inversion per 64 signatures). Otherwise OpenSSL.
+ * batch (up to 128 signatures, their comb sums accumulated together: assembly/p256.ts). Otherwise
+ * OpenSSL.
  */
 function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, sig: Uint8Array): boolean {
   const k = parseSpki(spki);
@@ -821,10 +822,11 @@ export interface BatchVerifier {
  * chunk of bundles, de-duplicated (a checkpoint shared by many bundles is checked once) and
  * verified in the WASM core's batches, on a worker pool when given: Ed25519 (Rekor v2 checkpoints,
  * SETs and SCTs of Ed25519 logs) in one batch equation; P-256 (SETs, checkpoints, SCTs, the
- * issuing CA's signature on each certificate) with comb tables for the trusted keys and one
- * modular inversion per 64 signatures, when run on this thread. A bundle with a failed item is
- * then re-verified on its own to report exactly what a single run would. The other checks (the
- * artifact signature by the certificate key, RFC 3161 tokens) run as they come, on OpenSSL.
+ * issuing CA's signature on each certificate, TSA tokens) with comb tables for the trusted keys,
+ * and the artifact's signature by the certificate key finished by the runtime's ECDH where there
+ * is one (p256_verify_batch_deferred), up to 128 per core batch, when run on this thread. A
+ * bundle with a failed item is then re-verified on its own to report exactly what a single run
+ * would.
  */
 export async function verifyBundles(items: readonly BulkItem[], trust: TrustMaterial, policy: Policy, o: VerifyOptions & { pool?: BatchVerifier; chunk?: number } = {}): Promise<BulkVerdict[]> {
   registerTrustedKeys(trust);

@@ -144,7 +144,7 @@ it('WASM and the twin agree on every Wycheproof vector, "acceptable" ones includ
   }
 });
 
-it('P-256 batches (one shared inversion per 64) give the single-call verdicts: across chunk boundaries, registered and one-off keys, out-of-range r and s mid-batch', () => {
+it('P-256 batches (one shared inversion of s per 128) give the single-call verdicts: across chunk boundaries, registered and one-off keys, out-of-range r and s mid-batch', () => {
   const N = Buffer.from('ffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551', 'hex');
   const keys = Array.from({ length: 5 }, () => generateKeyPairSync('ec', { namedCurve: 'P-256' }));
   const spki = (i: number): Uint8Array => new Uint8Array(keys[i]!.publicKey.export({ format: 'der', type: 'spki' }));
@@ -409,4 +409,126 @@ it('the WASM SHA-512 (Ed25519 hashing) matches node:crypto across block boundari
     const p = x.sha512_digest(at, len);
     expect(Buffer.from(new Uint8Array(x.memory.buffer, p, 64)).toString('hex'), `${len}`).toBe(createHash('sha512').update(m).digest('hex'));
   }
+});
+
+describe('P-256 batches through the simultaneous affine accumulation (assembly/p256.ts, ACC_N)', () => {
+  // Batches of at least p256_set_affine_min records add their comb entries with the affine chord
+  // rule, one shared inversion per round; smaller ones keep the Jacobian formulas. Every case runs
+  // with the threshold forced to 1 (affine always) and to 10^6 (never), against the twin.
+  const core = (): { p256_set_affine_min(v: number): number } => coreExports() as unknown as { p256_set_affine_min(v: number): number };
+  const both = <T>(f: () => T): { affine: T; jacobian: T } => {
+    const old = core().p256_set_affine_min(1);
+    try {
+      const affine = f();
+      core().p256_set_affine_min(1_000_000);
+      return { affine, jacobian: f() };
+    } finally {
+      core().p256_set_affine_min(old);
+    }
+  };
+  const n = BigInt('0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551');
+  const mod = (a: bigint): bigint => ((a % n) + n) % n;
+  const inv = (a: bigint): bigint => {
+    let [t, nt, r, nr] = [0n, 1n, n, mod(a)];
+    while (nr !== 0n) {
+      const q = r / nr;
+      [t, nt] = [nt, t - q * nt];
+      [r, nr] = [nr, r - q * nr];
+    }
+    return mod(t);
+  };
+  const be = (v: bigint): Uint8Array => new Uint8Array(Buffer.from(v.toString(16).padStart(64, '0'), 'hex'));
+  const spkiOf = (d: bigint): Uint8Array => new Uint8Array([...hex('3059301306072a8648ce3d020106082a8648ce3d030107034200'), ...p256.Point.BASE.multiply(d).toBytes(false)]);
+  const item = (spki: Uint8Array, r: bigint, s: bigint, e: bigint): SignatureItem => ({ alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: be(e), signature: new Uint8Array([...be(r), ...be(s)]), signatureFormat: 'p1363' });
+  const xOf = (k: bigint): bigint => mod(p256.Point.BASE.multiply(mod(k)).toAffine().x);
+
+  it('every Wycheproof P-256 vector with its key registered gets the twin\'s verdict either way, and so does every one-off key', () => {
+    for (const set of [sets[0]!, sets[1]!]) {
+      const byKey = new Map<string, SignatureItem[]>();
+      for (const v of set) {
+        const k = Buffer.from(v.item.publicKey).toString('hex');
+        byKey.set(k, [...(byKey.get(k) ?? []), v.item]);
+      }
+      let registered = 0;
+      for (const items of byKey.values()) {
+        if (wasm.registerKey(items[0]!.publicKey)) registered++;
+        const want = reference.verifyBatch(items);
+        const got = both(() => wasm.verifyBatch(items));
+        expect(got.affine).toEqual(want);
+        expect(got.jacobian).toEqual(want);
+      }
+      expect(registered).toBeGreaterThan(10);
+      // One-off keys (registration evicts the least recent of 8 slots: most of these are gone).
+      const items = set.map((v) => v.item).filter((it) => !wasm.isKeyRegistered(it.publicKey));
+      expect(items.length).toBeGreaterThan(100);
+      const want = reference.verifyBatch(items);
+      const got = both(() => wasm.verifyBatch(items));
+      expect(got.affine).toEqual(want);
+      expect(got.jacobian).toEqual(want);
+    }
+  });
+
+  it('falls back to the Jacobian formulas where the chord rule has no answer: u1·G = u2·Q (a doubling) and u1·G = −u2·Q (the identity)', () => {
+    const d = 0x5eed5eed5eed5eed5eed5eed5eed5eedn;
+    const spki = spkiOf(d);
+    expect(wasm.registerKey(spki)).toBe(true);
+    const cases: { it: SignatureItem; valid: boolean }[] = [];
+    for (const k of [7n, 0xdeadbeefn, n - 12345n]) {
+      // u1 = k and u2 = k/d: u1·G + u2·Q = 2k·G, so r = x(2k·G) makes a valid signature.
+      const r = xOf(2n * k);
+      const s = mod(r * d * inv(k));
+      cases.push({ it: item(spki, r, s, mod(k * s)), valid: true });
+      // u1 = −u2·d: the sum is O, which SEC 1 §4.1.4 step 5 refuses whatever r is.
+      const r2 = xOf(k);
+      const s2 = mod(k + 99n);
+      cases.push({ it: item(spki, r2, s2, mod(-r2 * d)), valid: false });
+    }
+    // The same keys signing ordinarily, so each batch mixes the exceptional records with others.
+    const plain = Array.from({ length: 30 }, (_, i) => {
+      const k = BigInt(1000 + i);
+      const r = xOf(k);
+      const e = BigInt(`0x${createHash('sha256').update(`plain ${i}`).digest('hex')}`) % n;
+      return { it: item(spki, r, mod(inv(k) * (e + r * d)), e), valid: true };
+    });
+    const all = [...plain.slice(0, 10), ...cases, ...plain.slice(10)];
+    const want = all.map((c) => c.valid);
+    expect(reference.verifyBatch(all.map((c) => c.it))).toEqual(want);
+    const got = both(() => wasm.verifyBatch(all.map((c) => c.it)));
+    expect(got.affine).toEqual(want);
+    expect(got.jacobian).toEqual(want);
+    // With one-off keys in the batch too (p256_verify_batch_deferred), with and without the runtime step.
+    const oneOff = plain.slice(0, 3).map((c) => ({ ...c, it: { ...c.it, publicKey: spkiOf(d + 1n) } }));
+    const mixed = [...all, ...oneOff];
+    const wantMixed = reference.verifyBatch(mixed.map((c) => c.it));
+    expect(wantMixed.slice(0, all.length)).toEqual(want);
+    expect(both(() => wasm.verifyBatch(mixed.map((c) => c.it)))).toEqual({ affine: wantMixed, jacobian: wantMixed });
+    wasm.setP256ScalarMul(undefined);
+    const pure = both(() => wasm.verifyBatch(mixed.map((c) => c.it)));
+    void wasm.installRuntimeScalarMul();
+    expect(pure).toEqual({ affine: wantMixed, jacobian: wantMixed });
+  });
+
+  it('one-off keys: T = 2Q (e·r⁻¹ = d, a doubling in the last round) verifies, T = O does not', async () => {
+    const d = 0xc0ffee1234567890abcdefn;
+    const spki = spkiOf(d);
+    const items: SignatureItem[] = [];
+    for (const k of [3n, 0x1234567n]) {
+      // c = e·r⁻¹ = d makes T = d·G + Q = 2Q; u2 = k/(2d) then gives u2·T = k·G.
+      const r = xOf(k);
+      const u2 = mod(k * inv(2n * d));
+      items.push(item(spki, r, mod(r * inv(u2)), mod(d * r)));
+    }
+    // T = O: Q = −c·G for c = e·r⁻¹.
+    const e = 0x7777n, r = 0x1234567890abcdefn;
+    const tZero = item(spkiOf(mod(-e * inv(r))), r, 0x42n, e);
+    const batch = [items[0]!, tZero, items[1]!];
+    expect(reference.verifyBatch(batch)).toEqual([true, false, true]);
+    expect(both(() => wasm.verifyBatch(batch))).toEqual({ affine: [true, false, true], jacobian: [true, false, true] });
+    wasm.setP256ScalarMul(undefined);
+    try {
+      expect(both(() => wasm.verifyBatch(batch))).toEqual({ affine: [true, false, true], jacobian: [true, false, true] });
+    } finally {
+      expect(await wasm.installRuntimeScalarMul()).toBe(true);
+    }
+  });
 });
