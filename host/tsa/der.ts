@@ -5,6 +5,7 @@
  * that were signed (CMS signedAttrs, eContent, certificate fields) walk the TLVs here directly
  * instead of trusting a re-encoding.
  */
+import { Buffer } from 'node:buffer';
 import { TsaError } from './errors.js';
 
 export const MAX_DER_DEPTH = 32;
@@ -163,9 +164,14 @@ export function decodeInteger(v: Uint8Array): bigint {
   return n;
 }
 
+/**
+ * Byte equality of public values (certificates, names, digests in a token): nothing compared here
+ * is secret, so a difference may end the comparison early; certificates (hundreds of bytes) go to
+ * the native memcmp of Buffer.compare.
+ */
 export function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
-  let d = 0;
-  for (let i = 0; i < a.length; i++) d |= a[i]! ^ b[i]!;
-  return d === 0;
+  if (a.length >= 64) return Buffer.compare(Buffer.from(a.buffer, a.byteOffset, a.length), Buffer.from(b.buffer, b.byteOffset, b.length)) === 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }

@@ -14,6 +14,7 @@
  *      so a token stays verifiable after the TSA cert expires — that is what a timestamp is for);
  *   8. the caller's expectations: messageImprint, nonce, policy.
  */
+import * as nodeCrypto from 'node:crypto';
 import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, ExtendedKeyUsage, SubjectKeyIdentifier } from '@peculiar/asn1-x509';
@@ -91,6 +92,10 @@ interface ParsedCert {
   key?: KeyObject;
   /** DER (base64) of certificates verified to have issued this one. */
   issuedBy?: Set<string>;
+  /** notBefore and notAfter in ms, read once (each X509Certificate getter crosses into C++). */
+  validity?: { from: number; to: number };
+  /** Digests of the DER by algorithm, for ESS certHash comparisons. */
+  hashes?: Map<string, Uint8Array>;
   asn: Certificate;
   /** Raw issuer Name TLV and serial INTEGER content octets, for sid / IssuerSerial matching. */
   issuer: Uint8Array;
@@ -104,12 +109,22 @@ interface ParsedCert {
  * than the rest of a token check. Entries are immutable; bounded, oldest out first.
  */
 const certCache = new BoundedCache<ParsedCert>(256);
+/**
+ * In front of it: the same array object (a trusted root's certificates are passed again on every
+ * call), then the bytes of certificates already parsed for this token (a token usually embeds the
+ * trusted chain itself), before the base64 key, whose encoding and hashing were the larger part
+ * of a token check's parsing.
+ */
+const certByArray = new WeakMap<Uint8Array, ParsedCert>();
 
-function parseCert(der: Uint8Array): ParsedCert {
+function parseCert(der: Uint8Array, known: readonly ParsedCert[] = []): ParsedCert {
+  const same = certByArray.get(der);
+  if (same) return same;
+  for (const c of known) if (bytesEqual(c.der, der)) return c;
   const k = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-  const hit = certCache.get(k);
-  if (hit) return hit;
-  return certCache.set(k, parseCertUncached(der));
+  const pc = certCache.get(k) ?? certCache.set(k, parseCertUncached(der));
+  certByArray.set(der, pc);
+  return pc;
 }
 
 function parseCertUncached(der: Uint8Array): ParsedCert {
@@ -141,8 +156,16 @@ function hashName(algId: Tlv, buf: Uint8Array, what: string): HashName {
   return h!;
 }
 
+/** crypto.hash (Node 20.12+) where present: one call, no Hash object, for these short inputs. */
+const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
 function digest(alg: string, data: Uint8Array): Uint8Array {
-  return createHash(alg).update(data).digest();
+  return oneShot ? oneShot(alg, data, 'buffer') : createHash(alg).update(data).digest();
+}
+
+function certDigest(c: ParsedCert, alg: string): Uint8Array {
+  let h = (c.hashes ??= new Map()).get(alg);
+  if (!h) c.hashes.set(alg, (h = digest(alg, c.der)));
+  return h;
 }
 
 /** Signature parameters for crypto.verify from the SignerInfo's algorithms (RFC 5652 §5.3). */
@@ -218,7 +241,7 @@ function checkEss(buf: Uint8Array, attrValue: Tlv, v2: boolean, signer: ParsedCe
     if (f[0]?.tag === 0x30) alg = hashName(f[i++]!, buf, 'ESSCertIDv2 hashAlgorithm');
   }
   const certHash = valueBytes(buf, expectTag(f[i++]!, 0x04, 'certHash'));
-  if (!bytesEqual(certHash, digest(alg, signer.der))) fail('TSA_ESS_MISMATCH', 'ESS certHash does not match the signer certificate');
+  if (!bytesEqual(certHash, certDigest(signer, alg))) fail('TSA_ESS_MISMATCH', 'ESS certHash does not match the signer certificate');
   const issuerSerial = f[i];
   if (issuerSerial) {
     const [names, serial] = children(buf, expectTag(issuerSerial, 0x30, 'IssuerSerial'));
@@ -264,13 +287,14 @@ function checkEkuUncached(cert: ParsedCert): void {
 
 function checkValidity(c: ParsedCert, at: Date): void {
   const t = at.getTime();
-  if (t < Date.parse(c.x509.validFrom)) fail('TSA_CERT_NOT_YET_VALID', `certificate ${c.x509.subject.replace(/\n/g, ', ')} not valid until ${c.x509.validFrom}`);
-  if (t > Date.parse(c.x509.validTo)) fail('TSA_CERT_EXPIRED', `certificate ${c.x509.subject.replace(/\n/g, ', ')} expired ${c.x509.validTo}`);
+  const v = (c.validity ??= { from: Date.parse(c.x509.validFrom), to: Date.parse(c.x509.validTo) });
+  if (t < v.from) fail('TSA_CERT_NOT_YET_VALID', `certificate ${c.x509.subject.replace(/\n/g, ', ')} not valid until ${c.x509.validFrom}`);
+  if (t > v.to) fail('TSA_CERT_EXPIRED', `certificate ${c.x509.subject.replace(/\n/g, ', ')} expired ${c.x509.validTo}`);
 }
 
 /** Walk issuer links from the signer until a trusted cert; anchors on roots, intermediates or the leaf itself. */
 function buildChain(signer: ParsedCert, untrusted: ParsedCert[], trusted: ParsedCert[], at: Date): ParsedCert[] {
-  const isTrusted = (c: ParsedCert): boolean => trusted.some((t) => bytesEqual(t.der, c.der));
+  const isTrusted = (c: ParsedCert): boolean => trusted.some((t) => t === c || bytesEqual(t.der, c.der));
   const issues = (issuer: ParsedCert, child: ParsedCert): boolean => {
     if (!issuer.x509.ca || !child.x509.checkIssued(issuer.x509)) return false;
     const ik = Buffer.from(issuer.der).toString('base64');
@@ -390,9 +414,9 @@ function verifyToken(token: Uint8Array, opts: VerifyTimestampOptions): Timestamp
   const signature = valueBytes(buf, expectTag(si[j++]!, 0x04, 'signature'));
   if (!signedAttrsTlv) return fail('TSA_MALFORMED', 'SignerInfo has no signedAttrs (required when eContentType is not id-data)');
 
-  const embeddedCerts = embedded.map(parseCert);
-  const extraCerts = (opts.tsaCertificates ?? []).map(parseCert);
-  const trusted = opts.trustedCerts.map(parseCert);
+  const trusted = opts.trustedCerts.map((c) => parseCert(c));
+  const extraCerts = (opts.tsaCertificates ?? []).map((c) => parseCert(c, trusted));
+  const embeddedCerts = embedded.map((c) => parseCert(c, [...trusted, ...extraCerts]));
   if (trusted.length === 0) fail('TSA_UNTRUSTED_CHAIN', 'no trusted certificates supplied');
   const untrusted = [...embeddedCerts, ...extraCerts];
   const signer = findSigner(buf, sid, [...untrusted, ...trusted]);

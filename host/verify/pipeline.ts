@@ -374,9 +374,12 @@ function verifyInclusionProof(e: TlogEntry): void {
 }
 
 function decodePemOrDer(s: string): Buffer {
-  const text = Buffer.from(s, 'base64').toString('utf8');
-  const m = /-----BEGIN [A-Z ]+-----([\s\S]+?)-----END/.exec(text);
-  return m ? Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64') : Buffer.from(s, 'base64');
+  const raw = Buffer.from(s, 'base64');
+  // "-----BEGIN " in ASCII: PEM text, else DER. Node's base64 decoder skips the line breaks.
+  if (raw.length < 11 || raw.toString('latin1', 0, 11) !== '-----BEGIN ') return raw;
+  const text = raw.toString('latin1');
+  const m = /^-----BEGIN [A-Z ]+-----([A-Za-z0-9+/=\s]+?)-----END /.exec(text);
+  return m ? Buffer.from(m[1]!, 'base64') : raw;
 }
 
 function sameKeyMaterial(encoded: Buffer, m: SigningMaterial): boolean {
@@ -730,7 +733,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
         const r = verifyTimestampToken(tok, { data: content.signature, trustedCerts: tsa.chainDer, tsaCertificates: tsa.chainDer, verifySignature: tsaSignature });
         if (!within(tsa.validFor, r.genTime)) throw new VerificationError('TIMESTAMP_UNTRUSTED', 'the timestamp is outside the TSA validity window in the trusted root');
         verified = r.genTime;
-        timestamps.push({ source: `tsa:${tsa.chainDer[0]!.toString('hex').slice(0, 64)}`, time: r.genTime });
+        timestamps.push({ source: `tsa:${tsa.chainDer[0]!.toString('hex', 0, 32)}`, time: r.genTime });
         break;
       } catch (e) {
         lastErr = e;
