@@ -14,14 +14,14 @@
  *      so a token stays verifiable after the TSA cert expires — that is what a timestamp is for);
  *   8. the caller's expectations: messageImprint, nonce, policy.
  */
-import * as nodeCrypto from 'node:crypto';
-import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
+import { createPublicKey, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, ExtendedKeyUsage, SubjectKeyIdentifier } from '@peculiar/asn1-x509';
 import {
   bytesEqual, checkDer, children, decodeInteger, decodeOid, expectTag, readTlv, tlvBytes, valueBytes, type Tlv,
 } from './der.js';
 import { BoundedCache } from '../bounded-cache.js';
+import { digest } from '../digest.js';
 import { TsaError } from './errors.js';
 import { parseTstInfo, type TstInfo } from './tstinfo.js';
 import {
@@ -156,11 +156,6 @@ function hashName(algId: Tlv, buf: Uint8Array, what: string): HashName {
   return h!;
 }
 
-/** crypto.hash (Node 20.12+) where present: one call, no Hash object, for these short inputs. */
-const oneShot = (nodeCrypto as { hash?: (alg: string, data: Uint8Array, enc: 'buffer') => Buffer }).hash;
-function digest(alg: string, data: Uint8Array): Uint8Array {
-  return oneShot ? oneShot(alg, data, 'buffer') : createHash(alg).update(data).digest();
-}
 
 function certDigest(c: ParsedCert, alg: string): Uint8Array {
   let h = (c.hashes ??= new Map()).get(alg);

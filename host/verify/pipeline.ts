@@ -16,9 +16,10 @@ import { createHash, createPublicKey, verify as cryptoVerify, X509Certificate, t
 import { isKeyRegistered, keySlots, leafHash, registerKey, verifyBatch as verifyBatchLocal, verifyInclusion, verifySignature } from '../core/index.js';
 import { parseSpki, type SignatureItem } from '../core/signature-formats.js';
 import { BoundedCache } from '../bounded-cache.js';
+import { digest } from '../digest.js';
 import { tbsWithoutExtension } from '../log/ct.js';
 import { keyVerifier, pae, verifyDigestSignature } from '../log/entries.js';
-import { jcs } from '../log/jcs.js';
+import { setPayload } from '../log/set.js';
 import { verifyTimestampToken, type VerifyKeyOptions } from '../tsa/verify.js';
 import type { Bundle, TlogEntry } from './bundle.js';
 import { fail, VerificationError } from './errors.js';
@@ -233,7 +234,7 @@ function verifyArtifactSignature(key: KeyObject, data: Uint8Array, sig: Uint8Arr
 }
 
 function sha256(b: Uint8Array): Buffer {
-  return createHash('sha256').update(b).digest();
+  return digest('sha256', b);
 }
 
 interface SigningMaterial {
@@ -326,7 +327,7 @@ function findLog(logs: TrustedLog[], id: Buffer): TrustedLog[] {
 function verifySet(e: TlogEntry, logs: TrustedLog[]): number {
   if (e.integratedTime === undefined) fail('TLOG_SET_INVALID', 'an inclusion promise needs an integrated time');
   const t = new Date(e.integratedTime * 1000);
-  const payload = Buffer.from(jcs({ body: e.canonicalizedBody.toString('base64'), integratedTime: e.integratedTime, logID: e.logId.toString('hex'), logIndex: e.logIndex }), 'utf8');
+  const payload = setPayload(e.canonicalizedBody, e.integratedTime, e.logId.toString('hex'), e.logIndex);
   const ok = logs.some((l) => within(l.validFor, t) && verifyTrusted(l.publicKey, l.spki, payload, e.signedEntryTimestamp!));
   if (!ok) fail('TLOG_SET_INVALID', 'the signed entry timestamp does not verify with a trusted log key valid at the integrated time');
   return e.integratedTime;

@@ -75,6 +75,27 @@ describe('WASM P-256 field operations agree with BigInt', () => {
     }
   });
 
+  it('a⁻¹ (invModP: several factors of 2 per step) on edge and random operands, and powers of 2 that need the 32-bit step cap', () => {
+    const inv = (a: bigint): bigint => {
+      let [r, e, b] = [1n, p - 2n, a];
+      while (e > 0n) {
+        if (e & 1n) r = (r * b) % p;
+        b = (b * b) % p;
+        e >>= 1n;
+      }
+      return r;
+    };
+    const ops = [...edges().filter((a) => a !== 0n), ...Array.from({ length: 300 }, rand), ...[1n, 32n, 33n, 63n, 64n, 65n, 128n, 200n, 255n].map((k) => 2n ** k % p), 2n ** 200n + 1n, 3n * 2n ** 100n];
+    for (const a of ops) {
+      const got = op(5, a, 0n);
+      expect(got).toBe(inv(a));
+      expect((got * a) % p).toBe(1n);
+    }
+    const io = new Uint8Array(x.memory.buffer, x.p256_io(), 96);
+    io.fill(0, 0, 32);
+    expect(x.p256_field_op(5)).toBe(0); // 0 has no inverse
+  });
+
   it('refuses an unknown operation', () => {
     expect(x.p256_field_op(9)).toBe(0);
   });
