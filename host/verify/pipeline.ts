@@ -107,11 +107,11 @@ function verifyTrusted(key: KeyObject, spki: Uint8Array, message: Uint8Array, si
   const k = parseSpki(spki);
   // The cache key commits to the message through its SHA-256, which the P-256 batch needs anyway
   // (one pass over the message instead of two).
-  const digest = sha256(message);
-  const cacheKey = createHash('sha256').update(spki).update(digest).update(sig).digest('base64');
+  const md = sha256(message);
+  const cacheKey = verdictKey(spki, md, sig);
   if (verified.has(cacheKey)) return true;
   if (sink?.p256 && k?.alg === 'ecdsa-p256-sha256' && isKeyRegistered(spki)) {
-    sink.items.push({ alg: k.alg, publicKey: spki, digestOrMessage: digest, signature: sig });
+    sink.items.push({ alg: k.alg, publicKey: spki, digestOrMessage: md, signature: sig });
     sink.keys.push(cacheKey);
     return true;
   }
@@ -237,6 +237,11 @@ function sha256(b: Uint8Array): Buffer {
   return digest('sha256', b);
 }
 
+/** The verdict cache's key for a signature: SHA-256 over key, message digest and signature, in base64. */
+function verdictKey(spki: Uint8Array, md: Uint8Array, sig: Uint8Array): string {
+  return digest('sha256', Buffer.concat([spki, md, sig])).toString('base64');
+}
+
 interface SigningMaterial {
   /** The verifying key: `--key`'s, or the leaf's, imported on first use (keyOf). */
   key?: KeyObject;
@@ -280,10 +285,10 @@ function keyOf(m: SigningMaterial): KeyObject {
 function verifySigned(m: SigningMaterial, data: { bytes: Uint8Array } | { digest: Buffer }, sig: Uint8Array): boolean {
   const spki = m.key ? undefined : m.parts?.spki;
   if (sink?.p256 && spki && parseSpki(spki)?.alg === 'ecdsa-p256-sha256') {
-    const digest = 'digest' in data ? data.digest : sha256(data.bytes);
-    const cacheKey = createHash('sha256').update(spki).update(digest).update(sig).digest('base64');
+    const md = 'digest' in data ? data.digest : sha256(data.bytes);
+    const cacheKey = verdictKey(spki, md, sig);
     if (verified.has(cacheKey)) return true;
-    sink.items.push({ alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: digest, signature: sig });
+    sink.items.push({ alg: 'ecdsa-p256-sha256', publicKey: spki, digestOrMessage: md, signature: sig });
     sink.keys.push(cacheKey);
     return true;
   }
