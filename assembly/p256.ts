@@ -42,6 +42,7 @@ const GX: usize = memory.data(32, 16);
 const GY: usize = memory.data(32, 16);
 const R2N: usize = memory.data(32, 16);
 const ONE_P: usize = memory.data(32, 16); // 1 (field elements are in normal form)
+const ZERO_P: usize = memory.data(32, 16); // 0, zeroed memory: the minuend of a negation
 const B_M: usize = memory.data(32, 16); // b
 const ONE_NM: usize = memory.data(32, 16); // 1 in Montgomery form mod n (R mod n)
 let N0N: u32 = 0;
@@ -49,32 +50,41 @@ let ready = false;
 
 // A Jacobian point is 3 consecutive field elements (96 bytes).
 const POINT: usize = 96;
-// Comb tables: with w-bit windows, COMB[i][k] = k·2^(w·i)·P for rows i < ceil(256 / w) and
-// k = 1 .. 2^w − 1, stored affine as (X, Y), 64 bytes (k = 0 is never read). u1·G + u2·Q then
-// takes one mixed addition per non-zero window of each scalar and no doublings.
-// 8-bit windows for G and for registered keys: 32 additions per scalar where 6-bit windows take
-// 43, for 512 KiB per table (172 KiB at 6 bits). G's is built once per instance, a key's when it
-// is registered (about 9 ms here, 3 ms at 6 bits); registered keys are the few that verify many
-// signatures (log, CT log, CA, TSA). Measured with both at 8 bits: a registered-key check in a
-// batch 44 -> 38 µs; 8 slots reserve 4 MiB of linear memory, untouched until used.
+// Comb tables with signed w-bit windows (w = COMB_W): a scalar k < n is recoded into COMB_ROWS
+// digits d_i in [−2^(w−1), 2^(w−1)] with k = Σ d_i·2^(w·i) (recode), and row i of a point's comb
+// holds m·2^(w·i)·P for m = 1 .. 2^(w−1), affine (X, Y), 64 bytes each, entry m at index m − 1.
+// A negative digit adds the entry with Y negated. u1·G + u2·Q then takes one addition per
+// non-zero digit of each scalar and no doublings.
+// 10-bit signed windows for G and for registered keys: 26 additions per scalar, where 8-bit
+// unsigned windows took 32 (832 KiB per table here, 512 KiB then). Measured: in bulk bundle
+// verification (five tables in use, none of either size fits the 1 MiB L2), the core's time per
+// bundle fell from 121 to 104 µs; with one key, whose two 512 KiB tables fit L2, a registered-key
+// check in a batch of 128 stays at about 21 µs, and 34 -> 32 µs on the Jacobian path. G's table
+// is built once per instance, a key's when it is registered (about 14 ms each here, 9 ms at 8
+// bits); registered keys are the few that verify many signatures (log, CT log, CA, TSA). 8 slots
+// reserve 6.5 MiB of linear memory, untouched until used.
 const AFFINE: usize = 64;
-const G_W: i32 = 8;
-const KEY_W: i32 = 8;
-@inline function combRows(w: i32): i32 { return (256 + w - 1) / w; }
-// Table sizes as literal expressions (memory.data needs compile-time constants): rows · 2^w · 64.
-const KEY_COMB_BYTES: i32 = 32 * (1 << KEY_W) * 64; // combRows(8) = 32
-const G_COMB_BYTES: i32 = 32 * (1 << G_W) * 64; // combRows(8) = 32
+const COMB_W: i32 = 10;
+const COMB_ROWS: i32 = 26; // ceil(257 / 10): recoding can carry one bit past bit 255
+const COMB_K: i32 = 512; // 2^(w−1) entries per row
+// memory.data needs compile-time constants: rows · entries · 64.
+const KEY_COMB_BYTES: i32 = 26 * 512 * 64;
+const G_COMB_BYTES: i32 = 26 * 512 * 64;
 const KEY_SLOTS: i32 = 8;
 const KTABLES: usize = memory.data(KEY_SLOTS * KEY_COMB_BYTES, 16);
 const GCOMB: usize = memory.data(G_COMB_BYTES, 16);
 const ACC: usize = memory.data(96, 16);
 const ACC2: usize = memory.data(96, 16);
-// One comb row while it is built (Jacobian), and the running products of its Z coordinates:
-// room for the widest row (G's).
-const ROW: usize = memory.data((1 << G_W) * <i32>POINT, 16);
-const ZPROD: usize = memory.data((1 << G_W) * 32, 16);
-// A scalar copied with 8 zero bytes after it, so a window that runs past bit 255 reads zeros.
+// One comb row while it is built (Jacobian, entry m at index m), and the running products of its
+// Z coordinates.
+const ROW: usize = memory.data((512 + 1) * <i32>POINT, 16);
+const ZPROD: usize = memory.data((512 + 1) * 32, 16);
+// A scalar copied with 8 zero bytes after it, so a window that runs past bit 255 reads zeros, and
+// the signed digits of one scalar (i16 each) for the Jacobian path.
 const SCALAR: usize = memory.data(40, 16);
+const DIGITS: usize = memory.data(26 * 2, 16);
+// A comb entry with Y negated, for the Jacobian path's negative digits.
+const NEG_ENTRY: usize = memory.data(64, 16);
 
 @inline function reg(i: i32): usize { return REG + <usize>i * SLOT_BYTES; }
 /**
@@ -547,54 +557,89 @@ function pointAddAffine(out: usize, p: usize, q: usize): void {
 
 
 /**
- * The w-bit comb of P = (xM, yM) affine (see GCOMB): comb[i][k] = k·2^(w·i)·P. Each row is built
- * in Jacobian coordinates and converted to affine with one field inversion (Montgomery's
- * simultaneous inversion: running products of the Z's, one inverse, then one multiplication per
- * point back down the row), so every verification addition is a mixed addition.
+ * The comb of P = (xM, yM) affine (see COMB_W): comb[i][m − 1] = m·2^(w·i)·P for m = 1 .. COMB_K.
+ * Each row is built in Jacobian coordinates and converted to affine with one field inversion
+ * (Montgomery's simultaneous inversion: running products of the Z's, one inverse, then one
+ * multiplication per point back down the row), so every verification addition has an affine
+ * operand.
  */
-function buildComb(comb: usize, xM: usize, yM: usize, w: i32): void {
-  const K = 1 << w;
+function buildComb(comb: usize, xM: usize, yM: usize): void {
+  const K = COMB_K;
   const base = ACC2;
   copy(base, xM);
   copy(base + 32, yM);
   copy(base + 64, ONE_P);
   const inv = reg(67), zi = reg(68), zi2 = reg(69), t = reg(74);
-  for (let i = 0; i < combRows(w); i++) {
+  for (let i = 0; i < COMB_ROWS; i++) {
     memory.copy(ROW + POINT, base, 96);
-    for (let k = 2; k < K; k++) pointAdd(ROW + <usize>k * POINT, ROW + <usize>(k - 1) * POINT, base);
-    // No entry is the identity: k·2^(w·i) with k < 2^w, and n is a prime larger than 2^w, so n ∤ k·2^(w·i).
+    for (let k = 2; k <= K; k++) pointAdd(ROW + <usize>k * POINT, ROW + <usize>(k - 1) * POINT, base);
+    // No entry is the identity: m·2^(w·i) with 0 < m ≤ 2^(w−1), and n is a prime larger than 2^(w−1), so n ∤ m·2^(w·i).
     copy(ZPROD + 32, ROW + POINT + 64);
-    for (let k = 2; k < K; k++) fmul(ZPROD + <usize>k * 32, ZPROD + <usize>(k - 1) * 32, ROW + <usize>k * POINT + 64);
-    invModP(inv, ZPROD + <usize>(K - 1) * 32);
+    for (let k = 2; k <= K; k++) fmul(ZPROD + <usize>k * 32, ZPROD + <usize>(k - 1) * 32, ROW + <usize>k * POINT + 64);
+    invModP(inv, ZPROD + <usize>K * 32);
     const row = comb + <usize>i * <usize>K * AFFINE;
-    for (let k = K - 1; k >= 1; k--) {
+    for (let k = K; k >= 1; k--) {
       const pt = ROW + <usize>k * POINT;
       // zi = 1/Z_k = inv · (Z_1 ⋯ Z_{k−1}); then inv ← inv · Z_k = 1/(Z_1 ⋯ Z_{k−1}).
       if (k > 1) {
         fmul(zi, inv, ZPROD + <usize>(k - 1) * 32);
         fmul(inv, inv, pt + 64);
       } else copy(zi, inv);
+      const dst = row + <usize>(k - 1) * AFFINE;
       fsqr(zi2, zi);
-      fmul(row + <usize>k * AFFINE, pt, zi2);
+      fmul(dst, pt, zi2);
       fmul(t, zi2, zi);
-      fmul(row + <usize>k * AFFINE + 32, pt + 32, t);
+      fmul(dst + 32, pt + 32, t);
     }
     // base ← 2^w·base for the next row.
-    for (let d = 0; d < w; d++) pointDouble(base, base);
+    for (let d = 0; d < COMB_W; d++) pointDouble(base, base);
   }
 }
 
-/** ACC += Σ_i comb[i][window i of the scalar]: one mixed addition per non-zero w-bit window. */
-function addComb(comb: usize, scalar: usize, w: i32): void {
-  memory.copy(SCALAR, scalar, 32);
+/**
+ * The signed digits of the scalar at k (< 2^256, little-endian limbs) into dst (COMB_ROWS i16):
+ * each w-bit window plus the carry from the one below; above 2^(w−1) it becomes negative and
+ * carries 1 upward. The top window holds bits 250..255 only, so the last carry is absorbed.
+ */
+function recode(dst: usize, k: usize): void {
+  memory.copy(SCALAR, k, 32);
   store<u64>(SCALAR, 0, 32);
-  const K = 1 << w;
-  const mask: u64 = <u64>(K - 1);
-  for (let i = 0; i < combRows(w); i++) {
-    const bit = i * w;
+  const mask: u64 = (<u64>1 << <u64>COMB_W) - 1;
+  let carry: i32 = 0;
+  for (let i = 0; i < COMB_ROWS; i++) {
+    const bit = i * COMB_W;
     // A u64 read at the window's 32-bit word holds at least 32 bits past the shift (w ≤ 32).
-    const d = <i32>((load<u64>(SCALAR + (<usize>(bit >> 5) << 2)) >> <u64>(bit & 31)) & mask);
-    if (d != 0) pointAddAffine(ACC, ACC, comb + (<usize>i * <usize>K + <usize>d) * AFFINE);
+    let d = <i32>((load<u64>(SCALAR + (<usize>(bit >> 5) << 2)) >> <u64>(bit & 31)) & mask) + carry;
+    carry = 0;
+    if (d > COMB_K) {
+      d -= 1 << COMB_W;
+      carry = 1;
+    }
+    store<i16>(dst + (<usize>i << 1), <i16>d);
+  }
+}
+
+/** The address of comb entry |d| in row i, with bit 0 set when d < 0 (entries are 64-byte aligned). */
+@inline function combEntry(comb: usize, i: i32, d: i32): usize {
+  const m = d < 0 ? -d : d;
+  return (comb + (<usize>i * <usize>COMB_K + <usize>(m - 1)) * AFFINE) | (d < 0 ? 1 : 0);
+}
+
+/** ACC += Σ_i d_i·2^(w·i)·P over the comb: one mixed addition per non-zero digit. */
+function addComb(comb: usize, scalar: usize): void {
+  recode(DIGITS, scalar);
+  for (let i = 0; i < COMB_ROWS; i++) {
+    const d = <i32>load<i16>(DIGITS + (<usize>i << 1));
+    if (d == 0) continue;
+    const e = combEntry(comb, i, d);
+    if ((e & 1) == 0) {
+      pointAddAffine(ACC, ACC, e);
+    } else {
+      const src = e & ~(<usize>1);
+      copy(NEG_ENTRY, src);
+      fsub(NEG_ENTRY + 32, ZERO_P, src + 32);
+      pointAddAffine(ACC, ACC, NEG_ENTRY);
+    }
   }
 }
 
@@ -617,7 +662,7 @@ function init(): void {
   const gx = reg(31), gy = reg(32);
   copy(gx, GX);
   copy(gy, GY);
-  buildComb(GCOMB, gx, gy, G_W);
+  buildComb(GCOMB, gx, gy);
   ready = true;
 }
 
@@ -668,7 +713,7 @@ export function p256_register_key(slot: i32): i32 {
   init();
   if (slot < 0 || slot >= KEY_SLOTS) return 0;
   if (!loadPublicKey(IO)) return 0;
-  buildComb(KTABLES + <usize>slot * <usize>KEY_COMB_BYTES, reg(40), reg(41), KEY_W);
+  buildComb(KTABLES + <usize>slot * <usize>KEY_COMB_BYTES, reg(40), reg(41));
   return 1;
 }
 
@@ -834,6 +879,31 @@ function subModP64(a: usize, b: usize): void {
   store<u64>(a, load<u64>(a, 24) + P64_3 + c, 24); // the carry out of 2^256 cancels the borrow
 }
 
+/**
+ * out = −y mod p when neg = 1, y when neg = 0, for 0 < y < p, without a branch: digit signs are
+ * random, and a branch on them mispredicts half the time.
+ */
+function condNegP(out: usize, y: usize, neg: u64): void {
+  const y0 = load<u64>(y, 0), y1 = load<u64>(y, 8), y2 = load<u64>(y, 16), y3 = load<u64>(y, 24);
+  // p − y: no borrow out, since y < p.
+  const d0 = P64_0 - y0;
+  let br: u64 = <u64>(P64_0 < y0);
+  let t = P64_1 - y1;
+  let n: u64 = <u64>(P64_1 < y1);
+  const d1 = t - br;
+  br = n | <u64>(t < br);
+  t = 0 - y2;
+  n = <u64>(y2 != 0);
+  const d2 = t - br;
+  br = n | <u64>(t < br);
+  const d3 = P64_3 - y3 - br;
+  const m = <u64>0 - neg;
+  store<u64>(out, (d0 & m) | (y0 & ~m), 0);
+  store<u64>(out, (d1 & m) | (y1 & ~m), 8);
+  store<u64>(out, (d2 & m) | (y2 & ~m), 16);
+  store<u64>(out, (d3 & m) | (y3 & ~m), 24);
+}
+
 /** Removes the factors of 2 of u (odd afterwards; u ≠ 0), dividing its cofactor x by the same power mod p. */
 function stripTwos(u: usize, x: usize): void {
   let u0 = load<u64>(u, 0);
@@ -980,20 +1050,22 @@ function prepareBatch(n: i32, withR: bool): void {
 // Simultaneous affine accumulation, for every record whose sum comes from combs: registered keys
 // (u1·G + u2·Q) and the T = (e·r⁻¹)·G + Q of deferred one-off keys. Record j has two
 // accumulators: 2j for the G-comb part and 2j + 1 for the key part (u2 through the key's comb, or
-// Q itself for a one-off key). In round i, one per 8-bit window, every accumulator whose window i
-// is non-zero adds its comb entry, and all these additions are affine, the chord rule
+// Q itself for a one-off key). In round i, one per digit (see COMB_W), every accumulator whose
+// digit i is non-zero adds its comb entry (Y negated for a negative digit), and all these
+// additions are affine, the chord rule
 // x3 = λ² − x1 − x2, y3 = λ·(x1 − x3) − y1 with λ = (y2 − y1)/(x2 − x1) (SEC 1 §2.2.1), their
 // denominators inverted together by Montgomery's trick: 5M + 1S per addition plus a share of one
 // field inversion per round, where a mixed Jacobian addition takes 7M + 4S. A last round adds
 // the two accumulators, which leaves each record's point affine, with no inversion left to do.
-// Within one comb the chord always exists: a partial sum is (k mod 2^(8i))·P and the entry
-// d·2^(8i)·P with 0 < d < 2^8, and for k < n neither their difference nor their sum is a multiple
-// of n. The last round can meet equal x (a doubling, or a sum O); such a record falls back to the
-// Jacobian formulas, which handle both (any equal x falls back the same way).
+// Within one comb the chord exists for every scalar k < n: a partial sum is s·P with
+// |s| < 2^(w·i) (the digits below i) and the entry ±m·2^(w·i)·P with 1 ≤ m ≤ 2^(w−1), and neither
+// their sum nor their difference is a multiple of n. The last round can meet equal x (a doubling,
+// or a sum O); such a record falls back to the Jacobian formulas, which handle both (any equal x
+// falls back the same way).
 const ACC_N: i32 = 2 * BATCH_MAX;
 const AFF: usize = memory.data(ACC_N * <i32>AFFINE, 16); // accumulator x @0, y @32 (normal form)
 const AFF_SET: usize = memory.data(ACC_N, 16); // 1: the accumulator holds a point; 0: O
-const AFF_K: usize = memory.data(ACC_N * 40, 16); // its scalar, 8 zero bytes above (windows read a u64)
+const AFF_D: usize = memory.data(ACC_N * 26 * 2, 16); // its scalar's signed digits (recode), COMB_ROWS i16
 const AFF_COMB: usize = memory.data(ACC_N * 4, 16); // its comb's address; 0: no comb rounds
 const REC_MODE: usize = memory.data(BATCH_MAX, 16); // 0: not accumulated; 1: accumulated; 2: fell back
 // One round's additions: the accumulator, the affine point it adds, x2 − x1, running products.
@@ -1019,10 +1091,13 @@ function addRound(m: i32): void {
   let c = 0;
   for (let k = 0; k < m; k++) {
     const a = load<i32>(ADD_ACC + (<usize>k << 2));
-    const src = <usize>load<u32>(ADD_SRC + (<usize>k << 2));
+    const raw = <usize>load<u32>(ADD_SRC + (<usize>k << 2));
+    const src = raw & ~(<usize>1); // bit 0: add the point with Y negated (combEntry)
     const acc = AFF + <usize>a * AFFINE;
     if (load<u8>(AFF_SET + <usize>a) == 0) {
-      memory.copy(acc, src, 64);
+      copy(acc, src);
+      if ((raw & 1) != 0) fsub(acc + 32, ZERO_P, src + 32);
+      else copy(acc + 32, src + 32);
       store<u8>(AFF_SET + <usize>a, 1);
       continue;
     }
@@ -1036,7 +1111,7 @@ function addRound(m: i32): void {
     else fmul(ADD_PFX + <usize>c * 32, ADD_PFX + <usize>(c - 1) * 32, den);
     // Compacted in place: entry c ≤ k is rewritten after entry k was read.
     store<i32>(ADD_ACC + (<usize>c << 2), a);
-    store<u32>(ADD_SRC + (<usize>c << 2), <u32>src);
+    store<u32>(ADD_SRC + (<usize>c << 2), <u32>raw);
     c++;
   }
   if (c == 0) return;
@@ -1049,8 +1124,10 @@ function addRound(m: i32): void {
       fmul(inv, inv, ADD_DEN + <usize>k * 32);
     } else copy(dinv, inv);
     const acc = AFF + <usize>load<i32>(ADD_ACC + (<usize>k << 2)) * AFFINE;
-    const src = <usize>load<u32>(ADD_SRC + (<usize>k << 2));
-    fsub(t, src + 32, acc + 32);
+    const raw = <usize>load<u32>(ADD_SRC + (<usize>k << 2));
+    const src = raw & ~(<usize>1);
+    condNegP(t, src + 32, <u64>(raw & 1)); // y2, negated for a negative digit
+    fsub(t, t, acc + 32);
     fmul(lam, t, dinv); // λ = (y2 − y1)/(x2 − x1)
     fsqr(t, lam);
     fsub(t, t, acc);
@@ -1064,32 +1141,24 @@ function addRound(m: i32): void {
 
 /** Sets accumulator a to O, to be summed over `comb` with the scalar at k (normal form, < n). */
 function accumulate(a: i32, comb: usize, k: usize): void {
-  const dst = AFF_K + <usize>a * 40;
-  copy(dst, k);
-  store<u64>(dst, 0, 32);
+  recode(AFF_D + <usize>a * 52, k);
   store<u32>(AFF_COMB + (<usize>a << 2), <u32>comb);
   store<u8>(AFF_SET + <usize>a, 0);
 }
 
 /** The comb rounds and the last round over the n records of the batch (see ACC_N). */
 function accumulateAll(n: i32): void {
-  // Both combs have the same window (G_W = KEY_W), so round i reads window i of every scalar.
-  const K: usize = <usize>1 << G_W;
-  const mask: u64 = <u64>K - 1;
-  for (let i = 0; i < combRows(G_W); i++) {
-    const bit = i * G_W;
-    const word = <usize>(bit >> 5) << 2;
-    const shift = <u64>(bit & 31);
+  for (let i = 0; i < COMB_ROWS; i++) {
     let m = 0;
     for (let j = 0; j < n; j++) {
       if (load<u8>(REC_MODE + <usize>j) != MODE_AFFINE) continue;
       for (let a = 2 * j; a < 2 * j + 2; a++) {
         const comb = <usize>load<u32>(AFF_COMB + (<usize>a << 2));
         if (comb == 0) continue;
-        const d = <usize>((load<u64>(AFF_K + <usize>a * 40 + word) >> shift) & mask);
+        const d = <i32>load<i16>(AFF_D + <usize>a * 52 + (<usize>i << 1));
         if (d == 0) continue;
         store<i32>(ADD_ACC + (<usize>m << 2), a);
-        store<u32>(ADD_SRC + (<usize>m << 2), <u32>(comb + (<usize>i * K + d) * AFFINE));
+        store<u32>(ADD_SRC + (<usize>m << 2), <u32>combEntry(comb, i, d));
         m++;
       }
     }
@@ -1252,7 +1321,7 @@ function deferredJacobian(j: i32, n: i32, e: usize, out: usize): bool {
   if (!lt(e, N)) subRaw(e, e, N);
   montMul(c, e, WINV + <usize>(n + j) * 32, N, N0N);
   pointSetInfinity(ACC);
-  addComb(GCOMB, c, G_W);
+  addComb(GCOMB, c);
   pointAddAffine(ACC, ACC, reg(40)); // + Q (affine: reg(40), reg(41))
   if (isInfinity(ACC)) return false;
   invModP(zi, ACC + 64);
@@ -1320,10 +1389,10 @@ function verifyWithInverse(slot: i32, q: usize, r: usize, e: usize, w: usize): i
       }
     }
   } else {
-    addComb(comb, u2, KEY_W);
+    addComb(comb, u2);
   }
   // u1·G from G's comb: one addition per 8-bit window, no doublings.
-  addComb(GCOMB, u1, G_W);
+  addComb(GCOMB, u1);
   if (isInfinity(ACC)) return 0;
   // X/Z² ≡ r (mod n) ⇔ X ≡ r'·Z² (mod p) for r' ∈ {r, r + n} with r' < p.
   const z2 = reg(57), rm = reg(58), t = reg(59);
