@@ -81,19 +81,35 @@ function tlogEntry(v: unknown, i: number): TlogEntry {
   if (e.inclusionPromise !== undefined) out.signedEntryTimestamp = b64(obj(e.inclusionPromise, 'inclusionPromise').signedEntryTimestamp, 'inclusionPromise.signedEntryTimestamp');
   if (e.inclusionProof !== undefined) {
     const p = obj(e.inclusionProof, 'inclusionProof');
-    if (p.hashes === undefined) p.hashes = []; // proto3 JSON omits an empty repeated field (tree of size 1)
-    if (!Array.isArray(p.hashes) || p.hashes.length > 64) fail('BUNDLE_MALFORMED', 'inclusionProof.hashes must be a list');
+    const hashes = p.hashes === undefined ? [] : p.hashes; // proto3 JSON omits an empty repeated field (tree of size 1)
+    if (!Array.isArray(hashes) || hashes.length > 64) fail('BUNDLE_MALFORMED', 'inclusionProof.hashes must be a list');
     const cp = p.checkpoint === undefined ? undefined : obj(p.checkpoint, 'inclusionProof.checkpoint').envelope;
     if (cp !== undefined && typeof cp !== 'string') fail('BUNDLE_MALFORMED', 'inclusionProof.checkpoint.envelope must be a string');
     out.inclusionProof = {
       logIndex: int(p.logIndex, 'inclusionProof.logIndex'),
       rootHash: b64(p.rootHash, 'inclusionProof.rootHash'),
       treeSize: int(p.treeSize, 'inclusionProof.treeSize'),
-      hashes: (p.hashes as unknown[]).map((h, j) => b64(h, `inclusionProof.hashes[${j}]`)),
+      hashes: (hashes as unknown[]).map((h, j) => b64(h, `inclusionProof.hashes[${j}]`)),
       ...(cp !== undefined ? { checkpoint: cp as string } : {}),
     };
   }
   return out;
+}
+
+/**
+ * Whether `v` holds a null anywhere, or nests deeper than dropNulls allows (the walk that
+ * decides whether the copy is needed at all: bundles rarely carry nulls).
+ */
+function needsCopy(v: unknown, depth = 0): boolean {
+  if (depth > 32) return true;
+  if (Array.isArray(v)) return v.some((x) => x === null || needsCopy(x, depth + 1));
+  if (v && typeof v === 'object') {
+    for (const k in v) {
+      const x = (v as J)[k];
+      if (x === null || (typeof x === 'object' && needsCopy(x, depth + 1))) return true;
+    }
+  }
+  return false;
 }
 
 /** proto3 JSON mapping: `null` means "the field's default" (absent). Depth-bounded. */
@@ -109,7 +125,8 @@ function dropNulls(v: unknown, depth = 0): unknown {
 }
 
 export function parseBundle(input: unknown): Bundle {
-  const b = obj(dropNulls(input), 'bundle');
+  // The input is only read from here on, so it is used as it is unless a null must be dropped.
+  const b = obj(needsCopy(input) ? dropNulls(input) : input, 'bundle');
   const mediaType = b.mediaType;
   if (typeof mediaType !== 'string') fail('BUNDLE_MALFORMED', 'bundle has no mediaType');
   const version = MEDIA[mediaType as string];
