@@ -127,12 +127,13 @@ export const verifySuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     const tOne = await medianMs(() => { clearVerificationCache(); for (const m of made.bundles) cairnOne(m); }, runs);
     const tBatched = await medianMs(async () => { clearVerificationCache(); await cairnBatched(made.bundles); }, runs);
     // Bulk, steady state: what a long `--bulk` run sustains. Each worker compiles its own copy of
-    // the verifier, and its per-bundle CPU keeps falling for about its first 3,000 bundles (V8's
+    // the verifier, and its per-bundle CPU keeps falling over its first few thousand bundles (V8's
     // optimising compiler on a background thread, which competes with the other worker for the
     // two cores: 990 -> 710 -> 600 -> 530 µs per bundle over the first four passes of 2,000, then
-    // 470-500). So after the verdict pass (2,200 bundles), `warm` more untimed passes, then `runs`
+    // 470-500, still drifting down a little after that). So after the verdict pass (2,200
+    // bundles), `warm` more untimed passes (about 5,000 bundles per worker in all), then `runs`
     // timed ones. The pool's caches are cleared between runs (not timed: one message per worker).
-    const warm = opts.quick ? 0 : 2;
+    const warm = opts.quick ? 0 : 4;
     const bulkTimes: number[] = [];
     for (let r = 0; r < warm + runs; r++) {
       await pool.clearCaches();
