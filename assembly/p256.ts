@@ -8,7 +8,7 @@
 // comes from the binary extended Euclidean algorithm.
 // Points are Jacobian (X/Z², Y/Z³) with the a = −3 doubling formula (dbl-2001-b), general
 // addition (add-2007-bl) and mixed addition (madd-2007-bl), from the Explicit-Formulas Database.
-// u1·G uses an affine comb table for G built once (one addition per 8-bit window, no
+// u1·G uses an affine comb table for G built once (one addition per signed 10-bit digit, no
 // doublings). u2·Q uses the same kind of comb for a registered key (log, CA, CT and TSA keys
 // verify many signatures), otherwise a width-5 NAF over the odd multiples Q, 3Q, …, 15Q. A single
 // check's final step avoids a field inversion: X ≡ r·Z² (mod p), and also (r + n)·Z² when
@@ -1391,7 +1391,7 @@ function verifyWithInverse(slot: i32, q: usize, r: usize, e: usize, w: usize): i
   } else {
     addComb(comb, u2);
   }
-  // u1·G from G's comb: one addition per 8-bit window, no doublings.
+  // u1·G from G's comb: one addition per non-zero digit, no doublings.
   addComb(GCOMB, u1);
   if (isInfinity(ACC)) return 0;
   // X/Z² ≡ r (mod n) ⇔ X ≡ r'·Z² (mod p) for r' ∈ {r, r + n} with r' < p.
