@@ -722,8 +722,8 @@ export function p256_register_key(slot: i32): i32 {
  * (test/core/p256-field.test.ts), since the rare branches (a sum in [p, 2^256), a borrow, a
  * product's carry folding back twice) are too rare for random signatures to reach. Reads a at
  * IO + 0 and b at IO + 32 (big-endian, each < p) and writes the result big-endian at IO + 64.
- * op: 0 a + b, 1 a − b, 2 a·b, 3 a², 4 k·a with k = b mod 2^32, 5 a⁻¹ (a ≠ 0); returns 0 for an
- * unknown op (or a = 0 for op 5).
+ * op: 0 a + b, 1 a − b, 2 a·b, 3 a², 4 k·a with k = b mod 2^32, 5 a⁻¹ (0 for a = 0, which has
+ * none); returns 0 for an unknown op.
  */
 export function p256_field_op(op: i32): i32 {
   init();
@@ -735,10 +735,8 @@ export function p256_field_op(op: i32): i32 {
   else if (op == 2) fmul(o, a, b);
   else if (op == 3) fsqr(o, a);
   else if (op == 4) fmulSmall(o, a, <u64>limb(b, 0));
-  else if (op == 5) {
-    if (isZero(a)) return 0;
-    invModP(o, a);
-  } else return 0;
+  else if (op == 5) invModP(o, a);
+  else return 0;
   toBE(IO + 64, o);
   return 1;
 }
@@ -931,6 +929,11 @@ function stripTwos(u: usize, x: usize): void {
  * inversion per round; see ACC_N). Variable-time; the values are public.
  */
 function invModP(out: usize, a: usize): void {
+  // 0 has no inverse, and the loop below would never end on it: 0 out, for the caller's check.
+  if (isZero(a)) {
+    setZero(out);
+    return;
+  }
   memory.copy(INV_U, a, 32);
   store<u64>(INV_V, P64_0, 0);
   store<u64>(INV_V, P64_1, 8);
@@ -996,6 +999,8 @@ export function p256_batch_out(): usize { return BATCH_OUT; }
 export function p256_batch_max(): i32 { return BATCH_MAX; }
 export function p256_defer_io(): usize { return DEFER; }
 /** Sets the smallest batch that uses the affine accumulation (tests run both paths); returns the old value. */
+/** The smallest batch that uses the affine accumulation (the host finishes deferred batches in the core from there). */
+export function p256_affine_min(): i32 { return affineMin; }
 export function p256_set_affine_min(v: i32): i32 {
   const old = affineMin;
   affineMin = v < 1 ? 1 : v;
@@ -1407,4 +1412,128 @@ function verifyWithInverse(slot: i32, q: usize, r: usize, e: usize, w: usize): i
     if (eq(t, ACC)) return 1;
   }
   return 0;
+}
+
+// Finishing deferred records in the core, where no runtime multiplication is installed (browsers,
+// CAIRN_WASM_ONLY=1): x(u2·T) by a width-5 NAF of u2, as verifyWithInverse does for u2·Q, but
+// over an affine table of odd multiples T, 3T, …, 15T built for all the batch's deferred records
+// together (one doubling round and seven addition rounds, each with one shared field inversion),
+// so each of the NAF's additions is a mixed one (7M + 4S) instead of a general one (11M + 5S).
+// T came affine out of the accumulation, and (e·r⁻¹)·G was summed there, not by a second comb pass.
+const ODDA: usize = memory.data(BATCH_MAX * 8 * <i32>AFFINE, 16); // record j: (2i + 1)·T at i·64
+const TWO_T: usize = memory.data(BATCH_MAX * <i32>AFFINE, 16);
+const FIN_LIST: usize = memory.data(BATCH_MAX * 4, 16);
+const ADD_INV: usize = memory.data(ACC_N * 32, 16);
+
+/** ADD_INV[k] = 1 / ADD_DEN[k] mod p for k < m, every one non-zero: Montgomery's trick, one invModP. */
+function invertDens(m: i32): void {
+  const inv = reg(92);
+  copy(ADD_PFX, ADD_DEN);
+  for (let k = 1; k < m; k++) fmul(ADD_PFX + <usize>k * 32, ADD_PFX + <usize>(k - 1) * 32, ADD_DEN + <usize>k * 32);
+  invModP(inv, ADD_PFX + <usize>(m - 1) * 32);
+  for (let k = m - 1; k >= 1; k--) {
+    fmul(ADD_INV + <usize>k * 32, inv, ADD_PFX + <usize>(k - 1) * 32);
+    fmul(inv, inv, ADD_DEN + <usize>k * 32);
+  }
+  copy(ADD_INV, inv);
+}
+
+/**
+ * Turns every record with verdict 2 after p256_verify_batch_deferred(n) into its final verdict
+ * (0 or 1), the check the host would otherwise finish with ECDH: x(u2·T) ≡ r (mod n), that is
+ * X ≡ r·Z² (mod p), or (r + n)·Z² when the record's flag says r + n < p. Call it right after
+ * p256_verify_batch_deferred(n) on the same batch. The chords below always exist: T ≠ O (the
+ * deferred step refused T = O) in a group of prime order n > 15, so 2T ≠ O and
+ * (2i + 1)·T ≠ ±2T for i < 8.
+ */
+export function p256_finish_deferred(n: i32): void {
+  init();
+  if (n < 1 || n > BATCH_MAX) return;
+  let m = 0;
+  for (let j = 0; j < n; j++) {
+    if (load<u8>(BATCH_OUT + <usize>j) != 2) continue;
+    store<i32>(FIN_LIST + (<usize>m << 2), j);
+    const t = ODDA + <usize>j * 8 * AFFINE;
+    const d = DEFER + <usize>j * DEFER_REC;
+    fromBE(t, d);
+    fromBE(t + 32, d + 32);
+    m++;
+  }
+  if (m == 0) return;
+  const t = reg(93), lam = reg(94), x3 = reg(95);
+  // 2T: λ = (3x² − 3)/(2y) (a = −3), x3 = λ² − 2x, y3 = λ·(x − x3) − y.
+  for (let k = 0; k < m; k++) {
+    const p = ODDA + <usize>load<i32>(FIN_LIST + (<usize>k << 2)) * 8 * AFFINE;
+    fadd(ADD_DEN + <usize>k * 32, p + 32, p + 32);
+  }
+  invertDens(m);
+  for (let k = 0; k < m; k++) {
+    const j = load<i32>(FIN_LIST + (<usize>k << 2));
+    const p = ODDA + <usize>j * 8 * AFFINE, q = TWO_T + <usize>j * AFFINE;
+    fsqr(t, p);
+    fsub(t, t, ONE_P);
+    fmulSmall(t, t, 3);
+    fmul(lam, t, ADD_INV + <usize>k * 32);
+    fsqr(x3, lam);
+    fsub(x3, x3, p);
+    fsub(x3, x3, p);
+    fsub(t, p, x3);
+    fmul(t, lam, t);
+    fsub(q + 32, t, p + 32);
+    copy(q, x3);
+  }
+  // (2i + 1)·T = (2i − 1)·T + 2T, by the chord rule.
+  for (let i = 1; i < 8; i++) {
+    for (let k = 0; k < m; k++) {
+      const j = load<i32>(FIN_LIST + (<usize>k << 2));
+      fsub(ADD_DEN + <usize>k * 32, TWO_T + <usize>j * AFFINE, ODDA + (<usize>j * 8 + <usize>(i - 1)) * AFFINE);
+    }
+    invertDens(m);
+    for (let k = 0; k < m; k++) {
+      const j = load<i32>(FIN_LIST + (<usize>k << 2));
+      const p = ODDA + (<usize>j * 8 + <usize>(i - 1)) * AFFINE, q = TWO_T + <usize>j * AFFINE, o = p + AFFINE;
+      fsub(t, q + 32, p + 32);
+      fmul(lam, t, ADD_INV + <usize>k * 32);
+      fsqr(x3, lam);
+      fsub(x3, x3, p);
+      fsub(x3, x3, q);
+      fsub(t, p, x3);
+      fmul(t, lam, t);
+      fsub(o + 32, t, p + 32);
+      copy(o, x3);
+    }
+  }
+  const u2 = reg(81), r = reg(50), rn = reg(85), z2 = reg(57), c = reg(59);
+  for (let k = 0; k < m; k++) {
+    const j = load<i32>(FIN_LIST + (<usize>k << 2));
+    const d = DEFER + <usize>j * DEFER_REC;
+    const table = ODDA + <usize>j * 8 * AFFINE;
+    fromBE(u2, d + 64);
+    const len = wnaf5(NAF, u2);
+    pointSetInfinity(ACC);
+    for (let i = len - 1; i >= 0; i--) {
+      pointDouble(ACC, ACC);
+      const w = <i32>load<i8>(NAF + <usize>i);
+      if (w > 0) pointAddAffine(ACC, ACC, table + <usize>((w - 1) >> 1) * AFFINE);
+      else if (w < 0) {
+        const src = table + <usize>((-w - 1) >> 1) * AFFINE;
+        copy(NEG_ENTRY, src);
+        fsub(NEG_ENTRY + 32, ZERO_P, src + 32);
+        pointAddAffine(ACC, ACC, NEG_ENTRY);
+      }
+    }
+    let ok = false;
+    if (!isInfinity(ACC)) {
+      fsqr(z2, ACC + 64);
+      fromBE(r, BATCH + <usize>j * REC + 96);
+      fmul(c, r, z2);
+      ok = eq(c, ACC);
+      if (!ok && load<u8>(d + 128) == 1) {
+        fromBE(rn, d + 96);
+        fmul(c, rn, z2);
+        ok = eq(c, ACC);
+      }
+    }
+    store<u8>(BATCH_OUT + <usize>j, ok ? 1 : 0);
+  }
 }

@@ -47,6 +47,8 @@ interface P256Exports {
   p256_batch_max(): number;
   p256_verify_batch(n: number): void;
   p256_verify_batch_deferred(n: number): void;
+  p256_finish_deferred(n: number): void;
+  p256_affine_min(): number;
   p256_defer_io(): number;
 }
 
@@ -176,9 +178,12 @@ export async function installRuntimeScalarMul(): Promise<boolean> {
 
 /**
  * P-256 checks in chunks through p256_verify_batch, which inverts every chunk's s values together
- * (one modular inversion per chunk): `out[at[j]]` gets the verdict of items[at[j]]. With a runtime
- * multiplication installed and one-off keys in the chunk, p256_verify_batch_deferred leaves their
- * last step, x(u2·T), to it.
+ * (one modular inversion per chunk): `out[at[j]]` gets the verdict of items[at[j]]. With one-off
+ * keys in the chunk, p256_verify_batch_deferred leaves their last step, x(u2·T), to the runtime
+ * multiplication when one is installed; without one, chunks big enough for the core's affine
+ * accumulation (p256_affine_min) take the same route and p256_finish_deferred does that step in
+ * the core, over odd multiples of T made affine for the whole chunk at once (about 12% faster
+ * per check than verifying each one-off key on its own there).
  */
 function verifyP256Chunked(items: readonly SignatureItem[], at: number[], out: boolean[]): void {
   const { x } = wasm();
@@ -205,8 +210,10 @@ function verifyP256Chunked(items: readonly SignatureItem[], at: number[], out: b
     }
     if (idx.length === 0) continue;
     const mul = oneOff > 0 ? scalarMul : undefined;
-    if (mul) x.p256_verify_batch_deferred(idx.length);
+    const finishInCore = oneOff > 0 && !mul && idx.length >= x.p256_affine_min();
+    if (mul || finishInCore) x.p256_verify_batch_deferred(idx.length);
     else x.p256_verify_batch(idx.length);
+    if (finishInCore) x.p256_finish_deferred(idx.length);
     const deferred: number[] = [];
     idx.forEach((i, j) => {
       if (b.out[j] === 2) deferred.push(j);

@@ -192,7 +192,7 @@ describe('one-off P-256 keys finished by a runtime multiplication (p256_verify_b
     expect(run({ ...process.env, CAIRN_WASM_ONLY: '' })).toBe('true');
   });
 
-  it('every Wycheproof P-256 vector (DER and P1363, "k*G has a large x-coordinate" among them) gets the WASM-only verdict, in batches and alone', async () => {
+  it('every Wycheproof P-256 vector (DER and P1363, "k*G has a large x-coordinate" among them) gets the WASM-only verdict, in batches (finished in the core by p256_finish_deferred) and alone', async () => {
     const all = [...sets[0]!, ...sets[1]!];
     expect(all.some((v) => v.id.includes('large x-coordinate'))).toBe(true);
     const items = all.map((v) => v.item);
