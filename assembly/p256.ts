@@ -1080,12 +1080,29 @@ const ADD_DEN: usize = memory.data(ACC_N * 32, 16);
 const ADD_PFX: usize = memory.data(ACC_N * 32, 16);
 // Below this many records a batch keeps the Jacobian formulas: each round's inversion (invModP,
 // about 5.5 µs here) must be shared by enough additions to pay for itself. Measured per
-// registered-key check, affine against Jacobian: 49.9 / 41.6 µs in batches of 8, 37.3 / 39.4 at
-// 16, 28.0 / 38.4 at 32, 23.8 / 39.4 at 128. Settable for tests and benchmarks.
+// registered-key check, affine against Jacobian (one key): 49.9 / 41.6 µs in batches of 8 and
+// 37.3 / 39.4 at 16 (with 8-bit windows), then with signed 10-bit windows 29.3 / 33.3 at 16,
+// 24.0 / 31.5 at 64, 21.0 / 32.2 at 128. Settable for tests and benchmarks.
 let affineMin: i32 = 16;
 const MODE_NONE: u8 = 0;
 const MODE_AFFINE: u8 = 1;
 const MODE_FALLBACK: u8 = 2;
+
+// The round's inverses.
+const ADD_INV: usize = memory.data(ACC_N * 32, 16);
+
+/** ADD_INV[k] = 1 / ADD_DEN[k] mod p for k < m, every one non-zero: Montgomery's trick, one invModP. */
+function invertDens(m: i32): void {
+  const inv = reg(92);
+  copy(ADD_PFX, ADD_DEN);
+  for (let k = 1; k < m; k++) fmul(ADD_PFX + <usize>k * 32, ADD_PFX + <usize>(k - 1) * 32, ADD_DEN + <usize>k * 32);
+  invModP(inv, ADD_PFX + <usize>(m - 1) * 32);
+  for (let k = m - 1; k >= 1; k--) {
+    fmul(ADD_INV + <usize>k * 32, inv, ADD_PFX + <usize>(k - 1) * 32);
+    fmul(inv, inv, ADD_DEN + <usize>k * 32);
+  }
+  copy(ADD_INV, inv);
+}
 
 /**
  * The m additions listed in ADD_ACC / ADD_SRC (accumulator += affine point) with one field
@@ -1112,35 +1129,28 @@ function addRound(m: i32): void {
       store<u8>(REC_MODE + <usize>(a >> 1), MODE_FALLBACK);
       continue;
     }
-    if (c == 0) copy(ADD_PFX, den);
-    else fmul(ADD_PFX + <usize>c * 32, ADD_PFX + <usize>(c - 1) * 32, den);
     // Compacted in place: entry c ≤ k is rewritten after entry k was read.
     store<i32>(ADD_ACC + (<usize>c << 2), a);
     store<u32>(ADD_SRC + (<usize>c << 2), <u32>raw);
     c++;
   }
   if (c == 0) return;
-  const inv = reg(87), dinv = reg(88), lam = reg(89), t = reg(90);
-  invModP(inv, ADD_PFX + <usize>(c - 1) * 32); // a product of non-zero values mod prime p
-  for (let k = c - 1; k >= 0; k--) {
-    // dinv = 1/den_k = inv · (den_0 ⋯ den_{k−1}); then inv ← inv · den_k.
-    if (k > 0) {
-      fmul(dinv, inv, ADD_PFX + <usize>(k - 1) * 32);
-      fmul(inv, inv, ADD_DEN + <usize>k * 32);
-    } else copy(dinv, inv);
+  invertDens(c);
+  const u = reg(88), lam = reg(89), t = reg(90);
+  for (let k = 0; k < c; k++) {
     const acc = AFF + <usize>load<i32>(ADD_ACC + (<usize>k << 2)) * AFFINE;
     const raw = <usize>load<u32>(ADD_SRC + (<usize>k << 2));
     const src = raw & ~(<usize>1);
     condNegP(t, src + 32, <u64>(raw & 1)); // y2, negated for a negative digit
     fsub(t, t, acc + 32);
-    fmul(lam, t, dinv); // λ = (y2 − y1)/(x2 − x1)
+    fmul(lam, t, ADD_INV + <usize>k * 32); // λ = (y2 − y1)/(x2 − x1)
     fsqr(t, lam);
     fsub(t, t, acc);
     fsub(t, t, src); // x3 = λ² − x1 − x2
-    fsub(dinv, acc, t);
+    fsub(u, acc, t);
     copy(acc, t);
-    fmul(dinv, lam, dinv);
-    fsub(acc + 32, dinv, acc + 32); // y3 = λ·(x1 − x3) − y1
+    fmul(u, lam, u);
+    fsub(acc + 32, u, acc + 32); // y3 = λ·(x1 − x3) − y1
   }
 }
 
@@ -1398,20 +1408,22 @@ function verifyWithInverse(slot: i32, q: usize, r: usize, e: usize, w: usize): i
   }
   // u1·G from G's comb: one addition per non-zero digit, no doublings.
   addComb(GCOMB, u1);
-  if (isInfinity(ACC)) return 0;
-  // X/Z² ≡ r (mod n) ⇔ X ≡ r'·Z² (mod p) for r' ∈ {r, r + n} with r' < p.
-  const z2 = reg(57), rm = reg(58), t = reg(59);
-  fsqr(z2, ACC + 64);
-  copy(rm, r);
-  fmul(t, rm, z2);
-  if (eq(t, ACC)) return 1;
-  const rn = reg(61);
-  if (addRaw(rn, r, N) == 0 && lt(rn, P)) {
-    copy(rm, rn);
-    fmul(t, rm, z2);
-    if (eq(t, ACC)) return 1;
-  }
-  return 0;
+  return xMatchesR(ACC, r) ? 1 : 0;
+}
+
+/**
+ * SEC 1 §4.1.4 steps 5–7 for a Jacobian point R: R ≠ O and x(R) ≡ r (mod n). Without the
+ * inversion: X/Z² ≡ r (mod n) ⇔ X ≡ r'·Z² (mod p) for r' ∈ {r, r + n} with r' < p.
+ */
+function xMatchesR(R: usize, r: usize): bool {
+  if (isInfinity(R)) return false;
+  const z2 = reg(57), t = reg(59), rn = reg(61);
+  fsqr(z2, R + 64);
+  fmul(t, r, z2);
+  if (eq(t, R)) return true;
+  if (addRaw(rn, r, N) != 0 || !lt(rn, P)) return false;
+  fmul(t, rn, z2);
+  return eq(t, R);
 }
 
 // Finishing deferred records in the core, where no runtime multiplication is installed (browsers,
@@ -1423,25 +1435,10 @@ function verifyWithInverse(slot: i32, q: usize, r: usize, e: usize, w: usize): i
 const ODDA: usize = memory.data(BATCH_MAX * 8 * <i32>AFFINE, 16); // record j: (2i + 1)·T at i·64
 const TWO_T: usize = memory.data(BATCH_MAX * <i32>AFFINE, 16);
 const FIN_LIST: usize = memory.data(BATCH_MAX * 4, 16);
-const ADD_INV: usize = memory.data(ACC_N * 32, 16);
-
-/** ADD_INV[k] = 1 / ADD_DEN[k] mod p for k < m, every one non-zero: Montgomery's trick, one invModP. */
-function invertDens(m: i32): void {
-  const inv = reg(92);
-  copy(ADD_PFX, ADD_DEN);
-  for (let k = 1; k < m; k++) fmul(ADD_PFX + <usize>k * 32, ADD_PFX + <usize>(k - 1) * 32, ADD_DEN + <usize>k * 32);
-  invModP(inv, ADD_PFX + <usize>(m - 1) * 32);
-  for (let k = m - 1; k >= 1; k--) {
-    fmul(ADD_INV + <usize>k * 32, inv, ADD_PFX + <usize>(k - 1) * 32);
-    fmul(inv, inv, ADD_DEN + <usize>k * 32);
-  }
-  copy(ADD_INV, inv);
-}
-
 /**
  * Turns every record with verdict 2 after p256_verify_batch_deferred(n) into its final verdict
- * (0 or 1), the check the host would otherwise finish with ECDH: x(u2·T) ≡ r (mod n), that is
- * X ≡ r·Z² (mod p), or (r + n)·Z² when the record's flag says r + n < p. Call it right after
+ * (0 or 1), the check the host would otherwise finish with ECDH: x(u2·T) ≡ r (mod n)
+ * (xMatchesR). Call it right after
  * p256_verify_batch_deferred(n) on the same batch. The chords below always exist: T ≠ O (the
  * deferred step refused T = O) in a group of prime order n > 15, so 2T ≠ O and
  * (2i + 1)·T ≠ ±2T for i < 8.
@@ -1503,7 +1500,7 @@ export function p256_finish_deferred(n: i32): void {
       copy(o, x3);
     }
   }
-  const u2 = reg(81), r = reg(50), rn = reg(85), z2 = reg(57), c = reg(59);
+  const u2 = reg(81), r = reg(50);
   for (let k = 0; k < m; k++) {
     const j = load<i32>(FIN_LIST + (<usize>k << 2));
     const d = DEFER + <usize>j * DEFER_REC;
@@ -1522,18 +1519,7 @@ export function p256_finish_deferred(n: i32): void {
         pointAddAffine(ACC, ACC, NEG_ENTRY);
       }
     }
-    let ok = false;
-    if (!isInfinity(ACC)) {
-      fsqr(z2, ACC + 64);
-      fromBE(r, BATCH + <usize>j * REC + 96);
-      fmul(c, r, z2);
-      ok = eq(c, ACC);
-      if (!ok && load<u8>(d + 128) == 1) {
-        fromBE(rn, d + 96);
-        fmul(c, rn, z2);
-        ok = eq(c, ACC);
-      }
-    }
-    store<u8>(BATCH_OUT + <usize>j, ok ? 1 : 0);
+    fromBE(r, BATCH + <usize>j * REC + 96);
+    store<u8>(BATCH_OUT + <usize>j, xMatchesR(ACC, r) ? 1 : 0);
   }
 }
