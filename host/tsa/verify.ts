@@ -113,16 +113,18 @@ const certCache = new BoundedCache<ParsedCert>(256);
  * In front of it: the same array object (a trusted root's certificates are passed again on every
  * call), then the bytes of certificates already parsed for this token (a token usually embeds the
  * trusted chain itself), before the base64 key, whose encoding and hashing were the larger part
- * of a token check's parsing.
+ * of a token check's parsing. A parsed certificate keeps its own copy of the DER, and an identity
+ * hit is confirmed against it, so a caller that rewrites an array it passed before gets a fresh
+ * parse, not a stale one.
  */
 const certByArray = new WeakMap<Uint8Array, ParsedCert>();
 
 function parseCert(der: Uint8Array, known: readonly ParsedCert[] = []): ParsedCert {
   const same = certByArray.get(der);
-  if (same) return same;
+  if (same && bytesEqual(same.der, der)) return same;
   for (const c of known) if (bytesEqual(c.der, der)) return c;
   const k = Buffer.from(der.buffer, der.byteOffset, der.byteLength).toString('base64');
-  const pc = certCache.get(k) ?? certCache.set(k, parseCertUncached(der));
+  const pc = certCache.get(k) ?? certCache.set(k, parseCertUncached(Uint8Array.from(der)));
   certByArray.set(der, pc);
   return pc;
 }
@@ -156,7 +158,7 @@ function hashName(algId: Tlv, buf: Uint8Array, what: string): HashName {
   return h!;
 }
 
-
+/** The certificate's digest under `alg`, computed once per certificate. */
 function certDigest(c: ParsedCert, alg: string): Uint8Array {
   let h = (c.hashes ??= new Map()).get(alg);
   if (!h) c.hashes.set(alg, (h = digest(alg, c.der)));

@@ -41,6 +41,26 @@ function opts(chainFile: string, extra: Partial<VerifyTimestampOptions> = {}): V
   return { trustedCerts: [c[c.length - 1]!], tsaCertificates: c.slice(0, -1), data: hello, ...extra };
 }
 
+describe('parsed-certificate caching', () => {
+  it('a trusted certificate array rewritten in place after a check is parsed again, not served from the cache', () => {
+    const o = opts('sigstage/ts_chain.pem');
+    const root = o.trustedCerts[0]!;
+    expect(code(() => verifyTimestampToken(fixture('sigstage/response-sha256.tsr'), o))).toBe('OK');
+    const saved = Uint8Array.from(root);
+    // One letter of the root's subject CN changed (still DER): the leaf's issuer no longer names it.
+    const cnText = /CN=([^\n]+)/.exec(cn(root))![1]!;
+    const at = Buffer.from(root).lastIndexOf(Buffer.from(cnText, 'latin1'));
+    expect(at).toBeGreaterThan(0);
+    root[at] = root[at] === 0x58 ? 0x59 : 0x58; // 'X' or 'Y'
+    try {
+      expect(code(() => verifyTimestampToken(fixture('sigstage/response-sha256.tsr'), o))).toBe('TSA_UNTRUSTED_CHAIN');
+    } finally {
+      root.set(saved);
+    }
+    expect(code(() => verifyTimestampToken(fixture('sigstage/response-sha256.tsr'), o))).toBe('OK');
+  });
+});
+
 describe('rfc3161-client fixtures: expected PASS', () => {
   it.each([
     ['sigstage/response-sha256.tsr', 'sha256', '2025-05-09T11:58:55.000Z'],
