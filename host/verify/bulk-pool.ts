@@ -5,8 +5,12 @@
  * come back in input order with the same codes a single verifyBundle call would give. Node-only
  * (worker_threads); `cairn verify --bulk` and bench/verify.ts use it.
  */
+import type { KeyObject } from 'node:crypto';
 import { WorkerPool } from '../core/pool.js';
-import type { Artifact } from './pipeline.js';
+import { parseBundle } from './bundle.js';
+import { VerificationError } from './errors.js';
+import { verifyBundles, type Artifact, type BulkItem, type Policy } from './pipeline.js';
+import type { TrustMaterial } from './trusted-root.js';
 
 /** A Policy that can cross a thread boundary: regular expressions as their source text. */
 export interface PoolPolicy {
@@ -27,6 +31,52 @@ export interface BulkJob {
 }
 
 export type BulkOutcome = { ok: true; identity?: string } | { ok: false; code: string; message: string };
+
+/** The Policy a PoolPolicy stands for (its regular expressions compiled). */
+export function toPolicy(p: PoolPolicy): Policy {
+  const { identityRegexp, issuerRegexp, ...plain } = p;
+  return {
+    ...plain,
+    ...(identityRegexp !== undefined ? { identityRegexp: new RegExp(identityRegexp) } : {}),
+    ...(issuerRegexp !== undefined ? { issuerRegexp: new RegExp(issuerRegexp) } : {}),
+  };
+}
+
+function outcome(e: unknown): BulkOutcome {
+  const err = e as { code?: string; message?: string };
+  return { ok: false, code: err.code ?? 'ERROR', message: err.message ?? String(e) };
+}
+
+/**
+ * Verdicts for `jobs` on this thread, in order: each bundle parsed from its JSON text, then all of
+ * them through verifyBundles (core checks batched across them). What each pool worker runs on
+ * the chunks it is sent, and what `cairn verify --bulk` runs itself on inputs too small to repay
+ * starting workers.
+ */
+export async function verifyJobs(jobs: readonly BulkJob[], trust: TrustMaterial, policy: Policy, key?: KeyObject): Promise<BulkOutcome[]> {
+  const out: BulkOutcome[] = new Array(jobs.length);
+  const items: BulkItem[] = [];
+  const at: number[] = [];
+  jobs.forEach((j, i) => {
+    try {
+      let json: unknown;
+      try {
+        json = JSON.parse(j.bundle);
+      } catch (cause) {
+        throw new VerificationError('BUNDLE_MALFORMED', 'the bundle is not JSON', { cause });
+      }
+      items.push({ bundle: parseBundle(json), artifact: j.artifact });
+      at.push(i);
+    } catch (e) {
+      out[i] = outcome(e);
+    }
+  });
+  const verdicts = await verifyBundles(items, trust, policy, key ? { key } : {});
+  verdicts.forEach((v, k) => {
+    out[at[k]!] = v.ok ? { ok: true, ...(v.result.identity ? { identity: v.result.identity } : {}) } : outcome(v.error);
+  });
+  return out;
+}
 
 /**
  * A young generation of 96 MB per worker (V8's default is 16-48 MB by heap size): bulk

@@ -1,6 +1,7 @@
 /**
  * `cairn verify --bulk <dir>` (the compiled CLI): whole bundles verified on worker threads
- * (host/verify/bulk-pool.ts). Happy-path conformance bundles pass; a tampered copy fails with its
+ * (host/verify/bulk-pool.ts), or on the main thread for small inputs and with --workers 0; both
+ * ways give the same report. Happy-path conformance bundles pass; a tampered copy fails with its
  * code; the exit status says whether everything verified.
  */
 import { execFile } from 'node:child_process';
@@ -28,19 +29,33 @@ beforeAll(async () => {
 });
 afterAll(async () => rm(dir, { recursive: true, force: true }));
 
-async function run(target: string): Promise<{ code: number; out: string }> {
+async function run(target: string, extra: string[] = []): Promise<{ code: number; out: string; err: string }> {
   try {
-    const r = await promisify(execFile)(process.execPath, [BIN, 'verify', '--bulk', target, '--trusted-root', ROOT, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--quiet']);
-    return { code: 0, out: r.stdout };
+    const r = await promisify(execFile)(process.execPath, [BIN, 'verify', '--bulk', target, '--trusted-root', ROOT, '--certificate-identity', IDENTITY, '--certificate-oidc-issuer', ISSUER, '--quiet', ...extra]);
+    return { code: 0, out: r.stdout, err: r.stderr };
   } catch (e) {
-    return { code: (e as { code: number }).code, out: (e as { stdout: string }).stdout };
+    const x = e as { code: number; stdout: string; stderr: string };
+    return { code: x.code, out: x.stdout, err: x.stderr };
   }
 }
+/** The report without its timing, to compare the two ways of running. */
+const report = (out: string): string => out.replace(/ in [0-9.]+ s/, '');
 
-it('verifies a directory of bundles on worker threads and exits 0 when all verify', async () => {
-  const r = await run(dir);
-  expect(r.out).toMatch(new RegExp(`^verified ${CASES.length}/${CASES.length} bundles in `));
-  expect(r.code).toBe(0);
+it('verifies a directory of bundles and exits 0 when all verify, on the main thread (small input) and on worker threads', async () => {
+  const here = await run(dir);
+  expect(here.out).toMatch(new RegExp(`^verified ${CASES.length}/${CASES.length} bundles in `));
+  expect(here.code).toBe(0);
+  const pool = await run(dir, ['--workers', '2']);
+  expect(pool.code).toBe(0);
+  expect(report(pool.out)).toBe(report(here.out));
+}, 60_000);
+
+it('refuses a --workers value that is not a whole number from 0 to 64', async () => {
+  for (const v of ['-1', '1.5', 'x', '65']) {
+    const r = await run(dir, ['--workers', v]);
+    expect(r.code).not.toBe(0);
+    expect(r.err).toMatch(/--workers/);
+  }
 }, 60_000);
 
 it('reports each failing bundle with its code and exits 1', async () => {
@@ -58,6 +73,9 @@ it('reports each failing bundle with its code and exits 1', async () => {
   // The log entry names the original signature, so the flipped one fails the body check first.
   expect(r.out).toMatch(/FAIL .*tampered\.txt\.sigstore\.json: TLOG_BODY_MISMATCH: /);
   expect(r.out).toMatch(/FAIL .*broken\.txt\.sigstore\.json: BUNDLE_MALFORMED: /);
+  const pool = await run(dir, ['--workers', '2']);
+  expect(pool.code).toBe(1);
+  expect(report(pool.out)).toBe(report(r.out));
 }, 60_000);
 
 it('verifies managed-key bundles with --key in bulk mode, and refuses them with another key', async () => {
@@ -67,22 +85,24 @@ it('verifies managed-key bundles with --key in bulk mode, and refuses them with 
     await copyFile(join(existsSync(join(c, 'artifact')) ? c : ASSETS, existsSync(join(c, 'artifact')) ? 'artifact' : 'a.txt'), join(d, 'x.bin'));
     await copyFile(join(c, 'bundle.sigstore.json'), join(d, 'x.bin.sigstore.json'));
     const root = existsSync(join(c, 'trusted_root.json')) ? join(c, 'trusted_root.json') : ROOT;
-    const run = async (key: string) => {
+    const run = async (key: string, workers: string) => {
       try {
-        const r = await promisify(execFile)(process.execPath, [BIN, 'verify', '--bulk', d, '--trusted-root', root, '--key', key, '--quiet']);
+        const r = await promisify(execFile)(process.execPath, [BIN, 'verify', '--bulk', d, '--trusted-root', root, '--key', key, '--quiet', '--workers', workers]);
         return { code: 0, out: r.stdout };
       } catch (e) {
         return { code: (e as { code: number }).code, out: (e as { stdout: string }).stdout };
       }
     };
-    const ok = await run(join(c, 'key.pub'));
-    expect(ok.out).toMatch(/^verified 1\/1 bundles/);
-    expect(ok.code).toBe(0);
     const { generateKeyPairSync } = await import('node:crypto');
     await writeFile(join(d, 'other.pub'), generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey.export({ format: 'pem', type: 'spki' }) as string);
-    const bad = await run(join(d, 'other.pub'));
-    expect(bad.code).toBe(1);
-    expect(bad.out).toMatch(/FAIL .*x\.bin\.sigstore\.json: [A-Z_]+: /);
+    for (const workers of ['0', '2']) {
+      const ok = await run(join(c, 'key.pub'), workers);
+      expect(ok.out).toMatch(/^verified 1\/1 bundles/);
+      expect(ok.code).toBe(0);
+      const bad = await run(join(d, 'other.pub'), workers);
+      expect(bad.code).toBe(1);
+      expect(bad.out).toMatch(/FAIL .*x\.bin\.sigstore\.json: [A-Z_]+: /);
+    }
   } finally {
     await rm(d, { recursive: true, force: true });
   }
@@ -108,11 +128,14 @@ it('keeps every verdict with its bundle across CLI chunks and worker chunks (2,1
       await writeFile(join(many, name), artifact);
       await writeFile(join(many, `${name}.sigstore.json`), isBad ? tamper(texts[i % texts.length]!) : texts[i % texts.length]!);
     }
-    const r = await run(many);
-    expect(r.code).toBe(1);
-    expect(r.out).toMatch(new RegExp(`^verified ${2100 - bad.length}/2100 bundles in .*; ${bad.length} failed:`));
-    const failed = [...r.out.matchAll(/FAIL .*\/(b\d{4}\.txt)\.sigstore\.json: TLOG_BODY_MISMATCH/g)].map((m) => m[1]).sort();
-    expect(failed).toEqual(bad);
+    // Above 1,000 bundles the default is one worker per core; --workers 0 keeps them on the main thread.
+    for (const extra of [[], ['--workers', '0']]) {
+      const r = await run(many, extra);
+      expect(r.code).toBe(1);
+      expect(r.out).toMatch(new RegExp(`^verified ${2100 - bad.length}/2100 bundles in .*; ${bad.length} failed:`));
+      const failed = [...r.out.matchAll(/FAIL .*\/(b\d{4}\.txt)\.sigstore\.json: TLOG_BODY_MISMATCH/g)].map((m) => m[1]).sort();
+      expect(failed).toEqual(bad);
+    }
   } finally {
     await rm(many, { recursive: true, force: true });
   }
