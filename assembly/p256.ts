@@ -19,9 +19,10 @@
 // ABI: the host writes big-endian 32-byte values into P256_IO (Qx, Qy, r, s, e at offsets
 // 0, 32, 64, 96, 128) and calls p256_verify(slot) where slot = −1 (use Qx, Qy) or a registered
 // key slot; the result is 1 (valid) or 0. Batches: records in p256_batch_io() (layout at
-// p256_verify_batch), one inversion of s for the whole batch, verdicts in p256_batch_out().
+// BATCH_MAX), one inversion of s for the whole batch, verdicts in p256_batch_out().
 // p256_verify_batch_deferred leaves the last step of one-off-key records (x of one scalar
-// multiplication) to the host, which can hand it to a native ECDH primitive.
+// multiplication) to the host, which can hand it to a native ECDH primitive, or finish them in
+// the core with p256_finish_deferred.
 
 import { LIMBS, limb, setLimb, copy, setZero, isZero, eq, lt, addRaw, subRaw, subMod, montMul, negInv32, r2, fromBE, setHexConst, wnaf5 } from './bigint256';
 const SLOT_BYTES: usize = 32;
