@@ -1,25 +1,36 @@
 /**
  * Federation client (SPIFFE Federation §4–§5): polls each configured foreign trust domain's bundle
  * endpoint at the bundle's `spiffe_refresh_hint` (default five minutes, Federation §4.1.2) and keeps
- * the bundles apart per trust domain (never merged, §4.1.3). The endpoint profile is `https_web`:
- * TLS with the server certificate validated against the system roots or the `ca` given in the
- * relationship (RFC 6125 host name check by node:tls); no client authentication (§5.2.1).
+ * the bundles apart per trust domain (never merged, §4.1.3). Two endpoint profiles (§5.2):
+ * - `https_web`: TLS with the server certificate validated against the system roots or the `ca`
+ *   given in the relationship (RFC 6125 host name check by node:tls); no client authentication.
+ * - `https_spiffe`: the server presents an X509-SVID. Its chain must lead to an X.509 authority
+ *   of the endpoint's trust domain, and its SPIFFE ID (the leaf's one URI SAN) must be the
+ *   relationship's `endpointSpiffeId`; host names are not checked (§5.2.2). The authorities come
+ *   from the bundle this client holds for that trust domain, so a rotation seen in one fetch
+ *   authenticates the next; before the first, from the relationship's `bootstrap` bundle.
  * `http:` URLs are accepted only when `allowInsecureHttp` is set (loopback tests).
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
+import { X509Certificate } from 'node:crypto';
+import type { PeerCertificate } from 'node:tls';
 import { SpiffeError } from './errors.js';
-import { parseTrustDomain } from './id.js';
+import { parseSpiffeId, parseTrustDomain } from './id.js';
 import { MAX_BUNDLE_BYTES, parseBundle, type ParsedBundle } from './bundle.js';
 
 export interface FederationRelationship {
   trustDomain: string;
   /** Bundle endpoint URL (https). */
   url: string;
-  profile: 'https_web';
-  /** PEM trust anchors for the endpoint's TLS certificate instead of the system roots. */
+  profile: 'https_web' | 'https_spiffe';
+  /** https_web: PEM trust anchors for the endpoint's TLS certificate instead of the system roots. */
   ca?: string;
+  /** https_spiffe: the SPIFFE ID the bundle endpoint server must present. */
+  endpointSpiffeId?: string;
+  /** https_spiffe: the endpoint trust domain's bundle to authenticate the first fetch with. */
+  bootstrap?: ParsedBundle;
 }
 
 export interface FederationOptions {
@@ -35,7 +46,14 @@ const DEFAULT_REFRESH_MS = 5 * 60_000;
 
 export function validateRelationship(r: FederationRelationship, allowInsecureHttp = false): FederationRelationship {
   parseTrustDomain(r.trustDomain);
-  if (r.profile !== 'https_web') throw new SpiffeError('SPIFFE_BAD_CONFIG', `unsupported bundle endpoint profile ${String(r.profile)}`);
+  if (r.profile !== 'https_web' && r.profile !== 'https_spiffe') throw new SpiffeError('SPIFFE_BAD_CONFIG', `unsupported bundle endpoint profile ${String(r.profile)}`);
+  if (r.profile === 'https_spiffe') {
+    if (r.endpointSpiffeId === undefined) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'an https_spiffe relationship needs endpointSpiffeId');
+    const td = parseSpiffeId(r.endpointSpiffeId).trustDomain;
+    if (!r.bootstrap || r.bootstrap.trustDomain !== td || r.bootstrap.x509Authorities.length === 0) {
+      throw new SpiffeError('SPIFFE_BAD_CONFIG', `an https_spiffe relationship needs a bootstrap bundle of ${td} with X.509 authorities`);
+    }
+  }
   let u: URL;
   try {
     u = new URL(r.url);
@@ -48,12 +66,48 @@ export function validateRelationship(r: FederationRelationship, allowInsecureHtt
   return r;
 }
 
-/** One GET of a bundle endpoint; redirects are not followed (Federation §5.2.1 makes them optional). */
-export function fetchBundle(r: FederationRelationship, timeoutMs = 10_000): Promise<ParsedBundle> {
+/**
+ * TLS options for an https_spiffe endpoint (Federation §5.2.2): the chain validated against the
+ * given X.509 authorities by node:tls, then the leaf's SPIFFE ID compared with the expected one
+ * in place of the host name check.
+ */
+function spiffeTls(endpointSpiffeId: string, authorities: readonly Uint8Array[]): https.RequestOptions {
+  return {
+    ca: authorities.map((d) => new X509Certificate(d).toString()),
+    // A fresh connection each time: a pooled socket was authenticated under the options of the
+    // request that opened it, and the agent's pool key does not include checkServerIdentity.
+    agent: false,
+    checkServerIdentity: (_host: string, cert: PeerCertificate): Error | undefined => {
+      const uris = (cert.subjectaltname ?? '').split(', ').filter((n) => n.startsWith('URI:'));
+      if (uris.length !== 1 || uris[0] !== `URI:${endpointSpiffeId}`) {
+        return new SpiffeError('SPIFFE_BAD_BUNDLE', `bundle endpoint presented ${uris.join(', ') || 'no SPIFFE ID'}, not ${endpointSpiffeId}`);
+      }
+      return undefined;
+    },
+  };
+}
+
+/**
+ * One GET of a bundle endpoint; redirects are not followed (Federation §5.2.1 makes them
+ * optional). For https_spiffe, `authorities` are the endpoint trust domain's X.509 authorities
+ * (default: the relationship's bootstrap bundle).
+ */
+export function fetchBundle(r: FederationRelationship, timeoutMs = 10_000, authorities?: readonly Uint8Array[]): Promise<ParsedBundle> {
   return new Promise((resolve, reject) => {
     const u = new URL(r.url);
     const mod = u.protocol === 'https:' ? https : http;
-    const req = mod.get(u, { timeout: timeoutMs, ...(r.ca && u.protocol === 'https:' ? { ca: r.ca } : {}), headers: { accept: 'application/json' } }, (res) => {
+    let tls: https.RequestOptions = {};
+    if (u.protocol === 'https:') {
+      if (r.profile === 'https_spiffe') {
+        const anchors = authorities ?? r.bootstrap?.x509Authorities ?? [];
+        if (!r.endpointSpiffeId || anchors.length === 0) {
+          reject(new SpiffeError('SPIFFE_BAD_CONFIG', 'an https_spiffe relationship needs endpointSpiffeId and X.509 authorities'));
+          return;
+        }
+        tls = spiffeTls(r.endpointSpiffeId, anchors);
+      } else if (r.ca) tls = { ca: r.ca };
+    }
+    const req = mod.get(u, { timeout: timeoutMs, ...tls, headers: { accept: 'application/json' } }, (res) => {
       if (res.statusCode !== 200) {
         res.resume();
         reject(new SpiffeError('SPIFFE_BAD_BUNDLE', `bundle endpoint for ${r.trustDomain} answered ${res.statusCode}`));
@@ -109,7 +163,10 @@ export class FederationClient extends EventEmitter<{ update: [] }> {
   async refresh(r: FederationRelationship): Promise<void> {
     let next = DEFAULT_REFRESH_MS;
     try {
-      const b = await fetchBundle(r);
+      // https_spiffe: the endpoint trust domain's authorities as last seen, else the bootstrap's.
+      const endpointTd = r.profile === 'https_spiffe' && r.endpointSpiffeId ? parseSpiffeId(r.endpointSpiffeId).trustDomain : undefined;
+      const held = endpointTd ? this.current.get(endpointTd) : undefined;
+      const b = await fetchBundle(r, 10_000, held && held.x509Authorities.length > 0 ? held.x509Authorities : undefined);
       const prev = this.current.get(r.trustDomain);
       // A lower sequence than the one we hold is a rollback (§4 "MUST be monotonically increasing").
       if (prev?.sequence !== undefined && b.sequence !== undefined && b.sequence < prev.sequence) {

@@ -13,14 +13,22 @@
  *   jwtIssuer: https://oidc.example.org     # default: this server's URL
  *   caTtl: 604800  x509SvidTtl: 3600  jwtSvidTtl: 300  refreshHint: 300  activationDelay: 0   # seconds
  *   tls: { cert: cert.pem, key: key.pem }    # serve https (bundle endpoint profile https_web)
+ *   tls: { spiffe: true }                    # or serve https with this server's own X509-SVID,
+ *                                            # spiffe://TD/spire/server, re-minted at half its TTL
+ *                                            # (bundle endpoint profile https_spiffe)
  *   allowUnauthenticatedVerifiers: false
  *   federation:
  *     - { trustDomain: other.org, url: https://other.org/bundle, profile: https_web, ca: ca.pem }  # ca: optional PEM file
+ *     - { trustDomain: third.org, url: https://third.org:8443/bundle, profile: https_spiffe,
+ *         endpointSpiffeId: spiffe://third.org/spire/server, bundle: third.org.json }  # bundle: the
+ *                                            # endpoint trust domain's SPIFFE bundle, to start from
  *   allowInsecureHttpFederation: false        # http bundle URLs, for loopback tests only
  *   entries:                                  # registration entries ensured at start (idempotent);
  *     - { spiffeId: spiffe://TD/ci/build, selectors: [unix:uid:1000], hint: build }   # parent: the local agent
  */
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
+import type { Server as TlsServer } from 'node:tls';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
@@ -30,7 +38,8 @@ import { Agent } from './agent.js';
 import { TrustDomainCa } from './ca.js';
 import { SpiffeError } from './errors.js';
 import { FederationClient, type FederationRelationship } from './federation.js';
-import { parseTrustDomain } from './id.js';
+import { parseSpiffeId, parseTrustDomain } from './id.js';
+import { parseBundle } from './bundle.js';
 import { FilePersistence, loadOrCreateAdminToken } from './keystore.js';
 import { build } from './plugin.js';
 import { SpiffeStore } from './store.js';
@@ -46,7 +55,7 @@ export interface SpiffeConfig {
   jwtSvidTtl?: number;
   refreshHint?: number;
   activationDelay?: number;
-  tls?: { cert: string; key: string };
+  tls?: { cert: string; key: string } | { spiffe: true };
   allowUnauthenticatedVerifiers?: boolean;
   federation?: FederationRelationship[];
   allowInsecureHttpFederation?: boolean;
@@ -76,13 +85,17 @@ export function parseSpiffeConfig(text: string): SpiffeConfig {
   for (const k of ['socket', 'jwtIssuer']) if (d[k] !== undefined && typeof d[k] !== 'string') bad(`${k} must be a string`);
   if (d.tls !== undefined) {
     const t = d.tls as Record<string, unknown>;
-    if (typeof t !== 'object' || t === null || typeof t.cert !== 'string' || typeof t.key !== 'string') bad('tls needs cert and key file names');
+    if (typeof t !== 'object' || t === null) bad('tls must be a mapping');
+    else if (t.spiffe !== undefined) {
+      if (t.spiffe !== true || Object.keys(t).length !== 1) bad('tls: { spiffe: true } takes no other keys');
+    } else if (typeof t.cert !== 'string' || typeof t.key !== 'string') bad('tls needs cert and key file names, or spiffe: true');
   }
   if (d.federation !== undefined) {
     if (!Array.isArray(d.federation)) bad('federation must be a list');
     for (const r of d.federation as Record<string, unknown>[]) {
       if (typeof r !== 'object' || r === null || typeof r.trustDomain !== 'string' || typeof r.url !== 'string') bad('each federation entry needs trustDomain and url');
       if (r.profile === undefined) r.profile = 'https_web';
+      if (r.profile === 'https_spiffe' && (typeof r.endpointSpiffeId !== 'string' || typeof r.bundle !== 'string')) bad('an https_spiffe federation entry needs endpointSpiffeId and bundle (a SPIFFE bundle file)');
     }
   }
   if (d.entries !== undefined) {
@@ -118,10 +131,38 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const tpm = new TpmAttestor({ trustDomain, store, checker: wasmQuoteChecker });
 
   let issuer = config.jwtIssuer ?? '';
-  const tls = config.tls ? { cert: await readFile(config.tls.cert), key: await readFile(config.tls.key) } : undefined;
-  const app = await build({ ca, store, adminToken, tpm, logger: serviceLogger(opts.logLevel, 'spiffe'), issuer: () => issuer, ...(tls ? { https: tls } : {}) });
+  // https_spiffe (Federation §5.2.2): the server's own X509-SVID is its TLS certificate.
+  const serverId = `spiffe://${trustDomain}/spire/server`;
+  const serverSvid = async (): Promise<{ cert: string; key: string; ttlMs: number }> => {
+    const svid = await ca.mintX509Svid(serverId);
+    const key = createPrivateKey({ key: Buffer.from(svid.keyPkcs8), format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
+    return { cert: svid.chain.map((d) => new X509Certificate(d).toString()).join(''), key, ttlMs: svid.notAfter.getTime() - Date.now() };
+  };
+  const tlsConfig = config.tls;
+  const tls = !tlsConfig ? undefined : 'spiffe' in tlsConfig ? await serverSvid() : { cert: await readFile(tlsConfig.cert), key: await readFile(tlsConfig.key) };
+  const app = await build({ ca, store, adminToken, tpm, logger: serviceLogger(opts.logLevel, 'spiffe'), issuer: () => issuer, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
   const closers: (() => Promise<void> | void)[] = [];
   try {
+    if (tls && 'ttlMs' in tls) {
+      // Re-minted at half its lifetime (from the current CA, so a rotation is picked up too).
+      let timer: NodeJS.Timeout;
+      const renew = (afterMs: number): void => {
+        timer = setTimeout(() => {
+          serverSvid()
+            .then((next) => {
+              (app.server as unknown as TlsServer).setSecureContext({ cert: next.cert, key: next.key });
+              renew(Math.max(1000, next.ttlMs / 2));
+            })
+            .catch((e: unknown) => {
+              app.log.error({ err: e }, 'server X509-SVID renewal failed');
+              renew(5_000);
+            });
+        }, afterMs);
+        timer.unref();
+      };
+      renew(Math.max(1000, tls.ttlMs / 2));
+      closers.push(() => clearTimeout(timer));
+    }
     await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
     closers.push(() => app.close());
     const addr = app.server.address();
@@ -132,8 +173,15 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     ca.jwtIssuer = issuer;
 
     // `ca` in the config names a PEM file of trust anchors for the endpoint's TLS certificate.
+    // `bundle` (https_spiffe) names a SPIFFE bundle file of the endpoint's trust domain.
     const relationships = await Promise.all(
-      (config.federation ?? []).map(async (r) => ({ ...r, ...(r.ca ? { ca: await readFile(r.ca, 'utf8') } : {}) })),
+      (config.federation ?? []).map(async (r) => {
+        const raw = r as FederationRelationship & { bundle?: unknown };
+        const { bundle: bundleFile, ...rest } = raw;
+        const out: FederationRelationship = { ...rest, ...(r.ca ? { ca: await readFile(r.ca, 'utf8') } : {}) };
+        if (typeof bundleFile === 'string' && r.endpointSpiffeId) out.bootstrap = parseBundle(parseSpiffeId(r.endpointSpiffeId).trustDomain, await readFile(bundleFile));
+        return out;
+      }),
     );
     const federation = new FederationClient({
       relationships,

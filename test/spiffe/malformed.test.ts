@@ -251,6 +251,16 @@ describe('TPM structures, config and endpoint addresses', () => {
     expect(codeOf(() => parseSpiffeConfig('x509SvidTtl: -5'))).toBe('SPIFFE_BAD_CONFIG');
     expect(codeOf(() => parseSpiffeConfig('federation: [{url: 1}]'))).toBe('SPIFFE_BAD_CONFIG');
     expect(parseSpiffeConfig('jwtSvidTtl: 60')).toEqual({ jwtSvidTtl: 60 });
+    // tls: a certificate and key, or the server's own X509-SVID (https_spiffe), not a mix.
+    expect(parseSpiffeConfig('tls: { spiffe: true }')).toEqual({ tls: { spiffe: true } });
+    for (const t of ['tls: { spiffe: false }', 'tls: { spiffe: true, cert: a.pem }', 'tls: { cert: a.pem }', 'tls: 1']) {
+      expect(codeOf(() => parseSpiffeConfig(t))).toBe('SPIFFE_BAD_CONFIG');
+    }
+    // An https_spiffe relationship names the endpoint's SPIFFE ID and a bootstrap bundle file.
+    const fed = (extra: string): string => `federation: [{ trustDomain: a.test, url: 'https://a.test/bundle', profile: https_spiffe${extra} }]`;
+    expect(codeOf(() => parseSpiffeConfig(fed(', bundle: a.json')))).toBe('SPIFFE_BAD_CONFIG');
+    expect(codeOf(() => parseSpiffeConfig(fed(', endpointSpiffeId: spiffe://a.test/spire/server')))).toBe('SPIFFE_BAD_CONFIG');
+    expect(parseSpiffeConfig(fed(', endpointSpiffeId: spiffe://a.test/spire/server, bundle: a.json')).federation![0]!.profile).toBe('https_spiffe');
   });
 
   it('parses SPIFFE_ENDPOINT_SOCKET per Workload Endpoint §4', () => {
