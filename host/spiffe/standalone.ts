@@ -146,10 +146,13 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     if (tls && 'ttlMs' in tls) {
       // Re-minted at half its lifetime (from the current CA, so a rotation is picked up too).
       let timer: NodeJS.Timeout;
+      let stopped = false;
       const renew = (afterMs: number): void => {
+        if (stopped) return;
         timer = setTimeout(() => {
           serverSvid()
             .then((next) => {
+              if (stopped) return;
               (app.server as unknown as TlsServer).setSecureContext({ cert: next.cert, key: next.key });
               renew(Math.max(1000, next.ttlMs / 2));
             })
@@ -161,7 +164,10 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
         timer.unref();
       };
       renew(Math.max(1000, tls.ttlMs / 2));
-      closers.push(() => clearTimeout(timer));
+      closers.push(() => {
+        stopped = true;
+        clearTimeout(timer);
+      });
     }
     await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
     closers.push(() => app.close());
