@@ -5,7 +5,9 @@
  * Config: module path (e.g. /usr/lib/softhsm/libsofthsm2.so), the token by label (or slot index),
  * the user PIN from an environment variable (never from the config file itself), and the key pair
  * by CKA_LABEL. Supported: EC P-256/P-384 (CKM_ECDSA over a digest computed here; the token's raw
- * r||s is re-encoded as a DER Ecdsa-Sig-Value, RFC 5480 §2.2 / SEC1) and RSA (CKM_SHA256_RSA_PKCS).
+ * r||s is re-encoded as a DER Ecdsa-Sig-Value, RFC 5480 §2.2 / SEC1), Ed25519 (PKCS#11 v3.0
+ * CKK_EC_EDWARDS keys and CKM_EDDSA over the whole message, RFC 8032 PureEdDSA) and RSA
+ * (CKM_SHA256_RSA_PKCS).
  *
  * A PKCS#11 session is single-threaded (v2.40 §5.1.3 "sessions"), so each session has a promise
  * queue; several sessions let the token sign in parallel. The async C_Sign variant runs in libuv's
@@ -156,6 +158,14 @@ export function rawEcdsaToDer(sig: Buffer): Buffer {
 
 const OID_P256 = '06082a8648ce3d030107';
 const OID_P384 = '06052b81040022';
+// PKCS#11 v3.0 (§2.3.5-2.3.6 of the current mechanisms document); pkcs11js does not name them.
+const CKK_EC_EDWARDS = 0x40;
+const CKM_EC_EDWARDS_KEY_PAIR_GEN = 0x1055;
+const CKM_EDDSA = 0x1057;
+// CKA_EC_PARAMS of an Ed25519 key: the DER OID id-Ed25519 (RFC 8410 §3), or the printable string
+// "edwards25519" that v3.0 also allows.
+const OID_ED25519 = '06032b6570';
+const NAME_ED25519 = Buffer.concat([Buffer.of(0x13, 12), Buffer.from('edwards25519')]).toString('hex');
 
 function publicKeyInfo(p: PKCS11, session: Buffer, pub: Buffer, keyType: number): { spki: Uint8Array; algorithm: SigningAlgorithm } {
   const P = pkcs11js();
@@ -171,6 +181,18 @@ function publicKeyInfo(p: PKCS11, session: Buffer, pub: Buffer, keyType: number)
     createPublicKey({ key: spki, format: 'der', type: 'spki' }); // validates the point
     return { spki: new Uint8Array(spki), algorithm };
   }
+  if (keyType === CKK_EC_EDWARDS) {
+    const [params, point] = p.C_GetAttributeValue(session, pub, [{ type: P.CKA_EC_PARAMS }, { type: P.CKA_EC_POINT }]).map((a) => a.value as Buffer);
+    const hex = params!.toString('hex');
+    if (hex !== OID_ED25519 && hex !== NAME_ED25519) throw new KeyError('KEY_UNSUPPORTED', 'PKCS#11 Edwards key is not Ed25519');
+    // CKA_EC_POINT: the 32-byte public key, bare or wrapped in a DER OCTET STRING (tokens differ).
+    let a = point!;
+    if (a.length === 34 && a[0] === 0x04 && a[1] === 32) a = a.subarray(2);
+    if (a.length !== 32) throw new KeyError('KEY_UNSUPPORTED', 'PKCS#11 Ed25519 public key is not 32 bytes');
+    const spki = tlv(0x30, tlv(0x30, Buffer.from(OID_ED25519, 'hex')), tlv(0x03, Buffer.of(0), a));
+    createPublicKey({ key: spki, format: 'der', type: 'spki' }); // validates the encoding
+    return { spki: new Uint8Array(spki), algorithm: 'ed25519' };
+  }
   if (keyType === P.CKK_RSA) {
     const [n, e] = p.C_GetAttributeValue(session, pub, [{ type: P.CKA_MODULUS }, { type: P.CKA_PUBLIC_EXPONENT }]).map((a) => a.value as Buffer);
     const key = createPublicKey({ key: { kty: 'RSA', n: n!.toString('base64url'), e: e!.toString('base64url') }, format: 'jwk' });
@@ -178,7 +200,7 @@ function publicKeyInfo(p: PKCS11, session: Buffer, pub: Buffer, keyType: number)
     if (bits < 2048 || bits > 4096) throw new KeyError('KEY_UNSUPPORTED', `PKCS#11 RSA key of ${bits} bits`);
     return { spki: new Uint8Array(key.export({ format: 'der', type: 'spki' })), algorithm: 'rsa-pkcs1v15-sha256' };
   }
-  throw new KeyError('KEY_UNSUPPORTED', 'PKCS#11 key is neither EC nor RSA');
+  throw new KeyError('KEY_UNSUPPORTED', 'PKCS#11 key is neither EC, Ed25519 nor RSA');
 }
 
 /** Opens a signer on a key pair in a PKCS#11 token. */
@@ -211,10 +233,12 @@ export async function openPkcs11Signer(o: Pkcs11Options): Promise<KeySigner> {
     let closed = false;
     const signOn = (session: Buffer, data: Uint8Array): Promise<Uint8Array> =>
       new Promise((resolve, reject) => {
-        const ec = algorithm !== 'rsa-pkcs1v15-sha256';
+        const ec = algorithm === 'ecdsa-p256-sha256' || algorithm === 'ecdsa-p384-sha384';
+        // ECDSA signs a digest computed here; EdDSA (PureEdDSA) and RSA-with-SHA-256 take the message.
         const input = ec ? createHash(algorithm === 'ecdsa-p384-sha384' ? 'sha384' : 'sha256').update(data).digest() : Buffer.from(data);
+        const mechanism = ec ? P.CKM_ECDSA : algorithm === 'ed25519' ? CKM_EDDSA : P.CKM_SHA256_RSA_PKCS;
         try {
-          p.C_SignInit(session, { mechanism: ec ? P.CKM_ECDSA : P.CKM_SHA256_RSA_PKCS }, priv);
+          p.C_SignInit(session, { mechanism }, priv);
         } catch (cause) {
           reject(new KeyError('KEY_PKCS11', 'C_SignInit failed', { cause }));
           return;
@@ -248,19 +272,20 @@ export async function openPkcs11Signer(o: Pkcs11Options): Promise<KeySigner> {
 }
 
 /**
- * Generates an EC key pair in the token (CKM_EC_KEY_PAIR_GEN, private key sensitive and not
- * extractable) — for provisioning and tests; returns nothing secret.
+ * Generates an EC key pair in the token (CKM_EC_KEY_PAIR_GEN, or CKM_EC_EDWARDS_KEY_PAIR_GEN for
+ * Ed25519; private key sensitive and not extractable) — for provisioning and tests; returns
+ * nothing secret.
  */
-export async function generatePkcs11EcKey(o: Pkcs11Options & { curve?: 'P-256' | 'P-384' }): Promise<void> {
+export async function generatePkcs11EcKey(o: Pkcs11Options & { curve?: 'P-256' | 'P-384' | 'Ed25519' }): Promise<void> {
   const P = pkcs11js();
   const p = acquire(o.module);
   try {
     const session = openSession(p, findSlot(p, o), pin(o));
     try {
-      const params = Buffer.from(o.curve === 'P-384' ? OID_P384 : OID_P256, 'hex');
+      const params = Buffer.from(o.curve === 'P-384' ? OID_P384 : o.curve === 'Ed25519' ? OID_ED25519 : OID_P256, 'hex');
       p.C_GenerateKeyPair(
         session,
-        { mechanism: P.CKM_EC_KEY_PAIR_GEN },
+        { mechanism: o.curve === 'Ed25519' ? CKM_EC_EDWARDS_KEY_PAIR_GEN : P.CKM_EC_KEY_PAIR_GEN },
         [
           { type: P.CKA_TOKEN, value: true },
           { type: P.CKA_LABEL, value: o.keyLabel },

@@ -121,21 +121,25 @@ const missing = softhsmMissing();
 if (missing) console.log(`SKIP SoftHSM CA backend test: ${missing}`);
 
 describe('PKCS#11 backend (SoftHSM)', () => {
-  it.skipIf(!!missing)('intermediate key in SoftHSM: root → intermediate → leaf with embedded SCT', async () => {
-    const token = await softhsmToken('cairn-ca-test', '4321');
+  it.skipIf(!!missing).each([
+    ['P-256', 'ecdsa-p256-sha256'],
+    ['Ed25519', 'ed25519'],
+  ] as const)('%s intermediate key in SoftHSM: root → intermediate → leaf with embedded SCT', async (curve, alg) => {
+    const label = `cairn-ca-test-${curve.toLowerCase()}`;
+    const token = await softhsmToken(label, '4321');
     try {
       process.env.TEST_CA_PIN = '4321';
-      const opts = { module: SOFTHSM_MODULE, tokenLabel: 'cairn-ca-test', pinEnv: 'TEST_CA_PIN', keyLabel: 'cairn-ca' };
-      await generatePkcs11EcKey({ ...opts, curve: 'P-256' });
+      const opts = { module: SOFTHSM_MODULE, tokenLabel: label, pinEnv: 'TEST_CA_PIN', keyLabel: 'cairn-ca' };
+      await generatePkcs11EcKey({ ...opts, curve });
       const probe = await openPkcs11Signer(opts);
-      const inter = await intermediateFor(probe.publicKeySpki, 'Cairn HSM Intermediate');
+      const inter = await intermediateFor(probe.publicKeySpki, `Cairn HSM Intermediate ${curve}`);
       await probe.close();
-      await writeFile(join(dir, 'hsm-chain.pem'), `${inter.toString('pem')}\n${rootCert.toString('pem')}\n`);
-      const issuing = await loadCa({ type: 'pkcs11', ...opts, chain: join(dir, 'hsm-chain.pem') });
-      expect(issuing.signer.algorithm).toBe('ecdsa-p256-sha256');
+      await writeFile(join(dir, `hsm-chain-${curve}.pem`), `${inter.toString('pem')}\n${rootCert.toString('pem')}\n`);
+      const issuing = await loadCa({ type: 'pkcs11', ...opts, chain: join(dir, `hsm-chain-${curve}.pem`) });
+      expect(issuing.signer.algorithm).toBe(alg);
       const ca = await startCa(issuerConfigDoc(iss), { ct: log.ct, issuing });
       try {
-        await issueAndJudge(ca, 'hsm');
+        await issueAndJudge(ca, `hsm-${curve}`);
       } finally {
         await ca.close();
         await issuing.signer.close();

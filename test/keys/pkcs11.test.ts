@@ -1,4 +1,4 @@
-/** PKCS#11 backend against a real SoftHSM v2 token: key generation in the token, ECDSA signing. */
+/** PKCS#11 backend against a real SoftHSM v2 token: key generation in the token, ECDSA and Ed25519 signing. */
 import { createPublicKey, verify } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { generatePkcs11EcKey, openPkcs11Signer, rawEcdsaToDer } from '../../host/keys/pkcs11.js';
@@ -14,6 +14,7 @@ beforeAll(async () => {
   process.env.TEST_HSM_PIN = '1234';
   await generatePkcs11EcKey({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p256', curve: 'P-256' });
   await generatePkcs11EcKey({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p384', curve: 'P-384' });
+  await generatePkcs11EcKey({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'ed25519', curve: 'Ed25519' });
 });
 afterAll(async () => {
   await token?.close();
@@ -36,6 +37,22 @@ it.skipIf(!!missing).each([
   await s.close();
   await s.close(); // idempotent
   await expect(s.sign(msgs[0]!)).rejects.toMatchObject({ code: 'KEY_PKCS11' });
+});
+
+it.skipIf(!!missing)('Ed25519 key in SoftHSM (PKCS#11 v3.0 CKM_EDDSA) signs whole messages; node:crypto verifies them with the exported SPKI', async () => {
+  const s = await openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'ed25519', sessions: 2 });
+  expect(s.algorithm).toBe('ed25519');
+  expect(s.publicKeySpki.length).toBe(44);
+  const pub = createPublicKey({ key: Buffer.from(s.publicKeySpki), format: 'der', type: 'spki' });
+  expect(pub.asymmetricKeyType).toBe('ed25519');
+  const msgs = Array.from({ length: 8 }, (_, i) => Buffer.from(`ed25519 message ${i}`.repeat(i + 1)));
+  const sigs = await Promise.all(msgs.map((m) => s.sign(m)));
+  for (let i = 0; i < msgs.length; i++) {
+    expect(sigs[i]!.length).toBe(64);
+    expect(verify(null, msgs[i]!, pub, sigs[i]!)).toBe(true);
+    expect(verify(null, msgs[(i + 1) % msgs.length]!, pub, sigs[i]!)).toBe(false);
+  }
+  await s.close();
 });
 
 it.skipIf(!!missing)('wrong PIN, unknown token, unknown key label are coded errors', async () => {
