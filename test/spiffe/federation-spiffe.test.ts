@@ -33,12 +33,12 @@ async function unauthenticatedBundle(s: Server): Promise<string> {
   });
 }
 
-/** The serial number of the certificate a TLS server presents. */
-function servedSerial(url: string): Promise<string> {
+/** The certificate a TLS server presents (not authenticated: for inspection). */
+function servedCertificate(url: string): Promise<X509Certificate> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
     const s = connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
-      resolve(s.getPeerCertificate().serialNumber);
+      resolve(new X509Certificate(s.getPeerCertificate().raw));
       s.end();
     });
     s.on('error', reject);
@@ -87,14 +87,7 @@ afterAll(async () => {
 });
 
 it('A presents its own X509-SVID, and the endpoint authenticates with the bootstrap bundle and the expected SPIFFE ID only', async () => {
-  const u = new URL(a.admin);
-  const leaf = await new Promise<X509Certificate>((resolve, reject) => {
-    const s = connect({ host: u.hostname, port: Number(u.port), rejectUnauthorized: false }, () => {
-      resolve(new X509Certificate(s.getPeerCertificate().raw));
-      s.end();
-    });
-    s.on('error', reject);
-  });
+  const leaf = await servedCertificate(a.admin);
   expect(leaf.subjectAltName).toBe('URI:spiffe://a.test/spire/server');
   const got = await fetchBundle(rel());
   expect(got.x509Authorities.map((d) => Buffer.from(d).toString('hex'))).toEqual(bootstrap.x509Authorities.map((d) => Buffer.from(d).toString('hex')));
@@ -111,9 +104,9 @@ it('refuses https_spiffe relationships without an endpoint SPIFFE ID or a bootst
 });
 
 it('the server certificate is re-minted at half its TTL, and the client keeps authenticating across a CA rotation', async () => {
-  const first = await servedSerial(a.admin);
+  const first = (await servedCertificate(a.admin)).serialNumber;
   await new Promise((r) => setTimeout(r, 2_600));
-  expect(await servedSerial(a.admin)).not.toBe(first);
+  expect((await servedCertificate(a.admin)).serialNumber).not.toBe(first);
 
   const failures: string[] = [];
   const client = new FederationClient({ relationships: [rel()], log: (msg, fields) => failures.push(`${msg} ${JSON.stringify(fields)}`) });
