@@ -124,7 +124,21 @@ export class CodeSigningCa {
   private caDerCache?: Uint8Array[];
   private issuerSpkiCache?: Uint8Array;
 
-  constructor(private readonly o: CaOptions) {}
+  constructor(private o: CaOptions) {}
+
+  /**
+   * Switches to another issuing CA (a renewed subordinate certificate and its new key:
+   * subordinate-client.ts). Requests already past this point finish with the CA they started with.
+   */
+  setIssuingCa(ca: IssuingCa): void {
+    this.o = { ...this.o, ca };
+    this.caDerCache = undefined;
+    this.issuerSpkiCache = undefined;
+  }
+
+  get issuingCa(): IssuingCa {
+    return this.o.ca;
+  }
 
   private caDer(): Uint8Array[] {
     return (this.caDerCache ??= this.o.ca.chainPem.map((p) => new Uint8Array(new x509.X509Certificate(p).rawData)));

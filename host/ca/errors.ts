@@ -22,13 +22,17 @@ export type CaErrorCode =
   /** A key type or size the certificate profile does not allow. */
   | 'CA_UNSUPPORTED_KEY'
   | 'CA_BAD_REQUEST'
+  /** The token's identity is not registered for a subordinate CA certificate (403). */
+  | 'CA_NOT_REGISTERED'
   | 'CA_BAD_CONFIG'
+  /** A subordinate CA could not get or renew its certificate from its parent CA (503). */
+  | 'CA_PARENT_FAILED'
   /** The CT log did not return a valid SCT (503: try again). */
   | 'CA_CT_FAILED';
 
 export class CaError extends CairnError<CaErrorCode> {
   constructor(code: CaErrorCode, message: string, opts: { status?: number; cause?: unknown } = {}) {
-    const status = opts.status ?? (code === 'CA_INVALID_TOKEN' || code === 'CA_UNKNOWN_KEY' || code === 'CA_UNKNOWN_ISSUER' || code === 'CA_MISSING_TOKEN' || code === 'CA_MALFORMED_TOKEN' || code === 'CA_BAD_SPIFFE_ID' || code === 'CA_BAD_IDENTITY' ? 401 : code === 'CA_ISSUER_UNREACHABLE' || code === 'CA_CT_FAILED' ? 503 : 400);
+    const status = opts.status ?? (code === 'CA_INVALID_TOKEN' || code === 'CA_UNKNOWN_KEY' || code === 'CA_UNKNOWN_ISSUER' || code === 'CA_MISSING_TOKEN' || code === 'CA_MALFORMED_TOKEN' || code === 'CA_BAD_SPIFFE_ID' || code === 'CA_BAD_IDENTITY' ? 401 : code === 'CA_ISSUER_UNREACHABLE' || code === 'CA_CT_FAILED' || code === 'CA_PARENT_FAILED' ? 503 : code === 'CA_NOT_REGISTERED' ? 403 : 400);
     super(code, message, { status, ...(opts.cause !== undefined ? { cause: opts.cause } : {}) });
     this.name = 'CaError';
   }

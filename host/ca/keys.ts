@@ -186,3 +186,22 @@ export async function ensureGeneratedCa(dir: string, commonName = 'Cairn'): Prom
   await writeSecret(cfg.key, await enc(inter.privateKey));
   return cfg;
 }
+
+/**
+ * The generated root of `ensureGeneratedCa` as a CA of its own (it signs subordinate CA
+ * certificates: its pathLen is 1). Its chain file, the root alone, is written on first use.
+ */
+export async function ensureGeneratedRoot(dir: string): Promise<FileKeyConfig> {
+  const ca = await ensureGeneratedCa(dir);
+  const cfg: FileKeyConfig = { key: join(dir, 'ca-root-key.pem'), chain: join(dir, 'ca-root.pem'), passphraseFile: ca.passphraseFile! };
+  if (!(await exists(cfg.chain))) {
+    const pems = splitPem(await readFile(ca.chain, 'utf8'));
+    const root = pems.find((p) => {
+      const c = new X509Certificate(p);
+      return c.issuer === c.subject && c.verify(c.publicKey);
+    });
+    if (!root) throw new CaError('CA_BAD_CONFIG', `${ca.chain} holds no root certificate`);
+    await writeFile(cfg.chain, `${root.trim()}\n`, { mode: 0o644 });
+  }
+  return cfg;
+}

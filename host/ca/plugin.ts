@@ -7,6 +7,9 @@
  *   GET  /api/v2/trustBundle   {chains: [{certificates: [PEM]}]}
  *   GET  /api/v2/configuration {issuers: [{issuerUrl | wildcardIssuerUrl, audience, challengeClaim, spiffeTrustDomain}]}
  *   POST /api/v1/signingCert   201, application/pem-certificate-chain, SCT header when detached
+ *   POST /cairn/v1/subordinate-ca   (Cairn; only with `subordinates` configured) a JWT-SVID of a
+ *                              registered subordinate CA server + certificateSigningRequest →
+ *                              201 {chain: {certificates: [PEM]}, spiffeId, trustDomain, notAfter}
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { installErrorHandler } from '../http/errors.js';
@@ -14,10 +17,13 @@ import { registerOps } from '../http/ops.js';
 import type { IssuersConfig } from './config.js';
 import type { CodeSigningCa } from './core.js';
 import { CaError } from './errors.js';
+import type { SubordinateIssuer } from './subordinate.js';
 
 export interface CaPluginOptions {
   ca: CodeSigningCa;
   issuers: IssuersConfig;
+  /** Issues name-constrained subordinate CA certificates (subordinate.ts); the route exists only with it. */
+  subordinates?: SubordinateIssuer;
   /** fastify/pino logger options (host/http/logging.ts); default: no logging. */
   logger?: import('../http/logging.js').ServiceLogger;
   bodyLimit?: number;
@@ -71,6 +77,20 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
       ...opts.issuers.meta.map((m) => ({ wildcardIssuerUrl: m.key, audience: m.config.clientId, challengeClaim: m.config.type === 'email' ? 'email' : 'sub' })),
     ],
   }));
+
+  const sub = opts.subordinates;
+  if (sub) {
+    app.post('/cairn/v1/subordinate-ca', { schema: { tags: ['cairn subordinate CAs'], body: { type: 'object' } } }, async (req, reply) => {
+      const b = req.body as { credentials?: { oidcIdentityToken?: unknown }; certificateSigningRequest?: unknown };
+      const token = (typeof b.credentials?.oidcIdentityToken === 'string' ? b.credentials.oidcIdentityToken : undefined) ?? bearer(req) ?? '';
+      if (typeof b.certificateSigningRequest !== 'string' || b.certificateSigningRequest.length > 16384) throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest must be a base64 PEM (or DER) PKCS#10 request');
+      // As in Fulcio's v2 API, the field holds the PEM base64-encoded; plain PEM is taken too.
+      const raw = b.certificateSigningRequest;
+      const decoded = raw.includes('-----BEGIN') ? raw : Buffer.from(raw, 'base64').toString('latin1');
+      const issued = await sub.issue({ token, csr: decoded.includes('-----BEGIN') ? decoded : raw });
+      return reply.code(201).send({ chain: { certificates: issued.chainPem }, spiffeId: issued.spiffeId, trustDomain: issued.trustDomain, notAfter: issued.notAfter.toISOString() });
+    });
+  }
 
   app.post('/api/v1/signingCert', { schema: { tags: ['fulcio v1 (legacy)'], body: { type: 'object' } } }, async (req, reply) => {
     const b = req.body as { publicKey?: { content?: unknown; algorithm?: unknown }; signedEmailAddress?: unknown };

@@ -116,6 +116,8 @@ export interface LeafTemplate {
   /** DER Extension SEQUENCEs, in order. */
   extensions: Uint8Array[];
   spki: Uint8Array;
+  /** DER Name; absent for leaves, whose subject is empty (Fulcio). A CA certificate needs one (RFC 5280 §4.1.2.6). */
+  subject?: Uint8Array;
 }
 
 /** Extension ::= SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING } (RFC 5280 §4.1). */
@@ -153,7 +155,7 @@ export function leafTemplate(ca: IssuingCa, r: LeafRequest): LeafTemplate {
 }
 
 /** UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5). */
-function timeDer(d: Date): Uint8Array {
+export function timeDer(d: Date): Uint8Array {
   const two = (n: number): string => String(n).padStart(2, '0');
   const y = d.getUTCFullYear();
   const rest = two(d.getUTCMonth() + 1) + two(d.getUTCDate()) + two(d.getUTCHours()) + two(d.getUTCMinutes()) + two(d.getUTCSeconds()) + 'Z';
@@ -193,6 +195,11 @@ function constants(ca: IssuingCa): CaConstants {
   return c;
 }
 
+/** The AKID extension naming `ca` as the issuer (its SKID, or §4.2.1.2 method 1 over its key). */
+export function authorityKeyIdExtension(ca: IssuingCa): Uint8Array {
+  return constants(ca).akid;
+}
+
 /** The DER TBSCertificate (RFC 5280 §4.1): v3, serial, alg, issuer, validity, empty subject, SPKI, extensions. */
 export function tbsDer(ca: IssuingCa, t: LeafTemplate, ctExtension?: Uint8Array): Uint8Array {
   const { alg, issuerName } = constants(ca);
@@ -203,7 +210,7 @@ export function tbsDer(ca: IssuingCa, t: LeafTemplate, ctExtension?: Uint8Array)
     alg,
     issuerName,
     seq(timeDer(t.notBefore), timeDer(t.notAfter)),
-    seq(),
+    t.subject ?? seq(),
     t.spki,
     tlv(0xa3, seq(...t.extensions, ...(ctExtension ? [ctExtension] : []))),
   );

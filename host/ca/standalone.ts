@@ -13,6 +13,12 @@
  *          keyLabel: cairn-ca, chain: ca-chain.pem, sessions: 2 }
  *        The chain file lists the CA key's certificate and its issuers up to the root, in either
  *        order (root first, or issuing CA first); it is re-ordered and verified on load.
+ *   subordinates: { validity: 720h, registered: [{ spiffe-id: spiffe://td/cairn/ca }], key: {...} }
+ *        issue name-constrained subordinate CA certificates (host/ca/subordinate.ts); signed by
+ *        the generated root in DIR unless `key` names another CA key whose pathLen allows it
+ *   parent: { url, socket, audience, spiffeId }
+ *        run as a subordinate CA: get this CA's certificate from the parent with a JWT-SVID and
+ *        keep it renewed (host/ca/subordinate-client.ts); excludes `key`
  *   bodyLimit: 65536
  *   verifyWorkers: 0   # worker threads checking P-256 proofs of possession in the WASM core;
  *                      # default 0: OpenSSL on the libuv pool, which measured faster on 2 cores
@@ -31,12 +37,14 @@ import { serviceLogger } from '../http/logging.js';
 import { parseIssuersConfig } from './config.js';
 import { CodeSigningCa } from './core.js';
 import { CaError } from './errors.js';
-import { ensureGeneratedCa, loadCa, loadFileCa, type CaKeyConfig } from './keys.js';
+import { ensureGeneratedCa, ensureGeneratedRoot, loadCa, loadFileCa, type CaKeyConfig, type LoadedCa } from './keys.js';
+import { SubordinateClient, parseParentConfig } from './subordinate-client.js';
+import { SubordinateIssuer, parseSubordinatesConfig } from './subordinate.js';
 import { TokenVerifier } from './oidc.js';
 import { build } from './plugin.js';
 import { LISTEN_BACKLOG } from '../http/ops.js';
 
-const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit', 'verifyWorkers'];
+const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit', 'verifyWorkers', 'subordinates', 'parent'];
 
 export async function startStandalone(opts: StandaloneOptions): Promise<Standalone> {
   let doc: Record<string, unknown> = {};
@@ -53,7 +61,17 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const dataDir = resolve(opts.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const keyCfg = doc.key as CaKeyConfig | undefined;
-  const issuing = keyCfg !== undefined ? await loadCa(keyCfg) : await loadFileCa(await ensureGeneratedCa(dataDir));
+  if (keyCfg !== undefined && doc.parent !== undefined) throw new CaError('CA_BAD_CONFIG', 'CA config: give key or parent, not both');
+  const caRef: { current?: CodeSigningCa } = {};
+  const subClient = doc.parent !== undefined
+    ? await SubordinateClient.start({
+      dataDir,
+      parent: parseParentConfig(doc.parent),
+      onRenew: (c) => caRef.current?.setIssuingCa(c),
+      onError: (e) => process.stderr.write(`${JSON.stringify({ level: 'warn', service: 'ca', msg: 'subordinate certificate renewal failed; retrying', error: (e as Error).message })}\n`),
+    })
+    : undefined;
+  const issuing = subClient ? subClient.current : keyCfg !== undefined ? await loadCa(keyCfg) : await loadFileCa(await ensureGeneratedCa(dataDir));
 
   const ctCfg = doc.ct as { url?: unknown; publicKey?: unknown; transport?: unknown } | undefined;
   let ct;
@@ -75,31 +93,45 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const batcher = (vw as number) > 0 ? new BatchingVerifier(new VerifyPool(vw as number)) : undefined;
   if (batcher) await initCore(); // for the event-loop fallback
   const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
-  const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
+  caRef.current = ca;
+  let subordinates: SubordinateIssuer | undefined;
+  let subSigner: LoadedCa | undefined;
+  if (doc.subordinates !== undefined) {
+    const sc = parseSubordinatesConfig(doc.subordinates, issuers);
+    if (sc.key === undefined && (keyCfg !== undefined || subClient)) throw new CaError('CA_BAD_CONFIG', 'subordinates.key is required when the CA key is configured (the generated root signs subordinates otherwise)');
+    subSigner = sc.key !== undefined ? await loadCa(sc.key as CaKeyConfig) : await loadFileCa(await ensureGeneratedRoot(dataDir));
+    subordinates = new SubordinateIssuer({ issuers, verifier: new TokenVerifier(issuers), config: sc, parent: subSigner, ...(ct ? { ct } : {}) });
+  }
+  const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(subordinates ? { subordinates } : {}), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
   try {
     await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
   } catch (e) {
     await batcher?.close();
+    subClient?.close();
     throw e;
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
-  const leafCa = new X509Certificate(issuing.chainDer[0]!);
+  // A subordinate's own certificate is renewed monthly; verifiers anchor at the parent's chain.
+  const anchorDer = subClient ? issuing.chainDer.slice(1) : issuing.chainDer;
+  const leafCa = new X509Certificate(anchorDer[0]!);
   return {
     ready: { ca: url },
     trust: {
       certificateAuthorities: [{
         subject: { organization: 'Cairn', commonName: /CN=([^\n,]+)/.exec(leafCa.subject)?.[1] ?? 'Cairn CA' },
         uri: url,
-        certChain: issuing.chainDer,
+        certChain: anchorDer,
         validFor: { start: new Date(leafCa.validFrom) },
       }],
     },
     close: async () => {
       await app.close();
       await batcher?.close();
-      await issuing.signer.close();
+      subClient?.close();
+      await ca.issuingCa.signer.close();
+      await subSigner?.signer.close();
     },
   };
 }

@@ -21,7 +21,8 @@ export interface IdentitySource {
   audience?: string;
 }
 
-export async function fetchJwtSvid(socket: string, audience: string): Promise<{ token: string; spiffeId: string }> {
+/** `spiffeId` picks one of the workload's identities when it has several (JWTSVIDRequest.spiffe_id). */
+export async function fetchJwtSvid(socket: string, audience: string, spiffeId?: string): Promise<{ token: string; spiffeId: string }> {
   const path = socket.startsWith('unix://') ? decodeURIComponent(new URL(socket).pathname) : socket;
   const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
   const pkg = grpc.loadPackageDefinition(def) as unknown as { SpiffeWorkloadAPI: grpc.ServiceClientConstructor };
@@ -30,7 +31,7 @@ export async function fetchJwtSvid(socket: string, audience: string): Promise<{ 
   md.set('workload.spiffe.io', 'true');
   try {
     const res = await new Promise<{ svids: { spiffe_id: string; svid: string }[] }>((resolve, reject) => {
-      client.FetchJWTSVID!({ audience: [audience] }, md, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, r: { svids: { spiffe_id: string; svid: string }[] }) => (err ? reject(err) : resolve(r)));
+      client.FetchJWTSVID!({ audience: [audience], ...(spiffeId ? { spiffe_id: spiffeId } : {}) }, md, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, r: { svids: { spiffe_id: string; svid: string }[] }) => (err ? reject(err) : resolve(r)));
     });
     const s = res.svids[0];
     if (!s) throw new SignerError('SIGNER_NO_IDENTITY', 'the Workload API returned no JWT-SVID for this workload');

@@ -7,10 +7,13 @@
  */
 import { createHash, generateKeyPairSync, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { pae } from '../log/entries.js';
+import { splitCertificate } from '../verify/x509-lite.js';
 import { createLogEntry, createLogEntryV2, requestCertificate, requestTimestamp, type Endpoints, type RekorV1Entry } from './clients.js';
 import { SignerError } from './errors.js';
 
 export const BUNDLE_MEDIA_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json';
+/** Bundle v0.2: the last version whose verification material can carry an intermediate (x509CertificateChain). */
+export const BUNDLE_MEDIA_TYPE_V02 = 'application/vnd.dev.sigstore.bundle+json;version=0.2';
 export const IN_TOTO = 'application/vnd.in-toto+json';
 
 export interface SignOptions {
@@ -54,6 +57,30 @@ function tlogEntry(e: RekorV1Entry): Record<string, unknown> {
 interface Keyed {
   key: KeyObject;
   certDer: Buffer;
+  /** The issuing subordinate CA's certificate, when the leaf came from one (see subordinateOf). */
+  subordinate?: Buffer;
+}
+
+/**
+ * The issuing CA's certificate when it is a subordinate CA (host/ca/subordinate.ts): a CA
+ * certificate with name constraints, issued under the parent's root. Verifiers that hold only the
+ * parent's trusted root cannot know it, so the bundle must carry it; other chains are left out,
+ * as bundle v0.3 does (verifiers take intermediates from their trusted root).
+ */
+function subordinateOf(chain: Buffer[]): Buffer | undefined {
+  const issuer = chain[1];
+  if (!issuer) return undefined;
+  try {
+    return splitCertificate(issuer).extensions.has('2.5.29.30') ? issuer : undefined;
+  } catch {
+    return undefined; // not DER: the CA's problem, and the verifier's to report
+  }
+}
+
+/** verificationMaterial's certificate: the leaf alone (v0.3), or leaf + subordinate CA (v0.2). */
+function certificateMaterial(k: { certDer: Buffer; subordinate?: Buffer }): { mediaType: string; material: Record<string, unknown> } {
+  if (!k.subordinate) return { mediaType: BUNDLE_MEDIA_TYPE, material: { certificate: { rawBytes: k.certDer.toString('base64') } } };
+  return { mediaType: BUNDLE_MEDIA_TYPE_V02, material: { x509CertificateChain: { certificates: [{ rawBytes: k.certDer.toString('base64') }, { rawBytes: k.subordinate.toString('base64') }] } } };
 }
 
 async function keyAndCertificate(o: SignOptions): Promise<Keyed & { token: string }> {
@@ -82,7 +109,8 @@ async function keyAndCertificate(o: SignOptions): Promise<Keyed & { token: strin
     if (challenge === sub) throw e;
     chain = await requestCertificate(o.endpoints.ca, token, publicKey.export({ format: 'pem', type: 'spki' }) as string, cryptoSign('sha256', Buffer.from(challenge, 'utf8'), privateKey));
   }
-  return { key: privateKey, certDer: chain[0]!, token };
+  const subordinate = subordinateOf(chain);
+  return { key: privateKey, certDer: chain[0]!, token, ...(subordinate ? { subordinate } : {}) };
 }
 
 async function timestamps(o: SignOptions, signature: Buffer): Promise<Record<string, unknown>> {
@@ -97,6 +125,7 @@ export async function signArtifact(artifact: Uint8Array, o: SignOptions): Promis
   const digest = createHash('sha256').update(artifact).digest();
   const signature = cryptoSign('sha256', artifact, k.key);
   const certDer = k.certDer;
+  const cm = certificateMaterial(k);
   k = undefined; // drop the only reference to the private key
   const verifier = { keyDetails: 'PKIX_ECDSA_P256_SHA_256', x509Certificate: { rawBytes: certDer.toString('base64') } };
   const entry = o.endpoints.logVersion === 2
@@ -110,8 +139,8 @@ export async function signArtifact(artifact: Uint8Array, o: SignOptions): Promis
       },
     }));
   return {
-    mediaType: BUNDLE_MEDIA_TYPE,
-    verificationMaterial: { certificate: { rawBytes: certDer.toString('base64') }, tlogEntries: [entry], ...(await timestamps(o, signature)) },
+    mediaType: cm.mediaType,
+    verificationMaterial: { ...cm.material, tlogEntries: [entry], ...(await timestamps(o, signature)) },
     messageSignature: { messageDigest: { algorithm: 'SHA2_256', digest: digest.toString('base64') }, signature: signature.toString('base64') },
   };
 }
@@ -121,6 +150,7 @@ export async function signDsse(payload: Uint8Array, payloadType: string, o: Sign
   let k: Keyed | undefined = await keyAndCertificate(o);
   const signature = cryptoSign('sha256', pae(payloadType, payload), k.key);
   const certDer = k.certDer;
+  const cm = certificateMaterial(k);
   k = undefined;
   const envelope = { payloadType, payload: Buffer.from(payload).toString('base64'), signatures: [{ sig: signature.toString('base64'), keyid: '' }] };
   // Rekor v2 logs DSSE as a hashedrekord over SHA-256(PAE) (rekor-v2 spec §6.1.4); v1 as a dsse entry.
@@ -137,8 +167,8 @@ export async function signDsse(payload: Uint8Array, payloadType: string, o: Sign
       spec: { proposedContent: { envelope: JSON.stringify(envelope), verifiers: [Buffer.from(pem(certDer, 'CERTIFICATE')).toString('base64')] } },
     }));
   return {
-    mediaType: BUNDLE_MEDIA_TYPE,
-    verificationMaterial: { certificate: { rawBytes: certDer.toString('base64') }, tlogEntries: [entry], ...(await timestamps(o, signature)) },
+    mediaType: cm.mediaType,
+    verificationMaterial: { ...cm.material, tlogEntries: [entry], ...(await timestamps(o, signature)) },
     dsseEnvelope: envelope,
   };
 }

@@ -24,6 +24,8 @@ import { verifyTimestampToken, type VerifyKeyOptions } from '../tsa/verify.js';
 import type { Bundle, TlogEntry } from './bundle.js';
 import { fail, VerificationError } from './errors.js';
 import { within, type TrustedLog, type TrustMaterial } from './trusted-root.js';
+import { children, decodeOid, readTlv } from '../tsa/der.js';
+import { OID_NAME_CONSTRAINTS, parseGeneralNames, parseNameConstraints, violation, type GeneralName, type NameConstraints } from './name-constraints.js';
 import { ECDSA_WITH_SHA256, issuedByLite, issuerFacts, leafProfile, splitCertificate, type CertParts, type IssuerFacts, type LeafProfile } from './x509-lite.js';
 
 export type Artifact = { bytes: Uint8Array } | { digest: { algorithm: 'sha256' | 'sha512'; value: Uint8Array } };
@@ -514,6 +516,105 @@ function chainLinksValid(ca: TrustMaterial['certificateAuthorities'][number]): b
   return ok;
 }
 
+/** What the chain checks read from a CA certificate (RFC 5280 §4.2.1.9, §4.2.1.10, §4.2.1.12), once per certificate. */
+interface CaFacts {
+  /** basicConstraints pathLenConstraint; undefined: no limit. */
+  pathLen?: number;
+  /** Parsed nameConstraints, or why they could not be evaluated (the chain then fails). */
+  nc?: NameConstraints | string;
+  /** extKeyUsage OIDs; undefined: no extension (any use). */
+  eku?: string[];
+}
+const caFactsCache = new WeakMap<X509Certificate, CaFacts>();
+function caFacts(c: X509Certificate): CaFacts {
+  let f = caFactsCache.get(c);
+  if (!f) {
+    f = {};
+    const ext = splitCertificate(c.raw).extensions;
+    const bc = ext.get('2.5.29.19')?.value;
+    if (bc) {
+      // BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }
+      const top = readTlv(bc, 0);
+      const int = children(bc, top).find((t) => t.tag === 0x02);
+      if (int) f.pathLen = bc.subarray(int.valueStart, int.end).reduce((a, b) => a * 256 + b, 0);
+    }
+    const nc = ext.get(OID_NAME_CONSTRAINTS)?.value;
+    if (nc) {
+      try {
+        f.nc = parseNameConstraints(nc);
+      } catch (e) {
+        f.nc = `unreadable name constraints: ${(e as Error).message}`;
+      }
+    }
+    const eku = ext.get('2.5.29.37')?.value;
+    if (eku) f.eku = children(eku, readTlv(eku, 0)).map((t) => decodeOid(eku.subarray(t.valueStart, t.end)));
+    caFactsCache.set(c, f);
+  }
+  return f;
+}
+
+/** Why the leaf's SANs break a name constraint of a CA in `path`, or undefined. */
+function nameConstraintViolation(m: SigningMaterial, path: readonly X509Certificate[]): string | undefined {
+  let names: GeneralName[] | undefined;
+  for (const c of path) {
+    const nc = caFacts(c).nc;
+    if (nc === undefined) continue;
+    if (typeof nc === 'string') return nc;
+    if (!names) {
+      const san = extensionsOf(m.parts!).get(SAN);
+      try {
+        names = san ? parseGeneralNames(san.value) : [];
+      } catch {
+        return 'the signing certificate\'s subjectAltName is unreadable';
+      }
+    }
+    const v = violation(names, nc);
+    if (v) return `${v} (name constraints of ${c.subject.replace(/\n/g, ', ')})`;
+  }
+  return undefined;
+}
+
+const OID_ANY_EKU = '2.5.29.37.0';
+
+/**
+ * An intermediate the bundle carries (x509CertificateChain, bundle v0.1/v0.2) between the leaf
+ * and a certificate of the trusted root: how a subordinate CA's leaves verify against the parent's
+ * root alone (the seed's Phase 3; host/ca/subordinate.ts). Checked as RFC 5280 §6.1 would: a CA
+ * (cA and keyCertSign), signed by a trusted certificate whose pathLen allows one more CA, valid
+ * at every signing time, for code signing if it limits key use (§4.2.1.12), and the leaf within
+ * the name constraints of every CA on the path (§4.2.1.10).
+ */
+function viaBundleIntermediate(m: SigningMaterial, trust: TrustMaterial, times: Date[], bundleChain: X509Certificate[]): X509Certificate | undefined {
+  let violationSeen: string | undefined;
+  for (const sub of bundleChain) {
+    if (sub.checkIssued(sub)) continue; // roots were dealt with above
+    if (!sub.ca || !leafCert(m).checkIssued(sub) || !leafCert(m).verify(sub.publicKey)) continue;
+    if (!times.every((t) => t >= new Date(sub.validFrom) && t <= new Date(sub.validTo))) continue;
+    const eku = caFacts(sub).eku;
+    if (eku && !eku.includes('1.3.6.1.5.5.7.3.3') && !eku.includes(OID_ANY_EKU)) continue;
+    for (const ca of trust.certificateAuthorities) {
+      if (!times.every((t) => within(ca.validFor, t)) || !chainLinksValid(ca)) continue;
+      for (let k = 0; k < ca.chain.length; k++) {
+        const parent = ca.chain[k]!;
+        if (!sub.checkIssued(parent) || !sub.verify(parent.publicKey)) continue;
+        const above = ca.chain.slice(k);
+        // pathLen: the CA at position i above `sub` may have at most its pathLen CAs below it
+        // before the leaf (§4.2.1.9); `sub` is one more.
+        if (above.some((c, i) => caFacts(c).pathLen !== undefined && caFacts(c).pathLen! < i + 1)) continue;
+        if (!above.every((c) => times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo)))) continue;
+        const v = nameConstraintViolation(m, [sub, ...above]);
+        if (v) {
+          violationSeen = v;
+          continue;
+        }
+        return sub;
+      }
+    }
+  }
+  if (violationSeen) fail('CERTIFICATE_UNTRUSTED', `the signing certificate breaks its CA's name constraints: ${violationSeen}`);
+  return undefined;
+}
+
 /** The chain from the leaf up to a trusted root, each link valid at every time in `times`. */
 function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bundleChain: X509Certificate[]): X509Certificate {
   const pr = m.profile;
@@ -521,7 +622,7 @@ function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bu
   // Certificates a v0.1/v0.2 bundle carries after the leaf are never anchors: a self-signed one is
   // accepted only when it is byte-identical to a root of the trusted root (sigstore-go's npm
   // bundles carry the real chain); anything else (sigstore-conformance bundle-with-root-cert_fail)
-  // is refused.
+  // is refused. A non-root one may link the leaf to the trusted root (viaBundleIntermediate).
   const trustedRoots = trust.certificateAuthorities.map((a) => a.chain[a.chain.length - 1]!.raw);
   if (bundleChain.some((c) => c.checkIssued(c) && !trustedRoots.some((r) => r.equals(c.raw)))) fail('CERTIFICATE_UNTRUSTED', 'the bundle carries a root certificate that is not in the trusted root');
   const notBefore = pr ? pr.notBefore : new Date(leafCert(m).validFrom).getTime();
@@ -537,7 +638,14 @@ function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bu
     for (const c of ca.chain) {
       if (!times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo))) ok = false;
     }
-    if (ok) return issuer;
+    if (!ok) continue;
+    const v = nameConstraintViolation(m, ca.chain);
+    if (v) fail('CERTIFICATE_UNTRUSTED', `the signing certificate breaks its CA's name constraints: ${v}`);
+    return issuer;
+  }
+  if (bundleChain.length > 0) {
+    const sub = viaBundleIntermediate(m, trust, times, bundleChain);
+    if (sub) return sub;
   }
   return fail('CERTIFICATE_UNTRUSTED', 'the signing certificate does not chain to a trusted CA valid at the signing time');
 }

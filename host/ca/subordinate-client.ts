@@ -1,0 +1,204 @@
+/**
+ * The subordinate CA's side of the seed's Phase 3: the "certbot" that keeps this CA's certificate
+ * live. It proves the server's SPIFFE ID to the parent CA with a JWT-SVID from the local Workload
+ * API, sends a CSR for a fresh key, checks what comes back, stores it, and renews at two thirds
+ * of the certificate's lifetime with a new key each time.
+ *
+ *   parent:
+ *     url: https://ca.public.example      # the parent CA (POST /cairn/v1/subordinate-ca)
+ *     socket: unix:///run/spire/agent.sock   # default SPIFFE_ENDPOINT_SOCKET
+ *     audience: sigstore                  # the JWT-SVID audience the parent expects
+ *     spiffeId: spiffe://prod.acme.example/cairn/ca   # which SVID, when the workload has several
+ *
+ * Files in the data directory: sub-key.pem (encrypted PKCS#8, mode 0600), sub-passphrase (0600)
+ * and sub-chain.pem (the subordinate certificate, then the parent's chain). A restart reuses them
+ * while more than a third of the lifetime is left.
+ */
+import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
+import { writeSecretFile } from '../keys/file.js';
+import { fetchJwtSvid } from '../signer/identity.js';
+import { CaError } from './errors.js';
+import { loadFileCa, splitPem, type FileKeyConfig, type LoadedCa } from './keys.js';
+
+const x509Crypto = webcrypto as unknown as NonNullable<Parameters<typeof x509.Pkcs10CertificateRequestGenerator.create>[1]>;
+
+export interface ParentConfig {
+  url: string;
+  socket?: string;
+  audience?: string;
+  spiffeId?: string;
+}
+
+export function parseParentConfig(v: unknown): ParentConfig {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CaError('CA_BAD_CONFIG', 'parent must be a mapping');
+  const o = v as Record<string, unknown>;
+  for (const k of Object.keys(o)) if (!['url', 'socket', 'audience', 'spiffeId'].includes(k)) throw new CaError('CA_BAD_CONFIG', `parent: unknown key ${k}`);
+  if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) throw new CaError('CA_BAD_CONFIG', 'parent.url must be an http(s) URL');
+  for (const k of ['socket', 'audience', 'spiffeId'] as const) if (o[k] !== undefined && typeof o[k] !== 'string') throw new CaError('CA_BAD_CONFIG', `parent.${k} must be a string`);
+  return o as unknown as ParentConfig;
+}
+
+export interface SubordinateClientOptions {
+  dataDir: string;
+  parent: ParentConfig;
+  /** Called with each new issuing CA after a renewal (not for the first). */
+  onRenew?: (ca: LoadedCa) => void;
+  /** Called when a renewal attempt fails (it is retried). */
+  onError?: (e: unknown) => void;
+  /** Renew after this fraction of the lifetime (default 2/3). */
+  renewAt?: number;
+}
+
+const EC = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(() => true, () => false);
+}
+
+export class SubordinateClient {
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
+  private ca!: LoadedCa;
+
+  private constructor(private readonly o: SubordinateClientOptions) {}
+
+  private get files(): FileKeyConfig & { passphraseFile: string } {
+    const d = this.o.dataDir;
+    return { key: join(d, 'sub-key.pem'), chain: join(d, 'sub-chain.pem'), passphraseFile: join(d, 'sub-passphrase') };
+  }
+
+  /** Loads a stored certificate with enough life left, or gets a new one; then schedules renewal. */
+  static async start(o: SubordinateClientOptions): Promise<SubordinateClient> {
+    const c = new SubordinateClient(o);
+    const stored = await c.loadStored();
+    if (stored && !c.due(stored)) c.ca = stored;
+    else {
+      try {
+        c.ca = await c.obtain();
+      } catch (e) {
+        // A stored certificate that is still valid keeps the CA serving while the parent is down.
+        if (!stored || stored.cert.notAfter.getTime() <= Date.now()) throw e;
+        o.onError?.(e);
+        c.ca = stored;
+      }
+    }
+    c.schedule();
+    return c;
+  }
+
+  get current(): LoadedCa {
+    return this.ca;
+  }
+
+  private due(ca: LoadedCa, now = Date.now()): boolean {
+    const from = ca.cert.notBefore.getTime();
+    const to = ca.cert.notAfter.getTime();
+    return now >= from + (to - from) * (this.o.renewAt ?? 2 / 3);
+  }
+
+  private async loadStored(): Promise<LoadedCa | undefined> {
+    const f = this.files;
+    if (!(await exists(f.key)) || !(await exists(f.chain))) return undefined;
+    // A crash between writing the new key and its chain leaves a pair that does not match:
+    // treat that as nothing stored, and get a new certificate.
+    return loadFileCa(f).catch(() => undefined);
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    const from = this.ca.cert.notBefore.getTime();
+    const to = this.ca.cert.notAfter.getTime();
+    const at = from + (to - from) * (this.o.renewAt ?? 2 / 3);
+    // setTimeout holds at most 2^31-1 ms (24.8 days); a longer wait is taken in steps.
+    const wait = Math.min(Math.max(at - Date.now(), 0), 2 ** 31 - 1);
+    this.timer = setTimeout(() => void this.tick(), wait);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.closed) return;
+    if (!this.due(this.ca)) return this.schedule();
+    try {
+      await this.renew();
+    } catch (e) {
+      this.o.onError?.(e);
+      // Retry well before expiry: a tenth of what is left, between 5 s and an hour.
+      const left = this.ca.cert.notAfter.getTime() - Date.now();
+      this.timer = setTimeout(() => void this.tick(), Math.min(Math.max(left / 10, 5_000), 3_600_000));
+      this.timer.unref();
+    }
+  }
+
+  /** Gets a new certificate now, switches to it and schedules the next renewal. */
+  async renew(): Promise<LoadedCa> {
+    const old = this.ca;
+    this.ca = await this.obtain();
+    this.o.onRenew?.(this.ca);
+    clearTimeout(this.timer);
+    this.schedule();
+    // Requests that started with the old key may still be signing; release it a little later.
+    setTimeout(() => void old?.signer.close(), 30_000).unref();
+    return this.ca;
+  }
+
+  private async obtain(): Promise<LoadedCa> {
+    const p = this.o.parent;
+    const socket = p.socket ?? process.env.SPIFFE_ENDPOINT_SOCKET;
+    if (!socket) throw new CaError('CA_BAD_CONFIG', 'parent: no Workload API socket (parent.socket or SPIFFE_ENDPOINT_SOCKET)');
+    let svid: { token: string; spiffeId: string };
+    try {
+      svid = await fetchJwtSvid(socket, p.audience ?? 'sigstore', p.spiffeId);
+    } catch (cause) {
+      throw new CaError('CA_PARENT_FAILED', `no JWT-SVID for the parent CA: ${(cause as Error).message}`, { cause });
+    }
+    const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+    const td = /^spiffe:\/\/([^/]+)/.exec(svid.spiffeId)?.[1] ?? 'subordinate';
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${td}`, keys: keys as never, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } }, x509Crypto);
+    let res: Response;
+    try {
+      res = await fetch(`${p.url.replace(/\/$/, '')}/cairn/v1/subordinate-ca`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ credentials: { oidcIdentityToken: svid.token }, certificateSigningRequest: Buffer.from(csr.toString('pem')).toString('base64') }),
+        signal: AbortSignal.timeout(30_000),
+        redirect: 'error',
+      });
+    } catch (cause) {
+      throw new CaError('CA_PARENT_FAILED', `the parent CA at ${p.url} is unreachable`, { cause });
+    }
+    const text = await res.text();
+    if (res.status !== 201) throw new CaError('CA_PARENT_FAILED', `the parent CA answered ${res.status}: ${text.slice(0, 300)}`);
+    let pems: string[];
+    try {
+      pems = (JSON.parse(text) as { chain: { certificates: string[] } }).chain.certificates.flatMap((c) => splitPem(c));
+    } catch (cause) {
+      throw new CaError('CA_PARENT_FAILED', 'the parent CA answer has no certificate chain', { cause });
+    }
+    // What the parent signed must be a CA certificate for our key, constrained to our trust
+    // domain; anything else would make every leaf this server issues unverifiable (or worse).
+    const cert = new X509Certificate(pems[0] ?? '');
+    const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
+    if (!cert.publicKey.export({ format: 'der', type: 'spki' }).equals(spki)) throw new CaError('CA_PARENT_FAILED', 'the parent CA certified another key');
+    if (!cert.ca) throw new CaError('CA_PARENT_FAILED', 'the parent CA did not issue a CA certificate');
+    if (!new x509.X509Certificate(pems[0]!).extensions.some((e) => e.type === '2.5.29.30' && e.critical)) throw new CaError('CA_PARENT_FAILED', 'the parent CA certificate carries no name constraints');
+
+    const f = this.files;
+    if (!(await exists(f.passphraseFile))) await writeSecretFile(f.passphraseFile, `${randomBytes(32).toString('base64url')}\n`);
+    const pass = (await readFile(f.passphraseFile, 'utf8')).split('\n')[0]!.trim();
+    const pkcs8 = createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), format: 'der', type: 'pkcs8' });
+    // Key first, then chain: a crash in between leaves a key without its certificate, which the
+    // next start replaces, never a certificate whose key is gone.
+    await writeSecretFile(f.key, pkcs8.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: pass }) as string);
+    await writeSecretFile(f.chain, pems.map((x) => x.trim() + '\n').join(''));
+    return loadFileCa(f);
+  }
+
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+}
