@@ -12,7 +12,7 @@ import { submitPrecert, type CtLog } from './ct-client.js';
 import { CaError } from './errors.js';
 import { principalFor } from './identity.js';
 import { checkKey, issue, leafTemplate, poisonExtension, sctListExtension, tbsDer, toPem, type IssuingCa } from './profile.js';
-import type { TokenVerifier } from './oidc.js';
+import type { VerifiedToken } from './oidc.js';
 
 export interface SigningRequest {
   token: string;
@@ -33,7 +33,8 @@ export interface IssuedChain {
 
 export interface CaOptions {
   issuers: IssuersConfig;
-  verifier: TokenVerifier;
+  /** OIDC issuers (oidc.ts TokenVerifier), optionally with registered trust domains (trust-domains.ts IdentityVerifier). */
+  verifier: { verify(token: string): Promise<VerifiedToken> };
   ca: IssuingCa;
   ct?: CtLog;
   /** Checks P-256 proofs of possession in the WASM core (a worker pool: host/core/pool.ts BatchingVerifier). */

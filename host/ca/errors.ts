@@ -25,6 +25,10 @@ export type CaErrorCode =
   /** The token's identity is not registered for a subordinate CA certificate (403). */
   | 'CA_NOT_REGISTERED'
   | 'CA_BAD_CONFIG'
+  /** Trust-domain registration: already registered (409), unknown (404), http-01 answer missing or wrong (403). */
+  | 'CA_CONFLICT'
+  | 'CA_NOT_FOUND'
+  | 'CA_CHALLENGE_FAILED'
   /** A subordinate CA could not get or renew its certificate from its parent CA (503). */
   | 'CA_PARENT_FAILED'
   /** The CT log did not return a valid SCT (503: try again). */

@@ -10,6 +10,13 @@
  *   POST /cairn/v1/subordinate-ca   (Cairn; only with `subordinates` configured) a JWT-SVID of a
  *                              registered subordinate CA server + certificateSigningRequest →
  *                              201 {chain: {certificates: [PEM]}, spiffeId, trustDomain, notAfter}
+ *   POST /cairn/v1/trust-domains          (Cairn; only with `trustDomains` configured) register a
+ *                              trust domain: {trustDomain, bundle, spiffeIds, proof} → 201
+ *                              {status: pending, challenge} or {status: active}
+ *   POST /cairn/v1/trust-domains/:td/validate   check the http-01 answer → 200 {status: active}
+ *   GET  /cairn/v1/trust-domains/:td      the registration (bundle, IDs, status)
+ *   PUT  /cairn/v1/trust-domains/:td      replace bundle and IDs: {bundle, spiffeIds, proof}, the
+ *                              proof signed by the bundle registered now
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { installErrorHandler } from '../http/errors.js';
@@ -18,12 +25,15 @@ import type { IssuersConfig } from './config.js';
 import type { CodeSigningCa } from './core.js';
 import { CaError } from './errors.js';
 import type { SubordinateIssuer } from './subordinate.js';
+import type { Registration, TrustDomainRegistry } from './trust-domains.js';
 
 export interface CaPluginOptions {
   ca: CodeSigningCa;
   issuers: IssuersConfig;
   /** Issues name-constrained subordinate CA certificates (subordinate.ts); the route exists only with it. */
   subordinates?: SubordinateIssuer;
+  /** Registered trust domains (trust-domains.ts); the routes exist only with it. */
+  trustDomains?: TrustDomainRegistry;
   /** fastify/pino logger options (host/http/logging.ts); default: no logging. */
   logger?: import('../http/logging.js').ServiceLogger;
   bodyLimit?: number;
@@ -89,6 +99,40 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
       const decoded = raw.includes('-----BEGIN') ? raw : Buffer.from(raw, 'base64').toString('latin1');
       const issued = await sub.issue({ token, csr: decoded.includes('-----BEGIN') ? decoded : raw });
       return reply.code(201).send({ chain: { certificates: issued.chainPem }, spiffeId: issued.spiffeId, trustDomain: issued.trustDomain, notAfter: issued.notAfter.toISOString() });
+    });
+  }
+
+  const reg = opts.trustDomains;
+  if (reg) {
+    const view = (r: Registration): Record<string, unknown> => ({
+      trustDomain: r.trustDomain,
+      status: r.status,
+      spiffeIds: r.spiffeIds,
+      bundle: JSON.parse(r.bundle) as unknown,
+      registeredAt: new Date(r.registeredAt).toISOString(),
+      ...(r.activatedAt ? { activatedAt: new Date(r.activatedAt).toISOString() } : {}),
+    });
+    const tdParam = (req: FastifyRequest): string => {
+      const td = (req.params as { td?: string }).td ?? '';
+      if (!/^[a-z0-9.-]{1,255}$/.test(td)) throw new CaError('CA_BAD_REQUEST', 'not a trust domain name');
+      return td;
+    };
+    const tags = ['cairn registered trust domains'];
+    app.post('/cairn/v1/trust-domains', { schema: { tags, body: { type: 'object' } } }, async (req, reply) => {
+      const b = req.body as Record<string, unknown>;
+      const { registration, challenge } = await reg.register({ trustDomain: b.trustDomain, bundle: b.bundle, spiffeIds: b.spiffeIds, proof: b.proof });
+      return reply.code(201).send({ ...view(registration), ...(challenge ? { challenge } : {}) });
+    });
+    app.post('/cairn/v1/trust-domains/:td/validate', { schema: { tags } }, async (req) => view(await reg.validate(tdParam(req))));
+    app.get('/cairn/v1/trust-domains/:td', { schema: { tags } }, async (req) => {
+      const td = tdParam(req);
+      const r = reg.get(td);
+      if (!r) throw new CaError('CA_NOT_FOUND', `${td} is not registered`, { status: 404 });
+      return view(r);
+    });
+    app.put('/cairn/v1/trust-domains/:td', { schema: { tags, body: { type: 'object' } } }, async (req) => {
+      const b = req.body as Record<string, unknown>;
+      return view(await reg.update(tdParam(req), { bundle: b.bundle, spiffeIds: b.spiffeIds, proof: b.proof }));
     });
   }
 

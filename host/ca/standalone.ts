@@ -19,6 +19,10 @@
  *   parent: { url, socket, audience, spiffeId }
  *        run as a subordinate CA: get this CA's certificate from the parent with a JWT-SVID and
  *        keep it renewed (host/ca/subordinate-client.ts); excludes `key`
+ *   trustDomains: { challenge: http-01 | none, resolve: { acme.example: 10.0.0.5:80 }, audience: sigstore }
+ *        accept registrations of SPIFFE trust domains (bundle + allowed IDs, proven by a JWT-SVID
+ *        and an http-01 answer) and certify their JWT-SVIDs (host/ca/trust-domains.ts); state in
+ *        DIR/trust-domains.db
  *   bodyLimit: 65536
  *   verifyWorkers: 0   # worker threads checking P-256 proofs of possession in the WASM core;
  *                      # default 0: OpenSSL on the libuv pool, which measured faster on 2 cores
@@ -30,11 +34,12 @@ import { createPublicKey, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { initCore, verifySignature } from '../core/index.js';
 import { BatchingVerifier, VerifyPool } from '../core/pool.js';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
 import { serviceLogger } from '../http/logging.js';
-import { parseIssuersConfig } from './config.js';
+import { issuerFor, parseIssuersConfig } from './config.js';
+import { IdentityVerifier, parseTrustDomainsConfig, TrustDomainRegistry, TrustDomainStore } from './trust-domains.js';
 import { CodeSigningCa } from './core.js';
 import { CaError } from './errors.js';
 import { ensureGeneratedCa, ensureGeneratedRoot, loadCa, loadFileCa, type CaKeyConfig, type LoadedCa } from './keys.js';
@@ -44,7 +49,7 @@ import { TokenVerifier } from './oidc.js';
 import { build } from './plugin.js';
 import { LISTEN_BACKLOG } from '../http/ops.js';
 
-const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit', 'verifyWorkers', 'subordinates', 'parent'];
+const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit', 'verifyWorkers', 'subordinates', 'parent', 'trustDomains'];
 
 export async function startStandalone(opts: StandaloneOptions): Promise<Standalone> {
   let doc: Record<string, unknown> = {};
@@ -92,7 +97,12 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   if (!Number.isInteger(vw) || (vw as number) < 0 || (vw as number) > 64) throw new CaError('CA_BAD_CONFIG', 'verifyWorkers must be an integer 0..64');
   const batcher = (vw as number) > 0 ? new BatchingVerifier(new VerifyPool(vw as number)) : undefined;
   if (batcher) await initCore(); // for the event-loop fallback
-  const ca = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
+  // Registered trust domains: their JWT-SVIDs are checked against the registered bundles; every
+  // other token goes to the configured OIDC issuers.
+  const tdStore = doc.trustDomains !== undefined ? new TrustDomainStore(join(dataDir, 'trust-domains.db')) : undefined;
+  const trustDomains = tdStore ? new TrustDomainRegistry(tdStore, parseTrustDomainsConfig(doc.trustDomains)) : undefined;
+  const verifier = new IdentityVerifier(new TokenVerifier(issuers), trustDomains, (iss) => issuerFor(issuers, iss) !== undefined);
+  const ca = new CodeSigningCa({ issuers, verifier, ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
   caRef.current = ca;
   let subordinates: SubordinateIssuer | undefined;
   let subSigner: LoadedCa | undefined;
@@ -100,14 +110,15 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const sc = parseSubordinatesConfig(doc.subordinates, issuers);
     if (sc.key === undefined && (keyCfg !== undefined || subClient)) throw new CaError('CA_BAD_CONFIG', 'subordinates.key is required when the CA key is configured (the generated root signs subordinates otherwise)');
     subSigner = sc.key !== undefined ? await loadCa(sc.key as CaKeyConfig) : await loadFileCa(await ensureGeneratedRoot(dataDir));
-    subordinates = new SubordinateIssuer({ issuers, verifier: new TokenVerifier(issuers), config: sc, parent: subSigner, ...(ct ? { ct } : {}) });
+    subordinates = new SubordinateIssuer({ issuers, verifier, config: sc, parent: subSigner, ...(ct ? { ct } : {}) });
   }
-  const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(subordinates ? { subordinates } : {}), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
+  const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(trustDomains ? { trustDomains } : {}), ...(subordinates ? { subordinates } : {}), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
   try {
     await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
   } catch (e) {
     await batcher?.close();
     subClient?.close();
+    tdStore?.close();
     throw e;
   }
   const addr = app.server.address();
@@ -132,6 +143,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       subClient?.close();
       await ca.issuingCa.signer.close();
       await subSigner?.signer.close();
+      tdStore?.close();
     },
   };
 }

@@ -27,7 +27,7 @@ import type { IssuersConfig } from './config.js';
 import { submitPrecert, type CtLog } from './ct-client.js';
 import { CaError } from './errors.js';
 import { parseSpiffeId, principalFor } from './identity.js';
-import type { TokenVerifier } from './oidc.js';
+import type { VerifiedToken } from './oidc.js';
 import { authorityKeyIdExtension, checkKey, extensionDer, issue, OID_CODE_SIGNING, poisonExtension, sctListExtension, spkiKeyBits, tbsDer, toPem, type IssuingCa, type LeafTemplate } from './profile.js';
 import { parseSpki } from './core.js';
 
@@ -121,7 +121,7 @@ export interface IssuedSubordinate {
 
 export interface SubordinateOptions {
   issuers: IssuersConfig;
-  verifier: TokenVerifier;
+  verifier: { verify(token: string): Promise<VerifiedToken> };
   config: SubordinatesConfig;
   /** The CA that signs subordinates (its own pathLen must allow one more CA below it). */
   parent: IssuingCa;

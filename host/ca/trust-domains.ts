@@ -1,0 +1,348 @@
+/**
+ * Registered trust domains: the seed's third deployment model ("public CA with registered trust
+ * domains"). An organisation whose build service has no public endpoint uploads its SPIFFE
+ * bundle and the SPIFFE IDs allowed to sign; afterwards its workloads get certificates from this
+ * CA with JWT-SVIDs checked against that bundle, with no OIDC discovery reaching into the org.
+ *
+ * Registration proves two things:
+ * - Possession of the trust domain's JWT signing key (the seed: "through a SPIFFE root key and
+ *   ID"): the request carries a JWT-SVID of that trust domain that verifies with a key of the
+ *   uploaded bundle, whose audience is bound to the exact request
+ *   (`cairn-register:` + base64url SHA-256 of the RFC 8785 form of {trustDomain, bundle,
+ *   spiffeIds}), so it cannot be replayed with other IDs.
+ * - Control of the trust domain's DNS name, unless `challenge: none` (the seed: "strengthened
+ *   by an ACME challenge against a DNS entry ... piggybacking off of Web PKI"). It is modelled on
+ *   ACME http-01 (RFC 8555 §8.3): the CA fetches http://<trust domain>/.well-known/cairn-challenge/<token>
+ *   and expects `<token>.<base64url SHA-256 of the request>`.
+ *
+ * A registered bundle is replaced (key rotation) by a request whose proof verifies with the
+ * bundle registered now, as SPIFFE federation trusts a bundle update only through the previous one.
+ * State lives in SQLite (WAL, synchronous FULL) in the CA's data directory: an accepted
+ * registration survives restarts.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import Database from 'better-sqlite3';
+import { decodeJwt, type JWK } from 'jose';
+import { jcs } from '../log/jcs.js';
+import { parseBundle, type ParsedBundle } from '../spiffe/bundle.js';
+import { validateJwtSvid } from '../spiffe/jwt.js';
+import { SpiffeError } from '../spiffe/errors.js';
+import type { IssuerConfig } from './config.js';
+import { CaError } from './errors.js';
+import { parseSpiffeId } from './identity.js';
+import type { VerifiedToken } from './oidc.js';
+
+export interface TrustDomainsConfig {
+  challenge: 'http-01' | 'none';
+  /** host → host:port for challenge fetches (split-horizon DNS, tests on loopback). */
+  resolve: Record<string, string>;
+  /** The audience signing JWT-SVIDs must carry (Fulcio's client id). */
+  audience: string;
+}
+
+export function parseTrustDomainsConfig(v: unknown): TrustDomainsConfig {
+  const bad = (m: string): never => {
+    throw new CaError('CA_BAD_CONFIG', `trustDomains: ${m}`);
+  };
+  const o = (v ?? {}) as Record<string, unknown>;
+  if (typeof o !== 'object' || Array.isArray(o)) bad('must be a mapping');
+  for (const k of Object.keys(o)) if (!['challenge', 'resolve', 'audience'].includes(k)) bad(`unknown key ${k}`);
+  const challenge = o.challenge ?? 'http-01';
+  if (challenge !== 'http-01' && challenge !== 'none') bad('challenge must be http-01 or none');
+  const resolve = (o.resolve ?? {}) as Record<string, unknown>;
+  if (typeof resolve !== 'object' || Array.isArray(resolve)) bad('resolve must map host names to host:port');
+  for (const [h, to] of Object.entries(resolve)) if (typeof to !== 'string' || !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(to)) bad(`resolve.${h} must be host:port`);
+  if (o.audience !== undefined && (typeof o.audience !== 'string' || o.audience === '')) bad('audience must be a string');
+  return { challenge: challenge as TrustDomainsConfig['challenge'], resolve: resolve as Record<string, string>, audience: (o.audience as string | undefined) ?? 'sigstore' };
+}
+
+export interface Registration {
+  trustDomain: string;
+  status: 'pending' | 'active';
+  /** The SPIFFE bundle as uploaded (JSON text). */
+  bundle: string;
+  /** Exact SPIFFE IDs, or prefixes written `spiffe://td/path/*`. */
+  spiffeIds: string[];
+  /** The http-01 token while pending. */
+  token?: string;
+  /** SHA-256 (base64url) of the request the registration came from. */
+  requestDigest: string;
+  registeredAt: number;
+  activatedAt?: number;
+}
+
+/** The SQLite side (one table; every write one statement, so each is atomic). */
+export class TrustDomainStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(`CREATE TABLE IF NOT EXISTS trust_domains (
+      trust_domain TEXT PRIMARY KEY,
+      status TEXT NOT NULL CHECK (status IN ('pending', 'active')),
+      bundle TEXT NOT NULL,
+      spiffe_ids TEXT NOT NULL,
+      token TEXT,
+      request_digest TEXT NOT NULL,
+      registered_at INTEGER NOT NULL,
+      activated_at INTEGER
+    )`);
+  }
+
+  get(td: string): Registration | undefined {
+    const r = this.db.prepare('SELECT * FROM trust_domains WHERE trust_domain = ?').get(td) as Record<string, unknown> | undefined;
+    if (!r) return undefined;
+    return {
+      trustDomain: r.trust_domain as string,
+      status: r.status as Registration['status'],
+      bundle: r.bundle as string,
+      spiffeIds: JSON.parse(r.spiffe_ids as string) as string[],
+      ...(r.token ? { token: r.token as string } : {}),
+      requestDigest: r.request_digest as string,
+      registeredAt: r.registered_at as number,
+      ...(r.activated_at ? { activatedAt: r.activated_at as number } : {}),
+    };
+  }
+
+  put(r: Registration): void {
+    this.db.prepare(`INSERT INTO trust_domains (trust_domain, status, bundle, spiffe_ids, token, request_digest, registered_at, activated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (trust_domain) DO UPDATE SET status = excluded.status, bundle = excluded.bundle, spiffe_ids = excluded.spiffe_ids,
+        token = excluded.token, request_digest = excluded.request_digest, registered_at = excluded.registered_at, activated_at = excluded.activated_at`)
+      .run(r.trustDomain, r.status, r.bundle, JSON.stringify(r.spiffeIds), r.token ?? null, r.requestDigest, r.registeredAt, r.activatedAt ?? null);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}
+
+export interface RegistrationRequest {
+  trustDomain: unknown;
+  bundle: unknown;
+  spiffeIds: unknown;
+  /** A JWT-SVID of the trust domain with audience registrationAudience(request). */
+  proof: unknown;
+}
+
+/** The audience that binds a proof to one request's exact content. */
+export function registrationAudience(trustDomain: string, bundle: unknown, spiffeIds: string[]): string {
+  return `cairn-register:${requestDigest(trustDomain, bundle, spiffeIds)}`;
+}
+
+function requestDigest(trustDomain: string, bundle: unknown, spiffeIds: string[]): string {
+  return createHash('sha256').update(jcs({ trustDomain, bundle, spiffeIds })).digest('base64url');
+}
+
+const MAX_IDS = 64;
+
+/**
+ * RFC 8555 §8.3: a plain http GET whose body is the answer; the Host header names the trust
+ * domain even when `resolve` sends the request elsewhere. No redirects, 5 s, at most 1 KiB.
+ */
+function httpGet(url: string, host: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers: { host }, timeout: 5_000 }, (res) => {
+      if (res.statusCode !== 200) {
+        res.resume();
+        reject(new Error(`answered ${res.statusCode}`));
+        return;
+      }
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => {
+        body += d;
+        if (body.length > 1024) req.destroy(new Error('answer too large'));
+      });
+      res.on('end', () => resolve(body));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
+
+export class TrustDomainRegistry {
+  private readonly parsed = new Map<string, { bundle: string; keys: JWK[] }>();
+
+  constructor(private readonly store: TrustDomainStore, private readonly cfg: TrustDomainsConfig, private readonly now: () => number = Date.now) {}
+
+  get config(): TrustDomainsConfig {
+    return this.cfg;
+  }
+
+  private checkRequest(req: RegistrationRequest): { td: string; bundle: ParsedBundle; bundleText: string; ids: string[]; digest: string } {
+    const bad = (m: string): never => {
+      throw new CaError('CA_BAD_REQUEST', m);
+    };
+    if (typeof req.trustDomain !== 'string' || !/^[a-z0-9.-]{1,255}$/.test(req.trustDomain) || !req.trustDomain.includes('.')) bad('trustDomain must be a DNS-like trust domain name (lower case, with a dot)');
+    const td = req.trustDomain as string;
+    if (typeof req.bundle !== 'object' || req.bundle === null || Array.isArray(req.bundle)) bad('bundle must be a SPIFFE bundle (a JWK Set object)');
+    const bundleText = JSON.stringify(req.bundle);
+    let bundle: ParsedBundle;
+    try {
+      bundle = parseBundle(td, bundleText);
+    } catch (e) {
+      return bad((e as Error).message);
+    }
+    if (bundle.jwtKeys.length === 0) bad('the bundle has no jwt-svid keys, so no JWT-SVID of this trust domain could ever verify');
+    if (!Array.isArray(req.spiffeIds) || req.spiffeIds.length === 0 || req.spiffeIds.length > MAX_IDS) bad(`spiffeIds must list 1..${MAX_IDS} SPIFFE IDs`);
+    const ids = req.spiffeIds as unknown[];
+    for (const id of ids) {
+      if (typeof id !== 'string') bad('spiffeIds must be strings');
+      const exact = (id as string).endsWith('/*') ? (id as string).slice(0, -2) : (id as string);
+      try {
+        if (parseSpiffeId(exact).trustDomain !== td) bad(`${id as string} is not in trust domain ${td}`);
+      } catch (e) {
+        if (e instanceof CaError && e.code === 'CA_BAD_REQUEST') throw e;
+        bad(`${id as string} is not a SPIFFE ID`);
+      }
+    }
+    return { td, bundle, bundleText, ids: ids as string[], digest: requestDigest(td, req.bundle, ids as string[]) };
+  }
+
+  /** The proof: a JWT-SVID of `td` signed by one of `keys`, audience bound to the request. */
+  private async checkProof(proof: unknown, td: string, keys: JWK[], digest: string, which: 'uploaded' | 'registered'): Promise<void> {
+    try {
+      const v = await validateJwtSvid(proof, `cairn-register:${digest}`, (t) => (t === td ? keys : undefined), { now: this.now });
+      if (v.trustDomain !== td) throw new Error('other trust domain');
+    } catch (cause) {
+      throw new CaError('CA_BAD_PROOF', `proof is not a JWT-SVID of ${td} for this request signed by the ${which} bundle (audience cairn-register:<request digest>)`, { status: 403, cause });
+    }
+  }
+
+  /** Registers (or re-registers a pending) trust domain; answers what the client must do next. */
+  async register(req: RegistrationRequest): Promise<{ registration: Registration; challenge?: { type: 'http-01'; url: string; token: string; keyAuthorization: string } }> {
+    const r = this.checkRequest(req);
+    const current = this.store.get(r.td);
+    if (current?.status === 'active') throw new CaError('CA_CONFLICT', `${r.td} is registered already; replace its bundle with PUT /cairn/v1/trust-domains/${r.td}`, { status: 409 });
+    await this.checkProof(req.proof, r.td, r.bundle.jwtKeys, r.digest, 'uploaded');
+    const needsChallenge = this.cfg.challenge === 'http-01';
+    const token = needsChallenge ? randomBytes(32).toString('base64url') : undefined;
+    const registration: Registration = {
+      trustDomain: r.td,
+      status: needsChallenge ? 'pending' : 'active',
+      bundle: r.bundleText,
+      spiffeIds: r.ids,
+      ...(token ? { token } : {}),
+      requestDigest: r.digest,
+      registeredAt: this.now(),
+      ...(needsChallenge ? {} : { activatedAt: this.now() }),
+    };
+    this.store.put(registration);
+    if (!token) return { registration };
+    return { registration, challenge: { type: 'http-01', url: this.challengeUrl(r.td, token).shown, token, keyAuthorization: `${token}.${r.digest}` } };
+  }
+
+  private challengeUrl(td: string, token: string): { shown: string; fetched: string; host: string } {
+    const path = `/.well-known/cairn-challenge/${token}`;
+    const to = this.cfg.resolve[td];
+    return { shown: `http://${td}${path}`, fetched: `http://${to ?? td}${path}`, host: td };
+  }
+
+  /** Fetches the http-01 answer and activates the registration when it is right. */
+  async validate(td: string): Promise<Registration> {
+    const r = this.store.get(td);
+    if (!r) throw new CaError('CA_NOT_FOUND', `${td} is not registered`, { status: 404 });
+    if (r.status === 'active') return r;
+    if (!r.token || !TOKEN_RE.test(r.token)) throw new CaError('CA_CHALLENGE_FAILED', 'no challenge is pending', { status: 403 });
+    const url = this.challengeUrl(td, r.token);
+    let body: string;
+    try {
+      body = (await httpGet(url.fetched, url.host)).trim();
+    } catch (cause) {
+      throw new CaError('CA_CHALLENGE_FAILED', `${url.shown}: ${(cause as Error).message}`, { status: 403, cause });
+    }
+    if (body !== `${r.token}.${r.requestDigest}`) throw new CaError('CA_CHALLENGE_FAILED', `${url.shown} does not hold the key authorization`, { status: 403 });
+    const active: Registration = { ...r, status: 'active', activatedAt: this.now() };
+    delete active.token;
+    this.store.put(active);
+    return active;
+  }
+
+  /**
+   * Replaces an active registration's bundle and IDs. The proof must verify with the bundle
+   * registered now: a rotation is authorised by the key it rotates away from.
+   */
+  async update(td: string, req: Omit<RegistrationRequest, 'trustDomain'>): Promise<Registration> {
+    const cur = this.store.get(td);
+    if (!cur || cur.status !== 'active') throw new CaError('CA_NOT_FOUND', `${td} has no active registration`, { status: 404 });
+    const r = this.checkRequest({ ...req, trustDomain: td });
+    await this.checkProof(req.proof, td, this.keysOf(td)!, r.digest, 'registered');
+    const next: Registration = { ...cur, bundle: r.bundleText, spiffeIds: r.ids, requestDigest: r.digest };
+    this.store.put(next);
+    return next;
+  }
+
+  get(td: string): Registration | undefined {
+    return this.store.get(td);
+  }
+
+  private keysOf(td: string): JWK[] | undefined {
+    const r = this.store.get(td);
+    if (!r || r.status !== 'active') return undefined;
+    let p = this.parsed.get(td);
+    if (!p || p.bundle !== r.bundle) {
+      p = { bundle: r.bundle, keys: parseBundle(td, r.bundle).jwtKeys };
+      this.parsed.set(td, p);
+    }
+    return p.keys;
+  }
+
+  /**
+   * A signing token of a registered trust domain: a JWT-SVID (any `iss`, or none) whose `sub` is
+   * in an active registration, verified with that registration's bundle, for an allowed ID.
+   * undefined when `sub` names no registered trust domain (the caller's OIDC issuers decide).
+   */
+  async verify(token: string): Promise<VerifiedToken | undefined> {
+    let sub: unknown;
+    try {
+      sub = decodeJwt(token).sub;
+    } catch {
+      return undefined;
+    }
+    if (typeof sub !== 'string' || !sub.startsWith('spiffe://')) return undefined;
+    const td = /^spiffe:\/\/([^/]+)/.exec(sub)?.[1];
+    const keys = td ? this.keysOf(td) : undefined;
+    if (!td || !keys) return undefined;
+    let claims;
+    try {
+      claims = (await validateJwtSvid(token, this.cfg.audience, (t) => (t === td ? keys : undefined), { now: this.now })).claims;
+    } catch (cause) {
+      const code = cause instanceof SpiffeError ? cause.code : 'invalid';
+      throw new CaError('CA_INVALID_TOKEN', `JWT-SVID of registered trust domain ${td} rejected (${code})`, { cause });
+    }
+    const ids = this.store.get(td)!.spiffeIds;
+    if (!ids.some((p) => (p.endsWith('/*') ? sub.startsWith(p.slice(0, -1)) : p === sub))) throw new CaError('CA_NOT_REGISTERED', `${sub} is not among the SPIFFE IDs registered for ${td}`);
+    // The certificate's issuer extension names the trust domain: it vouched for the identity.
+    const issuer: IssuerConfig = { issuerUrl: `spiffe://${td}`, clientId: this.cfg.audience, type: 'spiffe', spiffeTrustDomain: td, skipEmailVerified: false, insecureLoopbackHttp: false };
+    return { issuer, claims: claims as VerifiedToken['claims'] };
+  }
+}
+
+/** OIDC issuers first (a token whose `iss` is configured), then registered trust domains. */
+export class IdentityVerifier {
+  constructor(private readonly oidc: { verify(token: string): Promise<VerifiedToken> }, private readonly registry: TrustDomainRegistry | undefined, private readonly isConfiguredIssuer: (iss: string) => boolean) {}
+
+  async verify(token: string): Promise<VerifiedToken> {
+    if (this.registry) {
+      let iss: unknown;
+      try {
+        iss = decodeJwt(token).iss;
+      } catch {
+        iss = undefined;
+      }
+      if (typeof iss !== 'string' || !this.isConfiguredIssuer(iss)) {
+        const v = await this.registry.verify(token);
+        if (v) return v;
+      }
+    }
+    return this.oidc.verify(token);
+  }
+}
