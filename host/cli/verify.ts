@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { initCore } from '../core/index.js';
 import { BundleVerifierPool, verifyJobs, type BulkJob, type BulkOutcome } from '../verify/bulk-pool.js';
-import { loadArtifact, loadJson, parseTrustedRoot, verifyFiles, type Policy } from '../verify/index.js';
+import { loadArtifact, loadJson, trustWithPartners, verifyFiles, type Policy } from '../verify/index.js';
 
 interface VerifyCliOptions {
   bundle?: string;
   trustedRoot: string;
+  partnerRoot?: { trustDomain: string; file: string }[];
   certificateIdentity?: string;
   certificateIdentityRegexp?: string;
   certificateOidcIssuer?: string;
@@ -76,7 +77,8 @@ async function runBulk(o: VerifyCliOptions): Promise<number> {
   const pairs = await bulkPairs(o.bulk!);
   // Parsed here once so a bad root fails before any worker starts; each worker parses its own copy.
   const trustJson = await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED');
-  parseTrustedRoot(trustJson);
+  const partners = await Promise.all((o.partnerRoot ?? []).map(async (p) => ({ trustDomain: p.trustDomain, trustedRoot: await loadJson(p.file, 'TRUSTED_ROOT_MALFORMED') })));
+  trustWithPartners(trustJson, partners);
   const keyPem = o.key ? await readFile(o.key, 'utf8') : undefined;
   const { SingleBar, Presets } = (await import('cli-progress')).default;
   const bar = o.quiet || !process.stderr.isTTY ? undefined : new SingleBar({ format: 'verifying [{bar}] {value}/{total} {failed} failed', stream: process.stderr }, Presets.shades_classic);
@@ -87,9 +89,10 @@ async function runBulk(o: VerifyCliOptions): Promise<number> {
   // core signature checks across bundles, or here for small inputs; at most two chunks are in
   // memory at once.
   const workers = o.workers ?? (pairs.length <= IN_PROCESS_MAX ? 0 : Math.max(1, availableParallelism()));
-  const here = workers === 0 ? { trust: parseTrustedRoot(trustJson), policy: policyOf(o), key: keyPem ? createPublicKey(keyPem) : undefined } : undefined;
+  const here = workers === 0 ? { trust: trustWithPartners(trustJson, partners), policy: policyOf(o), key: keyPem ? createPublicKey(keyPem) : undefined } : undefined;
   const pool = here ? undefined : new BundleVerifierPool({
     trustedRoot: trustJson,
+    partners,
     policy: {
       ...(o.certificateIdentity !== undefined ? { identity: o.certificateIdentity } : {}),
       ...(o.certificateIdentityRegexp !== undefined ? { identityRegexp: o.certificateIdentityRegexp } : {}),
@@ -154,6 +157,11 @@ export function registerVerify(program: Command): void {
     .argument('[artifact]', 'artifact path, or sha256:<hex> to verify by digest')
     .option('--bundle <file>', 'the Sigstore bundle (default: <artifact>.sigstore.json)')
     .addOption(new Option('--trusted-root <file>', 'trusted_root.json').default('.cairn/trusted_root.json'))
+    .option('--partner-root <td=file>', 'also trust a partner organisation\'s trusted_root.json, its CAs only for SPIFFE IDs in trust domain td (repeatable)', (v: string, prev: { trustDomain: string; file: string }[] = []) => {
+      const m = /^([a-z0-9._-]{1,255})=(.+)$/.exec(v);
+      if (!m) throw new InvalidArgumentError('trust-domain=path/to/trusted_root.json');
+      return [...prev, { trustDomain: m[1]!, file: m[2]! }];
+    })
     .option('--certificate-identity <san>', 'expected certificate SAN (URI, SPIFFE ID or email), exact')
     .option('--certificate-identity-regexp <re>', 'expected certificate SAN, as a regular expression')
     .option('--certificate-oidc-issuer <url>', 'expected OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)')
@@ -180,7 +188,7 @@ export function registerVerify(program: Command): void {
         return;
       }
       try {
-        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(o.key ? { key: o.key } : {}), policy: policyOf(o) });
+        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(o.partnerRoot ? { partners: o.partnerRoot.map((p) => ({ trustDomain: p.trustDomain, trustedRoot: p.file })) } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o) });
         const when = r.timestamps.map((t) => `${t.time.toISOString()} (${t.source.split(':')[0]})`).join(', ');
         process.stdout.write(`OK: ${artifact} signed by ${r.identity ?? 'the given key'}${r.issuer ? ` (issuer ${r.issuer})` : ''}${when ? `, at ${when}` : ''}\n`);
       } catch (e) {

@@ -10,7 +10,7 @@ import { WorkerPool } from '../core/pool.js';
 import { parseBundle } from './bundle.js';
 import { VerificationError } from './errors.js';
 import { verifyBundles, type Artifact, type BulkItem, type Policy } from './pipeline.js';
-import type { TrustMaterial } from './trusted-root.js';
+import type { PartnerRoot, TrustMaterial } from './trusted-root.js';
 
 /** A Policy that can cross a thread boundary: regular expressions as their source text. */
 export interface PoolPolicy {
@@ -87,8 +87,8 @@ export async function verifyJobs(jobs: readonly BulkJob[], trust: TrustMaterial,
 const BULK_WORKER_LIMITS = { maxYoungGenerationSizeMb: 96 };
 
 export class BundleVerifierPool extends WorkerPool<{ jobs?: BulkJob[]; clear?: boolean }, BulkOutcome[]> {
-  constructor(o: { trustedRoot: unknown; policy: PoolPolicy; keyPem?: string; size: number }) {
-    super(import.meta.url, 'bulk-worker', o.size, { trustedRoot: o.trustedRoot, policy: o.policy, ...(o.keyPem ? { keyPem: o.keyPem } : {}) }, BULK_WORKER_LIMITS);
+  constructor(o: { trustedRoot: unknown; partners?: PartnerRoot[]; policy: PoolPolicy; keyPem?: string; size: number }) {
+    super(import.meta.url, 'bulk-worker', o.size, { trustedRoot: o.trustedRoot, ...(o.partners?.length ? { partners: o.partners } : {}), policy: o.policy, ...(o.keyPem ? { keyPem: o.keyPem } : {}) }, BULK_WORKER_LIMITS);
   }
 
   /** Forget every worker's cached signature verdicts (benchmarks measure cold verification). */

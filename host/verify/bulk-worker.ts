@@ -8,11 +8,11 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { initCore } from '../core/index.js';
 import { toPolicy, verifyJobs, type BulkJob, type PoolPolicy } from './bulk-pool.js';
 import { clearVerificationCache } from './pipeline.js';
-import { parseTrustedRoot } from './trusted-root.js';
+import { trustWithPartners, type PartnerRoot } from './trusted-root.js';
 
-const init = workerData as { trustedRoot: unknown; policy: PoolPolicy; keyPem?: string };
+const init = workerData as { trustedRoot: unknown; partners?: PartnerRoot[]; policy: PoolPolicy; keyPem?: string };
 await initCore();
-const trust = parseTrustedRoot(init.trustedRoot);
+const trust = trustWithPartners(init.trustedRoot, init.partners);
 const policy = toPolicy(init.policy);
 const key = init.keyPem ? createPublicKey(init.keyPem) : undefined;
 

@@ -8,12 +8,12 @@ import { initCore } from '../core/index.js';
 import { parseBundle } from './bundle.js';
 import { fail } from './errors.js';
 import { verifyBundle, type Artifact, type Policy, type VerificationResult, type VerifyOptions } from './pipeline.js';
-import { parseTrustedRoot, type TrustMaterial } from './trusted-root.js';
+import { trustWithPartners, type TrustMaterial } from './trusted-root.js';
 
 export { parseBundle, type Bundle } from './bundle.js';
 export { VerificationError, type VerificationErrorCode } from './errors.js';
 export { clearVerificationCache, verifyBundle, verifyBundles, type Artifact, type BatchVerifier, type BulkItem, type BulkVerdict, type Policy, type VerificationResult, type VerifyOptions } from './pipeline.js';
-export { parseTrustedRoot, type TrustMaterial } from './trusted-root.js';
+export { parseTrustedRoot, trustWithPartners, withPartner, type PartnerRoot, type TrustMaterial } from './trusted-root.js';
 
 /** `sha256:<64 hex>` (or `sha512:<128 hex>`) that is not an existing path is a digest; anything else is a file path. */
 export async function loadArtifact(arg: string): Promise<Artifact> {
@@ -46,6 +46,8 @@ export interface VerifyFilesOptions {
   artifact: string;
   bundle: string;
   trustedRoot: string;
+  /** Partner organisations: their trusted_root.json, their CAs trusted only for their trust domain (withPartner). */
+  partners?: { trustDomain: string; trustedRoot: string }[];
   key?: string;
   policy: Policy;
   options?: Omit<VerifyOptions, 'key'>;
@@ -53,7 +55,8 @@ export interface VerifyFilesOptions {
 
 export async function verifyFiles(o: VerifyFilesOptions): Promise<VerificationResult> {
   await initCore();
-  const trust: TrustMaterial = parseTrustedRoot(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'));
+  const partners = await Promise.all((o.partners ?? []).map(async (p) => ({ trustDomain: p.trustDomain, trustedRoot: await loadJson(p.trustedRoot, 'TRUSTED_ROOT_MALFORMED') })));
+  const trust: TrustMaterial = trustWithPartners(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'), partners);
   const bundle = parseBundle(await loadJson(o.bundle, 'BUNDLE_MALFORMED'));
   const artifact = await loadArtifact(o.artifact);
   let key;

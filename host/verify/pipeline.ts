@@ -553,11 +553,15 @@ function caFacts(c: X509Certificate): CaFacts {
   return f;
 }
 
-/** Why the leaf's SANs break a name constraint of a CA in `path`, or undefined. */
-function nameConstraintViolation(m: SigningMaterial, path: readonly X509Certificate[]): string | undefined {
+/**
+ * Why the leaf's SANs break a name constraint of a CA in `path`, or the constraints the trust
+ * material puts on the authority (a partner's CA: trusted-root.ts withPartner); undefined if none.
+ */
+function nameConstraintViolation(m: SigningMaterial, path: readonly X509Certificate[], authority?: TrustMaterial['certificateAuthorities'][number]): string | undefined {
   let names: GeneralName[] | undefined;
-  for (const c of path) {
-    const nc = caFacts(c).nc;
+  const all: [NameConstraints | string | undefined, string][] = path.map((c) => [caFacts(c).nc, `name constraints of ${c.subject.replace(/\n/g, ', ')}`]);
+  if (authority?.constraints) all.push([authority.constraints, 'the trust domain this partner CA is trusted for']);
+  for (const [nc, whose] of all) {
     if (nc === undefined) continue;
     if (typeof nc === 'string') return nc;
     if (!names) {
@@ -569,7 +573,7 @@ function nameConstraintViolation(m: SigningMaterial, path: readonly X509Certific
       }
     }
     const v = violation(names, nc);
-    if (v) return `${v} (name constraints of ${c.subject.replace(/\n/g, ', ')})`;
+    if (v) return `${v} (${whose})`;
   }
   return undefined;
 }
@@ -602,7 +606,7 @@ function viaBundleIntermediate(m: SigningMaterial, trust: TrustMaterial, times: 
         // before the leaf (§4.2.1.9); `sub` is one more.
         if (above.some((c, i) => caFacts(c).pathLen !== undefined && caFacts(c).pathLen! < i + 1)) continue;
         if (!above.every((c) => times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo)))) continue;
-        const v = nameConstraintViolation(m, [sub, ...above]);
+        const v = nameConstraintViolation(m, [sub, ...above], ca);
         if (v) {
           violationSeen = v;
           continue;
@@ -630,6 +634,7 @@ function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bu
   for (const t of times) {
     if (t.getTime() < notBefore || t.getTime() > notAfter) fail('CERTIFICATE_NOT_VALID_AT_TIME', `the signing certificate was not valid at ${t.toISOString()}`);
   }
+  let violationSeen: string | undefined;
   for (const ca of trust.certificateAuthorities) {
     if (!times.every((t) => within(ca.validFor, t))) continue;
     const issuer = ca.chain[0]!;
@@ -639,14 +644,15 @@ function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bu
       if (!times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo))) ok = false;
     }
     if (!ok) continue;
-    const v = nameConstraintViolation(m, ca.chain);
-    if (v) fail('CERTIFICATE_UNTRUSTED', `the signing certificate breaks its CA's name constraints: ${v}`);
-    return issuer;
+    const v = nameConstraintViolation(m, ca.chain, ca);
+    if (!v) return issuer;
+    violationSeen ??= v; // another authority may still accept the leaf
   }
   if (bundleChain.length > 0) {
     const sub = viaBundleIntermediate(m, trust, times, bundleChain);
     if (sub) return sub;
   }
+  if (violationSeen) fail('CERTIFICATE_UNTRUSTED', `the signing certificate breaks its CA's name constraints: ${violationSeen}`);
   return fail('CERTIFICATE_UNTRUSTED', 'the signing certificate does not chain to a trusted CA valid at the signing time');
 }
 

@@ -7,6 +7,7 @@
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { b64 } from './bundle.js';
 import { fail } from './errors.js';
+import type { NameConstraints } from './name-constraints.js';
 
 export interface Window {
   start: Date;
@@ -29,6 +30,12 @@ export interface TrustedAuthority {
   chain: X509Certificate[];
   chainDer: Buffer[];
   validFor: Window;
+  /**
+   * Names this CA is trusted for beyond what its certificates say: a partner organisation's CA
+   * (withPartner) only for SPIFFE IDs of the partner's trust domain. Applied like the name
+   * constraints of a certificate on the path (pipeline.ts verifyChain).
+   */
+  constraints?: NameConstraints;
 }
 
 export interface TrustMaterial {
@@ -110,7 +117,37 @@ export function parseTrustedRoot(input: unknown): TrustMaterial {
   };
 }
 
+/**
+ * The seed's cross-organisation model: trust material of a partner whose artifacts we accept,
+ * added to our own. The partner's CAs are trusted only for SPIFFE IDs in `trustDomain` (a URI
+ * constraint on the trust domain, RFC 5280 §4.2.1.10 style, and no other name forms), so its CA
+ * cannot vouch for our identities or a third party's; its logs and TSAs are trusted like ours, as
+ * they only witness time and inclusion. A trusted_root.json cannot say this, which is why a
+ * partner's root is given separately rather than merged into one file.
+ */
+export function withPartner(own: TrustMaterial, partner: TrustMaterial, trustDomain: string): TrustMaterial {
+  if (!/^[a-z0-9._-]{1,255}$/.test(trustDomain)) fail('TRUSTED_ROOT_MALFORMED', `partner trust domain ${trustDomain.slice(0, 80)} is not a trust domain name`);
+  const constraints: NameConstraints = { permitted: [{ base: { type: 'uri', value: trustDomain } }], excluded: [] };
+  return {
+    tlogs: [...own.tlogs, ...partner.tlogs],
+    ctlogs: [...own.ctlogs, ...partner.ctlogs],
+    certificateAuthorities: [...own.certificateAuthorities, ...partner.certificateAuthorities.map((a) => ({ ...a, constraints }))],
+    timestampAuthorities: [...own.timestampAuthorities, ...partner.timestampAuthorities],
+  };
+}
+
 /** validFor contains t (the end is inclusive: conformance trust-root-*-validity-end-inclusive). */
 export function within(w: Window, t: Date): boolean {
   return w.start.getTime() <= t.getTime() && (!w.end || t.getTime() <= w.end.getTime());
+}
+
+/** A trust domain and its organisation's trusted_root.json (parsed JSON). */
+export interface PartnerRoot {
+  trustDomain: string;
+  trustedRoot: unknown;
+}
+
+/** parseTrustedRoot(own), with each partner added by withPartner. */
+export function trustWithPartners(own: unknown, partners: readonly PartnerRoot[] = []): TrustMaterial {
+  return partners.reduce((t, p) => withPartner(t, parseTrustedRoot(p.trustedRoot), p.trustDomain), parseTrustedRoot(own));
 }
