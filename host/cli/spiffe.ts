@@ -143,11 +143,13 @@ export function registerSpiffe(program: Command): void {
       if (!Number.isInteger(n) || n < 0 || n > 23) throw new InvalidArgumentError('PCR indices are 0..23');
       return n;
     }))
-    .action(async function (this: Command, o: { out: string; tcti?: string; pcrs?: number[] }) {
+    .option('--ek-cert <file>', 'the EK certificate (DER or PEM) when the TPM does not hold it in NV 0x01c00002')
+    .option('--ek-chain <file>', 'intermediate CA certificates (PEM) between the EK certificate and the TPM manufacturer CA')
+    .action(async function (this: Command, o: { out: string; tcti?: string; pcrs?: number[]; ekCert?: string; ekChain?: string }) {
       const base = this.optsWithGlobals<Conn>().server ?? process.env.CAIRN_SPIFFE_SERVER;
       if (!base) this.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
       try {
-        const r = await attestWithTpm({ server: base!, workDir: o.out, ...(o.tcti ? { tcti: o.tcti } : {}), ...(o.pcrs ? { pcrs: o.pcrs } : {}) });
+        const r = await attestWithTpm({ server: base!, workDir: o.out, ...(o.tcti ? { tcti: o.tcti } : {}), ...(o.pcrs ? { pcrs: o.pcrs } : {}), ...(o.ekCert ? { ekCertificateFile: o.ekCert } : {}), ...(o.ekChain ? { ekChainFile: o.ekChain } : {}) });
         process.stdout.write(`${JSON.stringify(r)}\n`);
       } catch (e) {
         this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 1 });

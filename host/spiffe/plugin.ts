@@ -220,7 +220,7 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
       return { nonce: Buffer.from(c.nonce).toString('hex'), pcrs: c.pcrs, expiresAt: c.expiresAt, ...(c.credentialBlob ? { credentialBlob: c.credentialBlob.toString('base64') } : {}) };
     });
 
-    app.post<{ Body: { ekPublic?: string; akPublic: string; nonce: string; credential?: string; attest: string; signature: string; pcrValues: string[]; publicKey: string } }>('/node/v1/attest/tpm/quote', {
+    app.post<{ Body: { ekPublic?: string; akPublic: string; nonce: string; credential?: string; attest: string; signature: string; pcrValues: string[]; publicKey: string; ekCertificate?: string; ekChain?: string[] } }>('/node/v1/attest/tpm/quote', {
       schema: {
         body: {
           type: 'object',
@@ -235,6 +235,8 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
             signature: { type: 'string', maxLength: 4096 },
             pcrValues: { type: 'array', maxItems: 24, items: { type: 'string', pattern: '^[0-9a-f]{64}$' } },
             publicKey: { type: 'string', maxLength: 4096 },
+            ekCertificate: { type: 'string', maxLength: 8192, pattern: '^[A-Za-z0-9+/]*={0,2}$' },
+            ekChain: { type: 'array', maxItems: 4, items: { type: 'string', maxLength: 8192, pattern: '^[A-Za-z0-9+/]*={0,2}$' } },
           },
         },
         response: { 200: svidResponseSchema, ...errors },
@@ -250,6 +252,8 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
         attest: Buffer.from(b.attest, 'base64'),
         signature: Buffer.from(b.signature, 'base64'),
         pcrValues: b.pcrValues.map((h) => Buffer.from(h, 'hex')),
+        ...(b.ekCertificate !== undefined ? { ekCertificate: Buffer.from(b.ekCertificate, 'base64') } : {}),
+        ...(b.ekChain !== undefined ? { ekChain: b.ekChain.map((c) => Buffer.from(c, 'base64')) } : {}),
       });
       return issueAgentSvid(result.spiffeId, result.selectors, key, 'tpm');
     });

@@ -6,6 +6,7 @@
  * Known selectors:
  *   unix:uid:<n>  unix:gid:<n>  unix:path:<absolute exe path>   (workload, from peer credentials)
  *   tpm:pcr:sha256:<i>:<64 hex>  tpm:ak:<64 hex>  tpm:ek:<64 hex> (node, from a TPM quote; ek with credential activation)
+ *   tpm:ek-ca:<64 hex>  tpm:manufacturer:<v>  tpm:model:<v>  tpm:version:<v> (node, from an EK certificate that chains to a tpmEkCas CA)
  *   join_token:<token id>                                        (node, from a join token)
  */
 import { SpiffeError } from './errors.js';
@@ -17,6 +18,8 @@ const RULES: { re: RegExp; what: string }[] = [
   { re: /^tpm:pcr:sha256:([0-9]|1[0-9]|2[0-3]):[0-9a-f]{64}$/, what: 'tpm:pcr:sha256:<0-23>:<64 lower-case hex>' },
   { re: /^tpm:ak:[0-9a-f]{64}$/, what: 'tpm:ak:<64 lower-case hex>' },
   { re: /^tpm:ek:[0-9a-f]{64}$/, what: 'tpm:ek:<64 lower-case hex>' },
+  { re: /^tpm:ek-ca:[0-9a-f]{64}$/, what: 'tpm:ek-ca:<64 lower-case hex: SHA-256 of the TPM vendor CA\'s SPKI>' },
+  { re: /^tpm:(manufacturer|model|version):[\x21-\x7e]{1,64}$/, what: 'tpm:manufacturer|model|version:<value from the EK certificate, e.g. id:00001014>' },
   { re: /^join_token:[A-Za-z0-9_-]{1,128}$/, what: 'join_token:<id>' },
 ];
 

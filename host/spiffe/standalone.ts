@@ -23,6 +23,9 @@
  *         endpointSpiffeId: spiffe://third.org/spire/server, bundle: third.org.json }  # bundle: the
  *                                            # endpoint trust domain's SPIFFE bundle, to start from
  *   allowInsecureHttpFederation: false        # http bundle URLs, for loopback tests only
+ *   tpmEkCas: tpm-vendors.pem                 # TPM manufacturer CA certificates (PEM): EK
+ *                                            # certificates that chain to one add tpm:ek-ca:<hash>
+ *                                            # and tpm:manufacturer/model/version selectors
  *   entries:                                  # registration entries ensured at start (idempotent);
  *     - { spiffeId: spiffe://TD/ci/build, selectors: [unix:uid:1000], hint: build }   # parent: the local agent
  */
@@ -60,9 +63,10 @@ export interface SpiffeConfig {
   federation?: FederationRelationship[];
   allowInsecureHttpFederation?: boolean;
   entries?: { spiffeId: string; selectors: string[]; hint?: string }[];
+  tpmEkCas?: string;
 }
 
-const KEYS = ['socket', 'jwtIssuer', 'caTtl', 'x509SvidTtl', 'jwtSvidTtl', 'refreshHint', 'activationDelay', 'tls', 'allowUnauthenticatedVerifiers', 'federation', 'allowInsecureHttpFederation', 'entries'];
+const KEYS = ['tpmEkCas', 'socket', 'jwtIssuer', 'caTtl', 'x509SvidTtl', 'jwtSvidTtl', 'refreshHint', 'activationDelay', 'tls', 'allowUnauthenticatedVerifiers', 'federation', 'allowInsecureHttpFederation', 'entries'];
 
 /** Parses and checks a config document; unknown keys are errors so typos do not pass silently. */
 export function parseSpiffeConfig(text: string): SpiffeConfig {
@@ -82,7 +86,7 @@ export function parseSpiffeConfig(text: string): SpiffeConfig {
   for (const k of ['caTtl', 'x509SvidTtl', 'jwtSvidTtl', 'refreshHint', 'activationDelay']) {
     if (d[k] !== undefined && (!Number.isInteger(d[k]) || (d[k] as number) < 0 || (d[k] as number) > 10 * 365 * 86_400)) bad(`${k} must be a number of seconds`);
   }
-  for (const k of ['socket', 'jwtIssuer']) if (d[k] !== undefined && typeof d[k] !== 'string') bad(`${k} must be a string`);
+  for (const k of ['socket', 'jwtIssuer', 'tpmEkCas']) if (d[k] !== undefined && typeof d[k] !== 'string') bad(`${k} must be a string`);
   if (d.tls !== undefined) {
     const t = d.tls as Record<string, unknown>;
     if (typeof t !== 'object' || t === null) bad('tls must be a mapping');
@@ -128,7 +132,14 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const store = new SpiffeStore({ path: join(dataDir, 'spiffe.db') });
   const { token: adminToken, path: adminTokenFile } = await loadOrCreateAdminToken(dataDir);
   await initTpm();
-  const tpm = new TpmAttestor({ trustDomain, store, checker: wasmQuoteChecker });
+  let ekCas: X509Certificate[] | undefined;
+  if (config.tpmEkCas !== undefined) {
+    const pems = (await readFile(config.tpmEkCas, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+    if (pems.length === 0) throw new SpiffeError('SPIFFE_BAD_CONFIG', `SPIFFE config: tpmEkCas ${config.tpmEkCas} holds no certificates`);
+    ekCas = pems.map((p) => new X509Certificate(p));
+    if (!ekCas.every((c) => c.ca)) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'SPIFFE config: every tpmEkCas certificate must be a CA certificate');
+  }
+  const tpm = new TpmAttestor({ trustDomain, store, checker: wasmQuoteChecker, ...(ekCas ? { ekCas } : {}) });
 
   let issuer = config.jwtIssuer ?? '';
   // https_spiffe (Federation §5.2.2): the server's own X509-SVID is its TLS certificate.

@@ -7,7 +7,8 @@
  *   3. tpm2_activatecredential (EK authorised through a PolicySecret session) recovers the
  *      credential, which only this TPM can do, and only for this AK;
  *   4. tpm2_quote over the nonce and the PCRs, tpm2_pcrread for their values;
- *   5. POST /node/v1/attest/tpm/quote with a fresh P-256 agent key → the agent X509-SVID.
+ *   5. POST /node/v1/attest/tpm/quote with a fresh P-256 agent key, and the EK certificate when
+ *      the TPM holds one (or one is given) → the agent X509-SVID.
  * The agent's private key is written mode 0600; the TPM work files stay in `workDir`.
  */
 import { execFile } from 'node:child_process';
@@ -30,6 +31,14 @@ export interface TpmAgentOptions {
   pcrs?: number[];
   /** tpm2-tools without a resource manager (swtpm, a raw device) needs transient objects flushed. */
   flushTransient?: boolean;
+  /**
+   * The EK certificate (DER or PEM file) when the TPM does not hold it in NV (some firmware TPMs:
+   * the vendor serves it online); by default it is read from NV index 0x01c00002 (TCG EK
+   * Credential Profile §2.2.1.4, RSA 2048 EK certificate), and sent when present.
+   */
+  ekCertificateFile?: string;
+  /** Intermediate CA certificates (PEM file) between the EK certificate and the manufacturer CA. */
+  ekChainFile?: string;
 }
 
 export interface TpmAttestation {
@@ -40,6 +49,23 @@ export interface TpmAttestation {
 }
 
 const pem = (label: string, b64: string): string => `-----BEGIN ${label}-----\n${b64.match(/.{1,64}/g)!.join('\n')}\n-----END ${label}-----\n`;
+
+function pemBlocks(text: string): Buffer[] {
+  return [...text.matchAll(/-----BEGIN CERTIFICATE-----([\s\S]+?)-----END CERTIFICATE-----/g)].map((m) => Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64'));
+}
+
+function derOf(b: Buffer): Buffer {
+  const text = b.toString('latin1');
+  return text.includes('-----BEGIN') ? pemBlocks(text)[0] ?? Buffer.alloc(0) : trimDer(b);
+}
+
+/** The DER SEQUENCE at the start of `b`, without trailing bytes (NV indices are often padded). */
+function trimDer(b: Buffer): Buffer {
+  if (b.length < 4 || b[0] !== 0x30) return b;
+  const l = b[1]!;
+  const len = l < 0x80 ? 2 + l : 2 + (l & 0x7f) + b.subarray(2, 2 + (l & 0x7f)).reduce((a, x) => a * 256 + x, 0);
+  return b.subarray(0, Math.min(len, b.length));
+}
 
 export async function attestWithTpm(o: TpmAgentOptions): Promise<TpmAttestation> {
   const dir = o.workDir;
@@ -65,6 +91,15 @@ export async function attestWithTpm(o: TpmAgentOptions): Promise<TpmAttestation>
   await tpm2('tpm2_createek', '-c', 'ek.ctx', '-G', 'rsa', '-u', 'ek.pub');
   await tpm2('tpm2_createak', '-C', 'ek.ctx', '-c', 'ak.ctx', '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', 'ak.pub', '-n', 'ak.name');
   const ekPublic = (await readFile(join(dir, 'ek.pub'))).toString('base64');
+  let ekCertificate: Buffer | undefined;
+  if (o.ekCertificateFile) ekCertificate = derOf(await readFile(o.ekCertificateFile));
+  else {
+    // Not every TPM has one; its absence only means no ek-ca selectors.
+    ekCertificate = await tpm2('tpm2_nvread', '0x01c00002', '-o', 'ekcert.der').then(() => readFile(join(dir, 'ekcert.der')), () => undefined);
+    // tpm2_nvread reads the whole index, which may be padded after the DER certificate.
+    if (ekCertificate) ekCertificate = trimDer(ekCertificate);
+  }
+  const ekChain = o.ekChainFile ? pemBlocks((await readFile(o.ekChainFile)).toString('latin1')) : [];
   const akPublic = (await readFile(join(dir, 'ak.pub'))).toString('base64');
 
   const ch = await post<{ nonce: string; pcrs: number[]; credentialBlob?: string }>('/node/v1/attest/tpm/challenge', { akPublic, ekPublic, ...(o.pcrs ? { pcrs: o.pcrs } : {}) });
@@ -94,6 +129,8 @@ export async function attestWithTpm(o: TpmAgentOptions): Promise<TpmAttestation>
     signature: (await readFile(join(dir, 'quote.sig'))).toString('base64'),
     pcrValues: ch.pcrs.map((_, i) => values.subarray(i * 32, i * 32 + 32).toString('hex')),
     publicKey: agent.publicKey.export({ type: 'spki', format: 'pem' }),
+    ...(ekCertificate ? { ekCertificate: ekCertificate.toString('base64') } : {}),
+    ...(ekChain.length ? { ekChain: ekChain.map((c) => c.toString('base64')) } : {}),
   });
   const files = { svid: join(dir, 'svid.pem'), bundle: join(dir, 'bundle.pem'), key: join(dir, 'key.pem') };
   await writeFile(files.key, agent.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });

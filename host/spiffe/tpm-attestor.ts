@@ -20,11 +20,21 @@
  * from the EK (`spiffe://<td>/spire/agent/tpm/<sha256 of the EK SPKI>`, as SPIRE's TPM attestors
  * do) and `tpm:ek:<hash>` joins the selectors.
  *
- * Why (f): nothing here chains the EK to a TPM vendor's CA, so which EKs (or AKs) belong to this
- * trust domain is the operator's decision: a node entry naming `tpm:ek:<hash>` or `tpm:ak:<hash>`,
- * recorded at enrolment, is the trust anchor, and PCR selectors pin the boot state.
+ * Why (f): which EKs (or AKs) belong to this trust domain is the operator's decision: a node
+ * entry naming `tpm:ek:<hash>` or `tpm:ak:<hash>`, recorded at enrolment, is the trust anchor,
+ * and PCR selectors pin the boot state.
+ *
+ * EK certificates (TCG EK Credential Profile 2.0): with `ekCas` configured (the TPM manufacturers'
+ * CA certificates), an agent may send the EK certificate its TPM holds in NV (and intermediates).
+ * If it is for the activated EK and chains to one of those CAs, the selectors
+ * `tpm:ek-ca:<sha256 of the anchor CA's SPKI>` and `tpm:manufacturer:`/`tpm:model:`/`tpm:version:`
+ * (from the certificate's TCG subjectAltName, §3.2.9) are added, so one node entry can admit
+ * every genuine TPM of a vendor (with PCRs for the boot state) instead of one hash per machine.
+ * A certificate that does not chain, or names another key, is refused outright.
  */
-import { createHash, createPublicKey, randomBytes, timingSafeEqual, verify as cryptoVerify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, timingSafeEqual, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
+import { children, decodeOid, readTlv } from '../tsa/der.js';
+import { splitCertificate } from '../verify/x509-lite.js';
 import type { QuoteChecker } from '../core/tpm-reference.js';
 import { TpmQuoteError } from '../core/tpm-reference.js';
 import { SpiffeError } from './errors.js';
@@ -192,6 +202,61 @@ export interface TpmAttestorOptions {
   /** Node entries are required to match (default true; see the file comment). */
   requireMatchingEntry?: boolean;
   nonceTtlMs?: number;
+  /** TPM manufacturer CA certificates that EK certificates must chain to (roots or intermediates). */
+  ekCas?: X509Certificate[];
+  now?: () => Date;
+}
+
+/** TCG OIDs (TCG EK Credential Profile 2.0 §3.2.9; TCG "OID" registry 2.23.133.2.x). */
+const TCG_ATTRS: Record<string, string> = { '2.23.133.2.1': 'manufacturer', '2.23.133.2.2': 'model', '2.23.133.2.3': 'version' };
+
+/**
+ * The TPM manufacturer, model and version from an EK certificate's subjectAltName directoryName
+ * (a Name whose attributes are TCG OIDs; one multi-valued RDN or one per attribute, both seen).
+ */
+export function tpmIdentityOf(cert: X509Certificate): Record<string, string> {
+  const out: Record<string, string> = {};
+  const ext = splitCertificate(cert.raw).extensions.get('2.5.29.17')?.value;
+  if (!ext) return out;
+  try {
+    for (const gn of children(ext, readTlv(ext, 0))) {
+      if (gn.tag !== 0xa4) continue; // directoryName [4] EXPLICIT Name
+      const name = readTlv(ext, gn.valueStart, gn.end);
+      for (const rdn of children(ext, name)) {
+        for (const atv of children(ext, rdn)) {
+          const [type, value] = children(ext, atv);
+          if (!type || !value || type.tag !== 0x06) continue;
+          const label = TCG_ATTRS[decodeOid(ext.subarray(type.valueStart, type.end))];
+          if (label) out[label] = Buffer.from(ext.subarray(value.valueStart, value.end)).toString('utf8');
+        }
+      }
+    }
+  } catch {
+    return {}; // an unreadable SAN yields no TCG selectors; the chain check still stands
+  }
+  return out;
+}
+
+const within = (c: X509Certificate, t: Date): boolean => t >= new Date(c.validFrom) && t <= new Date(c.validTo);
+
+/**
+ * The CA `ekCert` chains to through `intermediates` (each link signed, each issuer a CA valid
+ * now), or why not. RFC 5280 path validation in the small: at most 4 intermediates.
+ */
+export function ekCertificateAnchor(ekCert: X509Certificate, intermediates: X509Certificate[], anchors: X509Certificate[], now: Date): X509Certificate {
+  if (!within(ekCert, now)) bad('the EK certificate is not valid now');
+  let cur = ekCert;
+  for (let depth = 0; depth <= 4; depth++) {
+    const anchor = anchors.find((a) => cur.checkIssued(a) && cur.verify(a.publicKey));
+    if (anchor) {
+      if (!within(anchor, now)) bad('the TPM manufacturer CA certificate is not valid now');
+      return anchor;
+    }
+    const next = intermediates.find((i) => i !== cur && i.ca && cur.checkIssued(i) && cur.verify(i.publicKey));
+    if (!next || !within(next, now)) break;
+    cur = next;
+  }
+  return bad('the EK certificate does not chain to a configured TPM manufacturer CA');
 }
 
 /** Name of any TPM object from its TPM2B_PUBLIC / TPMT_PUBLIC (Part 1 §16: nameAlg || H(TPMT_PUBLIC)). */
@@ -226,6 +291,10 @@ export interface TpmEvidence {
   attest: Uint8Array;
   signature: Uint8Array;
   pcrValues: Uint8Array[];
+  /** DER EK certificate (from the TPM's NV index 0x01c00002 / 0x01c0000a, or the vendor). */
+  ekCertificate?: Uint8Array;
+  /** DER intermediate CA certificates between it and the manufacturer CA. */
+  ekChain?: Uint8Array[];
 }
 
 export class TpmAttestor {
@@ -279,8 +348,26 @@ export class TpmAttestor {
       bad('the quote was not signed by the presented AK under the presented EK');
     }
     if (!verifyTpmSignature(ak, ev.attest, ev.signature)) bad('AK signature does not verify');
+    const ekSelectors: string[] = [];
+    if (ev.ekCertificate !== undefined && this.opts.ekCas?.length) {
+      // Only an activated EK has a hash to compare with: the certificate must be for that key.
+      if (ekHash === undefined) bad('an EK certificate needs credential activation (send ekPublic)');
+      let cert: X509Certificate;
+      let chain: X509Certificate[];
+      try {
+        cert = new X509Certificate(ev.ekCertificate);
+        chain = (ev.ekChain ?? []).map((d) => new X509Certificate(d));
+      } catch (e) {
+        return bad('the EK certificate (or its chain) is not a DER X.509 certificate', e);
+      }
+      if (createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex') !== ekHash) bad('the EK certificate is for another key than the activated EK');
+      const anchor = ekCertificateAnchor(cert, chain, this.opts.ekCas, this.opts.now?.() ?? new Date());
+      ekSelectors.push(`tpm:ek-ca:${createHash('sha256').update(anchor.publicKey.export({ type: 'spki', format: 'der' })).digest('hex')}`);
+      for (const [k, v] of Object.entries(tpmIdentityOf(cert))) if (/^[\x21-\x7e]{1,64}$/.test(v)) ekSelectors.push(`tpm:${k}:${v}`);
+    }
     const selectors = [
       ...(ekHash !== undefined ? [`tpm:ek:${ekHash}`] : []),
+      ...ekSelectors,
       `tpm:ak:${ak.spkiSha256}`,
       ...ch.pcrs.map((i, k) => `tpm:pcr:sha256:${i}:${Buffer.from(ev.pcrValues[k]!).toString('hex')}`),
     ];
