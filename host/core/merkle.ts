@@ -15,6 +15,7 @@
  */
 import { installRuntimeScalarMul } from './signatures.js';
 import { CoreError } from './errors.js';
+import { loadCore, type WasmSource } from './wasm.js';
 import { HASH_BYTES, checkBytes, checkMessages, checkOut, hashManyInto, initSha256, shaViews } from './sha256.js';
 
 interface MerkleExports {
@@ -65,7 +66,13 @@ function mv(): MerkleViews {
 }
 
 /** Loads the WASM core once; later calls return at once. */
-export async function initCore(): Promise<void> {
+/**
+ * Loads the module (once) and readies every API. Embedders outside Node (browsers, Deno, Bun
+ * without node:fs) pass the module bytes or a fetch Response as `source`, e.g.
+ * `await initCore({ source: fetch(new URL('cairn.wasm', import.meta.url)) })`.
+ */
+export async function initCore(opts: { source?: WasmSource | Promise<WasmSource>; flavour?: 'release' | 'debug' } = {}): Promise<void> {
+  if (opts.source !== undefined || opts.flavour !== undefined) await loadCore({ ...(opts.source !== undefined ? { source: await opts.source } : {}), ...(opts.flavour ? { flavour: opts.flavour } : {}) });
   await initSha256();
   mv();
   if (!runtimeMulTried) {
