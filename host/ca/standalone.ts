@@ -107,7 +107,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   let subordinates: SubordinateIssuer | undefined;
   let subSigner: LoadedCa | undefined;
   if (doc.subordinates !== undefined) {
-    const sc = parseSubordinatesConfig(doc.subordinates, issuers);
+    const sc = parseSubordinatesConfig(doc.subordinates, issuers, trustDomains !== undefined);
     if (sc.key === undefined && (keyCfg !== undefined || subClient)) throw new CaError('CA_BAD_CONFIG', 'subordinates.key is required when the CA key is configured (the generated root signs subordinates otherwise)');
     subSigner = sc.key !== undefined ? await loadCa(sc.key as CaKeyConfig) : await loadFileCa(await ensureGeneratedRoot(dataDir));
     subordinates = new SubordinateIssuer({ issuers, verifier, config: sc, parent: subSigner, ...(ct ? { ct } : {}) });

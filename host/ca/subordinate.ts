@@ -16,7 +16,8 @@
  *       - spiffe-id: spiffe://prod.acme.example/cairn/ca
  *
  * The JWT-SVID must come from an oidc-issuers entry of type spiffe for that trust domain, so
- * the trust domain's own OIDC discovery document and keys vouch for the registered ID.
+ * the trust domain's own OIDC discovery document and keys vouch for the registered ID, or, when
+ * the CA takes trust-domain registrations, verify with that trust domain's registered bundle.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import 'reflect-metadata';
@@ -54,7 +55,11 @@ export function parseDuration(v: unknown, what: string): number {
   return Number(m[1]) * (m[2] === 'd' ? 24 : 1) * HOUR;
 }
 
-export function parseSubordinatesConfig(v: unknown, issuers: IssuersConfig): SubordinatesConfig {
+/**
+ * `registeredDomains`: the CA also accepts trust-domain registrations (trust-domains.ts), so a
+ * trust domain without an OIDC issuer may still prove its IDs once registered.
+ */
+export function parseSubordinatesConfig(v: unknown, issuers: IssuersConfig, registeredDomains = false): SubordinatesConfig {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) bad('must be a mapping');
   const o = v as Record<string, unknown>;
   for (const k of Object.keys(o)) if (!['validity', 'key', 'registered'].includes(k)) bad(`unknown key ${k}`);
@@ -72,7 +77,7 @@ export function parseSubordinatesConfig(v: unknown, issuers: IssuersConfig): Sub
       return bad(`registered[${i}]: ${id} is not a SPIFFE ID`);
     }
     // Without an issuer for the trust domain no JWT-SVID could ever prove the ID: say so at start.
-    if (![...issuers.issuers.values()].some((c) => c.type === 'spiffe' && c.spiffeTrustDomain === td)) bad(`registered[${i}]: no oidc-issuers entry of type spiffe for trust domain ${td}`);
+    if (!registeredDomains && ![...issuers.issuers.values()].some((c) => c.type === 'spiffe' && c.spiffeTrustDomain === td)) bad(`registered[${i}]: no oidc-issuers entry of type spiffe for trust domain ${td} (nor trustDomains registration)`);
     registered.set(id, td);
   }
   return { validityMs, registered, ...(o.key !== undefined ? { key: o.key } : {}) };

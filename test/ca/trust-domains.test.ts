@@ -26,6 +26,7 @@ import { clientKey, post } from './fixtures.js';
 const TD = 'prod.acme.test';
 const BUILD_ID = `spiffe://${TD}/build`;
 const REGISTRAR_ID = `spiffe://${TD}/registrar`;
+const SUB_ID = `spiffe://${TD}/cairn/ca`;
 
 let dir: string;
 let acme: Server;
@@ -42,7 +43,7 @@ async function startPublic(): Promise<RunningStack> {
     const port = (challengeServer.address() as { port: number }).port;
     return await startStack({
       dataDir: join(dir, 'public'), host: '127.0.0.1', port: 0, trustDomain: 'public.test', operator: 'public.test',
-      config: { ca: { trustDomains: { challenge: 'http-01', resolve: { [TD]: `127.0.0.1:${port}` } } } },
+      config: { ca: { trustDomains: { challenge: 'http-01', resolve: { [TD]: `127.0.0.1:${port}` } }, subordinates: { registered: [{ 'spiffe-id': SUB_ID }] } } },
     });
   } finally {
     if (env) process.env.SPIFFE_ENDPOINT_SOCKET = env;
@@ -62,7 +63,7 @@ beforeAll(async () => {
   await new Promise<void>((r) => challengeServer.listen(0, '127.0.0.1', r));
   acme = await startServer(TD);
   const uid = process.getuid!();
-  for (const [id, hint] of [[BUILD_ID, 'build'], [REGISTRAR_ID, 'registrar']] as const) {
+  for (const [id, hint] of [[BUILD_ID, 'build'], [REGISTRAR_ID, 'registrar'], [SUB_ID, 'ca']] as const) {
     const r = await acme.api('POST', '/admin/v1/entries', { spiffeId: id, parentId: `spiffe://${TD}/spire/agent/local`, selectors: [`unix:uid:${uid}`], hint });
     expect(r.status).toBe(201);
   }
@@ -162,6 +163,19 @@ describe('registration', () => {
     expect(good.status).toBe(200);
     const rotated = await new SignJWT({ sub: BUILD_ID, aud: 'sigstore' }).setProtectedHeader({ alg: 'ES256', kid: 'next', typ: 'JWT' }).setIssuedAt().setExpirationTime('5m').sign(privateKey);
     expect((await signingCert(rotated)).status).toBe(200);
+  });
+
+  it('a registered trust domain with no OIDC issuer can also get its subordinate CA certified', async () => {
+    const current = (await (await fetch(url(`/${TD}`))).json()) as { bundle: unknown };
+    const ids = [BUILD_ID, SUB_ID];
+    const put = await fetch(url(`/${TD}`), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bundle: current.bundle, spiffeIds: ids, proof: await proofFor(current.bundle, ids) }) });
+    expect(put.status).toBe(200);
+    const keys = await crypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify']);
+    const x509 = await import('@peculiar/x509');
+    const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: 'CN=acme', keys, signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } });
+    const r = await post(`${pub.ready.ca}/cairn/v1/subordinate-ca`, { credentials: { oidcIdentityToken: (await fetchJwtSvid(acme.socket, 'sigstore', SUB_ID)).token }, certificateSigningRequest: Buffer.from(csr.toString('pem')).toString('base64') });
+    expect(r.status, r.text).toBe(201);
+    expect(r.json.trustDomain).toBe(TD);
   });
 });
 
