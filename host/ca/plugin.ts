@@ -11,7 +11,7 @@
  *                              registered subordinate CA server + certificateSigningRequest →
  *                              201 {chain: {certificates: [PEM]}, spiffeId, trustDomain, notAfter}
  *   POST /cairn/v1/trust-domains          (Cairn; only with `trustDomains` configured) register a
- *                              trust domain: {trustDomain, bundle, spiffeIds, proof} → 201
+ *                              trust domain: {trustDomain, bundle, spiffeIds, oidcIssuer?, proof} → 201
  *                              {status: pending, challenge} or {status: active}
  *   POST /cairn/v1/trust-domains/:td/validate   check the http-01 answer → 200 {status: active}
  *   GET  /cairn/v1/trust-domains/:td      the registration (bundle, IDs, status)
@@ -108,6 +108,7 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
       trustDomain: r.trustDomain,
       status: r.status,
       spiffeIds: r.spiffeIds,
+      ...(r.oidcIssuer ? { oidcIssuer: r.oidcIssuer } : {}),
       bundle: JSON.parse(r.bundle) as unknown,
       registeredAt: new Date(r.registeredAt).toISOString(),
       ...(r.activatedAt ? { activatedAt: new Date(r.activatedAt).toISOString() } : {}),
@@ -120,7 +121,7 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
     const tags = ['cairn registered trust domains'];
     app.post('/cairn/v1/trust-domains', { schema: { tags, body: { type: 'object' } } }, async (req, reply) => {
       const b = req.body as Record<string, unknown>;
-      const { registration, challenge } = await reg.register({ trustDomain: b.trustDomain, bundle: b.bundle, spiffeIds: b.spiffeIds, proof: b.proof });
+      const { registration, challenge } = await reg.register({ trustDomain: b.trustDomain, bundle: b.bundle, spiffeIds: b.spiffeIds, ...(b.oidcIssuer !== undefined ? { oidcIssuer: b.oidcIssuer } : {}), proof: b.proof });
       return reply.code(201).send({ ...view(registration), ...(challenge ? { challenge } : {}) });
     });
     app.post('/cairn/v1/trust-domains/:td/validate', { schema: { tags } }, async (req) => view(await reg.validate(tdParam(req))));
@@ -132,7 +133,7 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
     });
     app.put('/cairn/v1/trust-domains/:td', { schema: { tags, body: { type: 'object' } } }, async (req) => {
       const b = req.body as Record<string, unknown>;
-      return view(await reg.update(tdParam(req), { bundle: b.bundle, spiffeIds: b.spiffeIds, proof: b.proof }));
+      return view(await reg.update(tdParam(req), { bundle: b.bundle, spiffeIds: b.spiffeIds, ...(b.oidcIssuer !== undefined ? { oidcIssuer: b.oidcIssuer } : {}), proof: b.proof }));
     });
   }
 

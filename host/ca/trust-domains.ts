@@ -15,6 +15,12 @@
  *   ACME http-01 (RFC 8555 §8.3): the CA fetches http://<trust domain>/.well-known/cairn-challenge/<token>
  *   and expects `<token>.<base64url SHA-256 of the request>`.
  *
+ * Instead of JWT keys in the bundle, a registration may name the trust domain's OIDC issuer
+ * (`oidcIssuer`, e.g. SPIRE's OIDC discovery provider), whose host must be the trust domain or a
+ * name under it (the seed: "the OIDC .well-known URI and the Trust domain ... should match, and
+ * can be validated"); tokens are then checked against its discovery document and JWKS, so key
+ * rotation needs no update here.
+ *
  * A registered bundle is replaced (key rotation) by a request whose proof verifies with the
  * bundle registered now, as SPIFFE federation trusts a bundle update only through the previous one.
  * State lives in SQLite (WAL, synchronous FULL) in the CA's data directory: an accepted
@@ -28,10 +34,10 @@ import { jcs } from '../log/jcs.js';
 import { parseBundle, type ParsedBundle } from '../spiffe/bundle.js';
 import { validateJwtSvid } from '../spiffe/jwt.js';
 import { SpiffeError } from '../spiffe/errors.js';
-import type { IssuerConfig } from './config.js';
+import { isLoopback, type IssuerConfig } from './config.js';
 import { CaError } from './errors.js';
 import { parseSpiffeId } from './identity.js';
-import type { VerifiedToken } from './oidc.js';
+import { TokenVerifier, type VerifiedToken } from './oidc.js';
 
 export interface TrustDomainsConfig {
   challenge: 'http-01' | 'none';
@@ -39,6 +45,8 @@ export interface TrustDomainsConfig {
   resolve: Record<string, string>;
   /** The audience signing JWT-SVIDs must carry (Fulcio's client id). */
   audience: string;
+  /** Accept http://127.0.0.1 OIDC issuers whatever their host (tests, `cairn up` on loopback). */
+  insecureLoopbackIssuers: boolean;
 }
 
 export function parseTrustDomainsConfig(v: unknown): TrustDomainsConfig {
@@ -47,14 +55,15 @@ export function parseTrustDomainsConfig(v: unknown): TrustDomainsConfig {
   };
   const o = (v ?? {}) as Record<string, unknown>;
   if (typeof o !== 'object' || Array.isArray(o)) bad('must be a mapping');
-  for (const k of Object.keys(o)) if (!['challenge', 'resolve', 'audience'].includes(k)) bad(`unknown key ${k}`);
+  for (const k of Object.keys(o)) if (!['challenge', 'resolve', 'audience', 'insecureLoopbackIssuers'].includes(k)) bad(`unknown key ${k}`);
+  if (o.insecureLoopbackIssuers !== undefined && typeof o.insecureLoopbackIssuers !== 'boolean') bad('insecureLoopbackIssuers must be true or false');
   const challenge = o.challenge ?? 'http-01';
   if (challenge !== 'http-01' && challenge !== 'none') bad('challenge must be http-01 or none');
   const resolve = (o.resolve ?? {}) as Record<string, unknown>;
   if (typeof resolve !== 'object' || Array.isArray(resolve)) bad('resolve must map host names to host:port');
   for (const [h, to] of Object.entries(resolve)) if (typeof to !== 'string' || !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(to)) bad(`resolve.${h} must be host:port`);
   if (o.audience !== undefined && (typeof o.audience !== 'string' || o.audience === '')) bad('audience must be a string');
-  return { challenge: challenge as TrustDomainsConfig['challenge'], resolve: resolve as Record<string, string>, audience: (o.audience as string | undefined) ?? 'sigstore' };
+  return { challenge: challenge as TrustDomainsConfig['challenge'], resolve: resolve as Record<string, string>, audience: (o.audience as string | undefined) ?? 'sigstore', insecureLoopbackIssuers: o.insecureLoopbackIssuers === true };
 }
 
 export interface Registration {
@@ -64,6 +73,8 @@ export interface Registration {
   bundle: string;
   /** Exact SPIFFE IDs, or prefixes written `spiffe://td/path/*`. */
   spiffeIds: string[];
+  /** The trust domain's OIDC issuer, when its tokens are checked through discovery rather than the bundle's JWT keys. */
+  oidcIssuer?: string;
   /** The http-01 token while pending. */
   token?: string;
   /** SHA-256 (base64url) of the request the registration came from. */
@@ -86,6 +97,7 @@ export class TrustDomainStore {
       status TEXT NOT NULL CHECK (status IN ('pending', 'active')),
       bundle TEXT NOT NULL,
       spiffe_ids TEXT NOT NULL,
+      oidc_issuer TEXT,
       token TEXT,
       request_digest TEXT NOT NULL,
       registered_at INTEGER NOT NULL,
@@ -101,6 +113,7 @@ export class TrustDomainStore {
       status: r.status as Registration['status'],
       bundle: r.bundle as string,
       spiffeIds: JSON.parse(r.spiffe_ids as string) as string[],
+      ...(r.oidc_issuer ? { oidcIssuer: r.oidc_issuer as string } : {}),
       ...(r.token ? { token: r.token as string } : {}),
       requestDigest: r.request_digest as string,
       registeredAt: r.registered_at as number,
@@ -109,11 +122,11 @@ export class TrustDomainStore {
   }
 
   put(r: Registration): void {
-    this.db.prepare(`INSERT INTO trust_domains (trust_domain, status, bundle, spiffe_ids, token, request_digest, registered_at, activated_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-      ON CONFLICT (trust_domain) DO UPDATE SET status = excluded.status, bundle = excluded.bundle, spiffe_ids = excluded.spiffe_ids,
+    this.db.prepare(`INSERT INTO trust_domains (trust_domain, status, bundle, spiffe_ids, oidc_issuer, token, request_digest, registered_at, activated_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      ON CONFLICT (trust_domain) DO UPDATE SET status = excluded.status, bundle = excluded.bundle, spiffe_ids = excluded.spiffe_ids, oidc_issuer = excluded.oidc_issuer,
         token = excluded.token, request_digest = excluded.request_digest, registered_at = excluded.registered_at, activated_at = excluded.activated_at`)
-      .run(r.trustDomain, r.status, r.bundle, JSON.stringify(r.spiffeIds), r.token ?? null, r.requestDigest, r.registeredAt, r.activatedAt ?? null);
+      .run(r.trustDomain, r.status, r.bundle, JSON.stringify(r.spiffeIds), r.oidcIssuer ?? null, r.token ?? null, r.requestDigest, r.registeredAt, r.activatedAt ?? null);
   }
 
   close(): void {
@@ -125,17 +138,18 @@ export interface RegistrationRequest {
   trustDomain: unknown;
   bundle: unknown;
   spiffeIds: unknown;
+  oidcIssuer?: unknown;
   /** A JWT-SVID of the trust domain with audience registrationAudience(request). */
   proof: unknown;
 }
 
 /** The audience that binds a proof to one request's exact content. */
-export function registrationAudience(trustDomain: string, bundle: unknown, spiffeIds: string[]): string {
-  return `cairn-register:${requestDigest(trustDomain, bundle, spiffeIds)}`;
+export function registrationAudience(trustDomain: string, bundle: unknown, spiffeIds: string[], oidcIssuer?: string): string {
+  return `cairn-register:${requestDigest(trustDomain, bundle, spiffeIds, oidcIssuer)}`;
 }
 
-function requestDigest(trustDomain: string, bundle: unknown, spiffeIds: string[]): string {
-  return createHash('sha256').update(jcs({ trustDomain, bundle, spiffeIds })).digest('base64url');
+function requestDigest(trustDomain: string, bundle: unknown, spiffeIds: string[], oidcIssuer?: string): string {
+  return createHash('sha256').update(jcs({ trustDomain, bundle, spiffeIds, ...(oidcIssuer !== undefined ? { oidcIssuer } : {}) })).digest('base64url');
 }
 
 const MAX_IDS = 64;
@@ -170,6 +184,7 @@ const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
 
 export class TrustDomainRegistry {
   private readonly parsed = new Map<string, { bundle: string; keys: JWK[] }>();
+  private readonly oidc = new Map<string, { issuer: string; verifier: TokenVerifier }>();
 
   constructor(private readonly store: TrustDomainStore, private readonly cfg: TrustDomainsConfig, private readonly now: () => number = Date.now) {}
 
@@ -177,7 +192,7 @@ export class TrustDomainRegistry {
     return this.cfg;
   }
 
-  private checkRequest(req: RegistrationRequest): { td: string; bundle: ParsedBundle; bundleText: string; ids: string[]; digest: string } {
+  private checkRequest(req: RegistrationRequest): { td: string; bundle: ParsedBundle; bundleText: string; ids: string[]; digest: string; oidcIssuer?: string } {
     const bad = (m: string): never => {
       throw new CaError('CA_BAD_REQUEST', m);
     };
@@ -191,7 +206,21 @@ export class TrustDomainRegistry {
     } catch (e) {
       return bad((e as Error).message);
     }
-    if (bundle.jwtKeys.length === 0) bad('the bundle has no jwt-svid keys, so no JWT-SVID of this trust domain could ever verify');
+    let oidcIssuer: string | undefined;
+    if (req.oidcIssuer !== undefined) {
+      if (typeof req.oidcIssuer !== 'string') bad('oidcIssuer must be a URL');
+      let u: URL;
+      try {
+        u = new URL(req.oidcIssuer as string);
+      } catch {
+        return bad('oidcIssuer must be a URL');
+      }
+      const loopback = this.cfg.insecureLoopbackIssuers && u.protocol === 'http:' && isLoopback(u.hostname);
+      if (!loopback && u.protocol !== 'https:') bad('oidcIssuer must be https');
+      if (!loopback && u.hostname !== td && !u.hostname.endsWith(`.${td}`)) bad(`oidcIssuer's host must be ${td} or a name under it`);
+      oidcIssuer = req.oidcIssuer as string;
+    }
+    if (bundle.jwtKeys.length === 0 && !oidcIssuer) bad('the bundle has no jwt-svid keys and no oidcIssuer is given, so no JWT-SVID of this trust domain could ever verify');
     if (!Array.isArray(req.spiffeIds) || req.spiffeIds.length === 0 || req.spiffeIds.length > MAX_IDS) bad(`spiffeIds must list 1..${MAX_IDS} SPIFFE IDs`);
     const ids = req.spiffeIds as unknown[];
     for (const id of ids) {
@@ -204,11 +233,21 @@ export class TrustDomainRegistry {
         bad(`${id as string} is not a SPIFFE ID`);
       }
     }
-    return { td, bundle, bundleText, ids: ids as string[], digest: requestDigest(td, req.bundle, ids as string[]) };
+    return { td, bundle, bundleText, ids: ids as string[], digest: requestDigest(td, req.bundle, ids as string[], oidcIssuer), ...(oidcIssuer ? { oidcIssuer } : {}) };
   }
 
   /** The proof: a JWT-SVID of `td` signed by one of `keys`, audience bound to the request. */
-  private async checkProof(proof: unknown, td: string, keys: JWK[], digest: string, which: 'uploaded' | 'registered'): Promise<void> {
+  private async checkProof(proof: unknown, td: string, keys: JWK[], digest: string, which: 'uploaded' | 'registered', oidcIssuer?: string): Promise<void> {
+    if (keys.length === 0 && oidcIssuer) {
+      // No JWT keys in the bundle: the proof is checked with the issuer's published keys.
+      try {
+        const v = await this.issuerVerifier(td, oidcIssuer, `cairn-register:${digest}`).verify(String(proof));
+        if (parseSpiffeId(String(v.claims.sub)).trustDomain !== td) throw new Error('other trust domain');
+        return;
+      } catch (cause) {
+        throw new CaError('CA_BAD_PROOF', `proof is not a JWT-SVID of ${td} for this request from ${oidcIssuer} (audience cairn-register:<request digest>)`, { status: 403, cause });
+      }
+    }
     try {
       const v = await validateJwtSvid(proof, `cairn-register:${digest}`, (t) => (t === td ? keys : undefined), { now: this.now });
       if (v.trustDomain !== td) throw new Error('other trust domain');
@@ -222,7 +261,7 @@ export class TrustDomainRegistry {
     const r = this.checkRequest(req);
     const current = this.store.get(r.td);
     if (current?.status === 'active') throw new CaError('CA_CONFLICT', `${r.td} is registered already; replace its bundle with PUT /cairn/v1/trust-domains/${r.td}`, { status: 409 });
-    await this.checkProof(req.proof, r.td, r.bundle.jwtKeys, r.digest, 'uploaded');
+    await this.checkProof(req.proof, r.td, r.bundle.jwtKeys, r.digest, 'uploaded', r.oidcIssuer);
     const needsChallenge = this.cfg.challenge === 'http-01';
     const token = needsChallenge ? randomBytes(32).toString('base64url') : undefined;
     const registration: Registration = {
@@ -230,6 +269,7 @@ export class TrustDomainRegistry {
       status: needsChallenge ? 'pending' : 'active',
       bundle: r.bundleText,
       spiffeIds: r.ids,
+      ...(r.oidcIssuer ? { oidcIssuer: r.oidcIssuer } : {}),
       ...(token ? { token } : {}),
       requestDigest: r.digest,
       registeredAt: this.now(),
@@ -274,14 +314,28 @@ export class TrustDomainRegistry {
     const cur = this.store.get(td);
     if (!cur || cur.status !== 'active') throw new CaError('CA_NOT_FOUND', `${td} has no active registration`, { status: 404 });
     const r = this.checkRequest({ ...req, trustDomain: td });
-    await this.checkProof(req.proof, td, this.keysOf(td)!, r.digest, 'registered');
+    await this.checkProof(req.proof, td, this.keysOf(td)!, r.digest, 'registered', cur.oidcIssuer);
     const next: Registration = { ...cur, bundle: r.bundleText, spiffeIds: r.ids, requestDigest: r.digest };
+    delete next.oidcIssuer;
+    if (r.oidcIssuer) next.oidcIssuer = r.oidcIssuer;
     this.store.put(next);
     return next;
   }
 
   get(td: string): Registration | undefined {
     return this.store.get(td);
+  }
+
+  /** A discovery-based verifier for a registered issuer (cached per trust domain and issuer and audience). */
+  private issuerVerifier(td: string, issuerUrl: string, audience = this.cfg.audience): TokenVerifier {
+    const key = `${td} ${issuerUrl} ${audience}`;
+    let v = this.oidc.get(key);
+    if (!v) {
+      const issuer: IssuerConfig = { issuerUrl, clientId: audience, type: 'spiffe', spiffeTrustDomain: td, skipEmailVerified: false, insecureLoopbackHttp: this.cfg.insecureLoopbackIssuers };
+      v = { issuer: issuerUrl, verifier: new TokenVerifier({ issuers: new Map([[issuerUrl, issuer]]), meta: [], ci: new Map() }, this.now) };
+      this.oidc.set(key, v);
+    }
+    return v.verifier;
   }
 
   private keysOf(td: string): JWK[] | undefined {
@@ -293,6 +347,10 @@ export class TrustDomainRegistry {
       this.parsed.set(td, p);
     }
     return p.keys;
+  }
+
+  private checkAllowed(reg: Registration, sub: string, td: string): void {
+    if (!reg.spiffeIds.some((p) => (p.endsWith('/*') ? sub.startsWith(p.slice(0, -1)) : p === sub))) throw new CaError('CA_NOT_REGISTERED', `${sub} is not among the SPIFFE IDs registered for ${td}`);
   }
 
   /**
@@ -311,6 +369,14 @@ export class TrustDomainRegistry {
     const td = /^spiffe:\/\/([^/]+)/.exec(sub)?.[1];
     const keys = td ? this.keysOf(td) : undefined;
     if (!td || !keys) return undefined;
+    const reg = this.store.get(td)!;
+    if (reg.oidcIssuer) {
+      // Checked through the registered issuer's discovery document and keys, as Fulcio checks a
+      // configured spiffe issuer; the issuer then names itself in the certificate.
+      const v = await this.issuerVerifier(td, reg.oidcIssuer).verify(token);
+      this.checkAllowed(reg, sub, td);
+      return v;
+    }
     let claims;
     try {
       claims = (await validateJwtSvid(token, this.cfg.audience, (t) => (t === td ? keys : undefined), { now: this.now })).claims;
@@ -318,8 +384,7 @@ export class TrustDomainRegistry {
       const code = cause instanceof SpiffeError ? cause.code : 'invalid';
       throw new CaError('CA_INVALID_TOKEN', `JWT-SVID of registered trust domain ${td} rejected (${code})`, { cause });
     }
-    const ids = this.store.get(td)!.spiffeIds;
-    if (!ids.some((p) => (p.endsWith('/*') ? sub.startsWith(p.slice(0, -1)) : p === sub))) throw new CaError('CA_NOT_REGISTERED', `${sub} is not among the SPIFFE IDs registered for ${td}`);
+    this.checkAllowed(reg, sub, td);
     // The certificate's issuer extension names the trust domain: it vouched for the identity.
     const issuer: IssuerConfig = { issuerUrl: `spiffe://${td}`, clientId: this.cfg.audience, type: 'spiffe', spiffeTrustDomain: td, skipEmailVerified: false, insecureLoopbackHttp: false };
     return { issuer, claims: claims as VerifiedToken['claims'] };

@@ -43,7 +43,7 @@ async function startPublic(): Promise<RunningStack> {
     const port = (challengeServer.address() as { port: number }).port;
     return await startStack({
       dataDir: join(dir, 'public'), host: '127.0.0.1', port: 0, trustDomain: 'public.test', operator: 'public.test',
-      config: { ca: { trustDomains: { challenge: 'http-01', resolve: { [TD]: `127.0.0.1:${port}` } }, subordinates: { registered: [{ 'spiffe-id': SUB_ID }] } } },
+      config: { ca: { trustDomains: { challenge: 'http-01', resolve: { [TD]: `127.0.0.1:${port}` }, insecureLoopbackIssuers: true }, subordinates: { registered: [{ 'spiffe-id': SUB_ID }] } } },
     });
   } finally {
     if (env) process.env.SPIFFE_ENDPOINT_SOCKET = env;
@@ -163,6 +163,31 @@ describe('registration', () => {
     expect(good.status).toBe(200);
     const rotated = await new SignJWT({ sub: BUILD_ID, aud: 'sigstore' }).setProtectedHeader({ alg: 'ES256', kid: 'next', typ: 'JWT' }).setIssuedAt().setExpirationTime('5m').sign(privateKey);
     expect((await signingCert(rotated)).status).toBe(200);
+  });
+
+  it('a registration may name the trust domain\'s OIDC issuer instead of JWT keys, checked by its host', async () => {
+    const x509Only = { ...bundle, keys: (bundle.keys as { use: string }[]).filter((k) => k.use === 'x509-svid') };
+    const ids = [BUILD_ID];
+    // An issuer outside the trust domain's name is refused (loopback is allowed only by insecureLoopbackIssuers).
+    const off = await fetch(url(`/${TD}`), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bundle: x509Only, spiffeIds: ids, oidcIssuer: 'https://oidc.other.test', proof: 'x' }) });
+    expect(off.status).toBe(400);
+    const aud = registrationAudience(TD, x509Only, ids, acme.oidc);
+    const put = await fetch(url(`/${TD}`), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bundle: x509Only, spiffeIds: ids, oidcIssuer: acme.oidc, proof: (await fetchJwtSvid(acme.socket, aud, REGISTRAR_ID)).token }) });
+    expect(put.status, await put.clone().text()).toBe(200);
+    expect(((await put.json()) as { oidcIssuer: string }).oidcIssuer).toBe(acme.oidc);
+    // Tokens now go through the issuer's discovery: the acme server's own JWT-SVIDs pass, and the
+    // certificate names the issuer...
+    const ok = await signingCert(await buildToken());
+    expect(ok.status, JSON.stringify(ok.json)).toBe(200);
+    const leaf = new (await import('node:crypto')).X509Certificate(((ok.json.signedCertificateEmbeddedSct as { chain: { certificates: string[] } }).chain.certificates[0])!);
+    expect(leaf.toLegacyObject().subjectaltname).toBe(`URI:${BUILD_ID}`);
+    // ...and a key that was only ever in an uploaded bundle no longer is trusted.
+    const { privateKey } = await generateKeyPair('ES256');
+    const stray = await new SignJWT({ sub: BUILD_ID, aud: 'sigstore', iss: acme.oidc }).setProtectedHeader({ alg: 'ES256', kid: 'next', typ: 'JWT' }).setIssuedAt().setExpirationTime('5m').sign(privateKey);
+    expect((await signingCert(stray)).status).toBe(401);
+    // Back to the bundle with JWT keys, authorised through the issuer's keys.
+    const back = await fetch(url(`/${TD}`), { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ bundle, spiffeIds: ids, proof: (await fetchJwtSvid(acme.socket, registrationAudience(TD, bundle, ids), REGISTRAR_ID)).token }) });
+    expect(back.status).toBe(200);
   });
 
   it('a registered trust domain with no OIDC issuer can also get its subordinate CA certified', async () => {
