@@ -22,6 +22,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   attest: async () => (await import('./sign.js')).registerSign,
   chains: async () => (await import('./chains.js')).registerChains,
   build: async () => (await import('./chains.js')).registerChains,
+  'trust-domain': async () => (await import('./trust-domain.js')).registerTrustDomain,
 };
 
 export async function main(argv: string[]): Promise<void> {

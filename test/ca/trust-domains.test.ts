@@ -15,6 +15,8 @@ import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
 import { exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { registrationAudience } from '../../host/ca/trust-domains.js';
 import { startStack, type RunningStack } from '../../host/cli/up.js';
 import { fetchJwtSvid } from '../../host/signer/identity.js';
@@ -24,6 +26,8 @@ import { startServer, type Server } from '../spiffe/helpers.js';
 import { clientKey, post } from './fixtures.js';
 
 const TD = 'prod.acme.test';
+const BIN = join(import.meta.dirname, '../../bin/cairn.js');
+const run = promisify(execFile);
 const BUILD_ID = `spiffe://${TD}/build`;
 const REGISTRAR_ID = `spiffe://${TD}/registrar`;
 const SUB_ID = `spiffe://${TD}/cairn/ca`;
@@ -43,7 +47,7 @@ async function startPublic(): Promise<RunningStack> {
     const port = (challengeServer.address() as { port: number }).port;
     return await startStack({
       dataDir: join(dir, 'public'), host: '127.0.0.1', port: 0, trustDomain: 'public.test', operator: 'public.test',
-      config: { ca: { trustDomains: { challenge: 'http-01', resolve: { [TD]: `127.0.0.1:${port}` }, insecureLoopbackIssuers: true }, subordinates: { registered: [{ 'spiffe-id': SUB_ID }] } } },
+      config: { ca: { trustDomains: { challenge: 'http-01', resolve: { [TD]: `127.0.0.1:${port}`, 'cli.acme.test': `127.0.0.1:${port}` }, insecureLoopbackIssuers: true }, subordinates: { registered: [{ 'spiffe-id': SUB_ID }] } } },
     });
   } finally {
     if (env) process.env.SPIFFE_ENDPOINT_SOCKET = env;
@@ -202,6 +206,33 @@ describe('registration', () => {
     expect(r.status, r.text).toBe(201);
     expect(r.json.trustDomain).toBe(TD);
   });
+});
+
+describe('the CLI (cairn trust-domain)', () => {
+  it('registers, validates and shows a second trust domain', async () => {
+    const TD2 = 'cli.acme.test';
+    const other = await startServer(TD2);
+    try {
+      const uid = process.getuid!();
+      for (const id of [`spiffe://${TD2}/build`, `spiffe://${TD2}/registrar`]) {
+        expect((await other.api('POST', '/admin/v1/entries', { spiffeId: id, parentId: `spiffe://${TD2}/spire/agent/local`, selectors: [`unix:uid:${uid}`] })).status).toBe(201);
+      }
+      const cli = async (...args: string[]): Promise<Record<string, unknown>> => JSON.parse((await run(process.execPath, [BIN, 'trust-domain', ...args])).stdout) as Record<string, unknown>;
+      const r = await cli('register', '--ca', pub.ready.ca, '--trust-domain', TD2, '--spiffe-id', `spiffe://${TD2}/build`, '--bundle-url', other.started.ready.bundle!, '--socket', other.socket, '--as', `spiffe://${TD2}/registrar`);
+      expect(r.status).toBe('pending');
+      const ch = r.challenge as { token: string; keyAuthorization: string };
+      await expect(run(process.execPath, [BIN, 'trust-domain', 'validate', '--ca', pub.ready.ca, TD2])).rejects.toMatchObject({ stderr: expect.stringMatching(/CA_CHALLENGE_FAILED/) });
+      expect((await cli('show', '--ca', pub.ready.ca, TD2)).status).toBe('pending');
+      answers.set(`/.well-known/cairn-challenge/${ch.token}`, ch.keyAuthorization);
+      expect((await cli('validate', '--ca', pub.ready.ca, TD2)).status).toBe('active');
+      const shown = await cli('show', '--ca', pub.ready.ca, TD2);
+      expect(shown.spiffeIds).toEqual([`spiffe://${TD2}/build`]);
+      expect(hostsSeen).toContain(TD2);
+      await expect(run(process.execPath, [BIN, 'trust-domain', 'register', '--ca', pub.ready.ca, '--trust-domain', TD2, '--spiffe-id', `spiffe://${TD2}/build`])).rejects.toMatchObject({ stderr: expect.stringMatching(/--bundle/) });
+    } finally {
+      await other.close();
+    }
+  }, 60_000);
 });
 
 describe('signing as a registered trust domain', () => {
