@@ -6,6 +6,9 @@
  *   cairn spiffe token generate [--ttl SECONDS]
  *   cairn spiffe rotate
  *   cairn spiffe attest-tpm --out DIR [--tcti TCTI] [--pcrs 0,1,7]   (the agent side; no admin token)
+ *   cairn spiffe agent --data-dir DIR --socket PATH (--join-token T | --tpm [--tcti TCTI])
+ *       an agent on this node: attests, then serves the Workload API for the entries the server
+ *       lets it serve (host/spiffe/remote-agent.ts); prints {"ready":true,"agentId":..,"socket":..}
  * Server: --server URL or $CAIRN_SPIFFE_SERVER. Admin token: --admin-token-file FILE (default
  * .cairn/spiffe/admin-token, the one `cairn serve spiffe` writes with mode 0600) or
  * $CAIRN_SPIFFE_ADMIN_TOKEN. Every command prints one JSON line; the token is never printed.
@@ -151,6 +154,42 @@ export function registerSpiffe(program: Command): void {
       try {
         const r = await attestWithTpm({ server: base!, workDir: o.out, ...(o.tcti ? { tcti: o.tcti } : {}), ...(o.pcrs ? { pcrs: o.pcrs } : {}), ...(o.ekCert ? { ekCertificateFile: o.ekCert } : {}), ...(o.ekChain ? { ekChainFile: o.ekChain } : {}) });
         process.stdout.write(`${JSON.stringify(r)}\n`);
+      } catch (e) {
+        this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 1 });
+      }
+    });
+
+  spiffe
+    .command('agent')
+    .description('run an agent on this node: node attestation (join token or TPM), then the Workload API on a local socket for the entries parented to this agent or its node aliases')
+    .requiredOption('--data-dir <dir>', 'the agent\'s key and SVID (0600), reused on restart')
+    .requiredOption('--socket <path>', 'where to serve the Workload API (UNIX socket)')
+    .option('--join-token <token>', 'attest with this single-use join token (`cairn spiffe token generate`)')
+    .option('--tpm', 'attest with this machine\'s TPM (tpm2-tools)')
+    .option('--tcti <tcti>', 'with --tpm: TPM2TOOLS_TCTI')
+    .option('--poll <seconds>', 'how often to fetch entries and the bundle', (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n < 0.1 || n > 3600) throw new InvalidArgumentError('0.1..3600 seconds');
+      return n;
+    }, 5)
+    .action(async function (this: Command, o: { dataDir: string; socket: string; joinToken?: string; tpm?: boolean; tcti?: string; poll: number }) {
+      const base = this.optsWithGlobals<Conn>().server ?? process.env.CAIRN_SPIFFE_SERVER;
+      if (!base) this.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
+      const { startRemoteAgent } = await import('../spiffe/remote-agent.js');
+      try {
+        const a = await startRemoteAgent({
+          server: base!,
+          socketPath: o.socket,
+          workDir: o.dataDir,
+          pollMs: o.poll * 1000,
+          ...(o.joinToken ? { joinToken: o.joinToken } : {}),
+          ...(o.tpm ? { tpm: o.tcti ? { tcti: o.tcti } : {} } : {}),
+          log: (msg, fields) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...fields })}\n`),
+        });
+        process.stdout.write(`${JSON.stringify({ ready: true, agentId: a.agentId, socket: a.socketPath })}\n`);
+        const stop = (): void => void a.close().then(() => process.exit(0));
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
       } catch (e) {
         this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 1 });
       }

@@ -9,7 +9,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { JWK } from 'jose';
-import type { TrustDomainCa, X509Svid } from './ca.js';
+import type { JwtSvid, X509Svid } from './ca.js';
 import { concatDer, type ParsedBundle } from './bundle.js';
 import { trustDomainId } from './id.js';
 import { selectorsMatch } from './selectors.js';
@@ -33,9 +33,25 @@ interface CachedSvid {
   mintedAt: number;
 }
 
+/**
+ * What the agent needs from the trust domain's CA: the CA itself for the server's in-process agent,
+ * or remote-agent.ts's client of the server's agent API for an agent on another node.
+ */
+export interface AgentCa {
+  readonly trustDomain: string;
+  on(event: 'bundle' | 'activated', fn: () => void): unknown;
+  off(event: 'bundle' | 'activated', fn: () => void): unknown;
+  activeAuthorityId(): string;
+  mintX509Svid(spiffeId: string, opts?: { ttlMs?: number }): Promise<X509Svid>;
+  mintJwtSvid(spiffeId: string, audience: string[], opts?: { ttlMs?: number }): Promise<JwtSvid>;
+  x509Authorities(): Uint8Array[];
+  jwtAuthorities(): JWK[];
+  jwtJwks(): { keys: JWK[] };
+}
+
 export interface AgentOptions {
   agentId: string;
-  ca: TrustDomainCa;
+  ca: AgentCa;
   entries: EntrySource;
   federation?: FederatedBundleSource;
   now?: () => number;
@@ -43,7 +59,7 @@ export interface AgentOptions {
 
 export class Agent extends EventEmitter<{ update: [] }> {
   readonly agentId: string;
-  readonly ca: TrustDomainCa;
+  readonly ca: AgentCa;
   private readonly entries: EntrySource;
   private readonly federation: FederatedBundleSource | undefined;
   private readonly now: () => number;

@@ -8,6 +8,7 @@
  *                                            (Authorization: Bearer <admin token>)
  *   POST /node/v1/attest/join_token          node attestation with a join token
  *   POST /node/v1/attest/tpm/challenge|quote node attestation with a TPM 2.0 quote
+ *   /agent/v1/...                            attested agents on other nodes (agent-api.ts)
  * Every route has request and response schemas; errors go through the one root handler.
  */
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
@@ -18,6 +19,7 @@ import type { TrustDomainCa } from './ca.js';
 import { SpiffeError } from './errors.js';
 import type { SpiffeStore, RegistrationEntry } from './store.js';
 import type { TpmAttestor } from './tpm-attestor.js';
+import { agentRoutes } from './agent-api.js';
 
 export interface SpiffePluginOptions {
   ca: TrustDomainCa;
@@ -330,7 +332,18 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
         },
       },
     }, async () => ({ agents: store.listAgents() }));
+
+    // Eviction (SPIRE `agent evict`): the agent's SVID stops working on the agent API at once, it
+    // cannot renew, and it must attest again (a join token is single-use; a TPM can re-attest).
+    admin.delete<{ Params: { id: string } }>('/admin/v1/agents/:id', {
+      schema: { params: { type: 'object', properties: { id: { type: 'string', maxLength: 2048 } } }, response: { 204: { type: 'null' }, ...errors } },
+    }, async (req, reply) => {
+      if (!store.deleteAgent(req.params.id)) throw new SpiffeError('SPIFFE_NOT_FOUND', `no attested agent ${req.params.id}`);
+      return reply.code(204).send();
+    });
   });
+
+  await agentRoutes(app, { ca, store, agentSvidTtlMs: opts.agentSvidTtlMs ?? 3_600_000 });
 };
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {

@@ -268,6 +268,18 @@ export class SpiffeStore {
       .run(a.spiffeId, a.attestationType, JSON.stringify(a.selectors), a.attestedAt);
   }
 
+  getAgent(spiffeId: string): AgentRecord | undefined {
+    const r = this.db
+      .prepare<[string], { spiffe_id: string; attestation_type: AgentRecord['attestationType']; selectors: string; attested_at: number }>('SELECT * FROM agents WHERE spiffe_id = ?')
+      .get(spiffeId);
+    return r && { spiffeId: r.spiffe_id, attestationType: r.attestation_type, selectors: JSON.parse(r.selectors) as string[], attestedAt: r.attested_at };
+  }
+
+  /** Evicts an agent; whether there was one. */
+  deleteAgent(spiffeId: string): boolean {
+    return this.db.prepare('DELETE FROM agents WHERE spiffe_id = ?').run(spiffeId).changes > 0;
+  }
+
   listAgents(): AgentRecord[] {
     return this.db
       .prepare<[], { spiffe_id: string; attestation_type: AgentRecord['attestationType']; selectors: string; attested_at: number }>('SELECT * FROM agents ORDER BY spiffe_id')

@@ -1,0 +1,143 @@
+/**
+ * The server's API for agents on other nodes (SPIRE's agent ↔ server API, over HTTP): after node
+ * attestation gave an agent its X509-SVID (spiffe://td/spire/agent/...), the agent fetches the
+ * entries it may serve and has SVIDs minted for its workloads. remote-agent.ts is the client.
+ *
+ *   GET  /agent/v1/entries      entries whose parent is the agent or one of its node aliases
+ *   POST /agent/v1/svid/x509    {spiffeId, publicKey} → {chain, expiresAt}   (key made by the agent)
+ *   POST /agent/v1/svid/jwt     {spiffeId, audience}  → {token, expiresAt}
+ *   POST /agent/v1/renew        {publicKey} → a new agent X509-SVID for the same ID
+ *
+ * Every request is signed with the agent SVID's key, like an RFC 9449 (DPoP) proof: header
+ * `Authorization: SVID <JWS>`, ES256, its `x5c` the agent's SVID chain, payload
+ * {htm, htu, iat, jti, bh} with bh = base64url SHA-256 of the RFC 8785 form of the JSON body. The
+ * server checks the chain up to one of its own X.509 authorities (X509-SVID §5), the SVID's
+ * validity, that its SPIFFE ID is an attested agent that has not been evicted, the method and
+ * path, a 60 s window on iat, and that the jti was not used before. Over plain HTTP a captured
+ * request cannot be replayed or altered; TLS (`tls:` in the server config) also keeps it private.
+ *
+ * Node aliases (SPIRE): a node entry (parent = spiffe://td/spire/server) whose selectors are all
+ * among an agent's attestation selectors (tpm:ek-ca:..., join_token:...) names a group of
+ * nodes; workload entries parented to that alias are served by every agent in the group.
+ */
+import { createHash, X509Certificate, verify as cryptoVerify } from 'node:crypto';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BoundedCache } from '../bounded-cache.js';
+import { jcs } from '../log/jcs.js';
+import type { TrustDomainCa } from './ca.js';
+import { SpiffeError } from './errors.js';
+import { parseAgentKey } from './plugin.js';
+import { selectorsMatch } from './selectors.js';
+import type { RegistrationEntry, SpiffeStore } from './store.js';
+
+const WINDOW_S = 60;
+
+export interface AgentApiOptions {
+  ca: TrustDomainCa;
+  store: SpiffeStore;
+  agentSvidTtlMs: number;
+  now?: () => number;
+}
+
+const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
+
+/** The bh claim: SHA-256 over the RFC 8785 form of the JSON body ("" when there is none). */
+export function bodyHash(body: unknown): string {
+  return b64u(createHash('sha256').update(body === undefined ? '' : jcs(body)).digest());
+}
+
+const unauth = (why: string): never => {
+  throw new SpiffeError('SPIFFE_UNAUTHENTICATED', `agent request refused: ${why}`);
+};
+
+export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Promise<void> {
+  const { ca, store } = o;
+  const now = o.now ?? Date.now;
+  const seen = new BoundedCache<true>(100_000);
+  const serverId = `spiffe://${ca.trustDomain}/spire/server`;
+
+  /** The calling agent's SPIFFE ID, from a request signed with its SVID key (see the file comment). */
+  const authenticate = (req: FastifyRequest): string => {
+    const h = req.headers.authorization;
+    const m = typeof h === 'string' ? /^SVID ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(h) : null;
+    if (!m) return unauth('Authorization: SVID <JWS> required');
+    let header: { alg?: unknown; x5c?: unknown };
+    let claims: { htm?: unknown; htu?: unknown; iat?: unknown; jti?: unknown; bh?: unknown };
+    try {
+      header = JSON.parse(Buffer.from(m[1]!, 'base64url').toString('utf8')) as typeof header;
+      claims = JSON.parse(Buffer.from(m[2]!, 'base64url').toString('utf8')) as typeof claims;
+    } catch {
+      return unauth('the JWS is not JSON');
+    }
+    if (header.alg !== 'ES256') unauth('alg must be ES256');
+    if (!Array.isArray(header.x5c) || header.x5c.length < 1 || header.x5c.length > 4 || !header.x5c.every((c) => typeof c === 'string')) unauth('x5c must carry the agent SVID chain');
+    let leaf: X509Certificate;
+    try {
+      leaf = new X509Certificate(Buffer.from((header.x5c as string[])[0]!, 'base64'));
+    } catch {
+      return unauth('x5c[0] is not a certificate');
+    }
+    // The signature first: nothing else from the request is trusted before it verifies.
+    const sig = Buffer.from(m[3]!, 'base64url');
+    if (sig.length !== 64 || !cryptoVerify('sha256', Buffer.from(`${m[1]}.${m[2]}`, 'ascii'), { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' }, sig)) unauth('signature does not verify');
+    // X509-SVID §5: the SVID must chain to an authority of this trust domain's bundle.
+    const issuedHere = ca.x509Authorities().some((der) => {
+      const a = new X509Certificate(der);
+      return leaf.checkIssued(a) && leaf.verify(a.publicKey);
+    });
+    if (!issuedHere) unauth('the SVID is not issued by this trust domain');
+    const t = now();
+    if (t < new Date(leaf.validFrom).getTime() || t > new Date(leaf.validTo).getTime()) unauth('the SVID is expired');
+    const uri = /^URI:(spiffe:\/\/\S+?)(,|$)/.exec(leaf.subjectAltName ?? '')?.[1];
+    if (!uri || !uri.startsWith(`spiffe://${ca.trustDomain}/spire/agent/`)) throw new SpiffeError('SPIFFE_PERMISSION_DENIED', 'only agent SVIDs may use the agent API');
+    if (!store.getAgent(uri)) throw new SpiffeError('SPIFFE_PERMISSION_DENIED', `${uri} is not an attested agent (evicted?)`);
+    if (claims.htm !== req.method || claims.htu !== req.url) unauth('htm/htu do not match the request');
+    if (typeof claims.iat !== 'number' || Math.abs(claims.iat - t / 1000) > WINDOW_S) unauth('iat outside the 60 s window');
+    if (typeof claims.jti !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(claims.jti)) unauth('jti required');
+    if (claims.bh !== bodyHash(req.body)) unauth('bh does not match the body');
+    // Single use within the window (older ones fail the iat check anyway).
+    const jtiKey = `${uri} ${claims.jti}`;
+    if (seen.get(jtiKey)) unauth('replayed request');
+    seen.set(jtiKey, true);
+    return uri;
+  };
+
+  /** The parents whose entries this agent serves: itself and the node aliases its selectors match. */
+  const parentsOf = (agentId: string): string[] => {
+    const have = new Set(store.getAgent(agentId)!.selectors);
+    const aliases = store.listEntries({ parentId: serverId }).filter((e) => selectorsMatch(e.selectors, have)).map((e) => e.spiffeId);
+    return [agentId, ...new Set(aliases)];
+  };
+  const entitled = (agentId: string): RegistrationEntry[] => parentsOf(agentId).flatMap((p) => store.listEntries({ parentId: p }));
+  const entryFor = (agentId: string, spiffeId: unknown): RegistrationEntry => {
+    if (typeof spiffeId !== 'string') throw new SpiffeError('SPIFFE_BAD_REQUEST', 'spiffeId is required');
+    const e = entitled(agentId).find((x) => x.spiffeId === spiffeId);
+    if (!e) throw new SpiffeError('SPIFFE_PERMISSION_DENIED', `${agentId} may not obtain SVIDs for ${spiffeId}`);
+    return e;
+  };
+
+  const tags = ['agent'];
+  app.get('/agent/v1/entries', { schema: { tags } }, async (req) => ({ entries: entitled(authenticate(req)) }));
+
+  app.post('/agent/v1/svid/x509', { schema: { tags, body: { type: 'object', required: ['spiffeId', 'publicKey'], properties: { spiffeId: { type: 'string', maxLength: 2048 }, publicKey: { type: 'string', maxLength: 4096 } } } } }, async (req) => {
+    const agentId = authenticate(req);
+    const b = req.body as { spiffeId: string; publicKey: string };
+    const e = entryFor(agentId, b.spiffeId);
+    const svid = await ca.mintX509Svid(e.spiffeId, { publicKey: parseAgentKey(b.publicKey), ttlMs: e.x509SvidTtl * 1000 });
+    return { chain: svid.chain.map((c) => Buffer.from(c).toString('base64')), expiresAt: svid.notAfter.getTime() };
+  });
+
+  app.post('/agent/v1/svid/jwt', { schema: { tags, body: { type: 'object', required: ['spiffeId', 'audience'], properties: { spiffeId: { type: 'string', maxLength: 2048 }, audience: { type: 'array', minItems: 1, maxItems: 16, items: { type: 'string', minLength: 1, maxLength: 512 } } } } } }, async (req) => {
+    const agentId = authenticate(req);
+    const b = req.body as { spiffeId: string; audience: string[] };
+    const e = entryFor(agentId, b.spiffeId);
+    const jwt = await ca.mintJwtSvid(e.spiffeId, b.audience, { ttlMs: e.jwtSvidTtl * 1000 });
+    return { token: jwt.token, expiresAt: jwt.expiresAt };
+  });
+
+  app.post('/agent/v1/renew', { schema: { tags, body: { type: 'object', required: ['publicKey'], properties: { publicKey: { type: 'string', maxLength: 4096 } } } } }, async (req) => {
+    const agentId = authenticate(req);
+    const svid = await ca.mintX509Svid(agentId, { publicKey: parseAgentKey((req.body as { publicKey: string }).publicKey), ttlMs: o.agentSvidTtlMs });
+    return { spiffeId: agentId, svid: svid.chain.map((c) => Buffer.from(c).toString('base64')), bundle: ca.x509Authorities().map((c) => Buffer.from(c).toString('base64')), expiresAt: svid.notAfter.getTime() };
+  });
+}
