@@ -104,6 +104,27 @@ describe.skipIf(missing.length > 0)('EK certificates from a TPM vendor CA', () =
     expect(tpmIdentityOf(ekCert)).toEqual({ manufacturer, model: 'swtpm', version: expect.stringMatching(/^id:/) });
   });
 
+  it('a fleet: the vendor-CA node entry is an alias whose workloads a TPM-attested agent serves', async () => {
+    const { startRemoteAgent } = await import('../../host/spiffe/remote-agent.js');
+    const { header, streamReader, workloadClient } = await import('./helpers.js');
+    const uid = process.getuid!();
+    // Parented to the node entry (spiffe://TD/node/fleet) of the previous test: any agent whose
+    // TPM chains to the vendor CA serves it, with no per-machine enrolment.
+    expect((await server.api('POST', '/admin/v1/entries', { spiffeId: `spiffe://${TD}/fleet/collector`, parentId: `spiffe://${TD}/node/fleet`, selectors: [`unix:uid:${uid}`] })).status).toBe(201);
+    const agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'fleet.sock'), workDir: join(dir, 'fleet-agent'), tpm: { tcti, pcrs: [7], ekChainFile: issuing }, pollMs: 100 });
+    try {
+      expect(agent.agentId).toMatch(new RegExp(`^spiffe://${TD}/spire/agent/tpm/[0-9a-f]{64}$`));
+      const c = workloadClient(agent.socketPath);
+      const r = streamReader<{ svids: { spiffe_id: string }[] }>(c.FetchX509SVID!({}, header()) as never);
+      const m = await r.next();
+      r.cancel();
+      c.close();
+      expect(m.svids.map((x) => x.spiffe_id)).toEqual([`spiffe://${TD}/fleet/collector`]);
+    } finally {
+      await agent.close();
+    }
+  });
+
   it('refuses an EK certificate that does not chain, or that is for another key', async () => {
     // Without the issuing CA the certificate does not reach the configured root.
     await expect(attestWithTpm({ server: server.admin, workDir: join(dir, 'agent2'), tcti, pcrs: [7] })).rejects.toThrow(/does not chain to a configured TPM manufacturer CA/);
