@@ -115,6 +115,23 @@ export function parseSpki(s: string): ParsedSpki {
   return { key, spki: key.export({ format: 'der', type: 'spki' }), curve: 'other' };
 }
 
+/**
+ * The key of a PKCS#10 request (PEM or base64 DER), checked against the certificate profile, with
+ * the request's own signature as the proof of possession (RFC 2986 §3).
+ */
+export async function checkedCsrKey(pemOrB64: string): Promise<ParsedSpki> {
+  let csr: x509.Pkcs10CertificateRequest;
+  try {
+    csr = new x509.Pkcs10CertificateRequest(pemOrB64.includes('-----BEGIN') ? pemOrB64 : Buffer.from(pemOrB64, 'base64'));
+  } catch (cause) {
+    throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest is not a PKCS#10 request', { cause });
+  }
+  const parsed = parseSpki(Buffer.from(csr.publicKey.rawData).toString('base64'));
+  checkKey(parsed.key);
+  if (!(await csr.verify().catch(() => false))) throw new CaError('CA_BAD_PROOF', 'the CSR signature does not verify with its own key');
+  return parsed;
+}
+
 function hashFor(key: KeyObject): string | null {
   if (key.asymmetricKeyType === 'ed25519') return null;
   if (key.asymmetricKeyType === 'ec') return key.asymmetricKeyDetails?.namedCurve === 'secp384r1' ? 'sha384' : 'sha256';
@@ -161,18 +178,9 @@ export class CodeSigningCa {
 
     let spki: Buffer;
     if (req.csr) {
-      let csr: x509.Pkcs10CertificateRequest;
-      try {
-        csr = new x509.Pkcs10CertificateRequest(req.csr.includes('-----BEGIN') ? req.csr : Buffer.from(req.csr, 'base64'));
-      } catch (cause) {
-        throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest is not a PKCS#10 request', { cause });
-      }
-      const parsed = parseSpki(Buffer.from(csr.publicKey.rawData).toString('base64'));
-      const key = parsed.key;
+      const parsed = await checkedCsrKey(req.csr);
       spki = parsed.spki;
-      checkKey(key);
-      if (!(await csr.verify().catch(() => false))) throw new CaError('CA_BAD_PROOF', 'the CSR signature does not verify with its own key');
-      if (req.publicKey && !parseSpki(req.publicKey).key.equals(key)) throw new CaError('CA_BAD_PROOF', 'the CSR key does not match the public key in the request');
+      if (req.publicKey && !parseSpki(req.publicKey).key.equals(parsed.key)) throw new CaError('CA_BAD_PROOF', 'the CSR key does not match the public key in the request');
     } else {
       const parsed = parseSpki(req.publicKey!);
       spki = parsed.spki;

@@ -29,8 +29,8 @@ import { submitPrecert, type CtLog } from './ct-client.js';
 import { CaError } from './errors.js';
 import { parseSpiffeId, principalFor } from './identity.js';
 import type { VerifiedToken } from './oidc.js';
-import { authorityKeyIdExtension, checkKey, extensionDer, issue, OID_CODE_SIGNING, poisonExtension, sctListExtension, spkiKeyBits, tbsDer, toPem, type IssuingCa, type LeafTemplate } from './profile.js';
-import { parseSpki } from './core.js';
+import { authorityKeyIdExtension, extensionDer, issue, OID_CODE_SIGNING, poisonExtension, sctListExtension, spkiKeyBits, tbsDer, toPem, type IssuingCa, type LeafTemplate } from './profile.js';
+import { checkedCsrKey } from './core.js';
 
 const HOUR = 3_600_000;
 export const DEFAULT_VALIDITY_MS = 720 * HOUR;
@@ -155,15 +155,7 @@ export class SubordinateIssuer {
     const td = this.o.config.registered.get(spiffeId);
     if (!td) throw new CaError('CA_NOT_REGISTERED', `${spiffeId} is not registered for a subordinate CA certificate`);
 
-    let csr: x509.Pkcs10CertificateRequest;
-    try {
-      csr = new x509.Pkcs10CertificateRequest(req.csr.includes('-----BEGIN') ? req.csr : Buffer.from(req.csr, 'base64'));
-    } catch (cause) {
-      throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest is not a PKCS#10 request', { cause });
-    }
-    const parsed = parseSpki(Buffer.from(csr.publicKey.rawData).toString('base64'));
-    checkKey(parsed.key);
-    if (!(await csr.verify().catch(() => false))) throw new CaError('CA_BAD_PROOF', 'the CSR signature does not verify with its own key');
+    const parsed = await checkedCsrKey(req.csr);
 
     const whole = Math.floor(now.getTime() / 1000) * 1000;
     const parentEnd = this.o.parent.cert.notAfter.getTime();

@@ -9,45 +9,19 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, X509Certificate } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePortPair, hasTool } from './tpm-helpers.js';
 import { attestWithTpm } from '../../host/spiffe/tpm-agent.js';
 import { tpmIdentityOf } from '../../host/spiffe/tpm-attestor.js';
 import { startServer, type Server } from './helpers.js';
 
-function has(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 const TOOLS = ['swtpm', 'swtpm_setup', 'swtpm_localca', 'tpm2_createek', 'tpm2_createak', 'tpm2_quote', 'tpm2_nvread', 'tpm2_activatecredential'];
-const missing = TOOLS.filter((t) => !has(t));
+const missing = TOOLS.filter((t) => !hasTool(t));
 if (missing.length) console.warn(`skipping TPM EK-certificate tests: missing ${missing.join(', ')} (apt-get install swtpm swtpm-tools tpm2-tools)`);
 
 const TD = 'fleet.example';
-
-async function freePortPair(): Promise<number> {
-  const listen = (port: number): Promise<net.Server | undefined> => new Promise((r) => {
-    const s = net.createServer();
-    s.once('error', () => r(undefined));
-    s.listen(port, '127.0.0.1', () => r(s));
-  });
-  for (;;) {
-    const a = await listen(0);
-    const port = (a!.address() as net.AddressInfo).port;
-    const b = port < 65535 ? await listen(port + 1) : undefined;
-    await new Promise((r) => a!.close(r));
-    if (b) {
-      await new Promise((r) => b.close(r));
-      return port;
-    }
-  }
-}
 
 const spkiHash = (c: X509Certificate): string => createHash('sha256').update(c.publicKey.export({ type: 'spki', format: 'der' })).digest('hex');
 

@@ -7,11 +7,11 @@ import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_pro
 import { promisify } from 'node:util';
 import { createPrivateKey, generateKeyPairSync, randomBytes, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePortPair, hasTool } from './tpm-helpers.js';
 import { initTpm, wasmQuoteChecker } from '../../host/core/tpm.js';
 import { TrustDomainCa } from '../../host/spiffe/ca.js';
 import { build } from '../../host/spiffe/plugin.js';
@@ -19,42 +19,12 @@ import { SpiffeStore } from '../../host/spiffe/store.js';
 import { parseAkPublic, TpmAttestor } from '../../host/spiffe/tpm-attestor.js';
 import { parseEkPublic } from '../../host/spiffe/tpm-credential.js';
 
-function has(tool: string): boolean {
-  try {
-    execFileSync('sh', ['-c', `command -v ${tool}`], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const TOOLS = ['swtpm', 'tpm2_createek', 'tpm2_createak', 'tpm2_quote', 'tpm2_pcrread', 'tpm2_pcrextend', 'tpm2_flushcontext', 'tpm2_startauthsession', 'tpm2_policysecret', 'tpm2_activatecredential'];
-const missing = TOOLS.filter((t) => !has(t));
+const missing = TOOLS.filter((t) => !hasTool(t));
 if (missing.length) console.warn(`skipping TPM attestation tests: missing ${missing.join(', ')} (apt-get install swtpm swtpm-tools tpm2-tools)`);
 
 const TD = 'example.org';
-
-function listenOn(port: number): Promise<net.Server | undefined> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.once('error', () => resolve(undefined));
-    s.listen(port, '127.0.0.1', () => resolve(s));
-  });
-}
-
-/** Two consecutive free ports: the swtpm TCTI finds the control channel at port + 1. */
-async function freePortPair(): Promise<number> {
-  for (;;) {
-    const a = await listenOn(0);
-    const port = (a!.address() as net.AddressInfo).port;
-    const b = port < 65535 ? await listenOn(port + 1) : undefined;
-    await new Promise((r) => a!.close(r));
-    if (b) {
-      await new Promise((r) => b.close(r));
-      return port;
-    }
-  }
-}
 
 describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
   let dir: string;
