@@ -19,6 +19,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   ca: async () => (await import('./ca.js')).caSuite,
   signatures: async () => (await import('./signatures.js')).signaturesSuite,
   verify: async () => (await import('./verify.js')).verifySuite,
+  browser: async () => (await import('./browser.js')).browserSuite,
 };
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
