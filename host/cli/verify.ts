@@ -11,12 +11,15 @@ import { join } from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { initCore } from '../core/index.js';
 import { BundleVerifierPool, verifyJobs, type BulkJob, type BulkOutcome } from '../verify/bulk-pool.js';
-import { loadArtifact, loadJson, trustWithPartners, verifyFiles, type Policy } from '../verify/index.js';
+import { loadArtifact, loadJson, trustWithPartners, verifyFiles, type PartnerRoot, type Policy } from '../verify/index.js';
 
 interface VerifyCliOptions {
   bundle?: string;
   trustedRoot: string;
   partnerRoot?: { trustDomain: string; file: string }[];
+  partnerTuf?: { trustDomain: string; file: string }[];
+  partnerTufRoot?: { trustDomain: string; file: string }[];
+  tufCache: string;
   certificateIdentity?: string;
   certificateIdentityRegexp?: string;
   certificateOidcIssuer?: string;
@@ -52,6 +55,22 @@ function policyOf(o: VerifyCliOptions): Policy {
   };
 }
 
+/**
+ * Partner trust material, from files (--partner-root) or through TUF (--partner-tuf with its
+ * pinned --partner-tuf-root), as {trustDomain, trustedRoot JSON}.
+ */
+async function partnersOf(o: VerifyCliOptions): Promise<PartnerRoot[]> {
+  const out: PartnerRoot[] = [];
+  for (const p of o.partnerRoot ?? []) out.push({ trustDomain: p.trustDomain, trustedRoot: await loadJson(p.file, 'TRUSTED_ROOT_MALFORMED') });
+  for (const p of o.partnerTuf ?? []) {
+    const root = (o.partnerTufRoot ?? []).find((r) => r.trustDomain === p.trustDomain);
+    if (!root) throw new InvalidArgumentError(`--partner-tuf ${p.trustDomain}: give its initial root with --partner-tuf-root ${p.trustDomain}=<root.json>`);
+    const { fetchTrustedRootViaTuf } = await import('../trust/tuf-client.js');
+    out.push({ trustDomain: p.trustDomain, trustedRoot: await fetchTrustedRootViaTuf({ url: p.file, root: root.file, cacheDir: o.tufCache }) });
+  }
+  return out;
+}
+
 function describe(e: unknown): string {
   const err = e as { code?: string; message?: string };
   return `${err.code ?? 'ERROR'}: ${err.message ?? String(e)}`;
@@ -77,7 +96,7 @@ async function runBulk(o: VerifyCliOptions): Promise<number> {
   const pairs = await bulkPairs(o.bulk!);
   // Parsed here once so a bad root fails before any worker starts; each worker parses its own copy.
   const trustJson = await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED');
-  const partners = await Promise.all((o.partnerRoot ?? []).map(async (p) => ({ trustDomain: p.trustDomain, trustedRoot: await loadJson(p.file, 'TRUSTED_ROOT_MALFORMED') })));
+  const partners = await partnersOf(o);
   trustWithPartners(trustJson, partners);
   const keyPem = o.key ? await readFile(o.key, 'utf8') : undefined;
   const { SingleBar, Presets } = (await import('cli-progress')).default;
@@ -150,6 +169,14 @@ async function runBulk(o: VerifyCliOptions): Promise<number> {
   return failures.length ? 1 : 0;
 }
 
+function tdPair(usage: string): (v: string, prev?: { trustDomain: string; file: string }[]) => { trustDomain: string; file: string }[] {
+  return (v, prev = []) => {
+    const m = /^([a-z0-9._-]{1,255})=(.+)$/.exec(v);
+    if (!m) throw new InvalidArgumentError(usage);
+    return [...prev, { trustDomain: m[1]!, file: m[2]! }];
+  };
+}
+
 export function registerVerify(program: Command): void {
   program
     .command('verify')
@@ -157,11 +184,10 @@ export function registerVerify(program: Command): void {
     .argument('[artifact]', 'artifact path, or sha256:<hex> to verify by digest')
     .option('--bundle <file>', 'the Sigstore bundle (default: <artifact>.sigstore.json)')
     .addOption(new Option('--trusted-root <file>', 'trusted_root.json').default('.cairn/trusted_root.json'))
-    .option('--partner-root <td=file>', 'also trust a partner organisation\'s trusted_root.json, its CAs only for SPIFFE IDs in trust domain td (repeatable)', (v: string, prev: { trustDomain: string; file: string }[] = []) => {
-      const m = /^([a-z0-9._-]{1,255})=(.+)$/.exec(v);
-      if (!m) throw new InvalidArgumentError('trust-domain=path/to/trusted_root.json');
-      return [...prev, { trustDomain: m[1]!, file: m[2]! }];
-    })
+    .option('--partner-root <td=file>', 'also trust a partner organisation\'s trusted_root.json, its CAs only for SPIFFE IDs in trust domain td (repeatable)', tdPair('trust-domain=path/to/trusted_root.json'))
+    .option('--partner-tuf <td=url>', 'the same, fetched through the partner\'s TUF repository (e.g. its `cairn up` /tuf) (repeatable)', tdPair('trust-domain=https://.../tuf'))
+    .option('--partner-tuf-root <td=file>', 'the pinned initial root.json of that TUF repository', tdPair('trust-domain=path/to/1.root.json'))
+    .option('--tuf-cache <dir>', 'where trusted TUF metadata is kept between runs', '.cairn/partners')
     .option('--certificate-identity <san>', 'expected certificate SAN (URI, SPIFFE ID or email), exact')
     .option('--certificate-identity-regexp <re>', 'expected certificate SAN, as a regular expression')
     .option('--certificate-oidc-issuer <url>', 'expected OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)')
@@ -179,7 +205,12 @@ export function registerVerify(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (artifact: string | undefined, o: VerifyCliOptions) => {
       if (o.bulk) {
-        process.exitCode = await runBulk(o);
+        try {
+          process.exitCode = await runBulk(o);
+        } catch (e) {
+          process.stderr.write(`FAIL ${describe(e)}\n`);
+          process.exitCode = 1;
+        }
         return;
       }
       if (!artifact) {
@@ -188,7 +219,8 @@ export function registerVerify(program: Command): void {
         return;
       }
       try {
-        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(o.partnerRoot ? { partners: o.partnerRoot.map((p) => ({ trustDomain: p.trustDomain, trustedRoot: p.file })) } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o) });
+        const partners = await partnersOf(o);
+        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o) });
         const when = r.timestamps.map((t) => `${t.time.toISOString()} (${t.source.split(':')[0]})`).join(', ');
         process.stdout.write(`OK: ${artifact} signed by ${r.identity ?? 'the given key'}${r.issuer ? ` (issuer ${r.issuer})` : ''}${when ? `, at ${when}` : ''}\n`);
       } catch (e) {

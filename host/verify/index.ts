@@ -8,7 +8,7 @@ import { initCore } from '../core/index.js';
 import { parseBundle } from './bundle.js';
 import { fail } from './errors.js';
 import { verifyBundle, type Artifact, type Policy, type VerificationResult, type VerifyOptions } from './pipeline.js';
-import { trustWithPartners, type TrustMaterial } from './trusted-root.js';
+import { trustWithPartners, type PartnerRoot, type TrustMaterial } from './trusted-root.js';
 
 export { parseBundle, type Bundle } from './bundle.js';
 export { VerificationError, type VerificationErrorCode } from './errors.js';
@@ -48,6 +48,8 @@ export interface VerifyFilesOptions {
   trustedRoot: string;
   /** Partner organisations: their trusted_root.json, their CAs trusted only for their trust domain (withPartner). */
   partners?: { trustDomain: string; trustedRoot: string }[];
+  /** The same, already loaded (fetched through TUF, say). */
+  partnerRoots?: PartnerRoot[];
   key?: string;
   policy: Policy;
   options?: Omit<VerifyOptions, 'key'>;
@@ -55,7 +57,7 @@ export interface VerifyFilesOptions {
 
 export async function verifyFiles(o: VerifyFilesOptions): Promise<VerificationResult> {
   await initCore();
-  const partners = await Promise.all((o.partners ?? []).map(async (p) => ({ trustDomain: p.trustDomain, trustedRoot: await loadJson(p.trustedRoot, 'TRUSTED_ROOT_MALFORMED') })));
+  const partners = [...(o.partnerRoots ?? []), ...(await Promise.all((o.partners ?? []).map(async (p) => ({ trustDomain: p.trustDomain, trustedRoot: await loadJson(p.trustedRoot, 'TRUSTED_ROOT_MALFORMED') }))))];
   const trust: TrustMaterial = trustWithPartners(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'), partners);
   const bundle = parseBundle(await loadJson(o.bundle, 'BUNDLE_MALFORMED'));
   const artifact = await loadArtifact(o.artifact);

@@ -96,3 +96,18 @@ it('the CLI takes --partner-root, for one bundle and in bulk on worker threads',
   expect((wrong as { stdout: string }).stdout).toMatch(/verified 0\/2/);
   await expect(run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-root', 'no-equals-sign'])).rejects.toThrow(/trust-domain=path/);
 }, 60_000);
+
+it('a partner\'s trusted root can come through its TUF repository, pinned by its first root', async () => {
+  const run = promisify(execFile);
+  const good = await signWithB('tuf.tar', async () => (await fetchJwtSvid(b.ready.socket, 'sigstore')).token);
+  const cache = join(dir, 'tuf-cache');
+  const bRoot = join(dir, 'b', 'tuf', 'metadata', '1.root.json');
+  const one = await run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-tuf', `b.test=${b.ready.tuf}`, '--partner-tuf-root', `b.test=${bRoot}`, '--tuf-cache', cache, '--spiffe-trust-domain', 'b.test']);
+  expect(one.stdout).toMatch(/^OK: /);
+  // Pinning A's root for B's repository: B's metadata does not verify, nothing is trusted.
+  const wrong = await run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-tuf', `b.test=${b.ready.tuf}`, '--partner-tuf-root', `b.test=${join(dir, 'a', 'tuf', 'metadata', '1.root.json')}`, '--tuf-cache', join(dir, 'tuf-cache-2')]).catch((e: { stderr: string; code: number }) => e);
+  expect((wrong as { code: number }).code).toBe(1);
+  expect((wrong as { stderr: string }).stderr).toMatch(/TRUSTED_ROOT_MALFORMED: TUF/);
+  // The root pin is required.
+  await expect(run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-tuf', `b.test=${b.ready.tuf}`, '--tuf-cache', cache])).rejects.toMatchObject({ stderr: expect.stringMatching(/--partner-tuf-root/) });
+}, 60_000);
