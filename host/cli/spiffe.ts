@@ -7,6 +7,7 @@
  *   cairn spiffe rotate
  *   cairn spiffe attest-tpm --out DIR [--tcti TCTI] [--pcrs 0,1,7]   (the agent side; no admin token)
  *   cairn spiffe agent --data-dir DIR --socket PATH (--join-token T | --tpm [--tcti TCTI])
+ *       [--trust-domain TD --trust-bundle FILE | --insecure-bootstrap]
  *       an agent on this node: attests, then serves the Workload API for the entries the server
  *       lets it serve (host/spiffe/remote-agent.ts); prints {"ready":true,"agentId":..,"socket":..}
  * Server: --server URL or $CAIRN_SPIFFE_SERVER. Admin token: --admin-token-file FILE (default
@@ -167,12 +168,15 @@ export function registerSpiffe(program: Command): void {
     .option('--join-token <token>', 'attest with this single-use join token (`cairn spiffe token generate`)')
     .option('--tpm', 'attest with this machine\'s TPM (tpm2-tools)')
     .option('--tcti <tcti>', 'with --tpm: TPM2TOOLS_TCTI')
+    .option('--trust-domain <td>', 'the server\'s trust domain (with an https --server)')
+    .option('--trust-bundle <file>', 'the bootstrap bundle (SPIFFE bundle JSON or PEM) that authenticates an https --server')
+    .option('--insecure-bootstrap', 'accept a plain-http --server without authenticating it (labs and loopback tests only)')
     .option('--poll <seconds>', 'how often to fetch entries and the bundle', (v: string) => {
       const n = Number(v);
       if (!Number.isFinite(n) || n < 0.1 || n > 3600) throw new InvalidArgumentError('0.1..3600 seconds');
       return n;
     }, 5)
-    .action(async function (this: Command, o: { dataDir: string; socket: string; joinToken?: string; tpm?: boolean; tcti?: string; poll: number }) {
+    .action(async function (this: Command, o: { dataDir: string; socket: string; joinToken?: string; tpm?: boolean; tcti?: string; poll: number; trustDomain?: string; trustBundle?: string; insecureBootstrap?: boolean }) {
       const base = this.optsWithGlobals<Conn>().server ?? process.env.CAIRN_SPIFFE_SERVER;
       if (!base) this.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
       const { startRemoteAgent } = await import('../spiffe/remote-agent.js');
@@ -182,6 +186,9 @@ export function registerSpiffe(program: Command): void {
           socketPath: o.socket,
           workDir: o.dataDir,
           pollMs: o.poll * 1000,
+          ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}),
+          ...(o.trustBundle ? { trustBundle: o.trustBundle } : {}),
+          ...(o.insecureBootstrap ? { insecureBootstrap: true } : {}),
           ...(o.joinToken ? { joinToken: o.joinToken } : {}),
           ...(o.tpm ? { tpm: o.tcti ? { tcti: o.tcti } : {} } : {}),
           log: (msg, fields) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...fields })}\n`),

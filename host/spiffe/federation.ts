@@ -69,9 +69,9 @@ export function validateRelationship(r: FederationRelationship, allowInsecureHtt
 /**
  * TLS options for an https_spiffe endpoint (Federation §5.2.2): the chain validated against the
  * given X.509 authorities by node:tls, then the leaf's SPIFFE ID compared with the expected one
- * in place of the host name check.
+ * in place of the host name check. Also how an agent authenticates its server (remote-agent.ts).
  */
-function spiffeTls(endpointSpiffeId: string, authorities: readonly Uint8Array[]): https.RequestOptions {
+export function spiffeTls(endpointSpiffeId: string, authorities: readonly Uint8Array[]): https.RequestOptions {
   return {
     ca: authorities.map((d) => new X509Certificate(d).toString()),
     // A fresh connection each time: a pooled socket was authenticated under the options of the

@@ -8,15 +8,26 @@
  *
  * Files in `workDir` (mode 0600 for keys): agent-key.pem and agent-svid.pem. A restart reuses a
  * still-valid agent SVID instead of attesting again, as SPIRE agents do; a join token works once.
+ *
+ * The server is authenticated as SPIRE agents do it: over https, its X509-SVID
+ * (spiffe://td/spire/server, `tls: { spiffe: true }` in the server config) must chain to the
+ * trust bundle the agent holds, the bootstrap bundle given at first (SPIRE's trust_bundle_path),
+ * then each bundle it fetched through that authenticated channel. Every bundle, every SVID it is
+ * handed, and so every bundle it serves to workloads depends on this. Plain http is refused
+ * unless `insecureBootstrap` says otherwise (SPIRE's insecure_bootstrap), for loopback tests and
+ * labs: then a network attacker could hand the agent a bundle of its own.
  */
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
 import { EventEmitter } from 'node:events';
 import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { Agent, type AgentCa, type EntrySource } from './agent.js';
 import { bodyHash } from './agent-api.js';
-import { parseBundle } from './bundle.js';
+import { MAX_BUNDLE_BYTES, parseBundle } from './bundle.js';
+import { spiffeTls } from './federation.js';
 import type { JwtSvid, X509Svid } from './ca.js';
 import { SpiffeError } from './errors.js';
 import type { RegistrationEntry } from './store.js';
@@ -24,8 +35,14 @@ import { attestWithTpm, type TpmAgentOptions } from './tpm-agent.js';
 import { startWorkloadApi, type WorkloadApi } from './workload.js';
 
 export interface RemoteAgentOptions {
-  /** The SPIFFE server's base URL. */
+  /** The SPIFFE server's base URL: https (its SVID is checked against the trust bundle), or http with insecureBootstrap. */
   server: string;
+  /** The trust domain's bundle to authenticate the server with at first: a SPIFFE bundle (JSON) or PEM certificates. */
+  trustBundle?: string;
+  /** The server's trust domain (required with https). */
+  trustDomain?: string;
+  /** Accept a plain-http server without authenticating it. */
+  insecureBootstrap?: boolean;
   /** Where to serve the Workload API. */
   socketPath: string;
   /** The agent's key and SVID (and TPM work files). */
@@ -57,24 +74,69 @@ interface Credentials {
   notBefore: number;
 }
 
+/**
+ * HTTP(S) to the server. With https the server must present spiffe://td/spire/server chained to
+ * `authorities` (spiffeTls, as for https_spiffe federation); the authorities follow each bundle
+ * fetched. Responses are JSON.
+ */
+class ServerConnection {
+  private readonly url: URL;
+  constructor(base: string, private readonly serverId: string | undefined, public authorities: readonly Uint8Array[]) {
+    this.url = new URL(base.replace(/\/$/, ''));
+  }
+
+  request(method: string, path: string, o: { headers?: Record<string, string>; body?: string } = {}): Promise<{ status: number; text: string }> {
+    const secure = this.url.protocol === 'https:';
+    const tls = secure ? spiffeTls(this.serverId!, this.authorities) : {};
+    return new Promise((resolve, reject) => {
+      const req = (secure ? httpsRequest : httpRequest)(new URL(`${this.url.pathname.replace(/\/$/, '')}${path}`, this.url), {
+        method,
+        timeout: 10_000,
+        ...tls,
+        headers: { ...(o.headers ?? {}), ...(o.body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(o.body) } : {}) },
+      }, (res) => {
+        const parts: Buffer[] = [];
+        let size = 0;
+        res.on('data', (d: Buffer) => {
+          size += d.length;
+          if (size > MAX_BUNDLE_BYTES) req.destroy(new SpiffeError('SPIFFE_UNAVAILABLE', 'answer too large'));
+          else parts.push(d);
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(parts).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('timeout', () => req.destroy(new SpiffeError('SPIFFE_UNAVAILABLE', `${method} ${path}: timed out`)));
+      req.on('error', (e) => reject(e instanceof SpiffeError ? e : new SpiffeError('SPIFFE_UNAVAILABLE', `${method} ${path}: the server is unreachable or not authenticated (${e.message})`, { cause: e })));
+      req.end(o.body);
+    });
+  }
+
+  async json<T>(method: string, path: string, o: { headers?: Record<string, string>; body?: unknown } = {}): Promise<T> {
+    const r = await this.request(method, path, { ...(o.headers ? { headers: o.headers } : {}), ...(o.body !== undefined ? { body: JSON.stringify(o.body) } : {}) });
+    let j: T & { error?: string; message?: string };
+    try {
+      j = JSON.parse(r.text) as typeof j;
+    } catch {
+      j = {} as typeof j;
+    }
+    if (r.status < 200 || r.status >= 300) {
+      const code = r.status === 403 ? 'SPIFFE_PERMISSION_DENIED' : r.status === 401 ? 'SPIFFE_UNAUTHENTICATED' : 'SPIFFE_UNAVAILABLE';
+      throw new SpiffeError(code, `${method} ${path}: ${r.status} ${j.error ?? ''} ${j.message ?? ''}`.trim());
+    }
+    return j;
+  }
+}
+
 /** Signs agent API requests with the agent SVID's key (agent-api.ts describes the proof). */
 class AgentClient {
-  constructor(private readonly base: string, public creds: Credentials) {}
+  constructor(private readonly conn: ServerConnection, public creds: Credentials) {}
 
   async call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     const header = { alg: 'ES256', typ: 'svid-proof+jwt', x5c: this.creds.chain.map((c) => c.toString('base64')) };
     const claims = { htm: method, htu: path, iat: Math.floor(Date.now() / 1000), jti: randomBytes(16).toString('base64url'), bh: bodyHash(body) };
     const input = `${Buffer.from(JSON.stringify(header)).toString('base64url')}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     const sig = cryptoSign('sha256', Buffer.from(input), { key: this.creds.key, dsaEncoding: 'ieee-p1363' }).toString('base64url');
-    const res = await fetch(`${this.base}${path}`, {
-      method,
-      headers: { authorization: `SVID ${input}.${sig}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
-      signal: AbortSignal.timeout(10_000),
-    });
-    const j = (await res.json().catch(() => ({}))) as T & { error?: string; message?: string };
-    if (!res.ok) throw new SpiffeError(res.status === 403 ? 'SPIFFE_PERMISSION_DENIED' : res.status === 401 ? 'SPIFFE_UNAUTHENTICATED' : 'SPIFFE_UNAVAILABLE', `${method} ${path}: ${res.status} ${j.error ?? ''} ${j.message ?? ''}`.trim());
-    return j;
+    return this.conn.json<T>(method, path, { headers: { authorization: `SVID ${input}.${sig}` }, ...(body !== undefined ? { body } : {}) });
   }
 }
 
@@ -84,21 +146,24 @@ class RemoteCa extends EventEmitter<{ bundle: []; activated: [] }> implements Ag
   private jwtKeys: JWK[] = [];
   private authorityId = '';
 
-  constructor(readonly trustDomain: string, private readonly client: AgentClient, private readonly bundleUrl: string) {
+  constructor(readonly trustDomain: string, private readonly client: AgentClient, private readonly conn: ServerConnection) {
     super();
     this.setMaxListeners(0);
   }
 
-  /** Fetches the bundle; emits 'bundle' (and 'activated') when it changed. */
+  /** Fetches the bundle (over the authenticated channel); emits 'bundle' (and 'activated') when it changed. */
   async refresh(): Promise<void> {
-    const res = await fetch(this.bundleUrl, { signal: AbortSignal.timeout(10_000) });
-    if (!res.ok) throw new SpiffeError('SPIFFE_UNAVAILABLE', `${this.bundleUrl} answered ${res.status}`);
-    const b = parseBundle(this.trustDomain, await res.text());
+    const res = await this.conn.request('GET', '/bundle');
+    if (res.status !== 200) throw new SpiffeError('SPIFFE_UNAVAILABLE', `GET /bundle answered ${res.status}`);
+    const b = parseBundle(this.trustDomain, res.text);
+    if (b.x509Authorities.length === 0) throw new SpiffeError('SPIFFE_BAD_BUNDLE', 'the server sent a bundle without X.509 authorities');
     const id = createHash('sha256').update(Buffer.concat(b.x509Authorities.map((c) => Buffer.from(c)))).update(JSON.stringify(b.jwtKeys)).digest('hex');
     if (id === this.authorityId) return;
     const first = this.authorityId === '';
     this.authorities = b.x509Authorities;
     this.jwtKeys = b.jwtKeys;
+    // The next connections authenticate the server against what it just published.
+    this.conn.authorities = b.x509Authorities;
     this.authorityId = id;
     if (!first) {
       this.emit('bundle');
@@ -129,6 +194,7 @@ class RemoteCa extends EventEmitter<{ bundle: []; activated: [] }> implements Ag
     const chain = r.chain.map((c) => new Uint8Array(Buffer.from(c, 'base64')));
     const leaf = new X509Certificate(chain[0]!);
     if (!leaf.publicKey.equals(publicKey)) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'the server certified another key');
+    if (!chainsTo(leaf, this.authorities)) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'the SVID the server sent does not chain to the trust bundle');
     return { spiffeId, chain, keyPkcs8: new Uint8Array(privateKey.export({ type: 'pkcs8', format: 'der' })), notAfter: new Date(r.expiresAt), serial: leaf.serialNumber };
   }
 
@@ -166,6 +232,21 @@ class RemoteEntries implements EntrySource {
   }
 }
 
+function chainsTo(leaf: X509Certificate, authorities: readonly Uint8Array[]): boolean {
+  return authorities.some((d) => {
+    const a = new X509Certificate(d);
+    return leaf.checkIssued(a) && leaf.verify(a.publicKey);
+  });
+}
+
+/** A bootstrap bundle file: a SPIFFE bundle (JSON) or PEM certificates; its X.509 authorities. */
+async function bootstrapAuthorities(file: string, trustDomain: string): Promise<Uint8Array[]> {
+  const text = await readFile(file, 'utf8');
+  const der = text.includes('-----BEGIN') ? pemBlocks(text).map((b) => new Uint8Array(b)) : parseBundle(trustDomain, text).x509Authorities;
+  if (der.length === 0) throw new SpiffeError('SPIFFE_BAD_CONFIG', `${file} holds no X.509 authorities`);
+  return der;
+}
+
 function credentialsFrom(agentId: string, key: KeyObject, chain: Buffer[]): Credentials {
   const leaf = new X509Certificate(chain[0]!);
   return { agentId, key, chain, notBefore: new Date(leaf.validFrom).getTime(), notAfter: new Date(leaf.validTo).getTime() };
@@ -190,17 +271,29 @@ async function stored(workDir: string): Promise<Credentials | undefined> {
   }
 }
 
-async function attest(o: RemoteAgentOptions): Promise<Credentials> {
+async function attest(o: RemoteAgentOptions, conn: ServerConnection): Promise<Credentials> {
   const base = o.server.replace(/\/$/, '');
   if (o.joinToken) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const res = await fetch(`${base}/node/v1/attest/join_token`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ token: o.joinToken, publicKey: publicKey.export({ type: 'spki', format: 'pem' }) }) });
-    const j = (await res.json()) as { spiffeId: string; svid: string[]; error?: string; message?: string };
-    if (!res.ok) throw new SpiffeError('SPIFFE_BAD_JOIN_TOKEN', `join-token attestation refused: ${j.error ?? res.status} ${j.message ?? ''}`.trim());
+    let j: { spiffeId: string; svid: string[] };
+    try {
+      j = await conn.json('POST', '/node/v1/attest/join_token', { body: { token: o.joinToken, publicKey: publicKey.export({ type: 'spki', format: 'pem' }) } });
+    } catch (e) {
+      if (e instanceof SpiffeError && e.code !== 'SPIFFE_UNAVAILABLE') throw new SpiffeError('SPIFFE_BAD_JOIN_TOKEN', `join-token attestation refused: ${e.message}`, { cause: e });
+      throw e;
+    }
     return credentialsFrom(j.spiffeId, privateKey, j.svid.map((c) => Buffer.from(c, 'base64')));
   }
   if (o.tpm) {
-    const r = await attestWithTpm({ ...o.tpm, server: base, workDir: join(o.workDir, 'tpm') });
+    const post = async <T>(path: string, body: unknown): Promise<T> => {
+      try {
+        return await conn.json<T>('POST', path, { body });
+      } catch (e) {
+        if (e instanceof SpiffeError && e.code !== 'SPIFFE_UNAVAILABLE') throw new SpiffeError('SPIFFE_TPM_REJECTED', e.message, { cause: e });
+        throw e;
+      }
+    };
+    const r = await attestWithTpm({ ...o.tpm, server: base, workDir: join(o.workDir, 'tpm'), post });
     return credentialsFrom(r.spiffeId, createPrivateKey(await readFile(r.files.key)), pemBlocks(await readFile(r.files.svid, 'utf8')));
   }
   throw new SpiffeError('SPIFFE_BAD_CONFIG', 'no stored agent SVID: give a join token or use the TPM to attest');
@@ -209,15 +302,27 @@ async function attest(o: RemoteAgentOptions): Promise<Credentials> {
 export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAgent> {
   await mkdir(o.workDir, { recursive: true, mode: 0o700 });
   const base = o.server.replace(/\/$/, '');
+  const secure = new URL(base).protocol === 'https:';
+  let conn: ServerConnection;
+  if (secure) {
+    if (!o.trustDomain || !o.trustBundle) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'an https server is authenticated with its trust domain and a bootstrap trust bundle (trustDomain, trustBundle)');
+    conn = new ServerConnection(base, `spiffe://${o.trustDomain}/spire/server`, await bootstrapAuthorities(o.trustBundle, o.trustDomain));
+  } else {
+    if (!o.insecureBootstrap) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'refusing to trust a server over plain http: use its https URL (server config tls: { spiffe: true }) with a trust bundle, or insecureBootstrap');
+    conn = new ServerConnection(base, undefined, []);
+  }
   let creds = await stored(o.workDir);
   if (!creds) {
-    creds = await attest(o);
+    creds = await attest(o, conn);
+    // Over https the answer came from the authenticated server; its SVID must chain to the bundle too.
+    if (secure && !chainsTo(new X509Certificate(creds.chain[0]!), conn.authorities)) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'the agent SVID the server sent does not chain to the trust bundle');
     await store(o.workDir, creds);
   }
   const trustDomain = /^spiffe:\/\/([^/]+)\//.exec(creds.agentId)?.[1];
   if (!trustDomain) throw new SpiffeError('SPIFFE_BAD_ID', `the agent ID ${creds.agentId} names no trust domain`);
-  const client = new AgentClient(base, creds);
-  const ca = new RemoteCa(trustDomain, client, `${base}/bundle`);
+  if (o.trustDomain && trustDomain !== o.trustDomain) throw new SpiffeError('SPIFFE_BAD_ID', `the agent ID ${creds.agentId} is not in ${o.trustDomain}`);
+  const client = new AgentClient(conn, creds);
+  const ca = new RemoteCa(trustDomain, client, conn);
   const entries = new RemoteEntries(client);
   await ca.refresh();
   await entries.refresh();

@@ -39,6 +39,8 @@ export interface TpmAgentOptions {
   ekCertificateFile?: string;
   /** Intermediate CA certificates (PEM file) between the EK certificate and the manufacturer CA. */
   ekChainFile?: string;
+  /** How to POST to the server (remote-agent.ts passes its authenticated connection); default fetch. */
+  post?: <T>(path: string, body: unknown) => Promise<T>;
 }
 
 export interface TpmAttestation {
@@ -81,12 +83,12 @@ export async function attestWithTpm(o: TpmAgentOptions): Promise<TpmAttestation>
       if (o.flushTransient ?? true) await run('tpm2_flushcontext', ['-t'], { cwd: dir, env }).catch(() => undefined);
     }
   };
-  const post = async <T>(path: string, body: unknown): Promise<T> => {
+  const post = o.post ?? (async <T>(path: string, body: unknown): Promise<T> => {
     const res = await fetch(`${o.server.replace(/\/$/, '')}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
     const j = (await res.json().catch(() => ({}))) as T & { error?: string; message?: string };
     if (!res.ok) throw new SpiffeError('SPIFFE_TPM_REJECTED', `${path}: ${res.status} ${j.error ?? ''} ${j.message ?? ''}`.trim());
     return j;
-  };
+  });
 
   await tpm2('tpm2_createek', '-c', 'ek.ctx', '-G', 'rsa', '-u', 'ek.pub');
   await tpm2('tpm2_createak', '-C', 'ek.ctx', '-c', 'ak.ctx', '-G', 'ecc', '-g', 'sha256', '-s', 'ecdsa', '-u', 'ak.pub', '-n', 'ak.name');

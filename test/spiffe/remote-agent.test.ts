@@ -31,7 +31,7 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'cairn-remote-agent-'));
   server = await startServer(TD);
   const t = (await server.api('POST', '/admin/v1/jointokens', {})).json as { token: string };
-  agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'agent.sock'), workDir: join(dir, 'agent'), joinToken: t.token, pollMs: 100 });
+  agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'agent.sock'), workDir: join(dir, 'agent'), joinToken: t.token, pollMs: 100, insecureBootstrap: true });
 }, 30_000);
 
 afterAll(async () => {
@@ -149,12 +149,12 @@ it('renews its SVID with a fresh key and keeps serving', async () => {
 it('a restarted agent re-uses its stored SVID; an evicted one is refused', async () => {
   await agent.close();
   // No join token this time (it was single-use): the stored SVID is enough.
-  agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'agent.sock'), workDir: join(dir, 'agent'), pollMs: 100 });
+  agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'agent.sock'), workDir: join(dir, 'agent'), pollMs: 100, insecureBootstrap: true });
   await until(async () => (await svids(agent.socketPath).catch(() => [])).length >= 3);
   const del = await fetch(`${server.admin}/admin/v1/agents/${encodeURIComponent(agent.agentId)}`, { method: 'DELETE', headers: { authorization: `Bearer ${server.adminToken}` } });
   expect(del.status).toBe(204);
   await agent.close();
-  await expect(startRemoteAgent({ server: server.admin, socketPath: join(dir, 'agent.sock'), workDir: join(dir, 'agent'), pollMs: 100 })).rejects.toMatchObject({ code: 'SPIFFE_PERMISSION_DENIED' });
+  await expect(startRemoteAgent({ server: server.admin, socketPath: join(dir, 'agent.sock'), workDir: join(dir, 'agent'), pollMs: 100, insecureBootstrap: true })).rejects.toMatchObject({ code: 'SPIFFE_PERMISSION_DENIED' });
   agent = { agentId: '', socketPath: '', renewSvid: async () => undefined, close: async () => undefined };
 });
 
@@ -162,7 +162,7 @@ it('`cairn spiffe agent` runs the same agent from the command line', async () =>
   const { spawn } = await import('node:child_process');
   const t = (await server.api('POST', '/admin/v1/jointokens', {})).json as { token: string };
   const socket = join(dir, 'cli-agent.sock');
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../../bin/cairn.js'), 'spiffe', 'agent', '--data-dir', join(dir, 'cli-agent'), '--socket', socket, '--join-token', t.token, '--poll', '0.1'], { env: { ...process.env, CAIRN_SPIFFE_SERVER: server.admin }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [join(import.meta.dirname, '../../bin/cairn.js'), 'spiffe', 'agent', '--data-dir', join(dir, 'cli-agent'), '--socket', socket, '--join-token', t.token, '--poll', '0.1', '--insecure-bootstrap'], { env: { ...process.env, CAIRN_SPIFFE_SERVER: server.admin }, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const ready = JSON.parse(await new Promise<string>((resolve, reject) => {
       let buf = '';
@@ -181,5 +181,44 @@ it('`cairn spiffe agent` runs the same agent from the command line', async () =>
       child.once('exit', () => r());
       child.kill('SIGTERM');
     });
+  }
+}, 30_000);
+
+it('refuses a plain-http server unless told to bootstrap insecurely', async () => {
+  await expect(startRemoteAgent({ server: server.admin, socketPath: join(dir, 'x.sock'), workDir: join(dir, 'x') })).rejects.toMatchObject({ code: 'SPIFFE_BAD_CONFIG' });
+});
+
+it('over https, authenticates the server by its SVID against the bootstrap bundle', async () => {
+  const https = await import('node:https');
+  const { writeFile } = await import('node:fs/promises');
+  const insecure = <T>(url: string, method = 'GET', body?: unknown, token?: string): Promise<{ status: number; json: T }> => new Promise((resolve, reject) => {
+    // Test-only admin access to the https server; the agent itself never skips verification.
+    const req = https.request(url, { method, rejectUnauthorized: false, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) } }, (res) => {
+      let t = '';
+      res.on('data', (d: Buffer) => (t += d.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, json: (t ? JSON.parse(t) : undefined) as T }));
+    });
+    req.on('error', reject);
+    req.end(body !== undefined ? JSON.stringify(body) : undefined);
+  });
+  const TLS_TD = 'secure.example';
+  const secure = await startServer(TLS_TD, 'tls: { spiffe: true }\n');
+  const impostor = await startServer(TLS_TD, 'tls: { spiffe: true }\n'); // the same name, another CA
+  try {
+    const bundleFile = join(dir, 'secure-bundle.json');
+    await writeFile(bundleFile, JSON.stringify((await insecure<unknown>(`${secure.admin}/bundle`)).json));
+    const token = (await insecure<{ token: string }>(`${secure.admin}/admin/v1/jointokens`, 'POST', {}, secure.adminToken)).json.token;
+    // The impostor cannot be mistaken for the server: its SVID does not chain to the bundle.
+    await expect(startRemoteAgent({ server: impostor.admin, trustDomain: TLS_TD, trustBundle: bundleFile, socketPath: join(dir, 'imp.sock'), workDir: join(dir, 'imp'), joinToken: token })).rejects.toMatchObject({ code: 'SPIFFE_UNAVAILABLE' });
+    const a = await startRemoteAgent({ server: secure.admin, trustDomain: TLS_TD, trustBundle: bundleFile, socketPath: join(dir, 'secure.sock'), workDir: join(dir, 'secure-agent'), joinToken: token, pollMs: 100 });
+    try {
+      expect((await insecure(`${secure.admin}/admin/v1/entries`, 'POST', { spiffeId: `spiffe://${TLS_TD}/app`, parentId: a.agentId, selectors: [`unix:uid:${uid}`] }, secure.adminToken)).status).toBe(201);
+      await until(async () => (await svids(a.socketPath).catch(() => [])).some((x) => x.spiffe_id === `spiffe://${TLS_TD}/app`));
+    } finally {
+      await a.close();
+    }
+  } finally {
+    await impostor.close();
+    await secure.close();
   }
 }, 30_000);

@@ -85,7 +85,7 @@ describe.skipIf(missing.length > 0)('EK certificates from a TPM vendor CA', () =
     // Parented to the node entry (spiffe://TD/node/fleet) of the previous test: any agent whose
     // TPM chains to the vendor CA serves it, with no per-machine enrolment.
     expect((await server.api('POST', '/admin/v1/entries', { spiffeId: `spiffe://${TD}/fleet/collector`, parentId: `spiffe://${TD}/node/fleet`, selectors: [`unix:uid:${uid}`] })).status).toBe(201);
-    const agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'fleet.sock'), workDir: join(dir, 'fleet-agent'), tpm: { tcti, pcrs: [7], ekChainFile: issuing }, pollMs: 100 });
+    const agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'fleet.sock'), workDir: join(dir, 'fleet-agent'), tpm: { tcti, pcrs: [7], ekChainFile: issuing }, pollMs: 100, insecureBootstrap: true });
     try {
       expect(agent.agentId).toMatch(new RegExp(`^spiffe://${TD}/spire/agent/tpm/[0-9a-f]{64}$`));
       const c = workloadClient(agent.socketPath);
