@@ -90,7 +90,11 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     if (t < new Date(leaf.validFrom).getTime() || t > new Date(leaf.validTo).getTime()) unauth('the SVID is expired');
     const uri = /^URI:(spiffe:\/\/\S+?)(,|$)/.exec(leaf.subjectAltName ?? '')?.[1];
     if (!uri || !uri.startsWith(`spiffe://${ca.trustDomain}/spire/agent/`)) throw new SpiffeError('SPIFFE_PERMISSION_DENIED', 'only agent SVIDs may use the agent API');
-    if (!store.getAgent(uri)) throw new SpiffeError('SPIFFE_PERMISSION_DENIED', `${uri} is not an attested agent (evicted?)`);
+    const rec = store.getAgent(uri);
+    if (!rec) throw new SpiffeError('SPIFFE_PERMISSION_DENIED', `${uri} is not an attested agent (evicted?)`);
+    // Only the SVID the agent holds now (or the one it just renewed from) is live.
+    const serial = leaf.serialNumber.toLowerCase();
+    if (serial !== rec.svidSerial && serial !== rec.previousSerial) throw new SpiffeError('SPIFFE_PERMISSION_DENIED', `${uri}: this SVID was superseded by a later attestation or renewal`);
     if (claims.htm !== req.method || claims.htu !== req.url) unauth('htm/htu do not match the request');
     if (typeof claims.iat !== 'number' || Math.abs(claims.iat - t / 1000) > WINDOW_S) unauth('iat outside the 60 s window');
     if (typeof claims.jti !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(claims.jti)) unauth('jti required');
@@ -138,6 +142,7 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
   app.post('/agent/v1/renew', { schema: { tags, body: { type: 'object', required: ['publicKey'], properties: { publicKey: { type: 'string', maxLength: 4096 } } } } }, async (req) => {
     const agentId = authenticate(req);
     const svid = await ca.mintX509Svid(agentId, { publicKey: parseAgentKey((req.body as { publicKey: string }).publicKey), ttlMs: o.agentSvidTtlMs });
+    store.renewAgentSvid(agentId, svid.serial.toLowerCase());
     return { spiffeId: agentId, svid: svid.chain.map((c) => Buffer.from(c).toString('base64')), bundle: ca.x509Authorities().map((c) => Buffer.from(c).toString('base64')), expiresAt: svid.notAfter.getTime() };
   });
 }

@@ -169,7 +169,7 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
 
   const issueAgentSvid = async (spiffeId: string, selectors: string[], publicKey: KeyObject, type: 'join_token' | 'tpm') => {
     const svid = await ca.mintX509Svid(spiffeId, { publicKey, ttlMs: opts.agentSvidTtlMs ?? 3_600_000 });
-    store.recordAgent({ spiffeId, attestationType: type, selectors, attestedAt: Date.now() });
+    store.recordAgent({ spiffeId, attestationType: type, selectors, attestedAt: Date.now(), svidSerial: svid.serial.toLowerCase() });
     return {
       spiffeId,
       selectors,

@@ -36,6 +36,14 @@ export interface AgentRecord {
   attestationType: 'join_token' | 'tpm' | 'local';
   selectors: string[];
   attestedAt: number;
+  /**
+   * Serial numbers (hex) of the agent's current X509-SVID and of the one before it (renewal
+   * overlap): the agent API accepts only these, as SPIRE checks an agent's SVID serial against
+   * its attested-node record, so an SVID from before a re-attestation or two renewals, or after
+   * an eviction, is dead even while it has not expired.
+   */
+  svidSerial?: string;
+  previousSerial?: string;
 }
 
 export interface TpmChallenge {
@@ -122,6 +130,9 @@ export class SpiffeStore {
         attested_at INTEGER NOT NULL
       );
     `);
+    // Stores created before agent SVID serials were tracked lack these columns.
+    const agentCols = new Set(this.db.prepare<[], { name: string }>('PRAGMA table_info(agents)').all().map((c) => c.name));
+    if (!agentCols.has('svid_serial')) this.db.exec('ALTER TABLE agents ADD COLUMN svid_serial TEXT; ALTER TABLE agents ADD COLUMN previous_serial TEXT;');
     // Stores created before credential activation lack its two columns.
     const cols = new Set(this.db.prepare<[], { name: string }>('PRAGMA table_info(tpm_challenges)').all().map((c) => c.name));
     if (!cols.has('ek_hash')) this.db.exec('ALTER TABLE tpm_challenges ADD COLUMN ek_hash TEXT; ALTER TABLE tpm_challenges ADD COLUMN credential_hash TEXT;');
@@ -262,17 +273,30 @@ export class SpiffeStore {
   // ---------------------------------------------------------------------------------------------
   // Agents
 
+  /** An attestation: the record is replaced, and only `svidSerial` is live afterwards. */
   recordAgent(a: AgentRecord): void {
     this.db
-      .prepare('INSERT INTO agents (spiffe_id, attestation_type, selectors, attested_at) VALUES (?, ?, ?, ?) ON CONFLICT(spiffe_id) DO UPDATE SET attestation_type = excluded.attestation_type, selectors = excluded.selectors, attested_at = excluded.attested_at')
-      .run(a.spiffeId, a.attestationType, JSON.stringify(a.selectors), a.attestedAt);
+      .prepare('INSERT INTO agents (spiffe_id, attestation_type, selectors, attested_at, svid_serial, previous_serial) VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT(spiffe_id) DO UPDATE SET attestation_type = excluded.attestation_type, selectors = excluded.selectors, attested_at = excluded.attested_at, svid_serial = excluded.svid_serial, previous_serial = NULL')
+      .run(a.spiffeId, a.attestationType, JSON.stringify(a.selectors), a.attestedAt, a.svidSerial ?? null);
+  }
+
+  /** A renewal: the new serial becomes current, the current one previous. */
+  renewAgentSvid(spiffeId: string, serial: string): void {
+    this.db.prepare('UPDATE agents SET previous_serial = svid_serial, svid_serial = ? WHERE spiffe_id = ?').run(serial, spiffeId);
   }
 
   getAgent(spiffeId: string): AgentRecord | undefined {
     const r = this.db
-      .prepare<[string], { spiffe_id: string; attestation_type: AgentRecord['attestationType']; selectors: string; attested_at: number }>('SELECT * FROM agents WHERE spiffe_id = ?')
+      .prepare<[string], { spiffe_id: string; attestation_type: AgentRecord['attestationType']; selectors: string; attested_at: number; svid_serial: string | null; previous_serial: string | null }>('SELECT * FROM agents WHERE spiffe_id = ?')
       .get(spiffeId);
-    return r && { spiffeId: r.spiffe_id, attestationType: r.attestation_type, selectors: JSON.parse(r.selectors) as string[], attestedAt: r.attested_at };
+    return r && {
+      spiffeId: r.spiffe_id,
+      attestationType: r.attestation_type,
+      selectors: JSON.parse(r.selectors) as string[],
+      attestedAt: r.attested_at,
+      ...(r.svid_serial ? { svidSerial: r.svid_serial } : {}),
+      ...(r.previous_serial ? { previousSerial: r.previous_serial } : {}),
+    };
   }
 
   /** Evicts an agent; whether there was one. */

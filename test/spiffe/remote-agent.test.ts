@@ -141,6 +141,17 @@ it('renews its SVID with a fresh key and keeps serving', async () => {
   expect(after.subjectAltName).toBe(before.subjectAltName);
   expect(await readFile(join(dir, 'agent', 'agent-key.pem'), 'utf8')).not.toBe(keyBefore);
   expect(after.checkPrivateKey(createPrivateKey(await readFile(join(dir, 'agent', 'agent-key.pem'))))).toBe(true);
+  // The SVID before the renewal still works (overlap); after one more renewal it is dead, though unexpired.
+  const oldChain = splitDer(Buffer.concat([before.raw]));
+  const oldProof = async (): Promise<number> => {
+    const h = Buffer.from(JSON.stringify({ alg: 'ES256', x5c: oldChain.map((c) => Buffer.from(c).toString('base64')) })).toString('base64url');
+    const p = Buffer.from(JSON.stringify({ htm: 'GET', htu: '/agent/v1/entries', iat: Math.floor(Date.now() / 1000), jti: randomBytes(16).toString('base64url'), bh: bodyHash(undefined) })).toString('base64url');
+    const auth = `SVID ${h}.${p}.${sign('sha256', Buffer.from(`${h}.${p}`), { key: createPrivateKey(keyBefore), dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+    return (await fetch(`${server.admin}/agent/v1/entries`, { headers: { authorization: auth } })).status;
+  };
+  expect(await oldProof()).toBe(200);
+  await agent.renewSvid();
+  expect(await oldProof()).toBe(403);
   // The next entry change reaches the workload through the renewed credentials.
   expect((await server.api('POST', '/admin/v1/entries', { spiffeId: `spiffe://${TD}/remote/after-renewal`, parentId: agent.agentId, selectors: [`unix:uid:${uid}`] })).status).toBe(201);
   await until(async () => (await svids(agent.socketPath)).some((x) => x.spiffe_id === `spiffe://${TD}/remote/after-renewal`));
