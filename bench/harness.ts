@@ -62,6 +62,57 @@ export const fmt = {
   ops: (x: number) => Math.round(x).toLocaleString('en-US'),
 };
 
+/** A markdown table of a suite's result, for machines (`npm run bench -- --json FILE`). */
+export interface ResultTable {
+  /** The last prose line before the table: what it measures. */
+  caption: string;
+  columns: string[];
+  /** One object per row, keyed by column; figures as numbers ("4,368" → 4368, "62.67×" → 62.67). */
+  rows: Record<string, string | number>[];
+}
+
+/**
+ * A cell as a number when it is one: thousands separators and a trailing × (ratios) dropped;
+ * anything else ("met", "12 / 34", a label) stays text.
+ */
+function cellValue(cell: string): string | number {
+  const t = cell.trim();
+  const m = /^(-?[\d,]*\.?\d+)×?$/.exec(t);
+  if (m && /\d/.test(m[1]!) && !/^,|,,|,$/.test(m[1]!)) return Number(m[1]!.replace(/,/g, ''));
+  return t;
+}
+
+/**
+ * The tables in a suite's markdown, in order. The markdown is what RESULTS.md shows, so the JSON
+ * never disagrees with it; CI systems pick a cell by row label and column name.
+ */
+export function tablesOf(markdown: string): ResultTable[] {
+  const lines = markdown.split('\n');
+  const out: ResultTable[] = [];
+  const split = (l: string): string[] => l.trim().replace(/^\|/, '').replace(/\|$/, '').split('|').map((c) => c.trim());
+  for (let i = 0; i + 1 < lines.length; i++) {
+    if (!lines[i]!.trim().startsWith('|') || !/^\|(\s*:?-+:?\s*\|)+\s*$/.test(lines[i + 1]!.trim())) continue;
+    const columns = split(lines[i]!);
+    let caption = '';
+    for (let j = i - 1; j >= 0; j--) {
+      const l = lines[j]!.trim();
+      if (l === '') continue;
+      if (l.startsWith('|')) break;
+      caption = l.replace(/^#+\s*/, '');
+      break;
+    }
+    const rows: Record<string, string | number>[] = [];
+    let k = i + 2;
+    for (; k < lines.length && lines[k]!.trim().startsWith('|'); k++) {
+      const cells = split(lines[k]!);
+      rows.push(Object.fromEntries(columns.map((c, n) => [c, cellValue(cells[n] ?? '')])));
+    }
+    out.push({ caption, columns, rows });
+    i = k - 1;
+  }
+  return out;
+}
+
 /**
  * Starts `startStandalone` of host/<service>/standalone.ts in its own node process (so the
  * service and the load generator each get a core) and resolves to the URL named by `readyKey`

@@ -1,5 +1,10 @@
 /**
- * `npm run bench [-- --quick] [-- --only merkle,log] [-- --write | --no-write]`
+ * `npm run bench [-- --quick] [-- --only merkle,log] [-- --write | --no-write] [-- --json FILE]`
+ *
+ * `--json FILE` also writes the results for machines (CI systems tracking regressions): every
+ * table of every suite run, as rows keyed by column, numbers parsed (bench/harness.ts tablesOf),
+ * with the machine, Node version and date:
+ *   { schema: "cairn-bench/1", machine, node, date, quick, suites: { <id>: { title, seconds, tables } } }
  *
  * Runs the registered suites one after another (never in parallel: the numbers are only
  * comparable inside one quiet run). A full run rewrites each suite's own section of
@@ -8,7 +13,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { machine, type BenchOptions, type Suite } from './harness.js';
+import { machine, tablesOf, type BenchOptions, type ResultTable, type Suite } from './harness.js';
 
 /** The registry: one line per suite, id -> lazy import of bench/<area>.ts. */
 const suites: Record<string, () => Promise<Suite>> = {
@@ -24,13 +29,15 @@ const suites: Record<string, () => Promise<Suite>> = {
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));
 
-function parseArgs(argv: string[]): { opts: BenchOptions; only: string[]; write: boolean } {
+function parseArgs(argv: string[]): { opts: BenchOptions; only: string[]; write: boolean; json?: string } {
   const quick = argv.includes('--quick');
   const i = argv.indexOf('--only');
   const only = i >= 0 ? (argv[i + 1] ?? '').split(',').filter(Boolean) : Object.keys(suites);
   for (const id of only) if (!suites[id]) throw new Error(`unknown suite "${id}"; known: ${Object.keys(suites).join(', ')}`);
   const write = argv.includes('--write') || (!quick && !argv.includes('--no-write'));
-  return { opts: { quick }, only, write };
+  const j = argv.indexOf('--json');
+  if (j >= 0 && !argv[j + 1]) throw new Error('--json needs a file name');
+  return { opts: { quick }, only, write, ...(j >= 0 ? { json: argv[j + 1]! } : {}) };
 }
 
 /** Replaces (or appends) the section of suite `id` in RESULTS.md. */
@@ -45,7 +52,8 @@ function upsertSection(doc: string, id: string, body: string): string {
 }
 
 async function main(): Promise<void> {
-  const { opts, only, write } = parseArgs(process.argv.slice(2));
+  const { opts, only, write, json } = parseArgs(process.argv.slice(2));
+  const machineReadable: Record<string, { title: string; seconds: number; tables: ResultTable[] }> = {};
   const where = machine();
   let doc: string;
   try {
@@ -63,6 +71,11 @@ async function main(): Promise<void> {
       `${opts.quick ? ' (--quick)' : ''}; suite took ${secs} s.\n\n`;
     console.log(result.markdown);
     doc = upsertSection(doc, id, header + result.markdown);
+    machineReadable[id] = { title: result.title, seconds: Number(secs), tables: tablesOf(result.markdown) };
+  }
+  if (json) {
+    await writeFile(json, `${JSON.stringify({ schema: 'cairn-bench/1', machine: where, node: process.version, date: new Date().toISOString(), quick: opts.quick, suites: machineReadable }, null, 2)}\n`);
+    console.log(`wrote ${json}`);
   }
   if (write) {
     await writeFile(RESULTS, doc);
