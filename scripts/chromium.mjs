@@ -24,7 +24,7 @@ export function chromiumPath() {
  * `files`: URL path → { type, body } (body a string or Buffer); `/` and `/test.js` are added.
  * Resolves with the parsed JSON the page posted, or rejects after `timeoutMs`.
  */
-export async function runInChromium({ files, script, timeoutMs = 60_000, browser = chromiumPath() }) {
+export async function runInChromium({ files, script, timeoutMs = 60_000, browser = chromiumPath(), args = [] }) {
   if (!browser) throw new Error('no chromium on PATH');
   const profile = await mkdtemp(join(tmpdir(), 'cairn-chromium-'));
   let resolveResult;
@@ -50,7 +50,7 @@ export async function runInChromium({ files, script, timeoutMs = 60_000, browser
   });
   await new Promise((r) => server.listen(0, '127.0.0.1', r));
   const port = server.address().port;
-  const child = spawn(browser, ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', `--user-data-dir=${profile}`, `http://127.0.0.1:${port}/`], { stdio: 'ignore' });
+  const child = spawn(browser, ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--no-first-run', `--user-data-dir=${profile}`, ...args, `http://127.0.0.1:${port}/`], { stdio: 'ignore' });
   let timer;
   try {
     return await Promise.race([
