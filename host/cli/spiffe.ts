@@ -149,11 +149,21 @@ export function registerSpiffe(program: Command): void {
     }))
     .option('--ek-cert <file>', 'the EK certificate (DER or PEM) when the TPM does not hold it in NV 0x01c00002')
     .option('--ek-chain <file>', 'intermediate CA certificates (PEM) between the EK certificate and the TPM manufacturer CA')
-    .action(async function (this: Command, o: { out: string; tcti?: string; pcrs?: number[]; ekCert?: string; ekChain?: string }) {
+    .option('--trust-domain <td>', 'with an https --server: its trust domain')
+    .option('--trust-bundle <file>', 'with an https --server: the bootstrap bundle its SVID must chain to')
+    .action(async function (this: Command, o: { out: string; tcti?: string; pcrs?: number[]; ekCert?: string; ekChain?: string; trustDomain?: string; trustBundle?: string }) {
       const base = this.optsWithGlobals<Conn>().server ?? process.env.CAIRN_SPIFFE_SERVER;
       if (!base) this.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
       try {
-        const r = await attestWithTpm({ server: base!, workDir: o.out, ...(o.tcti ? { tcti: o.tcti } : {}), ...(o.pcrs ? { pcrs: o.pcrs } : {}), ...(o.ekCert ? { ekCertificateFile: o.ekCert } : {}), ...(o.ekChain ? { ekChainFile: o.ekChain } : {}) });
+        // Over https the server is authenticated as the agent does it (remote-agent.ts); plain
+        // http stays allowed here: this command only writes files an operator then inspects.
+        let post: (<T>(path: string, body: unknown) => Promise<T>) | undefined;
+        if (base!.startsWith('https:')) {
+          const { connectToServer } = await import('../spiffe/remote-agent.js');
+          const conn = await connectToServer({ server: base!, ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}), ...(o.trustBundle ? { trustBundle: o.trustBundle } : {}) });
+          post = <T>(path: string, body: unknown) => conn.json<T>('POST', path, { body });
+        }
+        const r = await attestWithTpm({ server: base!, workDir: o.out, ...(o.tcti ? { tcti: o.tcti } : {}), ...(o.pcrs ? { pcrs: o.pcrs } : {}), ...(o.ekCert ? { ekCertificateFile: o.ekCert } : {}), ...(o.ekChain ? { ekChainFile: o.ekChain } : {}), ...(post ? { post } : {}) });
         process.stdout.write(`${JSON.stringify(r)}\n`);
       } catch (e) {
         this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 1 });

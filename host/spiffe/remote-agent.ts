@@ -79,7 +79,7 @@ interface Credentials {
  * `authorities` (spiffeTls, as for https_spiffe federation); the authorities follow each bundle
  * fetched. Responses are JSON.
  */
-class ServerConnection {
+export class ServerConnection {
   private readonly url: URL;
   constructor(base: string, private readonly serverId: string | undefined, public authorities: readonly Uint8Array[]) {
     this.url = new URL(base.replace(/\/$/, ''));
@@ -240,7 +240,7 @@ function chainsTo(leaf: X509Certificate, authorities: readonly Uint8Array[]): bo
 }
 
 /** A bootstrap bundle file: a SPIFFE bundle (JSON) or PEM certificates; its X.509 authorities. */
-async function bootstrapAuthorities(file: string, trustDomain: string): Promise<Uint8Array[]> {
+export async function bootstrapAuthorities(file: string, trustDomain: string): Promise<Uint8Array[]> {
   const text = await readFile(file, 'utf8');
   const der = text.includes('-----BEGIN') ? pemBlocks(text).map((b) => new Uint8Array(b)) : parseBundle(trustDomain, text).x509Authorities;
   if (der.length === 0) throw new SpiffeError('SPIFFE_BAD_CONFIG', `${file} holds no X.509 authorities`);
@@ -299,18 +299,25 @@ async function attest(o: RemoteAgentOptions, conn: ServerConnection): Promise<Cr
   throw new SpiffeError('SPIFFE_BAD_CONFIG', 'no stored agent SVID: give a join token or use the TPM to attest');
 }
 
+/**
+ * The connection an agent (or `cairn spiffe attest-tpm`) uses: https authenticated by the
+ * server's SVID against the bootstrap bundle, or plain http only with insecureBootstrap.
+ */
+export async function connectToServer(o: { server: string; trustDomain?: string; trustBundle?: string; insecureBootstrap?: boolean }): Promise<ServerConnection> {
+  const base = o.server.replace(/\/$/, '');
+  if (new URL(base).protocol === 'https:') {
+    if (!o.trustDomain || !o.trustBundle) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'an https server is authenticated with its trust domain and a bootstrap trust bundle (trustDomain, trustBundle)');
+    return new ServerConnection(base, `spiffe://${o.trustDomain}/spire/server`, await bootstrapAuthorities(o.trustBundle, o.trustDomain));
+  }
+  if (!o.insecureBootstrap) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'refusing to trust a server over plain http: use its https URL (server config tls: { spiffe: true }) with a trust bundle, or insecureBootstrap');
+  return new ServerConnection(base, undefined, []);
+}
+
 export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAgent> {
   await mkdir(o.workDir, { recursive: true, mode: 0o700 });
   const base = o.server.replace(/\/$/, '');
   const secure = new URL(base).protocol === 'https:';
-  let conn: ServerConnection;
-  if (secure) {
-    if (!o.trustDomain || !o.trustBundle) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'an https server is authenticated with its trust domain and a bootstrap trust bundle (trustDomain, trustBundle)');
-    conn = new ServerConnection(base, `spiffe://${o.trustDomain}/spire/server`, await bootstrapAuthorities(o.trustBundle, o.trustDomain));
-  } else {
-    if (!o.insecureBootstrap) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'refusing to trust a server over plain http: use its https URL (server config tls: { spiffe: true }) with a trust bundle, or insecureBootstrap');
-    conn = new ServerConnection(base, undefined, []);
-  }
+  const conn = await connectToServer(o);
   let creds = await stored(o.workDir);
   if (!creds) {
     creds = await attest(o, conn);
