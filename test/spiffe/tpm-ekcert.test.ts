@@ -13,6 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePortPair, hasTool } from './tpm-helpers.js';
+import https from 'node:https';
+import { connectToServer } from '../../host/spiffe/remote-agent.js';
 import { attestWithTpm } from '../../host/spiffe/tpm-agent.js';
 import { tpmIdentityOf } from '../../host/spiffe/tpm-attestor.js';
 import { startServer, type Server } from './helpers.js';
@@ -32,6 +34,8 @@ describe.skipIf(missing.length > 0)('EK certificates from a TPM vendor CA', () =
   let server: Server;
   let root: X509Certificate;
   let issuing: string;
+  let bundleFile: string;
+  let post: <T>(path: string, body: unknown) => Promise<T>;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'cairn-ekcert-'));
@@ -56,7 +60,19 @@ describe.skipIf(missing.length > 0)('EK certificates from a TPM vendor CA', () =
       }
     }
     await writeFile(join(dir, 'vendors.pem'), root.toString());
-    server = await startServer(TD, `tpmEkCas: ${join(dir, 'vendors.pem')}\n`);
+    // Over https: every step of the attestation goes through a connection that authenticates
+    // the server by its SVID against the bootstrap bundle (remote-agent.ts connectToServer).
+    server = await startServer(TD, `tpmEkCas: ${join(dir, 'vendors.pem')}\ntls: { spiffe: true }\n`);
+    bundleFile = join(dir, 'bootstrap.json');
+    await writeFile(bundleFile, JSON.stringify(await new Promise((resolve, reject) => {
+      https.get(`${server.admin}/bundle`, { rejectUnauthorized: false }, (res) => {
+        let t = '';
+        res.on('data', (d: Buffer) => (t += d.toString()));
+        res.on('end', () => resolve(JSON.parse(t)));
+      }).on('error', reject);
+    })));
+    const conn = await connectToServer({ server: server.admin, trustDomain: TD, trustBundle: bundleFile });
+    post = <T>(path: string, body: unknown) => conn.json<T>('POST', path, { body });
   }, 60_000);
 
   afterAll(async () => {
@@ -69,7 +85,7 @@ describe.skipIf(missing.length > 0)('EK certificates from a TPM vendor CA', () =
     const manufacturer = 'id:00001014'; // swtpm_setup's TCG manufacturer ID (IBM)
     const r0 = await server.api('POST', '/admin/v1/entries', { spiffeId: `spiffe://${TD}/node/fleet`, parentId: `spiffe://${TD}/spire/server`, selectors: [`tpm:ek-ca:${spkiHash(root)}`, `tpm:manufacturer:${manufacturer}`] });
     expect(r0.status).toBe(201);
-    const r = await attestWithTpm({ server: server.admin, workDir: join(dir, 'agent'), tcti, pcrs: [7], ekChainFile: issuing });
+    const r = await attestWithTpm({ server: server.admin, workDir: join(dir, 'agent'), tcti, pcrs: [7], ekChainFile: issuing, post });
     expect(r.selectors).toContain(`tpm:ek-ca:${spkiHash(root)}`);
     expect(r.selectors).toContain(`tpm:manufacturer:${manufacturer}`);
     expect(r.selectors).toContain('tpm:model:swtpm');
@@ -85,7 +101,7 @@ describe.skipIf(missing.length > 0)('EK certificates from a TPM vendor CA', () =
     // Parented to the node entry (spiffe://TD/node/fleet) of the previous test: any agent whose
     // TPM chains to the vendor CA serves it, with no per-machine enrolment.
     expect((await server.api('POST', '/admin/v1/entries', { spiffeId: `spiffe://${TD}/fleet/collector`, parentId: `spiffe://${TD}/node/fleet`, selectors: [`unix:uid:${uid}`] })).status).toBe(201);
-    const agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'fleet.sock'), workDir: join(dir, 'fleet-agent'), tpm: { tcti, pcrs: [7], ekChainFile: issuing }, pollMs: 100, insecureBootstrap: true });
+    const agent = await startRemoteAgent({ server: server.admin, socketPath: join(dir, 'fleet.sock'), workDir: join(dir, 'fleet-agent'), tpm: { tcti, pcrs: [7], ekChainFile: issuing }, pollMs: 100, trustDomain: TD, trustBundle: bundleFile });
     try {
       expect(agent.agentId).toMatch(new RegExp(`^spiffe://${TD}/spire/agent/tpm/[0-9a-f]{64}$`));
       const c = workloadClient(agent.socketPath);
@@ -101,10 +117,10 @@ describe.skipIf(missing.length > 0)('EK certificates from a TPM vendor CA', () =
 
   it('refuses an EK certificate that does not chain, or that is for another key', async () => {
     // Without the issuing CA the certificate does not reach the configured root.
-    await expect(attestWithTpm({ server: server.admin, workDir: join(dir, 'agent2'), tcti, pcrs: [7] })).rejects.toThrow(/does not chain to a configured TPM manufacturer CA/);
+    await expect(attestWithTpm({ server: server.admin, workDir: join(dir, 'agent2'), tcti, pcrs: [7], post })).rejects.toThrow(/does not chain to a configured TPM manufacturer CA/);
     // The TPM's ECC EK certificate (NV 0x01c00016) is genuine, but not for the RSA EK in use.
     const env = { ...process.env, TPM2TOOLS_TCTI: tcti };
     execFileSync('tpm2_nvread', ['0x01c00016', '-o', join(dir, 'ecc-ek.der')], { env, stdio: 'pipe' });
-    await expect(attestWithTpm({ server: server.admin, workDir: join(dir, 'agent3'), tcti, pcrs: [7], ekCertificateFile: join(dir, 'ecc-ek.der'), ekChainFile: issuing })).rejects.toThrow(/for another key/);
+    await expect(attestWithTpm({ server: server.admin, workDir: join(dir, 'agent3'), tcti, pcrs: [7], ekCertificateFile: join(dir, 'ecc-ek.der'), ekChainFile: issuing, post })).rejects.toThrow(/for another key/);
   });
 });
