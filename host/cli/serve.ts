@@ -35,6 +35,7 @@ export const services: Record<string, () => Promise<Starter>> = {
   spiffe: async () => (await import('../spiffe/standalone.js')).startStandalone,
   log: async () => (await import('../log/standalone.js')).startStandalone,
   ca: async () => (await import('../ca/standalone.js')).startStandalone,
+  witness: async () => (await import('../witness/standalone.js')).startStandalone,
 };
 
 /** Print the ready line, then close cleanly on SIGINT/SIGTERM (in-flight requests finish first). */

@@ -99,6 +99,7 @@ export class TransparencyLog {
   private publishedAt = 0;
   private publisher: NodeJS.Timeout | undefined;
   private flushing: Promise<void> = Promise.resolve();
+  private readonly published = new Set<() => void>();
   private cache = new Map<string, Uint8Array>();
   private current: { size: number; root: Uint8Array; note: string };
   /** Witness cosignature lines for the current checkpoint (mirrors the store; read on every entry served). */
@@ -152,6 +153,7 @@ export class TransparencyLog {
       this.store.saveCheckpoint(size, note);
       this.current = { size, root, note };
       this.publishedAt = this.now();
+      this.announce();
     }).catch(() => undefined); // a failed re-sign leaves the previous checkpoint; the next tick retries
   }
 
@@ -175,6 +177,22 @@ export class TransparencyLog {
   }
 
   /** The latest signed checkpoint, with witness cosignature lines appended. */
+  /** Calls `fn` after each new checkpoint is published (a batch, or a re-sign); returns the unsubscribe. */
+  onPublished(fn: () => void): () => void {
+    this.published.add(fn);
+    return () => this.published.delete(fn);
+  }
+
+  private announce(): void {
+    for (const f of this.published) {
+      try {
+        f();
+      } catch {
+        /* a listener's failure is its own */
+      }
+    }
+  }
+
   checkpoint(): string {
     return this.cosignatures.length === 0 ? this.current.note : this.current.note + this.cosignatures.join('');
   }
@@ -301,6 +319,7 @@ export class TransparencyLog {
     if (this.cache.size + fresh.size > 65_536) this.cache.clear();
     for (const [k, h] of fresh) this.cache.set(k, h);
     accepted.forEach((a, i) => a.p.resolve({ index: from + i, integratedTime: rows[i]!.integratedTime, ...(rows[i]!.promise ? { promise: rows[i]!.promise } : {}) }));
+    this.announce();
   }
 
   entry(index: number): StoredEntry {
@@ -346,7 +365,7 @@ export class TransparencyLog {
     // Cosignatures are stored with the checkpoint of that size; only the latest is served inline.
     if (cp.size === this.current.size) {
       this.store.addCosignature(cp.size, line);
-      if (!this.cosignatures.includes(line)) this.cosignatures = [...this.cosignatures, line];
+      this.cosignatures = [...this.cosignatures.filter((l) => l.split(' ')[1] !== accepted!.s.name), line];
     }
     return { size: cp.size, witness: accepted.w.name };
   }

@@ -16,6 +16,9 @@
  *   queueLimit: 50000          # waiting entries before 503 + Retry-After
  *   bodyLimit: 262144          # request bytes before 413
  *   witnesses: [ "<name>+<hex id>+<base64 key>" ]   # C2SP cosignature/v1 vkeys accepted at POST /checkpoint/cosignature
+ *   witnessUrls: [ { url: http://witness.example, vkey: "<name>+<hex id>+<base64 key>" } ]
+ *                              # C2SP tlog-witness: every published checkpoint is sent to these
+ *                              # (add-checkpoint) and their cosignatures added (witness-client.ts)
  *   ctRoots: [ roots.pem ]     # CT: accepted roots (PEM files); empty = accept any chain that verifies
  *   checkpointIntervalMs: 10000  # re-sign the checkpoint when none was published for this long; 0 = off
  *   verifyWorkers: 1           # worker threads checking entry signatures (WASM core); default: cores - 1
@@ -32,6 +35,7 @@ import { LogError } from './errors.js';
 import { loadOrCreateLogKey, spkiOf, type LogKeyType } from './keys.js';
 import { TransparencyLog } from './log.js';
 import { parseWitnessVkey } from './note.js';
+import { WitnessClient } from './witness-client.js';
 import { registerLocalCt, type CtAdd } from './local-ct.js';
 import { inlineAdmission, PooledAdmission } from './admission.js';
 import { build } from './plugin.js';
@@ -48,12 +52,13 @@ export interface LogConfig {
   queueLimit?: number;
   bodyLimit?: number;
   witnesses?: string[];
+  witnessUrls?: { url: string; vkey: string }[];
   ctRoots?: string[];
   verifyWorkers?: number;
   checkpointIntervalMs?: number;
 }
 
-const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'closeQuietBatches', 'queueLimit', 'bodyLimit', 'witnesses', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs'];
+const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'closeQuietBatches', 'queueLimit', 'bodyLimit', 'witnesses', 'witnessUrls', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs'];
 
 export function parseLogConfig(text: string): LogConfig {
   const bad = (m: string): never => {
@@ -78,6 +83,12 @@ export function parseLogConfig(text: string): LogConfig {
   if (d.checkpointIntervalMs !== undefined && (!Number.isInteger(d.checkpointIntervalMs) || (d.checkpointIntervalMs as number) < 0)) bad('checkpointIntervalMs must be a non-negative integer');
   if (d.verifyWorkers !== undefined && (!Number.isInteger(d.verifyWorkers) || (d.verifyWorkers as number) < 0 || (d.verifyWorkers as number) > 64)) bad('verifyWorkers must be an integer 0..64');
   for (const k of ['witnesses', 'ctRoots']) if (d[k] !== undefined && (!Array.isArray(d[k]) || !(d[k] as unknown[]).every((x) => typeof x === 'string'))) bad(`${k} must be a list of strings`);
+  if (d.witnessUrls !== undefined) {
+    if (!Array.isArray(d.witnessUrls)) bad('witnessUrls must be a list of { url, vkey }');
+    for (const w of d.witnessUrls as Record<string, unknown>[]) {
+      if (typeof w?.url !== 'string' || !/^https?:\/\//.test(w.url) || typeof w.vkey !== 'string') bad('each witnessUrls entry needs an http(s) url and a vkey');
+    }
+  }
   return d as LogConfig;
 }
 
@@ -87,7 +98,9 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const rekorKey = await loadOrCreateLogKey(join(dataDir, 'rekor-key.pem'), config.keyType ?? 'ecdsa-p256');
   const ctKey = await loadOrCreateLogKey(join(dataDir, 'ct-key.pem'), 'ecdsa-p256');
-  const witnesses = (config.witnesses ?? []).map(parseWitnessVkey);
+  const witnessEndpoints = (config.witnessUrls ?? []).map((w) => ({ url: w.url, key: parseWitnessVkey(w.vkey) }));
+  // A witness the log asks is also one whose cosignatures it accepts.
+  const witnesses = [...(config.witnesses ?? []).map(parseWitnessVkey), ...witnessEndpoints.map((w) => w.key)];
   const ctRoots = (await Promise.all((config.ctRoots ?? []).map((f) => readFile(f, 'utf8')))).flatMap((pem) =>
     (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((c) => new X509Certificate(c)),
   );
@@ -133,6 +146,11 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
     const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
     closers.unshift(registerLocalCt(url, (app as unknown as { cairnCtAdd: CtAdd }).cairnCtAdd));
+    if (witnessEndpoints.length > 0) {
+      const wc = new WitnessClient(rekor, witnessEndpoints, { onError: (name, e) => app.log.warn({ witness: name, err: (e as Error).message }, 'witness did not cosign; retrying') });
+      closers.unshift(() => wc.close());
+      wc.notify(); // the current checkpoint, before any new entry
+    }
     // Integrated times are whole seconds, so the key's window starts on a whole second too
     // (a client checks start <= integratedTime * 1000).
     const start = new Date(Math.floor(new Date(created).getTime() / 1000) * 1000);

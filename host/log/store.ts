@@ -154,8 +154,11 @@ export class SqliteLogStore implements LogStore {
 
   addCosignature(size: number, line: string): void {
     this.db.transaction(() => {
-      const cur = JSON.parse((this.q.getCosigs!.get(size) as string | undefined) ?? '[]') as string[];
-      if (!cur.includes(line)) cur.push(line);
+      // One cosignature per witness key name: a newer one (a fresh timestamp on the same tree,
+      // from a quiet log's re-signed checkpoint) replaces the older.
+      const name = line.split(' ')[1];
+      const cur = (JSON.parse((this.q.getCosigs!.get(size) as string | undefined) ?? '[]') as string[]).filter((l) => l.split(' ')[1] !== name);
+      cur.push(line);
       this.q.setCosigs!.run(JSON.stringify(cur), size);
     })();
   }

@@ -1,0 +1,184 @@
+/**
+ * C2SP tlog-witness (host/witness): every answer add-checkpoint defines (200 with a cosignature
+ * that verifies, 400, 403, 404, 409 with the held size, 422), state that survives a restart, and
+ * the log collecting cosignatures on its own: a real log server with `witnessUrls` sends each
+ * checkpoint to a real witness server, and the cosignatures show on the log's /checkpoint.
+ */
+import { createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { consistencyProof, initCore, leafHashes, rootFromLeafHashes } from '../../host/core/index.js';
+import { startStandalone as startLog } from '../../host/log/standalone.js';
+import { formatCheckpoint, formatNote, noteKeyFor, parseNote, parseWitnessVkey, signNoteBody, verifyCosignature, witnessVkey } from '../../host/log/note.js';
+import { build } from '../../host/witness/plugin.js';
+import { startStandalone as startWitness } from '../../host/witness/standalone.js';
+import { EMPTY_ROOT, Witness, WitnessStore } from '../../host/witness/witness.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+const tempDir = async (): Promise<string> => {
+  const d = await mkdtemp(join(tmpdir(), 'cairn-witness-'));
+  dirs.push(d);
+  return d;
+};
+
+const ORIGIN = 'log.test';
+const logKey = generateKeyPairSync('ed25519').privateKey;
+const ecLogKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+const witnessKey = generateKeyPairSync('ed25519').privateKey;
+const W = 'witness.test/w1';
+const leaves = Array.from({ length: 40 }, (_, i) => Buffer.from(`entry ${i}`));
+
+beforeAll(async () => {
+  await initCore();
+});
+
+function checkpoint(size: number, origin = ORIGIN, key: KeyObject = logKey, root?: Uint8Array): string {
+  const r = root ?? (size === 0 ? EMPTY_ROOT : rootFromLeafHashes(leafHashes(leaves.slice(0, size))));
+  const body = formatCheckpoint({ origin, size, root: r });
+  return formatNote({ body, signatures: [signNoteBody(body, origin, key)] });
+}
+const proofLines = (from: number, to: number): string => (from === 0 ? '' : consistencyProof(leafHashes(leaves.slice(0, to)), from).map((h) => `${Buffer.from(h).toString('base64')}\n`).join(''));
+const request = (old: number, to: number, note = checkpoint(to), proof = proofLines(old, to)): string => `old ${old}\n${proof}\n${note}`;
+
+async function witnessApp(path: string) {
+  const store = new WitnessStore(path);
+  const witness = new Witness(W, witnessKey, [
+    { origin: ORIGIN, keys: [noteKeyFor(ORIGIN, createPublicKey(logKey))] },
+    { origin: 'ec.test', keys: [noteKeyFor('ec.test', createPublicKey(ecLogKey))] },
+    { origin: 'other.test', keys: [noteKeyFor('other.test', createPublicKey(logKey))] },
+  ], store);
+  const app = await build({ witness });
+  const add = async (body: string) => {
+    const r = await app.inject({ method: 'POST', url: '/add-checkpoint', payload: body, headers: { 'content-type': 'text/plain' } });
+    return { status: r.statusCode, body: r.body, type: r.headers['content-type'] };
+  };
+  return { app, store, add };
+}
+
+describe('add-checkpoint', () => {
+  it('answers every case the spec defines, and keeps its state across a restart', async () => {
+    const path = join(await tempDir(), 'witness.db');
+    let w = await witnessApp(path);
+    const key = parseWitnessVkey(witnessVkey(W, createPublicKey(witnessKey)));
+    const cosigned = (res: { body: string }, note: string): bigint | undefined => {
+      const n = parseNote(`${parseNote(note).body}\n${res.body}`);
+      return verifyCosignature(n.body, n.signatures.find((s) => s.name === W)!, key);
+    };
+
+    // The empty tree first, then growth with proofs.
+    const r0 = await w.add(request(0, 0));
+    expect(r0.status, r0.body).toBe(200);
+    expect(r0.body).toMatch(/^\u2014 witness\.test\/w1 [A-Za-z0-9+/=]+\n$/);
+    expect(cosigned(r0, checkpoint(0))).toBeGreaterThan(0n);
+    const r10 = await w.add(request(0, 10));
+    expect(r10.status).toBe(200);
+    expect(cosigned(r10, checkpoint(10))).toBeDefined();
+    // Stale: 409 with the size held, as text/x.tlog.size.
+    const stale = await w.add(request(0, 20));
+    expect(stale.status).toBe(409);
+    expect(stale.body).toBe('10\n');
+    expect(stale.type).toMatch(/^text\/x\.tlog\.size/);
+    const r20 = await w.add(request(10, 20));
+    expect(r20.status).toBe(200);
+    // A proof that does not lead from the cosigned tree: 422, and nothing recorded.
+    const forged = checkpoint(30, ORIGIN, logKey, new Uint8Array(32).fill(7));
+    expect((await w.add(request(20, 30, forged))).status).toBe(422);
+    // Same size, another root: the log forked.
+    expect((await w.add(request(20, 20, checkpoint(20, ORIGIN, logKey, new Uint8Array(32).fill(1)), ''))).status).toBe(422);
+    // Same size, same root: a fresh cosignature.
+    expect((await w.add(request(20, 20, checkpoint(20), ''))).status).toBe(200);
+
+    // Unknown origin, untrusted or broken signature.
+    expect((await w.add(request(0, 5, checkpoint(5, 'nobody.test')))).status).toBe(404);
+    const stranger = generateKeyPairSync('ed25519').privateKey;
+    expect((await w.add(request(20, 25, checkpoint(25, ORIGIN, stranger)))).status).toBe(403);
+    const good = checkpoint(25);
+    const broken = good.replace(/([A-Za-z0-9+/])(=*\n)$/, (_m, c: string, tail: string) => `${c === 'A' ? 'B' : 'A'}${tail}`);
+    expect((await w.add(request(20, 25, broken))).status).toBe(403);
+
+    // Malformed requests and sizes.
+    expect((await w.add(`old 20\n${checkpoint(25)}`)).status).toBe(400); // no empty line
+    expect((await w.add(`old 30\n\n${checkpoint(25)}`)).status).toBe(400); // old > size
+    expect((await w.add(`old 20\nnot-a-hash\n\n${checkpoint(25)}`)).status).toBe(400);
+    expect((await w.add(`old 20\n${'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n'.repeat(64)}\n${checkpoint(25)}`)).status).toBe(400);
+    // A size-0 checkpoint must carry the empty root; a proof from size 0 must be empty.
+    expect((await w.add(request(0, 0, checkpoint(0, 'other.test', logKey, new Uint8Array(32)), ''))).status).toBe(422);
+    expect((await w.add(request(0, 5, checkpoint(5, 'other.test'), proofLines(2, 5)))).status).toBe(422);
+
+    // ECDSA P-256 checkpoints (Sigstore's Rekor keys) are witnessed too.
+    expect((await w.add(request(0, 7, checkpoint(7, 'ec.test', ecLogKey)))).status).toBe(200);
+
+    // Restart: the held size is still 20.
+    await w.app.close();
+    w.store.close();
+    w = await witnessApp(path);
+    const again = await w.add(request(0, 30));
+    expect(again.status).toBe(409);
+    expect(again.body).toBe('20\n');
+    expect((await w.add(request(20, 30))).status).toBe(200);
+    await w.app.close();
+    w.store.close();
+  });
+});
+
+describe('a log that collects cosignatures itself (witnessUrls)', () => {
+  it('sends each checkpoint to the witness and serves the cosignatures, across a witness restart', async () => {
+    const dir = await tempDir();
+    // First start: the log makes its key; the witness is configured with it.
+    const first = await startLog({ dataDir: join(dir, 'log'), port: 0, host: '127.0.0.1' });
+    const pem = await (await fetch(`${first.ready.log}/api/v1/log/publicKey`)).text();
+    await first.close();
+    await writeFile(join(dir, 'witness.yaml'), JSON.stringify({ name: W, logs: [{ origin: '127.0.0.1', publicKey: pem }] }));
+    let witness = await startWitness({ dataDir: join(dir, 'witness'), port: 0, host: '127.0.0.1', config: join(dir, 'witness.yaml') });
+    const vkey = witness.ready.vkey!;
+    await writeFile(join(dir, 'log.yaml'), JSON.stringify({ witnessUrls: [{ url: witness.ready.witness, vkey }], checkpointIntervalMs: 0 }));
+    let log = await startLog({ dataDir: join(dir, 'log'), port: 0, host: '127.0.0.1', config: join(dir, 'log.yaml') });
+    const wkey = parseWitnessVkey(vkey);
+    const cosignedSize = async (): Promise<number | undefined> => {
+      const note = parseNote(await (await fetch(`${log.ready.log}/checkpoint`)).text());
+      const s = note.signatures.find((x) => x.name === W);
+      return s && verifyCosignature(note.body, s, wkey) !== undefined ? Number(note.body.split('\n')[1]) : undefined;
+    };
+    const until = async (f: () => Promise<boolean>): Promise<void> => {
+      for (let i = 0; i < 200; i++) {
+        if (await f()) return;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('not reached in 5 s');
+    };
+    const add = async (i: number): Promise<void> => {
+      const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const { createHash, sign } = await import('node:crypto');
+      const a = Buffer.from(`witnessed ${i} ${Math.random()}`);
+      const res = await fetch(`${log.ready.log}/api/v1/log/entries`, {
+        method: 'POST', headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ apiVersion: '0.0.1', kind: 'hashedrekord', spec: { data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(a).digest('hex') } }, signature: { content: sign('sha256', a, privateKey).toString('base64'), publicKey: { content: Buffer.from(publicKey.export({ format: 'pem', type: 'spki' }) as string).toString('base64') } } } }),
+      });
+      expect(res.status).toBe(201);
+    };
+    try {
+      await until(async () => (await cosignedSize()) === 0); // the empty tree, at start
+      for (let i = 0; i < 5; i++) await add(i);
+      await until(async () => (await cosignedSize()) === 5);
+      // A witness restart keeps its state; the log learns the held size from a 409 and goes on.
+      await witness.close();
+      witness = await startWitness({ dataDir: join(dir, 'witness'), port: Number(new URL(witness.ready.witness!).port), host: '127.0.0.1', config: join(dir, 'witness.yaml') });
+      for (let i = 5; i < 8; i++) await add(i);
+      await until(async () => (await cosignedSize()) === 8);
+      // A log restart starts without knowing what the witness holds: its first request gets a
+      // 409 with the size, and it sends again from there.
+      await log.close();
+      log = await startLog({ dataDir: join(dir, 'log'), port: 0, host: '127.0.0.1', config: join(dir, 'log.yaml') });
+      for (let i = 8; i < 10; i++) await add(i);
+      await until(async () => (await cosignedSize()) === 10);
+    } finally {
+      await log.close();
+      await witness.close();
+    }
+  }, 60_000);
+});
