@@ -20,6 +20,8 @@ interface VerifyCliOptions {
   partnerTuf?: { trustDomain: string; file: string }[];
   partnerTufRoot?: { trustDomain: string; file: string }[];
   tufCache: string;
+  witness?: string[];
+  witnessThreshold?: number;
   certificateIdentity?: string;
   certificateIdentityRegexp?: string;
   certificateOidcIssuer?: string;
@@ -188,6 +190,12 @@ export function registerVerify(program: Command): void {
     .option('--partner-tuf <td=url>', 'the same, fetched through the partner\'s TUF repository (e.g. its `cairn up` /tuf) (repeatable)', tdPair('trust-domain=https://.../tuf'))
     .option('--partner-tuf-root <td=file>', 'the pinned initial root.json of that TUF repository', tdPair('trust-domain=path/to/1.root.json'))
     .option('--tuf-cache <dir>', 'where trusted TUF metadata is kept between runs', '.cairn/partners')
+    .option('--witness <vkey>', 'online check: the log\'s current checkpoint must be cosigned by this C2SP witness and consistent with the bundle\'s (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--witness-threshold <n>', 'how many of the --witness keys must have cosigned (default: all)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number from 1');
+      return n;
+    })
     .option('--certificate-identity <san>', 'expected certificate SAN (URI, SPIFFE ID or email), exact')
     .option('--certificate-identity-regexp <re>', 'expected certificate SAN, as a regular expression')
     .option('--certificate-oidc-issuer <url>', 'expected OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)')
@@ -205,6 +213,11 @@ export function registerVerify(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (artifact: string | undefined, o: VerifyCliOptions) => {
       if (o.bulk) {
+        if (o.witness) {
+          process.stderr.write('cairn verify: --witness checks one bundle at a time; it is not available with --bulk\n');
+          process.exitCode = 1;
+          return;
+        }
         try {
           process.exitCode = await runBulk(o);
         } catch (e) {
@@ -222,7 +235,24 @@ export function registerVerify(program: Command): void {
         const partners = await partnersOf(o);
         const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o) });
         const when = r.timestamps.map((t) => `${t.time.toISOString()} (${t.source.split(':')[0]})`).join(', ');
-        process.stdout.write(`OK: ${artifact} signed by ${r.identity ?? 'the given key'}${r.issuer ? ` (issuer ${r.issuer})` : ''}${when ? `, at ${when}` : ''}\n`);
+        let witnessed = '';
+        if (o.witness) {
+          // Online, after the offline verification passed (host/verify/witnessed.ts).
+          const { checkWitnessed } = await import('../verify/witnessed.js');
+          const { parseWitnessVkey } = await import('../log/note.js');
+          const { parseBundle } = await import('../verify/bundle.js');
+          let keys;
+          try {
+            keys = o.witness.map(parseWitnessVkey);
+          } catch (e) {
+            throw Object.assign(new Error(`--witness: ${(e as Error).message}`), { code: 'TLOG_NOT_WITNESSED' });
+          }
+          const bundle = parseBundle(await loadJson(o.bundle ?? `${artifact}.sigstore.json`, 'BUNDLE_MALFORMED'));
+          const trust = trustWithPartners(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'), partners);
+          const w = await checkWitnessed(bundle, trust, { witnesses: keys, ...(o.witnessThreshold ? { threshold: o.witnessThreshold } : {}) });
+          witnessed = w.map((x) => `; witnessed by ${x.witnesses.join(', ')} at tree size ${x.witnessedSize} (the bundle's: ${x.bundleSize})`).join('');
+        }
+        process.stdout.write(`OK: ${artifact} signed by ${r.identity ?? 'the given key'}${r.issuer ? ` (issuer ${r.issuer})` : ''}${when ? `, at ${when}` : ''}${witnessed}\n`);
       } catch (e) {
         process.stderr.write(`FAIL ${describe(e)}\n`);
         process.exitCode = 1;

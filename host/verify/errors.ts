@@ -26,6 +26,8 @@ export type VerificationErrorCode =
   | 'TLOG_INCLUSION_PROOF_INVALID'
   | 'TLOG_CHECKPOINT_INVALID'
   | 'TLOG_INTEGRATED_TIME_INVALID'
+  /** Online witness check (witnessed.ts): too few witness cosignatures, or a witnessed tree inconsistent with the bundle's. */
+  | 'TLOG_NOT_WITNESSED'
   /** The artifact signature or DSSE envelope signature does not verify. */
   | 'SIGNATURE_INVALID'
   /** The artifact (or its digest) is not what was signed. */

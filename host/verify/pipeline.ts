@@ -360,20 +360,20 @@ function verifySet(e: TlogEntry, logs: TrustedLog[]): number {
   return e.integratedTime;
 }
 
-/** Signed-note checkpoint (C2SP): a signature line whose key hint is the log's, named for the origin, that verifies. */
-function verifyCheckpoint(e: TlogEntry, logs: TrustedLog[]): void {
-  const p = e.inclusionProof!;
-  const text = p.checkpoint;
-  if (!text) fail('TLOG_CHECKPOINT_INVALID', 'the inclusion proof has no checkpoint');
+/**
+ * A signed-note checkpoint (C2SP tlog-checkpoint): a signature line whose key hint is the log's,
+ * named for the origin, that verifies. Returns the checkpoint's origin, size and root.
+ */
+export function verifyCheckpointNote(text: string, logs: TrustedLog[]): { origin: string; size: number; root: Buffer; body: string } {
   const sep = text.indexOf('\n\n');
   if (sep < 0) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint has no signature block');
   const body = text.slice(0, sep + 1);
   const lines = body.slice(0, -1).split('\n');
   if (lines.length < 3 || !lines[0]) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint body needs origin, size and root hash');
   const origin = lines[0]!;
-  if (!/^(0|[1-9][0-9]*)$/.test(lines[1]!) || Number(lines[1]) !== p.treeSize) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint size does not match the inclusion proof');
+  if (!/^(0|[1-9][0-9]*)$/.test(lines[1]!) || !Number.isSafeInteger(Number(lines[1]))) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint size is not a number');
   const root = Buffer.from(lines[2]!, 'base64');
-  if (root.length !== 32 || !root.equals(p.rootHash)) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint root hash does not match the inclusion proof');
+  if (root.length !== 32) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint root hash is not 32 bytes');
   let verified = false;
   for (const line of text.slice(sep + 2).split('\n')) {
     if (!line) continue;
@@ -392,6 +392,22 @@ function verifyCheckpoint(e: TlogEntry, logs: TrustedLog[]): void {
     }
   }
   if (!verified) fail('TLOG_CHECKPOINT_INVALID', 'no checkpoint signature by the log verifies');
+  return { origin, size: Number(lines[1]), root, body };
+}
+
+/** The inclusion proof's checkpoint: signed by the log, for the proof's tree size and root. */
+function verifyCheckpoint(e: TlogEntry, logs: TrustedLog[]): void {
+  const p = e.inclusionProof!;
+  const text = p.checkpoint;
+  if (!text) fail('TLOG_CHECKPOINT_INVALID', 'the inclusion proof has no checkpoint');
+  const sep = text.indexOf('\n\n');
+  if (sep < 0) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint has no signature block');
+  const lines = text.slice(0, sep).split('\n');
+  if (lines.length < 3 || !lines[0]) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint body needs origin, size and root hash');
+  if (!/^(0|[1-9][0-9]*)$/.test(lines[1]!) || Number(lines[1]) !== p.treeSize) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint size does not match the inclusion proof');
+  const root = Buffer.from(lines[2]!, 'base64');
+  if (root.length !== 32 || !root.equals(p.rootHash)) fail('TLOG_CHECKPOINT_INVALID', 'checkpoint root hash does not match the inclusion proof');
+  verifyCheckpointNote(text, logs);
 }
 
 function verifyInclusionProof(e: TlogEntry): void {

@@ -98,7 +98,13 @@ describe('add-checkpoint', () => {
     const stranger = generateKeyPairSync('ed25519').privateKey;
     expect((await w.add(request(20, 25, checkpoint(25, ORIGIN, stranger)))).status).toBe(403);
     const good = checkpoint(25);
-    const broken = good.replace(/([A-Za-z0-9+/])(=*\n)$/, (_m, c: string, tail: string) => `${c === 'A' ? 'B' : 'A'}${tail}`);
+    // The log's own signature line with one signature byte flipped (key name and ID intact).
+    const broken = good.replace(/(\u2014 \S+ )([A-Za-z0-9+/=]+)\n$/, (_m, head: string, b64: string) => {
+      const raw = Buffer.from(b64, 'base64');
+      raw[20]! ^= 0x01;
+      return `${head}${raw.toString('base64')}\n`;
+    });
+    expect(broken).not.toBe(good);
     expect((await w.add(request(20, 25, broken))).status).toBe(403);
 
     // Malformed requests and sizes.
@@ -181,4 +187,108 @@ describe('a log that collects cosignatures itself (witnessUrls)', () => {
       await witness.close();
     }
   }, 60_000);
+});
+
+describe('cairn verify --witness (online: the log\'s current checkpoint cosigned and consistent with the bundle\'s)', () => {
+  it('passes with the witness that cosigned, fails with another or too few', async () => {
+    const { startStack } = await import('../../host/cli/up.js');
+    const { signArtifact } = await import('../../host/signer/sign.js');
+    const { fetchJwtSvid } = await import('../../host/signer/identity.js');
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const run = promisify(execFile);
+    const BIN = join(import.meta.dirname, '../../bin/cairn.js');
+    const dir = await tempDir();
+    const env = process.env.SPIFFE_ENDPOINT_SOCKET;
+    delete process.env.SPIFFE_ENDPOINT_SOCKET;
+    const stack = async (config: Record<string, unknown>) => startStack({ dataDir: join(dir, 'stack'), host: '127.0.0.1', port: 0, trustDomain: 'w.test', operator: 'w.test', config });
+    let s = await stack({});
+    const pem = await (await fetch(`${s.ready.log}/api/v1/log/publicKey`)).text();
+    await s.close();
+    await writeFile(join(dir, 'witness.yaml'), JSON.stringify({ name: W, logs: [{ origin: '127.0.0.1', publicKey: pem }] }));
+    const witness = await startWitness({ dataDir: join(dir, 'witness'), port: 0, host: '127.0.0.1', config: join(dir, 'witness.yaml') });
+    s = await stack({ log: { witnessUrls: [{ url: witness.ready.witness, vkey: witness.ready.vkey }], checkpointIntervalMs: 0 } });
+    if (env) process.env.SPIFFE_ENDPOINT_SOCKET = env;
+    try {
+      const artifact = join(dir, 'a.txt');
+      await writeFile(artifact, `witnessed ${Math.random()}`);
+      const { readFile } = await import('node:fs/promises');
+      const bundle = await signArtifact(await readFile(artifact), { endpoints: { ca: s.ready.ca, log: s.ready.log, tsa: s.ready.tsa }, token: async () => (await fetchJwtSvid(s.ready.socket, 'sigstore')).token });
+      await writeFile(`${artifact}.sigstore.json`, JSON.stringify(bundle));
+      const size = Number(((bundle.verificationMaterial as { tlogEntries: { inclusionProof: { treeSize: string } }[] }).tlogEntries[0]!.inclusionProof.treeSize));
+      const wkey = parseWitnessVkey(witness.ready.vkey!);
+      for (let i = 0; i < 200; i++) {
+        const note = parseNote(await (await fetch(`${s.ready.log}/checkpoint`)).text());
+        const cs = note.signatures.find((x) => x.name === W);
+        if (cs && verifyCosignature(note.body, cs, wkey) !== undefined && Number(note.body.split('\n')[1]) >= size) break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const args = [BIN, 'verify', artifact, '--trusted-root', s.ready.trustedRoot, '--certificate-identity', s.ready.identity, '--certificate-oidc-issuer', s.ready.oidc];
+      const ok = await run(process.execPath, [...args, '--witness', witness.ready.vkey!]);
+      expect(ok.stdout).toMatch(new RegExp(`^OK: .*witnessed by ${W.replace('/', '\\/')} at tree size \\d+`));
+      // Another witness never cosigned this log: refused, though the bundle itself verifies.
+      const other = witnessVkey('other.test/w', createPublicKey(generateKeyPairSync('ed25519').privateKey));
+      const no = await run(process.execPath, [...args, '--witness', other]).catch((e: { stderr: string; code: number }) => e);
+      expect((no as { code: number }).code).toBe(1);
+      expect((no as { stderr: string }).stderr).toMatch(/TLOG_NOT_WITNESSED: .*0 of the 1 required/);
+      const two = await run(process.execPath, [...args, '--witness', witness.ready.vkey!, '--witness', other, '--witness-threshold', '2']).catch((e: { stderr: string; code: number }) => e);
+      expect((two as { stderr: string }).stderr).toMatch(/TLOG_NOT_WITNESSED: .*1 of the 2 required/);
+      const one = await run(process.execPath, [...args, '--witness', witness.ready.vkey!, '--witness', other, '--witness-threshold', '1']);
+      expect(one.stdout).toMatch(/^OK: /);
+    } finally {
+      await s.close();
+      await witness.close();
+    }
+  }, 90_000);
+});
+
+describe('checkWitnessed against a log that forked', () => {
+  it('accepts a consistent witnessed tree, and refuses a forked, smaller or uncosigned one', async () => {
+    const { createServer } = await import('node:http');
+    const { checkWitnessed } = await import('../../host/verify/witnessed.js');
+    const wKeyObj = generateKeyPairSync('ed25519').privateKey;
+    const wKey = parseWitnessVkey(witnessVkey(W, createPublicKey(wKeyObj)));
+    const { cosign } = await import('../../host/log/note.js');
+    const other = Array.from({ length: 40 }, (_, i) => Buffer.from(`forked ${i}`));
+    let served = { size: 10, leaves: leaves as Buffer[], cosigned: true };
+    const cp = (size: number, ls: Buffer[]): string => checkpoint(size, ORIGIN, logKey, rootFromLeafHashes(leafHashes(ls.slice(0, size))));
+    const server = createServer((req, res) => {
+      const u = new URL(req.url!, 'http://x');
+      if (u.pathname === '/checkpoint') {
+        const note = cp(served.size, served.leaves);
+        const body = parseNote(note).body;
+        const s = cosign(body, W, wKeyObj, 1700000000n);
+        res.end(served.cosigned ? `${note}\u2014 ${W} ${Buffer.concat([s.keyId, s.signature]).toString('base64')}\n` : note);
+      } else if (u.pathname === '/api/v1/log/proof') {
+        const first = Number(u.searchParams.get('firstSize'));
+        const hashes = consistencyProof(leafHashes(served.leaves.slice(0, served.size)), first).map((h) => Buffer.from(h).toString('hex'));
+        res.setHeader('content-type', 'application/json').end(JSON.stringify({ hashes }));
+      } else res.writeHead(404).end();
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const base = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+    const nk = noteKeyFor(ORIGIN, createPublicKey(logKey));
+    const logId = Buffer.alloc(32, 9);
+    const trust = {
+      tlogs: [{ baseUrl: base, logId, checkpointKeyId: Buffer.from(nk.keyId), publicKey: createPublicKey(logKey), spki: createPublicKey(logKey).export({ type: 'spki', format: 'der' }), validFor: { start: new Date(0) } }],
+      ctlogs: [], certificateAuthorities: [], timestampAuthorities: [],
+    };
+    const bundleAt = (size: number) => ({ tlogEntries: [{ logId, inclusionProof: { checkpoint: cp(size, leaves) } }] }) as never;
+    try {
+      const ok = await checkWitnessed(bundleAt(5), trust as never, { witnesses: [wKey] });
+      expect(ok[0]).toMatchObject({ bundleSize: 5, witnessedSize: 10, witnesses: [W] });
+      // The log showed the witness another history: the proof cannot link the two trees.
+      served = { size: 10, leaves: other, cosigned: true };
+      await expect(checkWitnessed(bundleAt(5), trust as never, { witnesses: [wKey] })).rejects.toMatchObject({ code: 'TLOG_NOT_WITNESSED', message: expect.stringMatching(/forked/) });
+      // Same size, another root.
+      await expect(checkWitnessed(bundleAt(10), trust as never, { witnesses: [wKey] })).rejects.toMatchObject({ message: expect.stringMatching(/another root/) });
+      // Smaller than the bundle's tree, or not cosigned.
+      served = { size: 3, leaves: leaves as Buffer[], cosigned: true };
+      await expect(checkWitnessed(bundleAt(5), trust as never, { witnesses: [wKey] })).rejects.toMatchObject({ message: expect.stringMatching(/smaller/) });
+      served = { size: 10, leaves: leaves as Buffer[], cosigned: false };
+      await expect(checkWitnessed(bundleAt(5), trust as never, { witnesses: [wKey] })).rejects.toMatchObject({ message: expect.stringMatching(/0 of the 1/) });
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
 });
