@@ -20,6 +20,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   verify: async () => (await import('./verify.js')).registerVerify,
   sign: async () => (await import('./sign.js')).registerSign,
   attest: async () => (await import('./sign.js')).registerSign,
+  'witness-bundle': async () => (await import('./sign.js')).registerSign,
   chains: async () => (await import('./chains.js')).registerChains,
   build: async () => (await import('./chains.js')).registerChains,
   'trust-domain': async () => (await import('./trust-domain.js')).registerTrustDomain,

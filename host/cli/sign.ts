@@ -3,11 +3,15 @@
  * a Cairn stack (or any Sigstore-compatible one). Endpoints come from --signing-config (default:
  * the one `cairn up` writes); the identity is a JWT-SVID from the Workload API socket, or a token.
  * Each FILE gets FILE.sigstore.json (bundle v0.3).
+ *
+ * With --witness <vkey> (repeatable) the bundle is written only once the log's checkpoint carries
+ * those witnesses' cosignatures, with the inclusion proof against that checkpoint, so it verifies
+ * witnessed offline. `cairn witness-bundle B...` does the same to bundles already made.
  */
 import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { isCairnError } from '../errors.js';
 import { readSigningConfig } from '../signer/clients.js';
 import { identityToken, type IdentitySource } from '../signer/identity.js';
@@ -24,8 +28,37 @@ export interface SignerOptions {
   audience: string;
 }
 
-interface Common extends SignerOptions {
+interface Witnessing {
+  witness?: string[];
+  witnessThreshold?: number;
+  witnessWait: number;
+}
+
+interface Common extends SignerOptions, Witnessing {
   out?: string;
+}
+
+function withWitnessOptions(cmd: Command): Command {
+  return cmd
+    .option('--witness <vkey>', 'wait for this C2SP witness\'s cosignature and put the cosigned checkpoint in the bundle (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .option('--witness-threshold <n>', 'how many of the --witness keys (default: all)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number from 1');
+      return n;
+    })
+    .option('--witness-wait <seconds>', 'how long to wait for the cosignatures', (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('0..3600 seconds');
+      return n;
+    }, 30);
+}
+
+/** The bundle, witnessed when --witness was given (host/signer/witness-bundle.ts). */
+async function witnessed(bundle: Record<string, unknown>, o: Witnessing, logUrl: string): Promise<Record<string, unknown>> {
+  if (!o.witness?.length) return bundle;
+  const { parseWitnessVkey } = await import('../log/note.js');
+  const { witnessBundle } = await import('../signer/witness-bundle.js');
+  return witnessBundle(bundle, { logUrl, witnesses: o.witness.map(parseWitnessVkey), ...(o.witnessThreshold ? { threshold: o.witnessThreshold } : {}), waitMs: o.witnessWait * 1000 });
 }
 
 export function identity(o: SignerOptions): IdentitySource {
@@ -50,7 +83,7 @@ export function withSignerOptions(cmd: Command): Command {
 }
 
 function withCommon(cmd: Command): Command {
-  return withSignerOptions(cmd).option('--out <file>', 'bundle path (default FILE.sigstore.json)');
+  return withWitnessOptions(withSignerOptions(cmd).option('--out <file>', 'bundle path (default FILE.sigstore.json)'));
 }
 
 /** Runs a command body; a coded error becomes one line on stderr and exit status 1. */
@@ -69,7 +102,7 @@ export function registerSign(program: Command): void {
       const endpoints = await readSigningConfig(o.signingConfig);
       const src = identity(o);
       for (const f of files) {
-        const bundle = await signArtifact(await readFile(f), { endpoints, token: () => identityToken(src) });
+        const bundle = await witnessed(await signArtifact(await readFile(f), { endpoints, token: () => identityToken(src) }), o, endpoints.log);
         const out = files.length === 1 && o.out ? o.out : `${f}.sigstore.json`;
         await writeFile(out, JSON.stringify(bundle));
         process.stdout.write(`signed ${f} -> ${out}\n`);
@@ -89,10 +122,27 @@ export function registerSign(program: Command): void {
       const predicate = JSON.parse(await readFile(o.predicate, 'utf8')) as unknown;
       const digest = createHash('sha256').update(await readFile(file)).digest('hex');
       const st = statement([{ name: file.split('/').pop()!, digest: { sha256: digest } }], o.type, predicate);
-      const bundle = await signDsse(st, IN_TOTO, { endpoints, token: () => identityToken(identity(o)) });
+      const bundle = await witnessed(await signDsse(st, IN_TOTO, { endpoints, token: () => identityToken(identity(o)) }), o, endpoints.log);
       const out = o.out ?? `${file}.sigstore.json`;
       await writeFile(out, JSON.stringify(bundle));
       process.stdout.write(`attested ${file} (${o.type}) -> ${out}\n`);
+    }),
+  );
+  withWitnessOptions(
+    program
+      .command('witness-bundle')
+      .description('put a witness-cosigned checkpoint into existing bundles (inclusion proofs refreshed from the log), so they verify witnessed offline')
+      .argument('<bundles...>')
+      .option('--log <url>', 'the Rekor v1 log (default: the one in --signing-config)')
+      .option('--signing-config <file>', 'signing_config.json naming the log', '.cairn/signing_config.json'),
+  ).action((bundles: string[], o: Witnessing & { log?: string; signingConfig: string }) =>
+    run(async () => {
+      if (!o.witness?.length) throw new InvalidArgumentError('give at least one --witness <vkey>');
+      const logUrl = o.log ?? (await readSigningConfig(o.signingConfig)).log;
+      for (const b of bundles) {
+        await writeFile(b, JSON.stringify(await witnessed(JSON.parse(await readFile(b, 'utf8')) as Record<string, unknown>, o, logUrl)));
+        process.stdout.write(`witnessed ${b}\n`);
+      }
     }),
   );
 }

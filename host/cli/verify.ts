@@ -250,7 +250,7 @@ export function registerVerify(program: Command): void {
           const bundle = parseBundle(await loadJson(o.bundle ?? `${artifact}.sigstore.json`, 'BUNDLE_MALFORMED'));
           const trust = trustWithPartners(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'), partners);
           const w = await checkWitnessed(bundle, trust, { witnesses: keys, ...(o.witnessThreshold ? { threshold: o.witnessThreshold } : {}) });
-          witnessed = w.map((x) => `; witnessed by ${x.witnesses.join(', ')} at tree size ${x.witnessedSize} (the bundle's: ${x.bundleSize})`).join('');
+          witnessed = w.map((x) => (x.offline ? `; witnessed by ${x.witnesses.join(', ')} (cosigned checkpoint in the bundle, size ${x.bundleSize})` : `; witnessed by ${x.witnesses.join(', ')} at tree size ${x.witnessedSize} (the bundle's: ${x.bundleSize})`)).join('');
         }
         process.stdout.write(`OK: ${artifact} signed by ${r.identity ?? 'the given key'}${r.issuer ? ` (issuer ${r.issuer})` : ''}${when ? `, at ${when}` : ''}${witnessed}\n`);
       } catch (e) {

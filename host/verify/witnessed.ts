@@ -8,8 +8,10 @@
  * fork between them and us (the seed: "consistency proofs + witness cosignatures prove the log
  * never forked").
  *
- * The offline pipeline (pipeline.ts) does not do this: it needs the network, and a bundle's own
- * checkpoint was published before any witness saw it.
+ * A bundle whose checkpoint already carries the cosignatures (refreshed after the witnesses saw
+ * it: host/signer/witness-bundle.ts, `cairn witness-bundle`) passes without the network: the
+ * pipeline has checked that checkpoint's log signature and the inclusion proof against it.
+ * Otherwise the log is asked, as above.
  */
 import { verifyConsistency } from '../core/index.js';
 import { parseNote, verifyCosignature, type WitnessKey } from '../log/note.js';
@@ -30,6 +32,8 @@ export interface Witnessed {
   bundleSize: number;
   witnessedSize: number;
   witnesses: string[];
+  /** The cosignatures were in the bundle's own checkpoint (no network). */
+  offline: boolean;
 }
 
 async function get(url: string, timeoutMs: number): Promise<string> {
@@ -43,6 +47,12 @@ async function get(url: string, timeoutMs: number): Promise<string> {
   return res.text();
 }
 
+/** Distinct witnesses with a valid cosignature on a checkpoint note. */
+export function cosignersOf(checkpoint: string, witnesses: WitnessKey[]): string[] {
+  const note = parseNote(checkpoint);
+  return witnesses.filter((w) => note.signatures.some((s) => verifyCosignature(note.body, s, w) !== undefined)).map((w) => w.name);
+}
+
 export async function checkWitnessed(bundle: Bundle, trust: TrustMaterial, policy: WitnessPolicy): Promise<Witnessed[]> {
   const threshold = policy.threshold ?? policy.witnesses.length;
   if (threshold < 1 || threshold > policy.witnesses.length) fail('TLOG_NOT_WITNESSED', `the witness threshold must be 1..${policy.witnesses.length}`);
@@ -54,6 +64,11 @@ export async function checkWitnessed(bundle: Bundle, trust: TrustMaterial, polic
     const logs = trust.tlogs.filter((l) => l.logId.equals(e.logId) || (l.checkpointKeyId?.equals(e.logId) ?? false));
     if (logs.length === 0) fail('TLOG_UNKNOWN_LOG', 'the tlog entry names no trusted log');
     const mine = verifyCheckpointNote(ours, logs);
+    const inBundle = cosignersOf(ours, policy.witnesses);
+    if (inBundle.length >= threshold) {
+      out.push({ log: logs[0]!.baseUrl, bundleSize: mine.size, witnessedSize: mine.size, witnesses: inBundle, offline: true });
+      continue;
+    }
     // A log whose URL changed has one trusted-root entry per URL: the current one (no end to its
     // validity, latest start) first, then the others, until one answers.
     const candidates = [...logs].sort((a, b) => Number(a.validFor.end !== undefined) - Number(b.validFor.end !== undefined) || b.validFor.start.getTime() - a.validFor.start.getTime());
@@ -73,8 +88,7 @@ export async function checkWitnessed(bundle: Bundle, trust: TrustMaterial, polic
     const current = verifyCheckpointNote(currentText, logs);
     if (current.origin !== mine.origin) fail('TLOG_NOT_WITNESSED', `${base}/checkpoint is for origin ${current.origin}, not ${mine.origin}`);
     // Distinct witnesses with a valid cosignature over the log's current checkpoint body.
-    const note = parseNote(currentText);
-    const cosigned = policy.witnesses.filter((w) => note.signatures.some((s) => verifyCosignature(note.body, s, w) !== undefined)).map((w) => w.name);
+    const cosigned = cosignersOf(currentText, policy.witnesses);
     if (cosigned.length < threshold) fail('TLOG_NOT_WITNESSED', `the log's checkpoint carries ${cosigned.length} of the ${threshold} required witness cosignatures`);
     if (current.size < mine.size) fail('TLOG_NOT_WITNESSED', `the witnessed tree (${current.size}) is smaller than the bundle's (${mine.size}): the log is not append-only, or the witnesses are behind`);
     if (current.size === mine.size) {
@@ -91,7 +105,7 @@ export async function checkWitnessed(bundle: Bundle, trust: TrustMaterial, polic
         fail('TLOG_NOT_WITNESSED', `the witnessed tree (${current.size}) is not consistent with the bundle's (${mine.size}): the log forked`);
       }
     }
-    out.push({ log: base, bundleSize: mine.size, witnessedSize: current.size, witnesses: cosigned });
+    out.push({ log: base, bundleSize: mine.size, witnessedSize: current.size, witnesses: cosigned, offline: false });
   }
   return out;
 }

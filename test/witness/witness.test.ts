@@ -235,6 +235,28 @@ describe('cairn verify --witness (online: the log\'s current checkpoint cosigned
       expect((two as { stderr: string }).stderr).toMatch(/TLOG_NOT_WITNESSED: .*1 of the 2 required/);
       const one = await run(process.execPath, [...args, '--witness', witness.ready.vkey!, '--witness', other, '--witness-threshold', '1']);
       expect(one.stdout).toMatch(/^OK: /);
+
+      // Witnessed bundles: the cosigned checkpoint goes into the bundle, which then verifies
+      // witnessed with the log out of reach, and still verifies with sigstore-js.
+      await run(process.execPath, [BIN, 'witness-bundle', `${artifact}.sigstore.json`, '--witness', witness.ready.vkey!, '--log', s.ready.log, '--witness-wait', '10']);
+      const refreshed = JSON.parse(await readFile(`${artifact}.sigstore.json`, 'utf8'));
+      const envelope = refreshed.verificationMaterial.tlogEntries[0].inclusionProof.checkpoint.envelope as string;
+      expect(envelope).toContain(`\u2014 ${W} `);
+      const signed = join(dir, 'b.txt');
+      await writeFile(signed, `signed and witnessed ${Math.random()}`);
+      const signedOut = await run(process.execPath, [BIN, 'sign', signed, '--signing-config', s.ready.signingConfig, '--socket', s.ready.socket, '--witness', witness.ready.vkey!, '--witness-wait', '10']);
+      expect(signedOut.stdout).toMatch(/signed .* -> /);
+      const trustedRoot = s.ready.trustedRoot;
+      const { TrustedRoot } = await import('@sigstore/protobuf-specs');
+      const { toSignedEntity, toTrustMaterial, Verifier } = await import('@sigstore/verify');
+      const { bundleFromJSON } = await import('@sigstore/bundle');
+      new Verifier(toTrustMaterial(TrustedRoot.fromJSON(JSON.parse(await readFile(trustedRoot, 'utf8')))), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 })
+        .verify(toSignedEntity(bundleFromJSON(refreshed), await readFile(artifact)), { subjectAlternativeName: s.ready.identity, extensions: { issuer: s.ready.oidc } });
+      await s.close();
+      for (const f of [artifact, signed]) {
+        const offline = await run(process.execPath, [BIN, 'verify', f, '--trusted-root', trustedRoot, '--certificate-identity', s.ready.identity, '--certificate-oidc-issuer', s.ready.oidc, '--witness', witness.ready.vkey!]);
+        expect(offline.stdout).toMatch(/witnessed by .* \(cosigned checkpoint in the bundle/);
+      }
     } finally {
       await s.close();
       await witness.close();

@@ -1,0 +1,70 @@
+/**
+ * Witnessed bundles, for offline verification. A bundle's checkpoint is the one published with
+ * its entry's batch, before any witness could cosign it. Once the log's checkpoint carries the
+ * witnesses' cosignatures (host/log/witness-client.ts), this fetches each entry again
+ * (Rekor v1 `GET /api/v1/log/entries?logIndex=N`) and replaces its inclusion proof with one
+ * against that cosigned checkpoint. The SET and everything else stay as signed. A verifier can
+ * then require the cosignatures from the bundle alone (`cairn verify --witness`), and sigstore-js
+ * still verifies it: it ignores signature lines whose key hint is not its log's.
+ */
+import { initCore, leafHash, verifyInclusion } from '../core/index.js';
+import type { WitnessKey } from '../log/note.js';
+import { cosignersOf } from '../verify/witnessed.js';
+import { SignerError } from './errors.js';
+
+export interface WitnessBundleOptions {
+  /** The Rekor v1 log the entries are in. */
+  logUrl: string;
+  witnesses: WitnessKey[];
+  /** Distinct witnesses required (default: all given). */
+  threshold?: number;
+  /** How long to wait for the cosignatures (default 30 s), polling every `pollMs` (default 500 ms). */
+  waitMs?: number;
+  pollMs?: number;
+}
+
+type Json = Record<string, unknown>;
+
+export async function witnessBundle(bundle: Json, o: WitnessBundleOptions): Promise<Json> {
+  await initCore();
+  const threshold = o.threshold ?? o.witnesses.length;
+  if (threshold < 1 || threshold > o.witnesses.length) throw new SignerError('SIGNER_BAD_INPUT', `the witness threshold must be 1..${o.witnesses.length}`);
+  const vm = bundle.verificationMaterial as Json | undefined;
+  const entries = (vm?.tlogEntries ?? []) as Json[];
+  if (entries.length === 0) throw new SignerError('SIGNER_BAD_INPUT', 'the bundle has no tlog entries');
+  const deadline = Date.now() + (o.waitMs ?? 30_000);
+  const base = o.logUrl.replace(/\/$/, '');
+  const refreshed: Json[] = [];
+  for (const e of entries) {
+    const index = Number(e.logIndex);
+    if (!Number.isSafeInteger(index) || index < 0) throw new SignerError('SIGNER_BAD_INPUT', 'a tlog entry has no logIndex');
+    for (;;) {
+      const res = await fetch(`${base}/api/v1/log/entries?logIndex=${index}`, { signal: AbortSignal.timeout(10_000) });
+      if (res.status !== 200) throw new SignerError('SIGNER_LOG_FAILED', `${base} answered ${res.status} for entry ${index} (witnessing needs the Rekor v1 API)`);
+      const got = Object.values((await res.json()) as Record<string, Json>)[0] as Json | undefined;
+      const p = (got?.verification as Json | undefined)?.inclusionProof as { checkpoint: string; hashes: string[]; logIndex: number; rootHash: string; treeSize: number } | undefined;
+      // The same entry: its body is what the bundle's tlog entry canonicalised.
+      if (!got || got.body !== e.canonicalizedBody || !p) throw new SignerError('SIGNER_LOG_FAILED', `entry ${index} on ${base} is not this bundle's entry`);
+      if (cosignersOf(p.checkpoint, o.witnesses).length >= threshold) {
+        const root = Buffer.from(p.rootHash, 'hex');
+        const hashes = p.hashes.map((h) => Buffer.from(h, 'hex'));
+        const leaf = leafHash(Buffer.from(String(got.body), 'base64'));
+        if (!verifyInclusion(leaf, index, p.treeSize, hashes, root)) throw new SignerError('SIGNER_LOG_FAILED', `the log's inclusion proof for entry ${index} does not verify`);
+        refreshed.push({
+          ...e,
+          inclusionProof: {
+            logIndex: String(p.logIndex),
+            rootHash: root.toString('base64'),
+            treeSize: String(p.treeSize),
+            hashes: hashes.map((h) => h.toString('base64')),
+            checkpoint: { envelope: p.checkpoint },
+          },
+        });
+        break;
+      }
+      if (Date.now() >= deadline) throw new SignerError('SIGNER_LOG_FAILED', `entry ${index}: the log's checkpoint did not gain ${threshold} witness cosignature(s) in time`);
+      await new Promise((r) => setTimeout(r, o.pollMs ?? 500));
+    }
+  }
+  return { ...bundle, verificationMaterial: { ...vm, tlogEntries: refreshed } };
+}
