@@ -53,11 +53,11 @@ async function svids(socket: string): Promise<X509SvidResponse['svids']> {
 }
 
 const until = async (f: () => Promise<boolean>): Promise<void> => {
-  for (let i = 0; i < 100; i++) {
+  for (let i = 0; i < 400; i++) {
     if (await f()) return;
     await new Promise((r) => setTimeout(r, 50));
   }
-  throw new Error('condition not reached in 5 s');
+  throw new Error('condition not reached in 20 s');
 };
 
 it('attests with a join token and serves its own entries on its own socket', async () => {

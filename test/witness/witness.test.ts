@@ -151,11 +151,11 @@ describe('a log that collects cosignatures itself (witnessUrls)', () => {
       return s && verifyCosignature(note.body, s, wkey) !== undefined ? Number(note.body.split('\n')[1]) : undefined;
     };
     const until = async (f: () => Promise<boolean>): Promise<void> => {
-      for (let i = 0; i < 200; i++) {
+      for (let i = 0; i < 800; i++) {
         if (await f()) return;
         await new Promise((r) => setTimeout(r, 25));
       }
-      throw new Error('not reached in 5 s');
+      throw new Error('not reached in 20 s');
     };
     const add = async (i: number): Promise<void> => {
       const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
@@ -217,7 +217,7 @@ describe('cairn verify --witness (online: the log\'s current checkpoint cosigned
       await writeFile(`${artifact}.sigstore.json`, JSON.stringify(bundle));
       const size = Number(((bundle.verificationMaterial as { tlogEntries: { inclusionProof: { treeSize: string } }[] }).tlogEntries[0]!.inclusionProof.treeSize));
       const wkey = parseWitnessVkey(witness.ready.vkey!);
-      for (let i = 0; i < 200; i++) {
+      for (let i = 0; i < 800; i++) {
         const note = parseNote(await (await fetch(`${s.ready.log}/checkpoint`)).text());
         const cs = note.signatures.find((x) => x.name === W);
         if (cs && verifyCosignature(note.body, cs, wkey) !== undefined && Number(note.body.split('\n')[1]) >= size) break;
