@@ -1,14 +1,16 @@
 /**
  * Witnessed bundles, for offline verification. A bundle's checkpoint is the one published with
  * its entry's batch, before any witness could cosign it. Once the log's checkpoint carries the
- * witnesses' cosignatures (host/log/witness-client.ts), this fetches each entry again
- * (Rekor v1 `GET /api/v1/log/entries?logIndex=N`) and replaces its inclusion proof with one
- * against that cosigned checkpoint. The SET and everything else stay as signed. A verifier can
+ * witnesses' cosignatures (host/log/witness-client.ts), this replaces each entry's inclusion proof
+ * with one against that cosigned checkpoint: from the Rekor v1 entry API
+ * (`GET /api/v1/log/entries?logIndex=N`) for v1 entries, and for Rekor v2 entries from the log's
+ * `/checkpoint` and tiles (host/log/tile-client.ts), as a tiles client would. The SET and everything else stay as signed. A verifier can
  * then require the cosignatures from the bundle alone (`cairn verify --witness`), and sigstore-js
  * still verifies it: it ignores signature lines whose key hint is not its log's.
  */
 import { initCore, leafHash, verifyInclusion } from '../core/index.js';
-import type { WitnessKey } from '../log/note.js';
+import { parseCheckpoint, parseNote, type WitnessKey } from '../log/note.js';
+import { inclusionProofFromTiles } from '../log/tile-client.js';
 import { cosignersOf } from '../verify/witnessed.js';
 import { SignerError } from './errors.js';
 
@@ -38,6 +40,10 @@ export async function witnessBundle(bundle: Json, o: WitnessBundleOptions): Prom
   for (const e of entries) {
     const index = Number(e.logIndex);
     if (!Number.isSafeInteger(index) || index < 0) throw new SignerError('SIGNER_BAD_INPUT', 'a tlog entry has no logIndex');
+    if ((e.kindVersion as { version?: string } | undefined)?.version === '0.0.2') {
+      refreshed.push(await fromTiles(e, index, base, o.witnesses, threshold, deadline, o.pollMs ?? 500));
+      continue;
+    }
     for (;;) {
       const res = await fetch(`${base}/api/v1/log/entries?logIndex=${index}`, { signal: AbortSignal.timeout(10_000) });
       if (res.status !== 200) throw new SignerError('SIGNER_LOG_FAILED', `${base} answered ${res.status} for entry ${index} (witnessing needs the Rekor v1 API)`);
@@ -67,4 +73,37 @@ export async function witnessBundle(bundle: Json, o: WitnessBundleOptions): Prom
     }
   }
   return { ...bundle, verificationMaterial: { ...vm, tlogEntries: refreshed } };
+}
+
+/** A Rekor v2 entry's inclusion proof against the log's cosigned /checkpoint, from its tiles. */
+async function fromTiles(e: Json, index: number, base: string, witnesses: WitnessKey[], threshold: number, deadline: number, pollMs: number): Promise<Json> {
+  for (;;) {
+    const res = await fetch(`${base}/checkpoint`, { signal: AbortSignal.timeout(10_000) });
+    if (res.status !== 200) throw new SignerError('SIGNER_LOG_FAILED', `${base}/checkpoint answered ${res.status}`);
+    const text = await res.text();
+    if (cosignersOf(text, witnesses).length >= threshold) {
+      const cp = parseCheckpoint(parseNote(text).body);
+      if (index >= cp.size) throw new SignerError('SIGNER_LOG_FAILED', `entry ${index} is beyond the log's checkpoint (size ${cp.size})`);
+      let hashes: Uint8Array[];
+      try {
+        hashes = await inclusionProofFromTiles(base, index, cp.size);
+      } catch (cause) {
+        throw new SignerError('SIGNER_LOG_FAILED', `tiles of ${base}: ${(cause as Error).message}`, { cause });
+      }
+      const leaf = leafHash(Buffer.from(String(e.canonicalizedBody), 'base64'));
+      if (!verifyInclusion(leaf, index, cp.size, hashes, cp.root)) throw new SignerError('SIGNER_LOG_FAILED', `entry ${index} is not in the log's tree of size ${cp.size} (or its tiles are wrong)`);
+      return {
+        ...e,
+        inclusionProof: {
+          logIndex: String(index),
+          rootHash: Buffer.from(cp.root).toString('base64'),
+          treeSize: String(cp.size),
+          hashes: hashes.map((h) => Buffer.from(h).toString('base64')),
+          checkpoint: { envelope: text },
+        },
+      };
+    }
+    if (Date.now() >= deadline) throw new SignerError('SIGNER_LOG_FAILED', `the log's checkpoint did not gain ${threshold} witness cosignature(s) in time`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
 }

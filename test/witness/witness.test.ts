@@ -246,6 +246,13 @@ describe('cairn verify --witness (online: the log\'s current checkpoint cosigned
       await writeFile(signed, `signed and witnessed ${Math.random()}`);
       const signedOut = await run(process.execPath, [BIN, 'sign', signed, '--signing-config', s.ready.signingConfig, '--socket', s.ready.socket, '--witness', witness.ready.vkey!, '--witness-wait', '10']);
       expect(signedOut.stdout).toMatch(/signed .* -> /);
+      // A Rekor v2 entry: the proof against the cosigned checkpoint comes from the log's tiles.
+      const v2 = join(dir, 'c.txt');
+      await writeFile(v2, `rekor v2 ${Math.random()}`);
+      const b2 = await signArtifact(await readFile(v2), { endpoints: { ca: s.ready.ca, log: s.ready.log, tsa: s.ready.tsa, logVersion: 2 }, token: async () => (await fetchJwtSvid(s.ready.socket, 'sigstore')).token });
+      expect((b2.verificationMaterial as { tlogEntries: { kindVersion: { version: string } }[] }).tlogEntries[0]!.kindVersion.version).toBe('0.0.2');
+      await writeFile(`${v2}.sigstore.json`, JSON.stringify(b2));
+      await run(process.execPath, [BIN, 'witness-bundle', `${v2}.sigstore.json`, '--witness', witness.ready.vkey!, '--log', s.ready.log, '--witness-wait', '10']);
       const trustedRoot = s.ready.trustedRoot;
       const { TrustedRoot } = await import('@sigstore/protobuf-specs');
       const { toSignedEntity, toTrustMaterial, Verifier } = await import('@sigstore/verify');
@@ -253,7 +260,7 @@ describe('cairn verify --witness (online: the log\'s current checkpoint cosigned
       new Verifier(toTrustMaterial(TrustedRoot.fromJSON(JSON.parse(await readFile(trustedRoot, 'utf8')))), { tlogThreshold: 1, ctlogThreshold: 1, timestampThreshold: 1 })
         .verify(toSignedEntity(bundleFromJSON(refreshed), await readFile(artifact)), { subjectAlternativeName: s.ready.identity, extensions: { issuer: s.ready.oidc } });
       await s.close();
-      for (const f of [artifact, signed]) {
+      for (const f of [artifact, signed, v2]) {
         const offline = await run(process.execPath, [BIN, 'verify', f, '--trusted-root', trustedRoot, '--certificate-identity', s.ready.identity, '--certificate-oidc-issuer', s.ready.oidc, '--witness', witness.ready.vkey!]);
         expect(offline.stdout).toMatch(/witnessed by .* \(cosigned checkpoint in the bundle/);
       }
