@@ -25,6 +25,7 @@ const suites: Record<string, () => Promise<Suite>> = {
   signatures: async () => (await import('./signatures.js')).signaturesSuite,
   verify: async () => (await import('./verify.js')).verifySuite,
   browser: async () => (await import('./browser.js')).browserSuite,
+  runtimes: async () => (await import('./runtimes.js')).runtimesSuite,
 };
 
 const RESULTS = fileURLToPath(new URL('./RESULTS.md', import.meta.url));

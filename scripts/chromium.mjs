@@ -60,8 +60,12 @@ export async function runInChromium({ files, script, timeoutMs = 60_000, browser
     ]);
   } finally {
     clearTimeout(timer);
+    const exited = child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((r) => child.once('exit', r));
     child.kill('SIGKILL');
+    await exited;
     await new Promise((r) => server.close(r));
-    await rm(profile, { recursive: true, force: true });
+    // Chromium's helper processes outlive the killed browser for a moment and still write to the
+    // profile (an rm right away failed with ENOTEMPTY about one run in five); retry until they stop.
+    await rm(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
   }
 }

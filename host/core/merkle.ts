@@ -78,8 +78,16 @@ export async function initCore(opts: { source?: WasmSource | Promise<WasmSource>
   if (!runtimeMulTried) {
     runtimeMulTried = true;
     // CAIRN_WASM_ONLY=1 keeps every signature step in the core (no node:crypto ECDH step).
-    const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-    if (env?.CAIRN_WASM_ONLY !== '1') await installRuntimeScalarMul();
+    let wasmOnly = false;
+    try {
+      wasmOnly = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.CAIRN_WASM_ONLY === '1';
+    } catch {
+      // Deno's process.env throws NotCapable without --allow-env; an embedder there needs no env
+      // permission for the core, and setP256ScalarMul(undefined) gives WASM only without it.
+    }
+    // Deno's node:crypto ECDH costs about 800 µs per step (setPrivateKey + computeSecret, measured
+    // with Deno 2.9.6), five times a whole check in WASM there (bench/runtimes.ts): Deno keeps WASM.
+    if (!wasmOnly && !('Deno' in globalThis)) await installRuntimeScalarMul();
   }
 }
 let runtimeMulTried = false;
