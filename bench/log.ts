@@ -6,6 +6,8 @@
  *     Same-run baselines: the per-entry cost of the signature check (@noble/curves prehash verify,
  *     what hashedrekord needs: node:crypto cannot verify ECDSA over a digest) against node:crypto's
  *     message verify, to show where the time goes. The WASM P-256 verifier (issue 10) replaces it.
+ *     Then the same appends through the PostgreSQL store (host/log/store-pg.ts), on one log node
+ *     and on two nodes sharing the database, against the SQLite rows of the same run.
  *  2. Proof reads: GET /api/v1/log/entries?logIndex=<random> (entry + SET + inclusion proof +
  *     checkpoint) on a tree of 1,000,000 entries (100,000 with --quick). Target p99 ≤ 5 ms.
  * Anchors (published, not measured here): Trillian Tessera ~2,900 entries/s on a 12-core VM with
@@ -25,6 +27,7 @@ import { loadOrCreateLogKey } from '../host/log/keys.js';
 import { TransparencyLog } from '../host/log/log.js';
 import { setSigner } from '../host/log/set.js';
 import { SqliteLogStore } from '../host/log/store.js';
+import { postgresBin, startPostgres } from '../scripts/postgres.mjs';
 import { fmt, serviceProcess, table, type BenchOptions, type SuiteResult } from './harness.js';
 
 interface CannonResult {
@@ -177,6 +180,62 @@ async function bulkLoad(dataDir: string, n: number): Promise<void> {
   store.close();
 }
 
+const PG_CONNECTIONS = 256;
+
+/** Posts `part` to the log(s) at `urls` from `connections` autocannon clients split between them; entries/s over the slowest. */
+async function appendsTo(urls: string[], part: string[], connections: number): Promise<{ rate: number; p50: number; p99: number; non2xx: number }> {
+  const share = Math.ceil(part.length / urls.length);
+  const done = await Promise.all(urls.map((url, k) => {
+    const mine = part.slice(k * share, (k + 1) * share);
+    let i = 0;
+    return fixedAmount({
+      url, connections: Math.ceil(connections / urls.length), pipelining: 1, amount: mine.length, timeout: 30,
+      requests: [{ method: 'POST', path: '/api/v1/log/entries', headers: { 'content-type': 'application/json' }, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: mine[i++ % mine.length] }) }],
+    });
+  }));
+  // Every node's clients start together; the run ends with the last acknowledgement on any node.
+  const secs = Math.max(...done.map((d) => d.secs));
+  const acked = done.reduce((n, d) => n + d.r.requests.total - d.r.non2xx, 0);
+  // With two nodes the percentiles are the worse node's.
+  return { rate: acked / secs, p50: Math.max(...done.map((d) => d.r.latency.p50)), p99: Math.max(...done.map((d) => d.r.latency.p99)), non2xx: done.reduce((n, d) => n + d.r.non2xx, 0) };
+}
+
+/**
+ * The same appends with the trees in PostgreSQL (a server started here, fsync and
+ * synchronous_commit on): one log node, then two nodes sharing the database and the keys.
+ */
+async function postgresAppends(dir: string, bodies: string[], warm: string[], reps: number, perRun: number): Promise<{ nodes: number; rate: number; p50: number; p99: number; non2xx: number; all: number[] }[] | string> {
+  if (!postgresBin()) return 'skipped: no PostgreSQL server installed';
+  const pg = await startPostgres();
+  const out = [];
+  let next = 0;
+  try {
+    for (const nodes of [1, 2]) {
+      const cfg = `${LOG_BENCH_CONFIG}postgres: { url: "${pg.url}", schema: bench${nodes} }\n`;
+      const dataDir = join(dir, `pg-${nodes}`);
+      const servers = [];
+      try {
+        // Nodes start one after another: the first creates the schema and the keys the second reuses.
+        for (let k = 0; k < nodes; k++) servers.push(await serviceProcess('log', dataDir, 'log', cfg));
+        const urls = servers.map((x) => x.url);
+        await appendsTo(urls, warm.slice((nodes - 1) * WARMUP, nodes * WARMUP), 32);
+        const runs = [];
+        for (let rep = 0; rep < reps; rep++) {
+          runs.push(await appendsTo(urls, bodies.slice(next, next + perRun), PG_CONNECTIONS));
+          next += perRun;
+        }
+        runs.sort((a, b) => a.rate - b.rate);
+        out.push({ nodes, ...runs[runs.length >> 1]!, all: runs.map((r) => r.rate) });
+      } finally {
+        for (const x of servers) await x.stop();
+      }
+    }
+  } finally {
+    await pg.stop();
+  }
+  return out;
+}
+
 export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
   await initCore(); // hashedrekord checks run in the WASM core
   const costs = await signatureCost(opts.quick);
@@ -187,6 +246,9 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
   const n = perRun * (reps + 1) * APPEND_RUNS.length;
   const bodies = entries(n);
   const warmup = entries(APPEND_RUNS.length * WARMUP);
+  const pgBodies = entries(perRun * reps * 2);
+  const pgWarmup = entries(2 * WARMUP);
+  let onPostgres;
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-log-'));
   let append;
   let read;
@@ -225,6 +287,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
         await server.stop();
       }
     }
+    onPostgres = await postgresAppends(dir, pgBodies, pgWarmup, reps, perRun);
     const t0 = performance.now();
     await bulkLoad(join(dir, 'read'), readSize);
     loadSecs = (performance.now() - t0) / 1000;
@@ -263,6 +326,19 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     table(['connections', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-2xx', 'p99 vs 1 s target'], append.map((a) => [
       a.connections, fmt.ops(a.warmClients.rate), a.warmClients.p50, a.warmClients.p99, a.warmClients.non2xx, a.warmClients.p99 <= 1000 ? 'met' : 'missed',
     ])),
+    '',
+    `The same appends (${perRun} per run, ${reps} run(s), median shown) with both trees in PostgreSQL 15 on this machine (host/log/store-pg.ts; fsync and synchronous_commit on, each batch one transaction under the sequencing lock), ${PG_CONNECTIONS} autocannon connections split evenly between the nodes; two nodes share the database and the keys. ` +
+      'The SQLite row is the same-run row above at that connection count:',
+    '',
+    typeof onPostgres === 'string'
+      ? onPostgres
+      : table(['store', 'log nodes', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-2xx', 'vs SQLite, 1 node', 'every run (entries/s)'], [
+          ...append.filter((a) => a.connections === PG_CONNECTIONS).slice(0, 1).map((a) => ['SQLite', 1, fmt.ops(a.rate), a.r.latency.p50, a.r.latency.p99, a.r.non2xx, fmt.x(1), a.all.map((x) => fmt.ops(x.rate)).join(' / ')]),
+          ...onPostgres.map((p) => {
+            const sqlite = append.find((a) => a.connections === PG_CONNECTIONS);
+            return ['PostgreSQL', p.nodes, fmt.ops(p.rate), p.p50, p.p99, p.non2xx, sqlite ? fmt.x(p.rate / sqlite.rate) : '', p.all.map((x) => fmt.ops(x)).join(' / ')];
+          }),
+        ]),
     '',
     `Proof reads over HTTP at ${readSize.toLocaleString('en-US')} entries (bulk-loaded through the engine in ${loadSecs.toFixed(1)} s), GET entry + SET + inclusion proof + checkpoint at random indices, 8 connections:`,
     '',

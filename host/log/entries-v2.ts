@@ -74,8 +74,11 @@ export async function prepareEntryV2(input: unknown, admission?: Admission): Pro
 }
 
 /** protobuf-specs dev.sigstore.rekor.v1.TransparencyLogEntry, JSON mapping (int64 as strings). */
-export function transparencyLogEntryV2(log: TransparencyLog, index: number, prepared: PreparedEntry, spki: Uint8Array): Record<string, unknown> {
+export async function transparencyLogEntryV2(log: TransparencyLog, index: number, prepared: PreparedEntry, spki: Uint8Array): Promise<Record<string, unknown>> {
   const size = log.size();
+  const root = log.root();
+  const checkpoint = log.checkpoint();
+  const hashes = await log.inclusionProof(index, size);
   return {
     logIndex: String(index),
     logId: { keyId: createHash('sha256').update(spki).digest('base64') },
@@ -83,10 +86,10 @@ export function transparencyLogEntryV2(log: TransparencyLog, index: number, prep
     integratedTime: '0',
     inclusionProof: {
       logIndex: String(index),
-      rootHash: Buffer.from(log.root()).toString('base64'),
+      rootHash: Buffer.from(root).toString('base64'),
       treeSize: String(size),
-      hashes: log.inclusionProof(index, size).map((h) => Buffer.from(h).toString('base64')),
-      checkpoint: { envelope: log.checkpoint() },
+      hashes: hashes.map((h) => Buffer.from(h).toString('base64')),
+      checkpoint: { envelope: checkpoint },
     },
     canonicalizedBody: Buffer.from(prepared.body).toString('base64'),
   };

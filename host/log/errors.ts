@@ -27,7 +27,11 @@ export type LogErrorCode =
   /** A cosignature from an unknown witness, or one that does not verify (C2SP tlog-cosignature). */
   | 'LOG_BAD_COSIGNATURE'
   /** A checkpoint that is not consistent with one published earlier: never published. */
-  | 'LOG_INCONSISTENT';
+  | 'LOG_INCONSISTENT'
+  /** The database behind the log (PostgreSQL) cannot be reached or refused the write: retry later (503). */
+  | 'LOG_STORE_UNAVAILABLE'
+  /** The database holds another log (another key or origin) than this node is configured for. */
+  | 'LOG_STORE_MISMATCH';
 
 export class LogError extends CairnError<LogErrorCode> {
   constructor(code: LogErrorCode, message: string, opts: { status?: number; cause?: unknown; retryAfter?: number } = {}) {
@@ -44,10 +48,12 @@ function defaultStatus(code: LogErrorCode): number {
       return 404;
     case 'LOG_OVERLOADED':
     case 'LOG_CLOSING':
+    case 'LOG_STORE_UNAVAILABLE':
       return 503;
     case 'LOG_UNSUPPORTED_KIND':
       return 400;
     case 'LOG_INCONSISTENT':
+    case 'LOG_STORE_MISMATCH':
       return 500;
     default:
       return 400;

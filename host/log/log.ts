@@ -2,8 +2,8 @@
  * The log engine: sequence → integrate → publish (Tessera's split, STYLE.md point 6).
  *
  *  - `add` queues an entry and resolves with its index ONLY after the batch holding it is durably
- *    committed (SQLite COMMIT with synchronous=FULL). It MUST NOT resolve earlier: a client that
- *    has an index may rely on it surviving a crash.
+ *    committed (SQLite COMMIT with synchronous=FULL, or PostgreSQL's COMMIT). It MUST NOT resolve
+ *    earlier: a client that has an index may rely on it surviving a crash.
  *  - Batches close at `batchSize` entries or `batchAgeMs` after the first entry, whichever is first,
  *    and (unless `closeQuietBatches` is false) as soon as a whole event-loop turn passes in which
  *    the open batch did not grow: its submitters are all waiting on it, so holding it open only
@@ -15,12 +15,19 @@
  *    the new tree is consistent with the last published checkpoint: an inconsistent checkpoint is
  *    never published (it would be proof of a fork).
  *  - The queue is bounded; when full, `add` fails with LOG_OVERLOADED (503 + Retry-After).
+ *  - Each batch is sequenced inside `store.exclusive` (host/log/store.ts): with PostgreSQL several
+ *    nodes share one tree, so the step starts by catching up on what another node committed.
+ *
+ * Stored subtree hashes are read asynchronously and cached forever (they never change). The tree
+ * algorithms (host/log/tree.ts) stay synchronous: their reads depend only on positions, so
+ * `withNodes` runs one against the cache, lists the nodes it missed, fetches them in one query and
+ * runs it again.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { initCore, leafHashes, verifyConsistency } from '../core/index.js';
 import { LogError } from './errors.js';
 import { formatCheckpoint, formatNote, parseCheckpoint, parseNote, signNoteBody, verifyCosignature, type NoteSignature, type WitnessKey } from './note.js';
-import type { LogStore, NewEntry, StoredEntry } from './store.js';
+import { mergeCosignature, type LogReader, type LogStore, type LogWriter, type NewEntry, type NewNodes, type StoredEntry } from './store.js';
 import { consistencyPath, inclusionPath, newNodes, treeRoot, type NodeSource } from './tree.js';
 
 export interface LogOptions {
@@ -67,11 +74,12 @@ interface Pending {
 }
 
 const EMPTY_ROOT = new Uint8Array(createHash('sha256').digest());
+const ZERO = new Uint8Array(32);
 
 interface Staged {
   accepted: { p: Pending; leaf: Uint8Array }[];
   rows: NewEntry[];
-  levels: { level: number; first: number; hashes: Uint8Array[] }[];
+  levels: NewNodes[];
   fresh: Map<string, Uint8Array>;
   from: number;
   size: number;
@@ -101,6 +109,7 @@ export class TransparencyLog {
   private flushing: Promise<void> = Promise.resolve();
   private readonly published = new Set<() => void>();
   private cache = new Map<string, Uint8Array>();
+  private unlisten: () => void = () => undefined;
   private current: { size: number; root: Uint8Array; note: string };
   /** Witness cosignature lines for the current checkpoint (mirrors the store; read on every entry served). */
   private cosignatures: string[] = [];
@@ -123,18 +132,28 @@ export class TransparencyLog {
   static async open(o: LogOptions): Promise<TransparencyLog> {
     await initCore();
     const log = new TransparencyLog(o);
-    const size = log.store.size();
-    const root = size === 0 ? EMPTY_ROOT : treeRoot(log.nodes, size);
-    const last = log.store.latestCheckpoint();
-    if (last && last.size === size) {
-      log.current = { size, root, note: last.note };
-      log.cosignatures = last.cosignatures;
-    } else {
-      // No checkpoint for the stored size yet (first start, or a new origin/key): publish one.
-      log.current = { size, root, note: log.signCheckpoint(size, root) };
-      log.store.saveCheckpoint(size, log.current.note);
-    }
+    // Nodes sharing a database must sign with one key: checkpoints from two keys would look like
+    // two logs (or a fork) to every client. The first node to open the store records it.
+    const keyId = createHash('sha256').update(createPublicKey(o.key).export({ format: 'der', type: 'spki' })).digest('hex');
+    const owner = await log.store.initMeta('logKey', keyId);
+    if (owner !== keyId) throw new LogError('LOG_STORE_MISMATCH', `this store belongs to the log with key ${owner.slice(0, 16)}…, not ${keyId.slice(0, 16)}…`);
+    await log.store.exclusive(async (w) => {
+      const size = await w.size();
+      const root = size === 0 ? EMPTY_ROOT : await log.withNodes(w, (get) => treeRoot(get, size));
+      const last = await w.latestCheckpoint();
+      if (last && last.size === size) {
+        log.current = { size, root, note: last.note };
+        log.cosignatures = last.cosignatures;
+      } else {
+        // No checkpoint for the stored size yet (first start, or a new origin): publish one.
+        log.current = { size, root, note: log.signCheckpoint(size, root) };
+        await w.saveCheckpoint(size, log.current.note);
+      }
+    });
     log.publishedAt = log.now();
+    log.unlisten = log.store.onForeignPublish(() => {
+      log.flushing = log.flushing.then(() => log.refresh(log.store)).catch(() => undefined); // the next batch retries
+    });
     const every = o.checkpointIntervalMs ?? 0;
     if (every > 0) {
       log.publisher = setInterval(() => log.republish(every), Math.max(10, Math.floor(every / 2)));
@@ -146,27 +165,104 @@ export class TransparencyLog {
   /** The publish step on a timer: re-sign the current tree if no checkpoint was published within `every` ms. */
   private republish(every: number): void {
     if (this.closing) return;
-    this.flushing = this.flushing.then(() => {
+    this.flushing = this.flushing.then(async () => {
       if (this.closing || this.now() - this.publishedAt < every) return;
-      const { size, root } = this.current;
-      const note = this.signCheckpoint(size, root);
-      this.store.saveCheckpoint(size, note);
-      this.current = { size, root, note };
+      await this.store.exclusive(async (w) => {
+        await this.refresh(w);
+        if (this.now() - this.publishedAt < every) return; // another node just published
+        const { size, root } = this.current;
+        const note = this.signCheckpoint(size, root);
+        await w.saveCheckpoint(size, note);
+        this.current = { size, root, note };
+      });
       this.publishedAt = this.now();
       this.announce();
     }).catch(() => undefined); // a failed re-sign leaves the previous checkpoint; the next tick retries
   }
 
-  /** Stored complete-subtree hashes, with a small cache for the hot right edge. */
-  readonly nodes: NodeSource = (level, index) => {
-    const k = `${level}/${index}`;
-    const hit = this.cache.get(k);
-    if (hit) return hit;
-    const h = this.store.node(level, index);
-    if (this.cache.size > 65_536) this.cache.clear();
-    this.cache.set(k, h);
-    return h;
-  };
+  /**
+   * Catch up on checkpoints another node sharing the store has published (or on cosignatures it
+   * added). The stored nodes must hash to the checkpoint's root and its origin must be ours;
+   * otherwise the store holds another log and nothing more is served from it.
+   */
+  private async refresh(r: LogReader): Promise<void> {
+    const last = await r.latestCheckpoint();
+    if (!last) return;
+    if (last.size === this.current.size && last.note === this.current.note) {
+      this.cosignatures = last.cosignatures;
+      return;
+    }
+    if (last.size <= this.current.size) return;
+    const cp = parseCheckpoint(parseNote(last.note).body);
+    const root = await this.withNodes(r, (get) => treeRoot(get, last.size));
+    if (cp.origin !== this.origin || cp.size !== last.size || Buffer.compare(Buffer.from(cp.root), Buffer.from(root)) !== 0) {
+      throw new LogError('LOG_STORE_MISMATCH', `the store's checkpoint at size ${last.size} is not this log's (origin ${cp.origin}) or does not match its nodes`);
+    }
+    this.current = { size: last.size, root, note: last.note };
+    this.cosignatures = last.cosignatures;
+    this.publishedAt = this.now();
+    this.announce();
+  }
+
+  /**
+   * Runs a tree computation (host/log/tree.ts) over stored nodes. Their positions never depend on
+   * their values, so a first run against the cache (with zeros for misses) lists exactly the nodes
+   * it lacks; they are fetched in one query and the computation runs again.
+   */
+  async withNodes<T>(r: LogReader, f: (get: NodeSource) => T): Promise<T> {
+    if (r.nodeNow) return this.withNodesNow(r, f);
+    const missing = new Map<string, [number, number]>();
+    const first = f((level, index) => {
+      const k = `${level}/${index}`;
+      const h = this.cache.get(k);
+      if (h) return h;
+      missing.set(k, [level, index]);
+      return ZERO;
+    });
+    if (missing.size === 0) return first;
+    const at = [...missing.values()];
+    const got = await r.nodes(at);
+    const local = new Map<string, Uint8Array>();
+    at.forEach(([level, index], i) => {
+      const h = got[i];
+      if (!h) throw new LogError('LOG_NOT_FOUND', `no node at level ${level} index ${index}`, { status: 404 });
+      local.set(`${level}/${index}`, h);
+    });
+    const out = f((level, index) => {
+      const k = `${level}/${index}`;
+      const h = local.get(k) ?? this.cache.get(k);
+      if (!h) throw new LogError('LOG_NOT_FOUND', `no node at level ${level} index ${index}`, { status: 404 });
+      return h;
+    });
+    this.remember(local);
+    return out;
+  }
+
+  /** withNodes for a store with synchronous reads (SQLite): one pass, reading misses as it goes. */
+  private withNodesNow<T>(r: LogReader, f: (get: NodeSource) => T): T {
+    const read = new Map<string, Uint8Array>();
+    const out = f((level, index) => {
+      const k = `${level}/${index}`;
+      const hit = read.get(k) ?? this.cache.get(k);
+      if (hit) return hit;
+      const h = r.nodeNow!(level, index);
+      if (!h) throw new LogError('LOG_NOT_FOUND', `no node at level ${level} index ${index}`, { status: 404 });
+      read.set(k, h);
+      return h;
+    });
+    this.remember(read);
+    return out;
+  }
+
+  private remember(nodes: Map<string, Uint8Array>): void {
+    if (this.cache.size + nodes.size > 65_536) this.cache.clear();
+    for (const [k, h] of nodes) this.cache.set(k, h);
+  }
+
+  /** `width` consecutive stored nodes at `level` from `first` (a C2SP tile), concatenated. */
+  async nodeRange(level: number, first: number, width: number): Promise<Buffer> {
+    return this.withNodes(this.store, (get) => Buffer.concat(Array.from({ length: width }, (_, i) => get(level, first + i))));
+  }
 
   size(): number {
     return this.current.size;
@@ -207,8 +303,8 @@ export class TransparencyLog {
   }
 
   /** Index of an entry already in the log with this leaf hash. */
-  find(leaf: Uint8Array): number | undefined {
-    return this.store.indexOfLeaf(leaf);
+  async find(leaf: Uint8Array): Promise<number | undefined> {
+    return (await this.store.findLeaves([leaf]))[0];
   }
 
   add(entry: Pending['entry']): Promise<Added> {
@@ -247,17 +343,22 @@ export class TransparencyLog {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.batchSize);
       try {
-        const staged = this.stage(batch);
-        if (!staged) continue;
-        // Inclusion promises are signed (on the thread pool) before the commit that makes the
-        // entries visible, so every stored entry has its promise. Nothing else commits meanwhile:
-        // flushes are chained.
-        if (this.promiseOf) {
-          const f = this.promiseOf;
-          const promises = await Promise.all(staged.rows.map((r, i) => f({ body: r.body, index: staged.from + i, integratedTime: r.integratedTime })));
-          staged.rows.forEach((r, i) => (r.promise = promises[i]));
-        }
-        this.commit(staged);
+        const staged = await this.store.exclusive(async (w) => {
+          await this.refresh(w);
+          const st = await this.stage(batch, w);
+          if (!st) return undefined;
+          // Inclusion promises are signed (on the thread pool) before the commit that makes the
+          // entries visible, so every stored entry has its promise. Nothing else commits
+          // meanwhile: flushes are chained, and other nodes wait on the store's lock.
+          if (this.promiseOf) {
+            const f = this.promiseOf;
+            const promises = await Promise.all(st.rows.map((r, i) => f({ body: r.body, index: st.from + i, integratedTime: r.integratedTime })));
+            st.rows.forEach((r, i) => (r.promise = promises[i]));
+          }
+          await w.append(st.rows, st.levels, { size: st.size, note: st.note });
+          return st;
+        });
+        if (staged) this.commit(staged);
       } catch (e) {
         for (const p of batch) p.reject(e);
       }
@@ -265,17 +366,18 @@ export class TransparencyLog {
   }
 
   /** Sequence + integrate one batch (leaves, new nodes, root, consistency, checkpoint), without storing it. */
-  private stage(batch: Pending[]): Staged | undefined {
+  private async stage(batch: Pending[], w: LogWriter): Promise<Staged | undefined> {
     const leaves = leafHashes(batch.map((p) => p.entry.body));
     const time = Math.floor(this.now() / 1000);
     const accepted: { p: Pending; leaf: Uint8Array }[] = [];
     const seen = new Map<string, number>();
+    const stored = this.dedup ? await w.findLeaves(batch.map((_, i) => leaves.subarray(i * 32, i * 32 + 32))) : [];
     for (let i = 0; i < batch.length; i++) {
       const p = batch[i]!;
       const leaf = leaves.subarray(i * 32, i * 32 + 32);
       if (this.dedup) {
         const hex = Buffer.from(leaf).toString('hex');
-        const existing = this.store.indexOfLeaf(leaf) ?? seen.get(hex);
+        const existing = stored[i] ?? seen.get(hex);
         if (existing !== undefined) {
           p.reject(Object.assign(new LogError('LOG_DUPLICATE', 'an equivalent entry already exists in the log'), { existingIndex: existing }));
           continue;
@@ -287,14 +389,17 @@ export class TransparencyLog {
     if (accepted.length === 0) return undefined;
     const from = this.current.size;
     const size = from + accepted.length;
-    const levels = newNodes(this.nodes, from, accepted.map((a) => a.leaf));
-    // Root of the new tree from old stored nodes plus the batch's new ones.
     const fresh = new Map<string, Uint8Array>();
-    accepted.forEach((a, i) => fresh.set(`0/${from + i}`, a.leaf));
-    for (const l of levels) l.hashes.forEach((h, i) => fresh.set(`${l.level}/${l.first + i}`, h));
-    const get: NodeSource = (level, index) => fresh.get(`${level}/${index}`) ?? this.nodes(level, index);
-    const root = treeRoot(get, size);
-    if (from > 0 && !verifyConsistency(from, size, consistencyPath(get, from, size), this.current.root, root)) {
+    const { levels, root, proof } = await this.withNodes(w, (stored) => {
+      const levels = newNodes(stored, from, accepted.map((a) => a.leaf));
+      // Root of the new tree from old stored nodes plus the batch's new ones.
+      fresh.clear();
+      accepted.forEach((a, i) => fresh.set(`0/${from + i}`, a.leaf));
+      for (const l of levels) l.hashes.forEach((h, i) => fresh.set(`${l.level}/${l.first + i}`, h));
+      const get: NodeSource = (level, index) => fresh.get(`${level}/${index}`) ?? stored(level, index);
+      return { levels, root: treeRoot(get, size), proof: from > 0 ? consistencyPath(get, from, size) : [] };
+    });
+    if (from > 0 && !verifyConsistency(from, size, proof, this.current.root, root)) {
       throw new LogError('LOG_INCONSISTENT', 'refusing to publish a checkpoint inconsistent with the previous one');
     }
     const note = this.signCheckpoint(size, root);
@@ -308,51 +413,54 @@ export class TransparencyLog {
     return { accepted, rows, levels, fresh, from, size, root, note };
   }
 
-  /** Store one staged batch (one transaction, fsynced), publish its checkpoint, acknowledge its entries. */
+  /** After a staged batch is durably stored: publish its checkpoint, acknowledge its entries. */
   private commit(st: Staged): void {
-    const { accepted, rows, levels, fresh, from, size, root, note } = st;
-    this.store.append(rows, levels, { size, note });
+    const { accepted, rows, fresh, from, size, root, note } = st;
     this.current = { size, root, note };
     this.publishedAt = this.now();
     this.cosignatures = [];
     // The batch's new nodes (and leaves) are what the next inclusion proofs read first.
-    if (this.cache.size + fresh.size > 65_536) this.cache.clear();
-    for (const [k, h] of fresh) this.cache.set(k, h);
+    this.remember(fresh);
     accepted.forEach((a, i) => a.p.resolve({ index: from + i, integratedTime: rows[i]!.integratedTime, ...(rows[i]!.promise ? { promise: rows[i]!.promise } : {}) }));
     this.announce();
   }
 
-  entry(index: number): StoredEntry {
+  async entry(index: number): Promise<StoredEntry> {
     if (!Number.isSafeInteger(index) || index < 0 || index >= this.current.size) throw new LogError('LOG_NOT_FOUND', `no entry at index ${index}`, { status: 404 });
-    return this.store.entry(index)!;
+    const e = await this.store.entry(index);
+    if (!e) throw new LogError('LOG_NOT_FOUND', `no entry at index ${index}`, { status: 404 });
+    return e;
   }
 
-  inclusionProof(index: number, size = this.current.size): Uint8Array[] {
-    if (!Number.isSafeInteger(index) || index < 0 || !Number.isSafeInteger(size) || index >= size || size > this.current.size) throw new LogError('LOG_BAD_RANGE', `no inclusion proof for index ${index} in size ${size}`);
-    return inclusionPath(this.nodes, index, size);
-  }
-
-  consistencyProof(first: number, second: number): Uint8Array[] {
-    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(second) || first < 0 || first > second || second > this.current.size) {
-      throw new LogError('LOG_BAD_RANGE', `no consistency proof from ${first} to ${second} (tree size ${this.current.size})`);
+  inclusionProof(index: number, size = this.current.size): Promise<Uint8Array[]> {
+    if (!Number.isSafeInteger(index) || index < 0 || !Number.isSafeInteger(size) || index >= size || size > this.current.size) {
+      return Promise.reject(new LogError('LOG_BAD_RANGE', `no inclusion proof for index ${index} in size ${size}`));
     }
-    return consistencyPath(this.nodes, first, second);
+    return this.withNodes(this.store, (get) => inclusionPath(get, index, size));
   }
 
-  rootAt(size: number): Uint8Array {
+  consistencyProof(first: number, second: number): Promise<Uint8Array[]> {
+    if (!Number.isSafeInteger(first) || !Number.isSafeInteger(second) || first < 0 || first > second || second > this.current.size) {
+      return Promise.reject(new LogError('LOG_BAD_RANGE', `no consistency proof from ${first} to ${second} (tree size ${this.current.size})`));
+    }
+    return this.withNodes(this.store, (get) => consistencyPath(get, first, second));
+  }
+
+  async rootAt(size: number): Promise<Uint8Array> {
     if (!Number.isSafeInteger(size) || size < 0 || size > this.current.size) throw new LogError('LOG_BAD_RANGE', `no tree of size ${size}`);
-    return size === 0 ? EMPTY_ROOT : treeRoot(this.nodes, size);
+    if (size === this.current.size) return this.current.root;
+    return size === 0 ? EMPTY_ROOT : this.withNodes(this.store, (get) => treeRoot(get, size));
   }
 
   /**
    * Accept a witness cosignature over the current checkpoint (C2SP tlog-cosignature). The note
    * must be exactly our latest checkpoint body; the cosignature must verify with a configured key.
    */
-  addCosignature(noteText: string): { size: number; witness: string } {
+  async addCosignature(noteText: string): Promise<{ size: number; witness: string }> {
     const note = parseNote(noteText);
     const cp = parseCheckpoint(note.body);
     if (cp.origin !== this.origin) throw new LogError('LOG_BAD_COSIGNATURE', 'the checkpoint is for another origin');
-    if (cp.size > this.current.size || Buffer.compare(Buffer.from(cp.root), Buffer.from(this.rootAt(cp.size))) !== 0) {
+    if (cp.size > this.current.size || Buffer.compare(Buffer.from(cp.root), Buffer.from(await this.rootAt(cp.size))) !== 0) {
       throw new LogError('LOG_BAD_COSIGNATURE', 'the checkpoint does not match this log');
     }
     let accepted: { w: WitnessKey; s: NoteSignature } | undefined;
@@ -364,8 +472,8 @@ export class TransparencyLog {
     const line = `\u2014 ${accepted.s.name} ${Buffer.concat([accepted.s.keyId, accepted.s.signature]).toString('base64')}\n`;
     // Cosignatures are stored with the checkpoint of that size; only the latest is served inline.
     if (cp.size === this.current.size) {
-      this.store.addCosignature(cp.size, line);
-      this.cosignatures = [...this.cosignatures.filter((l) => l.split(' ')[1] !== accepted!.s.name), line];
+      await this.store.addCosignature(cp.size, line);
+      this.cosignatures = mergeCosignature(this.cosignatures, line);
     }
     return { size: cp.size, witness: accepted.w.name };
   }
@@ -374,6 +482,7 @@ export class TransparencyLog {
   async close(): Promise<void> {
     this.closing = true;
     if (this.publisher) clearInterval(this.publisher);
+    this.unlisten();
     this.kick();
     await this.flushing;
   }

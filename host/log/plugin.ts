@@ -54,10 +54,14 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   const uuidOf = (leaf: Uint8Array): string => opts.treeId + hex(leaf);
 
   /** Rekor v1 LogEntry for an index, with SET and an inclusion proof against the current checkpoint. */
-  const entryResponse = (index: number, known?: StoredEntry): Record<string, unknown> => {
-    const e = known ?? log.entry(index);
+  const entryResponse = async (index: number, known?: StoredEntry): Promise<Record<string, unknown>> => {
+    const e = known ?? (await log.entry(index));
     const body = b64(e.body);
+    // One tree for the proof, the root and the checkpoint, whatever is published meanwhile.
     const size = log.size();
+    const root = log.root();
+    const checkpoint = log.checkpoint();
+    const hashes = (await log.inclusionProof(index, size)).map(hex);
     return {
       [uuidOf(e.leafHash)]: {
         body,
@@ -68,10 +72,10 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
           // The SET: the log's signature over the RFC 8785 form of exactly these four fields (Rekor v1).
           signedEntryTimestamp: e.promise ? b64(e.promise) : signSet(setPayload(e.body, e.integratedTime, logIdHex, index)),
           inclusionProof: {
-            checkpoint: log.checkpoint(),
-            hashes: log.inclusionProof(index, size).map(hex),
+            checkpoint,
+            hashes,
             logIndex: index,
-            rootHash: hex(log.root()),
+            rootHash: hex(root),
             treeSize: size,
           },
         },
@@ -79,17 +83,17 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     };
   };
 
-  const indexOfUuid = (uuid: string): number => {
+  const indexOfUuid = async (uuid: string): Promise<number> => {
     if (typeof uuid !== 'string' || !/^([0-9a-f]{16})?[0-9a-f]{64}$/.test(uuid)) throw new LogError('LOG_BAD_REQUEST', 'entry UUID must be 64 or 80 lower-case hex digits');
     if (uuid.length === 80 && uuid.slice(0, 16) !== opts.treeId) throw new LogError('LOG_NOT_FOUND', 'no entry with that UUID in this tree', { status: 404 });
-    const idx = log.find(Buffer.from(uuid.slice(-64), 'hex'));
+    const idx = await log.find(Buffer.from(uuid.slice(-64), 'hex'));
     if (idx === undefined || idx >= log.size()) throw new LogError('LOG_NOT_FOUND', 'no entry with that UUID', { status: 404 });
     return idx;
   };
 
   const submit = async (prepared: PreparedEntry, reply: FastifyReply, v2: boolean): Promise<unknown> => {
     const leaf = log.leafHashOf(prepared.body);
-    const existing = log.find(leaf);
+    const existing = await log.find(leaf);
     const conflict = (idx: number): FastifyReply => {
       const uuid = uuidOf(leaf);
       reply.header('Location', `/api/v1/log/entries/${uuid}`);
@@ -106,7 +110,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     }
     const uuid = uuidOf(leaf);
     reply.code(201).header('ETag', uuid).header('Location', `/api/v1/log/entries/${uuid}`);
-    if (v2) return transparencyLogEntryV2(log, added.index, prepared, spki);
+    if (v2) return await transparencyLogEntryV2(log, added.index, prepared, spki);
     return entryResponse(added.index, { index: added.index, leafHash: leaf, body: prepared.body, integratedTime: added.integratedTime, ...(added.promise ? { promise: added.promise } : {}) });
   };
 
@@ -118,11 +122,11 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   );
 
   app.get('/api/v1/log/entries', { schema: { tags: ['rekor v1'], querystring: { type: 'object', properties: { logIndex: { type: 'string' } }, required: ['logIndex'] } } }, async (req) =>
-    entryResponse(intParam((req.query as { logIndex: string }).logIndex, 'logIndex')),
+    await entryResponse(intParam((req.query as { logIndex: string }).logIndex, 'logIndex')),
   );
 
   app.get('/api/v1/log/entries/:uuid', { schema: { tags: ['rekor v1'], params: { type: 'object', properties: { uuid: { type: 'string' } } } } }, async (req) =>
-    entryResponse(indexOfUuid((req.params as { uuid: string }).uuid)),
+    await entryResponse(await indexOfUuid((req.params as { uuid: string }).uuid)),
   );
 
   app.post('/api/v1/log/entries/retrieve', { schema: { tags: ['rekor v1'], body: { type: 'object' } } }, async (req) => {
@@ -135,19 +139,19 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     };
     for (const u of list(b.entryUUIDs, 'entryUUIDs')) {
       try {
-        out.push(entryResponse(indexOfUuid(u as string)));
+        out.push(await entryResponse(await indexOfUuid(u as string)));
       } catch (e) {
         if (!(e instanceof LogError && e.code === 'LOG_NOT_FOUND')) throw e;
       }
     }
     for (const i of list(b.logIndexes, 'logIndexes')) {
       if (!Number.isSafeInteger(i) || (i as number) < 0) throw new LogError('LOG_BAD_RANGE', 'logIndexes must be non-negative integers');
-      if ((i as number) < log.size()) out.push(entryResponse(i as number));
+      if ((i as number) < log.size()) out.push(await entryResponse(i as number));
     }
     for (const e of list(b.entries, 'entries')) {
       const p = prepareEntry(e);
-      const idx = log.find(log.leafHashOf(p.body));
-      if (idx !== undefined) out.push(entryResponse(idx));
+      const idx = await log.find(log.leafHashOf(p.body));
+      if (idx !== undefined && idx < log.size()) out.push(await entryResponse(idx));
     }
     return out;
   });
@@ -158,26 +162,28 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     if (b.hash !== undefined) {
       if (typeof b.hash !== 'string' || !/^(sha256:)?[0-9a-fA-F]{64}$|^sha(384|512):[0-9a-fA-F]{96,128}$/.test(b.hash)) throw new LogError('LOG_BAD_REQUEST', 'hash must be sha256:<hex> (or sha384:/sha512:)');
       const h = b.hash.toLowerCase();
-      sets.push(log.store.search(h.includes(':') ? h : `sha256:${h}`, 1000));
+      sets.push(await log.store.search(h.includes(':') ? h : `sha256:${h}`, 1000));
     }
     if (b.publicKey !== undefined) {
       const v = parseVerifier(b.publicKey?.content, 'publicKey.content');
-      sets.push(log.store.search(`key:${createHash('sha256').update(v.spki).digest('hex')}`, 1000));
+      sets.push(await log.store.search(`key:${createHash('sha256').update(v.spki).digest('hex')}`, 1000));
     }
     if (b.email !== undefined) {
       if (typeof b.email !== 'string' || b.email.length > 320 || !b.email.includes('@')) throw new LogError('LOG_BAD_REQUEST', 'email must be an email address');
-      sets.push(log.store.search(`email:${b.email.toLowerCase()}`, 1000));
+      sets.push(await log.store.search(`email:${b.email.toLowerCase()}`, 1000));
     }
     if (b.uri !== undefined) {
       if (typeof b.uri !== 'string' || b.uri.length > 2048) throw new LogError('LOG_BAD_REQUEST', 'uri must be a URI (e.g. a SPIFFE ID)');
-      sets.push(log.store.search(`uri:${b.uri}`, 1000));
+      sets.push(await log.store.search(`uri:${b.uri}`, 1000));
     }
     if (sets.length === 0) throw new LogError('LOG_BAD_REQUEST', 'give at least one of hash, publicKey, email, uri');
     // Rekor's default operator is "and": entries matching every given criterion.
     const or = b.operator === 'or';
     let result = new Set(sets[0]);
     for (const s of sets.slice(1)) result = or ? new Set([...result, ...s]) : new Set(s.filter((x) => result.has(x)));
-    return [...result].sort((x, y) => x - y).map((i) => uuidOf(log.entry(i).leafHash));
+    // Only entries under the checkpoint this node serves (another node may have committed more).
+    const found = [...result].filter((i) => i < log.size()).sort((x, y) => x - y);
+    return Promise.all(found.map(async (i) => uuidOf((await log.entry(i)).leafHash)));
   });
 
   app.get('/api/v1/log', { schema: { tags: ['rekor v1'] } }, async () => ({
@@ -192,7 +198,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     const first = q.firstSize === undefined ? 1 : intParam(q.firstSize, 'firstSize');
     const last = intParam(q.lastSize, 'lastSize');
     if (first < 1) throw new LogError('LOG_BAD_RANGE', 'firstSize must be at least 1');
-    return { rootHash: hex(log.rootAt(last)), hashes: log.consistencyProof(first, last).map(hex) };
+    return { rootHash: hex(await log.rootAt(last)), hashes: (await log.consistencyProof(first, last)).map(hex) };
   });
 
   app.get('/api/v1/log/publicKey', { schema: { tags: ['rekor v1'] } }, async (_req, reply) => reply.type('application/x-pem-file').send(publicKeyPem));
@@ -216,7 +222,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     if (t.level === 'entries') {
       if (first + t.width > size) throw new LogError('LOG_NOT_FOUND', 'entry bundle beyond the tree', { status: 404 });
       const parts: Buffer[] = [];
-      for (const e of log.store.entries(first, first + t.width)) {
+      for (const e of await log.store.entries(first, first + t.width)) {
         const len = Buffer.alloc(2);
         len.writeUInt16BE(e.body.length);
         parts.push(len, Buffer.from(e.body));
@@ -226,15 +232,14 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     // Level L holds tree level 8L; it has floor(size / 2^(8L)) complete nodes.
     const available = Math.floor(size / 2 ** (8 * t.level));
     if (first + t.width > available) throw new LogError('LOG_NOT_FOUND', 'tile beyond the tree', { status: 404 });
-    const out = Buffer.alloc(t.width * 32);
-    for (let i = 0; i < t.width; i++) out.set(log.nodes(8 * t.level, first + i), i * 32);
+    const out = await log.nodeRange(8 * t.level, first, t.width);
     return reply.type('application/octet-stream').header('Cache-Control', t.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'no-store').send(out);
   });
 
   app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
   app.post('/checkpoint/cosignature', { schema: { tags: ['witness'], summary: 'submit a checkpoint cosigned by a configured witness (C2SP tlog-cosignature)' } }, async (req) => {
     if (typeof req.body !== 'string') throw new LogError('LOG_BAD_REQUEST', 'send the cosigned checkpoint as text/plain');
-    return log.addCosignature(req.body);
+    return await log.addCosignature(req.body);
   });
 
   // ---------------------------------------------------------------------------------------------
@@ -248,12 +253,25 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     // (ct.ts packExtra). A new one is stored, durably, before the first entry that names it.
     const stored = new BoundedCache<true>(4096);
     const issuerDer = new BoundedCache<Uint8Array>(256);
-    const blob = (key: Uint8Array): Uint8Array | undefined => {
-      const k = Buffer.from(key).toString('hex');
-      const hit = issuerDer.get(k);
-      if (hit) return hit;
-      const der = ct.log.store.blob(key);
-      return der && issuerDer.set(k, der);
+    /** Stored entries' extra_data, with the issuer certificates they name read from the cache or the store. */
+    const extraData = async (entries: StoredEntry[]): Promise<Buffer[]> => {
+      const got = new Map<string, Uint8Array>();
+      const wanted = new Set<string>();
+      // A first pass names the issuers (unpackExtra's reads do not depend on what it is given).
+      for (const e of entries) {
+        unpackExtra(e.extra ?? new Uint8Array(), (key) => {
+          const k = hex(key);
+          const der = issuerDer.get(k);
+          if (der) got.set(k, der);
+          else wanted.add(k);
+          return der ?? new Uint8Array();
+        });
+      }
+      for (const k of wanted) {
+        const der = await ct.log.store.blob(Buffer.from(k, 'hex'));
+        if (der) got.set(k, issuerDer.set(k, der));
+      }
+      return entries.map((e) => unpackExtra(e.extra ?? new Uint8Array(), (key) => got.get(hex(key))));
     };
     const add = async (body: unknown, precert: boolean): Promise<unknown> => {
       const parsed = await parseChain(body, precert, ct.roots);
@@ -262,7 +280,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
       const { packed, blobs } = packExtra(parsed);
       const fresh = blobs.filter((b) => !stored.has(b.key.toString('hex')));
       if (fresh.length > 0) {
-        ct.log.store.putBlobs(fresh);
+        await ct.log.store.putBlobs(fresh);
         for (const b of fresh) stored.set(b.key.toString('hex'), true);
       }
       await ct.log.add({ body: leaf, searchKeys: [], extra: packed, integratedTime: Math.floor(timestamp / 1000) });
@@ -280,22 +298,24 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     });
     app.get('/ct/v1/get-sth-consistency', { schema: { tags: ['ct'] } }, async (req) => {
       const q = req.query as { first?: string; second?: string };
-      return { consistency: ct.log.consistencyProof(intParam(q.first, 'first'), intParam(q.second, 'second')).map(b64) };
+      return { consistency: (await ct.log.consistencyProof(intParam(q.first, 'first'), intParam(q.second, 'second'))).map(b64) };
     });
     app.get('/ct/v1/get-proof-by-hash', { schema: { tags: ['ct'] } }, async (req) => {
       const q = req.query as { hash?: string; tree_size?: string };
       if (typeof q.hash !== 'string' || Buffer.from(q.hash, 'base64').length !== 32) throw new LogError('LOG_BAD_REQUEST', 'hash must be a base64 SHA-256 leaf hash');
       const size = intParam(q.tree_size, 'tree_size');
-      const idx = ct.log.find(Buffer.from(q.hash, 'base64'));
+      const idx = await ct.log.find(Buffer.from(q.hash, 'base64'));
       if (idx === undefined || idx >= size) throw new LogError('LOG_NOT_FOUND', 'no leaf with that hash in a tree of that size', { status: 404 });
-      return { leaf_index: idx, audit_path: ct.log.inclusionProof(idx, size).map(b64) };
+      return { leaf_index: idx, audit_path: (await ct.log.inclusionProof(idx, size)).map(b64) };
     });
     app.get('/ct/v1/get-entries', { schema: { tags: ['ct'] } }, async (req) => {
       const q = req.query as { start?: string; end?: string };
       const start = intParam(q.start, 'start');
       const end = Math.min(intParam(q.end, 'end'), start + 255, ct.log.size() - 1);
       if (start > end) throw new LogError('LOG_BAD_RANGE', 'start must be ≤ end and inside the tree');
-      return { entries: ct.log.store.entries(start, end + 1).map((e) => ({ leaf_input: b64(e.body), extra_data: b64(unpackExtra(e.extra ?? new Uint8Array(), blob)) })) };
+      const entries = await ct.log.store.entries(start, end + 1);
+      const extra = await extraData(entries);
+      return { entries: entries.map((e, i) => ({ leaf_input: b64(e.body), extra_data: b64(extra[i]!) })) };
     });
     app.get('/ct/v1/get-roots', { schema: { tags: ['ct'] } }, async () => ({ certificates: ct.roots.map((r) => r.raw.toString('base64')) }));
   }

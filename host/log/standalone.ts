@@ -4,7 +4,9 @@
  * host/cli/serve.ts prints the ready line {"ready":true,"log":URL,"ct":URL}.
  *
  * DIR holds rekor.db and ct.db (SQLite, WAL, synchronous=FULL), rekor-key.pem and ct-key.pem
- * (PKCS#8, 0600). Everything is created on the first start and reused afterwards.
+ * (PKCS#8, 0600). Everything is created on the first start and reused afterwards. With `postgres`
+ * set, the two logs live in PostgreSQL instead (host/log/store-pg.ts), and several nodes given the
+ * same database, schema, keys and origin serve one log.
  *
  * Optional --config (YAML or JSON), every key optional:
  *   keyType: ecdsa-p256        # or ed25519: the Rekor log key (checkpoints, SETs); fixed at creation
@@ -23,6 +25,10 @@
  *   checkpointIntervalMs: 10000  # re-sign the checkpoint when none was published for this long; 0 = off
  *   verifyWorkers: 1           # worker threads checking entry signatures (WASM core); default: cores - 1
  *                              # (at most 4); 0 = on the event loop
+ *   postgres:                  # store both logs in PostgreSQL instead of SQLite files in DIR
+ *     url: postgres://cairn@db.internal:5432/cairn   # libpq URI; PGPASSWORD etc. are honoured; never logged
+ *     schema: cairn            # tables go in schemas <schema>_rekor and <schema>_ct (default cairn)
+ *     poolSize: 8              # connections per log
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -40,7 +46,8 @@ import { registerLocalCt, type CtAdd } from './local-ct.js';
 import { inlineAdmission, PooledAdmission } from './admission.js';
 import { build } from './plugin.js';
 import { setSigner } from './set.js';
-import { SqliteLogStore } from './store.js';
+import { SqliteLogStore, type LogStore } from './store.js';
+import { PostgresLogStore } from './store-pg.js';
 import { LISTEN_BACKLOG } from '../http/ops.js';
 
 export interface LogConfig {
@@ -56,9 +63,10 @@ export interface LogConfig {
   ctRoots?: string[];
   verifyWorkers?: number;
   checkpointIntervalMs?: number;
+  postgres?: { url: string; schema?: string; poolSize?: number };
 }
 
-const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'closeQuietBatches', 'queueLimit', 'bodyLimit', 'witnesses', 'witnessUrls', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs'];
+const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'closeQuietBatches', 'queueLimit', 'bodyLimit', 'witnesses', 'witnessUrls', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs', 'postgres'];
 
 export function parseLogConfig(text: string): LogConfig {
   const bad = (m: string): never => {
@@ -89,6 +97,14 @@ export function parseLogConfig(text: string): LogConfig {
       if (typeof w?.url !== 'string' || !/^https?:\/\//.test(w.url) || typeof w.vkey !== 'string') bad('each witnessUrls entry needs an http(s) url and a vkey');
     }
   }
+  if (d.postgres !== undefined) {
+    const pgc = d.postgres as Record<string, unknown>;
+    if (typeof pgc !== 'object' || pgc === null || Array.isArray(pgc)) bad('postgres must be a mapping { url, schema?, poolSize? }');
+    for (const k of Object.keys(pgc)) if (!['url', 'schema', 'poolSize'].includes(k)) bad(`unknown key postgres.${k}`);
+    if (typeof pgc.url !== 'string' || !/^postgres(ql)?:\/\//.test(pgc.url)) bad('postgres.url must be a postgres:// URI');
+    if (pgc.schema !== undefined && (typeof pgc.schema !== 'string' || !/^[a-z_][a-z0-9_]{0,40}$/.test(pgc.schema))) bad('postgres.schema must match [a-z_][a-z0-9_]{0,40}');
+    if (pgc.poolSize !== undefined && (!Number.isInteger(pgc.poolSize) || (pgc.poolSize as number) < 1 || (pgc.poolSize as number) > 100)) bad('postgres.poolSize must be an integer 1..100');
+  }
   return d as LogConfig;
 }
 
@@ -105,23 +121,24 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     (pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? []).map((c) => new X509Certificate(c)),
   );
 
-  const rekorStore = new SqliteLogStore(join(dataDir, 'rekor.db'));
-  const ctStore = new SqliteLogStore(join(dataDir, 'ct.db'));
-  const closers: (() => Promise<void> | void)[] = [() => rekorStore.close(), () => ctStore.close()];
+  const closers: (() => Promise<void> | void)[] = [];
   try {
-    let treeId = rekorStore.meta('treeId');
-    if (!treeId) {
-      // Rekor tree IDs are positive int64s; the UUID prefix is their 16-hex-digit form.
-      const b = randomBytes(8);
-      b[0] = b[0]! & 0x7f;
-      treeId = b.toString('hex');
-      rekorStore.setMeta('treeId', treeId);
-    }
-    let created = rekorStore.meta('createdAt');
-    if (!created) {
-      created = new Date().toISOString();
-      rekorStore.setMeta('createdAt', created);
-    }
+    const pgc = config.postgres;
+    const open = async (name: 'rekor' | 'ct'): Promise<LogStore> => {
+      const store = pgc
+        ? await PostgresLogStore.open({ url: pgc.url, schema: `${pgc.schema ?? 'cairn'}_${name}`, ...(pgc.poolSize ? { max: pgc.poolSize } : {}) })
+        : new SqliteLogStore(join(dataDir, `${name}.db`));
+      closers.push(() => store.close());
+      return store;
+    };
+    const rekorStore = await open('rekor');
+    const ctStore = await open('ct');
+    // Rekor tree IDs are positive int64s; the UUID prefix is their 16-hex-digit form. The first
+    // node to start on a store picks it; the others read it.
+    const b = randomBytes(8);
+    b[0] = b[0]! & 0x7f;
+    const treeId = await rekorStore.initMeta('treeId', b.toString('hex'));
+    const created = await rekorStore.initMeta('createdAt', new Date().toISOString());
     const origin = config.origin ?? opts.host;
     const tuning = {
       ...(config.batchSize !== undefined ? { batchSize: config.batchSize } : {}),

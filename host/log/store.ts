@@ -1,8 +1,12 @@
 /**
- * The log's storage, behind a narrow interface so a PostgreSQL store can follow for multi-node
- * deployments (ARCHITECTURE.md "Scale"). The SQLite implementation runs better-sqlite3 in WAL mode
- * with synchronous=FULL: a batch's COMMIT returns only after the WAL is fsynced, and the log
- * acknowledges an entry only after that (durability contract, STYLE.md point 6).
+ * The log's storage, behind a narrow asynchronous interface with two implementations:
+ *
+ *  - SqliteLogStore (this file), the embedded default: better-sqlite3 in WAL mode with
+ *    synchronous=FULL, so a batch's COMMIT returns only after the WAL is fsynced, and the log
+ *    acknowledges an entry only after that (durability contract, STYLE.md point 6). One process
+ *    owns the file.
+ *  - PostgresLogStore (host/log/store-pg.ts), for multi-node deployments (ARCHITECTURE.md "Scale"):
+ *    several log processes share one database; `exclusive` serialises their sequencers.
  *
  * Tables: entries (index, leaf hash, canonical body, integrated time, extra data for CT),
  * nodes (complete subtree hashes for levels ≥ 1; level 0 is entries.leaf), search (index keys),
@@ -10,7 +14,6 @@
  * blobs (content-addressed bytes shared by many entries: the CT personality's issuer certificates).
  */
 import Database from 'better-sqlite3';
-import { LogError } from './errors.js';
 
 export interface StoredEntry {
   index: number;
@@ -31,31 +34,77 @@ export interface NewEntry {
   promise?: Uint8Array;
 }
 
-export interface LogStore {
-  size(): number;
-  /** Complete subtree hash; level 0 is a leaf hash. Throws LOG_NOT_FOUND when absent. */
-  node(level: number, index: number): Uint8Array;
-  /** Atomically appends entries at indices size()..size()+n-1 with their new subtree nodes and checkpoint. */
-  append(entries: NewEntry[], nodes: { level: number; first: number; hashes: Uint8Array[] }[], checkpoint: { size: number; note: string }): void;
-  indexOfLeaf(leafHash: Uint8Array): number | undefined;
-  entry(index: number): StoredEntry | undefined;
-  entries(from: number, to: number): StoredEntry[];
-  search(key: string, limit: number): number[];
-  latestCheckpoint(): { size: number; note: string; cosignatures: string[] } | undefined;
-  saveCheckpoint(size: number, note: string): void;
-  addCosignature(size: number, line: string): void;
-  meta(key: string): string | undefined;
-  setMeta(key: string, value: string): void;
+export interface NewNodes {
+  level: number;
+  first: number;
+  hashes: Uint8Array[];
+}
+
+export interface StoredCheckpoint {
+  size: number;
+  note: string;
+  cosignatures: string[];
+}
+
+/** Reads of the tree, by anyone; inside LogStore.exclusive they see what the previous writer committed. */
+export interface LogReader {
+  size(): Promise<number>;
+  latestCheckpoint(): Promise<StoredCheckpoint | undefined>;
+  /** Complete subtree hashes (level 0: leaf hashes), in the order asked; undefined where absent. */
+  nodes(at: [level: number, index: number][]): Promise<(Uint8Array | undefined)[]>;
+  /** For each leaf hash, the lowest index holding it, if any. */
+  findLeaves(leaves: Uint8Array[]): Promise<(number | undefined)[]>;
+  /** One stored node, synchronously, for a store that can (SQLite): proofs then skip the listing pass (TransparencyLog.withNodes). */
+  nodeNow?(level: number, index: number): Uint8Array | undefined;
+}
+
+/** What only the sequencer does, holding the writer's lock (LogStore.exclusive). */
+export interface LogWriter extends LogReader {
+  /** Appends entries at indices size()..size()+n-1 with their new subtree nodes and checkpoint, in one transaction. */
+  append(entries: NewEntry[], nodes: NewNodes[], checkpoint: { size: number; note: string }): Promise<void>;
+  saveCheckpoint(size: number, note: string): Promise<void>;
+}
+
+export interface LogStore extends LogReader {
+  /**
+   * Runs `fn` as the log's only writer and makes what it wrote durable before resolving. SQLite:
+   * one process owns the file and its flushes are chained, so this only runs `fn`. PostgreSQL: one
+   * transaction holding an advisory lock, so sequencers on several nodes take turns, each starting
+   * from the tree the previous one committed.
+   */
+  exclusive<T>(fn: (w: LogWriter) => Promise<T>): Promise<T>;
+  /**
+   * Calls `fn` when another process has published a checkpoint (PostgreSQL LISTEN/NOTIFY), so a
+   * node serving reads catches up without polling. Returns the unsubscribe. SQLite never calls it.
+   */
+  onForeignPublish(fn: () => void): () => void;
+  entry(index: number): Promise<StoredEntry | undefined>;
+  entries(from: number, to: number): Promise<StoredEntry[]>;
+  search(key: string, limit: number): Promise<number[]>;
+  addCosignature(size: number, line: string): Promise<void>;
+  meta(key: string): Promise<string | undefined>;
+  /** Stores `value` under `key` unless a value is already there; returns the stored value (first writer wins). */
+  initMeta(key: string, value: string): Promise<string>;
   /**
    * Stores content-addressed bytes (key = SHA-256 of value), durably, before it returns: an entry
    * appended later may refer to them. Storing a key again is a no-op.
    */
-  putBlobs(blobs: { key: Uint8Array; value: Uint8Array }[]): void;
-  blob(key: Uint8Array): Uint8Array | undefined;
-  close(): void;
+  putBlobs(blobs: { key: Uint8Array; value: Uint8Array }[]): Promise<void>;
+  blob(key: Uint8Array): Promise<Uint8Array | undefined>;
+  close(): Promise<void>;
 }
 
-export class SqliteLogStore implements LogStore {
+/** One cosignature per witness key name: a newer one (a fresh timestamp on the same tree, from a quiet log's re-signed checkpoint) replaces the older. */
+export function mergeCosignature(lines: string[], line: string): string[] {
+  const name = line.split(' ')[1];
+  return [...lines.filter((l) => l.split(' ')[1] !== name), line];
+}
+
+type Row = { idx: number; leaf: Buffer; body: Buffer; time: number; extra: Buffer | null; promise: Buffer | null };
+
+const view = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+
+export class SqliteLogStore implements LogStore, LogWriter {
   private readonly db: Database.Database;
   private readonly q: Record<string, Database.Statement>;
   private count: number;
@@ -92,24 +141,39 @@ export class SqliteLogStore implements LogStore {
       getCosigs: this.db.prepare('SELECT cosigs FROM checkpoints WHERE size = ?').pluck(),
       setCosigs: this.db.prepare('UPDATE checkpoints SET cosigs = ? WHERE size = ?'),
       meta: this.db.prepare('SELECT v FROM meta WHERE k = ?').pluck(),
-      setMeta: this.db.prepare('INSERT OR REPLACE INTO meta (k, v) VALUES (?, ?)'),
+      initMeta: this.db.prepare('INSERT OR IGNORE INTO meta (k, v) VALUES (?, ?)'),
       putBlob: this.db.prepare('INSERT OR IGNORE INTO blobs (k, v) VALUES (?, ?)'),
       blob: this.db.prepare('SELECT v FROM blobs WHERE k = ?').pluck(),
     };
     this.count = (this.q.count!.get() as { n: number }).n;
   }
 
-  size(): number {
+  async exclusive<T>(fn: (w: LogWriter) => Promise<T>): Promise<T> {
+    return fn(this);
+  }
+
+  onForeignPublish(): () => void {
+    return () => undefined;
+  }
+
+  async size(): Promise<number> {
     return this.count;
   }
 
-  node(level: number, index: number): Uint8Array {
+  nodeNow(level: number, index: number): Uint8Array | undefined {
     const h = (level === 0 ? this.q.leaf!.get(index) : this.q.node!.get(level, index)) as Buffer | undefined;
-    if (!h) throw new LogError('LOG_NOT_FOUND', `no node at level ${level} index ${index}`, { status: 404 });
-    return new Uint8Array(h.buffer, h.byteOffset, h.byteLength);
+    return h && view(h);
   }
 
-  append(entries: NewEntry[], nodes: { level: number; first: number; hashes: Uint8Array[] }[], checkpoint: { size: number; note: string }): void {
+  async nodes(at: [number, number][]): Promise<(Uint8Array | undefined)[]> {
+    return at.map(([level, index]) => this.nodeNow(level, index));
+  }
+
+  async findLeaves(leaves: Uint8Array[]): Promise<(number | undefined)[]> {
+    return leaves.map((l) => this.q.byLeaf!.get(l) as number | undefined);
+  }
+
+  async append(entries: NewEntry[], nodes: NewNodes[], checkpoint: { size: number; note: string }): Promise<void> {
     const first = this.count;
     this.db.transaction(() => {
       entries.forEach((e, i) => {
@@ -122,68 +186,61 @@ export class SqliteLogStore implements LogStore {
     this.count = first + entries.length;
   }
 
-  indexOfLeaf(leafHash: Uint8Array): number | undefined {
-    return this.q.byLeaf!.get(leafHash) as number | undefined;
-  }
-
-  private row(r: { idx: number; leaf: Buffer; body: Buffer; time: number; extra: Buffer | null; promise: Buffer | null } | undefined): StoredEntry | undefined {
+  private row(r: Row | undefined): StoredEntry | undefined {
     if (!r) return undefined;
     return { index: r.idx, leafHash: new Uint8Array(r.leaf), body: new Uint8Array(r.body), integratedTime: r.time, ...(r.extra ? { extra: new Uint8Array(r.extra) } : {}), ...(r.promise ? { promise: new Uint8Array(r.promise) } : {}) };
   }
 
-  entry(index: number): StoredEntry | undefined {
-    return this.row(this.q.entry!.get(index) as Parameters<SqliteLogStore['row']>[0]);
+  async entry(index: number): Promise<StoredEntry | undefined> {
+    return this.row(this.q.entry!.get(index) as Row | undefined);
   }
 
-  entries(from: number, to: number): StoredEntry[] {
-    return (this.q.range!.all(from, to) as Parameters<SqliteLogStore['row']>[0][]).map((r) => this.row(r)!);
+  async entries(from: number, to: number): Promise<StoredEntry[]> {
+    return (this.q.range!.all(from, to) as Row[]).map((r) => this.row(r)!);
   }
 
-  search(key: string, limit: number): number[] {
+  async search(key: string, limit: number): Promise<number[]> {
     return this.q.search!.all(key, limit) as number[];
   }
 
-  latestCheckpoint(): { size: number; note: string; cosignatures: string[] } | undefined {
+  async latestCheckpoint(): Promise<StoredCheckpoint | undefined> {
     const r = this.q.latest!.get() as { size: number; note: string; cosigs: string } | undefined;
     return r ? { size: r.size, note: r.note, cosignatures: JSON.parse(r.cosigs) as string[] } : undefined;
   }
 
-  saveCheckpoint(size: number, note: string): void {
+  async saveCheckpoint(size: number, note: string): Promise<void> {
     this.q.saveCp!.run(size, note, size);
   }
 
-  addCosignature(size: number, line: string): void {
+  async addCosignature(size: number, line: string): Promise<void> {
     this.db.transaction(() => {
-      // One cosignature per witness key name: a newer one (a fresh timestamp on the same tree,
-      // from a quiet log's re-signed checkpoint) replaces the older.
-      const name = line.split(' ')[1];
-      const cur = (JSON.parse((this.q.getCosigs!.get(size) as string | undefined) ?? '[]') as string[]).filter((l) => l.split(' ')[1] !== name);
-      cur.push(line);
-      this.q.setCosigs!.run(JSON.stringify(cur), size);
+      const cur = JSON.parse((this.q.getCosigs!.get(size) as string | undefined) ?? '[]') as string[];
+      this.q.setCosigs!.run(JSON.stringify(mergeCosignature(cur, line)), size);
     })();
   }
 
-  meta(key: string): string | undefined {
+  async meta(key: string): Promise<string | undefined> {
     return this.q.meta!.get(key) as string | undefined;
   }
 
-  setMeta(key: string, value: string): void {
-    this.q.setMeta!.run(key, value);
+  async initMeta(key: string, value: string): Promise<string> {
+    this.q.initMeta!.run(key, value);
+    return this.q.meta!.get(key) as string;
   }
 
-  putBlobs(blobs: { key: Uint8Array; value: Uint8Array }[]): void {
+  async putBlobs(blobs: { key: Uint8Array; value: Uint8Array }[]): Promise<void> {
     // One transaction (one fsync with synchronous=FULL) for the lot.
     this.db.transaction(() => {
       for (const b of blobs) this.q.putBlob!.run(b.key, b.value);
     })();
   }
 
-  blob(key: Uint8Array): Uint8Array | undefined {
+  async blob(key: Uint8Array): Promise<Uint8Array | undefined> {
     const v = this.q.blob!.get(key) as Buffer | undefined;
-    return v && new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    return v && view(v);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
 }

@@ -106,7 +106,7 @@ export class WitnessClient {
     const size = Number(body.split('\n')[1]);
     if (st.size > size) throw new Error(`the witness holds size ${st.size}, beyond this log's ${size}`);
     // tlog-witness: "old <size>", the consistency proof lines, an empty line, the checkpoint.
-    const proof = st.size === 0 || st.size === size ? [] : this.log.consistencyProof(st.size, size);
+    const proof = st.size === 0 || st.size === size ? [] : await this.log.consistencyProof(st.size, size);
     const request = `old ${st.size}\n${proof.map((h) => `${Buffer.from(h).toString('base64')}\n`).join('')}\n${note}`;
     const r = await post(`${st.endpoint.url.replace(/\/$/, '')}/add-checkpoint`, request, this.o.timeoutMs ?? 10_000);
     if (r.status === 409 && !secondTry) {

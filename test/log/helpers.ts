@@ -12,6 +12,7 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 
 export interface RunningLog {
   dir: string;
+  dataDir: string;
   url: string;
   started: Standalone;
   restart(): Promise<void>;
@@ -20,17 +21,33 @@ export interface RunningLog {
   get(path: string): Promise<{ status: number; json: any; headers: Headers; bytes: Buffer; text: string }>;
 }
 
-export async function startLog(config = ''): Promise<RunningLog> {
+let postgresUrl: string | undefined;
+
+/**
+ * Logs started after this keep their trees in PostgreSQL at `url` (a schema of their own each),
+ * not in SQLite: test/log/postgres-api.test.ts runs the API suites again this way.
+ */
+export function usePostgres(url: string | undefined): void {
+  postgresUrl = url;
+}
+
+let schemas = 0;
+
+/** `dataDir`: start on an existing data directory (its keys), as a second node of a log does. */
+export async function startLog(config = '', o: { dataDir?: string } = {}): Promise<RunningLog> {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-log-'));
   const cfg = join(dir, 'config.yaml');
-  await writeFile(cfg, config);
+  const store = postgresUrl ? `postgres: { url: "${postgresUrl}", schema: t${process.pid}_${++schemas} }\n` : '';
+  await writeFile(cfg, store + config);
+  const dataDir = o.dataDir ?? join(dir, 'data');
   const run: RunningLog = {
     dir,
+    dataDir,
     url: '',
     started: undefined as unknown as Standalone,
     async restart() {
       await run.started.close();
-      run.started = await startStandalone({ dataDir: join(dir, 'data'), port: 0, host: '127.0.0.1', config: cfg });
+      run.started = await startStandalone({ dataDir, port: 0, host: '127.0.0.1', config: cfg });
       run.url = run.started.ready.log!;
     },
     async close() {
@@ -60,7 +77,7 @@ export async function startLog(config = ''): Promise<RunningLog> {
       return { status: r.status, json, headers: r.headers, bytes, text: bytes.toString('utf8') };
     },
   };
-  run.started = await startStandalone({ dataDir: join(dir, 'data'), port: 0, host: '127.0.0.1', config: cfg });
+  run.started = await startStandalone({ dataDir, port: 0, host: '127.0.0.1', config: cfg });
   run.url = run.started.ready.log!;
   return run;
 }

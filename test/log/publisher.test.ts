@@ -40,7 +40,7 @@ it('re-signs the current checkpoint on a quiet log, keeping its body', async () 
   const a = parseNote(after);
   expect(a.body).toBe(parseNote(before).body);
   expect(verifyNoteSignature(a, noteKeyFor('publisher.test', pub))).toBe(true);
-  expect(store.latestCheckpoint()!.note).toBe(after);
+  expect((await store.latestCheckpoint())!.note).toBe(after);
   await log.close();
   store.close();
 });

@@ -30,7 +30,7 @@ it('migrates an old entries table and stores a verifying promise for new entries
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const log = await TransparencyLog.open({ store, key: privateKey, origin: 'test', promise: setSigner(privateKey) });
   const added = await log.add({ body: Buffer.from('{"a":1}'), searchKeys: [] });
-  const stored = store.entry(added.index)!;
+  const stored = (await store.entry(added.index))!;
   expect(stored.promise).toBeDefined();
   expect(Buffer.from(stored.promise!)).toEqual(Buffer.from(added.promise!));
   const pub = createPublicKey(privateKey);
