@@ -1,15 +1,24 @@
-// Builds the optional SO_PEERCRED addon (host/spiffe/native). It is optional on purpose: without it
-// the Workload API falls back to `ss -xpn` (see host/spiffe/peercred.ts), so a machine without a
-// C toolchain can still install Cairn. The reason is printed, never swallowed.
+// Builds the optional native addons. Both are optional on purpose, so a machine without a C
+// toolchain can still install Cairn; the reason a build failed is printed, never swallowed.
+//  - peercred (host/spiffe/native): SO_PEERCRED; without it the Workload API falls back to
+//    `ss -xpn` (host/spiffe/peercred.ts).
+//  - listenfd (host/http/native): dup(2) of a listening socket; without it a server accepts one
+//    new connection per event-loop iteration (host/http/acceptors.ts).
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-if (process.platform !== 'linux') {
-  console.log(`peercred addon: skipped (SO_PEERCRED is Linux-only; platform is ${process.platform})`);
-  process.exit(0);
+const addons = [
+  { name: 'peercred', dir: '../host/spiffe/native/', why: 'SO_PEERCRED is Linux-only', fallback: 'the Workload API will use ss -xpn' },
+  { name: 'listenfd', dir: '../host/http/native/', why: 'built and tested on Linux only', fallback: 'servers will accept one new connection per event-loop iteration' },
+];
+for (const a of addons) {
+  if (process.platform !== 'linux') {
+    console.log(`${a.name} addon: skipped (${a.why}; platform is ${process.platform})`);
+    continue;
+  }
+  const dir = fileURLToPath(new URL(a.dir, import.meta.url));
+  // npm puts its bundled node-gyp on PATH for lifecycle scripts.
+  const r = spawnSync('node-gyp', ['rebuild', '--directory', dir], { stdio: ['ignore', 'ignore', 'pipe'], shell: false });
+  if (r.status === 0) console.log(`${a.name} addon: built`);
+  else console.log(`${a.name} addon: not built (${r.error?.message ?? (r.stderr?.toString().trim().split('\n').pop() || `exit ${r.status}`)}); ${a.fallback}`);
 }
-const dir = fileURLToPath(new URL('../host/spiffe/native/', import.meta.url));
-// npm puts its bundled node-gyp on PATH for lifecycle scripts.
-const r = spawnSync('node-gyp', ['rebuild', '--directory', dir], { stdio: ['ignore', 'ignore', 'pipe'], shell: false });
-if (r.status === 0) console.log('peercred addon: built');
-else console.log(`peercred addon: not built (${r.error?.message ?? (r.stderr?.toString().trim().split('\n').pop() || `exit ${r.status}`)}); the Workload API will use ss -xpn`);

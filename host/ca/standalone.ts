@@ -47,7 +47,7 @@ import { SubordinateClient, parseParentConfig } from './subordinate-client.js';
 import { SubordinateIssuer, parseSubordinatesConfig } from './subordinate.js';
 import { TokenVerifier } from './oidc.js';
 import { build } from './plugin.js';
-import { LISTEN_BACKLOG } from '../http/ops.js';
+import { listenService } from '../http/ops.js';
 
 const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit', 'verifyWorkers', 'subordinates', 'parent', 'trustDomains'];
 
@@ -114,7 +114,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   }
   const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(trustDomains ? { trustDomains } : {}), ...(subordinates ? { subordinates } : {}), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
   try {
-    await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
+    await listenService(app, opts);
   } catch (e) {
     await batcher?.close();
     subClient?.close();

@@ -48,7 +48,7 @@ import { build } from './plugin.js';
 import { setSigner } from './set.js';
 import { SqliteLogStore, type LogStore } from './store.js';
 import { PostgresLogStore } from './store-pg.js';
-import { LISTEN_BACKLOG } from '../http/ops.js';
+import { listenService } from '../http/ops.js';
 
 export interface LogConfig {
   keyType?: LogKeyType;
@@ -156,7 +156,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const admission = workers > 0 ? new PooledAdmission(workers) : inlineAdmission;
     closers.push(() => admission.close());
     const app = await build({ admission, rekor, rekorKey, treeId, logger: serviceLogger(opts.logLevel, 'log'), ct: { log: ct, key: ctKey, roots: ctRoots }, ...(config.bodyLimit !== undefined ? { bodyLimit: config.bodyLimit } : {}) });
-    await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
+    await listenService(app, opts);
     // Close the HTTP server first (in-flight requests finish), then drain the sequencers.
     closers.unshift(() => app.close());
     const addr = app.server.address();

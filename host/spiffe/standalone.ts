@@ -48,7 +48,7 @@ import { build } from './plugin.js';
 import { SpiffeStore } from './store.js';
 import { TpmAttestor } from './tpm-attestor.js';
 import { parseEndpointSocket, startWorkloadApi } from './workload.js';
-import { LISTEN_BACKLOG } from '../http/ops.js';
+import { listenService } from '../http/ops.js';
 
 export interface SpiffeConfig {
   socket?: string;
@@ -180,7 +180,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
         clearTimeout(timer);
       });
     }
-    await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
+    await listenService(app, opts);
     closers.push(() => app.close());
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;

@@ -35,7 +35,7 @@ import { openPkcs11Signer } from '../keys/pkcs11.js';
 import type { KeySigner } from '../keys/types.js';
 import { build } from './plugin.js';
 import { SerialStore } from './store.js';
-import { LISTEN_BACKLOG } from '../http/ops.js';
+import { listenService } from '../http/ops.js';
 
 export type TsaKeyConfig =
   | { type: 'file'; path: string; chain: string; passphraseEnv?: string; passphraseFile?: string }
@@ -113,7 +113,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const serials = new SerialStore({ path: join(opts.dataDir, 'tsa.db') });
   const app = await build({ authority, serials, logger: serviceLogger(opts.logLevel, 'tsa') });
   try {
-    await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
+    await listenService(app, opts);
   } catch (e) {
     serials.close();
     throw e;

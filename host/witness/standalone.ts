@@ -19,7 +19,7 @@ import type { Standalone, StandaloneOptions } from '../cli/serve.js';
 import { initCore } from '../core/index.js';
 import { CairnError } from '../errors.js';
 import { serviceLogger } from '../http/logging.js';
-import { LISTEN_BACKLOG } from '../http/ops.js';
+import { listenService } from '../http/ops.js';
 import { loadOrCreateLogKey } from '../log/keys.js';
 import { witnessVkey } from '../log/note.js';
 import { build } from './plugin.js';
@@ -64,7 +64,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const witness = new Witness(cfg.name, key, cfg.logs, store);
   const app = await build({ witness, logger: serviceLogger(opts.logLevel, 'witness') });
   try {
-    await app.listen({ port: opts.port, host: opts.host, backlog: LISTEN_BACKLOG });
+    await listenService(app, opts);
   } catch (e) {
     store.close();
     throw e;

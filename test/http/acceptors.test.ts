@@ -1,0 +1,90 @@
+/**
+ * host/http/acceptors.ts: duplicate descriptors on a listening socket accept more than one new
+ * connection per event-loop iteration, serve requests with the server's own handler, and stop
+ * with the server. Skipped, with the reason printed, when the listenfd addon is not built (it
+ * is built by `npm install` wherever a C toolchain is; CI has one).
+ */
+import { connect, type Socket } from 'node:net';
+import Fastify from 'fastify';
+import { afterEach, expect, it } from 'vitest';
+import { addAcceptors } from '../../host/http/acceptors.js';
+import { acceptorCount, listenService } from '../../host/http/ops.js';
+
+const probe = Fastify();
+await probe.listen({ port: 0, host: '127.0.0.1' });
+const available = addAcceptors(probe.server, 1);
+available.stop();
+await probe.close();
+if (available.count === 0) console.warn(`test/http/acceptors.test.ts skipped: ${available.reason}`);
+
+const open: Socket[] = [];
+afterEach(() => {
+  for (const s of open.splice(0)) s.destroy();
+});
+
+/**
+ * Opens `n` connections while the event loop is blocked (the kernel completes the handshakes and
+ * queues them), then counts how many the server accepted in the first iteration after it.
+ */
+async function acceptedInOneIteration(extra: string): Promise<{ first: number; total: number }> {
+  const app = Fastify();
+  app.get('/', async () => ({ ok: true }));
+  let accepted = 0;
+  // Before listening: the duplicates get copies of the server's listeners, this one included.
+  app.server.on('connection', () => void accepted++);
+  const env = process.env.CAIRN_ACCEPTORS;
+  process.env.CAIRN_ACCEPTORS = extra;
+  try {
+    await listenService(app, { port: 0, host: '127.0.0.1' });
+  } finally {
+    if (env === undefined) delete process.env.CAIRN_ACCEPTORS;
+    else process.env.CAIRN_ACCEPTORS = env;
+  }
+  const port = (app.server.address() as { port: number }).port;
+  const sockets = Array.from({ length: 64 }, () => connect(port, '127.0.0.1'));
+  open.push(...sockets);
+  await new Promise((r) => process.nextTick(r)); // the connect(2) calls are issued on the next tick
+  // In a check phase: block the loop (every handshake completes meanwhile, none is accepted), then
+  // read the count in the next iteration's check phase, which follows exactly one poll phase.
+  const first = await new Promise<number>((r) =>
+    setImmediate(() => {
+      const until = Date.now() + 150;
+      while (Date.now() < until);
+      const before = accepted;
+      setImmediate(() => r(accepted - before));
+    }),
+  );
+  await new Promise((r) => setTimeout(r, 200));
+  const total = accepted;
+  for (const s of sockets) s.destroy();
+  await app.close();
+  return { first, total };
+}
+
+it.skipIf(available.count === 0)('accepts up to 1 + n queued connections per iteration, and stops with the app', async () => {
+  expect(acceptorCount({})).toBe(32);
+  expect(acceptorCount({ CAIRN_ACCEPTORS: '0' })).toBe(0);
+  expect(() => acceptorCount({ CAIRN_ACCEPTORS: 'many' })).toThrow(/CAIRN_ACCEPTORS/);
+  const one = await acceptedInOneIteration('0');
+  const many = await acceptedInOneIteration('16');
+  // libuv accepts once per handle per iteration: one handle takes 1, seventeen take 17.
+  expect(one.first).toBe(1);
+  expect(many.first).toBe(17);
+  expect(one.total).toBe(64);
+  expect(many.total).toBe(64);
+});
+
+it.skipIf(available.count === 0)('serves every connection with the same handler, and nothing accepts once the app is closed', async () => {
+  const app = Fastify();
+  let hits = 0;
+  app.get('/n', async () => ({ n: ++hits }));
+  const acc = await listenService(app, { port: 0, host: '127.0.0.1' });
+  expect(acc.count).toBe(32);
+  const port = (app.server.address() as { port: number }).port;
+  // Fresh connections (no keep-alive reuse), so they land on many descriptors.
+  const rs = await Promise.all(Array.from({ length: 200 }, () => fetch(`http://127.0.0.1:${port}/n`, { headers: { connection: 'close' } })));
+  expect(rs.every((r) => r.status === 200)).toBe(true);
+  expect(hits).toBe(200);
+  await app.close();
+  await expect(fetch(`http://127.0.0.1:${port}/n`)).rejects.toThrow();
+});
