@@ -321,7 +321,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     `Every run, entries/s (p99 ms): ${append.map((a) => `${a.connections} connections ${a.all.map((x) => `${fmt.ops(x.rate)} (${x.p99})`).join(' / ')}`).join('; ')}.`,
     '',
     `The same log, then ${perRun} more entries from clients already connected (raw keep-alive sockets, each opened and used once before the clock starts, one request at a time): autocannon's first request on each connection includes connection set-up, ` +
-      'which a saturated Node server stretches to seconds (libuv accepts one connection per event-loop iteration):',
+      'which a saturated Node server stretched to seconds before the services listened through 32 duplicate descriptors (libuv accepts one connection per descriptor per event-loop iteration; host/http/acceptors.ts):',
     '',
     table(['connections', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-2xx', 'p99 vs 1 s target'], append.map((a) => [
       a.connections, fmt.ops(a.warmClients.rate), a.warmClients.p50, a.warmClients.p99, a.warmClients.non2xx, a.warmClients.p99 <= 1000 ? 'met' : 'missed',
