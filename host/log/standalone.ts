@@ -25,6 +25,9 @@
  *   checkpointIntervalMs: 10000  # re-sign the checkpoint when none was published for this long; 0 = off
  *   verifyWorkers: 1           # worker threads checking entry signatures (WASM core); default: cores - 1
  *                              # (at most 4); 0 = on the event loop
+ *   tilesDir: /srv/log         # also write the tlog-tiles read API (checkpoint, tiles, entry bundles)
+ *                              # as static files there, for a file server or CDN (static-tiles.ts)
+ *   tilesIntervalMs: 1000      # at most one such write per interval
  *   postgres:                  # store both logs in PostgreSQL instead of SQLite files in DIR
  *     url: postgres://cairn@db.internal:5432/cairn   # libpq URI; PGPASSWORD etc. are honoured; never logged
  *     schema: cairn            # tables go in schemas <schema>_rekor and <schema>_ct (default cairn)
@@ -42,6 +45,7 @@ import { loadOrCreateLogKey, spkiOf, type LogKeyType } from './keys.js';
 import { TransparencyLog } from './log.js';
 import { parseWitnessVkey } from './note.js';
 import { WitnessClient } from './witness-client.js';
+import { StaticTiles } from './static-tiles.js';
 import { registerLocalCt, type CtAdd } from './local-ct.js';
 import { inlineAdmission, PooledAdmission } from './admission.js';
 import { build } from './plugin.js';
@@ -64,9 +68,11 @@ export interface LogConfig {
   verifyWorkers?: number;
   checkpointIntervalMs?: number;
   postgres?: { url: string; schema?: string; poolSize?: number };
+  tilesDir?: string;
+  tilesIntervalMs?: number;
 }
 
-const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'closeQuietBatches', 'queueLimit', 'bodyLimit', 'witnesses', 'witnessUrls', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs', 'postgres'];
+const KEYS = ['keyType', 'origin', 'batchSize', 'batchAgeMs', 'closeQuietBatches', 'queueLimit', 'bodyLimit', 'witnesses', 'witnessUrls', 'ctRoots', 'verifyWorkers', 'checkpointIntervalMs', 'postgres', 'tilesDir', 'tilesIntervalMs'];
 
 export function parseLogConfig(text: string): LogConfig {
   const bad = (m: string): never => {
@@ -97,6 +103,8 @@ export function parseLogConfig(text: string): LogConfig {
       if (typeof w?.url !== 'string' || !/^https?:\/\//.test(w.url) || typeof w.vkey !== 'string') bad('each witnessUrls entry needs an http(s) url and a vkey');
     }
   }
+  if (d.tilesDir !== undefined && (typeof d.tilesDir !== 'string' || d.tilesDir === '')) bad('tilesDir must be a directory path');
+  if (d.tilesIntervalMs !== undefined && (!Number.isInteger(d.tilesIntervalMs) || (d.tilesIntervalMs as number) < 0)) bad('tilesIntervalMs must be a non-negative integer');
   if (d.postgres !== undefined) {
     const pgc = d.postgres as Record<string, unknown>;
     if (typeof pgc !== 'object' || pgc === null || Array.isArray(pgc)) bad('postgres must be a mapping { url, schema?, poolSize? }');
@@ -163,6 +171,14 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
     const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
     closers.unshift(registerLocalCt(url, (app as unknown as { cairnCtAdd: CtAdd }).cairnCtAdd));
+    if (config.tilesDir) {
+      const tiles = new StaticTiles(rekor, resolve(config.tilesDir), {
+        ...(config.tilesIntervalMs !== undefined ? { intervalMs: config.tilesIntervalMs } : {}),
+        onError: (e) => app.log.warn({ err: (e as Error).message }, 'static tiles not written; retrying'),
+      });
+      closers.unshift(() => tiles.close());
+      tiles.notify(); // the tree as it stands, from where the directory left off
+    }
     if (witnessEndpoints.length > 0) {
       const wc = new WitnessClient(rekor, witnessEndpoints, { onError: (name, e) => app.log.warn({ witness: name, err: (e as Error).message }, 'witness did not cosign; retrying') });
       closers.unshift(() => wc.close());

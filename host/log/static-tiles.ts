@@ -1,0 +1,146 @@
+/**
+ * A static mirror of the log's C2SP tlog-tiles read API, written to a directory that any file
+ * server or CDN can serve (ARCHITECTURE.md "Scale": tiles and entry bundles as static files).
+ * Paths are exactly the API's: `checkpoint`, `tile/<L>/<N>[.p/<W>]`, `tile/entries/<N>[.p/<W>]`.
+ *
+ * After checkpoints are published (at most once per `intervalMs`), the writer brings the
+ * directory up to the newest one:
+ *  - every tile and entry bundle that became full since the last write, once (they never change);
+ *  - the partial tiles at the right edge of the new tree, under their own `.p/<W>` names, so a
+ *    client holding any published checkpoint finds the tiles it needs (superseded partial tiles
+ *    are kept: an older checkpoint still names them);
+ *  - then the checkpoint itself, last, so a reader never sees a checkpoint whose tiles are not
+ *    there yet.
+ * Every file is written to a temporary name and renamed into place. The size written so far is
+ * kept in `.cairn-tiles-size`; after a restart the writer resumes from it (from nothing if it is
+ * missing, rewriting every tile in the background). The directory is a cache of the store: it
+ * can be deleted and rebuilt at any time.
+ */
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { TransparencyLog } from './log.js';
+import { TILE_HEIGHT, TILE_WIDTH, tilePath, type TileRef } from './tiles.js';
+
+export interface StaticTilesOptions {
+  /** Minimum time between two writes (default 1000 ms); the newest checkpoint is always written. */
+  intervalMs?: number;
+  onError?: (e: unknown) => void;
+}
+
+const MARK = '.cairn-tiles-size';
+
+/**
+ * Tiles of one level to write when the tree grows from `from` to `to` hashes at that level:
+ * tiles that became full, and the partial tile at the new edge.
+ */
+export function tilesBetween(level: TileRef['level'], from: number, to: number): TileRef[] {
+  const out: TileRef[] = [];
+  for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
+    const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
+    if (width === TILE_WIDTH && (n + 1) * TILE_WIDTH <= from) continue; // full before: already written
+    out.push({ level, index: n, width });
+  }
+  return out;
+}
+
+export class StaticTiles {
+  private written = -1;
+  private running = false;
+  private again = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastRun = 0;
+  private closed = false;
+  private readonly unsubscribe: () => void;
+  private idle: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly log: TransparencyLog,
+    private readonly dir: string,
+    private readonly o: StaticTilesOptions = {},
+  ) {
+    this.unsubscribe = log.onPublished(() => this.notify());
+  }
+
+  /** Schedules a write of the newest checkpoint (coalesced; at most one per interval). */
+  notify(): void {
+    if (this.closed) return;
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    if (this.timer) return;
+    const wait = Math.max(0, this.lastRun + (this.o.intervalMs ?? 1000) - Date.now());
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.idle = this.run();
+    }, wait);
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    this.lastRun = Date.now();
+    try {
+      await this.writeNewest();
+    } catch (e) {
+      this.again = true; // retried at the next interval
+      this.o.onError?.(e);
+    } finally {
+      this.running = false;
+      if (this.again && !this.closed) {
+        this.again = false;
+        this.notify();
+      }
+    }
+  }
+
+  /** The size whose tiles are all in the directory (-1 before the first write or read). */
+  size(): number {
+    return this.written;
+  }
+
+  private async writeNewest(): Promise<void> {
+    if (this.written < 0) {
+      const mark = await readFile(join(this.dir, MARK), 'utf8').catch(() => '0');
+      this.written = /^\d+$/.test(mark.trim()) ? Number(mark.trim()) : 0;
+    }
+    // The checkpoint and its size are read together, before any await: the tiles written are the
+    // ones this checkpoint needs, even if the log publishes a newer one meanwhile.
+    const size = this.log.size();
+    const checkpoint = this.log.checkpoint();
+    const from = Math.min(this.written, size);
+    for (let level = 0; size >= TILE_WIDTH ** level; level++) {
+      const per = TILE_WIDTH ** level; // leaves under one hash of tree level 8·level
+      for (const t of tilesBetween(level, Math.floor(from / per), Math.floor(size / per))) {
+        await this.put(tilePath(t), await this.log.nodeRange(TILE_HEIGHT * level, t.index * TILE_WIDTH, t.width));
+      }
+    }
+    for (const t of tilesBetween('entries', from, size)) {
+      const parts: Buffer[] = [];
+      for (const e of await this.log.store.entries(t.index * TILE_WIDTH, t.index * TILE_WIDTH + t.width)) {
+        const len = Buffer.alloc(2);
+        len.writeUInt16BE(e.body.length);
+        parts.push(len, Buffer.from(e.body));
+      }
+      await this.put(tilePath(t), Buffer.concat(parts));
+    }
+    await this.put('checkpoint', Buffer.from(checkpoint));
+    await this.put(MARK, Buffer.from(String(size)));
+    this.written = size;
+  }
+
+  private async put(rel: string, data: Uint8Array): Promise<void> {
+    const path = join(this.dir, rel);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}.tmp-${process.pid}`;
+    await writeFile(tmp, data);
+    await rename(tmp, path);
+  }
+
+  /** Stops scheduling and finishes a write in progress. */
+  async close(): Promise<void> {
+    this.closed = true;
+    this.unsubscribe();
+    if (this.timer) clearTimeout(this.timer);
+    await this.idle;
+  }
+}
