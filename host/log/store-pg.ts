@@ -33,6 +33,43 @@ export interface PostgresStoreOptions {
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
 
+/** PostgreSQL takes at most 65,535 parameters per statement. */
+const MAX_PARAMS = 60_000;
+
+/**
+ * Packs INSERTs into as few statements as the parameter limit allows, each a chain of
+ * data-modifying CTEs (all of them run, in one round trip).
+ */
+class StatementPacker {
+  private done: { parts: string[]; params: unknown[] }[] = [];
+  private cur: { parts: string[]; params: unknown[] } = { parts: [], params: [] };
+
+  rows(target: string, types: string[], suffix: string, rows: unknown[][]): void {
+    let values: string[] = [];
+    const flush = (): void => {
+      if (values.length > 0) this.cur.parts.push(`INSERT INTO ${target} VALUES ${values.join(', ')} ${suffix}`);
+      values = [];
+    };
+    for (const r of rows) {
+      if (this.cur.params.length + r.length > MAX_PARAMS) {
+        flush();
+        this.done.push(this.cur);
+        this.cur = { parts: [], params: [] };
+      }
+      values.push(`(${r.map((v, i) => `$${this.cur.params.push(v)}::${types[i]}`).join(', ')})`);
+    }
+    flush();
+  }
+
+  /** The statements, the last one ending with `SELECT <last>`. */
+  statements(last: string): { sql: string; params: unknown[] }[] {
+    return [...this.done, this.cur].map((st, k, all) => ({
+      sql: `WITH ${st.parts.map((x, i) => `w${i} AS (${x})`).join(', ')} SELECT ${k === all.length - 1 ? last : '1'}`,
+      params: st.params,
+    }));
+  }
+}
+
 const buf = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength);
 const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 
@@ -115,8 +152,9 @@ export class PostgresLogStore implements LogStore {
     const ignore = (): void => undefined;
     c.on('error', ignore);
     try {
-      await this.q('BEGIN', [], c);
-      await this.q('SELECT pg_advisory_xact_lock($1::int8)', [this.lockKey], c);
+      // One round trip for both (simple query protocol; the key is our own integer literal):
+      // with nodes on other machines, every round trip under the lock is time no node sequences.
+      await this.q(`BEGIN; SELECT pg_advisory_xact_lock(${this.lockKey}::int8)`, [], c);
       if (setup) await setup(c);
       const out = await fn(this.writer(c));
       // COMMIT returns after the WAL flush (synchronous_commit=on): only then is anything acknowledged.
@@ -139,34 +177,18 @@ export class PostgresLogStore implements LogStore {
       findLeaves: (leaves) => this.findOn(leaves, c),
       saveCheckpoint: (size, note) => this.saveCheckpointOn(size, note, c),
       append: async (entries: NewEntry[], nodes: NewNodes[], cp: { size: number; note: string }) => {
-        const s = this.s;
+        // Few statements and round trips for the whole batch (data-modifying CTEs). Rows go as
+        // VALUES lists rather than arrays: node-postgres sends a Buffer parameter in binary, but
+        // would hex-encode every element of a bytea[] on the event loop.
         const first = cp.size - entries.length;
-        if (entries.length > 0) {
-          await this.q(
-            `INSERT INTO ${s}.entries (idx, leaf, body, time, extra, promise)
-             SELECT * FROM unnest($1::int8[], $2::bytea[], $3::bytea[], $4::int8[], $5::bytea[], $6::bytea[])`,
-            [
-              entries.map((_, i) => first + i),
-              entries.map((e) => buf(e.leafHash)),
-              entries.map((e) => buf(e.body)),
-              entries.map((e) => e.integratedTime),
-              entries.map((e) => (e.extra ? buf(e.extra) : null)),
-              entries.map((e) => (e.promise ? buf(e.promise) : null)),
-            ],
-            c,
-          );
-          const keys = entries.flatMap((e, i) => e.searchKeys.map((k) => [k, first + i] as const));
-          if (keys.length > 0) {
-            await this.q(`INSERT INTO ${s}.search (k, idx) SELECT * FROM unnest($1::text[], $2::int8[]) ON CONFLICT DO NOTHING`, [keys.map((k) => k[0]), keys.map((k) => k[1])], c);
-          }
-        }
-        const flat = nodes.flatMap((l) => l.hashes.map((h, i) => [l.level, l.first + i, buf(h)] as const));
-        if (flat.length > 0) {
-          await this.q(`INSERT INTO ${s}.nodes (level, idx, hash) SELECT * FROM unnest($1::int4[], $2::int8[], $3::bytea[]) ON CONFLICT DO NOTHING`, [flat.map((n) => n[0]), flat.map((n) => n[1]), flat.map((n) => n[2])], c);
-        }
-        await this.saveCheckpointOn(cp.size, cp.note, c);
-        // Delivered to every listening node when (and only if) this transaction commits.
-        await this.q('SELECT pg_notify($1, $2)', [this.channel, String(cp.size)], c);
+        const w = new StatementPacker();
+        w.rows(`${this.s}.entries (idx, leaf, body, time, extra, promise)`, ['int8', 'bytea', 'bytea', 'int8', 'bytea', 'bytea'], '',
+          entries.map((e, i) => [first + i, buf(e.leafHash), buf(e.body), e.integratedTime, e.extra ? buf(e.extra) : null, e.promise ? buf(e.promise) : null]));
+        w.rows(`${this.s}.search (k, idx)`, ['text', 'int8'], 'ON CONFLICT DO NOTHING', entries.flatMap((e, i) => e.searchKeys.map((k) => [k, first + i])));
+        w.rows(`${this.s}.nodes (level, idx, hash)`, ['int4', 'int8', 'bytea'], 'ON CONFLICT DO NOTHING', nodes.flatMap((l) => l.hashes.map((h, i) => [l.level, l.first + i, buf(h)])));
+        w.rows(`${this.s}.checkpoints (size, note)`, ['int8', 'text'], 'ON CONFLICT (size) DO UPDATE SET note = EXCLUDED.note', [[cp.size, cp.note]]);
+        // NOTIFY is delivered to every listening node when (and only if) this transaction commits.
+        for (const st of w.statements(`pg_notify('${this.channel}', '${cp.size}')`)) await this.q(st.sql, st.params, c);
       },
     };
   }

@@ -6,9 +6,11 @@
  * acknowledged entry. The database is a real PostgreSQL started here (scripts/postgres.mjs);
  * skipped, with the reason printed, when its server is not installed (CI installs it).
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initCore, leafHash, verifyConsistency, verifyInclusion } from '../../host/core/index.js';
+import { initCore, leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../host/core/index.js';
+import { TransparencyLog } from '../../host/log/log.js';
+import { PostgresLogStore } from '../../host/log/store-pg.js';
 import { noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature } from '../../host/log/note.js';
 import { postgresBin, startPostgres, type RunningPostgres } from '../../scripts/postgres.mjs';
 import { ecSigner, hashedrekord, startLog, type RunningLog } from './helpers.js';
@@ -103,6 +105,27 @@ describe.skipIf(!bin)('two log nodes on one PostgreSQL database', () => {
     const race = hashedrekord(s, Buffer.from('raced')).body;
     const both = await Promise.all([a.post('/api/v1/log/entries', race), b.post('/api/v1/log/entries', race)]);
     expect(both.map((r) => r.status).sort()).toEqual([201, 409]);
+  });
+
+  it('one batch larger than a statement may carry (65,535 parameters) is split and stored whole', async () => {
+    const store = await PostgresLogStore.open({ url: pg.url, schema: 'big' });
+    const { privateKey } = generateKeyPairSync('ed25519');
+    const log = await TransparencyLog.open({ store, key: privateKey, origin: 'big.test', batchSize: 12_000, batchAgeMs: 50 });
+    const bodies = Array.from({ length: 11_000 }, (_, i) => Buffer.from(`{"big":${i}}`));
+    const added = await Promise.all(bodies.map((body, i) => log.add({ body, searchKeys: [`k:${i % 7}`, `i:${i}`] })));
+    expect(new Set(added.map((a) => a.index)).size).toBe(11_000);
+    expect(log.size()).toBe(11_000);
+    const leaves = Buffer.concat(bodies.map((b) => leafHash(b)));
+    expect(Buffer.from(await log.rootAt(11_000))).toEqual(Buffer.from(rootFromLeafHashes(leaves)));
+    expect((await store.entries(10_998, 11_000)).map((e) => Buffer.from(e.body).toString())).toEqual(['{"big":10998}', '{"big":10999}']);
+    expect(await store.search('i:10999', 10)).toEqual([10_999]);
+    await log.close();
+    await store.close();
+    // A fresh store object (as after a restart) reads the same tree.
+    const again = await PostgresLogStore.open({ url: pg.url, schema: 'big' });
+    expect(await again.size()).toBe(11_000);
+    expect(parseCheckpoint(parseNote((await again.latestCheckpoint())!.note).body).size).toBe(11_000);
+    await again.close();
   });
 
   it('a node signing with another key is refused by the store it would fork', async () => {
