@@ -24,6 +24,7 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   chains: async () => (await import('./chains.js')).registerChains,
   build: async () => (await import('./chains.js')).registerChains,
   'trust-domain': async () => (await import('./trust-domain.js')).registerTrustDomain,
+  monitor: async () => (await import('./monitor.js')).registerMonitor,
 };
 
 export async function main(argv: string[]): Promise<void> {

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import { expect, it } from 'vitest';
 
 const BIN = join(import.meta.dirname, '../../bin/cairn.js');
-const COMMANDS = ['serve', 'tuf', 'spiffe', 'up', 'verify', 'sign', 'attest', 'chains', 'build'];
+const COMMANDS = ['serve', 'tuf', 'spiffe', 'up', 'verify', 'sign', 'attest', 'chains', 'build', 'monitor'];
 
 it('every top-level command answers its own --help when only its group is loaded', async () => {
   await Promise.all(COMMANDS.map(async (c) => {

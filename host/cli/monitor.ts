@@ -1,0 +1,86 @@
+/**
+ * `cairn monitor --log URL (--trusted-root FILE | --log-key FILE) --identity PATTERN...`
+ * (host/monitor/monitor.ts): prints one JSON line per log entry whose certificate names a watched
+ * identity, and an alarm line, exit status 3, when the log rolls back or its entries do not hash
+ * to the root it signed. `--state FILE` carries the last checkpoint and compact range between runs
+ * (written atomically after every clean round), so a cron job or a long-running `--interval`
+ * loop reads each entry once.
+ */
+import { createPublicKey } from 'node:crypto';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { InvalidArgumentError, type Command } from 'commander';
+import { noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature } from '../log/note.js';
+import { MonitorError, monitorOnce, type MonitorState } from '../monitor/monitor.js';
+import { verifyCheckpointNote } from '../verify/pipeline.js';
+import { parseTrustedRoot } from '../verify/trusted-root.js';
+
+type Verify = (text: string) => { origin: string; size: number; root: Uint8Array };
+
+/** A checkpoint verifier from one PEM log key: the note's key name is the origin, or for Rekor v1 origins ("<host> - <tree id>") the host. */
+export function keyVerifier(pem: string): Verify {
+  const key = createPublicKey(pem);
+  return (text) => {
+    const note = parseNote(text);
+    const cp = parseCheckpoint(note.body);
+    const names = [cp.origin, cp.origin.split(' - ')[0]!];
+    if (!names.some((n) => verifyNoteSignature(note, noteKeyFor(n, key)))) throw new MonitorError('MONITOR_BAD_RESPONSE', 'no signature on the checkpoint verifies with the log key');
+    return { origin: cp.origin, size: cp.size, root: cp.root };
+  };
+}
+
+const collect = (v: string, prev: RegExp[]): RegExp[] => {
+  try {
+    return [...prev, new RegExp(v)];
+  } catch {
+    throw new InvalidArgumentError(`not a regular expression: ${v}`);
+  }
+};
+
+export function registerMonitor(program: Command): void {
+  program
+    .command('monitor')
+    .description('watch a transparency log (C2SP tlog-tiles) for entries signed under your identities, auditing every entry against its signed root')
+    .requiredOption('--log <url>', "the log's base URL, or a static tiles mirror of it")
+    .option('--trusted-root <file>', 'trusted_root.json whose tlogs include this log')
+    .option('--log-key <file>', "the log's public key (PEM), instead of --trusted-root")
+    .requiredOption('--identity <pattern>', 'regular expression matched against URI and email SANs (repeatable), e.g. ^spiffe://prod\\.acme\\.example/', collect, [])
+    .option('--state <file>', 'state kept between runs (checkpoint and compact range)')
+    .option('--interval <seconds>', 'poll every N seconds until interrupted (default: one round)', (v) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--interval must be a positive number of seconds');
+      return n;
+    })
+    .action(async (o: { log: string; trustedRoot?: string; logKey?: string; identity: RegExp[]; state?: string; interval?: number }) => {
+      if (!o.trustedRoot === !o.logKey) throw new InvalidArgumentError('give exactly one of --trusted-root and --log-key');
+      const verify: Verify = o.logKey
+        ? keyVerifier(await readFile(o.logKey, 'utf8'))
+        : ((tlogs) => (text: string) => verifyCheckpointNote(text, tlogs))(parseTrustedRoot(JSON.parse(await readFile(o.trustedRoot!, 'utf8'))).tlogs);
+      let state: MonitorState | undefined = o.state ? await readFile(o.state, 'utf8').then((t) => JSON.parse(t) as MonitorState, () => undefined) : undefined;
+      let stop = false;
+      process.once('SIGINT', () => (stop = true));
+      process.once('SIGTERM', () => (stop = true));
+      do {
+        try {
+          const r = await monitorOnce({ base: o.log, verifyCheckpoint: verify, identities: o.identity, ...(state ? { state } : {}) });
+          for (const m of r.matches) process.stdout.write(JSON.stringify({ log: o.log, ...m }) + '\n');
+          state = r.state;
+          if (o.state) {
+            await writeFile(`${o.state}.tmp`, JSON.stringify(state));
+            await rename(`${o.state}.tmp`, o.state);
+          }
+          process.stderr.write(JSON.stringify({ checked: state.size, read: r.read, matches: r.matches.length }) + '\n');
+        } catch (e) {
+          if (!(e instanceof MonitorError) || e.code === 'MONITOR_BAD_RESPONSE') {
+            // A read that failed: report it; the next round (if any) tries again from the same state.
+            process.stderr.write(JSON.stringify({ error: (e as { code?: string }).code ?? 'ERROR', message: (e as Error).message }) + '\n');
+            if (!o.interval) process.exitCode = 1;
+          } else {
+            process.stdout.write(JSON.stringify({ alarm: e.code, log: o.log, message: e.message }) + '\n');
+            process.exitCode = 3;
+            return;
+          }
+        }
+        if (o.interval && !stop) await new Promise((r) => setTimeout(r, o.interval! * 1000));
+      } while (o.interval && !stop);
+    });
+}

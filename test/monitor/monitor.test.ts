@@ -1,0 +1,147 @@
+/**
+ * `cairn monitor` (host/monitor): against a real log over HTTP, it reports exactly the entries
+ * whose certificates name a watched identity, continues from its state, audits every entry
+ * against the signed root, and raises an alarm for a changed entry, a rolled-back checkpoint and a
+ * forked tree signed with the log's own key. The compact range is checked against the core.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { initCore, leafHash, rootFromLeafHashes } from '../../host/core/index.js';
+import { keyVerifier } from '../../host/cli/monitor.js';
+import { loadOrCreateLogKey } from '../../host/log/keys.js';
+import { formatCheckpoint, formatNote, parseCheckpoint, parseNote, signNoteBody } from '../../host/log/note.js';
+import { CompactRange } from '../../host/monitor/compact-range.js';
+import { entryIdentities, monitorOnce, type MonitorState } from '../../host/monitor/monitor.js';
+import { certSigner, ecSigner, hashedrekord, startLog, type RunningLog } from '../log/helpers.js';
+
+const BIN = join(import.meta.dirname, '../../bin/cairn.js');
+let log: RunningLog;
+let pem: string;
+const WATCH = [/^spiffe:\/\/a\.test\//];
+
+beforeAll(async () => {
+  await initCore();
+  log = await startLog('batchAgeMs: 5\n');
+  pem = (await log.get('/api/v1/log/publicKey')).text;
+});
+afterAll(() => log.close());
+
+/** Posts `n` entries; those at positions in `as` are signed under certificates for `uri`. Returns the log indices of the certified ones. */
+async function post(n: number, certified: Map<number, string>): Promise<number[]> {
+  const plain = ecSigner();
+  const out: number[] = [];
+  const rs = await Promise.all(Array.from({ length: n }, async (_, i) => {
+    const uri = certified.get(i);
+    const s = uri ? await certSigner(uri, `ops${i}@example.com`) : plain;
+    return { uri, r: await log.post('/api/v1/log/entries', hashedrekord(s, randomBytes(16)).body) };
+  }));
+  for (const { uri, r } of rs) {
+    expect(r.status).toBe(201);
+    if (uri?.startsWith('spiffe://a.test/')) out.push((Object.values(r.json)[0] as { logIndex: number }).logIndex);
+  }
+  return out.sort((a, b) => a - b);
+}
+
+describe('compact range', () => {
+  it('gives the core’s root at every size, and survives a round trip through its state', () => {
+    const leaves = Array.from({ length: 300 }, (_, i) => leafHash(Buffer.from(`leaf ${i}`)));
+    const r = CompactRange.empty();
+    for (let n = 1; n <= 300; n++) {
+      r.append(leaves[n - 1]!);
+      expect(Buffer.from(r.root()!), `size ${n}`).toEqual(Buffer.from(rootFromLeafHashes(Buffer.concat(leaves.slice(0, n)))));
+      const back = CompactRange.from(n, r.state().hashes.map((h) => Buffer.from(h, 'hex')));
+      expect(Buffer.from(back.root()!)).toEqual(Buffer.from(r.root()!));
+    }
+    expect(() => CompactRange.from(5, [new Uint8Array(32)])).toThrow(/2 hashes/);
+  });
+});
+
+describe('monitoring a log', () => {
+  let first: MonitorState;
+  let firstCheckpoint: string;
+
+  it('reports exactly the entries certified for a watched identity, auditing all 300', async () => {
+    const watched = await post(300, new Map([[3, 'spiffe://a.test/build'], [77, 'spiffe://a.test/release'], [150, 'spiffe://b.test/other'], [299, 'spiffe://a.test/build']]));
+    expect(watched).toHaveLength(3);
+    const r = await monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH });
+    expect(r.read).toBe(300);
+    expect(r.state.size).toBe(300);
+    expect(r.matches.map((m) => m.index)).toEqual(watched);
+    expect(r.matches.every((m) => m.kind === 'hashedrekord' && m.identities.every((id) => id.startsWith('uri:spiffe://a.test/')))).toBe(true);
+    first = r.state;
+    firstCheckpoint = r.state.checkpoint;
+  });
+
+  it('continues from its state: only new entries are read and reported', async () => {
+    const watched = await post(40, new Map([[10, 'spiffe://a.test/late']]));
+    const r = await monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH, state: first });
+    expect(r.read).toBe(40);
+    expect(r.matches.map((m) => m.index)).toEqual(watched);
+  });
+
+  it('raises MONITOR_INCONSISTENT for a changed entry, MONITOR_ROLLBACK for an older checkpoint, and catches a fork signed with the log key', async () => {
+    const tamper = async (url: string): Promise<Uint8Array> => {
+      const b = new Uint8Array(await (await fetch(url)).arrayBuffer());
+      if (url.includes('/tile/entries/001')) b[b.length - 5]! ^= 1; // one byte of one entry
+      return b;
+    };
+    await expect(monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH, get: tamper })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
+
+    const current = (await monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH })).state;
+    const older = async (url: string): Promise<Uint8Array> => (url.endsWith('/checkpoint') ? Buffer.from(firstCheckpoint) : new Uint8Array(await (await fetch(url)).arrayBuffer()));
+    await expect(monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH, state: current, get: older })).rejects.toMatchObject({ code: 'MONITOR_ROLLBACK' });
+
+    // A checkpoint for the same size with another root, properly signed: only the audit catches it.
+    const key = await loadOrCreateLogKey(join(log.dataDir, 'rekor-key.pem'), 'ecdsa-p256');
+    const cp = parseCheckpoint(parseNote(current.checkpoint).body);
+    const body = formatCheckpoint({ origin: cp.origin, size: cp.size, root: createHash('sha256').update('fork').digest() });
+    const forged = formatNote({ body, signatures: [signNoteBody(body, cp.origin, key)] });
+    const fork = async (url: string): Promise<Uint8Array> => (url.endsWith('/checkpoint') ? Buffer.from(forged) : new Uint8Array(await (await fetch(url)).arrayBuffer()));
+    expect(keyVerifier(pem)(forged).size).toBe(cp.size); // the signature itself is good
+    await expect(monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH, state: current, get: fork })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
+    // A checkpoint signed by another key is refused before anything is read.
+    await expect(monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(ecSigner().publicKeyPem), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
+  });
+
+  it('finds identities in every entry shape it may meet', async () => {
+    const s = await certSigner('spiffe://a.test/x', 'a@example.com');
+    const body = Buffer.from(JSON.stringify(hashedrekord(s, Buffer.from('x')).body));
+    expect(entryIdentities(body).identities.sort()).toEqual(['email:a@example.com', 'uri:spiffe://a.test/x']);
+    const der = Buffer.from(s.certPem!.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    const v2 = Buffer.from(JSON.stringify({ kind: 'dsse', spec: { dsseV002: { signatures: [{ verifier: { x509Certificate: { rawBytes: der.toString('base64') } } }] } } }));
+    expect(entryIdentities(v2)).toEqual({ kind: 'dsse', identities: expect.arrayContaining(['uri:spiffe://a.test/x']) });
+    expect(entryIdentities(Buffer.from(JSON.stringify(hashedrekord(ecSigner(), Buffer.from('y')).body))).identities).toEqual([]);
+    expect(entryIdentities(Buffer.from('not json')).identities).toEqual([]);
+  });
+});
+
+it('cairn monitor prints the matches once, keeps its state, and exits 3 on an alarm', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-monitor-'));
+  try {
+    await writeFile(join(dir, 'log.pem'), pem);
+    const args = [BIN, 'monitor', '--log', log.url, '--log-key', join(dir, 'log.pem'), '--identity', '^spiffe://a\\.test/', '--state', join(dir, 'state.json')];
+    const run = (a: string[]) => promisify(execFile)(process.execPath, a).then((r) => ({ code: 0, ...r }), (e: { code: number; stdout: string; stderr: string }) => e);
+    const one = await run(args);
+    expect(one.code).toBe(0);
+    const lines = one.stdout.trim().split('\n').map((l) => JSON.parse(l) as { index: number; identities: string[] });
+    expect(lines.length).toBeGreaterThanOrEqual(4);
+    expect(lines.every((l) => l.identities.some((id) => id.startsWith('uri:spiffe://a.test/')))).toBe(true);
+    const state = JSON.parse(await readFile(join(dir, 'state.json'), 'utf8')) as MonitorState;
+    expect(state.size).toBe((await log.get('/api/v1/log')).json.treeSize);
+    const two = await run(args);
+    expect(two.code).toBe(0);
+    expect(two.stdout.trim()).toBe(''); // nothing new
+    // A state from a longer (other) history: the log now looks rolled back.
+    await writeFile(join(dir, 'state.json'), JSON.stringify({ ...state, size: state.size + 1 }));
+    const three = await run(args);
+    expect(three.code).toBe(3);
+    expect(JSON.parse(three.stdout.trim())).toMatchObject({ alarm: 'MONITOR_ROLLBACK' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
