@@ -1,5 +1,5 @@
 /**
- * `cairn monitor --log URL (--trusted-root FILE | --log-key FILE) --identity PATTERN...`
+ * `cairn monitor --log URL [--ct] (--trusted-root FILE | --log-key FILE) --identity PATTERN...`
  * (host/monitor/monitor.ts): prints one JSON line per log entry whose certificate names a watched
  * identity, and an alarm line, exit status 3, when the log rolls back or its entries do not hash
  * to the root it signed. `--state FILE` carries the last checkpoint and compact range between runs
@@ -10,7 +10,7 @@ import { createPublicKey } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import { noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature } from '../log/note.js';
-import { MonitorError, monitorOnce, type MonitorState } from '../monitor/monitor.js';
+import { ctSource, MonitorError, monitorOnce, tilesSource, type LogSource, type MonitorState } from '../monitor/monitor.js';
 import { verifyCheckpointNote } from '../verify/pipeline.js';
 import { parseTrustedRoot } from '../verify/trusted-root.js';
 
@@ -41,7 +41,8 @@ export function registerMonitor(program: Command): void {
     .command('monitor')
     .description('watch a transparency log (C2SP tlog-tiles) for entries signed under your identities, auditing every entry against its signed root')
     .requiredOption('--log <url>', "the log's base URL, or a static tiles mirror of it")
-    .option('--trusted-root <file>', 'trusted_root.json whose tlogs include this log')
+    .option('--ct', 'the log is an RFC 6962 CT log (get-sth, get-entries): watch the certificates a CA logged')
+    .option('--trusted-root <file>', 'trusted_root.json whose tlogs (or, with --ct, ctlogs) include this log')
     .option('--log-key <file>', "the log's public key (PEM), instead of --trusted-root")
     .requiredOption('--identity <pattern>', 'regular expression matched against URI and email SANs (repeatable), e.g. ^spiffe://prod\\.acme\\.example/', collect, [])
     .option('--state <file>', 'state kept between runs (checkpoint and compact range)')
@@ -50,18 +51,29 @@ export function registerMonitor(program: Command): void {
       if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--interval must be a positive number of seconds');
       return n;
     })
-    .action(async (o: { log: string; trustedRoot?: string; logKey?: string; identity: RegExp[]; state?: string; interval?: number }) => {
+    .action(async (o: { log: string; ct?: boolean; trustedRoot?: string; logKey?: string; identity: RegExp[]; state?: string; interval?: number }) => {
       if (!o.trustedRoot === !o.logKey) throw new InvalidArgumentError('give exactly one of --trusted-root and --log-key');
-      const verify: Verify = o.logKey
-        ? keyVerifier(await readFile(o.logKey, 'utf8'))
-        : ((tlogs) => (text: string) => verifyCheckpointNote(text, tlogs))(parseTrustedRoot(JSON.parse(await readFile(o.trustedRoot!, 'utf8'))).tlogs);
+      let source: LogSource;
+      if (o.ct) {
+        // The CT log's key: the PEM given, or the trusted root's ctlog whose base URL is --log.
+        const key = o.logKey
+          ? createPublicKey(await readFile(o.logKey, 'utf8'))
+          : parseTrustedRoot(JSON.parse(await readFile(o.trustedRoot!, 'utf8'))).ctlogs.find((l) => l.baseUrl.replace(/\/+$/, '') === o.log.replace(/\/+$/, ''))?.publicKey;
+        if (!key) throw new InvalidArgumentError(`the trusted root has no CT log at ${o.log}`);
+        source = ctSource({ base: o.log, key });
+      } else {
+        const verify: Verify = o.logKey
+          ? keyVerifier(await readFile(o.logKey, 'utf8'))
+          : ((tlogs) => (text: string) => verifyCheckpointNote(text, tlogs))(parseTrustedRoot(JSON.parse(await readFile(o.trustedRoot!, 'utf8'))).tlogs);
+        source = tilesSource({ base: o.log, verifyCheckpoint: verify });
+      }
       let state: MonitorState | undefined = o.state ? await readFile(o.state, 'utf8').then((t) => JSON.parse(t) as MonitorState, () => undefined) : undefined;
       let stop = false;
       process.once('SIGINT', () => (stop = true));
       process.once('SIGTERM', () => (stop = true));
       do {
         try {
-          const r = await monitorOnce({ base: o.log, verifyCheckpoint: verify, identities: o.identity, ...(state ? { state } : {}) });
+          const r = await monitorOnce({ source, identities: o.identity, ...(state ? { state } : {}) });
           for (const m of r.matches) process.stdout.write(JSON.stringify({ log: o.log, ...m }) + '\n');
           state = r.state;
           if (o.state) {

@@ -5,7 +5,7 @@
  * its leaves are MerkleTreeLeaf bytes and the submitted chain is kept for get-entries' extra_data,
  * each issuer certificate once (packExtra).
  */
-import { createHash, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, verify as cryptoVerify, X509Certificate, type KeyObject } from 'node:crypto';
 import { BoundedCache } from '../bounded-cache.js';
 import { signAsync, verifyAsync } from '../keys/async-crypto.js';
 import { checkDer, children, readTlv } from '../tsa/der.js';
@@ -301,9 +301,20 @@ export async function signSct(p: ParsedChain, timestamp: number, logId: Buffer, 
   return { sct_version: 0, id: logId.toString('base64'), timestamp, extensions: '', signature: (await digitallySigned(data, key)).toString('base64') };
 }
 
+/** TreeHeadSignature's signed input: version v1(0), signature_type tree_hash(1), timestamp, tree_size, sha256_root_hash (§3.5). */
+export function treeHeadInput(size: number, timestamp: number, root: Uint8Array): Buffer {
+  return Buffer.concat([Uint8Array.of(0, 1), u(timestamp, 8), u(size, 8), root]);
+}
+
 export async function signTreeHead(size: number, timestamp: number, root: Uint8Array, key: KeyObject): Promise<string> {
-  // TreeHeadSignature: version v1(0), signature_type tree_hash(1), timestamp, tree_size, sha256_root_hash.
-  return (await digitallySigned(Buffer.concat([Uint8Array.of(0, 1), u(timestamp, 8), u(size, 8), root]), key)).toString('base64');
+  return (await digitallySigned(treeHeadInput(size, timestamp, root), key)).toString('base64');
+}
+
+/** Checks an STH's tree_head_signature: a TLS DigitallySigned, ECDSA over SHA-256 (4, 3) as this log signs, by `key`. */
+export function verifyTreeHead(size: number, timestamp: number, root: Uint8Array, signature: Uint8Array, key: KeyObject): boolean {
+  const s = Buffer.from(signature);
+  if (s.length < 4 || s[0] !== 4 || s[1] !== 3 || s.readUInt16BE(2) !== s.length - 4) return false;
+  return cryptoVerify('sha256', treeHeadInput(size, timestamp, root), key, s.subarray(4));
 }
 
 /** Parse a MerkleTreeLeaf back far enough to re-derive nothing but its timestamp (for get-entries checks). */

@@ -18,9 +18,12 @@
  *
  * The state between rounds is small: the origin, the size, the compact range, the checkpoint.
  */
-import { createHash } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, SubjectAlternativeName, TBSCertificate } from '@peculiar/asn1-x509';
 import { CairnError } from '../errors.js';
 import { initCore, leafHashes } from '../core/index.js';
+import { verifyTreeHead } from '../log/ct.js';
 import { identityKeys, parseVerifier, verifierFromDer, type Verifier } from '../log/entries.js';
 import { TILE_WIDTH, tilePath } from '../log/tiles.js';
 import { CompactRange } from './compact-range.js';
@@ -62,16 +65,29 @@ export interface MonitorRound {
   read: number;
 }
 
+/** A signed tree head, from a tiles checkpoint or an RFC 6962 STH. */
+export interface LogHead {
+  origin: string;
+  size: number;
+  root: Uint8Array;
+  /** The signed head as served, kept in the state. */
+  text: string;
+}
+
+/** Where a monitor reads a log: its signed head, and the exact bytes each Merkle leaf hashes. */
+export interface LogSource {
+  head(): Promise<LogHead>;
+  /** Leaf data for [from, to), in order, in as many chunks as the log serves. */
+  read(from: number, to: number): AsyncIterable<Uint8Array[]>;
+  /** The watchable identities in one leaf's data. */
+  identities(leaf: Uint8Array): { kind: string; identities: string[] };
+}
+
 export interface MonitorOptions {
-  /** The log's tiles base URL (its API base, or a static mirror). */
-  base: string;
-  /** Verifies the log's signature on a checkpoint; returns its origin, size and root. */
-  verifyCheckpoint: (text: string) => { origin: string; size: number; root: Uint8Array };
+  source: LogSource;
   /** Patterns matched against SAN values (the part after `uri:` / `email:`). */
   identities: RegExp[];
   state?: MonitorState;
-  /** GET a URL's bytes (default: fetch; non-200 is an error). */
-  get?: (url: string) => Promise<Uint8Array>;
 }
 
 const EMPTY_ROOT = createHash('sha256').digest();
@@ -133,34 +149,128 @@ export function entryIdentities(body: Uint8Array): { kind: string; identities: s
   return { kind, identities: [...found] };
 }
 
-export async function monitorOnce(o: MonitorOptions): Promise<MonitorRound> {
-  await initCore();
+/** A log's C2SP tlog-tiles read API (the log itself, a static mirror, or a CDN): checkpoint and entry bundles. */
+export function tilesSource(o: { base: string; verifyCheckpoint: (text: string) => { origin: string; size: number; root: Uint8Array }; get?: (url: string) => Promise<Uint8Array> }): LogSource {
   const get = o.get ?? defaultGet;
   const base = o.base.replace(/\/+$/, '');
-  const text = Buffer.from(await get(`${base}/checkpoint`)).toString('utf8');
-  const cp = o.verifyCheckpoint(text);
+  return {
+    head: async () => {
+      const text = Buffer.from(await get(`${base}/checkpoint`)).toString('utf8');
+      return { ...o.verifyCheckpoint(text), text };
+    },
+    read: async function* (from, to) {
+      for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < to; n++) {
+        const width = Math.min(TILE_WIDTH, to - n * TILE_WIDTH);
+        const entries = splitBundle(await get(`${base}/${tilePath({ level: 'entries', index: n, width })}`), width);
+        yield entries.slice(Math.max(0, from - n * TILE_WIDTH)); // the start of a bundle that was partial last round was seen then
+      }
+    },
+    identities: entryIdentities,
+  };
+}
+
+const OID_SAN = '2.5.29.17';
+
+/** URI and email SANs of a certificate or a TBSCertificate (DER). */
+function sanIdentities(der: Uint8Array, tbsOnly: boolean): string[] {
+  const tbs = tbsOnly ? AsnConvert.parse(der, TBSCertificate) : AsnConvert.parse(der, Certificate).tbsCertificate;
+  const ext = tbs.extensions?.find((e) => e.extnID === OID_SAN);
+  if (!ext) return [];
+  const out: string[] = [];
+  for (const n of AsnConvert.parse(ext.extnValue.buffer, SubjectAlternativeName)) {
+    if (n.uniformResourceIdentifier) out.push(`uri:${n.uniformResourceIdentifier}`);
+    if (n.rfc822Name) out.push(`email:${n.rfc822Name.toLowerCase()}`);
+  }
+  return out;
+}
+
+/**
+ * The identities in an RFC 6962 MerkleTreeLeaf (§3.4): version, leaf_type, timestamp, entry_type,
+ * then an x509_entry (uint24-length certificate) or a precert_entry (issuer key hash, then the
+ * uint24-length TBSCertificate, which carries the SANs the final certificate will).
+ */
+export function ctLeafIdentities(leaf: Uint8Array): { kind: string; identities: string[] } {
+  const b = Buffer.from(leaf.buffer, leaf.byteOffset, leaf.byteLength);
+  try {
+    if (b.length < 12 || b[0] !== 0 || b[1] !== 0) return { kind: 'unknown', identities: [] };
+    const type = b.readUInt16BE(10);
+    const at = type === 1 ? 12 + 32 : 12;
+    const len = b.readUIntBE(at, 3);
+    const der = b.subarray(at + 3, at + 3 + len);
+    return { kind: type === 1 ? 'precert' : 'x509', identities: sanIdentities(der, type === 1) };
+  } catch {
+    return { kind: 'unknown', identities: [] };
+  }
+}
+
+/** An RFC 6962 CT log (§4.3 get-sth, §4.6 get-entries), its STH signature checked with `key`. */
+export function ctSource(o: { base: string; key: KeyObject; get?: (url: string) => Promise<Uint8Array> }): LogSource {
+  const get = o.get ?? defaultGet;
+  const base = o.base.replace(/\/+$/, '');
+  const json = async (url: string): Promise<Record<string, unknown>> => {
+    try {
+      return JSON.parse(Buffer.from(await get(url)).toString('utf8')) as Record<string, unknown>;
+    } catch (e) {
+      if (e instanceof MonitorError) throw e;
+      throw new MonitorError('MONITOR_BAD_RESPONSE', `GET ${url}: not JSON`, { cause: e });
+    }
+  };
+  // RFC 6962 heads have no origin line; the log is named by its key (its LogID).
+  const origin = `ct:${createHash('sha256').update(o.key.export({ format: 'der', type: 'spki' })).digest('hex')}`;
+  return {
+    head: async () => {
+      const sth = await json(`${base}/ct/v1/get-sth`);
+      const size = sth.tree_size;
+      const timestamp = sth.timestamp;
+      const root = typeof sth.sha256_root_hash === 'string' ? Buffer.from(sth.sha256_root_hash, 'base64') : Buffer.alloc(0);
+      if (!Number.isSafeInteger(size) || !Number.isSafeInteger(timestamp) || root.length !== 32 || typeof sth.tree_head_signature !== 'string') {
+        throw new MonitorError('MONITOR_BAD_RESPONSE', 'get-sth: malformed tree head');
+      }
+      if (!verifyTreeHead(size as number, timestamp as number, root, Buffer.from(sth.tree_head_signature, 'base64'), o.key)) {
+        throw new MonitorError('MONITOR_BAD_RESPONSE', 'get-sth: the tree head signature does not verify with the CT log key');
+      }
+      return { origin, size: size as number, root, text: JSON.stringify(sth) };
+    },
+    read: async function* (from, to) {
+      // A log may return fewer entries than asked (§4.6): ask again from where it stopped.
+      for (let at = from; at < to; ) {
+        const r = await json(`${base}/ct/v1/get-entries?start=${at}&end=${Math.min(to, at + TILE_WIDTH) - 1}`);
+        const got = Array.isArray(r.entries) ? (r.entries as { leaf_input?: unknown }[]) : [];
+        if (got.length === 0 || got.length > to - at) throw new MonitorError('MONITOR_BAD_RESPONSE', `get-entries from ${at}: ${got.length} entries`);
+        yield got.map((e) => {
+          if (typeof e.leaf_input !== 'string') throw new MonitorError('MONITOR_BAD_RESPONSE', 'get-entries: an entry has no leaf_input');
+          return Buffer.from(e.leaf_input, 'base64');
+        });
+        at += got.length;
+      }
+    },
+    identities: ctLeafIdentities,
+  };
+}
+
+export async function monitorOnce(o: MonitorOptions): Promise<MonitorRound> {
+  await initCore();
+  const cp = await o.source.head();
   const prev = o.state;
-  if (prev && prev.origin !== cp.origin) throw new MonitorError('MONITOR_ROLLBACK', `the checkpoint is for ${cp.origin}, not ${prev.origin}`);
-  if (prev && cp.size < prev.size) throw new MonitorError('MONITOR_ROLLBACK', `the log's checkpoint went back from size ${prev.size} to ${cp.size}`);
+  if (prev && prev.origin !== cp.origin) throw new MonitorError('MONITOR_ROLLBACK', `the head is for ${cp.origin}, not ${prev.origin}`);
+  if (prev && cp.size < prev.size) throw new MonitorError('MONITOR_ROLLBACK', `the log's signed tree went back from size ${prev.size} to ${cp.size}`);
   const range = prev ? CompactRange.from(prev.size, prev.range.map((h) => Buffer.from(h, 'hex'))) : CompactRange.empty();
   const matches: IdentityMatch[] = [];
   const from = range.size;
-  for (let n = Math.floor(from / TILE_WIDTH); n * TILE_WIDTH < cp.size; n++) {
-    const width = Math.min(TILE_WIDTH, cp.size - n * TILE_WIDTH);
-    const entries = splitBundle(await get(`${base}/${tilePath({ level: 'entries', index: n, width })}`), width);
-    const skip = Math.max(0, from - n * TILE_WIDTH); // already seen, in a bundle that was partial then
-    const fresh = entries.slice(skip);
-    const leaves = leafHashes(fresh);
-    fresh.forEach((body, i) => {
+  for await (const chunk of o.source.read(from, cp.size)) {
+    const leaves = leafHashes(chunk);
+    chunk.forEach((data, i) => {
+      const index = range.size;
       range.append(leaves.subarray(i * 32, i * 32 + 32));
-      const { kind, identities } = entryIdentities(body);
+      const { kind, identities } = o.source.identities(data);
       const watched = identities.filter((id) => o.identities.some((re) => re.test(id.slice(id.indexOf(':') + 1))));
-      if (watched.length > 0) matches.push({ index: n * TILE_WIDTH + skip + i, identities: watched, kind });
+      if (watched.length > 0) matches.push({ index, identities: watched, kind });
     });
   }
+  if (range.size !== cp.size) throw new MonitorError('MONITOR_BAD_RESPONSE', `read ${range.size - from} entries, not ${cp.size - from}`);
   const root = range.root() ?? EMPTY_ROOT;
   if (Buffer.compare(Buffer.from(root), Buffer.from(cp.root)) !== 0) {
     throw new MonitorError('MONITOR_INCONSISTENT', `the entries served hash to another root than the log signed at size ${cp.size}${prev ? ` (after size ${prev.size})` : ''}: the history was changed or forked`);
   }
-  return { state: { origin: cp.origin, size: cp.size, range: range.state().hashes, checkpoint: text }, matches, read: cp.size - from };
+  return { state: { origin: cp.origin, size: cp.size, range: range.state().hashes, checkpoint: cp.text }, matches, read: cp.size - from };
 }

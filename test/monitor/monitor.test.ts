@@ -5,7 +5,9 @@
  * forked tree signed with the log's own key. The compact range is checked against the core.
  */
 import { execFile } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, randomBytes, webcrypto } from 'node:crypto';
+import 'reflect-metadata';
+import * as x509 from '@peculiar/x509';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,13 +18,14 @@ import { keyVerifier } from '../../host/cli/monitor.js';
 import { loadOrCreateLogKey } from '../../host/log/keys.js';
 import { formatCheckpoint, formatNote, parseCheckpoint, parseNote, signNoteBody } from '../../host/log/note.js';
 import { CompactRange } from '../../host/monitor/compact-range.js';
-import { entryIdentities, monitorOnce, type MonitorState } from '../../host/monitor/monitor.js';
+import { ctSource, entryIdentities, monitorOnce, tilesSource, type MonitorState } from '../../host/monitor/monitor.js';
 import { certSigner, ecSigner, hashedrekord, startLog, type RunningLog } from '../log/helpers.js';
 
 const BIN = join(import.meta.dirname, '../../bin/cairn.js');
 let log: RunningLog;
 let pem: string;
 const WATCH = [/^spiffe:\/\/a\.test\//];
+const tiles = (verify: ReturnType<typeof keyVerifier>, get?: (url: string) => Promise<Uint8Array>) => tilesSource({ base: log.url, verifyCheckpoint: verify, ...(get ? { get } : {}) });
 
 beforeAll(async () => {
   await initCore();
@@ -68,7 +71,7 @@ describe('monitoring a log', () => {
   it('reports exactly the entries certified for a watched identity, auditing all 300', async () => {
     const watched = await post(300, new Map([[3, 'spiffe://a.test/build'], [77, 'spiffe://a.test/release'], [150, 'spiffe://b.test/other'], [299, 'spiffe://a.test/build']]));
     expect(watched).toHaveLength(3);
-    const r = await monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH });
+    const r = await monitorOnce({ source: tiles(keyVerifier(pem)), identities: WATCH });
     expect(r.read).toBe(300);
     expect(r.state.size).toBe(300);
     expect(r.matches.map((m) => m.index)).toEqual(watched);
@@ -79,7 +82,7 @@ describe('monitoring a log', () => {
 
   it('continues from its state: only new entries are read and reported', async () => {
     const watched = await post(40, new Map([[10, 'spiffe://a.test/late']]));
-    const r = await monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH, state: first });
+    const r = await monitorOnce({ source: tiles(keyVerifier(pem)), identities: WATCH, state: first });
     expect(r.read).toBe(40);
     expect(r.matches.map((m) => m.index)).toEqual(watched);
   });
@@ -90,11 +93,11 @@ describe('monitoring a log', () => {
       if (url.includes('/tile/entries/001')) b[b.length - 5]! ^= 1; // one byte of one entry
       return b;
     };
-    await expect(monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH, get: tamper })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
+    await expect(monitorOnce({ source: tiles(keyVerifier(pem), tamper), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
 
-    const current = (await monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH })).state;
+    const current = (await monitorOnce({ source: tiles(keyVerifier(pem)), identities: WATCH })).state;
     const older = async (url: string): Promise<Uint8Array> => (url.endsWith('/checkpoint') ? Buffer.from(firstCheckpoint) : new Uint8Array(await (await fetch(url)).arrayBuffer()));
-    await expect(monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH, state: current, get: older })).rejects.toMatchObject({ code: 'MONITOR_ROLLBACK' });
+    await expect(monitorOnce({ source: tiles(keyVerifier(pem), older), identities: WATCH, state: current })).rejects.toMatchObject({ code: 'MONITOR_ROLLBACK' });
 
     // A checkpoint for the same size with another root, properly signed: only the audit catches it.
     const key = await loadOrCreateLogKey(join(log.dataDir, 'rekor-key.pem'), 'ecdsa-p256');
@@ -103,9 +106,9 @@ describe('monitoring a log', () => {
     const forged = formatNote({ body, signatures: [signNoteBody(body, cp.origin, key)] });
     const fork = async (url: string): Promise<Uint8Array> => (url.endsWith('/checkpoint') ? Buffer.from(forged) : new Uint8Array(await (await fetch(url)).arrayBuffer()));
     expect(keyVerifier(pem)(forged).size).toBe(cp.size); // the signature itself is good
-    await expect(monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(pem), identities: WATCH, state: current, get: fork })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
+    await expect(monitorOnce({ source: tiles(keyVerifier(pem), fork), identities: WATCH, state: current })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
     // A checkpoint signed by another key is refused before anything is read.
-    await expect(monitorOnce({ base: log.url, verifyCheckpoint: keyVerifier(ecSigner().publicKeyPem), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
+    await expect(monitorOnce({ source: tiles(keyVerifier(ecSigner().publicKeyPem)), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
   });
 
   it('finds identities in every entry shape it may meet', async () => {
@@ -117,6 +120,70 @@ describe('monitoring a log', () => {
     expect(entryIdentities(v2)).toEqual({ kind: 'dsse', identities: expect.arrayContaining(['uri:spiffe://a.test/x']) });
     expect(entryIdentities(Buffer.from(JSON.stringify(hashedrekord(ecSigner(), Buffer.from('y')).body))).identities).toEqual([]);
     expect(entryIdentities(Buffer.from('not json')).identities).toEqual([]);
+  });
+});
+
+describe('monitoring a CT log (RFC 6962)', () => {
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+  type Keys = { publicKey: never; privateKey: never };
+  let ca: x509.X509Certificate;
+  let caKeys: Keys;
+  const POISON = new x509.Extension('1.3.6.1.4.1.11129.2.4.3', true, Uint8Array.of(5, 0));
+
+  async function chain(uri: string, precert: boolean): Promise<string[]> {
+    caKeys ??= (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never;
+    ca ??= await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=Monitor Test CA', keys: caKeys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7), extensions: [new x509.BasicConstraintsExtension(true, 0, true)] });
+    const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as Keys;
+    const leaf = await x509.X509CertificateGenerator.create({
+      serialNumber: randomBytes(8).toString('hex'), subject: '', issuer: ca.subject, publicKey: leafKeys.publicKey, signingKey: caKeys.privateKey, signingAlgorithm: alg,
+      notBefore: new Date(), notAfter: new Date(Date.now() + 6e5),
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: uri }, { type: 'email', value: 'Ops@Example.com' }], true), ...(precert ? [POISON] : [])],
+    });
+    return [leaf, ca].map((c) => Buffer.from(c.rawData).toString('base64'));
+  }
+
+  it('audits every leaf against the signed tree head and reports the (pre)certificates issued for watched identities', async () => {
+    const ctKey = createPublicKey(createPrivateKey(await readFile(join(log.dataDir, 'ct-key.pem'), 'utf8')));
+    const other = await chain('spiffe://b.test/x', true);
+    const add = async (c: string[], precert: boolean): Promise<number> => {
+      const r = await log.post(precert ? '/ct/v1/add-pre-chain' : '/ct/v1/add-chain', { chain: c });
+      expect(r.status).toBe(200);
+      return r.json.timestamp as number;
+    };
+    // More than one get-entries page (256), the watched ones among them.
+    const before = (await log.get('/ct/v1/get-sth')).json.tree_size as number;
+    for (let i = 0; i < 270; i++) {
+      if (i === 5) await add(await chain('spiffe://a.test/ci', true), true);
+      else if (i === 260) await add(await chain('spiffe://a.test/final', false), false);
+      else await add(other, true);
+    }
+    const source = ctSource({ base: log.url, key: ctKey });
+    const r = await monitorOnce({ source, identities: WATCH });
+    expect(r.state.size).toBe(before + 270);
+    expect(r.matches).toEqual([
+      { index: before + 5, kind: 'precert', identities: ['uri:spiffe://a.test/ci'] },
+      { index: before + 260, kind: 'x509', identities: ['uri:spiffe://a.test/final'] },
+    ]);
+    // Email patterns see the lower-cased mailbox.
+    expect((await monitorOnce({ source, identities: [/^ops@example\.com$/] })).matches).toHaveLength(270);
+
+    await add(await chain('spiffe://a.test/ci', true), true);
+    const next = await monitorOnce({ source, identities: WATCH, state: r.state });
+    expect(next.read).toBe(1);
+    expect(next.matches.map((m) => m.index)).toEqual([before + 270]);
+
+    // One changed byte in one leaf, and a head signed by another key.
+    const tamper = async (url: string): Promise<Uint8Array> => {
+      const j = (await (await fetch(url)).json()) as { entries?: { leaf_input: string }[] };
+      if (j.entries?.[3]) {
+        const b = Buffer.from(j.entries[3].leaf_input, 'base64');
+        b[b.length - 40]! ^= 1;
+        j.entries[3].leaf_input = b.toString('base64');
+      }
+      return Buffer.from(JSON.stringify(j));
+    };
+    await expect(monitorOnce({ source: ctSource({ base: log.url, key: ctKey, get: tamper }), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
+    await expect(monitorOnce({ source: ctSource({ base: log.url, key: createPublicKey(ecSigner().publicKeyPem) }), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
   });
 });
 
