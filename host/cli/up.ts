@@ -294,6 +294,7 @@ function summary(r: RunningStack['ready'], dataDir: string): string {
     `  npx cairn verify FILE --bundle FILE.sigstore.json --trusted-root ${rel(r.trustedRoot)} \\`,
     `      --certificate-identity ${r.identity} --certificate-oidc-issuer ${r.oidc}`,
     `  curl ${r.log}/api/v1/log                  # the log's signed tree head`,
+    `  npx cairn monitor --log ${r.log} --trusted-root ${rel(r.trustedRoot)} --identity '^${r.identity}$'   # entries signed as you`,
     'Ctrl-C stops the stack; in-flight requests finish first.',
     '',
   ].join('\n');

@@ -203,6 +203,20 @@ describe('cairn up: the whole stack against sigstore-js', () => {
     expect(added.sort()).toEqual([attBundle, `${file}.sigstore.json`, pred].sort());
   }, 60_000);
 
+  it('cairn monitor, given only the stack trusted root, finds the entries and the certificates made for this identity', async () => {
+    const r = stack.ready;
+    const pattern = `^${r.identity.replace(/[.]/g, '\\.')}$`;
+    const run = async (extra: string[]) => (await execFileP(process.execPath, [BIN, 'monitor', '--log', r.log, '--trusted-root', r.trustedRoot, '--identity', pattern, ...extra])).stdout.trim().split('\n').map((l) => JSON.parse(l) as { kind: string; identities: string[] });
+    // sigstore-js's signature and cairn sign (hashedrekord), cairn attest (dsse): all signed under this identity.
+    const entries = await run([]);
+    expect(entries.map((e) => e.kind).sort()).toEqual(['dsse', 'hashedrekord', 'hashedrekord']);
+    expect(entries.every((e) => e.identities.includes(`uri:${r.identity}`))).toBe(true);
+    // Their certificates, as the CA logged them to its CT log (precertificates, before issuance).
+    const certs = await run(['--ct']);
+    expect(certs.length).toBe(3);
+    expect(certs.every((c) => c.kind === 'precert')).toBe(true);
+  }, 60_000);
+
   it('stops cleanly on SIGTERM; a restart keeps the log, the keys and the trust root', async () => {
     const before = JSON.parse(await readFile(stack.ready.trustedRoot, 'utf8')) as Record<string, { publicKey?: { rawBytes: string }; certChain?: unknown }[]>;
     firstOidc = stack.ready.oidc;
