@@ -13,7 +13,10 @@
  * - Control of the trust domain's DNS name, unless `challenge: none` (the seed: "strengthened
  *   by an ACME challenge against a DNS entry ... piggybacking off of Web PKI"). It is modelled on
  *   ACME http-01 (RFC 8555 §8.3): the CA fetches http://<trust domain>/.well-known/cairn-challenge/<token>
- *   and expects `<token>.<base64url SHA-256 of the request>`.
+ *   and expects `<token>.<base64url SHA-256 of the request>` (the key authorization). With
+ *   `challenge: dns-01` it is modelled on ACME dns-01 (§8.4) instead, for a trust domain with no web
+ *   server: a TXT record at `_cairn-challenge.<trust domain>` holding base64url(SHA-256(key
+ *   authorization)), looked up through the system's resolvers or `dnsServers`.
  *
  * Instead of JWT keys in the bundle, a registration may name the trust domain's OIDC issuer
  * (`oidcIssuer`, e.g. SPIRE's OIDC discovery provider), whose host must be the trust domain or a
@@ -27,6 +30,7 @@
  * registration survives restarts.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { Resolver } from 'node:dns/promises';
 import { request as httpRequest } from 'node:http';
 import Database from 'better-sqlite3';
 import { decodeJwt, type JWK } from 'jose';
@@ -40,7 +44,9 @@ import { parseSpiffeId } from './identity.js';
 import { TokenVerifier, type VerifiedToken } from './oidc.js';
 
 export interface TrustDomainsConfig {
-  challenge: 'http-01' | 'none';
+  challenge: 'http-01' | 'dns-01' | 'none';
+  /** DNS servers for dns-01 lookups ("ip" or "ip:port"); default: the system's resolvers. */
+  dnsServers?: string[];
   /** host → host:port for challenge fetches (split-horizon DNS, tests on loopback). */
   resolve: Record<string, string>;
   /** The audience signing JWT-SVIDs must carry (Fulcio's client id). */
@@ -55,15 +61,23 @@ export function parseTrustDomainsConfig(v: unknown): TrustDomainsConfig {
   };
   const o = (v ?? {}) as Record<string, unknown>;
   if (typeof o !== 'object' || Array.isArray(o)) bad('must be a mapping');
-  for (const k of Object.keys(o)) if (!['challenge', 'resolve', 'audience', 'insecureLoopbackIssuers'].includes(k)) bad(`unknown key ${k}`);
+  for (const k of Object.keys(o)) if (!['challenge', 'resolve', 'audience', 'insecureLoopbackIssuers', 'dnsServers'].includes(k)) bad(`unknown key ${k}`);
   if (o.insecureLoopbackIssuers !== undefined && typeof o.insecureLoopbackIssuers !== 'boolean') bad('insecureLoopbackIssuers must be true or false');
   const challenge = o.challenge ?? 'http-01';
-  if (challenge !== 'http-01' && challenge !== 'none') bad('challenge must be http-01 or none');
+  if (challenge !== 'http-01' && challenge !== 'dns-01' && challenge !== 'none') bad('challenge must be http-01, dns-01 or none');
+  const dns = o.dnsServers;
+  if (dns !== undefined && (!Array.isArray(dns) || dns.length === 0 || !dns.every((x) => typeof x === 'string' && /^[0-9a-fA-F.:[\]]+$/.test(x)))) bad('dnsServers must list IP addresses (ip or ip:port)');
   const resolve = (o.resolve ?? {}) as Record<string, unknown>;
   if (typeof resolve !== 'object' || Array.isArray(resolve)) bad('resolve must map host names to host:port');
   for (const [h, to] of Object.entries(resolve)) if (typeof to !== 'string' || !/^[A-Za-z0-9.-]+:\d{1,5}$/.test(to)) bad(`resolve.${h} must be host:port`);
   if (o.audience !== undefined && (typeof o.audience !== 'string' || o.audience === '')) bad('audience must be a string');
-  return { challenge: challenge as TrustDomainsConfig['challenge'], resolve: resolve as Record<string, string>, audience: (o.audience as string | undefined) ?? 'sigstore', insecureLoopbackIssuers: o.insecureLoopbackIssuers === true };
+  return {
+    challenge: challenge as TrustDomainsConfig['challenge'],
+    resolve: resolve as Record<string, string>,
+    audience: (o.audience as string | undefined) ?? 'sigstore',
+    insecureLoopbackIssuers: o.insecureLoopbackIssuers === true,
+    ...(dns ? { dnsServers: dns as string[] } : {}),
+  };
 }
 
 export interface Registration {
@@ -182,6 +196,19 @@ function httpGet(url: string, host: string): Promise<string> {
 }
 const TOKEN_RE = /^[A-Za-z0-9_-]{43}$/;
 
+export type Challenge =
+  | { type: 'http-01'; url: string; token: string; keyAuthorization: string }
+  | { type: 'dns-01'; name: string; value: string; token: string; keyAuthorization: string };
+
+/** Where a dns-01 answer goes: the trust domain's own name, under a Cairn label (as ACME uses _acme-challenge, RFC 8555 §8.4). */
+export function dnsChallengeName(td: string): string {
+  return `_cairn-challenge.${td}`;
+}
+
+export function dnsChallengeValue(keyAuthorization: string): string {
+  return createHash('sha256').update(keyAuthorization).digest('base64url');
+}
+
 export class TrustDomainRegistry {
   private readonly parsed = new Map<string, { bundle: string; keys: JWK[] }>();
   private readonly oidc = new Map<string, { issuer: string; verifier: TokenVerifier }>();
@@ -257,12 +284,12 @@ export class TrustDomainRegistry {
   }
 
   /** Registers (or re-registers a pending) trust domain; answers what the client must do next. */
-  async register(req: RegistrationRequest): Promise<{ registration: Registration; challenge?: { type: 'http-01'; url: string; token: string; keyAuthorization: string } }> {
+  async register(req: RegistrationRequest): Promise<{ registration: Registration; challenge?: Challenge }> {
     const r = this.checkRequest(req);
     const current = this.store.get(r.td);
     if (current?.status === 'active') throw new CaError('CA_CONFLICT', `${r.td} is registered already; replace its bundle with PUT /cairn/v1/trust-domains/${r.td}`, { status: 409 });
     await this.checkProof(req.proof, r.td, r.bundle.jwtKeys, r.digest, 'uploaded', r.oidcIssuer);
-    const needsChallenge = this.cfg.challenge === 'http-01';
+    const needsChallenge = this.cfg.challenge !== 'none';
     const token = needsChallenge ? randomBytes(32).toString('base64url') : undefined;
     const registration: Registration = {
       trustDomain: r.td,
@@ -277,7 +304,26 @@ export class TrustDomainRegistry {
     };
     this.store.put(registration);
     if (!token) return { registration };
-    return { registration, challenge: { type: 'http-01', url: this.challengeUrl(r.td, token).shown, token, keyAuthorization: `${token}.${r.digest}` } };
+    const keyAuthorization = `${token}.${r.digest}`;
+    if (this.cfg.challenge === 'dns-01') return { registration, challenge: { type: 'dns-01', name: dnsChallengeName(r.td), value: dnsChallengeValue(keyAuthorization), token, keyAuthorization } };
+    return { registration, challenge: { type: 'http-01', url: this.challengeUrl(r.td, token).shown, token, keyAuthorization } };
+  }
+
+  /** RFC 8555 §8.4: a TXT record at the challenge name holding base64url(SHA-256(key authorization)). */
+  private async checkDns(td: string, keyAuthorization: string): Promise<void> {
+    const name = dnsChallengeName(td);
+    const resolver = new Resolver({ timeout: 5_000, tries: 2 });
+    if (this.cfg.dnsServers) resolver.setServers(this.cfg.dnsServers);
+    let records: string[][];
+    try {
+      records = await resolver.resolveTxt(name);
+    } catch (cause) {
+      throw new CaError('CA_CHALLENGE_FAILED', `TXT ${name}: ${(cause as { code?: string }).code ?? (cause as Error).message}`, { status: 403, cause });
+    }
+    // A TXT record longer than 255 bytes comes as several strings, to be joined (RFC 7208 §3.3 does the same).
+    if (!records.some((chunks) => chunks.join('') === dnsChallengeValue(keyAuthorization))) {
+      throw new CaError('CA_CHALLENGE_FAILED', `TXT ${name} does not hold the key authorization's digest`, { status: 403 });
+    }
   }
 
   private challengeUrl(td: string, token: string): { shown: string; fetched: string; host: string } {
@@ -292,14 +338,17 @@ export class TrustDomainRegistry {
     if (!r) throw new CaError('CA_NOT_FOUND', `${td} is not registered`, { status: 404 });
     if (r.status === 'active') return r;
     if (!r.token || !TOKEN_RE.test(r.token)) throw new CaError('CA_CHALLENGE_FAILED', 'no challenge is pending', { status: 403 });
-    const url = this.challengeUrl(td, r.token);
-    let body: string;
-    try {
-      body = (await httpGet(url.fetched, url.host)).trim();
-    } catch (cause) {
-      throw new CaError('CA_CHALLENGE_FAILED', `${url.shown}: ${(cause as Error).message}`, { status: 403, cause });
+    if (this.cfg.challenge === 'dns-01') await this.checkDns(td, `${r.token}.${r.requestDigest}`);
+    else {
+      const url = this.challengeUrl(td, r.token);
+      let body: string;
+      try {
+        body = (await httpGet(url.fetched, url.host)).trim();
+      } catch (cause) {
+        throw new CaError('CA_CHALLENGE_FAILED', `${url.shown}: ${(cause as Error).message}`, { status: 403, cause });
+      }
+      if (body !== `${r.token}.${r.requestDigest}`) throw new CaError('CA_CHALLENGE_FAILED', `${url.shown} does not hold the key authorization`, { status: 403 });
     }
-    if (body !== `${r.token}.${r.requestDigest}`) throw new CaError('CA_CHALLENGE_FAILED', `${url.shown} does not hold the key authorization`, { status: 403 });
     const active: Registration = { ...r, status: 'active', activatedAt: this.now() };
     delete active.token;
     this.store.put(active);

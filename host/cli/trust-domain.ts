@@ -5,7 +5,7 @@
  *   cairn trust-domain register --ca URL --trust-domain TD --spiffe-id ID [--spiffe-id ID ...]
  *       (--bundle FILE | --bundle-url URL) [--oidc-issuer URL] [--socket S] [--as ID]
  *     builds the request, gets the proof (a JWT-SVID from the Workload API whose audience binds
- *     this exact request), and prints the CA's answer: the http-01 challenge to publish, or
+ *     this exact request), and prints the CA's answer: the http-01 or dns-01 challenge to publish, or
  *     `active` when the CA asks for none
  *   cairn trust-domain validate --ca URL TD     ask the CA to check the published answer
  *   cairn trust-domain show --ca URL TD         the registration as the CA holds it
@@ -85,11 +85,11 @@ async function run(f: () => Promise<unknown>): Promise<void> {
 }
 
 export function registerTrustDomain(program: Command): void {
-  const td = program.command('trust-domain').description('register a SPIFFE trust domain with a public Cairn CA (bundle, signing IDs, http-01 challenge)');
+  const td = program.command('trust-domain').description('register a SPIFFE trust domain with a public Cairn CA (bundle, signing IDs, http-01 or dns-01 challenge)');
   const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
   for (const [name, update] of [['register', false], ['update', true]] as const) {
     td.command(name)
-      .description(update ? 'replace a registration\'s bundle, IDs and issuer (proof from the keys registered now)' : 'register a trust domain: prints the http-01 challenge to publish')
+      .description(update ? 'replace a registration\'s bundle, IDs and issuer (proof from the keys registered now)' : 'register a trust domain: prints the challenge (http-01 or dns-01) to publish')
       .requiredOption('--ca <url>', 'the CA')
       .requiredOption('--trust-domain <td>', 'the trust domain')
       .requiredOption('--spiffe-id <id>', 'a SPIFFE ID allowed to get signing certificates (repeatable; spiffe://td/path/* for a prefix)', collect)
@@ -101,7 +101,7 @@ export function registerTrustDomain(program: Command): void {
       .action((o: RegisterOptions) => run(() => sendRegistration(o, update)));
   }
   td.command('validate')
-    .description('ask the CA to fetch the published http-01 answer and activate the registration')
+    .description('ask the CA to check the published answer (http-01 or dns-01) and activate the registration')
     .requiredOption('--ca <url>', 'the CA')
     .argument('<trust-domain>')
     .action((name: string, o: { ca: string }) => run(() => call('POST', `${o.ca.replace(/\/$/, '')}/cairn/v1/trust-domains/${encodeURIComponent(name)}/validate`, {})));
