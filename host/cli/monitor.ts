@@ -9,24 +9,11 @@
 import { createPublicKey } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature } from '../log/note.js';
-import { ctSource, MonitorError, monitorOnce, tilesSource, type LogSource, type MonitorState } from '../monitor/monitor.js';
+import { ctSource, keyVerifier, MonitorError, monitorOnce, tilesSource, type LogSource, type MonitorState } from '../monitor/monitor.js';
 import { verifyCheckpointNote } from '../verify/pipeline.js';
 import { parseTrustedRoot } from '../verify/trusted-root.js';
 
 type Verify = (text: string) => { origin: string; size: number; root: Uint8Array };
-
-/** A checkpoint verifier from one PEM log key: the note's key name is the origin, or for Rekor v1 origins ("<host> - <tree id>") the host. */
-export function keyVerifier(pem: string): Verify {
-  const key = createPublicKey(pem);
-  return (text) => {
-    const note = parseNote(text);
-    const cp = parseCheckpoint(note.body);
-    const names = [cp.origin, cp.origin.split(' - ')[0]!];
-    if (!names.some((n) => verifyNoteSignature(note, noteKeyFor(n, key)))) throw new MonitorError('MONITOR_BAD_RESPONSE', 'no signature on the checkpoint verifies with the log key');
-    return { origin: cp.origin, size: cp.size, root: cp.root };
-  };
-}
 
 const collect = (v: string, prev: RegExp[]): RegExp[] => {
   try {

@@ -18,13 +18,14 @@
  *
  * The state between rounds is small: the origin, the size, the compact range, the checkpoint.
  */
-import { createHash, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, SubjectAlternativeName, TBSCertificate } from '@peculiar/asn1-x509';
 import { CairnError } from '../errors.js';
 import { initCore, leafHashes } from '../core/index.js';
 import { verifyTreeHead } from '../log/ct.js';
 import { identityKeys, parseVerifier, verifierFromDer, type Verifier } from '../log/entries.js';
+import { noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature } from '../log/note.js';
 import { TILE_WIDTH, tilePath } from '../log/tiles.js';
 import { CompactRange } from './compact-range.js';
 
@@ -147,6 +148,18 @@ export function entryIdentities(body: Uint8Array): { kind: string; identities: s
   walk(doc, '', '');
   const kind = typeof (doc as { kind?: unknown })?.kind === 'string' ? (doc as { kind: string }).kind : 'unknown';
   return { kind, identities: [...found] };
+}
+
+/** A checkpoint verifier from one PEM log key: the note's key name is the origin, or for Rekor v1 origins ("<host> - <tree id>") the host. */
+export function keyVerifier(pem: string): (text: string) => { origin: string; size: number; root: Uint8Array } {
+  const key = createPublicKey(pem);
+  return (text) => {
+    const note = parseNote(text);
+    const cp = parseCheckpoint(note.body);
+    const names = [cp.origin, cp.origin.split(' - ')[0]!];
+    if (!names.some((n) => verifyNoteSignature(note, noteKeyFor(n, key)))) throw new MonitorError('MONITOR_BAD_RESPONSE', 'no signature on the checkpoint verifies with the log key');
+    return { origin: cp.origin, size: cp.size, root: cp.root };
+  };
 }
 
 /** A log's C2SP tlog-tiles read API (the log itself, a static mirror, or a CDN): checkpoint and entry bundles. */

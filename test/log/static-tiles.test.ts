@@ -14,6 +14,7 @@ import { initCore, leafHash, verifyInclusion } from '../../host/core/index.js';
 import { parseCheckpoint, parseNote } from '../../host/log/note.js';
 import { tilesBetween } from '../../host/log/static-tiles.js';
 import { inclusionProofFromTiles } from '../../host/log/tile-client.js';
+import { keyVerifier, monitorOnce, tilesSource } from '../../host/monitor/monitor.js';
 import { ecSigner, hashedrekord, startLog, type RunningLog } from './helpers.js';
 
 let dir: string;
@@ -120,4 +121,7 @@ it('follows the log as it grows, keeps the older edge for older checkpoints, and
   const viaFiles = await inclusionProofFromTiles(filesUrl, after - 1, after);
   expect(verifyInclusion(leafHash(Buffer.from(e.body, 'base64')), after - 1, after, viaFiles, root)).toBe(true);
   expect(verifyInclusion(leafHash(Buffer.from(e.body, 'base64')), after - 2, after, viaFiles, root)).toBe(false);
+  // A monitor auditing the mirror alone (host/monitor) hashes every mirrored entry to the signed root.
+  const audit = await monitorOnce({ source: tilesSource({ base: filesUrl, verifyCheckpoint: keyVerifier((await log.get('/api/v1/log/publicKey')).text) }), identities: [] });
+  expect(audit.read).toBe(after);
 });

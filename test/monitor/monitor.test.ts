@@ -14,11 +14,10 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initCore, leafHash, rootFromLeafHashes } from '../../host/core/index.js';
-import { keyVerifier } from '../../host/cli/monitor.js';
 import { loadOrCreateLogKey } from '../../host/log/keys.js';
 import { formatCheckpoint, formatNote, parseCheckpoint, parseNote, signNoteBody } from '../../host/log/note.js';
 import { CompactRange } from '../../host/monitor/compact-range.js';
-import { ctSource, entryIdentities, monitorOnce, tilesSource, type MonitorState } from '../../host/monitor/monitor.js';
+import { ctSource, entryIdentities, keyVerifier, monitorOnce, tilesSource, type MonitorState } from '../../host/monitor/monitor.js';
 import { certSigner, ecSigner, hashedrekord, startLog, type RunningLog } from '../log/helpers.js';
 
 const BIN = join(import.meta.dirname, '../../bin/cairn.js');
