@@ -6,6 +6,7 @@
  *   cairn spiffe token generate [--ttl SECONDS]
  *   cairn spiffe rotate
  *   cairn spiffe attest-tpm --out DIR [--tcti TCTI] [--pcrs 0,1,7]   (the agent side; no admin token)
+ *       [--trust-domain TD --trust-bundle FILE | --insecure-bootstrap]
  *   cairn spiffe agent --data-dir DIR --socket PATH (--join-token T | --tpm [--tcti TCTI])
  *       [--trust-domain TD --trust-bundle FILE | --insecure-bootstrap]
  *       an agent on this node: attests, then serves the Workload API for the entries the server
@@ -151,18 +152,18 @@ export function registerSpiffe(program: Command): void {
     .option('--ek-chain <file>', 'intermediate CA certificates (PEM) between the EK certificate and the TPM manufacturer CA')
     .option('--trust-domain <td>', 'with an https --server: its trust domain')
     .option('--trust-bundle <file>', 'with an https --server: the bootstrap bundle its SVID must chain to')
-    .action(async function (this: Command, o: { out: string; tcti?: string; pcrs?: number[]; ekCert?: string; ekChain?: string; trustDomain?: string; trustBundle?: string }) {
+    .option('--insecure-bootstrap', 'accept a plain-http --server without authenticating it (labs and loopback tests only)')
+    .action(async function (this: Command, o: { out: string; tcti?: string; pcrs?: number[]; ekCert?: string; ekChain?: string; trustDomain?: string; trustBundle?: string; insecureBootstrap?: boolean }) {
       const base = this.optsWithGlobals<Conn>().server ?? process.env.CAIRN_SPIFFE_SERVER;
       if (!base) this.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
       try {
-        // Over https the server is authenticated as the agent does it (remote-agent.ts); plain
-        // http stays allowed here: this command only writes files an operator then inspects.
+        // The server is authenticated as the agent does it (remote-agent.ts): over https by its
+        // SVID against the bootstrap bundle; plain http only with --insecure-bootstrap. An
+        // unauthenticated server could hand out an SVID and bundle of its own choosing.
         let post: (<T>(path: string, body: unknown) => Promise<T>) | undefined;
-        if (base!.startsWith('https:')) {
-          const { connectToServer } = await import('../spiffe/remote-agent.js');
-          const conn = await connectToServer({ server: base!, ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}), ...(o.trustBundle ? { trustBundle: o.trustBundle } : {}) });
-          post = <T>(path: string, body: unknown) => conn.json<T>('POST', path, { body });
-        }
+        const { connectToServer } = await import('../spiffe/remote-agent.js');
+        const conn = await connectToServer({ server: base!, ...(o.trustDomain ? { trustDomain: o.trustDomain } : {}), ...(o.trustBundle ? { trustBundle: o.trustBundle } : {}), ...(o.insecureBootstrap ? { insecureBootstrap: true } : {}) });
+        if (base!.startsWith('https:')) post = <T>(path: string, body: unknown) => conn.json<T>('POST', path, { body });
         const r = await attestWithTpm({ server: base!, workDir: o.out, ...(o.tcti ? { tcti: o.tcti } : {}), ...(o.pcrs ? { pcrs: o.pcrs } : {}), ...(o.ekCert ? { ekCertificateFile: o.ekCert } : {}), ...(o.ekChain ? { ekChainFile: o.ekChain } : {}), ...(post ? { post } : {}) });
         process.stdout.write(`${JSON.stringify(r)}\n`);
       } catch (e) {

@@ -234,7 +234,11 @@ describe.skipIf(missing.length > 0)('TPM quote attestation with swtpm', () => {
     const url = await app.listen({ port: 0, host: '127.0.0.1' });
     const out = join(dir, 'agent');
     const cli = join(import.meta.dirname, '../../bin/cairn.js');
-    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'spiffe', '--server', url, 'attest-tpm', '--out', out, '--tcti', env.TPM2TOOLS_TCTI!], { env });
+    // Plain http authenticates no server: refused unless asked for explicitly.
+    const refused = await promisify(execFile)(process.execPath, [cli, 'spiffe', '--server', url, 'attest-tpm', '--out', out, '--tcti', env.TPM2TOOLS_TCTI!], { env }).then(() => undefined, (e: { code: number; stderr: string }) => e);
+    expect(refused?.code).toBe(1);
+    expect(refused?.stderr).toMatch(/plain http/);
+    const { stdout } = await promisify(execFile)(process.execPath, [cli, 'spiffe', '--server', url, 'attest-tpm', '--out', out, '--tcti', env.TPM2TOOLS_TCTI!, '--insecure-bootstrap'], { env });
     const r = JSON.parse(stdout) as { spiffeId: string; selectors: string[]; files: { svid: string; bundle: string; key: string } };
     expect(r.spiffeId).toBe(`spiffe://${TD}/spire/agent/tpm/${ekHash}`);
     expect(r.selectors).toContain(`tpm:ek:${ekHash}`);
