@@ -6,14 +6,13 @@
  * What covers that is the order in commit(): the batch's COMMIT, fsynced under synchronous=FULL,
  * returns before any entry of it is acknowledged.
  */
-import { spawn } from 'node:child_process';
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
 import { initCore, verifyConsistency } from '../../host/core/index.js';
 import { parseCheckpoint, parseNote } from '../../host/log/note.js';
+import { freshEntry, spawnLog, type LogProcess } from './helpers.js';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -28,39 +27,8 @@ async function tempDir(): Promise<string> {
 
 it('a log server killed with SIGKILL under load keeps every entry it acknowledged', async () => {
   const dir = await tempDir();
-  const script = join(dir, 'server.mts');
-  await writeFile(script, `
-    const m = await import(${JSON.stringify(join(import.meta.dirname, '../../host/log/standalone.ts'))});
-    const s = await m.startStandalone({ dataDir: process.argv[2], port: 0, host: '127.0.0.1' });
-    process.stdout.write(JSON.stringify(s.ready) + '\\n');
-  `);
-  const start = async (): Promise<{ url: string; kill(): Promise<void> }> => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, join(dir, 'data')], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const line = await new Promise<string>((resolve, reject) => {
-      let buf = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        buf += d.toString();
-        if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
-      });
-      child.once('exit', (c) => reject(new Error(`log server exited with ${c}`)));
-    });
-    return {
-      url: (JSON.parse(line) as { log: string }).log,
-      kill: () => new Promise<void>((r) => {
-        child.once('exit', () => r());
-        child.kill('SIGKILL');
-      }),
-    };
-  };
-  const entry = (i: number): string => {
-    const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const artifact = Buffer.from(`crash ${i} ${Math.random()}`);
-    return JSON.stringify({
-      apiVersion: '0.0.1', kind: 'hashedrekord',
-      spec: { data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(artifact).digest('hex') } }, signature: { content: sign('sha256', artifact, privateKey).toString('base64'), publicKey: { content: Buffer.from(publicKey.export({ format: 'pem', type: 'spki' }) as string).toString('base64') } } },
-    });
-  };
-  const bodies = Array.from({ length: 600 }, (_, i) => entry(i));
+  const start = (): Promise<LogProcess> => spawnLog(join(dir, 'data'));
+  const bodies = Array.from({ length: 600 }, (_, i) => freshEntry(`crash ${i}`));
   const server = await start();
   const acked = new Map<string, number>(); // UUID → index
   const checkpoints: string[] = [];

@@ -1,4 +1,5 @@
 /** Test helpers: a log on real SQLite files in a temp dir, listening on 127.0.0.1, and signers. */
+import { spawn } from 'node:child_process';
 import { createHash, generateKeyPairSync, sign, webcrypto, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -130,4 +131,43 @@ export function hashedrekord(s: Signer, artifact: Buffer): { body: unknown; dige
 
 export function pae(type: string, payload: Buffer): Buffer {
   return Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(type)} ${type} ${payload.length} `), payload]);
+}
+
+export interface LogProcess {
+  url: string;
+  /** SIGKILL: the process ends with no chance to flush or close anything. */
+  kill(): Promise<void>;
+}
+
+/**
+ * A log server in a process of its own (`startStandalone` on `dataDir`, with `config` if given),
+ * for tests that kill it. Resolves once it has printed its ready line.
+ */
+export async function spawnLog(dataDir: string, config?: string): Promise<LogProcess> {
+  const code = `
+    const m = await import(${JSON.stringify(join(import.meta.dirname, '../../host/log/standalone.ts'))});
+    const s = await m.startStandalone({ dataDir: ${JSON.stringify(dataDir)}, port: 0, host: '127.0.0.1'${config ? `, config: ${JSON.stringify(config)}` : ''} });
+    process.stdout.write(JSON.stringify(s.ready) + '\\n');`;
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = await new Promise<string>((resolve, reject) => {
+    let buf = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
+    });
+    child.once('exit', (c) => reject(new Error(`log server exited with ${c}`)));
+  });
+  return {
+    url: (JSON.parse(line) as { log: string }).log,
+    kill: () => new Promise<void>((r) => {
+      if (child.exitCode !== null || child.signalCode !== null) return r();
+      child.once('exit', () => r());
+      child.kill('SIGKILL');
+    }),
+  };
+}
+
+/** A hashedrekord request body (JSON text) signed by a fresh P-256 key, over a unique artifact. */
+export function freshEntry(tag: string): string {
+  return JSON.stringify(hashedrekord(ecSigner(), Buffer.from(`${tag} ${Math.random()}`)).body);
 }

@@ -6,13 +6,12 @@
  * node acknowledged is in the tree at the index it was given. Skipped, with the reason printed,
  * when PostgreSQL's server is not installed (CI installs it).
  */
-import { spawn } from 'node:child_process';
-import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { postgresBin, startPostgres, type RunningPostgres } from '../../scripts/postgres.mjs';
+import { freshEntry, spawnLog, type LogProcess } from './helpers.js';
 
 const bin = postgresBin();
 if (!bin) console.warn('test/log/postgres-failover.test.ts skipped: no PostgreSQL server (initdb) installed (CI installs the postgresql package)');
@@ -29,58 +28,19 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-interface Node {
-  url: string;
-  kill(): Promise<void>;
-}
-
-async function node(script: string, config: string): Promise<Node> {
-  const child = spawn(process.execPath, ['--import', 'tsx', script, join(dir, 'data'), config], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    child.stdout!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
-    });
-    child.once('exit', (c) => reject(new Error(`log node exited with ${c}`)));
-  });
-  return {
-    url: (JSON.parse(line) as { log: string }).log,
-    kill: () => new Promise<void>((r) => {
-      if (child.exitCode !== null) return r();
-      child.once('exit', () => r());
-      child.kill('SIGKILL');
-    }),
-  };
-}
-
-function entry(i: number): string {
-  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  const artifact = Buffer.from(`failover ${i} ${Math.random()}`);
-  return JSON.stringify({
-    apiVersion: '0.0.1', kind: 'hashedrekord',
-    spec: { data: { hash: { algorithm: 'sha256', value: createHash('sha256').update(artifact).digest('hex') } }, signature: { content: sign('sha256', artifact, privateKey).toString('base64'), publicKey: { content: Buffer.from(publicKey.export({ format: 'pem', type: 'spki' }) as string).toString('base64') } } },
-  });
-}
-
 it.skipIf(!bin)('a node killed under load releases the sequencing lock; the other goes on, and nothing acknowledged is lost', async () => {
-  const script = join(dir, 'node.mts');
-  await writeFile(script, `
-    const m = await import(${JSON.stringify(join(import.meta.dirname, '../../host/log/standalone.ts'))});
-    const s = await m.startStandalone({ dataDir: process.argv[2], port: 0, host: '127.0.0.1', config: process.argv[3] });
-    process.stdout.write(JSON.stringify(s.ready) + '\\n');
-  `);
   const config = join(dir, 'log.yaml');
   await writeFile(config, `postgres: { url: "${pg.url}", schema: failover }\nbatchAgeMs: 5\nverifyWorkers: 0\n`);
-  const a = await node(script, config);
-  const b = await node(script, config); // same data directory: the same keys
-  const bodies = Array.from({ length: 900 }, (_, i) => entry(i));
+  const node = (): Promise<LogProcess> => spawnLog(join(dir, 'data'), config);
+  const a = await node();
+  const b = await node(); // same data directory: the same keys
+  const bodies = Array.from({ length: 900 }, (_, i) => freshEntry(`failover ${i}`));
   let next = 0;
   const acked = new Map<number, string>(); // index → body
   const ackedBy = { a: 0, b: 0 };
   let aDead = false;
   let stop = false;
-  const client = (n: Node, name: 'a' | 'b') => async (): Promise<void> => {
+  const client = (n: LogProcess, name: 'a' | 'b') => async (): Promise<void> => {
     while (!stop && next < bodies.length) {
       const body = bodies[next++]!;
       try {
@@ -121,7 +81,7 @@ it.skipIf(!bin)('a node killed under load releases the sequencing lock; the othe
     expect(e.body, `index ${index}`).toBe(body);
   }
   // A node started now sees the same tree.
-  const c = await node(script, config);
+  const c = await node();
   try {
     expect((await (await fetch(`${c.url}/api/v1/log`)).json() as { treeSize: number }).treeSize).toBe(size);
   } finally {
