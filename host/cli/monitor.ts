@@ -33,12 +33,13 @@ export function registerMonitor(program: Command): void {
     .option('--log-key <file>', "the log's public key (PEM), instead of --trusted-root")
     .requiredOption('--identity <pattern>', 'regular expression matched against URI and email SANs (repeatable), e.g. ^spiffe://prod\\.acme\\.example/', collect, [])
     .option('--state <file>', 'state kept between runs (checkpoint and compact range)')
+    .option('--from-head', "with no state yet: start at the log's current tree (its nodes checked against the signed root) instead of reading its whole history; tiles logs only")
     .option('--interval <seconds>', 'poll every N seconds until interrupted (default: one round)', (v) => {
       const n = Number(v);
       if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--interval must be a positive number of seconds');
       return n;
     })
-    .action(async (o: { log: string; ct?: boolean; trustedRoot?: string; logKey?: string; identity: RegExp[]; state?: string; interval?: number }) => {
+    .action(async (o: { log: string; ct?: boolean; trustedRoot?: string; logKey?: string; identity: RegExp[]; state?: string; interval?: number; fromHead?: boolean }) => {
       if (!o.trustedRoot === !o.logKey) throw new InvalidArgumentError('give exactly one of --trusted-root and --log-key');
       let source: LogSource;
       if (o.ct) {
@@ -60,7 +61,7 @@ export function registerMonitor(program: Command): void {
       process.once('SIGTERM', () => (stop = true));
       do {
         try {
-          const r = await monitorOnce({ source, identities: o.identity, ...(state ? { state } : {}) });
+          const r = await monitorOnce({ source, identities: o.identity, ...(state ? { state } : {}), ...(o.fromHead ? { fromHead: true } : {}) });
           for (const m of r.matches) process.stdout.write(JSON.stringify({ log: o.log, ...m }) + '\n');
           state = r.state;
           if (o.state) {

@@ -19,6 +19,15 @@ export async function inclusionProofFromTiles(base: string, index: number, size:
     needed.set(`${level}/${i}`, [level, i]);
     return ZERO;
   }, index, size);
+  const hashes = await nodesFromTiles(base, size, [...needed.values()], fetchTile);
+  return inclusionPath((level, i) => hashes.get(`${level}/${i}`)!, index, size);
+}
+
+/**
+ * Complete subtree hashes of the tree of `size` leaves, read from its tiles: keyed `level/index`.
+ * Each node is hashed up from the tile level below it, within one tile (at most 7 levels).
+ */
+export async function nodesFromTiles(base: string, size: number, at: [level: number, index: number][], fetchTile: (url: string) => Promise<Uint8Array> = defaultFetch): Promise<Map<string, Uint8Array>> {
   const tiles = new Map<string, Promise<Uint8Array>>();
   const tile = (tl: number, n: number): Promise<Uint8Array> => {
     // Hashes stored at level 8·tl in a tree of `size` leaves: floor(size / 2^(8·tl)).
@@ -36,7 +45,7 @@ export async function inclusionProofFromTiles(base: string, index: number, size:
     return p;
   };
   const hashes = new Map<string, Uint8Array>();
-  for (const [key, [level, i]] of needed) {
+  for (const [level, i] of at) {
     // Node (level, i) = the subtree over 2^h consecutive hashes of level 8·tl, all in one tile.
     const tl = Math.floor(level / TILE_HEIGHT);
     const h = level - TILE_HEIGHT * tl;
@@ -44,17 +53,17 @@ export async function inclusionProofFromTiles(base: string, index: number, size:
     const t = await tile(tl, Math.floor(first / TILE_WIDTH));
     let row: Uint8Array[] = [];
     for (let j = 0; j < 2 ** h; j++) {
-      const at = (first % TILE_WIDTH) + j;
-      row.push(t.subarray(at * 32, at * 32 + 32));
+      const pos = (first % TILE_WIDTH) + j;
+      row.push(t.subarray(pos * 32, pos * 32 + 32));
     }
     while (row.length > 1) {
       const next: Uint8Array[] = [];
       for (let j = 0; j < row.length; j += 2) next.push(nodeHash(row[j]!, row[j + 1]!));
       row = next;
     }
-    hashes.set(key, row[0]!);
+    hashes.set(`${level}/${i}`, row[0]!);
   }
-  return inclusionPath((level, i) => hashes.get(`${level}/${i}`)!, index, size);
+  return hashes;
 }
 
 async function defaultFetch(url: string): Promise<Uint8Array> {

@@ -16,6 +16,20 @@ export class CompactRange {
     private readonly sizes: number[],
   ) {}
 
+  /** The (level, index) of each perfect subtree of [0, size), largest first: what a compact range holds. */
+  static positions(size: number): [level: number, index: number][] {
+    const out: [number, number][] = [];
+    let offset = 0;
+    for (let level = Math.floor(Math.log2(Math.max(size, 1))); level >= 0; level--) {
+      const n = 2 ** level;
+      if (Math.floor(size / n) % 2 === 1) {
+        out.push([level, offset / n]);
+        offset += n;
+      }
+    }
+    return out;
+  }
+
   static empty(): CompactRange {
     return new CompactRange(0, [], []);
   }

@@ -26,6 +26,7 @@ import { initCore, leafHashes } from '../core/index.js';
 import { verifyTreeHead } from '../log/ct.js';
 import { identityKeys, parseVerifier, verifierFromDer, type Verifier } from '../log/entries.js';
 import { noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature } from '../log/note.js';
+import { nodesFromTiles } from '../log/tile-client.js';
 import { TILE_WIDTH, tilePath } from '../log/tiles.js';
 import { CompactRange } from './compact-range.js';
 
@@ -82,6 +83,8 @@ export interface LogSource {
   read(from: number, to: number): AsyncIterable<Uint8Array[]>;
   /** The watchable identities in one leaf's data. */
   identities(leaf: Uint8Array): { kind: string; identities: string[] };
+  /** The compact range of the tree of `size` leaves, read from the log (tiles logs can; RFC 6962 logs cannot). */
+  frontier?(size: number): Promise<Uint8Array[]>;
 }
 
 export interface MonitorOptions {
@@ -89,6 +92,11 @@ export interface MonitorOptions {
   /** Patterns matched against SAN values (the part after `uri:` / `email:`). */
   identities: RegExp[];
   state?: MonitorState;
+  /**
+   * With no state: start at the log's current tree instead of reading its whole history. The
+   * compact range comes from the log's own nodes, and must hash to the signed root.
+   */
+  fromHead?: boolean;
 }
 
 const EMPTY_ROOT = createHash('sha256').digest();
@@ -179,6 +187,11 @@ export function tilesSource(o: { base: string; verifyCheckpoint: (text: string) 
       }
     },
     identities: entryIdentities,
+    frontier: async (size) => {
+      const at = CompactRange.positions(size);
+      const got = await nodesFromTiles(base, size, at, get);
+      return at.map(([l, i]) => got.get(`${l}/${i}`)!);
+    },
   };
 }
 
@@ -267,7 +280,18 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorRound> {
   const prev = o.state;
   if (prev && prev.origin !== cp.origin) throw new MonitorError('MONITOR_ROLLBACK', `the head is for ${cp.origin}, not ${prev.origin}`);
   if (prev && cp.size < prev.size) throw new MonitorError('MONITOR_ROLLBACK', `the log's signed tree went back from size ${prev.size} to ${cp.size}`);
-  const range = prev ? CompactRange.from(prev.size, prev.range.map((h) => Buffer.from(h, 'hex'))) : CompactRange.empty();
+  let range = prev ? CompactRange.from(prev.size, prev.range.map((h) => Buffer.from(h, 'hex'))) : CompactRange.empty();
+  if (!prev && o.fromHead) {
+    if (!o.source.frontier) throw new MonitorError('MONITOR_BAD_RESPONSE', 'this log cannot serve its tree nodes (RFC 6962): start from its first entry');
+    let nodes: Uint8Array[];
+    try {
+      nodes = await o.source.frontier(cp.size);
+    } catch (e) {
+      if (e instanceof MonitorError) throw e;
+      throw new MonitorError('MONITOR_BAD_RESPONSE', `reading the tree's nodes: ${(e as Error).message}`, { cause: e });
+    }
+    range = CompactRange.from(cp.size, nodes);
+  }
   const matches: IdentityMatch[] = [];
   const from = range.size;
   for await (const chunk of o.source.read(from, cp.size)) {

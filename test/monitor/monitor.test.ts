@@ -60,6 +60,13 @@ describe('compact range', () => {
       expect(Buffer.from(back.root()!)).toEqual(Buffer.from(r.root()!));
     }
     expect(() => CompactRange.from(5, [new Uint8Array(32)])).toThrow(/2 hashes/);
+    // positions(n) names the subtrees the range holds: their roots, from the leaves, are its hashes.
+    for (const n of [1, 2, 3, 7, 8, 100, 255, 256, 300]) {
+      const r2 = CompactRange.empty();
+      leaves.slice(0, n).forEach((l) => r2.append(l));
+      const want = CompactRange.positions(n).map(([level, index]) => Buffer.from(rootFromLeafHashes(Buffer.concat(leaves.slice(index * 2 ** level, (index + 1) * 2 ** level)))).toString('hex'));
+      expect(r2.state().hashes, `size ${n}`).toEqual(want);
+    }
   });
 });
 
@@ -84,6 +91,24 @@ describe('monitoring a log', () => {
     const r = await monitorOnce({ source: tiles(keyVerifier(pem)), identities: WATCH, state: first });
     expect(r.read).toBe(40);
     expect(r.matches.map((m) => m.index)).toEqual(watched);
+  });
+
+  it('starts at the current tree when asked (its nodes checked against the signed root), then reports only what follows', async () => {
+    const head = await monitorOnce({ source: tiles(keyVerifier(pem)), identities: WATCH, fromHead: true });
+    expect(head.read).toBe(0);
+    expect(head.matches).toEqual([]);
+    expect(head.state.size).toBe((await log.get('/api/v1/log')).json.treeSize);
+    const watched = await post(5, new Map([[2, 'spiffe://a.test/after-head']]));
+    const next = await monitorOnce({ source: tiles(keyVerifier(pem)), identities: WATCH, state: head.state });
+    expect(next.read).toBe(5);
+    expect(next.matches.map((m) => m.index)).toEqual(watched);
+    // One flipped byte in a level-0 tile: the nodes no longer hash to the signed root.
+    const tamper = async (url: string): Promise<Uint8Array> => {
+      const b = new Uint8Array(await (await fetch(url)).arrayBuffer());
+      if (url.includes('/tile/0/')) b[0]! ^= 1;
+      return b;
+    };
+    await expect(monitorOnce({ source: tiles(keyVerifier(pem), tamper), identities: WATCH, fromHead: true })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
   });
 
   it('raises MONITOR_INCONSISTENT for a changed entry, MONITOR_ROLLBACK for an older checkpoint, and catches a fork signed with the log key', async () => {
