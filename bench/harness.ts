@@ -6,6 +6,7 @@
  */
 import { availableParallelism, cpus } from 'node:os';
 import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface BenchOptions {
   /** `--quick`: smaller inputs and fewer runs; the whole `npm run bench -- --quick` stays < 1 min. */
@@ -132,7 +133,7 @@ export function serviceEnv(): NodeJS.ProcessEnv {
   return { ...process.env, UV_THREADPOOL_SIZE: process.env.UV_THREADPOOL_SIZE ?? String(Math.max(2, Math.min(availableParallelism(), 16))) };
 }
 
-export async function serviceProcess(service: string, dataDir: string, readyKey: string, configYaml?: string): Promise<{ url: string; stop(): Promise<void> }> {
+export async function serviceProcess(service: string, dataDir: string, readyKey: string, configYaml?: string): Promise<{ url: string; pid: number; stop(): Promise<void> }> {
   const { spawn } = await import('node:child_process');
   const { join } = await import('node:path');
   const { fileURLToPath } = await import('node:url');
@@ -155,9 +156,46 @@ export async function serviceProcess(service: string, dataDir: string, readyKey:
   });
   return {
     url,
+    pid: child.pid!,
     stop: () => new Promise((resolve) => {
       child.once('exit', () => resolve());
       child.kill('SIGTERM');
     }),
   };
+}
+
+/**
+ * CPU seconds (user + system, every thread) a process has used so far, from /proc/<pid>/stat.
+ * Undefined where there is no /proc.
+ */
+export function processCpuSeconds(pid: number | 'self'): number | undefined {
+  try {
+    return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The CPU seconds in a /proc/<pid>/stat line (proc(5)): utime + stime (fields 14 and 15, clock
+ * ticks), or with `children` what its waited-for children used (cutime + cstime, 16 and 17).
+ */
+export function statCpuSeconds(stat: string, children = false): number {
+  // The command name (field 2) may hold spaces and parentheses: count fields after the last ')'.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const [a, b] = children ? [f[13], f[14]] : [f[11], f[12]];
+  return (Number(a) + Number(b)) / clockTicks();
+}
+
+let ticks: number | undefined;
+/** sysconf(_SC_CLK_TCK): 100 on every Linux this runs on, asked of getconf once to be sure. */
+function clockTicks(): number {
+  if (ticks === undefined) {
+    try {
+      ticks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      ticks = 100;
+    }
+  }
+  return ticks;
 }

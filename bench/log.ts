@@ -14,10 +14,11 @@
  * POSIX storage; TesseraCT ~10,000 entries/s on ~7 cores with NVMe.
  */
 import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { createRequire } from 'node:module';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Bench } from 'tinybench';
@@ -28,7 +29,7 @@ import { TransparencyLog } from '../host/log/log.js';
 import { setSigner } from '../host/log/set.js';
 import { SqliteLogStore } from '../host/log/store.js';
 import { postgresBin, startPostgres } from '../scripts/postgres.mjs';
-import { fmt, serviceProcess, table, type BenchOptions, type SuiteResult } from './harness.js';
+import { fmt, processCpuSeconds, serviceProcess, statCpuSeconds, table, type BenchOptions, type SuiteResult } from './harness.js';
 
 interface CannonResult {
   requests: { average: number; total: number }; latency: { p50: number; p99: number; p99_9?: number }; non2xx: number; errors: number; duration: number;
@@ -182,6 +183,40 @@ async function bulkLoad(dataDir: string, n: number): Promise<void> {
 
 const PG_CONNECTIONS = 256;
 
+/** CPU per acknowledged entry, in µs, of the log process and of the load generator; undefined without /proc. */
+interface CpuCost { server?: number; client?: number }
+const perEntry = (secs: number | undefined, entries: number): number | undefined => (secs === undefined || entries === 0 ? undefined : (secs * 1e6) / entries);
+/** The rate the machine's cores could sustain if the log and its load generator used all of them. */
+const ceiling = (c: CpuCost): string => (c.server === undefined || c.client === undefined ? '—' : fmt.ops((availableParallelism() * 1e6) / (c.server + c.client)));
+const us = (v: number | undefined): string => (v === undefined ? '—' : v.toFixed(0));
+
+/** wrk (a C load generator: Debian package wrk), or why there is none. */
+function wrkBinary(): string | undefined {
+  const r = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
+  return r.error ? undefined : 'wrk';
+}
+
+/**
+ * Sustained appends from wrk for `secs` seconds (one wrk thread, `connections` keep-alive
+ * connections, each request one distinct body from `bodiesFile`, bench/wrk-bodies.lua), against a
+ * log process `pid`. entries/s = 201 answers / wrk's run time; the entries still in flight when
+ * it stops are not counted. wrk's CPU is read from the shell that waited for it (cutime/cstime).
+ */
+function wrkAppends(url: string, pid: number, bodiesFile: string, connections: number, secs: number): { rate: number; p50: number; p99: number; other: number; errors: number; cpu: CpuCost } {
+  const lua = fileURLToPath(new URL('./wrk-bodies.lua', import.meta.url));
+  const s0 = processCpuSeconds(pid);
+  const out = execFileSync('sh', ['-c', 'wrk -t1 -c"$1" -d"$2"s --timeout 30s -s "$3" "$4" -- "$5" 1 | tail -n 1; cat /proc/$$/stat 2>/dev/null || true', 'sh', String(connections), String(secs), lua, url, bodiesFile], { encoding: 'utf8' });
+  const s1 = processCpuSeconds(pid);
+  const [summary, stat] = out.trim().split('\n');
+  const r = JSON.parse(summary!) as { created: number; other: number; exhausted: number; us: number; p50: number; p99: number; errors: number };
+  if (r.exhausted > 0) throw new Error(`wrk ran out of distinct bodies (${r.exhausted} requests over): give it more`);
+  const client = stat ? perEntry(statCpuSeconds(stat, true), r.created) : undefined;
+  return {
+    rate: r.created / (r.us / 1e6), p50: Math.round(r.p50 / 1000), p99: Math.round(r.p99 / 1000), other: r.other, errors: r.errors,
+    cpu: { server: perEntry(s0 === undefined || s1 === undefined ? undefined : s1 - s0, r.created), client },
+  };
+}
+
 /** Posts `part` to the log(s) at `urls` from `connections` autocannon clients split between them; entries/s over the slowest. */
 async function appendsTo(urls: string[], part: string[], connections: number): Promise<{ rate: number; p50: number; p99: number; non2xx: number }> {
   const share = Math.ceil(part.length / urls.length);
@@ -248,6 +283,12 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
   const warmup = entries(APPEND_RUNS.length * WARMUP);
   const pgBodies = entries(perRun * reps * 2);
   const pgWarmup = entries(2 * WARMUP);
+  // wrk runs for a fixed time: enough distinct bodies for 8,000 entries/s, above the CPU ceiling.
+  const wrk = wrkBinary();
+  const wrkSecs = opts.quick ? 2 : 5;
+  const wrkRuns = APPEND_RUNS.filter((c) => c.connections >= 256);
+  const wrkBodies = wrk ? entries(wrkRuns.length * wrkSecs * 8000) : [];
+  const onWrk: { connections: number; rate: number; p50: number; p99: number; other: number; errors: number; cpu: CpuCost }[] = [];
   let onPostgres;
   const dir = await mkdtemp(join(tmpdir(), 'cairn-bench-log-'));
   let append;
@@ -273,15 +314,28 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
           const part = bodies.slice(next, next + perRun);
           next += perRun;
           let i = 0;
+          const s0 = processCpuSeconds(server.pid);
+          const c0 = process.cpuUsage();
           const { r, secs } = await fixedAmount({
             url: server.url, connections: c.connections, pipelining: 1, amount: part.length, timeout: 30,
             requests: [{ method: 'POST', path: '/api/v1/log/entries', headers: { 'content-type': 'application/json' }, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: part[i++ % part.length] }) }],
           });
-          runs.push({ ...c, r, rate: (r.requests.total - r.non2xx) / secs });
+          const c1 = process.cpuUsage(c0);
+          const s1 = processCpuSeconds(server.pid);
+          const acked = r.requests.total - r.non2xx;
+          // autocannon runs in this process, which does nothing else meanwhile.
+          const cpu: CpuCost = { server: perEntry(s0 === undefined || s1 === undefined ? undefined : s1 - s0, acked), client: perEntry((c1.user + c1.system) / 1e6, acked) };
+          runs.push({ ...c, r, rate: acked / secs, cpu });
         }
         runs.sort((a, b) => a.rate - b.rate);
         const warmClients = await preconnected(server.url, c.connections, bodies.slice(next, next + perRun));
         next += perRun;
+        const wk = wrkRuns.findIndex((x) => x === c);
+        if (wrk && wk >= 0) {
+          const file = join(dir, `wrk-${c.connections}.txt`);
+          await writeFile(file, `${wrkBodies.slice(wk * wrkSecs * 8000, (wk + 1) * wrkSecs * 8000).join('\n')}\n`);
+          onWrk.push({ connections: c.connections, ...wrkAppends(server.url, server.pid, file, c.connections, wrkSecs) });
+        }
         append.push({ ...runs[runs.length >> 1]!, all: runs.map((x) => ({ rate: x.rate, p99: x.r.latency.p99 })), warmClients });
       } finally {
         await server.stop();
@@ -311,10 +365,11 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     '',
     `Appends over HTTP: ${perRun} distinct signature-checked hashedrekord entries per run, ${reps} run(s) per row on the same log, the median-throughput run shown; each entry signed by its own P-256 key, POSTed by autocannon in the bench process; ` +
       'the log in a separate node process (signature checks on `verifyWorkers` worker threads, SETs signed on the libuv pool), every acknowledgement after an fsynced batch commit. ' +
-      'entries/s = acknowledged entries / time from the first request to the last acknowledgement:',
+      'entries/s = acknowledged entries / time from the first request to the last acknowledgement. ' +
+      `CPU per entry: the log process's CPU time (all its threads, /proc) and the bench process's (autocannon) over the run, divided by the entries acknowledged; the ceiling is what ${availableParallelism()} cores would give at that cost with no idle time:`,
     '',
-    table(['connections', 'verifyWorkers', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-2xx', 'errors', 'vs 10,000/s target'], append.map((a) => [
-      a.connections, a.workers, fmt.ops(a.rate), a.r.latency.p50, a.r.latency.p99, a.r.non2xx, a.r.errors, fmt.x(a.rate / 10000),
+    table(['connections', 'verifyWorkers', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-2xx', 'errors', 'vs 10,000/s target', 'log CPU (µs/entry)', 'client CPU (µs/entry)', 'CPU ceiling (entries/s)'], append.map((a) => [
+      a.connections, a.workers, fmt.ops(a.rate), a.r.latency.p50, a.r.latency.p99, a.r.non2xx, a.r.errors, fmt.x(a.rate / 10000), us(a.cpu.server), us(a.cpu.client), ceiling(a.cpu),
     ])),
     '',
     // Every run's p99 too: a stall (GC, a slow fsync on the shared disk) shows in one run's tail.
@@ -326,6 +381,14 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     table(['connections', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-2xx', 'p99 vs 1 s target'], append.map((a) => [
       a.connections, fmt.ops(a.warmClients.rate), a.warmClients.p50, a.warmClients.p99, a.warmClients.non2xx, a.warmClients.p99 <= 1000 ? 'met' : 'missed',
     ])),
+    '',
+    `The same log, then sustained appends from wrk (a load generator in C, one thread) for ${wrkSecs} s, every request a distinct entry; entries/s = 201 answers / wrk's run time. A lighter client leaves the log more of the machine:`,
+    '',
+    wrk
+      ? table(['connections', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-201', 'socket errors', 'vs 10,000/s target', 'log CPU (µs/entry)', 'client CPU (µs/entry)', 'CPU ceiling (entries/s)'], onWrk.map((w) => [
+          w.connections, fmt.ops(w.rate), w.p50, w.p99, w.other, w.errors, fmt.x(w.rate / 10000), us(w.cpu.server), us(w.cpu.client), ceiling(w.cpu),
+        ]))
+      : 'skipped: wrk is not installed (Debian: apt-get install wrk)',
     '',
     `The same appends (${perRun} per run, ${reps} run(s), median shown) with both trees in PostgreSQL 15 on this machine (host/log/store-pg.ts; fsync and synchronous_commit on, each batch one transaction under the sequencing lock), ${PG_CONNECTIONS} autocannon connections split evenly between the nodes; two nodes share the database and the keys. ` +
       'The SQLite row is the same-run row above at that connection count:',
