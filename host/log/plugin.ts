@@ -5,6 +5,7 @@
  */
 import { createHash, createPublicKey, sign as cryptoSign, type KeyObject, type X509Certificate } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import { Gauge } from 'prom-client';
 import { installErrorHandler } from '../http/errors.js';
 import { registerOps } from '../http/ops.js';
 import { BoundedCache } from '../bounded-cache.js';
@@ -324,7 +325,20 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
 export async function build(opts: LogPluginOptions): Promise<FastifyInstance> {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 256 * 1024 });
   installErrorHandler(app);
-  await registerOps(app, { service: 'log', description: 'Rekor-compatible transparency log (v1, v2, C2SP tlog-tiles) with an RFC 6962 CT personality' });
+  const registry = await registerOps(app, { service: 'log', description: 'Rekor-compatible transparency log (v1, v2, C2SP tlog-tiles) with an RFC 6962 CT personality' });
+  // Read at scrape time: the size this node serves (with several nodes, each its own view).
+  new Gauge({
+    name: 'cairn_log_tree_size',
+    help: 'Entries in the tree of the newest checkpoint this node serves, per log (rekor, ct)',
+    labelNames: ['log'],
+    registers: [registry],
+    collect() {
+      this.set({ log: 'rekor' }, opts.rekor.size());
+      if (opts.ct) this.set({ log: 'ct' }, opts.ct.log.size());
+    },
+  });
+  // The standalone service adds its own (the static tiles writer) to the same scrape.
+  app.decorate('cairnMetrics', registry);
   await logRoutes(app, opts);
   return app;
 }

@@ -37,6 +37,7 @@ import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
+import { Gauge, type Registry } from 'prom-client';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
 import { serviceLogger } from '../http/logging.js';
@@ -178,6 +179,22 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       });
       closers.unshift(() => tiles.close());
       tiles.notify(); // the tree as it stands, from where the directory left off
+      new Gauge({
+        name: 'cairn_log_static_tiles_writer',
+        help: '1 if this node writes the static tiles directory (it holds the lease), else 0',
+        registers: [(app as unknown as { cairnMetrics: Registry }).cairnMetrics],
+        collect() {
+          this.set(tiles.writing() ? 1 : 0);
+        },
+      });
+      new Gauge({
+        name: 'cairn_log_static_tiles_size',
+        help: 'Tree size whose tiles and checkpoint this node last wrote to the static tiles directory (-1: none)',
+        registers: [(app as unknown as { cairnMetrics: Registry }).cairnMetrics],
+        collect() {
+          this.set(tiles.size());
+        },
+      });
     }
     if (witnessEndpoints.length > 0) {
       const wc = new WitnessClient(rekor, witnessEndpoints, { onError: (name, e) => app.log.warn({ witness: name, err: (e as Error).message }, 'witness did not cosign; retrying') });

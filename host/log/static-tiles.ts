@@ -15,19 +15,40 @@
  * kept in `.cairn-tiles-size`; after a restart the writer resumes from it (from nothing if it is
  * missing, rewriting every tile in the background). The directory is a cache of the store: it
  * can be deleted and rebuilt at any time.
+ *
+ * Several nodes of one log (PostgreSQL store) may all be given the same directory: only the node
+ * holding the store's `static-tiles` lease writes (LogStore.lease), and the others ask again every
+ * `leaseRetryMs`, so when the writer dies another takes over from the mark it left. Tiles are the
+ * same bytes whoever writes them; the checkpoint is not, so it is never replaced by one of a
+ * smaller tree, which keeps a reader from seeing the log roll back even while a lease changes
+ * hands (a writer that lost its lease mid-write finishes that write).
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { TransparencyLog } from './log.js';
+import { parseCheckpoint, parseNote } from './note.js';
 import { TILE_HEIGHT, TILE_WIDTH, tilePath, type TileRef } from './tiles.js';
 
 export interface StaticTilesOptions {
   /** Minimum time between two writes (default 1000 ms); the newest checkpoint is always written. */
   intervalMs?: number;
+  /** How often a node without the writer's lease asks for it again (default 2000 ms). */
+  leaseRetryMs?: number;
   onError?: (e: unknown) => void;
 }
 
 const MARK = '.cairn-tiles-size';
+const LEASE = 'static-tiles';
+
+/** The tree size of a checkpoint file's contents, or -1 for none or one that does not parse. */
+export function checkpointFileSize(text: string | undefined): number {
+  if (text === undefined) return -1;
+  try {
+    return parseCheckpoint(parseNote(text).body).size;
+  } catch {
+    return -1;
+  }
+}
 
 /**
  * Tiles of one level to write when the tree grows from `from` to `to` hashes at that level:
@@ -50,6 +71,8 @@ export class StaticTiles {
   private timer: NodeJS.Timeout | undefined;
   private lastRun = 0;
   private closed = false;
+  private leading = false;
+  private retry: NodeJS.Timeout | undefined;
   private readonly unsubscribe: () => void;
   private idle: Promise<void> = Promise.resolve();
 
@@ -98,7 +121,26 @@ export class StaticTiles {
     return this.written;
   }
 
+  /** Whether this node was the writer at its last attempt (always, on a store without leases). */
+  writing(): boolean {
+    return this.leading;
+  }
+
   private async writeNewest(): Promise<void> {
+    const store = this.log.store;
+    this.leading = store.lease ? await store.lease(LEASE) : true;
+    if (!this.leading) {
+      // Another node writes; when it stops, this one resumes from the mark that node left.
+      this.written = -1;
+      if (!this.retry && !this.closed) {
+        this.retry = setTimeout(() => {
+          this.retry = undefined;
+          this.notify();
+        }, this.o.leaseRetryMs ?? 2000);
+        this.retry.unref();
+      }
+      return;
+    }
     if (this.written < 0) {
       const mark = await readFile(join(this.dir, MARK), 'utf8').catch(() => '0');
       this.written = /^\d+$/.test(mark.trim()) ? Number(mark.trim()) : 0;
@@ -123,8 +165,11 @@ export class StaticTiles {
       }
       await this.put(tilePath(t), Buffer.concat(parts));
     }
-    await this.put('checkpoint', Buffer.from(checkpoint));
-    await this.put(MARK, Buffer.from(String(size)));
+    // Never a smaller tree's checkpoint over a larger one's (see the header).
+    if (checkpointFileSize(await readFile(join(this.dir, 'checkpoint'), 'utf8').catch(() => undefined)) <= size) {
+      await this.put('checkpoint', Buffer.from(checkpoint));
+      await this.put(MARK, Buffer.from(String(size)));
+    }
     this.written = size;
   }
 
@@ -141,6 +186,7 @@ export class StaticTiles {
     this.closed = true;
     this.unsubscribe();
     if (this.timer) clearTimeout(this.timer);
+    if (this.retry) clearTimeout(this.retry);
     await this.idle;
   }
 }

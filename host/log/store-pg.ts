@@ -12,6 +12,8 @@
  *  - The committing transaction also sends NOTIFY with the new size; every node LISTENs, so a node
  *    that did not write catches up on the new checkpoint within a round trip instead of polling.
  *  - Complete subtree nodes never change once written, so every node may cache them forever.
+ *  - Roles only one node may hold (the static tiles writer) are session advisory locks on a
+ *    connection of their own (`lease`), released by PostgreSQL when that session ends.
  *
  * One log per schema: the Rekor and CT personalities of a deployment use two. Tables mirror the
  * SQLite store (host/log/store.ts). int8 columns come back from node-postgres as strings; indices
@@ -96,6 +98,9 @@ export class PostgresLogStore implements LogStore {
   private listener: pg.Client | undefined;
   private relisten: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The connection whose session holds the roles in `held` (LogStore.lease). */
+  private leaseClient: pg.Client | undefined;
+  private readonly held = new Set<string>();
 
   private constructor(private readonly o: PostgresStoreOptions) {
     if (!/^[a-z_][a-z0-9_]{0,50}$/.test(o.schema)) throw new LogError('LOG_BAD_CONFIG', 'the PostgreSQL schema name must match [a-z_][a-z0-9_]{0,50}');
@@ -277,6 +282,44 @@ export class PostgresLogStore implements LogStore {
     }
   }
 
+  async lease(name: string): Promise<boolean> {
+    if (this.closed) return false;
+    try {
+      let c = this.leaseClient;
+      if (!c) {
+        // keepAlive: a peer that vanished without a FIN still ends the session (and the lock) on
+        // the server, and the 'error' here.
+        const fresh = new pg.Client({ connectionString: this.o.url, keepAlive: true });
+        const lost = (): void => {
+          if (this.leaseClient === fresh) {
+            this.leaseClient = undefined;
+            this.held.clear();
+          }
+          fresh.end().catch(() => undefined);
+        };
+        fresh.on('error', lost);
+        fresh.on('end', lost);
+        await fresh.connect();
+        if (this.closed) {
+          await fresh.end();
+          return false;
+        }
+        this.leaseClient = c = fresh;
+      }
+      if (this.held.has(name)) {
+        // A round trip on the session that holds the lock: the role is still ours if it answers.
+        await c.query('SELECT 1');
+        return this.held.has(name);
+      }
+      const key = createHash('sha256').update(`cairn-lease:${this.s}:${name}`).digest().readBigInt64BE(0).toString();
+      const r = await c.query(`SELECT pg_try_advisory_lock(${key}::int8) AS ok`);
+      if ((r.rows[0] as { ok: boolean }).ok && this.leaseClient === c) this.held.add(name);
+      return this.held.has(name);
+    } catch {
+      return false;
+    }
+  }
+
   private fire(): void {
     for (const f of this.listeners) {
       try {
@@ -345,6 +388,10 @@ export class PostgresLogStore implements LogStore {
     const l = this.listener;
     this.listener = undefined;
     await l?.end().catch(() => undefined);
+    const c = this.leaseClient;
+    this.leaseClient = undefined;
+    this.held.clear();
+    await c?.end().catch(() => undefined);
     await this.pool.end();
   }
 }

@@ -78,6 +78,13 @@ export interface LogStore extends LogReader {
    * node serving reads catches up without polling. Returns the unsubscribe. SQLite never calls it.
    */
   onForeignPublish(fn: () => void): () => void;
+  /**
+   * Whether this process holds the named role that only one node of the log may run at a time
+   * (the static tiles writer, host/log/static-tiles.ts). A store without it (SQLite: one process
+   * owns the file) holds every role. PostgreSQL: a session advisory lock, tried again on each call
+   * until it is held, and lost with its connection, so a node that dies hands the role on.
+   */
+  lease?(name: string): Promise<boolean>;
   entry(index: number): Promise<StoredEntry | undefined>;
   entries(from: number, to: number): Promise<StoredEntry[]>;
   search(key: string, limit: number): Promise<number[]>;

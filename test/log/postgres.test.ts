@@ -7,10 +7,14 @@
  * skipped, with the reason printed, when its server is not installed (CI installs it).
  */
 import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initCore, leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../host/core/index.js';
 import { TransparencyLog } from '../../host/log/log.js';
 import { PostgresLogStore } from '../../host/log/store-pg.js';
+import { checkpointFileSize } from '../../host/log/static-tiles.js';
 import { noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature } from '../../host/log/note.js';
 import { postgresBin, startPostgres, type RunningPostgres } from '../../scripts/postgres.mjs';
 import { ecSigner, hashedrekord, startLog, type RunningLog } from './helpers.js';
@@ -34,8 +38,8 @@ const config = (schema: string): string => `postgres: { url: "${pg.url}", schema
 const first = (m: Record<string, any>): [string, any] => Object.entries(m)[0]!;
 const hex = (h: string): Buffer => Buffer.from(h, 'hex');
 
-async function node(schema: string, dataDir?: string): Promise<RunningLog> {
-  const l = await startLog(config(schema), dataDir ? { dataDir } : {});
+async function node(schema: string, dataDir?: string, extra = ''): Promise<RunningLog> {
+  const l = await startLog(config(schema) + extra, dataDir ? { dataDir } : {});
   logs.push(l);
   return l;
 }
@@ -134,6 +138,56 @@ describe.skipIf(!bin)('two log nodes on one PostgreSQL database', () => {
     await expect(node('keyed')).rejects.toMatchObject({ code: 'LOG_STORE_MISMATCH' });
     // The refused node changed nothing.
     expect((await a.get('/api/v1/log')).json.treeSize).toBe(1);
+  });
+
+  it('with one static tiles directory, one node writes it; when that node stops, the other takes over, and the checkpoint never goes back', async () => {
+    const www = await mkdtemp(join(tmpdir(), 'cairn-pg-tiles-'));
+    try {
+      const extra = `tilesDir: ${www}\ntilesIntervalMs: 50\n`;
+      const a = await node('tiles', undefined, extra);
+      const b = await node('tiles', a.dataDir, extra);
+      const s = ecSigner();
+      const add = async (from: number, to: number): Promise<void> => {
+        const rs = await Promise.all(Array.from({ length: to - from }, (_, i) => (i % 2 ? b : a).post('/api/v1/log/entries', hashedrekord(s, Buffer.from(`tiles ${from + i}`)).body)));
+        expect(rs.map((r) => r.status)).toEqual(rs.map(() => 201));
+      };
+      const onDisk = async (): Promise<number> => checkpointFileSize(await readFile(join(www, 'checkpoint'), 'utf8').catch(() => undefined));
+      const writer = async (l: RunningLog): Promise<number> => Number(/^cairn_log_static_tiles_writer (\d)$/m.exec((await l.get('/metrics')).text)?.[1]);
+      // Every size the directory's checkpoint shows, sampled throughout.
+      const seen: number[] = [];
+      let sampling = true;
+      const sampler = (async () => {
+        while (sampling) {
+          seen.push(await onDisk());
+          await new Promise((r) => setTimeout(r, 5));
+        }
+      })();
+
+      await add(0, 40);
+      await until('the mirror at 40', async () => (await onDisk()) === 40);
+      expect([await writer(a), await writer(b)].sort()).toEqual([0, 1]);
+      const [first, other] = (await writer(a)) === 1 ? [a, b] : [b, a];
+
+      // The writer stops (its session ends, and the lease with it); the other node carries on alone.
+      await first.close();
+      logs.splice(logs.indexOf(first), 1);
+      const rs = await Promise.all(Array.from({ length: 30 }, (_, i) => other.post('/api/v1/log/entries', hashedrekord(s, Buffer.from(`after ${i}`)).body)));
+      expect(rs.map((r) => r.status)).toEqual(rs.map(() => 201));
+      await until('the other node writing the mirror at 70', async () => (await onDisk()) === 70);
+      expect(await writer(other)).toBe(1);
+      expect((await other.get('/metrics')).text).toMatch(/^cairn_log_tree_size\{log="rekor"\} 70$/m);
+      sampling = false;
+      await sampler;
+
+      expect(seen.length).toBeGreaterThan(10);
+      for (let i = 1; i < seen.length; i++) expect(seen[i]).toBeGreaterThanOrEqual(seen[i - 1]!);
+      // What the new writer put there is what the log serves.
+      expect(await readFile(join(www, 'checkpoint'), 'utf8')).toBe((await other.get('/checkpoint')).text);
+      expect(await readFile(join(www, 'tile/0/000.p/70'))).toEqual((await other.get('/tile/0/000.p/70')).bytes);
+      expect(await readFile(join(www, 'tile/entries/000.p/70'))).toEqual((await other.get('/tile/entries/000.p/70')).bytes);
+    } finally {
+      await rm(www, { recursive: true, force: true });
+    }
   });
 
   it('the database crashing under load costs 503s with Retry-After, never an acknowledged entry', async () => {

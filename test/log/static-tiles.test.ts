@@ -5,14 +5,17 @@
  * a restart.
  */
 import { createReadStream } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { generateKeyPairSync } from 'node:crypto';
+import { cp, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { initCore, leafHash, verifyInclusion } from '../../host/core/index.js';
 import { parseCheckpoint, parseNote } from '../../host/log/note.js';
-import { tilesBetween } from '../../host/log/static-tiles.js';
+import { checkpointFileSize, StaticTiles, tilesBetween } from '../../host/log/static-tiles.js';
+import { TransparencyLog } from '../../host/log/log.js';
+import { SqliteLogStore } from '../../host/log/store.js';
 import { inclusionProofFromTiles } from '../../host/log/tile-client.js';
 import { keyVerifier, monitorOnce, tilesSource } from '../../host/monitor/monitor.js';
 import { ecSigner, hashedrekord, startLog, type RunningLog } from './helpers.js';
@@ -124,4 +127,36 @@ it('follows the log as it grows, keeps the older edge for older checkpoints, and
   // A monitor auditing the mirror alone (host/monitor) hashes every mirrored entry to the signed root.
   const audit = await monitorOnce({ source: tilesSource({ base: filesUrl, verifyCheckpoint: keyVerifier((await log.get('/api/v1/log/publicKey')).text) }), identities: [] });
   expect(audit.read).toBe(after);
+});
+
+it('a writer holding a smaller tree never replaces a larger tree’s checkpoint (a lease changing hands, host/log/static-tiles.ts)', async () => {
+  const size = (await log.get('/api/v1/log')).json.treeSize;
+  await until(async () => (await mirrored()) === size);
+  // A copy of the mirror, and a second log three entries long writing into it: it stands for a
+  // writer that lost its lease while a newer one went on.
+  const copy = join(dir, 'copy');
+  await cp(join(dir, 'www'), copy, { recursive: true });
+  const before = await readFile(join(copy, 'checkpoint'), 'utf8');
+  const store = new SqliteLogStore(join(dir, 'stale.db'));
+  const stale = await TransparencyLog.open({ store, key: generateKeyPairSync('ed25519').privateKey, origin: '127.0.0.1', batchSize: 8, batchAgeMs: 1, queueLimit: 64 });
+  const writer = new StaticTiles(stale, copy, { intervalMs: 10 });
+  try {
+    for (let i = 0; i < 3; i++) await stale.add({ body: Buffer.from(`{"stale":${i}}`), searchKeys: [] });
+    writer.notify();
+    await until(async () => writer.size() === 3);
+    expect(writer.writing()).toBe(true); // a store without leases: always the writer
+    expect(await readFile(join(copy, 'checkpoint'), 'utf8')).toBe(before);
+    expect(checkpointFileSize(before)).toBe(size);
+    expect(await readFile(join(copy, '.cairn-tiles-size'), 'utf8')).toBe(String(size));
+  } finally {
+    await writer.close();
+    await stale.close();
+    await store.close();
+  }
+});
+
+it('reads a checkpoint file’s tree size, or -1 for none or an unreadable one', async () => {
+  expect(checkpointFileSize(await readFile(join(dir, 'www', 'checkpoint'), 'utf8'))).toBe((await log.get('/api/v1/log')).json.treeSize);
+  expect(checkpointFileSize(undefined)).toBe(-1);
+  expect(checkpointFileSize('not a note')).toBe(-1);
 });
