@@ -8,7 +8,7 @@
  * length 0, EKU codeSigning like Fulcio's intermediates) are generated, both ECDSA P-256; the
  * root key is kept encrypted as well, so the CA can later issue subordinate CAs.
  */
-import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
 import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import 'reflect-metadata';
@@ -132,22 +132,54 @@ export async function loadCa(cfg: CaKeyConfig): Promise<LoadedCa> {
   return loadFileCa(cfg);
 }
 
+const DAY = 86_400_000;
+const serialHex = (): string => randomBytes(16).toString('hex').replace(/^[89a-f]/, '1');
+type EcPair = webcrypto.CryptoKeyPair;
+
+/** An intermediate (5 years, path length 0, EKU codeSigning like Fulcio's intermediates) under `root`. */
+async function issueIntermediate(root: { cert: x509.X509Certificate; privateKey: webcrypto.CryptoKey }, commonName: string, now: number): Promise<{ cert: x509.X509Certificate; keys: EcPair }> {
+  const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as EcPair;
+  const cert = await x509.X509CertificateGenerator.create(
+    {
+      serialNumber: serialHex(),
+      subject: `CN=${commonName} Intermediate CA, O=${commonName}`,
+      issuer: root.cert.subject,
+      notBefore: new Date(now - DAY),
+      notAfter: new Date(now + 5 * 365 * DAY),
+      publicKey: keys.publicKey as never,
+      signingKey: root.privateKey as never,
+      signingAlgorithm: SIGN,
+      extensions: [
+        new x509.BasicConstraintsExtension(true, 0, true),
+        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+        new x509.ExtendedKeyUsageExtension([OID_CODE_SIGNING], false),
+        await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as never, false, x509Crypto),
+        await x509.AuthorityKeyIdentifierExtension.create(root.cert.publicKey, false, x509Crypto),
+      ],
+    },
+    x509Crypto,
+  );
+  return { cert, keys };
+}
+
+/** PKCS#8 PEM of `k`, encrypted under `pass` (AES-256-CBC, as every CA key file here). */
+async function encryptedPem(k: webcrypto.CryptoKey, pass: string): Promise<string> {
+  return createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', k)), format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: pass }) as string;
+}
+
 /** Generates root + intermediate under `dir` (first start of a self-contained CA) and returns the file config. */
 export async function ensureGeneratedCa(dir: string, commonName = 'Cairn'): Promise<FileKeyConfig> {
   const cfg: FileKeyConfig = { key: join(dir, 'ca-key.pem'), chain: join(dir, 'ca-chain.pem'), passphraseFile: join(dir, 'ca-passphrase') };
   if (await exists(cfg.key)) return cfg;
   const pass = randomBytes(32).toString('base64url');
-  const day = 86_400_000;
   const now = Date.now();
-  const serial = (): string => randomBytes(16).toString('hex').replace(/^[89a-f]/, '1');
-  const root = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-  const inter = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const root = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as EcPair;
   const rootCert = await x509.X509CertificateGenerator.createSelfSigned(
     {
-      serialNumber: serial(),
+      serialNumber: serialHex(),
       name: `CN=${commonName} Root CA, O=${commonName}`,
-      notBefore: new Date(now - day),
-      notAfter: new Date(now + 10 * 365 * day),
+      notBefore: new Date(now - DAY),
+      notAfter: new Date(now + 10 * 365 * DAY),
       keys: root as never,
       signingAlgorithm: SIGN,
       extensions: [
@@ -158,33 +190,47 @@ export async function ensureGeneratedCa(dir: string, commonName = 'Cairn'): Prom
     },
     x509Crypto,
   );
-  const interCert = await x509.X509CertificateGenerator.create(
-    {
-      serialNumber: serial(),
-      subject: `CN=${commonName} Intermediate CA, O=${commonName}`,
-      issuer: rootCert.subject,
-      notBefore: new Date(now - day),
-      notAfter: new Date(now + 5 * 365 * day),
-      publicKey: inter.publicKey as never,
-      signingKey: root.privateKey as never,
-      signingAlgorithm: SIGN,
-      extensions: [
-        new x509.BasicConstraintsExtension(true, 0, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-        new x509.ExtendedKeyUsageExtension([OID_CODE_SIGNING], false),
-        await x509.SubjectKeyIdentifierExtension.create(inter.publicKey as never, false, x509Crypto),
-        await x509.AuthorityKeyIdentifierExtension.create(root.publicKey as never, false, x509Crypto),
-      ],
-    },
-    x509Crypto,
-  );
-  const enc = async (k: webcrypto.CryptoKey): Promise<string> =>
-    createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', k)), format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: pass }) as string;
+  const inter = await issueIntermediate({ cert: rootCert, privateKey: root.privateKey }, commonName, now);
   await writeSecret(cfg.passphraseFile!, `${pass}\n`);
-  await writeSecret(join(dir, 'ca-root-key.pem'), await enc(root.privateKey));
-  await writeFile(cfg.chain, `${interCert.toString('pem')}\n${rootCert.toString('pem')}\n`, { mode: 0o644 });
-  await writeSecret(cfg.key, await enc(inter.privateKey));
+  await writeSecret(join(dir, 'ca-root-key.pem'), await encryptedPem(root.privateKey, pass));
+  await writeFile(cfg.chain, `${inter.cert.toString('pem')}\n${rootCert.toString('pem')}\n`, { mode: 0o644 });
+  await writeSecret(cfg.key, await encryptedPem(inter.keys.privateKey, pass));
   return cfg;
+}
+
+/**
+ * Replaces the issuing key of a CA made by ensureGeneratedCa: a new intermediate key and
+ * certificate under the same root, written over ca-key.pem and ca-chain.pem, so the old issuing
+ * key is gone from the disk. The root, and with it every chain already issued, stays. The CA
+ * uses the new key from its next start; `cairn up` then lists the new chain in trusted_root.json
+ * and closes the old one's window (at the time `cairn trust-root distrust` gave, if earlier).
+ * Returns the SHA-256 (hex) of the retired and of the new intermediate certificate.
+ */
+export async function rotateGeneratedCa(dir: string): Promise<{ retired: string; current: string }> {
+  const cfg: FileKeyConfig = { key: join(dir, 'ca-key.pem'), chain: join(dir, 'ca-chain.pem'), passphraseFile: join(dir, 'ca-passphrase') };
+  const rootKeyPath = join(dir, 'ca-root-key.pem');
+  if (!(await exists(cfg.key)) || !(await exists(rootKeyPath))) throw new CaError('CA_BAD_CONFIG', `${dir} holds no generated CA (ca-key.pem and ca-root-key.pem); only a CA that Cairn generated can be rotated here`);
+  const pass = (await readFile(cfg.passphraseFile!, 'utf8')).trim();
+  const pems = splitPem(await readFile(cfg.chain, 'utf8'));
+  const rootPem = pems.find((p) => {
+    const c = new X509Certificate(p);
+    return c.issuer === c.subject && c.verify(c.publicKey);
+  });
+  if (!rootPem || pems.length !== 2) throw new CaError('CA_BAD_CONFIG', `${cfg.chain} is not the intermediate and root that Cairn generates`);
+  const rootKey = createPrivateKey({ key: await readFile(rootKeyPath, 'utf8'), passphrase: pass });
+  const privateKey = await webcrypto.subtle.importKey('pkcs8', rootKey.export({ format: 'der', type: 'pkcs8' }), EC, false, ['sign']);
+  const rootCert = new x509.X509Certificate(rootPem);
+  const old = new x509.X509Certificate(pems.find((p) => p !== rootPem)!);
+  const commonName = /CN=(.+?) Root CA/.exec(rootCert.subject)?.[1] ?? 'Cairn';
+  const inter = await issueIntermediate({ cert: rootCert, privateKey }, commonName, Date.now());
+  // Chain before key: a crash in between leaves the old key with a chain it does not match, which
+  // the CA refuses at start (orderChain) rather than issuing under the wrong certificate.
+  const tmpChain = `${cfg.chain}.tmp`;
+  await writeFile(tmpChain, `${inter.cert.toString('pem')}\n${rootPem.trim()}\n`, { mode: 0o644 });
+  await rename(tmpChain, cfg.chain);
+  await writeSecret(cfg.key, await encryptedPem(inter.keys.privateKey, pass));
+  const fp = (c: x509.X509Certificate): string => createHash('sha256').update(Buffer.from(c.rawData)).digest('hex');
+  return { retired: fp(old), current: fp(inter.cert) };
 }
 
 /**

@@ -25,6 +25,8 @@ const GROUPS: Record<string, () => Promise<Register>> = {
   build: async () => (await import('./chains.js')).registerChains,
   'trust-domain': async () => (await import('./trust-domain.js')).registerTrustDomain,
   monitor: async () => (await import('./monitor.js')).registerMonitor,
+  'trust-root': async () => (await import('./trust-root.js')).registerTrustRoot,
+  ca: async () => (await import('./ca.js')).registerCa,
 };
 
 export async function main(argv: string[]): Promise<void> {

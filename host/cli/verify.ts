@@ -13,6 +13,13 @@ import { initCore } from '../core/index.js';
 import { BundleVerifierPool, verifyJobs, type BulkJob, type BulkOutcome } from '../verify/bulk-pool.js';
 import { loadArtifact, loadJson, trustWithPartners, verifyFiles, type PartnerRoot, type Policy } from '../verify/index.js';
 
+/** A threshold: a whole number from 1. */
+function count(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number from 1');
+  return n;
+}
+
 interface VerifyCliOptions {
   bundle?: string;
   trustedRoot: string;
@@ -22,6 +29,9 @@ interface VerifyCliOptions {
   tufCache: string;
   witness?: string[];
   witnessThreshold?: number;
+  tlogThreshold?: number;
+  ctlogThreshold?: number;
+  timestampThreshold?: number;
   certificateIdentity?: string;
   certificateIdentityRegexp?: string;
   certificateOidcIssuer?: string;
@@ -196,6 +206,9 @@ export function registerVerify(program: Command): void {
       if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number from 1');
       return n;
     })
+    .option('--tlog-threshold <n>', 'entries from this many distinct trusted logs (default 1)', count)
+    .option('--timestamp-threshold <n>', 'verified times from this many distinct sources, RFC 3161 TSAs and logs together (default 1): two independent sources keep one stolen timestamp key from backdating', count)
+    .option('--ctlog-threshold <n>', 'embedded SCTs from this many distinct trusted CT logs (default 1)', count)
     .option('--certificate-identity <san>', 'expected certificate SAN (URI, SPIFFE ID or email), exact')
     .option('--certificate-identity-regexp <re>', 'expected certificate SAN, as a regular expression')
     .option('--certificate-oidc-issuer <url>', 'expected OIDC issuer (Fulcio extension 1.3.6.1.4.1.57264.1.8)')
@@ -213,8 +226,8 @@ export function registerVerify(program: Command): void {
     .option('--quiet', 'no progress bar')
     .action(async (artifact: string | undefined, o: VerifyCliOptions) => {
       if (o.bulk) {
-        if (o.witness) {
-          process.stderr.write('cairn verify: --witness checks one bundle at a time; it is not available with --bulk\n');
+        if (o.witness || o.tlogThreshold || o.timestampThreshold || o.ctlogThreshold) {
+          process.stderr.write(`cairn verify: ${o.witness ? '--witness checks' : 'thresholds apply to'} one bundle at a time; not available with --bulk\n`);
           process.exitCode = 1;
           return;
         }
@@ -233,7 +246,12 @@ export function registerVerify(program: Command): void {
       }
       try {
         const partners = await partnersOf(o);
-        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o) });
+        const options = {
+          ...(o.tlogThreshold ? { tlogThreshold: o.tlogThreshold } : {}),
+          ...(o.timestampThreshold ? { timestampThreshold: o.timestampThreshold } : {}),
+          ...(o.ctlogThreshold ? { ctlogThreshold: o.ctlogThreshold } : {}),
+        };
+        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o), options });
         const when = r.timestamps.map((t) => `${t.time.toISOString()} (${t.source.split(':')[0]})`).join(', ');
         let witnessed = '';
         if (o.witness) {

@@ -9,6 +9,8 @@ export type TrustErrorCode =
   | 'TRUST_INVALID_INPUT'
   /** An existing trusted_root.json / signing_config.json to merge with is not well-formed. */
   | 'TRUST_PREVIOUS_MALFORMED'
+  /** No instance (CA, TSA, log) of a trusted root has the id given. */
+  | 'TRUST_INSTANCE_NOT_FOUND'
   /** The TUF repository directory is missing, not initialised, or already initialised. */
   | 'TUF_REPO_STATE'
   /** TUF metadata on disk is not well-formed or fails its own signature threshold. */

@@ -254,9 +254,11 @@ function mergeList<T>(
     const c = current.get(k);
     const pw = win.get(p);
     if (c) {
-      // Still current: keep the original start so older signatures stay verifiable.
-      const cw = win.get(c);
-      out.push(win.set(c, cw.end === undefined ? { start: pw.start } : { start: pw.start, end: cw.end }));
+      // Still current: keep the original start so older signatures stay verifiable, and the
+      // earlier end: a window that was closed (distrustInstance, after a key compromise) is
+      // never reopened by a service that still presents the key.
+      const end = earliestEnd(pw.end, win.get(c).end);
+      out.push(win.set(c, end === undefined ? { start: pw.start } : { start: pw.start, end }));
     } else {
       // Retired: close an open window at `now` (never move an existing end).
       out.push(pw.end === undefined ? win.set(p, { start: pw.start, end: maxTime(pw.start, now) }) : p);
@@ -307,6 +309,76 @@ function checkPreviousRoot(v: unknown): TrustedRootJSON {
     ctlogs: logs('ctlogs'),
     timestampAuthorities: cas('timestampAuthorities'),
   };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Distrusting an instance from a point in time (the seed, "Background": a key's compromise "can
+// usually be tied to a rough point in time ... Why revoke anything before then?")
+
+export type InstanceKind = 'ca' | 'tsa' | 'tlog' | 'ctlog';
+
+/** One instance of a trusted root, as `cairn trust-root show` lists it. */
+export interface InstanceSummary {
+  kind: InstanceKind;
+  /** CAs and TSAs: hex SHA-256 of the first certificate of the chain (the issuing one). Logs: hex log ID (SHA-256 of the SPKI). */
+  id: string;
+  /** The certificate's subject, or the log's base URL. */
+  name: string;
+  validFor: TimeRangeJSON;
+}
+
+const LISTS = { ca: 'certificateAuthorities', tsa: 'timestampAuthorities', tlog: 'tlogs', ctlog: 'ctlogs' } as const;
+
+function summarize(kind: InstanceKind, x: CertificateAuthorityJSON | TransparencyLogInstanceJSON): InstanceSummary {
+  if (kind === 'ca' || kind === 'tsa') {
+    const c = x as CertificateAuthorityJSON;
+    const der = Buffer.from(c.certChain.certificates[0]?.rawBytes ?? '', 'base64');
+    let name = c.subject.commonName ?? c.uri;
+    try {
+      name = new X509Certificate(der).subject.replace(/\n/g, ', ');
+    } catch {
+      /* an unreadable certificate keeps the subject the file gives */
+    }
+    return { kind, id: createHash('sha256').update(der).digest('hex'), name, validFor: c.validFor };
+  }
+  const l = x as TransparencyLogInstanceJSON;
+  return { kind, id: Buffer.from(l.logId.keyId, 'base64').toString('hex'), name: l.baseUrl, validFor: l.publicKey.validFor };
+}
+
+/** Every instance of a trusted root, in file order. */
+export function listInstances(root: unknown): InstanceSummary[] {
+  const r = checkPreviousRoot(root);
+  return (Object.keys(LISTS) as InstanceKind[]).flatMap((kind) => (r[LISTS[kind]] as (CertificateAuthorityJSON | TransparencyLogInstanceJSON)[]).map((x) => summarize(kind, x)));
+}
+
+/**
+ * The trusted root with the `kind` instance whose id (listInstances; a log ID may also be given
+ * in base64, as the file holds it) is `id` closed at `since`: signatures, timestamps and entries
+ * whose verified time is after `since` are no longer trusted through it, and everything before
+ * stays verifiable. An end already earlier is kept; `since` before the window's start leaves an
+ * empty window [start, start]. The ids are unique in a well-formed file; an id that matches none
+ * (or, in a malformed file, several) is refused.
+ */
+export function distrustInstance(root: unknown, kind: InstanceKind, id: string, since: Date): { root: TrustedRootJSON; instance: InstanceSummary } {
+  const r = checkPreviousRoot(root);
+  const end = timestamp(since);
+  const want = /^[0-9a-f]{64}$/i.test(id) ? id.toLowerCase() : /^[A-Za-z0-9+/]{43}=$/.test(id) ? Buffer.from(id, 'base64').toString('hex') : undefined;
+  if (want === undefined) throw new TrustError('TRUST_INVALID_INPUT', `${kind} id must be a hex SHA-256 (64 digits)${kind === 'tlog' || kind === 'ctlog' ? ' or a base64 log ID' : ''}`);
+  const list = r[LISTS[kind]] as (CertificateAuthorityJSON | TransparencyLogInstanceJSON)[];
+  const hits = list.map((x, i) => [i, summarize(kind, x)] as const).filter(([, s]) => s.id === want);
+  if (hits.length !== 1) {
+    const known = list.map((x) => summarize(kind, x).id).join(', ') || 'none';
+    throw new TrustError('TRUST_INSTANCE_NOT_FOUND', hits.length === 0 ? `no ${kind} with id ${want} in the trusted root (${kind} ids: ${known})` : `${hits.length} ${kind} instances have id ${want}`);
+  }
+  const [at] = hits[0]!;
+  const win = kind === 'ca' || kind === 'tsa' ? caWindow : logWindow;
+  const x = list[at]!;
+  const w = win.get(x as never);
+  const closed = earliestEnd(w.end, maxTime(w.start, end))!;
+  const next = [...list];
+  next[at] = win.set(x as never, { start: w.start, end: closed });
+  const out: TrustedRootJSON = { ...r, mediaType: r.mediaType || TRUSTED_ROOT_MEDIA_TYPE, [LISTS[kind]]: next };
+  return { root: out, instance: summarize(kind, next[at]!) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -407,6 +479,13 @@ function window(v: Validity): TimeRangeJSON {
     w.end = timestamp(v.end);
   }
   return w;
+}
+
+/** The earlier of two window ends, undefined meaning open (no end). */
+function earliestEnd(a: string | undefined, b: string | undefined): string | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return Date.parse(a) <= Date.parse(b) ? a : b;
 }
 
 function maxTime(a: string, b: string): string {

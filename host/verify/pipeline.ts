@@ -900,7 +900,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
   }
   const sources = new Map(timestamps.map((t) => [t.source, t]));
   const tsThreshold = o.timestampThreshold ?? 1;
-  if (m.certDer && sources.size < tsThreshold) fail('TIMESTAMP_MISSING', 'no verified timestamp (SET or RFC 3161) for the signature');
+  if (m.certDer && sources.size < tsThreshold) fail('TIMESTAMP_MISSING', sources.size === 0 ? 'no verified timestamp (SET or RFC 3161) for the signature' : `need verified times from ${tsThreshold} distinct sources (logs and TSAs), have ${sources.size}`);
 
   // 3. certificate.
   let identity: string | undefined;

@@ -10,79 +10,12 @@
  *  - `cairn verify` gives the same verdicts;
  *  - a restart keeps the log and the trust root, and the old bundle still verifies.
  */
-import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Readable } from 'node:stream';
-import { promisify } from 'node:util';
 import { sign, verify } from 'sigstore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { unary, workloadClient } from '../spiffe/helpers.js';
-
-const BIN = join(import.meta.dirname, '../../bin/cairn.js');
-const execFileP = promisify(execFile);
-
-interface Ready {
-  ready: true;
-  ca: string;
-  log: string;
-  ct: string;
-  tsa: string;
-  oidc: string;
-  socket: string;
-  trustedRoot: string;
-  signingConfig: string;
-  tuf: string;
-  identity: string;
-}
-
-interface Stack {
-  child: ChildProcessByStdio<null, Readable, Readable>;
-  ready: Ready;
-  stderr: () => string;
-}
-
-async function up(dataDir: string): Promise<Stack> {
-  const env = { ...process.env };
-  delete env.SPIFFE_ENDPOINT_SOCKET;
-  const child = spawn(process.execPath, [BIN, 'up', '--data-dir', dataDir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'], env });
-  let err = '';
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const line = await new Promise<string>((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`no ready line within 60 s; stderr:\n${err}`)), 60_000);
-    child.stdout.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const nl = buf.indexOf('\n');
-      if (nl >= 0) {
-        clearTimeout(t);
-        resolve(buf.slice(0, nl));
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(t);
-      reject(new Error(`cairn up exited ${code} before ready; stderr:\n${err}`));
-    });
-  });
-  return { child, ready: JSON.parse(line) as Ready, stderr: () => err };
-}
-
-async function down(s: Stack): Promise<number | null> {
-  const exited = new Promise<number | null>((resolve) => s.child.once('exit', resolve));
-  s.child.kill('SIGTERM');
-  return exited;
-}
-
-async function jwtSvid(socket: string): Promise<string> {
-  const client = workloadClient(socket);
-  try {
-    const { svids } = await unary<{ svids: { svid: string }[] }>(client, 'FetchJWTSVID', { audience: ['sigstore'] });
-    return svids[0]!.svid;
-  } finally {
-    client.close();
-  }
-}
+import { BIN, cairnVerify as verifyCli, down, execFileP, jwtSvid, up, type Stack } from './stack.js';
 
 let lastVerifyOutput = '';
 async function listFiles(d: string): Promise<string[]> {
@@ -91,13 +24,9 @@ async function listFiles(d: string): Promise<string[]> {
 }
 
 async function cairnVerify(args: string[]): Promise<number> {
-  try {
-    lastVerifyOutput = (await execFileP(process.execPath, [BIN, 'verify', ...args])).stdout;
-    return 0;
-  } catch (e) {
-    lastVerifyOutput = (e as { stderr: string }).stderr;
-    return (e as { code: number }).code;
-  }
+  const r = await verifyCli(args);
+  lastVerifyOutput = r.output;
+  return r.code;
 }
 
 describe('cairn up: the whole stack against sigstore-js', () => {

@@ -10,6 +10,8 @@ import {
   buildSigningConfig,
   buildTrustedRoot,
   checkpointKeyIdOf,
+  distrustInstance,
+  listInstances,
   mergeTrustedRoot,
   SIGNING_CONFIG_MEDIA_TYPE,
   TRUSTED_ROOT_MEDIA_TYPE,
@@ -140,6 +142,39 @@ describe('trusted_root.json writer', () => {
     expect(v3.tlogs.map((l) => l.publicKey.validFor.end)).toEqual([t1.toISOString(), t2.toISOString(), undefined]);
   });
 
+  it('distrusts one instance from a time on: its window ends there, the rest stays; a restart never reopens it', () => {
+    const v1 = buildTrustedRoot(input(logKey, ctKey, t0));
+    const list = listInstances(v1);
+    expect(list.map((i) => i.kind)).toEqual(['ca', 'tsa', 'tlog', 'ctlog']);
+    const ca = list.find((i) => i.kind === 'ca')!;
+    expect(ca.id).toBe(createHash('sha256').update(fulcioInter).digest('hex'));
+    expect(ca.name).toContain('sigstore-intermediate');
+    const tlog = list.find((i) => i.kind === 'tlog')!;
+    expect(tlog.id).toBe(createHash('sha256').update(logKey).digest('hex'));
+    expect(tlog.name).toBe('http://127.0.0.1:3001');
+
+    const { root: v2, instance } = distrustInstance(v1, 'ca', ca.id.toUpperCase(), t1);
+    expect(instance.validFor).toEqual({ start: t0.toISOString(), end: t1.toISOString() });
+    expect(v2.certificateAuthorities[0]!.validFor).toEqual({ start: t0.toISOString(), end: t1.toISOString() });
+    expect({ ...v2, certificateAuthorities: v1.certificateAuthorities }).toEqual(v1); // nothing else changed
+    expect(validRoot(v2)).toBe(true);
+    expect(toTrustMaterial(TrustedRoot.fromJSON(v2)).certificateAuthorities[0]!.validFor.end.getTime()).toBe(t1.getTime());
+
+    // The stack restarts with the same (now distrusted) CA still configured: the window stays closed.
+    const t2 = new Date('2026-09-01T00:00:00Z');
+    expect(mergeTrustedRoot(v2, input(logKey, ctKey, t2), t2).certificateAuthorities[0]!.validFor).toEqual({ start: t0.toISOString(), end: t1.toISOString() });
+    // A later distrust never moves the end forward; an earlier one moves it back.
+    expect(distrustInstance(v2, 'ca', ca.id, t2).root.certificateAuthorities[0]!.validFor.end).toBe(t1.toISOString());
+    const t05 = new Date('2026-03-01T00:00:00Z');
+    expect(distrustInstance(v2, 'ca', ca.id, t05).root.certificateAuthorities[0]!.validFor.end).toBe(t05.toISOString());
+    // Before the start: an empty window at the start.
+    expect(distrustInstance(v1, 'ca', ca.id, new Date('2025-01-01T00:00:00Z')).root.certificateAuthorities[0]!.validFor).toEqual({ start: t0.toISOString(), end: t0.toISOString() });
+    // Logs by hex or by the base64 log ID the file holds.
+    const byB64 = distrustInstance(v1, 'tlog', v1.tlogs[0]!.logId.keyId, t1).root;
+    expect(byB64.tlogs[0]!.publicKey.validFor.end).toBe(t1.toISOString());
+    expect(distrustInstance(v1, 'tlog', tlog.id, t1).root).toEqual(byB64);
+  });
+
   it('refuses malformed input and a malformed previous file with coded errors', () => {
     const code = (f: () => unknown) => {
       try {
@@ -154,6 +189,12 @@ describe('trusted_root.json writer', () => {
     expect(code(() => buildTrustedRoot({ tlogs: [{ baseUrl: 'not a url', publicKeySpki: logKey, validFor: { start: t0 } }] }))).toBe('TRUST_INVALID_INPUT');
     expect(code(() => buildTrustedRoot({ tlogs: [{ baseUrl: 'http://x', publicKeySpki: logKey, validFor: { start: t1, end: t0 } }] }))).toBe('TRUST_INVALID_INPUT');
     expect(code(() => buildTrustedRoot({ certificateAuthorities: [{ subject: {}, uri: 'http://x', certChain: [Buffer.from('nope')], validFor: { start: t0 } }] }))).toBe('TRUST_INVALID_INPUT');
+    const v1 = buildTrustedRoot(input(logKey, ctKey, t0));
+    expect(code(() => distrustInstance(v1, 'ca', 'ab'.repeat(32), t1))).toBe('TRUST_INSTANCE_NOT_FOUND');
+    expect(code(() => distrustInstance(v1, 'tsa', createHash('sha256').update(fulcioInter).digest('hex'), t1))).toBe('TRUST_INSTANCE_NOT_FOUND'); // the CA's id, not a TSA's
+    expect(code(() => distrustInstance(v1, 'ca', 'not-an-id', t1))).toBe('TRUST_INVALID_INPUT');
+    expect(code(() => distrustInstance(v1, 'ca', listInstances(v1)[0]!.id, new Date('nope')))).toBe('TRUST_INVALID_INPUT');
+    expect(code(() => distrustInstance({ tlogs: 5 }, 'tlog', 'ab'.repeat(32), t1))).toBe('TRUST_PREVIOUS_MALFORMED');
     for (const prev of ['x', [], { tlogs: 5 }, { tlogs: [{}] }, { tlogs: [{ baseUrl: 'a', logId: { keyId: 'a' }, publicKey: { rawBytes: 'a', validFor: { start: 'never' } } }] }, { certificateAuthorities: [{ certChain: { certificates: [1] } }] }]) {
       expect(code(() => mergeTrustedRoot(prev, input(logKey, ctKey), t1))).toBe('TRUST_PREVIOUS_MALFORMED');
     }
