@@ -19,7 +19,7 @@
  *                              proof signed by the bundle registered now
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { installErrorHandler } from '../http/errors.js';
+import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { registerOps } from '../http/ops.js';
 import type { IssuersConfig } from './config.js';
 import type { CodeSigningCa } from './core.js';
@@ -154,7 +154,7 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
 };
 
 export async function build(opts: CaPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024 });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024 , frameworkErrors });
   installErrorHandler(app);
   await registerOps(app, { service: 'ca', description: 'Fulcio-compatible keyless code-signing CA' });
   await caRoutes(app, opts);

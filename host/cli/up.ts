@@ -30,7 +30,7 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { Option, type Command } from 'commander';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { CairnError } from '../errors.js';
-import { installErrorHandler } from '../http/errors.js';
+import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { registerOps, LISTEN_BACKLOG } from '../http/ops.js';
 import type { AuthorityInput, LogInput, ServiceInput, TrustedRootInput } from '../trust/trust-files.js';
 import { writeTrustFiles } from '../trust/trust-store.js';
@@ -266,7 +266,7 @@ function withOperator(t: Required<TrustedRootInput>, operator: string): TrustedR
 
 /** The stack's own small server: the TUF repository and an aggregate readiness check. */
 async function buildStackApp(tufDir: string, started: Standalone[]): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
+  const app = Fastify({ logger: false , frameworkErrors });
   installErrorHandler(app);
   await registerOps(app, {
     service: 'stack',

@@ -29,7 +29,19 @@ export function installErrorHandler(app: FastifyInstance): void {
   });
 }
 
+/**
+ * Fastify's `frameworkErrors` option: errors its router raises before any route or hook runs
+ * (a path parameter over maxParamLength, a URL that does not decode), which would otherwise be
+ * answered in fastify's own shape, without a Cairn code. Pass it to every Fastify() constructor.
+ */
+export function frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  const status = typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 400;
+  void reply.code(status).send({ code: status, error: fastifyCodeMap[err.code ?? ''] ?? 'BAD_REQUEST', message: err.message });
+}
+
 const fastifyCodeMap: Record<string, string> = {
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
+  FST_ERR_BAD_URL: 'BAD_URL',
   FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
   FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_JSON',

@@ -7,7 +7,7 @@
  *   GET  /api/v1/timestamp/certchain  -> PEM chain, TSA leaf first
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
-import { installErrorHandler } from '../http/errors.js';
+import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { registerOps } from '../http/ops.js';
 import { failureResponse, MAX_REQUEST_BYTES, messageImprintDer, parseTimeStampReq, TimestampAuthority, type TimeStampRequest } from './core.js';
 import { integer } from './encode.js';
@@ -135,7 +135,7 @@ export const tsaRoutes: FastifyPluginAsync<TsaPluginOptions> = async (app, opts)
 
 /** A standalone app with only the TSA (tests call `inject`; the CLI calls `listen`). */
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false });
+  const app = Fastify({ logger: opts.logger ?? false , frameworkErrors });
   installErrorHandler(app);
   await registerOps(app, {
     service: 'tsa',

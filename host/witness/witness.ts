@@ -26,6 +26,18 @@ export interface WitnessResponse {
 
 const text = (status: number, body: string): WitnessResponse => ({ status, body: body.endsWith('\n') ? body : `${body}\n`, contentType: 'text/plain; charset=utf-8' });
 
+/** Stable codes of the refusals (STYLE.md point 3); the spec fixes only their HTTP statuses. */
+export type WitnessErrorCode = 'WITNESS_MALFORMED' | 'WITNESS_UNKNOWN_LOG' | 'WITNESS_BAD_SIGNATURE' | 'WITNESS_INCONSISTENT';
+const STATUS: Record<WitnessErrorCode, number> = { WITNESS_MALFORMED: 400, WITNESS_UNKNOWN_LOG: 404, WITNESS_BAD_SIGNATURE: 403, WITNESS_INCONSISTENT: 422 };
+
+/**
+ * A refusal in the JSON form every Cairn service answers with ({code, error, message}). C2SP
+ * tlog-witness fixes the statuses (400 malformed, 403 bad signature, 404 unknown log, 409 with
+ * the size as text/x.tlog.size, 422 inconsistent) and leaves the other bodies free; clients act
+ * on the status.
+ */
+const refuse = (code: WitnessErrorCode, message: string): WitnessResponse => ({ status: STATUS[code], body: JSON.stringify({ code: STATUS[code], error: code, message }), contentType: 'application/json; charset=utf-8' });
+
 export class WitnessStore {
   private readonly db: Database.Database;
 
@@ -96,18 +108,18 @@ export class Witness {
   addCheckpoint(request: string): WitnessResponse {
     // old <size>\n, up to 63 proof lines, an empty line, then the checkpoint note.
     const blank = request.indexOf('\n\n');
-    if (blank < 0) return text(400, 'the request needs an old size line, proof lines, an empty line and a checkpoint');
+    if (blank < 0) return refuse('WITNESS_MALFORMED', 'the request needs an old size line, proof lines, an empty line and a checkpoint');
     const head = request.slice(0, blank).split('\n');
     const noteText = request.slice(blank + 2);
     const oldM = /^old (0|[1-9][0-9]{0,19})$/.exec(head[0] ?? '');
-    if (!oldM) return text(400, 'the first line must be "old <size>"');
+    if (!oldM) return refuse('WITNESS_MALFORMED', 'the first line must be "old <size>"');
     const oldSize = Number(oldM[1]);
-    if (!Number.isSafeInteger(oldSize)) return text(400, 'old size too large');
+    if (!Number.isSafeInteger(oldSize)) return refuse('WITNESS_MALFORMED', 'old size too large');
     const proofLines = head.slice(1);
-    if (proofLines.length > MAX_PROOF_LINES) return text(400, `at most ${MAX_PROOF_LINES} consistency proof lines`);
+    if (proofLines.length > MAX_PROOF_LINES) return refuse('WITNESS_MALFORMED', `at most ${MAX_PROOF_LINES} consistency proof lines`);
     const proof: Uint8Array[] = [];
     for (const l of proofLines) {
-      if (!/^[A-Za-z0-9+/]{43}=$/.test(l)) return text(400, 'each proof line must be one base64 SHA-256 hash');
+      if (!/^[A-Za-z0-9+/]{43}=$/.test(l)) return refuse('WITNESS_MALFORMED', 'each proof line must be one base64 SHA-256 hash');
       proof.push(new Uint8Array(Buffer.from(l, 'base64')));
     }
     let note;
@@ -116,30 +128,30 @@ export class Witness {
       note = parseNote(noteText);
       cp = parseCheckpoint(note.body);
     } catch (e) {
-      return text(400, `not a signed checkpoint: ${(e as Error).message}`);
+      return refuse('WITNESS_MALFORMED', `not a signed checkpoint: ${(e as Error).message}`);
     }
     const keys = this.logs.get(cp.origin);
-    if (!keys) return text(404, `unknown log origin ${cp.origin.slice(0, 200)}`);
+    if (!keys) return refuse('WITNESS_UNKNOWN_LOG', `unknown log origin ${cp.origin.slice(0, 200)}`);
     // Signatures from unknown keys are ignored; one by a trusted key must be present, and one
     // that names a trusted key but does not verify makes the note malformed (signed-note).
     const named = note.signatures.filter((s) => keys.some((k) => k.name === s.name && Buffer.compare(Buffer.from(k.keyId), Buffer.from(s.keyId)) === 0));
-    if (named.length === 0) return text(403, 'no signature by a key trusted for this origin');
+    if (named.length === 0) return refuse('WITNESS_BAD_SIGNATURE', 'no signature by a key trusted for this origin');
     for (const s of named) {
       const k = keys.find((x) => x.name === s.name && Buffer.compare(Buffer.from(x.keyId), Buffer.from(s.keyId)) === 0)!;
-      if (!verifyNoteSignature({ body: note.body, signatures: [s] }, k)) return text(403, `the signature by ${s.name} does not verify`);
+      if (!verifyNoteSignature({ body: note.body, signatures: [s] }, k)) return refuse('WITNESS_BAD_SIGNATURE', `the signature by ${s.name} does not verify`);
     }
-    if (oldSize > cp.size) return text(400, 'old size is larger than the checkpoint size');
-    if (cp.size === 0 && Buffer.compare(Buffer.from(cp.root), EMPTY_ROOT) !== 0) return text(422, 'a checkpoint of size 0 must have the empty tree root');
+    if (oldSize > cp.size) return refuse('WITNESS_MALFORMED', 'old size is larger than the checkpoint size');
+    if (cp.size === 0 && Buffer.compare(Buffer.from(cp.root), EMPTY_ROOT) !== 0) return refuse('WITNESS_INCONSISTENT', 'a checkpoint of size 0 must have the empty tree root');
     return this.store.atomically(() => {
       const latest = this.store.latest(cp.origin);
       const stored = latest?.size ?? 0;
       if (oldSize !== stored) return { status: 409, body: `${stored}\n`, contentType: 'text/x.tlog.size' };
       if (oldSize === 0) {
-        if (proof.length > 0) return text(422, 'no consistency proof from the empty tree');
+        if (proof.length > 0) return refuse('WITNESS_INCONSISTENT', 'no consistency proof from the empty tree');
       } else if (oldSize === cp.size) {
-        if (Buffer.compare(Buffer.from(cp.root), Buffer.from(latest!.root)) !== 0) return text(422, 'same size, different root: the log forked');
+        if (Buffer.compare(Buffer.from(cp.root), Buffer.from(latest!.root)) !== 0) return refuse('WITNESS_INCONSISTENT', 'same size, different root: the log forked');
       } else if (!verifyConsistency(oldSize, cp.size, proof, latest!.root, cp.root)) {
-        return text(422, `the checkpoint is not consistent with the one of size ${oldSize} cosigned before`);
+        return refuse('WITNESS_INCONSISTENT', `the checkpoint is not consistent with the one of size ${oldSize} cosigned before`);
       }
       this.store.record(cp.origin, cp.size, cp.root, note.body);
       const s = cosign(note.body, this.name, this.key, BigInt(Math.floor(this.now() / 1000)));

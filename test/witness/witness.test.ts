@@ -87,16 +87,19 @@ describe('add-checkpoint', () => {
     expect(r20.status).toBe(200);
     // A proof that does not lead from the cosigned tree: 422, and nothing recorded.
     const forged = checkpoint(30, ORIGIN, logKey, new Uint8Array(32).fill(7));
-    expect((await w.add(request(20, 30, forged))).status).toBe(422);
+    const fork = await w.add(request(20, 30, forged));
+    expect([fork.status, JSON.parse(fork.body).error, fork.type]).toEqual([422, 'WITNESS_INCONSISTENT', 'application/json; charset=utf-8']);
     // Same size, another root: the log forked.
     expect((await w.add(request(20, 20, checkpoint(20, ORIGIN, logKey, new Uint8Array(32).fill(1)), ''))).status).toBe(422);
     // Same size, same root: a fresh cosignature.
     expect((await w.add(request(20, 20, checkpoint(20), ''))).status).toBe(200);
 
     // Unknown origin, untrusted or broken signature.
-    expect((await w.add(request(0, 5, checkpoint(5, 'nobody.test')))).status).toBe(404);
+    const unknown = await w.add(request(0, 5, checkpoint(5, 'nobody.test')));
+    expect([unknown.status, JSON.parse(unknown.body).error]).toEqual([404, 'WITNESS_UNKNOWN_LOG']);
     const stranger = generateKeyPairSync('ed25519').privateKey;
-    expect((await w.add(request(20, 25, checkpoint(25, ORIGIN, stranger)))).status).toBe(403);
+    const strangers = await w.add(request(20, 25, checkpoint(25, ORIGIN, stranger)));
+    expect([strangers.status, JSON.parse(strangers.body).error]).toEqual([403, 'WITNESS_BAD_SIGNATURE']);
     const good = checkpoint(25);
     // The log's own signature line with one signature byte flipped (key name and ID intact).
     const broken = good.replace(/(\u2014 \S+ )([A-Za-z0-9+/=]+)\n$/, (_m, head: string, b64: string) => {
@@ -108,7 +111,8 @@ describe('add-checkpoint', () => {
     expect((await w.add(request(20, 25, broken))).status).toBe(403);
 
     // Malformed requests and sizes.
-    expect((await w.add(`old 20\n${checkpoint(25)}`)).status).toBe(400); // no empty line
+    const noBlank = await w.add(`old 20\n${checkpoint(25)}`); // no empty line
+    expect([noBlank.status, JSON.parse(noBlank.body).error]).toEqual([400, 'WITNESS_MALFORMED']);
     expect((await w.add(`old 30\n\n${checkpoint(25)}`)).status).toBe(400); // old > size
     expect((await w.add(`old 20\nnot-a-hash\n\n${checkpoint(25)}`)).status).toBe(400);
     expect((await w.add(`old 20\n${'AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n'.repeat(64)}\n${checkpoint(25)}`)).status).toBe(400);
