@@ -27,6 +27,8 @@ interface VerifyCliOptions {
   partnerTuf?: { trustDomain: string; file: string }[];
   partnerTufRoot?: { trustDomain: string; file: string }[];
   tufCache: string;
+  tuf?: string;
+  tufRoot?: string;
   witness?: string[];
   witnessThreshold?: number;
   tlogThreshold?: number;
@@ -71,6 +73,14 @@ function policyOf(o: VerifyCliOptions): Policy {
  * Partner trust material, from files (--partner-root) or through TUF (--partner-tuf with its
  * pinned --partner-tuf-root), as {trustDomain, trustedRoot JSON}.
  */
+/** The trusted root: fetched through TUF with --tuf (tuf-js, pinned by --tuf-root), else read from --trusted-root. */
+async function trustedRootOf(o: VerifyCliOptions): Promise<unknown> {
+  if (o.tuf === undefined) return loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED');
+  if (o.tufRoot === undefined) throw new InvalidArgumentError('--tuf: give the repository\'s initial root metadata with --tuf-root <1.root.json>');
+  const { fetchTrustedRootViaTuf } = await import('../trust/tuf-client.js');
+  return fetchTrustedRootViaTuf({ url: o.tuf, root: o.tufRoot, cacheDir: o.tufCache });
+}
+
 async function partnersOf(o: VerifyCliOptions): Promise<PartnerRoot[]> {
   const out: PartnerRoot[] = [];
   for (const p of o.partnerRoot ?? []) out.push({ trustDomain: p.trustDomain, trustedRoot: await loadJson(p.file, 'TRUSTED_ROOT_MALFORMED') });
@@ -107,7 +117,7 @@ async function runBulk(o: VerifyCliOptions): Promise<number> {
   await initCore();
   const pairs = await bulkPairs(o.bulk!);
   // Parsed here once so a bad root fails before any worker starts; each worker parses its own copy.
-  const trustJson = await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED');
+  const trustJson = await trustedRootOf(o);
   const partners = await partnersOf(o);
   trustWithPartners(trustJson, partners);
   const keyPem = o.key ? await readFile(o.key, 'utf8') : undefined;
@@ -196,6 +206,8 @@ export function registerVerify(program: Command): void {
     .argument('[artifact]', 'artifact path, or sha256:<hex> to verify by digest')
     .option('--bundle <file>', 'the Sigstore bundle (default: <artifact>.sigstore.json)')
     .addOption(new Option('--trusted-root <file>', 'trusted_root.json').default('.cairn/trusted_root.json'))
+    .option('--tuf <url>', 'fetch trusted_root.json through this TUF repository instead (e.g. a `cairn up` /tuf): key rotations and distrusts arrive this way')
+    .option('--tuf-root <file>', 'with --tuf: the repository\'s initial root metadata (1.root.json), obtained out of band')
     .option('--partner-root <td=file>', 'also trust a partner organisation\'s trusted_root.json, its CAs only for SPIFFE IDs in trust domain td (repeatable)', tdPair('trust-domain=path/to/trusted_root.json'))
     .option('--partner-tuf <td=url>', 'the same, fetched through the partner\'s TUF repository (e.g. its `cairn up` /tuf) (repeatable)', tdPair('trust-domain=https://.../tuf'))
     .option('--partner-tuf-root <td=file>', 'the pinned initial root.json of that TUF repository', tdPair('trust-domain=path/to/1.root.json'))
@@ -251,7 +263,8 @@ export function registerVerify(program: Command): void {
           ...(o.timestampThreshold ? { timestampThreshold: o.timestampThreshold } : {}),
           ...(o.ctlogThreshold ? { ctlogThreshold: o.ctlogThreshold } : {}),
         };
-        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o), options });
+        const trustedRootJson = await trustedRootOf(o);
+        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, trustedRootJson, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o), options });
         const when = r.timestamps.map((t) => `${t.time.toISOString()} (${t.source.split(':')[0]})`).join(', ');
         let witnessed = '';
         if (o.witness) {
@@ -266,7 +279,7 @@ export function registerVerify(program: Command): void {
             throw Object.assign(new Error(`--witness: ${(e as Error).message}`), { code: 'TLOG_NOT_WITNESSED' });
           }
           const bundle = parseBundle(await loadJson(o.bundle ?? `${artifact}.sigstore.json`, 'BUNDLE_MALFORMED'));
-          const trust = trustWithPartners(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'), partners);
+          const trust = trustWithPartners(trustedRootJson, partners);
           const w = await checkWitnessed(bundle, trust, { witnesses: keys, ...(o.witnessThreshold ? { threshold: o.witnessThreshold } : {}) });
           witnessed = w.map((x) => (x.offline ? `; witnessed by ${x.witnesses.join(', ')} (cosigned checkpoint in the bundle, size ${x.bundleSize})` : `; witnessed by ${x.witnesses.join(', ')} at tree size ${x.witnessedSize} (the bundle's: ${x.bundleSize})`)).join('');
         }

@@ -46,6 +46,8 @@ export interface VerifyFilesOptions {
   artifact: string;
   bundle: string;
   trustedRoot: string;
+  /** The trusted root already loaded (fetched through TUF, say): used instead of reading `trustedRoot`. */
+  trustedRootJson?: unknown;
   /** Partner organisations: their trusted_root.json, their CAs trusted only for their trust domain (withPartner). */
   partners?: { trustDomain: string; trustedRoot: string }[];
   /** The same, already loaded (fetched through TUF, say). */
@@ -58,7 +60,7 @@ export interface VerifyFilesOptions {
 export async function verifyFiles(o: VerifyFilesOptions): Promise<VerificationResult> {
   await initCore();
   const partners = [...(o.partnerRoots ?? []), ...(await Promise.all((o.partners ?? []).map(async (p) => ({ trustDomain: p.trustDomain, trustedRoot: await loadJson(p.trustedRoot, 'TRUSTED_ROOT_MALFORMED') }))))];
-  const trust: TrustMaterial = trustWithPartners(await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED'), partners);
+  const trust: TrustMaterial = trustWithPartners(o.trustedRootJson ?? (await loadJson(o.trustedRoot, 'TRUSTED_ROOT_MALFORMED')), partners);
   const bundle = parseBundle(await loadJson(o.bundle, 'BUNDLE_MALFORMED'));
   const artifact = await loadArtifact(o.artifact);
   let key;

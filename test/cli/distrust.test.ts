@@ -5,8 +5,8 @@
  *  1. Two bundles are signed by sigstore-js, one before and one after a time T.
  *  2. `cairn trust-root distrust --ca <id> --since T --tuf-repo` closes the issuing CA's window at
  *     T and publishes the file through the stack's TUF repository.
- *  3. Cairn and sigstore-js (fetching the new trusted root through TUF) both still accept the
- *     first bundle and refuse the second.
+ *  3. Cairn (from the file, and through TUF with `cairn verify --tuf`) and sigstore-js (through
+ *     TUF) all still accept the first bundle and refuse the second.
  *  4. A restart with the distrusted key still configured leaves the window closed at T.
  *  5. `cairn ca rotate` replaces the issuing key under the same root; after a restart the stack
  *     signs with it, the trusted root lists both chains, and the old window still ends at T (the
@@ -51,6 +51,11 @@ describe('distrusting a CA from a point in time, then rotating its key', () => {
     const r = await cairnVerify([s.file, '--bundle', s.path, '--trusted-root', stack.ready.trustedRoot, '--certificate-identity', stack.ready.identity, '--certificate-oidc-issuer', oidc, ...extra]);
     return r.code === 0 ? 'verified' : (/\b[A-Z][A-Z0-9_]{5,}\b/.exec(r.output)?.[0] ?? r.output);
   };
+  // Cairn's verdict with the trusted root fetched through the stack's TUF repository (cairn verify --tuf).
+  const cairnViaTuf = async (s: Signed, oidc: string) => {
+    const r = await cairnVerify([s.file, '--bundle', s.path, '--tuf', stack.ready.tuf, '--tuf-root', join(data, 'tuf', 'metadata', '1.root.json'), '--tuf-cache', join(dir, `cairn-tuf-${++caches}`), '--certificate-identity', stack.ready.identity, '--certificate-oidc-issuer', oidc]);
+    return r.code === 0 ? 'verified' : (/\b[A-Z][A-Z0-9_]{5,}\b/.exec(r.output)?.[0] ?? r.output);
+  };
   // sigstore-js's verdict, with the trusted root it fetches itself through the stack's TUF repository.
   let caches = 0;
   const sigstoreSays = async (s: Signed) => {
@@ -88,6 +93,8 @@ describe('distrusting a CA from a point in time, then rotating its key', () => {
 
     expect(await cairnSays(before, oidc)).toBe('verified');
     expect(await cairnSays(after, oidc)).toBe('CERTIFICATE_UNTRUSTED');
+    expect(await cairnViaTuf(before, oidc)).toBe('verified');
+    expect(await cairnViaTuf(after, oidc)).toBe('CERTIFICATE_UNTRUSTED');
     expect(await sigstoreSays(before)).toBe('verified');
     expect(await sigstoreSays(after)).toBe('CERTIFICATE_ERROR');
   }, 90_000);
