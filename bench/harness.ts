@@ -176,6 +176,15 @@ export function processCpuSeconds(pid: number | 'self'): number | undefined {
   }
 }
 
+/** CPU seconds of one thread of a process (its main thread: tid = pid), from /proc/<pid>/task/<tid>/stat. */
+export function threadCpuSeconds(pid: number, tid: number): number | undefined {
+  try {
+    return statCpuSeconds(readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * The CPU seconds in a /proc/<pid>/stat line (proc(5)): utime + stime (fields 14 and 15, clock
  * ticks), or with `children` what its waited-for children used (cutime + cstime, 16 and 17).

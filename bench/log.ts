@@ -29,7 +29,7 @@ import { TransparencyLog } from '../host/log/log.js';
 import { setSigner } from '../host/log/set.js';
 import { SqliteLogStore } from '../host/log/store.js';
 import { postgresBin, startPostgres } from '../scripts/postgres.mjs';
-import { fmt, processCpuSeconds, serviceProcess, statCpuSeconds, table, type BenchOptions, type SuiteResult } from './harness.js';
+import { fmt, processCpuSeconds, serviceProcess, statCpuSeconds, threadCpuSeconds, table, type BenchOptions, type SuiteResult } from './harness.js';
 
 interface CannonResult {
   requests: { average: number; total: number }; latency: { p50: number; p99: number; p99_9?: number }; non2xx: number; errors: number; duration: number;
@@ -183,8 +183,14 @@ async function bulkLoad(dataDir: string, n: number): Promise<void> {
 
 const PG_CONNECTIONS = 256;
 
-/** CPU per acknowledged entry, in µs, of the log process and of the load generator; undefined without /proc. */
-interface CpuCost { server?: number; client?: number }
+/** CPU per acknowledged entry, in µs, of the log process (and of its event-loop thread alone) and of the load generator; undefined without /proc. */
+interface CpuCost { server?: number; eventLoop?: number; client?: number }
+
+/** CPU seconds so far of a log process: all its threads, and its main (event-loop) thread. */
+function serverCpu(pid: number): { all?: number; main?: number } {
+  return { all: processCpuSeconds(pid), main: threadCpuSeconds(pid, pid) };
+}
+const diff = (a?: number, b?: number): number | undefined => (a === undefined || b === undefined ? undefined : b - a);
 const perEntry = (secs: number | undefined, entries: number): number | undefined => (secs === undefined || entries === 0 ? undefined : (secs * 1e6) / entries);
 /** The rate the machine's cores could sustain if the log and its load generator used all of them. */
 const ceiling = (c: CpuCost): string => (c.server === undefined || c.client === undefined ? '—' : fmt.ops((availableParallelism() * 1e6) / (c.server + c.client)));
@@ -204,16 +210,16 @@ function wrkBinary(): string | undefined {
  */
 function wrkAppends(url: string, pid: number, bodiesFile: string, connections: number, secs: number): { rate: number; p50: number; p99: number; other: number; errors: number; cpu: CpuCost } {
   const lua = fileURLToPath(new URL('./wrk-bodies.lua', import.meta.url));
-  const s0 = processCpuSeconds(pid);
+  const s0 = serverCpu(pid);
   const out = execFileSync('sh', ['-c', 'wrk -t1 -c"$1" -d"$2"s --timeout 30s -s "$3" "$4" -- "$5" 1 | tail -n 1; cat /proc/$$/stat 2>/dev/null || true', 'sh', String(connections), String(secs), lua, url, bodiesFile], { encoding: 'utf8' });
-  const s1 = processCpuSeconds(pid);
+  const s1 = serverCpu(pid);
   const [summary, stat] = out.trim().split('\n');
   const r = JSON.parse(summary!) as { created: number; other: number; exhausted: number; us: number; p50: number; p99: number; errors: number };
   if (r.exhausted > 0) throw new Error(`wrk ran out of distinct bodies (${r.exhausted} requests over): give it more`);
   const client = stat ? perEntry(statCpuSeconds(stat, true), r.created) : undefined;
   return {
     rate: r.created / (r.us / 1e6), p50: Math.round(r.p50 / 1000), p99: Math.round(r.p99 / 1000), other: r.other, errors: r.errors,
-    cpu: { server: perEntry(s0 === undefined || s1 === undefined ? undefined : s1 - s0, r.created), client },
+    cpu: { server: perEntry(diff(s0.all, s1.all), r.created), eventLoop: perEntry(diff(s0.main, s1.main), r.created), client },
   };
 }
 
@@ -314,17 +320,17 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
           const part = bodies.slice(next, next + perRun);
           next += perRun;
           let i = 0;
-          const s0 = processCpuSeconds(server.pid);
+          const s0 = serverCpu(server.pid);
           const c0 = process.cpuUsage();
           const { r, secs } = await fixedAmount({
             url: server.url, connections: c.connections, pipelining: 1, amount: part.length, timeout: 30,
             requests: [{ method: 'POST', path: '/api/v1/log/entries', headers: { 'content-type': 'application/json' }, setupRequest: (req: Record<string, unknown>) => ({ ...req, body: part[i++ % part.length] }) }],
           });
           const c1 = process.cpuUsage(c0);
-          const s1 = processCpuSeconds(server.pid);
+          const s1 = serverCpu(server.pid);
           const acked = r.requests.total - r.non2xx;
           // autocannon runs in this process, which does nothing else meanwhile.
-          const cpu: CpuCost = { server: perEntry(s0 === undefined || s1 === undefined ? undefined : s1 - s0, acked), client: perEntry((c1.user + c1.system) / 1e6, acked) };
+          const cpu: CpuCost = { server: perEntry(diff(s0.all, s1.all), acked), eventLoop: perEntry(diff(s0.main, s1.main), acked), client: perEntry((c1.user + c1.system) / 1e6, acked) };
           runs.push({ ...c, r, rate: acked / secs, cpu });
         }
         runs.sort((a, b) => a.rate - b.rate);
@@ -366,10 +372,10 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     `Appends over HTTP: ${perRun} distinct signature-checked hashedrekord entries per run, ${reps} run(s) per row on the same log, the median-throughput run shown; each entry signed by its own P-256 key, POSTed by autocannon in the bench process; ` +
       'the log in a separate node process (signature checks on `verifyWorkers` worker threads, SETs signed on the libuv pool), every acknowledgement after an fsynced batch commit. ' +
       'entries/s = acknowledged entries / time from the first request to the last acknowledgement. ' +
-      `CPU per entry: the log process's CPU time (all its threads, /proc) and the bench process's (autocannon) over the run, divided by the entries acknowledged; the ceiling is what ${availableParallelism()} cores would give at that cost with no idle time:`,
+      `CPU per entry: the log process's CPU time (all its threads, and its event-loop thread alone, /proc) and the bench process's (autocannon) over the run, divided by the entries acknowledged; the rest of the log's is the signature-check worker, V8's GC and compiler threads and the libuv pool (SETs, fsync). The ceiling is what ${availableParallelism()} cores would give at that cost with no idle time:`,
     '',
-    table(['connections', 'verifyWorkers', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-2xx', 'errors', 'vs 10,000/s target', 'log CPU (µs/entry)', 'client CPU (µs/entry)', 'CPU ceiling (entries/s)'], append.map((a) => [
-      a.connections, a.workers, fmt.ops(a.rate), a.r.latency.p50, a.r.latency.p99, a.r.non2xx, a.r.errors, fmt.x(a.rate / 10000), us(a.cpu.server), us(a.cpu.client), ceiling(a.cpu),
+    table(['connections', 'verifyWorkers', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-2xx', 'errors', 'vs 10,000/s target', 'log CPU (µs/entry)', 'of which event loop', 'client CPU (µs/entry)', 'CPU ceiling (entries/s)'], append.map((a) => [
+      a.connections, a.workers, fmt.ops(a.rate), a.r.latency.p50, a.r.latency.p99, a.r.non2xx, a.r.errors, fmt.x(a.rate / 10000), us(a.cpu.server), us(a.cpu.eventLoop), us(a.cpu.client), ceiling(a.cpu),
     ])),
     '',
     // Every run's p99 too: a stall (GC, a slow fsync on the shared disk) shows in one run's tail.
@@ -385,8 +391,8 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     `The same log, then sustained appends from wrk (a load generator in C, one thread) for ${wrkSecs} s, every request a distinct entry; entries/s = 201 answers / wrk's run time. A lighter client leaves the log more of the machine:`,
     '',
     wrk
-      ? table(['connections', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-201', 'socket errors', 'vs 10,000/s target', 'log CPU (µs/entry)', 'client CPU (µs/entry)', 'CPU ceiling (entries/s)'], onWrk.map((w) => [
-          w.connections, fmt.ops(w.rate), w.p50, w.p99, w.other, w.errors, fmt.x(w.rate / 10000), us(w.cpu.server), us(w.cpu.client), ceiling(w.cpu),
+      ? table(['connections', 'entries/s', 'p50 ack (ms)', 'p99 ack (ms)', 'non-201', 'socket errors', 'vs 10,000/s target', 'log CPU (µs/entry)', 'of which event loop', 'client CPU (µs/entry)', 'CPU ceiling (entries/s)'], onWrk.map((w) => [
+          w.connections, fmt.ops(w.rate), w.p50, w.p99, w.other, w.errors, fmt.x(w.rate / 10000), us(w.cpu.server), us(w.cpu.eventLoop), us(w.cpu.client), ceiling(w.cpu),
         ]))
       : 'skipped: wrk is not installed (Debian: apt-get install wrk)',
     '',
