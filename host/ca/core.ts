@@ -35,7 +35,8 @@ export interface CaOptions {
   issuers: IssuersConfig;
   /** OIDC issuers (oidc.ts TokenVerifier), optionally with registered trust domains (trust-domains.ts IdentityVerifier). */
   verifier: { verify(token: string): Promise<VerifiedToken> };
-  ca: IssuingCa;
+  /** The issuing CA; absent while a subordinate waits for its first certificate (CA_PENDING). */
+  ca?: IssuingCa;
   ct?: CtLog;
   /** Checks P-256 proofs of possession in the WASM core (a worker pool: host/core/pool.ts BatchingVerifier). */
   verifyCore?: (item: SignatureItem) => Promise<boolean>;
@@ -139,38 +140,58 @@ function hashFor(key: KeyObject): string | null {
 }
 
 export class CodeSigningCa {
-  private caDerCache?: Uint8Array[];
-  private issuerSpkiCache?: Uint8Array;
+  /** DER chain and issuer SPKI per issuing CA, computed once each (a renewal brings a new one). */
+  private readonly derived = new WeakMap<IssuingCa, { chain: Uint8Array[]; issuerSpki: Uint8Array }>();
+  private pendingReason = 'waiting for the parent CA to issue this CA\'s certificate';
 
   constructor(private o: CaOptions) {}
 
   /**
    * Switches to another issuing CA (a renewed subordinate certificate and its new key:
-   * subordinate-client.ts). Requests already past this point finish with the CA they started with.
+   * subordinate-client.ts), or sets the first one. A request keeps the CA it started with, from
+   * its template to its final certificate (signingCert reads it once).
    */
   setIssuingCa(ca: IssuingCa): void {
     this.o = { ...this.o, ca };
-    this.caDerCache = undefined;
-    this.issuerSpkiCache = undefined;
   }
 
-  get issuingCa(): IssuingCa {
+  /** Why there is no issuing CA yet (shown in CA_PENDING answers and /readyz). */
+  setPendingReason(reason: string): void {
+    this.pendingReason = reason;
+  }
+
+  /** The issuing CA, or undefined while pending. */
+  get issuingCa(): IssuingCa | undefined {
     return this.o.ca;
   }
 
-  private caDer(): Uint8Array[] {
-    return (this.caDerCache ??= this.o.ca.chainPem.map((p) => new Uint8Array(new x509.X509Certificate(p).rawData)));
+  /** Undefined when the CA can issue; otherwise why not. */
+  pending(): string | undefined {
+    return this.o.ca ? undefined : this.pendingReason;
   }
 
-  private issuerSpki(): Uint8Array {
-    return (this.issuerSpkiCache ??= new Uint8Array(this.o.ca.cert.publicKey.rawData));
+  private current(): IssuingCa {
+    if (!this.o.ca) throw new CaError('CA_PENDING', this.pendingReason, { retryAfter: 5 });
+    return this.o.ca;
+  }
+
+  private derive(ca: IssuingCa): { chain: Uint8Array[]; issuerSpki: Uint8Array } {
+    let d = this.derived.get(ca);
+    if (!d) {
+      d = { chain: ca.chainPem.map((p) => new Uint8Array(new x509.X509Certificate(p).rawData)), issuerSpki: new Uint8Array(ca.cert.publicKey.rawData) };
+      this.derived.set(ca, d);
+    }
+    return d;
   }
 
   get caChainPem(): string[] {
-    return this.o.ca.chainPem;
+    return this.current().chainPem;
   }
 
   async signingCert(req: SigningRequest): Promise<IssuedChain> {
+    // One issuing CA for the whole request: a renewal switching CAs while the precertificate is at
+    // the CT log must not give the final certificate another issuer than the one the SCT covers.
+    const ca = this.current();
     if (!req.token) throw new CaError('CA_MISSING_TOKEN', 'no identity token (credentials.oidcIdentityToken or Authorization: Bearer)');
     if (!req.publicKey && !req.csr) throw new CaError('CA_BAD_REQUEST', 'give publicKeyRequest or certificateSigningRequest');
     const verified = await this.o.verifier.verify(req.token);
@@ -198,21 +219,22 @@ export class CodeSigningCa {
       if (!ok) throw new CaError('CA_BAD_PROOF', `proofOfPossession is not a signature over the ${verified.issuer.type === 'email' ? 'email' : 'sub'} claim by the submitted key`);
     }
 
-    const template = leafTemplate(this.o.ca, {
+    const template = leafTemplate(ca, {
       publicKeySpki: new Uint8Array(spki),
       principal,
       issuerUrl: verified.issuer.issuerUrl,
       subject: String(verified.claims.sub),
     });
-    const caPem = this.o.ca.chainPem;
+    const caPem = ca.chainPem;
     if (!this.o.ct) {
-      const leaf = await issue(this.o.ca, template, undefined);
+      const leaf = await issue(ca, template, undefined);
       return { chainPem: [toPem(leaf), ...caPem], embedded: false };
     }
     // RFC 6962 §3.1: precertificate (poison) → SCT → final certificate carrying the SCT list.
-    const pre = await issue(this.o.ca, template, poisonExtension());
-    const sct = await submitPrecert(this.o.ct, [pre, ...this.caDer()], this.issuerSpki(), tbsDer(this.o.ca, template));
-    const leaf = await issue(this.o.ca, template, sctListExtension([sct]));
+    const d = this.derive(ca);
+    const pre = await issue(ca, template, poisonExtension());
+    const sct = await submitPrecert(this.o.ct, [pre, ...d.chain], d.issuerSpki, tbsDer(ca, template));
+    const leaf = await issue(ca, template, sctListExtension([sct]));
     return { chainPem: [toPem(leaf), ...caPem], embedded: true };
   }
 }

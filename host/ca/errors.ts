@@ -31,13 +31,15 @@ export type CaErrorCode =
   | 'CA_CHALLENGE_FAILED'
   /** A subordinate CA could not get or renew its certificate from its parent CA (503). */
   | 'CA_PARENT_FAILED'
+  /** A subordinate CA started without a certificate and is still waiting for its parent to issue one (503, Retry-After). */
+  | 'CA_PENDING'
   /** The CT log did not return a valid SCT (503: try again). */
   | 'CA_CT_FAILED';
 
 export class CaError extends CairnError<CaErrorCode> {
-  constructor(code: CaErrorCode, message: string, opts: { status?: number; cause?: unknown } = {}) {
-    const status = opts.status ?? (code === 'CA_INVALID_TOKEN' || code === 'CA_UNKNOWN_KEY' || code === 'CA_UNKNOWN_ISSUER' || code === 'CA_MISSING_TOKEN' || code === 'CA_MALFORMED_TOKEN' || code === 'CA_BAD_SPIFFE_ID' || code === 'CA_BAD_IDENTITY' ? 401 : code === 'CA_ISSUER_UNREACHABLE' || code === 'CA_CT_FAILED' || code === 'CA_PARENT_FAILED' ? 503 : code === 'CA_NOT_REGISTERED' ? 403 : 400);
-    super(code, message, { status, ...(opts.cause !== undefined ? { cause: opts.cause } : {}) });
+  constructor(code: CaErrorCode, message: string, opts: { status?: number; cause?: unknown; retryAfter?: number } = {}) {
+    const status = opts.status ?? (code === 'CA_INVALID_TOKEN' || code === 'CA_UNKNOWN_KEY' || code === 'CA_UNKNOWN_ISSUER' || code === 'CA_MISSING_TOKEN' || code === 'CA_MALFORMED_TOKEN' || code === 'CA_BAD_SPIFFE_ID' || code === 'CA_BAD_IDENTITY' ? 401 : code === 'CA_ISSUER_UNREACHABLE' || code === 'CA_CT_FAILED' || code === 'CA_PARENT_FAILED' || code === 'CA_PENDING' ? 503 : code === 'CA_NOT_REGISTERED' ? 403 : 400);
+    super(code, message, { status, ...(opts.cause !== undefined ? { cause: opts.cause } : {}), ...(opts.retryAfter !== undefined ? { retryAfter: opts.retryAfter } : {}) });
     this.name = 'CaError';
   }
 }

@@ -154,9 +154,10 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
 };
 
 export async function build(opts: CaPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024 , frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024, frameworkErrors });
   installErrorHandler(app);
-  await registerOps(app, { service: 'ca', description: 'Fulcio-compatible keyless code-signing CA' });
+  // Unready while a subordinate waits for its first certificate (its API answers CA_PENDING).
+  await registerOps(app, { service: 'ca', description: 'Fulcio-compatible keyless code-signing CA', ready: () => opts.ca.pending() });
   await caRoutes(app, opts);
   return app;
 }

@@ -37,6 +37,7 @@ import { BatchingVerifier, VerifyPool } from '../core/pool.js';
 import { join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { Standalone, StandaloneOptions } from '../cli/serve.js';
+import type { TrustedRootInput } from '../trust/trust-files.js';
 import { serviceLogger } from '../http/logging.js';
 import { issuerFor, parseIssuersConfig } from './config.js';
 import { IdentityVerifier, parseTrustDomainsConfig, TrustDomainRegistry, TrustDomainStore } from './trust-domains.js';
@@ -68,12 +69,29 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const keyCfg = doc.key as CaKeyConfig | undefined;
   if (keyCfg !== undefined && doc.parent !== undefined) throw new CaError('CA_BAD_CONFIG', 'CA config: give key or parent, not both');
   const caRef: { current?: CodeSigningCa } = {};
+  const trustListeners: ((t: TrustedRootInput) => void)[] = [];
+  // Nothing known while a subordinate waits for its first certificate (see mergeTrustedRoot).
+  let trustNow: TrustedRootInput = {};
+  let url = '';
   const subClient = doc.parent !== undefined
     ? await SubordinateClient.start({
       dataDir,
       parent: parseParentConfig(doc.parent),
-      onRenew: (c) => caRef.current?.setIssuingCa(c),
-      onError: (e) => process.stderr.write(`${JSON.stringify({ level: 'warn', service: 'ca', msg: 'subordinate certificate renewal failed; retrying', error: (e as Error).message })}\n`),
+      onRenew: (c) => {
+        caRef.current?.setIssuingCa(c);
+        if (!url) return; // not listening yet: the trust is read from the client below
+        // The anchor (the parent's chain) is what the trust files list; it changes when the
+        // first certificate arrives, not on an ordinary renewal.
+        const next = trustOf(c, true, url);
+        if (JSON.stringify(next) !== JSON.stringify(trustNow)) {
+          trustNow = next;
+          for (const f of trustListeners) f(next);
+        }
+      },
+      onError: (e) => {
+        caRef.current?.setPendingReason(`waiting for the parent CA to issue this CA's certificate: ${(e as Error).message}`);
+        process.stderr.write(`${JSON.stringify({ level: 'warn', service: 'ca', msg: caRef.current?.issuingCa ? 'subordinate certificate renewal failed; retrying' : 'no certificate from the parent CA yet; retrying', error: (e as Error).message })}\n`);
+      },
     })
     : undefined;
   const issuing = subClient ? subClient.current : keyCfg !== undefined ? await loadCa(keyCfg) : await loadFileCa(await ensureGeneratedCa(dataDir));
@@ -102,8 +120,9 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const tdStore = doc.trustDomains !== undefined ? new TrustDomainStore(join(dataDir, 'trust-domains.db')) : undefined;
   const trustDomains = tdStore ? new TrustDomainRegistry(tdStore, parseTrustDomainsConfig(doc.trustDomains)) : undefined;
   const verifier = new IdentityVerifier(new TokenVerifier(issuers), trustDomains, (iss) => issuerFor(issuers, iss) !== undefined);
-  const ca = new CodeSigningCa({ issuers, verifier, ca: issuing, ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
+  const ca = new CodeSigningCa({ issuers, verifier, ...(issuing ? { ca: issuing } : {}), ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
   caRef.current = ca;
+  if (!issuing && subClient?.lastError) ca.setPendingReason(`waiting for the parent CA to issue this CA's certificate: ${subClient.lastError.message}`);
   let subordinates: SubordinateIssuer | undefined;
   let subSigner: LoadedCa | undefined;
   if (doc.subordinates !== undefined) {
@@ -123,27 +142,39 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   }
   const addr = app.server.address();
   const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
-  // A subordinate's own certificate is renewed monthly; verifiers anchor at the parent's chain.
-  const anchorDer = subClient ? issuing.chainDer.slice(1) : issuing.chainDer;
-  const leafCa = new X509Certificate(anchorDer[0]!);
+  url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+  const now = subClient ? subClient.current : issuing;
+  if (now) trustNow = trustOf(now, subClient !== undefined, url);
   return {
     ready: { ca: url },
-    trust: {
-      certificateAuthorities: [{
-        subject: { organization: 'Cairn', commonName: /CN=([^\n,]+)/.exec(leafCa.subject)?.[1] ?? 'Cairn CA' },
-        uri: url,
-        certChain: anchorDer,
-        validFor: { start: new Date(leafCa.validFrom) },
-      }],
+    trust: trustNow,
+    onTrustChange: (fn) => {
+      trustListeners.push(fn);
     },
     close: async () => {
       await app.close();
       await batcher?.close();
       subClient?.close();
-      await ca.issuingCa.signer.close();
+      await ca.issuingCa?.signer.close();
       await subSigner?.signer.close();
       tdStore?.close();
     },
+  };
+}
+
+/**
+ * What the CA contributes to trusted_root.json. A subordinate's own certificate is renewed
+ * monthly, so verifiers anchor at the parent's chain (its bundles carry the subordinate).
+ */
+function trustOf(issuing: LoadedCa, subordinate: boolean, url: string): TrustedRootInput {
+  const anchorDer = subordinate ? issuing.chainDer.slice(1) : issuing.chainDer;
+  const leafCa = new X509Certificate(anchorDer[0]!);
+  return {
+    certificateAuthorities: [{
+      subject: { organization: 'Cairn', commonName: /CN=([^\n,]+)/.exec(leafCa.subject)?.[1] ?? 'Cairn CA' },
+      uri: url,
+      certChain: anchorDer,
+      validFor: { start: new Date(leafCa.validFrom) },
+    }],
   };
 }

@@ -31,21 +31,31 @@ export interface ParentConfig {
   socket?: string;
   audience?: string;
   spiffeId?: string;
+  /**
+   * Start without a certificate when none is stored and the parent does not issue one yet (its
+   * registration of this trust domain still to come), answer CA_PENDING meanwhile, and keep
+   * asking: after 1 s, then doubling up to `retryMaxSeconds` (default 30). Default: false, the
+   * start fails instead. `cairn up` sets it.
+   */
+  wait?: boolean;
+  retryMaxSeconds?: number;
 }
 
 export function parseParentConfig(v: unknown): ParentConfig {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CaError('CA_BAD_CONFIG', 'parent must be a mapping');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['url', 'socket', 'audience', 'spiffeId'].includes(k)) throw new CaError('CA_BAD_CONFIG', `parent: unknown key ${k}`);
+  for (const k of Object.keys(o)) if (!['url', 'socket', 'audience', 'spiffeId', 'wait', 'retryMaxSeconds'].includes(k)) throw new CaError('CA_BAD_CONFIG', `parent: unknown key ${k}`);
   if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) throw new CaError('CA_BAD_CONFIG', 'parent.url must be an http(s) URL');
   for (const k of ['socket', 'audience', 'spiffeId'] as const) if (o[k] !== undefined && typeof o[k] !== 'string') throw new CaError('CA_BAD_CONFIG', `parent.${k} must be a string`);
+  if (o.wait !== undefined && typeof o.wait !== 'boolean') throw new CaError('CA_BAD_CONFIG', 'parent.wait must be true or false');
+  if (o.retryMaxSeconds !== undefined && (!Number.isInteger(o.retryMaxSeconds) || (o.retryMaxSeconds as number) < 1 || (o.retryMaxSeconds as number) > 3600)) throw new CaError('CA_BAD_CONFIG', 'parent.retryMaxSeconds must be an integer 1..3600');
   return o as unknown as ParentConfig;
 }
 
 export interface SubordinateClientOptions {
   dataDir: string;
   parent: ParentConfig;
-  /** Called with each new issuing CA after a renewal (not for the first). */
+  /** Called with each new issuing CA after a renewal, and with the first one when the client started without (parent.wait). */
   onRenew?: (ca: LoadedCa) => void;
   /** Called when a renewal attempt fails (it is retried). */
   onError?: (e: unknown) => void;
@@ -62,7 +72,9 @@ async function exists(p: string): Promise<boolean> {
 export class SubordinateClient {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  private ca!: LoadedCa;
+  private ca: LoadedCa | undefined;
+  /** Why the last attempt to get a certificate failed (while waiting for the first one). */
+  lastError: Error | undefined;
 
   private constructor(private readonly o: SubordinateClientOptions) {}
 
@@ -81,17 +93,47 @@ export class SubordinateClient {
         c.ca = await c.obtain();
       } catch (e) {
         // A stored certificate that is still valid keeps the CA serving while the parent is down.
-        if (!stored || stored.cert.notAfter.getTime() <= Date.now()) throw e;
-        o.onError?.(e);
-        c.ca = stored;
+        if (stored && stored.cert.notAfter.getTime() > Date.now()) {
+          o.onError?.(e);
+          c.ca = stored;
+        } else if (o.parent.wait) {
+          // Nothing to serve with yet: wait for the parent (CA_PENDING until then).
+          c.lastError = e as Error;
+          o.onError?.(e);
+          c.waitForFirst(1_000);
+          return c;
+        } else throw e;
       }
     }
     c.schedule();
     return c;
   }
 
-  get current(): LoadedCa {
+  /** The issuing CA, or undefined while waiting for the first certificate (parent.wait). */
+  get current(): LoadedCa | undefined {
     return this.ca;
+  }
+
+  /** Asks the parent again after `delay` ms, doubling the delay up to parent.retryMaxSeconds. */
+  private waitForFirst(delay: number): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      void this.obtain().then(
+        (ca) => {
+          if (this.closed) return void ca.signer.close();
+          this.ca = ca;
+          this.lastError = undefined;
+          this.o.onRenew?.(ca);
+          this.schedule();
+        },
+        (e: unknown) => {
+          this.lastError = e as Error;
+          this.o.onError?.(e);
+          this.waitForFirst(Math.min(delay * 2, (this.o.parent.retryMaxSeconds ?? 30) * 1000));
+        },
+      );
+    }, delay);
+    this.timer.unref();
   }
 
   private due(ca: LoadedCa, now = Date.now()): boolean {
@@ -109,7 +151,7 @@ export class SubordinateClient {
   }
 
   private schedule(): void {
-    if (this.closed) return;
+    if (this.closed || !this.ca) return;
     const from = this.ca.cert.notBefore.getTime();
     const to = this.ca.cert.notAfter.getTime();
     const at = from + (to - from) * (this.o.renewAt ?? 2 / 3);
@@ -120,14 +162,14 @@ export class SubordinateClient {
   }
 
   private async tick(): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || !this.ca) return;
     if (!this.due(this.ca)) return this.schedule();
     try {
       await this.renew();
     } catch (e) {
       this.o.onError?.(e);
       // Retry well before expiry: a tenth of what is left, between 5 s and an hour.
-      const left = this.ca.cert.notAfter.getTime() - Date.now();
+      const left = this.ca!.cert.notAfter.getTime() - Date.now();
       this.timer = setTimeout(() => void this.tick(), Math.min(Math.max(left / 10, 5_000), 3_600_000));
       this.timer.unref();
     }

@@ -24,6 +24,11 @@ export interface Standalone {
    * chain, with the URL it is served at). `cairn up` merges the contributions of every service.
    */
   trust?: TrustedRootInput;
+  /**
+   * Calls `fn` with the new contribution when it changes while the service runs (a subordinate
+   * CA that got its first certificate from its parent); `cairn up` rewrites the trust files then.
+   */
+  onTrustChange?(fn: (trust: TrustedRootInput) => void): void;
   close(): Promise<void>;
 }
 

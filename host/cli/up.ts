@@ -144,7 +144,13 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     // 1. Identity: the trust domain's server and this machine's agent socket.
     const uid = userInfo().uid;
     const workloads = o.config.workloads ?? [{ spiffeId: `spiffe://${o.trustDomain}/local/uid/${uid}`, selectors: [`unix:uid:${uid}`] }];
-    const spiffe = await start('spiffe', portOf(o.port, 0), { ...o.config.spiffe, entries: workloads.map((w) => ({ ...w, hint: 'cairn-up' })) }, { trustDomain: o.trustDomain });
+    // A subordinate CA (ca.parent) proves itself to its parent with a JWT-SVID of its own ID from
+    // this stack's Workload API: that ID is registered here for this process's uid, after the
+    // user's (the first workload stays the signing identity).
+    const parent = o.config.ca?.parent as Record<string, unknown> | undefined;
+    const caId = typeof parent?.spiffeId === 'string' ? parent.spiffeId : `spiffe://${o.trustDomain}/cairn/ca`;
+    const entries = parent && !workloads.some((w) => w.spiffeId === caId) ? [...workloads, { spiffeId: caId, selectors: [`unix:uid:${uid}`] }] : workloads;
+    const spiffe = await start('spiffe', portOf(o.port, 0), { ...o.config.spiffe, entries: entries.map((w) => ({ ...w, hint: 'cairn-up' })) }, { trustDomain: o.trustDomain });
     const oidc = spiffe.ready.oidc!;
     const socket = spiffe.ready.socket!;
 
@@ -169,21 +175,24 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     const ctSpki = log.trust?.ctlogs?.[0]?.publicKeySpki;
     if (!ctSpki) throw new StackError('STACK_START_FAILED', 'the log did not report its CT key');
     const ctPem = createPublicKey({ key: Buffer.from(ctSpki), format: 'der', type: 'spki' }).export({ format: 'pem', type: 'spki' }) as string;
-    const ca = await start('ca', portOf(o.port, 1), { ...o.config.ca, 'oidc-issuers': issuers, ct: { url: ctUrl, publicKey: ctPem } });
+    // As a subordinate, the CA starts without a certificate if its parent does not issue one yet
+    // (the trust domain's registration there may still be to come) and answers CA_PENDING.
+    const caParent = parent ? { parent: { socket: `unix://${socket}`, wait: true, ...parent, spiffeId: caId } } : {};
+    const ca = await start('ca', portOf(o.port, 1), { ...o.config.ca, ...caParent, 'oidc-issuers': issuers, ct: { url: ctUrl, publicKey: ctPem } });
     const caUrl = ca.ready.ca!;
 
     // 4. The TSA.
     const tsa = await start('tsa', portOf(o.port, 3), { ...o.config.tsa });
     const tsaUrl = tsa.ready.tsa!;
 
-    // 5. Trust files and their TUF distribution.
-    const trust = mergeTrust(started.map((s) => s.trust));
+    // 5. Trust files and their TUF distribution, written again when a service's contribution
+    //    changes (a subordinate CA's first certificate).
     const now = new Date();
     const svc = (url: string, majorApiVersion = 1): ServiceInput => ({ url, majorApiVersion, validFor: { start: now }, operator: o.operator });
     const tufDir = join(dataDir, 'tuf');
-    const written = writeTrustFiles({
+    const publish = () => writeTrustFiles({
       dir: dataDir,
-      trustedRoot: withOperator(trust, o.operator),
+      trustedRoot: withOperator(mergeTrust(started.map((s) => s.trust)), o.operator),
       signingConfig: {
         ca: [svc(caUrl)],
         oidc: [svc(oidc)],
@@ -191,7 +200,15 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         tsa: [svc(`${tsaUrl}/api/v1/timestamp`)],
       },
       tufRepoDir: tufDir,
-      now,
+    });
+    const written = publish();
+    ca.onTrustChange?.((t) => {
+      ca.trust = t;
+      try {
+        publish();
+      } catch (e) {
+        console.error('cairn up: could not rewrite the trust files', e);
+      }
     });
 
     const stackApp = await buildStackApp(tufDir, started);
@@ -241,32 +258,36 @@ function urlOf(app: FastifyInstance, host: string): string {
   return `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-function mergeTrust(parts: (TrustedRootInput | undefined)[]): Required<TrustedRootInput> {
-  const out: Required<TrustedRootInput> = { tlogs: [], ctlogs: [], certificateAuthorities: [], timestampAuthorities: [] };
+/**
+ * The services' contributions together. A kind no service reports (a subordinate CA still waiting
+ * for its first certificate) stays undefined: the merge then keeps the previous file's entries of
+ * that kind as they were, rather than retire them (mergeTrustedRoot).
+ */
+function mergeTrust(parts: (TrustedRootInput | undefined)[]): TrustedRootInput {
+  const out: TrustedRootInput = {};
   for (const p of parts) {
     if (!p) continue;
-    out.tlogs.push(...(p.tlogs ?? []));
-    out.ctlogs.push(...(p.ctlogs ?? []));
-    out.certificateAuthorities.push(...(p.certificateAuthorities ?? []));
-    out.timestampAuthorities.push(...(p.timestampAuthorities ?? []));
+    for (const k of ['tlogs', 'ctlogs', 'certificateAuthorities', 'timestampAuthorities'] as const) {
+      if (p[k] !== undefined) (out[k] as unknown[]) = [...((out[k] as unknown[] | undefined) ?? []), ...p[k]!];
+    }
   }
   return out;
 }
 
-function withOperator(t: Required<TrustedRootInput>, operator: string): TrustedRootInput {
+function withOperator(t: TrustedRootInput, operator: string): TrustedRootInput {
   const log = (l: LogInput): LogInput => ({ operator, ...l });
   const auth = (a: AuthorityInput): AuthorityInput => ({ operator, ...a });
   return {
-    tlogs: t.tlogs.map(log),
-    ctlogs: t.ctlogs.map(log),
-    certificateAuthorities: t.certificateAuthorities.map(auth),
-    timestampAuthorities: t.timestampAuthorities.map(auth),
+    ...(t.tlogs ? { tlogs: t.tlogs.map(log) } : {}),
+    ...(t.ctlogs ? { ctlogs: t.ctlogs.map(log) } : {}),
+    ...(t.certificateAuthorities ? { certificateAuthorities: t.certificateAuthorities.map(auth) } : {}),
+    ...(t.timestampAuthorities ? { timestampAuthorities: t.timestampAuthorities.map(auth) } : {}),
   };
 }
 
 /** The stack's own small server: the TUF repository and an aggregate readiness check. */
 async function buildStackApp(tufDir: string, started: Standalone[]): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false , frameworkErrors });
+  const app = Fastify({ logger: false, frameworkErrors });
   installErrorHandler(app);
   await registerOps(app, {
     service: 'stack',
@@ -334,6 +355,12 @@ export function registerUp(program: Command): void {
       }
       process.stdout.write(`${JSON.stringify(stack.ready)}\n`);
       if (!opts.quiet) process.stdout.write(summary(stack.ready, resolve(stackOpts.dataDir)));
+      // A subordinate CA still waiting for its parent: say so once, with the reason.
+      const caReady = await fetch(`${stack.ready.ca}/readyz`).catch(() => undefined);
+      if (caReady && caReady.status === 503) {
+        const reason = ((await caReady.json().catch(() => ({}))) as { reason?: string }).reason ?? 'not ready';
+        process.stderr.write(`cairn up: the CA is not issuing yet (503 CA_PENDING until it is): ${reason}\n`);
+      }
       await new Promise<void>((done) => {
         const stop = (): void => {
           process.off('SIGINT', stop);

@@ -323,7 +323,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
 };
 
 export async function build(opts: LogPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 256 * 1024 , frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 256 * 1024, frameworkErrors });
   installErrorHandler(app);
   const registry = await registerOps(app, { service: 'log', description: 'Rekor-compatible transparency log (v1, v2, C2SP tlog-tiles) with an RFC 6962 CT personality' });
   // Read at scrape time: the size this node serves (with several nodes, each its own view).

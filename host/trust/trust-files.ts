@@ -134,12 +134,16 @@ export function mergeTrustedRoot(previous: unknown, current: TrustedRootInput, n
   if (previous === undefined) return next;
   const prev = checkPreviousRoot(previous);
   const end = timestamp(now);
+  // A kind the current input leaves undefined is not known now (a subordinate CA still waiting
+  // for its certificate): the previous entries stay exactly as they were, none retired.
+  const merge = <T>(k: keyof TrustedRootInput, p: T[], n: T[], id: (x: T) => string, win: { get: (x: T) => TimeRangeJSON; set: (x: T, w: TimeRangeJSON) => T }): T[] =>
+    current[k] === undefined ? p : mergeList(p, n, id, win, end);
   return {
     mediaType: TRUSTED_ROOT_MEDIA_TYPE,
-    tlogs: mergeList(prev.tlogs, next.tlogs, logIdentity, logWindow, end),
-    certificateAuthorities: mergeList(prev.certificateAuthorities, next.certificateAuthorities, caIdentity, caWindow, end),
-    ctlogs: mergeList(prev.ctlogs, next.ctlogs, logIdentity, logWindow, end),
-    timestampAuthorities: mergeList(prev.timestampAuthorities, next.timestampAuthorities, caIdentity, caWindow, end),
+    tlogs: merge('tlogs', prev.tlogs, next.tlogs, logIdentity, logWindow),
+    certificateAuthorities: merge('certificateAuthorities', prev.certificateAuthorities, next.certificateAuthorities, caIdentity, caWindow),
+    ctlogs: merge('ctlogs', prev.ctlogs, next.ctlogs, logIdentity, logWindow),
+    timestampAuthorities: merge('timestampAuthorities', prev.timestampAuthorities, next.timestampAuthorities, caIdentity, caWindow),
   };
 }
 

@@ -89,7 +89,7 @@ export const tufRoutes: FastifyPluginAsync<TufPluginOptions> = async (app, opts)
 
 /** A standalone app serving only the repository (tests, `cairn tuf serve`). */
 export async function build(opts: TufPluginOptions & { prefix?: string; logger?: boolean }): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false , frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors });
   installErrorHandler(app);
   // fastify's own register `prefix` mounts the routes, e.g. under /tuf.
   await app.register(tufRoutes, { repoDir: opts.repoDir, prefix: opts.prefix ?? '' });

@@ -135,7 +135,7 @@ export const tsaRoutes: FastifyPluginAsync<TsaPluginOptions> = async (app, opts)
 
 /** A standalone app with only the TSA (tests call `inject`; the CLI calls `listen`). */
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false , frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors });
   installErrorHandler(app);
   await registerOps(app, {
     service: 'tsa',

@@ -15,7 +15,7 @@ export interface WitnessPluginOptions {
 }
 
 export async function build(opts: WitnessPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024 , frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors });
   installErrorHandler(app);
   await registerOps(app, { service: 'witness', description: 'C2SP tlog-witness: cosigns checkpoints that are consistent with the ones it cosigned before' });
   // The body is the spec's text format whatever content type a client declares.

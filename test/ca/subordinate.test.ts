@@ -231,7 +231,7 @@ describe('renewal (the "certbot")', () => {
     let renewed: LoadedCa | undefined;
     const client = await SubordinateClient.start({ dataDir: d, parent: { url: pub.ready.ca, socket: acme.socket, spiffeId: SUB_ID }, onRenew: (c) => (renewed = c) });
     try {
-      const first = client.current;
+      const first = client.current!;
       const acmeIssuer = { 'issuer-url': acme.oidc, 'client-id': 'sigstore', type: 'spiffe', 'spiffe-trust-domain': TD, 'insecure-loopback-http': true };
       const issuers = parseIssuersConfig({ 'oidc-issuers': { [acme.oidc]: acmeIssuer } });
       const csa = new CodeSigningCa({ issuers, verifier: new TokenVerifier(issuers), ca: first });
@@ -253,7 +253,7 @@ describe('renewal (the "certbot")', () => {
       // The stored files are the renewed ones; a restart picks them up instead of asking again
       // (the parent URL here leads nowhere).
       const again = await SubordinateClient.start({ dataDir: d, parent: { url: 'http://127.0.0.1:1', socket: acme.socket, spiffeId: SUB_ID } });
-      expect(again.current.cert.serialNumber).toBe(second.cert.serialNumber);
+      expect(again.current!.cert.serialNumber).toBe(second.cert.serialNumber);
       again.close();
     } finally {
       client.close();

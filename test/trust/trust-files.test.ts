@@ -175,6 +175,16 @@ describe('trusted_root.json writer', () => {
     expect(distrustInstance(v1, 'tlog', tlog.id, t1).root).toEqual(byB64);
   });
 
+  it('a kind the current input leaves out (a subordinate CA still waiting for its certificate) keeps its previous entries as they were', () => {
+    const v1 = buildTrustedRoot(input(logKey, ctKey, t0));
+    const { certificateAuthorities: _, ...withoutCa } = input(logKey, ctKey, t0);
+    const v2 = mergeTrustedRoot(v1, withoutCa, t1);
+    expect(v2.certificateAuthorities).toEqual(v1.certificateAuthorities); // not retired at t1
+    expect(v2).toEqual(v1);
+    // An empty list, by contrast, says the CA is gone: it is retired.
+    expect(mergeTrustedRoot(v1, { ...withoutCa, certificateAuthorities: [] }, t1).certificateAuthorities[0]!.validFor.end).toBe(t1.toISOString());
+  });
+
   it('refuses malformed input and a malformed previous file with coded errors', () => {
     const code = (f: () => unknown) => {
       try {
