@@ -11,6 +11,9 @@
  *       [--trust-domain TD --trust-bundle FILE | --insecure-bootstrap]
  *       an agent on this node: attests, then serves the Workload API for the entries the server
  *       lets it serve (host/spiffe/remote-agent.ts); prints {"ready":true,"agentId":..,"socket":..}
+ *   cairn spiffe fetch x509 [--socket S] [--write DIR]     the workload's side (spire-agent api
+ *   cairn spiffe fetch jwt --audience A [--spiffe-id ID]   fetch / validate): the Workload API
+ *   cairn spiffe validate jwt --audience A --svid T|-      socket only, no server or admin token
  * Server: --server URL or $CAIRN_SPIFFE_SERVER. Admin token: --admin-token-file FILE (default
  * .cairn/spiffe/admin-token, the one `cairn serve spiffe` writes with mode 0600) or
  * $CAIRN_SPIFFE_ADMIN_TOKEN. Every command prints one JSON line; the token is never printed.
@@ -212,4 +215,79 @@ export function registerSpiffe(program: Command): void {
         this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 1 });
       }
     });
+
+  // The workload's side (spire-agent api fetch / validate): no server URL or admin token, only
+  // the Workload API socket (--socket or SPIFFE_ENDPOINT_SOCKET).
+  const fetchCmd = spiffe.command('fetch').description('ask the Workload API for this process\'s SVIDs, as a workload does (like spire-agent api fetch)');
+  fetchCmd
+    .command('x509')
+    .description('X.509-SVIDs with their bundles: one JSON line each; --write also writes them as PEM (svid.N.pem, svid.N.key at 0600, bundle.N.pem, federated_bundle.<td>.pem)')
+    .option('--socket <path>', 'Workload API socket, unix:///path or a path (default $SPIFFE_ENDPOINT_SOCKET)')
+    .option('--write <dir>', 'also write the SVIDs, keys and bundles there')
+    .action(async function (this: Command, o: { socket?: string; write?: string }) {
+      await workloadCall(this, async () => {
+        const { fetchX509Context } = await import('../spiffe/workload-client.js');
+        const ctx = await fetchX509Context(o.socket);
+        const { X509Certificate } = await import('node:crypto');
+        const pem = (ders: Uint8Array[]): string => ders.map((d) => new X509Certificate(d).toString()).join('');
+        if (o.write) {
+          const { mkdir, writeFile } = await import('node:fs/promises');
+          const { join } = await import('node:path');
+          const { writeSecretFile } = await import('../keys/file.js');
+          const { createPrivateKey } = await import('node:crypto');
+          await mkdir(o.write, { recursive: true, mode: 0o700 });
+          for (const [i, s] of ctx.svids.entries()) {
+            await writeFile(join(o.write, `svid.${i}.pem`), pem(s.chain), { mode: 0o644 });
+            await writeSecretFile(join(o.write, `svid.${i}.key`), createPrivateKey({ key: Buffer.from(s.keyPkcs8), format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string);
+            await writeFile(join(o.write, `bundle.${i}.pem`), pem(s.bundle), { mode: 0o644 });
+          }
+          for (const [td, b] of Object.entries(ctx.federated)) await writeFile(join(o.write, `federated_bundle.${td.replace(/^spiffe:\/\//, '')}.pem`), pem(b), { mode: 0o644 });
+        }
+        // The key is never printed: only what identifies the SVID.
+        for (const s of ctx.svids) {
+          const c = new X509Certificate(s.chain[0]!);
+          process.stdout.write(`${JSON.stringify({ spiffeId: s.spiffeId, hint: s.hint, serial: c.serialNumber, notAfter: new Date(c.validTo).toISOString(), chain: s.chain.length, bundle: s.bundle.length, federated: Object.keys(ctx.federated) })}\n`);
+        }
+      });
+    });
+  fetchCmd
+    .command('jwt')
+    .description('JWT-SVIDs for an audience: one JSON line each, with the token')
+    .requiredOption('--audience <aud>', 'audience, repeatable', collect)
+    .option('--spiffe-id <id>', 'only this identity, when the workload has several')
+    .option('--socket <path>', 'Workload API socket (default $SPIFFE_ENDPOINT_SOCKET)')
+    .action(async function (this: Command, o: { audience: string[]; spiffeId?: string; socket?: string }) {
+      await workloadCall(this, async () => {
+        const { fetchJwtSvids } = await import('../spiffe/workload-client.js');
+        for (const s of await fetchJwtSvids(o.audience, { ...(o.socket ? { socket: o.socket } : {}), ...(o.spiffeId ? { spiffeId: o.spiffeId } : {}) })) {
+          const exp = (JSON.parse(Buffer.from(s.token.split('.')[1] ?? '', 'base64url').toString('utf8') || '{}') as { exp?: number }).exp;
+          process.stdout.write(`${JSON.stringify({ spiffeId: s.spiffeId, hint: s.hint, ...(exp ? { expiresAt: new Date(exp * 1000).toISOString() } : {}), token: s.token })}\n`);
+        }
+      });
+    });
+  spiffe
+    .command('validate')
+    .description('have the Workload API validate a JWT-SVID (like spire-agent api validate jwt)')
+    .command('jwt')
+    .requiredOption('--audience <aud>', 'the audience the token must carry')
+    .requiredOption('--svid <token>', 'the JWT-SVID, or - to read it from stdin')
+    .option('--socket <path>', 'Workload API socket (default $SPIFFE_ENDPOINT_SOCKET)')
+    .action(async function (this: Command, o: { audience: string; svid: string; socket?: string }) {
+      await workloadCall(this, async () => {
+        const { validateJwtSvid } = await import('../spiffe/workload-client.js');
+        const svid = o.svid === '-' ? readFileSync(0, 'utf8').trim() : o.svid;
+        const v = await validateJwtSvid(svid, o.audience, o.socket);
+        process.stdout.write(`${JSON.stringify({ valid: true, spiffeId: v.spiffeId, claims: v.claims })}\n`);
+      });
+    });
+}
+
+/** Runs a Workload API command; a coded failure becomes a one-line error with its code, exit 1. */
+async function workloadCall(cmd: Command, op: () => Promise<void>): Promise<void> {
+  try {
+    await op();
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    cmd.error(`cairn spiffe: ${typeof code === 'string' ? `${code}: ` : ''}${(e as Error).message}`, { exitCode: 1 });
+  }
 }

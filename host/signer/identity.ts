@@ -5,12 +5,8 @@
  * token from a file or an environment variable.
  */
 import { readFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import { fetchJwtSvids, socketPath } from '../spiffe/workload-client.js';
 import { SignerError } from './errors.js';
-
-const PROTO = fileURLToPath(new URL('../../host/spiffe/proto/workload.proto', import.meta.url).href.replace('/dist/host/', '/host/'));
 
 export interface IdentitySource {
   token?: string;
@@ -23,25 +19,15 @@ export interface IdentitySource {
 
 /** `spiffeId` picks one of the workload's identities when it has several (JWTSVIDRequest.spiffe_id). */
 export async function fetchJwtSvid(socket: string, audience: string, spiffeId?: string): Promise<{ token: string; spiffeId: string }> {
-  const path = socket.startsWith('unix://') ? decodeURIComponent(new URL(socket).pathname) : socket;
-  const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const pkg = grpc.loadPackageDefinition(def) as unknown as { SpiffeWorkloadAPI: grpc.ServiceClientConstructor };
-  const client = new pkg.SpiffeWorkloadAPI(`unix://${path}`, grpc.credentials.createInsecure()) as unknown as grpc.Client & Record<string, (...a: unknown[]) => unknown>;
-  const md = new grpc.Metadata();
-  md.set('workload.spiffe.io', 'true');
+  let svids;
   try {
-    const res = await new Promise<{ svids: { spiffe_id: string; svid: string }[] }>((resolve, reject) => {
-      client.FetchJWTSVID!({ audience: [audience], ...(spiffeId ? { spiffe_id: spiffeId } : {}) }, md, { deadline: Date.now() + 10_000 }, (err: grpc.ServiceError | null, r: { svids: { spiffe_id: string; svid: string }[] }) => (err ? reject(err) : resolve(r)));
-    });
-    const s = res.svids[0];
-    if (!s) throw new SignerError('SIGNER_NO_IDENTITY', 'the Workload API returned no JWT-SVID for this workload');
-    return { token: s.svid, spiffeId: s.spiffe_id };
+    svids = await fetchJwtSvids([audience], { socket, ...(spiffeId ? { spiffeId } : {}) });
   } catch (e) {
-    if (e instanceof SignerError) throw e;
-    throw new SignerError('SIGNER_NO_IDENTITY', `no JWT-SVID from the Workload API at ${path}: ${(e as Error).message}`, { cause: e });
-  } finally {
-    client.close();
+    throw new SignerError('SIGNER_NO_IDENTITY', `no JWT-SVID from the Workload API at ${socketPath(socket)}: ${(e as Error).message}`, { cause: e });
   }
+  const s = svids[0];
+  if (!s) throw new SignerError('SIGNER_NO_IDENTITY', 'the Workload API returned no JWT-SVID for this workload');
+  return { token: s.token, spiffeId: s.spiffeId };
 }
 
 export async function identityToken(src: IdentitySource): Promise<string> {
