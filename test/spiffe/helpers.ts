@@ -117,22 +117,5 @@ export async function startServer(trustDomain = 'example.org', config?: string):
   };
 }
 
-/** Splits concatenated DER certificates (the Workload API's bundle/chain encoding). */
-export function splitDer(buf: Uint8Array): Uint8Array[] {
-  const out: Uint8Array[] = [];
-  let p = 0;
-  while (p < buf.length) {
-    if (buf[p] !== 0x30) throw new Error('not DER');
-    let len = buf[p + 1]!;
-    let hdr = 2;
-    if (len & 0x80) {
-      const n = len & 0x7f;
-      len = 0;
-      for (let i = 0; i < n; i++) len = (len << 8) | buf[p + 2 + i]!;
-      hdr = 2 + n;
-    }
-    out.push(buf.subarray(p, p + hdr + len));
-    p += hdr + len;
-  }
-  return out;
-}
+/** Splits concatenated DER certificates (the Workload API's bundle/chain encoding): the product's own splitter. */
+export { splitDer } from '../../host/spiffe/workload-client.js';
