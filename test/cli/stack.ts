@@ -7,24 +7,14 @@ import { execFile, spawn, type ChildProcessByStdio } from 'node:child_process';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import type { RunningStack } from '../../host/cli/up.js';
 import { unary, workloadClient } from '../spiffe/helpers.js';
 
 export const BIN = join(import.meta.dirname, '../../bin/cairn.js');
 export const execFileP = promisify(execFile);
 
-export interface Ready {
-  ready: true;
-  ca: string;
-  log: string;
-  ct: string;
-  tsa: string;
-  oidc: string;
-  socket: string;
-  trustedRoot: string;
-  signingConfig: string;
-  tuf: string;
-  identity: string;
-}
+/** The ready line `cairn up` prints: the stack's own type. */
+export type Ready = RunningStack['ready'];
 
 export interface Stack {
   child: ChildProcessByStdio<null, Readable, Readable>;
