@@ -120,6 +120,34 @@ export function parseVerifier(pemB64: unknown, what: string): Verifier {
   throw new LogError('LOG_BAD_KEY', `${what} must be a PEM PUBLIC KEY or CERTIFICATE`);
 }
 
+/** PEM as Go's encoding/pem writes it: 64-column base64 lines, LF line ends, a final newline. */
+function pemBlock(type: string, der: Uint8Array): string {
+  const lines = Buffer.from(der).toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN ${type}-----\n${lines.map((l) => `${l}\n`).join('')}-----END ${type}-----\n`;
+}
+
+/**
+ * The key material of a parsed verifier as Rekor stores it (x509.PublicKey.CanonicalValue in
+ * hashedrekord 0.0.1 and dsse 0.0.1): every certificate of a certificate PEM, or the SPKI of a
+ * public key, re-encoded, then base64 as the entry carries it. The same key then makes the same
+ * body, and the same leaf, whatever line breaks or surrounding text the client sent.
+ */
+export function canonicalKeyContent(pemB64: string, v: Verifier): string {
+  if (!v.certificate) return Buffer.from(pemBlock('PUBLIC KEY', v.spki), 'utf8').toString('base64');
+  const pem = Buffer.from(pemB64, 'base64').toString('utf8');
+  const blocks = [...pem.matchAll(/-----BEGIN CERTIFICATE-----([^-]*)-----END CERTIFICATE-----/g)].slice(0, 16);
+  const ders = blocks.map((m, i) => {
+    const der = Buffer.from(m[1]!.replace(/\s+/g, ''), 'base64');
+    try {
+      new X509Certificate(der);
+    } catch (cause) {
+      throw new LogError('LOG_BAD_KEY', `certificate ${i} of the PEM does not parse`, { cause });
+    }
+    return der;
+  });
+  return Buffer.from(ders.map((d) => pemBlock('CERTIFICATE', d)).join(''), 'utf8').toString('base64');
+}
+
 /**
  * Throws LOG_BAD_KEY if node:crypto (OpenSSL) refuses the verifier's key. Fast-path keys are only
  * shape-checked when parsed, and OpenSSL refuses off-curve P-256 points when it imports a key, so
@@ -157,8 +185,11 @@ export function verifyDigestSignature(v: Verifier, alg: HashAlg, digest: Uint8Ar
   const item = coreDigestItem(v, alg, digest, sig);
   // DER only, as Rekor's ecdsa.VerifyASN1 (the core's default form).
   if (item) return verifySignature(item);
-  const t = v.key.asymmetricKeyType;
+  let t: string | undefined;
   try {
+    // Inside the try: a fast-path SPKI (shape-checked only) builds its KeyObject here, and
+    // OpenSSL refuses an off-curve point (LOG_BAD_KEY below, not a 500).
+    t = v.key.asymmetricKeyType;
     if (t === 'ec') {
       const crv = v.key.asymmetricKeyDetails?.namedCurve;
       const curve = crv === 'prime256v1' ? p256 : crv === 'secp384r1' ? p384 : undefined;
@@ -282,7 +313,7 @@ function finishHashedrekord(h: HashedRekord, verified: boolean): PreparedEntry {
     {
       apiVersion: '0.0.1',
       kind: 'hashedrekord',
-      spec: { data: { hash: { algorithm: h.algorithm, value: h.value } }, signature: { content: h.content, publicKey: { content: h.pkContent } } },
+      spec: { data: { hash: { algorithm: h.algorithm, value: h.value } }, signature: { content: h.content, publicKey: { content: canonicalKeyContent(h.pkContent, h.v) } } },
     },
     [`${h.algorithm}:${h.value}`, ...identityKeys(h.v)],
   );
@@ -342,7 +373,7 @@ function dsse(spec: Record<string, unknown>): PreparedEntry {
       verifiers.forEach((v, j) => assertKeyParses(v.v, `spec.proposedContent.verifiers[${j}]`));
       throw new LogError('LOG_BAD_SIGNATURE', `envelope signature ${i} verifies with none of the verifiers`);
     }
-    return { signature: s.sig.toString('base64'), verifier: hit.b64 };
+    return { signature: s.sig.toString('base64'), verifier: canonicalKeyContent(hit.b64, hit.v) };
   });
   signatures.sort((a, b) => (a.signature < b.signature ? -1 : a.signature > b.signature ? 1 : 0));
   const payloadHash = sha256Hex(env.payload);
@@ -380,6 +411,10 @@ function intoto(spec: Record<string, unknown>): PreparedEntry {
   const payloadType = str(e.payloadType, 'spec.content.envelope.payloadType', 256);
   const payload = b64(b64(e.payload, 'spec.content.envelope.payload').toString('utf8'), 'decoded payload');
   if (!Array.isArray(e.signatures) || e.signatures.length === 0 || e.signatures.length > 16) bad('spec.content.envelope.signatures must list 1..16 signatures');
+  // The envelope digest is the client's (Rekor's intoto 0.0.2 keeps content.hash as proposed and
+  // refuses an entry without one, "missing envelope digest"); the payload digest is computed here.
+  const hash = obj(content.hash, 'spec.content.hash (the SHA-256 of the envelope)');
+  if (hash.algorithm !== 'sha256' || typeof hash.value !== 'string' || !/^[0-9a-f]{64}$/.test(hash.value)) bad('spec.content.hash must be { algorithm: sha256, value: <64 lower-case hex> }');
   const message = pae(payloadType, payload);
   const sigs = (e.signatures as unknown[]).map((s, i) => {
     const so = obj(s, `signatures[${i}]`);
@@ -389,9 +424,10 @@ function intoto(spec: Record<string, unknown>): PreparedEntry {
       assertKeyParses(v, `signatures[${i}].publicKey`);
       throw new LogError('LOG_BAD_SIGNATURE', `envelope signature ${i} does not verify with its public key`);
     }
-    return { canon: { sig: so.sig as string, publicKey: so.publicKey as string }, v };
+    if (so.keyid !== undefined && (typeof so.keyid !== 'string' || so.keyid.length > 256)) bad(`signatures[${i}].keyid must be a string`);
+    // Kept as proposed, keyid included, as Rekor's canonical intoto 0.0.2 body keeps them.
+    return { canon: { ...(so.keyid ? { keyid: so.keyid as string } : {}), publicKey: so.publicKey as string, sig: so.sig as string }, v };
   });
-  const envelopeCanon = { payloadType, signatures: sigs.map((s) => s.canon) };
   const payloadHash = sha256Hex(payload);
   return done(
     'intoto',
@@ -401,8 +437,8 @@ function intoto(spec: Record<string, unknown>): PreparedEntry {
       kind: 'intoto',
       spec: {
         content: {
-          envelope: envelopeCanon,
-          hash: { algorithm: 'sha256', value: sha256Hex(Buffer.from(jcs({ payloadType, payload: e.payload, signatures: envelopeCanon.signatures }), 'utf8')) },
+          envelope: { payloadType, signatures: sigs.map((s) => s.canon) },
+          hash: { algorithm: 'sha256', value: hash.value },
           payloadHash: { algorithm: 'sha256', value: payloadHash },
         },
       },

@@ -31,7 +31,9 @@ export type LogErrorCode =
   /** The database behind the log (PostgreSQL) cannot be reached or refused the write: retry later (503). */
   | 'LOG_STORE_UNAVAILABLE'
   /** The database holds another log (another key or origin) than this node is configured for. */
-  | 'LOG_STORE_MISMATCH';
+  | 'LOG_STORE_MISMATCH'
+  /** An entry whose canonical body is over 65,535 bytes, the most a C2SP entry bundle can frame (413). */
+  | 'LOG_ENTRY_TOO_LARGE';
 
 export class LogError extends CairnError<LogErrorCode> {
   constructor(code: LogErrorCode, message: string, opts: { status?: number; cause?: unknown; retryAfter?: number } = {}) {
@@ -52,6 +54,8 @@ function defaultStatus(code: LogErrorCode): number {
       return 503;
     case 'LOG_UNSUPPORTED_KIND':
       return 400;
+    case 'LOG_ENTRY_TOO_LARGE':
+      return 413;
     case 'LOG_INCONSISTENT':
     case 'LOG_STORE_MISMATCH':
       return 500;

@@ -74,10 +74,16 @@ interface Pending {
 }
 
 const EMPTY_ROOT = new Uint8Array(createHash('sha256').digest());
+/** The longest entry body: C2SP tlog-tiles entry bundles frame each entry with a big-endian uint16 length. */
+export const MAX_ENTRY_BYTES = 0xffff;
+
+const duplicate = (index: number): LogError => Object.assign(new LogError('LOG_DUPLICATE', 'an equivalent entry already exists in the log'), { existingIndex: index });
 const ZERO = new Uint8Array(32);
 
 interface Staged {
   accepted: { p: Pending; leaf: Uint8Array }[];
+  /** Duplicates of entries accepted in the same batch, answered 409 after the commit. */
+  twins: { p: Pending; index: number }[];
   rows: NewEntry[];
   levels: NewNodes[];
   fresh: Map<string, Uint8Array>;
@@ -308,6 +314,9 @@ export class TransparencyLog {
   }
 
   add(entry: Pending['entry']): Promise<Added> {
+    // C2SP tlog-tiles frames each entry of an entry bundle with a 16-bit length: a longer body
+    // could be logged but never served as tiles.
+    if (entry.body.length > MAX_ENTRY_BYTES) return Promise.reject(new LogError('LOG_ENTRY_TOO_LARGE', `the entry's canonical body is ${entry.body.length} bytes; a log entry is at most ${MAX_ENTRY_BYTES} bytes (C2SP tlog-tiles entry bundles)`));
     if (this.closing) return Promise.reject(new LogError('LOG_CLOSING', 'the log is shutting down', { retryAfter: 5 }));
     if (this.queue.length >= this.queueLimit) {
       return Promise.reject(new LogError('LOG_OVERLOADED', 'the sequencing queue is full; retry later', { retryAfter: 1 }));
@@ -370,6 +379,9 @@ export class TransparencyLog {
     const leaves = leafHashes(batch.map((p) => p.entry.body));
     const time = Math.floor(this.now() / 1000);
     const accepted: { p: Pending; leaf: Uint8Array }[] = [];
+    // A duplicate of an entry earlier in this same batch is answered only once the batch is
+    // committed (commit/flush): its 409 points at an index that must exist by then.
+    const twins: { p: Pending; index: number }[] = [];
     const seen = new Map<string, number>();
     const stored = this.dedup ? await w.findLeaves(batch.map((_, i) => leaves.subarray(i * 32, i * 32 + 32))) : [];
     for (let i = 0; i < batch.length; i++) {
@@ -377,16 +389,20 @@ export class TransparencyLog {
       const leaf = leaves.subarray(i * 32, i * 32 + 32);
       if (this.dedup) {
         const hex = Buffer.from(leaf).toString('hex');
-        const existing = stored[i] ?? seen.get(hex);
-        if (existing !== undefined) {
-          p.reject(Object.assign(new LogError('LOG_DUPLICATE', 'an equivalent entry already exists in the log'), { existingIndex: existing }));
+        if (stored[i] !== undefined) {
+          p.reject(duplicate(stored[i]!));
+          continue;
+        }
+        const twin = seen.get(hex);
+        if (twin !== undefined) {
+          twins.push({ p, index: twin });
           continue;
         }
         seen.set(hex, this.current.size + accepted.length);
       }
       accepted.push({ p, leaf: new Uint8Array(leaf) });
     }
-    if (accepted.length === 0) return undefined;
+    if (accepted.length === 0) return undefined; // no twins either: a twin has an accepted original
     const from = this.current.size;
     const size = from + accepted.length;
     const fresh = new Map<string, Uint8Array>();
@@ -410,18 +426,19 @@ export class TransparencyLog {
       searchKeys: a.p.entry.searchKeys,
       ...(a.p.entry.extra ? { extra: a.p.entry.extra } : {}),
     }));
-    return { accepted, rows, levels, fresh, from, size, root, note };
+    return { accepted, twins, rows, levels, fresh, from, size, root, note };
   }
 
   /** After a staged batch is durably stored: publish its checkpoint, acknowledge its entries. */
   private commit(st: Staged): void {
-    const { accepted, rows, fresh, from, size, root, note } = st;
+    const { accepted, twins, rows, fresh, from, size, root, note } = st;
     this.current = { size, root, note };
     this.publishedAt = this.now();
     this.cosignatures = [];
     // The batch's new nodes (and leaves) are what the next inclusion proofs read first.
     this.remember(fresh);
     accepted.forEach((a, i) => a.p.resolve({ index: from + i, integratedTime: rows[i]!.integratedTime, ...(rows[i]!.promise ? { promise: rows[i]!.promise } : {}) }));
+    for (const t of twins) t.p.reject(duplicate(t.index));
     this.announce();
   }
 

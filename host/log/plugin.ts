@@ -84,8 +84,10 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     };
   };
 
-  const indexOfUuid = async (uuid: string): Promise<number> => {
-    if (typeof uuid !== 'string' || !/^([0-9a-f]{16})?[0-9a-f]{64}$/.test(uuid)) throw new LogError('LOG_BAD_REQUEST', 'entry UUID must be 64 or 80 lower-case hex digits');
+  const indexOfUuid = async (id: string): Promise<number> => {
+    // Hex in either case, as Rekor decodes it (hex.DecodeString).
+    const uuid = typeof id === 'string' ? id.toLowerCase() : id;
+    if (typeof uuid !== 'string' || !/^([0-9a-f]{16})?[0-9a-f]{64}$/.test(uuid)) throw new LogError('LOG_BAD_REQUEST', 'entry UUID must be 64 or 80 hex digits');
     if (uuid.length === 80 && uuid.slice(0, 16) !== opts.treeId) throw new LogError('LOG_NOT_FOUND', 'no entry with that UUID in this tree', { status: 404 });
     const idx = await log.find(Buffer.from(uuid.slice(-64), 'hex'));
     if (idx === undefined || idx >= log.size()) throw new LogError('LOG_NOT_FOUND', 'no entry with that UUID', { status: 404 });

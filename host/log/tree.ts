@@ -18,9 +18,12 @@ export function splitPoint(n: number): number {
   return k;
 }
 
-/** Exact for every safe integer: log2 of a power of two is an integer in IEEE 754. */
-function isPow2(n: number): boolean {
-  return n > 0 && Number.isInteger(Math.log2(n));
+/**
+ * Exact for every safe integer. An integral log2 alone is not enough: Math.log2(2^49 + 1) rounds
+ * to exactly 49. Powers of two are exact in IEEE 754, so the candidate is checked by raising it.
+ */
+export function isPow2(n: number): boolean {
+  return n > 0 && 2 ** Math.round(Math.log2(n)) === n;
 }
 
 /** MTH(D[lo:hi]) where lo is aligned to a power of two ≥ hi − lo (true of every range RFC 6962 recursion visits). */

@@ -78,6 +78,8 @@ describe('Rekor v1', () => {
     expect(byUuid.status).toBe(200);
     await checkEntry(uuid, first(byUuid.json)[1]);
     expect((await log.get(`/api/v1/log/entries/${uuid.slice(16)}`)).status).toBe(200);
+    // Hex in either case, as Rekor reads it.
+    expect((await log.get(`/api/v1/log/entries/${uuid.toUpperCase()}`)).status).toBe(200);
     const idx = first(byUuid.json)[1].logIndex;
     expect(first((await log.get(`/api/v1/log/entries?logIndex=${idx}`)).json)[0]).toBe(uuid);
     const r = await log.post('/api/v1/log/entries/retrieve', { entryUUIDs: [uuid], logIndexes: [idx] });
@@ -121,6 +123,97 @@ describe('Rekor v1', () => {
     const bad = await log.post('/api/v1/log/entries', { apiVersion: '0.0.1', kind: 'dsse', spec: { proposedContent: { envelope, verifiers: [Buffer.from(other.publicKeyPem).toString('base64')] } } });
     expect(bad.status).toBe(400);
     expect(bad.json.error).toBe('LOG_BAD_SIGNATURE');
+  });
+
+  it('accepts an intoto 0.0.2 entry as Rekor keeps it: the client\'s envelope digest, keyid and key as proposed, the payload digest computed', async () => {
+    const s2 = ecSigner();
+    const payload = Buffer.from(JSON.stringify({ _type: 'https://in-toto.io/Statement/v1', subject: [{ name: 'b', digest: { sha256: createHash('sha256').update('intoto artifact').digest('hex') } }], predicateType: 'https://slsa.dev/provenance/v1', predicate: {} }));
+    const type = 'application/vnd.in-toto+json';
+    const sig = sign('sha256', pae(type, payload), s2.privateKey);
+    const envelopeJson = JSON.stringify({ payloadType: type, payload: payload.toString('base64'), signatures: [{ keyid: 'k1', sig: sig.toString('base64') }] });
+    const envelopeHash = createHash('sha256').update(envelopeJson).digest('hex');
+    const twice = (b: Buffer | string) => Buffer.from(Buffer.from(b).toString('base64')).toString('base64');
+    const proposed = (hash?: unknown) => ({
+      apiVersion: '0.0.2', kind: 'intoto',
+      spec: { content: { envelope: { payloadType: type, payload: twice(payload), signatures: [{ keyid: 'k1', sig: twice(sig), publicKey: Buffer.from(s2.publicKeyPem).toString('base64') }] }, ...(hash !== undefined ? { hash } : {}) } },
+    });
+    // No envelope digest: refused, as Rekor refuses it ("missing envelope digest").
+    const none = await log.post('/api/v1/log/entries', proposed());
+    expect([none.status, none.json.error]).toEqual([400, 'LOG_MALFORMED_ENTRY']);
+    const r = await log.post('/api/v1/log/entries', proposed({ algorithm: 'sha256', value: envelopeHash }));
+    expect(r.status).toBe(201);
+    const [u, e] = first(r.json);
+    await checkEntry(u, e);
+    const body = Buffer.from(e.body, 'base64').toString();
+    // The canonical body, key for key (RFC 8785 order, which is also the order Rekor's models marshal in).
+    expect(body).toBe(jcs({
+      apiVersion: '0.0.2', kind: 'intoto',
+      spec: { content: {
+        envelope: { payloadType: type, signatures: [{ keyid: 'k1', publicKey: Buffer.from(s2.publicKeyPem).toString('base64'), sig: twice(sig) }] },
+        hash: { algorithm: 'sha256', value: envelopeHash },
+        payloadHash: { algorithm: 'sha256', value: createHash('sha256').update(payload).digest('hex') },
+      } },
+    }));
+  });
+
+  it('stores keys and certificates re-encoded as Rekor does, so another encoding of the same key is a duplicate', async () => {
+    const s2 = ecSigner();
+    const artifact = Buffer.from(`canonical key ${Math.random()}`);
+    const h = hashedrekord(s2, artifact);
+    const der = createPublicKey(s2.publicKeyPem).export({ format: 'der', type: 'spki' });
+    const variants = [
+      s2.publicKeyPem.replace(/\n/g, '\r\n'), // CRLF
+      `Key for the release:\n${s2.publicKeyPem}`, // text before the block
+      `-----BEGIN PUBLIC KEY-----\n${der.toString('base64')}\n-----END PUBLIC KEY-----\n`, // one long line
+    ];
+    const withKey = (pem: string) => {
+      const b = structuredClone(h.body) as any;
+      b.spec.signature.publicKey.content = Buffer.from(pem).toString('base64');
+      return b;
+    };
+    const firstPost = await log.post('/api/v1/log/entries', withKey(variants[0]!));
+    expect(firstPost.status).toBe(201);
+    const [, e] = first(firstPost.json);
+    const stored = JSON.parse(Buffer.from(e.body, 'base64').toString()).spec.signature.publicKey.content;
+    expect(Buffer.from(stored, 'base64').toString()).toBe(s2.publicKeyPem); // 64 columns, LF, as Go's encoding/pem
+    for (const v of variants.slice(1)) {
+      const again = await log.post('/api/v1/log/entries', withKey(v));
+      expect([again.status, again.json.error]).toEqual([409, 'LOG_DUPLICATE']);
+    }
+    // A certificate is re-encoded the same way (here with CRLF line ends).
+    const c = await certSigner('spiffe://example.org/canon', 'canon@example.org');
+    const hc = hashedrekord({ ...c, certPem: c.certPem!.replace(/\n/g, '\r\n') }, Buffer.from('cert canon'));
+    const rc = await log.post('/api/v1/log/entries', hc.body);
+    expect(rc.status).toBe(201);
+    const certStored = JSON.parse(Buffer.from(first(rc.json)[1].body, 'base64').toString()).spec.signature.publicKey.content;
+    expect(Buffer.from(certStored, 'base64').toString()).toBe(c.certPem!.trim() + '\n');
+  });
+
+  it('refuses an entry whose canonical body would not fit an entry bundle (413), and an off-curve key over SHA-384 with a code', async () => {
+    const s2 = ecSigner();
+    const h = hashedrekord(s2, Buffer.from('big'));
+    // intoto 0.0.2 keeps each signature's key as proposed: two signatures whose PEMs carry 40 KB
+    // of text before the block make a body over 65,535 bytes.
+    const payload = Buffer.from('{"_type":"https://in-toto.io/Statement/v1","subject":[],"predicateType":"x","predicate":{}}');
+    const type = 'application/vnd.in-toto+json';
+    const sig = sign('sha256', pae(type, payload), s2.privateKey);
+    const twice = (b: Buffer | string) => Buffer.from(Buffer.from(b).toString('base64')).toString('base64');
+    const padded = Buffer.from(`${'x'.repeat(40_000)}\n${s2.publicKeyPem}`).toString('base64');
+    const item = { sig: twice(sig), publicKey: padded };
+    const tooBig = await log.post('/api/v1/log/entries', { apiVersion: '0.0.2', kind: 'intoto', spec: { content: { envelope: { payloadType: type, payload: twice(payload), signatures: [item, item] }, hash: { algorithm: 'sha256', value: 'ab'.repeat(32) } } } });
+    expect([tooBig.status, tooBig.json.error]).toEqual([413, 'LOG_ENTRY_TOO_LARGE']);
+    // The tiles stay servable: the entry bundle of the current edge still reads.
+    const size = (await log.get('/api/v1/log')).json.treeSize as number;
+    const edge = await log.get(`/tile/entries/${encodeIndex(Math.floor(size / 256))}${size % 256 ? `.p/${size % 256}` : ''}`);
+    expect(edge.status).toBe(200);
+    // P-256 point off the curve, hashed with SHA-384 (no core path): a coded 400, not a 500.
+    const der = createPublicKey(s2.publicKeyPem).export({ format: 'der', type: 'spki' });
+    der[der.length - 1] ^= 1; // y no longer on the curve
+    const off = structuredClone(h.body) as any;
+    off.spec.data.hash = { algorithm: 'sha384', value: createHash('sha384').update('big').digest('hex') };
+    off.spec.signature.publicKey.content = Buffer.from(`-----BEGIN PUBLIC KEY-----\n${der.toString('base64')}\n-----END PUBLIC KEY-----\n`).toString('base64');
+    const r = await log.post('/api/v1/log/entries', off);
+    expect([r.status, r.json.error]).toEqual([400, 'LOG_BAD_KEY']);
   });
 
   it('serves consistency proofs that verify, and the tree head', async () => {
@@ -240,3 +333,4 @@ describe('durability', () => {
     expect(idx).toEqual(Array.from({ length: 50 }, (_, i) => start + i));
   });
 });
+

@@ -73,3 +73,46 @@ it('without closeQuietBatches a lone entry waits for batchAgeMs', async () => {
   await log.close();
   store.close();
 });
+
+it('answers a duplicate of an entry in the same batch only after that batch is committed, and with its error if the commit fails', async () => {
+  await initCore();
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-batching-'));
+  dirs.push(dir);
+  // A store whose commits wait for a gate: the batch is staged, and not yet durable.
+  let open!: () => void;
+  let fail = false;
+  class GatedStore extends SqliteLogStore {
+    override async append(...a: Parameters<SqliteLogStore['append']>): Promise<void> {
+      await new Promise<void>((r) => (open = r));
+      if (fail) throw new Error('disk full');
+      return super.append(...a);
+    }
+  }
+  const store = new GatedStore(join(dir, 'log.db'));
+  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const log = await TransparencyLog.open({ store, key: privateKey, origin: 'batching.test', batchAgeMs: 1 });
+  const settled: string[] = [];
+  const body = Buffer.from('{"twin":1}');
+  const original = log.add({ body, searchKeys: [] }).then((r) => settled.push(`original ${r.index}`));
+  const twin = log.add({ body, searchKeys: [] }).catch((e: { code: string; existingIndex: number }) => settled.push(`twin ${e.code} ${e.existingIndex}`));
+  await new Promise((r) => setTimeout(r, 50));
+  expect(settled).toEqual([]); // staged, not committed: neither is answered yet
+  open();
+  await Promise.all([original, twin]);
+  expect(settled).toEqual(['original 0', 'twin LOG_DUPLICATE 0']);
+  // When the commit fails, the twin gets that failure, not a 409 naming an index that was never written.
+  fail = true;
+  const body2 = Buffer.from('{"twin":2}');
+  const o2 = log.add({ body: body2, searchKeys: [] }).then(() => 'stored', (e: Error) => e.message);
+  const t2 = log.add({ body: body2, searchKeys: [] }).then(() => 'stored', (e: Error & { code?: string }) => e.code ?? e.message);
+  await new Promise((r) => setTimeout(r, 50));
+  open();
+  expect([await o2, await t2]).toEqual(['disk full', 'disk full']);
+  fail = false;
+  const again = log.add({ body: body2, searchKeys: [] });
+  await new Promise((r) => setTimeout(r, 20));
+  open();
+  expect((await again).index).toBe(1); // the failed batch left no trace
+  await log.close();
+  store.close();
+});

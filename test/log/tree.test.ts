@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { consistencyProof, inclusionProof, initCore, leafHashes, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../host/core/index.js';
 import { LogError } from '../../host/log/errors.js';
 import { encodeIndex, parseTilePath, tilePath } from '../../host/log/tiles.js';
-import { consistencyPath, inclusionPath, newNodes, treeRoot, type NodeSource } from '../../host/log/tree.js';
+import { consistencyPath, inclusionPath, isPow2, newNodes, treeRoot, type NodeSource } from '../../host/log/tree.js';
 
 beforeAll(() => initCore());
 
@@ -57,6 +57,15 @@ describe('tree over stored nodes', () => {
       }
     }
   });
+});
+
+it('knows powers of two exactly over every safe integer size (log2(2^49 + 1) rounds to 49)', () => {
+  for (let k = 0; k <= 52; k++) {
+    expect(isPow2(2 ** k), `2^${k}`).toBe(true);
+    if (k >= 2) expect(isPow2(2 ** k + 1), `2^${k} + 1`).toBe(false);
+    if (k >= 2) expect(isPow2(2 ** k - 1), `2^${k} - 1`).toBe(false);
+  }
+  expect([0, -4, 3, 6, 12].map(isPow2)).toEqual([false, false, false, false, false]);
 });
 
 describe('tile paths (C2SP tlog-tiles)', () => {
