@@ -293,8 +293,28 @@ function leafCert(m: SigningMaterial): X509Certificate {
 
 /** The signing key, importing the leaf's on first use (bulk verification of P-256 leaves never needs it). */
 function keyOf(m: SigningMaterial): KeyObject {
-  m.key ??= leafKey(m.parts!);
+  try {
+    m.key ??= leafKey(m.parts!);
+  } catch (cause) {
+    // OpenSSL refuses the key (a P-256 point off the curve, say): the certificate is malformed.
+    return fail('CERTIFICATE_MALFORMED', 'the signing certificate\'s public key is not a valid key', cause);
+  }
   return m.key;
+}
+
+/** The UTF8String inside an otherName's [0] value (its content bytes: OID TLV, then [0] { UTF8String }), or undefined. */
+function otherNameUtf8(v: Buffer): string | undefined {
+  try {
+    const oid = readTlv(v, 0);
+    if (oid.tag !== 0x06) return undefined;
+    const wrapped = readTlv(v, oid.end);
+    if (wrapped.tag !== 0xa0) return undefined;
+    const inner = readTlv(v, wrapped.valueStart);
+    if (inner.tag !== 0x0c || inner.end > wrapped.end) return undefined;
+    return v.subarray(inner.valueStart, inner.end).toString('utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -445,6 +465,7 @@ function checkBody(e: TlogEntry, b: Bundle, c: SignedContent, m: SigningMaterial
     fail('TLOG_BODY_MISMATCH', 'tlog body is not JSON');
   }
   const mismatch = (what: string): never => fail('TLOG_BODY_MISMATCH', `tlog entry ${what} does not match the bundle`);
+  const list = (v: unknown, what: string): any[] => (Array.isArray(v) ? v : mismatch(what));
   if (body?.kind !== e.kind || body?.apiVersion !== e.kindVersion) mismatch('kind/version');
   const key = `${e.kind}/${e.kindVersion}`;
   if (b.content.type === 'messageSignature') {
@@ -471,14 +492,19 @@ function checkBody(e: TlogEntry, b: Bundle, c: SignedContent, m: SigningMaterial
   if (key === 'dsse/0.0.1') {
     const s = body.spec;
     if (s?.payloadHash?.algorithm !== 'sha256' || s.payloadHash.value !== payloadHash.toString('hex')) mismatch('payload hash');
-    const logged = (s?.signatures ?? []).map((x: any) => x?.signature).sort();
+    const logged = list(s?.signatures, 'signature list').map((x: any) => x?.signature).sort();
     if (JSON.stringify(logged) !== JSON.stringify(sigs)) mismatch('envelope signatures');
     if (!(s.signatures as any[]).every((x) => typeof x?.verifier === 'string' && sameKeyMaterial(decodePemOrDer(x.verifier), m))) mismatch('verifier');
   } else if (key === 'dsse/0.0.2') {
     const s = body.spec?.dsseV002;
     if (s?.payloadHash?.digest !== payloadHash.toString('base64')) mismatch('payload hash');
-    const logged = (s?.signatures ?? []).map((x: any) => x?.content).sort();
+    const logged = list(s?.signatures, 'signature list').map((x: any) => x?.content).sort();
     if (JSON.stringify(logged) !== JSON.stringify(sigs)) mismatch('envelope signatures');
+    const keyOk = (x: any): boolean => {
+      const raw = x?.verifier?.x509Certificate?.rawBytes ?? x?.verifier?.publicKey?.rawBytes;
+      return typeof raw === 'string' && sameKeyMaterial(Buffer.from(raw, 'base64'), m);
+    };
+    if (!(s.signatures as any[]).every(keyOk)) mismatch('verifier');
   } else if (key === 'hashedrekord/0.0.2') {
     // rekor-v2 spec §6.1.4 "hashedrekord over DSSE": the entry stores SHA-256(PAE(type, payload))
     // and the envelope's single signature.
@@ -491,8 +517,9 @@ function checkBody(e: TlogEntry, b: Bundle, c: SignedContent, m: SigningMaterial
   } else if (key === 'intoto/0.0.2') {
     const s = body.spec?.content;
     if (s?.payloadHash?.algorithm !== 'sha256' || s.payloadHash.value !== payloadHash.toString('hex')) mismatch('payload hash');
-    const logged = (s?.envelope?.signatures ?? []).map((x: any) => Buffer.from(String(x?.sig), 'base64').toString('utf8')).sort();
+    const logged = list(s?.envelope?.signatures, 'signature list').map((x: any) => Buffer.from(String(x?.sig), 'base64').toString('utf8')).sort();
     if (JSON.stringify(logged) !== JSON.stringify(sigs)) mismatch('envelope signatures');
+    if (!(s.envelope.signatures as any[]).every((x) => typeof x?.publicKey === 'string' && sameKeyMaterial(decodePemOrDer(x.publicKey), m))) mismatch('public key');
   } else {
     mismatch(`kind ${key} for a DSSE envelope`);
   }
@@ -546,7 +573,16 @@ function caFacts(c: X509Certificate): CaFacts {
   let f = caFactsCache.get(c);
   if (!f) {
     f = {};
-    const ext = splitCertificate(c.raw).extensions;
+    let ext: ReturnType<typeof splitCertificate>['extensions'];
+    try {
+      ext = splitCertificate(c.raw).extensions;
+    } catch (e) {
+      // OpenSSL read it, this strict reading does not: treated as a CA whose constraints cannot
+      // be known, so it can vouch for nothing (nameConstraintViolation reports the string).
+      f.nc = `unreadable CA certificate: ${(e as Error).message}`;
+      caFactsCache.set(c, f);
+      return f;
+    }
     const bc = ext.get('2.5.29.19')?.value;
     if (bc) {
       // BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }
@@ -588,6 +624,9 @@ function nameConstraintViolation(m: SigningMaterial, path: readonly X509Certific
         return 'the signing certificate\'s subjectAltName is unreadable';
       }
     }
+    // No names at all is not "within" a constraint: a certificate that names no identity cannot
+    // be shown to belong to the names a constrained (or partner) CA may vouch for.
+    if (names.length === 0) return `the signing certificate names no identity (no subjectAltName), so it is not within ${whose}`;
     const v = violation(names, nc);
     if (v) return `${v} (${whose})`;
   }
@@ -758,10 +797,11 @@ function sanOf(asn: CertParts): { uri?: string; email?: string; other?: string }
     if (tag === 0x86 && !out.uri) out.uri = val.toString('utf8');
     if (tag === 0x81 && !out.email) out.email = val.toString('utf8');
     if (tag === 0xa0 && !out.other) {
-      // otherName: OID, [0] { UTF8String } — the value is the last TLV inside.
-      const s = val.toString('utf8');
-      const m = /[\x20-\x7e]+![\x20-\x7e]+/.exec(s);
-      if (m) out.other = m[0];
+      // otherName ::= SEQUENCE { type-id OID, value [0] EXPLICIT ANY } (RFC 5280 §4.2.1.6); Fulcio's
+      // username is a UTF8String there. Read by its DER lengths: a pattern over the raw bytes
+      // would take a printable length byte (36 is '$') as part of the name.
+      const name = otherNameUtf8(val);
+      if (name !== undefined) out.other = name;
     }
     p += l;
   }
@@ -815,6 +855,17 @@ function registerTrustedP256(trust: TrustMaterial): void {
 }
 
 export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial, policy: Policy, o: VerifyOptions = {}): VerificationResult {
+  try {
+    return verifyBundleChecked(b, artifact, trust, policy, o);
+  } catch (e) {
+    if (e instanceof VerificationError) throw e;
+    // Every refusal is coded (STYLE.md point 3): input that some reader below did not expect
+    // (a crafted certificate, an odd body) is reported as a malformed bundle, never as a crash.
+    throw new VerificationError('BUNDLE_MALFORMED', `the bundle could not be verified: ${(e as Error)?.message ?? String(e)}`, { cause: e });
+  }
+}
+
+function verifyBundleChecked(b: Bundle, artifact: Artifact, trust: TrustMaterial, policy: Policy, o: VerifyOptions): VerificationResult {
   registerTrustedKeys(trust);
   const now = o.now ?? new Date();
   // Signing material.
@@ -862,6 +913,7 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
   const tlogThreshold = o.tlogThreshold ?? 1;
   const timestamps: { source: string; time: Date }[] = [];
   const logsSeen = new Set<string>();
+  const proofOnly: TrustedLog[][] = [];
   for (const e of b.tlogEntries) {
     const logs = findLog(trust.tlogs, e.logId);
     if (logs.length === 0) fail('TLOG_UNKNOWN_LOG', 'the tlog entry names a log that is not in the trusted root');
@@ -870,14 +922,26 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
     if (e.inclusionProof) {
       verifyInclusionProof(e);
       verifyCheckpoint(e, logs);
+      // The checkpoint key must have been trusted when the entry was logged, as a SET's must
+      // (verifySet): at its integrated time when it has one (as sigstore-go checks it), else at
+      // the verified RFC 3161 times, checked below.
+      if (!e.signedEntryTimestamp) {
+        if (e.integratedTime) {
+          const t = new Date(e.integratedTime * 1000);
+          if (!logs.some((l) => within(l.validFor, t))) fail('TLOG_CHECKPOINT_INVALID', 'the log key that signed the checkpoint is not valid at the integrated time (trusted root validFor)');
+        } else proofOnly.push(logs);
+      }
     }
+    // Counted by the trusted log the entry resolved to: a bundle may name one log by its log ID
+    // or by its checkpoint key ID, and must not count it twice.
+    const trusted = logs[0]!.logId.toString('hex');
     if (e.signedEntryTimestamp) {
       const t = verifySet(e, logs);
-      timestamps.push({ source: `tlog:${e.logId.toString('hex')}`, time: new Date(t * 1000) });
+      timestamps.push({ source: `tlog:${trusted}`, time: new Date(t * 1000) });
     } else if (!e.inclusionProof) {
       fail('TLOG_INCLUSION_PROOF_INVALID', 'the tlog entry has neither an inclusion proof nor a promise');
     }
-    logsSeen.add(e.logId.toString('hex'));
+    logsSeen.add(trusted);
   }
   if (logsSeen.size < tlogThreshold) fail('TLOG_ENTRY_MISSING', `need tlog entries from ${tlogThreshold} log(s), have ${logsSeen.size}`);
 
@@ -897,6 +961,12 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
       }
     }
     if (!verified) fail('TIMESTAMP_INVALID', `an RFC 3161 timestamp does not verify with a trusted TSA: ${(lastErr as Error)?.message ?? 'no TSA configured'}`, lastErr);
+  }
+  for (const logs of proofOnly) {
+    // With no verified time at all (a key-signed bundle with no timestamps), nothing says when the
+    // checkpoint was signed: its key must be trusted now.
+    const at = timestamps.length > 0 ? timestamps.map((t) => t.time) : [now];
+    for (const t of at) if (!logs.some((l) => within(l.validFor, t))) fail('TLOG_CHECKPOINT_INVALID', 'the log key that signed the checkpoint is not valid at a verified signing time (trusted root validFor)');
   }
   const sources = new Map(timestamps.map((t) => [t.source, t]));
   const tsThreshold = o.timestampThreshold ?? 1;
@@ -922,19 +992,28 @@ export function verifyBundle(b: Bundle, artifact: Artifact, trust: TrustMaterial
   } else {
     const env = b.content;
     if (!verifySigned(m, { bytes: pae(env.payloadType, env.payload) }, content.signature)) fail('SIGNATURE_INVALID', 'the DSSE signature does not verify');
-    if (env.payloadType === 'application/vnd.in-toto+json') {
-      let st: { predicateType?: unknown; subject?: { digest?: Record<string, unknown> }[] };
-      try {
-        st = JSON.parse(env.payload.toString('utf8'));
-      } catch {
-        return fail('ARTIFACT_MISMATCH', 'the in-toto statement is not JSON');
-      }
-      predicateType = typeof st.predicateType === 'string' ? st.predicateType : undefined;
-      const want = sha512Digest ? { alg: 'sha512', hex: sha512Digest.toString('hex') } : { alg: 'sha256', hex: artifactDigest!.toString('hex') };
-      const bytes512 = 'bytes' in artifact ? createHash('sha512').update(artifact.bytes).digest('hex') : undefined;
-      const match = (st.subject ?? []).some((s) => s?.digest?.[want.alg] === want.hex || (bytes512 !== undefined && s?.digest?.sha512 === bytes512));
-      if (!match) fail('ARTIFACT_MISMATCH', 'the artifact digest is not a subject of the in-toto statement');
+    // Only an in-toto statement names the artifact (its subjects). Any other payload type has
+    // nothing that binds the envelope to the artifact being verified, so it is refused, as
+    // sigstore-go refuses artifact verification of non-in-toto DSSE payloads.
+    if (env.payloadType !== 'application/vnd.in-toto+json') fail('ARTIFACT_MISMATCH', `the DSSE payload type ${JSON.stringify(env.payloadType.slice(0, 80))} is not an in-toto statement, so nothing in it names the artifact`);
+    let st: unknown;
+    try {
+      st = JSON.parse(env.payload.toString('utf8'));
+    } catch {
+      return fail('ARTIFACT_MISMATCH', 'the in-toto statement is not JSON');
     }
+    if (typeof st !== 'object' || st === null || Array.isArray(st)) fail('ARTIFACT_MISMATCH', 'the in-toto statement is not a JSON object');
+    const statement = st as { predicateType?: unknown; subject?: unknown };
+    if (!Array.isArray(statement.subject)) fail('ARTIFACT_MISMATCH', 'the in-toto statement has no subject list');
+    predicateType = typeof statement.predicateType === 'string' ? statement.predicateType : undefined;
+    const want = sha512Digest ? { alg: 'sha512', hex: sha512Digest.toString('hex') } : { alg: 'sha256', hex: artifactDigest!.toString('hex') };
+    const bytes512 = 'bytes' in artifact ? createHash('sha512').update(artifact.bytes).digest('hex') : undefined;
+    const digestOf = (x: unknown): Record<string, unknown> | undefined => {
+      const d = typeof x === 'object' && x !== null ? (x as { digest?: unknown }).digest : undefined;
+      return typeof d === 'object' && d !== null ? (d as Record<string, unknown>) : undefined;
+    };
+    const match = (statement.subject as unknown[]).some((x) => digestOf(x)?.[want.alg] === want.hex || (bytes512 !== undefined && digestOf(x)?.sha512 === bytes512));
+    if (!match) fail('ARTIFACT_MISMATCH', 'the artifact digest is not a subject of the in-toto statement');
   }
 
   // 5. policy.
