@@ -126,8 +126,16 @@ export async function parseChain(input: unknown, precert: boolean, roots: X509Ce
     return { entryType: 0, chain, signedEntry: chain[0]! };
   }
   if (chain.length < 2) throw new LogError('CT_BAD_CHAIN', 'a precertificate chain needs its issuer');
+  // RFC 6962 §3.1: a precertificate may be signed by a Precertificate Signing Certificate (EKU
+  // 1.3.6.1.4.1.11129.2.4.4). The SCT must then cover the TBS rewritten to the final issuer's
+  // name and key identifier, with that issuer's key hash. That rewrite is not implemented, and an
+  // SCT over the unrewritten TBS would never verify against the final certificate: refuse.
+  if (issuers[0]!.keyUsage?.includes(OID_PRECERT_SIGNING)) throw new LogError('CT_BAD_CHAIN', 'precertificates signed by a Precertificate Signing Certificate (RFC 6962 §3.1) are not accepted here; have the issuing CA sign the precertificate itself');
   return { entryType: 1, chain, signedEntry: tbsWithoutPoison(chain[0]!), issuerKeyHash: issuerKeyHash(b64s[1]!, issuers[0]!) };
 }
+
+/** RFC 6962 §3.1: the extended key usage of a Precertificate Signing Certificate. */
+const OID_PRECERT_SIGNING = '1.3.6.1.4.1.11129.2.4.4';
 
 const certCache = new BoundedCache<X509Certificate>(256);
 const linkCache = new BoundedCache<true>(1024);

@@ -73,6 +73,26 @@ describe('CT personality (RFC 6962)', () => {
     expect(broken.json.error).toBe('CT_BAD_CHAIN');
   });
 
+  it('refuses a precertificate signed by a Precertificate Signing Certificate (RFC 6962 §3.1), whose SCT would need a rewritten TBS', async () => {
+    const rootKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
+    const psKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
+    const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
+    const root = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=Root', keys: rootKeys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7), extensions: [new x509.BasicConstraintsExtension(true, 1, true)] });
+    const preSigner = await x509.X509CertificateGenerator.create({
+      serialNumber: '03', subject: 'CN=Precert Signer', issuer: root.subject, publicKey: psKeys.publicKey, signingKey: rootKeys.privateKey, signingAlgorithm: alg,
+      notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7),
+      extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.ExtendedKeyUsageExtension(['1.3.6.1.4.1.11129.2.4.4'])],
+    });
+    const pre = await x509.X509CertificateGenerator.create({
+      serialNumber: '04', subject: '', issuer: preSigner.subject, publicKey: leafKeys.publicKey, signingKey: psKeys.privateKey, signingAlgorithm: alg,
+      notBefore: new Date(), notAfter: new Date(Date.now() + 6e5),
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://example.org/w' }], true), new x509.Extension('1.3.6.1.4.1.11129.2.4.3', true, Uint8Array.of(5, 0))],
+    });
+    const r = await log.post('/ct/v1/add-pre-chain', { chain: [pre, preSigner, root].map((c) => Buffer.from(c.rawData).toString('base64')) });
+    expect([r.status, r.json.error]).toEqual([400, 'CT_BAD_CHAIN']);
+    expect(r.json.message).toMatch(/Precertificate Signing Certificate/);
+  });
+
   it('serves consistency proofs between STHs', async () => {
     await log.post('/ct/v1/add-pre-chain', { chain: (await precertChain()).chain.map((c) => c.toString('base64')) });
     const sth = (await log.get('/ct/v1/get-sth')).json;
