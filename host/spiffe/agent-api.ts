@@ -53,7 +53,14 @@ const unauth = (why: string): never => {
 export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Promise<void> {
   const { ca, store } = o;
   const now = o.now ?? Date.now;
-  const seen = new BoundedCache<true>(100_000);
+  // Seen jtis per agent: one agent flooding requests can only push out its own, never reopen
+  // another agent's replay window. Agents are few (attested, and evictable).
+  const seenBy = new Map<string, BoundedCache<true>>();
+  const seenFor = (agent: string): BoundedCache<true> => {
+    let c = seenBy.get(agent);
+    if (!c) seenBy.set(agent, (c = new BoundedCache<true>(20_000)));
+    return c;
+  };
   const serverId = `spiffe://${ca.trustDomain}/spire/server`;
 
   /** The calling agent's SPIFFE ID, from a request signed with its SVID key (see the file comment). */
@@ -69,6 +76,9 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     } catch {
       return unauth('the JWS is not JSON');
     }
+    // `null` parses as JSON too: both parts must be objects before any field is read.
+    const isObject = (v: unknown): boolean => typeof v === 'object' && v !== null && !Array.isArray(v);
+    if (!isObject(header) || !isObject(claims)) unauth('the JWS header and claims must be JSON objects');
     if (header.alg !== 'ES256') unauth('alg must be ES256');
     if (!Array.isArray(header.x5c) || header.x5c.length < 1 || header.x5c.length > 4 || !header.x5c.every((c) => typeof c === 'string')) unauth('x5c must carry the agent SVID chain');
     let leaf: X509Certificate;
@@ -79,7 +89,17 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     }
     // The signature first: nothing else from the request is trusted before it verifies.
     const sig = Buffer.from(m[3]!, 'base64url');
-    if (sig.length !== 64 || !cryptoVerify('sha256', Buffer.from(`${m[1]}.${m[2]}`, 'ascii'), { key: leaf.publicKey, dsaEncoding: 'ieee-p1363' }, sig)) unauth('signature does not verify');
+    // ES256 only: a certificate with another key type (Ed25519, RSA) cannot have made this
+    // signature, and OpenSSL would throw on it rather than answer false.
+    const key = leaf.publicKey;
+    if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') unauth('the SVID key must be ECDSA P-256 (ES256)');
+    let signed = false;
+    try {
+      signed = sig.length === 64 && cryptoVerify('sha256', Buffer.from(`${m[1]}.${m[2]}`, 'ascii'), { key, dsaEncoding: 'ieee-p1363' }, sig);
+    } catch {
+      signed = false;
+    }
+    if (!signed) unauth('signature does not verify');
     // X509-SVID §5: the SVID must chain to an authority of this trust domain's bundle.
     const issuedHere = ca.x509Authorities().some((der) => {
       const a = new X509Certificate(der);
@@ -98,11 +118,19 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     if (claims.htm !== req.method || claims.htu !== req.url) unauth('htm/htu do not match the request');
     if (typeof claims.iat !== 'number' || Math.abs(claims.iat - t / 1000) > WINDOW_S) unauth('iat outside the 60 s window');
     if (typeof claims.jti !== 'string' || !/^[A-Za-z0-9_-]{16,64}$/.test(claims.jti)) unauth('jti required');
-    if (claims.bh !== bodyHash(req.body)) unauth('bh does not match the body');
+    let bh: string;
+    try {
+      bh = bodyHash(req.body);
+    } catch {
+      // RFC 8785 has no form for some JSON (1e400 parses to Infinity): no proof can cover it.
+      return unauth('the body has no RFC 8785 canonical form (a number out of range?)');
+    }
+    if (claims.bh !== bh) unauth('bh does not match the body');
     // Single use within the window (older ones fail the iat check anyway).
-    const jtiKey = `${uri} ${claims.jti}`;
-    if (seen.get(jtiKey)) unauth('replayed request');
-    seen.set(jtiKey, true);
+    const seen = seenFor(uri);
+    const jti = claims.jti as string;
+    if (seen.get(jti)) unauth('replayed request');
+    seen.set(jti, true);
     return uri;
   };
 

@@ -20,6 +20,7 @@ import { SpiffeError } from './errors.js';
 import type { SpiffeStore, RegistrationEntry } from './store.js';
 import type { TpmAttestor } from './tpm-attestor.js';
 import { agentRoutes } from './agent-api.js';
+import { parseSpiffeId } from './id.js';
 
 export interface SpiffePluginOptions {
   ca: TrustDomainCa;
@@ -261,6 +262,9 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
     });
   }
 
+  // The agent API authenticates agents by their SVIDs, not the admin token: it is there either way.
+  await agentRoutes(app, { ca, store, agentSvidTtlMs: opts.agentSvidTtlMs ?? 3_600_000 });
+
   // ---------------------------------------------------------------------------------------------
   // Admin API (bearer token). Absent entirely when no token is configured.
   if (opts.adminToken === undefined) return;
@@ -278,6 +282,7 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
     admin.post<{ Body: Parameters<SpiffeStore['createEntry']>[0] }>('/admin/v1/entries', {
       schema: { body: newEntrySchema, response: { 201: entrySchema, ...errors } },
     }, async (req, reply) => {
+      checkEntryScope(ca.trustDomain, req.body);
       const entry: RegistrationEntry = store.createEntry(req.body);
       return reply.code(201).send(entry);
     });
@@ -342,9 +347,28 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
       return reply.code(204).send();
     });
   });
-
-  await agentRoutes(app, { ca, store, agentSvidTtlMs: opts.agentSvidTtlMs ?? 3_600_000 });
 };
+
+/**
+ * What the admin API may register, beyond the shape the store checks:
+ * - IDs of this trust domain only (an entry for another one could never be issued, and would make
+ *   every FetchX509SVID of a matching caller fail);
+ * - no entry for the server's own ID or an agent ID: those are given by attestation, and remote
+ *   agents and https_spiffe federation peers recognise the server by exactly that ID;
+ * - a node alias that selects TPMs must pin them (tpm:ek:, tpm:ak:, or the EK certificate's
+ *   vendor CA and attributes): PCR values alone can be quoted by a software key presented as an
+ *   EK, since the server cannot tell a TPM's EK from any RSA key without its certificate.
+ */
+export function checkEntryScope(trustDomain: string, e: { spiffeId: string; parentId: string; selectors: string[] }): void {
+  // Well-formed first (SPIFFE_BAD_ID), then in scope.
+  parseSpiffeId(e.spiffeId);
+  parseSpiffeId(e.parentId);
+  const td = `spiffe://${trustDomain}/`;
+  if (!e.spiffeId.startsWith(td) || !e.parentId.startsWith(td)) throw new SpiffeError('SPIFFE_BAD_REQUEST', `entries name IDs of this trust domain (${trustDomain}) only`);
+  if (e.spiffeId === `${td}spire/server` || e.spiffeId.startsWith(`${td}spire/agent/`)) throw new SpiffeError('SPIFFE_BAD_REQUEST', `${e.spiffeId} is the server's or an agent's own ID, given by attestation; it cannot be registered as an entry`);
+  const tpm = e.selectors.filter((x) => typeof x === 'string' && x.startsWith('tpm:'));
+  if (tpm.length > 0 && tpm.every((x) => x.startsWith('tpm:pcr:'))) throw new SpiffeError('SPIFFE_BAD_SELECTOR', 'a TPM node entry must pin the TPM (tpm:ek:, tpm:ak:, or tpm:ek-ca: with the EK certificate\'s attributes): PCR values alone can be quoted by a software key');
+}
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   // removeAdditional off: an unknown field is refused (400), not silently dropped.

@@ -83,6 +83,9 @@ function toEntry(r: EntryRow): RegistrationEntry {
   };
 }
 
+/** Open (unused, unexpired) TPM challenges at most; more attestations at once wait (503). */
+export const MAX_OPEN_CHALLENGES = 10_000;
+
 export class SpiffeStore {
   private readonly db: Database.Database;
   private readonly now: () => number;
@@ -240,10 +243,16 @@ export class SpiffeStore {
 
   createTpmChallenge(akHash: string, pcrs: number[], ttlMs: number, activation?: { ekHash: string; credentialHash: string }): TpmChallenge {
     const nonce = randomBytes(32);
-    const expiresAt = this.now() + ttlMs;
+    const now = this.now();
+    const expiresAt = now + ttlMs;
+    // Anyone may ask for a challenge (that is how attestation starts), so what they cost is
+    // bounded: expired challenges go at once, and past MAX_OPEN_CHALLENGES open ones the server
+    // answers 503 until some expire.
+    this.db.prepare('DELETE FROM tpm_challenges WHERE expires_at < ?').run(now);
+    const open = (this.db.prepare('SELECT COUNT(*) AS n FROM tpm_challenges WHERE used_at IS NULL').get() as { n: number }).n;
+    if (open >= MAX_OPEN_CHALLENGES) throw new SpiffeError('SPIFFE_UNAVAILABLE', `${open} TPM attestations are already in progress; retry later`);
     this.db.prepare('INSERT INTO tpm_challenges (nonce, ak_hash, pcrs, expires_at, ek_hash, credential_hash) VALUES (?, ?, ?, ?, ?, ?)')
       .run(nonce.toString('hex'), akHash, JSON.stringify(pcrs), expiresAt, activation?.ekHash ?? null, activation?.credentialHash ?? null);
-    this.db.prepare('DELETE FROM tpm_challenges WHERE expires_at < ?').run(this.now() - 3_600_000);
     return { nonce: new Uint8Array(nonce), akHash, pcrs, expiresAt, ...activation };
   }
 

@@ -10,7 +10,7 @@ import { validateJwtSvid } from '../../host/spiffe/jwt.js';
 import { build } from '../../host/spiffe/plugin.js';
 import { parseSelector } from '../../host/spiffe/selectors.js';
 import { parseSpiffeConfig } from '../../host/spiffe/standalone.js';
-import { SpiffeStore } from '../../host/spiffe/store.js';
+import { MAX_OPEN_CHALLENGES, SpiffeStore } from '../../host/spiffe/store.js';
 import { parseAkPublic, verifyTpmSignature } from '../../host/spiffe/tpm-attestor.js';
 import { parseEndpointSocket } from '../../host/spiffe/workload.js';
 import type { FastifyInstance } from 'fastify';
@@ -185,10 +185,68 @@ describe('HTTP routes', () => {
     [{ spiffeId: 'spiffe://example.org/a', parentId: 'nope', selectors: ['unix:uid:1'] }, 'SPIFFE_BAD_ID'],
     [{ spiffeId: 'spiffe://example.org/a', parentId: 'spiffe://example.org/p', selectors: ['uid:1'] }, 'SPIFFE_BAD_SELECTOR'],
     [{ spiffeId: 'spiffe://example.org/a', parentId: 'spiffe://example.org/p', selectors: ['unix:uid:1'], x509SvidTtl: 1 }, 'SPIFFE_BAD_REQUEST'],
+    // Only this trust domain's IDs, and never the server's or an agent's own.
+    [{ spiffeId: 'spiffe://other.org/a', parentId: 'spiffe://example.org/p', selectors: ['unix:uid:1'] }, 'SPIFFE_BAD_REQUEST'],
+    [{ spiffeId: 'spiffe://example.org/a', parentId: 'spiffe://other.org/p', selectors: ['unix:uid:1'] }, 'SPIFFE_BAD_REQUEST'],
+    [{ spiffeId: 'spiffe://example.org/spire/server', parentId: 'spiffe://example.org/p', selectors: ['unix:uid:1'] }, 'SPIFFE_BAD_REQUEST'],
+    [{ spiffeId: 'spiffe://example.org/spire/agent/x', parentId: 'spiffe://example.org/p', selectors: ['unix:uid:1'] }, 'SPIFFE_BAD_REQUEST'],
+    // A TPM node alias on PCRs alone: a software key presented as an EK could quote them.
+    [{ spiffeId: 'spiffe://example.org/node/pcr-only', parentId: 'spiffe://example.org/spire/server', selectors: [`tpm:pcr:sha256:7:${'ab'.repeat(32)}`] }, 'SPIFFE_BAD_SELECTOR'],
   ])('entry create refuses %j with %s', async (body, error) => {
     const res = await app.inject({ method: 'POST', url: '/admin/v1/entries', headers: auth, payload: body as object });
     expect(res.statusCode).toBe(400);
     expect(res.json()).toMatchObject({ error });
+  });
+
+  it('accepts a TPM node alias that pins the TPM by its EK, AK or EK vendor CA, with PCRs', async () => {
+    for (const pin of ['ek', 'ak', 'ek-ca']) {
+      const body = { spiffeId: `spiffe://example.org/node/${pin}`, parentId: 'spiffe://example.org/spire/server', selectors: [`tpm:${pin}:${'cd'.repeat(32)}`, `tpm:pcr:sha256:7:${'ab'.repeat(32)}`] };
+      expect((await app.inject({ method: 'POST', url: '/admin/v1/entries', headers: auth, payload: body })).statusCode, pin).toBe(201);
+    }
+  });
+
+  it('the agent API refuses hostile proofs with a code: a null JWS header, a certificate with an Ed25519 key', async () => {
+    const x509 = await import('@peculiar/x509');
+    await import('reflect-metadata');
+    const { webcrypto } = await import('node:crypto');
+    const keys = (await webcrypto.subtle.generateKey({ name: 'Ed25519' }, true, ['sign', 'verify'])) as unknown as { publicKey: never; privateKey: never };
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=x', keys: keys as never, signingAlgorithm: { name: 'Ed25519' }, notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 6e5) });
+    const b64u = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+    for (const authorization of [
+      `SVID ${b64u(null)}.${b64u({})}.eA`,
+      `SVID ${b64u({ alg: 'ES256', x5c: [Buffer.from(cert.rawData).toString('base64')] })}.${b64u({})}.${Buffer.alloc(64).toString('base64url')}`,
+      `SVID ${b64u({ alg: 'ES256', x5c: ['AAAA'] })}.${b64u(null)}.eA`,
+    ]) {
+      const res = await app.inject({ method: 'GET', url: '/agent/v1/entries', headers: { authorization } });
+      expect(res.statusCode, authorization.slice(0, 40)).toBe(401);
+      expect(res.json()).toMatchObject({ error: 'SPIFFE_UNAUTHENTICATED' });
+    }
+  });
+
+  it('the agent API exists without an admin token (agents authenticate with their SVIDs)', async () => {
+    const ca = await TrustDomainCa.open({ trustDomain: 'example.org' });
+    const s2 = new SpiffeStore({ path: ':memory:' });
+    const noAdmin = await build({ ca, store: s2, issuer: () => 'http://127.0.0.1' });
+    try {
+      expect((await noAdmin.inject({ method: 'GET', url: '/agent/v1/entries' })).json()).toMatchObject({ error: 'SPIFFE_UNAUTHENTICATED' });
+      expect((await noAdmin.inject({ method: 'GET', url: '/admin/v1/entries' })).statusCode).toBe(404);
+    } finally {
+      await noAdmin.close();
+      s2.close();
+    }
+  });
+
+  it('bounds the TPM challenges that anyone may open: expired ones go, and past the limit the answer is 503', () => {
+    let now = 1_000_000;
+    const s = new SpiffeStore({ path: ':memory:', now: () => now });
+    try {
+      for (let i = 0; i < MAX_OPEN_CHALLENGES; i++) s.createTpmChallenge('ab'.repeat(32), [7], 60_000);
+      expect(codeOf(() => s.createTpmChallenge('ab'.repeat(32), [7], 60_000))).toBe('SPIFFE_UNAVAILABLE');
+      now += 61_000; // all expired
+      expect(codeOf(() => s.createTpmChallenge('ab'.repeat(32), [7], 60_000))).toBe('OK');
+    } finally {
+      s.close();
+    }
   });
 
   it('duplicate entries conflict, unknown ids are 404, malformed JSON is 400', async () => {
