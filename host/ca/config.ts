@@ -20,6 +20,8 @@
  *       extension-templates: { build-signer-uri: "{{ .url }}/{{ .job_workflow_ref }}", ... }
  */
 import { CaError } from './errors.js';
+import { parseCiTemplate } from './ci-template.js';
+import { FULCIO_EXTENSIONS, FULCIO_RAW_EXTENSIONS } from './profile.js';
 
 export type IssuerType = 'email' | 'spiffe' | 'uri' | 'username' | 'kubernetes' | 'ci-provider';
 const TYPES: IssuerType[] = ['email', 'spiffe', 'uri', 'username', 'kubernetes', 'ci-provider'];
@@ -112,11 +114,19 @@ export function parseIssuersConfig(doc: Record<string, unknown>): IssuersConfig 
   }
   for (const [k, v] of Object.entries(ci as Record<string, unknown>)) {
     const o = (v ?? {}) as Record<string, unknown>;
-    out.ci.set(k, {
+    const meta: CiMetadata = {
       defaults: (o['default-template-values'] ?? {}) as Record<string, string>,
       ...(typeof o['subject-alternative-name-template'] === 'string' ? { sanTemplate: o['subject-alternative-name-template'] } : {}),
       extensionTemplates: (o['extension-templates'] ?? {}) as Record<string, string>,
-    });
+    };
+    // Checked now, not on the first request: every template in the subset Fulcio's language
+    // that is evaluated (host/ca/ci-template.ts), every extension one the profile can write.
+    for (const [name, tpl] of Object.entries(meta.extensionTemplates)) {
+      if (!(name in FULCIO_EXTENSIONS) && !(name in FULCIO_RAW_EXTENSIONS)) bad(`ci-issuer-metadata ${k}: unknown extension ${name}`);
+      parseCiTemplate(tpl);
+    }
+    if (meta.sanTemplate !== undefined) parseCiTemplate(meta.sanTemplate);
+    out.ci.set(k, meta);
   }
   for (const c of out.issuers.values()) if (c.type === 'ci-provider' && !out.ci.has(c.ciProvider!)) bad(`ci-provider ${c.ciProvider} has no ci-issuer-metadata`);
   return out;

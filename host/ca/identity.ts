@@ -5,6 +5,7 @@
  */
 import type { IssuersConfig } from './config.js';
 import { CaError } from './errors.js';
+import { parseCiTemplate, renderCiTemplate } from './ci-template.js';
 import type { VerifiedToken } from './oidc.js';
 
 export type San = { type: 'uri'; value: string } | { type: 'email'; value: string } | { type: 'username'; value: string };
@@ -31,16 +32,29 @@ function claimStr(claims: Record<string, unknown>, name: string): string {
   return v;
 }
 
-/** Fulcio templates: `{{ .claim }}` (or `{{.claim}}`), from claims first, then defaults. */
+/** A Fulcio CI template (host/ca/ci-template.ts) over the token's claims and the defaults. */
 export function fillTemplate(t: string, claims: Record<string, unknown>, defaults: Record<string, string>): string {
-  return t.replace(/\{\{\s*\.([A-Za-z0-9_]+)\s*\}\}/g, (_, name: string) => {
-    const v = claims[name] ?? defaults[name];
-    if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') throw new CaError('CA_BAD_IDENTITY', `template needs claim ${name}`);
-    return String(v);
-  });
+  return renderCiTemplate(parseCiTemplate(t), claims, defaults);
+}
+
+/**
+ * SAN values go into IA5String fields (RFC 5280 §4.2.1.6): printable ASCII only. Control
+ * characters (a NUL in an email), spaces, non-ASCII and, in a URI, a backslash (which URL
+ * parsers read as "/") would make the name mean different things to different verifiers.
+ */
+function checkSan(p: Principal): Principal {
+  const v = p.san.value;
+  if (p.san.type !== 'username' && (!/^[\x21-\x7e]+$/.test(v) || (p.san.type === 'uri' && v.includes('\\')))) {
+    throw new CaError('CA_BAD_IDENTITY', `the ${p.san.type} identity must be printable ASCII without spaces${p.san.type === 'uri' ? ' or backslashes' : ''}`);
+  }
+  return p;
 }
 
 export function principalFor(t: VerifiedToken, cfg: IssuersConfig): Principal {
+  return checkSan(principalOf(t, cfg));
+}
+
+function principalOf(t: VerifiedToken, cfg: IssuersConfig): Principal {
   const { issuer, claims } = t;
   const sub = claimStr(claims, 'sub');
   const extensions: Record<string, string> = {};
@@ -82,7 +96,12 @@ export function principalFor(t: VerifiedToken, cfg: IssuersConfig): Principal {
     }
     case 'ci-provider': {
       const meta = cfg.ci.get(issuer.ciProvider!)!;
-      for (const [name, tpl] of Object.entries(meta.extensionTemplates)) extensions[name] = fillTemplate(tpl, claims, meta.defaults);
+      for (const [name, tpl] of Object.entries(meta.extensionTemplates)) {
+        const v = fillTemplate(tpl, claims, meta.defaults);
+        // As Fulcio renders them (omitempty): an empty value, an optional claim such as
+        // `environment` defaulting to "", adds no extension.
+        if (v !== '') extensions[name] = v;
+      }
       const san = meta.sanTemplate ? fillTemplate(meta.sanTemplate, claims, meta.defaults) : sub;
       return { san: { type: 'uri', value: san }, challenge: sub, extensions };
     }

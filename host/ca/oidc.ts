@@ -108,15 +108,23 @@ export class TokenVerifier {
     const running = this.inflight.get(key);
     if (running) return running;
     const p = (async () => {
-      const disco = (await fetchJson(`${issuer.issuerUrl.replace(/\/$/, '')}/.well-known/openid-configuration`, issuer)) as { issuer?: unknown; jwks_uri?: unknown };
-      // Discovery §4.3: the document's issuer MUST equal the issuer it was fetched for.
-      if (disco.issuer !== issuer.issuerUrl) throw new CaError('CA_ISSUER_UNREACHABLE', 'discovery document names a different issuer');
-      if (typeof disco.jwks_uri !== 'string') throw new CaError('CA_ISSUER_UNREACHABLE', 'discovery document has no jwks_uri');
-      const jwks = (await fetchJson(disco.jwks_uri, issuer)) as JSONWebKeySet;
-      if (!jwks || !Array.isArray(jwks.keys)) throw new CaError('CA_ISSUER_UNREACHABLE', 'JWKS has no keys');
-      const entry = { jwks: createLocalJWKSet(jwks), fetchedAt: this.now() };
-      this.cache.set(key, entry);
-      return entry;
+      try {
+        const disco = (await fetchJson(`${issuer.issuerUrl.replace(/\/$/, '')}/.well-known/openid-configuration`, issuer)) as { issuer?: unknown; jwks_uri?: unknown } | null;
+        if (typeof disco !== 'object' || disco === null) throw new CaError('CA_ISSUER_UNREACHABLE', 'discovery document is not a JSON object');
+        // Discovery §4.3: the document's issuer MUST equal the issuer it was fetched for.
+        if (disco.issuer !== issuer.issuerUrl) throw new CaError('CA_ISSUER_UNREACHABLE', 'discovery document names a different issuer');
+        if (typeof disco.jwks_uri !== 'string') throw new CaError('CA_ISSUER_UNREACHABLE', 'discovery document has no jwks_uri');
+        const jwks = (await fetchJson(disco.jwks_uri, issuer)) as JSONWebKeySet;
+        if (!jwks || !Array.isArray(jwks.keys) || !jwks.keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k))) throw new CaError('CA_ISSUER_UNREACHABLE', 'JWKS has no list of key objects');
+        const entry = { jwks: createLocalJWKSet(jwks), fetchedAt: this.now() };
+        this.cache.set(key, entry);
+        return entry;
+      } catch (e) {
+        // Whatever the issuer serves (a bad redirect, odd JSON), the client learns the issuer
+        // could not be used: a coded 503, never a 500.
+        if (e instanceof CaError) throw e;
+        throw new CaError('CA_ISSUER_UNREACHABLE', `the issuer ${issuer.issuerUrl} could not be used: ${(e as Error).message}`, { cause: e });
+      }
     })();
     this.inflight.set(key, p);
     try {

@@ -42,6 +42,19 @@ export const FULCIO_EXTENSIONS: Record<string, string> = {
   'build-trigger': '1.3.6.1.4.1.57264.1.20',
   'run-invocation-uri': '1.3.6.1.4.1.57264.1.21',
   'source-repository-visibility-at-signing': '1.3.6.1.4.1.57264.1.22',
+  'deployment-environment': '1.3.6.1.4.1.57264.1.23',
+};
+
+/**
+ * Fulcio's deprecated GitHub extensions (57264.1.2-6): the value as raw bytes, not DER, as 1.1
+ * is. Fulcio's production configuration still fills them for GitHub Actions tokens.
+ */
+export const FULCIO_RAW_EXTENSIONS: Record<string, string> = {
+  'github-workflow-trigger': '1.3.6.1.4.1.57264.1.2',
+  'github-workflow-sha': '1.3.6.1.4.1.57264.1.3',
+  'github-workflow-name': '1.3.6.1.4.1.57264.1.4',
+  'github-workflow-repository': '1.3.6.1.4.1.57264.1.5',
+  'github-workflow-ref': '1.3.6.1.4.1.57264.1.6',
 };
 
 export const VALIDITY_MS = 10 * 60 * 1000;
@@ -147,6 +160,11 @@ export function leafTemplate(ca: IssuingCa, r: LeafRequest): LeafTemplate {
     extensionDer(OID_TOKEN_SUBJECT, false, utf8(r.subject)),
   ];
   for (const [name, value] of Object.entries(r.principal.extensions)) {
+    const raw = FULCIO_RAW_EXTENSIONS[name];
+    if (raw) {
+      extensions.push(extensionDer(raw, false, Buffer.from(value, 'utf8')));
+      continue;
+    }
     const id = FULCIO_EXTENSIONS[name];
     if (!id) throw new CaError('CA_BAD_CONFIG', `unknown Fulcio extension ${name}`);
     extensions.push(extensionDer(id, false, utf8(value)));

@@ -118,7 +118,9 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   // Registered trust domains: their JWT-SVIDs are checked against the registered bundles; every
   // other token goes to the configured OIDC issuers.
   const tdStore = doc.trustDomains !== undefined ? new TrustDomainStore(join(dataDir, 'trust-domains.db')) : undefined;
-  const trustDomains = tdStore ? new TrustDomainRegistry(tdStore, parseTrustDomainsConfig(doc.trustDomains)) : undefined;
+  // Trust domains that a configured issuer (type spiffe) vouches for are never registrable.
+  const reserved = [...issuers.issuers.values(), ...issuers.meta.map((m) => m.config)].filter((i) => i.type === 'spiffe' && i.spiffeTrustDomain).map((i) => i.spiffeTrustDomain!);
+  const trustDomains = tdStore ? new TrustDomainRegistry(tdStore, { ...parseTrustDomainsConfig(doc.trustDomains), reserved }) : undefined;
   const verifier = new IdentityVerifier(new TokenVerifier(issuers), trustDomains, (iss) => issuerFor(issuers, iss) !== undefined);
   const ca = new CodeSigningCa({ issuers, verifier, ...(issuing ? { ca: issuing } : {}), ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
   caRef.current = ca;

@@ -53,6 +53,12 @@ export interface TrustDomainsConfig {
   audience: string;
   /** Accept http://127.0.0.1 OIDC issuers whatever their host (tests, `cairn up` on loopback). */
   insecureLoopbackIssuers: boolean;
+  /**
+   * Trust domains that configured OIDC issuers (type spiffe) already vouch for: never registrable,
+   * or anyone could register one with a bundle of their own and get its identities certified.
+   * Set by the CA from its issuer configuration, not by the trustDomains config.
+   */
+  reserved?: string[];
 }
 
 export function parseTrustDomainsConfig(v: unknown): TrustDomainsConfig {
@@ -135,6 +141,20 @@ export class TrustDomainStore {
     };
   }
 
+  /**
+   * put(r) if the stored registration is still `expected` (same status and request digest, or
+   * none); false if it changed meanwhile. One transaction, so two writers cannot both succeed.
+   */
+  putIf(r: Registration, expected: Registration | undefined): boolean {
+    return this.db.transaction(() => {
+      const now = this.get(r.trustDomain);
+      const same = now === undefined ? expected === undefined : expected !== undefined && now.status === expected.status && now.requestDigest === expected.requestDigest && now.registeredAt === expected.registeredAt;
+      if (!same) return false;
+      this.put(r);
+      return true;
+    })();
+  }
+
   put(r: Registration): void {
     this.db.prepare(`INSERT INTO trust_domains (trust_domain, status, bundle, spiffe_ids, oidc_issuer, token, request_digest, registered_at, activated_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -167,6 +187,14 @@ function requestDigest(trustDomain: string, bundle: unknown, spiffeIds: string[]
 }
 
 const MAX_IDS = 64;
+
+/** Nesting depth of a JSON value, stopping past 64 (canonicalising a deeper one would overflow the stack). */
+function depthOf(v: unknown, d = 0): number {
+  if (d > 64 || typeof v !== 'object' || v === null) return d;
+  let max = d + 1;
+  for (const x of Array.isArray(v) ? v : Object.values(v)) max = Math.max(max, depthOf(x, d + 1));
+  return max;
+}
 
 /**
  * RFC 8555 §8.3: a plain http GET whose body is the answer; the Host header names the trust
@@ -225,6 +253,11 @@ export class TrustDomainRegistry {
     };
     if (typeof req.trustDomain !== 'string' || !/^[a-z0-9.-]{1,255}$/.test(req.trustDomain) || !req.trustDomain.includes('.')) bad('trustDomain must be a DNS-like trust domain name (lower case, with a dot)');
     const td = req.trustDomain as string;
+    // A name, not an address: the http-01 check fetches from it, and must not be pointed at
+    // internal addresses (169.254.169.254, say) to probe them.
+    if (/^[0-9.]+$/.test(td)) bad('trustDomain must be a DNS name, not an IP address');
+    if (this.cfg.reserved?.includes(td)) throw new CaError('CA_CONFLICT', `${td} is the trust domain of an OIDC issuer configured on this CA; it cannot be registered`, { status: 409 });
+    if (depthOf(req.bundle) > 16 || depthOf(req.spiffeIds) > 4) bad('the request is nested too deeply');
     if (typeof req.bundle !== 'object' || req.bundle === null || Array.isArray(req.bundle)) bad('bundle must be a SPIFFE bundle (a JWK Set object)');
     const bundleText = JSON.stringify(req.bundle);
     let bundle: ParsedBundle;
@@ -302,7 +335,9 @@ export class TrustDomainRegistry {
       registeredAt: this.now(),
       ...(needsChallenge ? {} : { activatedAt: this.now() }),
     };
-    this.store.put(registration);
+    // The proof check awaited: write only if the registration is still what was read, so a
+    // request racing a validate cannot replace a registration that became active meanwhile.
+    if (!this.store.putIf(registration, current)) throw new CaError('CA_CONFLICT', `the registration of ${r.td} changed while this request was checked; retry`, { status: 409 });
     if (!token) return { registration };
     const keyAuthorization = `${token}.${r.digest}`;
     if (this.cfg.challenge === 'dns-01') return { registration, challenge: { type: 'dns-01', name: dnsChallengeName(r.td), value: dnsChallengeValue(keyAuthorization), token, keyAuthorization } };
@@ -382,6 +417,8 @@ export class TrustDomainRegistry {
     if (!v) {
       const issuer: IssuerConfig = { issuerUrl, clientId: audience, type: 'spiffe', spiffeTrustDomain: td, skipEmailVerified: false, insecureLoopbackHttp: this.cfg.insecureLoopbackIssuers };
       v = { issuer: issuerUrl, verifier: new TokenVerifier({ issuers: new Map([[issuerUrl, issuer]]), meta: [], ci: new Map() }, this.now) };
+      // Bounded: every registration attempt may name another issuer and audience.
+      if (this.oidc.size >= 256) this.oidc.delete(this.oidc.keys().next().value!);
       this.oidc.set(key, v);
     }
     return v.verifier;
@@ -416,6 +453,7 @@ export class TrustDomainRegistry {
     }
     if (typeof sub !== 'string' || !sub.startsWith('spiffe://')) return undefined;
     const td = /^spiffe:\/\/([^/]+)/.exec(sub)?.[1];
+    if (td && this.cfg.reserved?.includes(td)) return undefined; // a configured issuer's: never a registration's
     const keys = td ? this.keysOf(td) : undefined;
     if (!td || !keys) return undefined;
     const reg = this.store.get(td)!;

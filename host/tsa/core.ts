@@ -163,6 +163,8 @@ export class TimestampAuthority {
    */
   private readonly wholeSeconds: boolean;
   private readonly certsField: Uint8Array;
+  private readonly validFrom: number;
+  private readonly validTo: number;
   private readonly sid: Uint8Array;
   private readonly staticAttrs: Uint8Array[];
   private readonly mdAttrPrefix: Uint8Array;
@@ -182,6 +184,8 @@ export class TimestampAuthority {
     const leaf = new X509Certificate(leafDer);
     assertTimestampingEku(leafDer);
     if (leaf.ca) throw new TsaError('TSA_BAD_IDENTITY', 'the TSA certificate must not be a CA');
+    this.validFrom = new Date(leaf.validFrom).getTime();
+    this.validTo = new Date(leaf.validTo).getTime();
     const spki = leaf.publicKey.export({ type: 'spki', format: 'der' });
     if (!bytesEqual(new Uint8Array(spki), opts.signer.publicKeySpki)) {
       throw new TsaError('TSA_BAD_IDENTITY', 'the TSA certificate does not carry the signing key');
@@ -245,6 +249,9 @@ export class TimestampAuthority {
 
   /** A granted TimeStampResp carrying a freshly signed TimeStampToken. */
   async respond(req: TimeStampRequest, serial: bigint, genTime: Date): Promise<Uint8Array> {
+    // A token whose genTime is outside the TSA certificate's validity verifies nowhere (openssl,
+    // Cairn): refuse to make one (RFC 3161 §2.4.2 systemFailure) rather than hand it out.
+    if (genTime.getTime() < this.validFrom || genTime.getTime() > this.validTo) throw new TsaRefusal('systemFailure', 'the TSA certificate is not valid now');
     const tst = this.tstInfo(req, serial, genTime);
     const md = createHash(this.scheme.digest).update(tst).digest();
     const attrs = [...this.staticAttrs, seq(this.mdAttrPrefix, set(octets(md)))].sort(compareBytes);

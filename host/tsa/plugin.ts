@@ -64,7 +64,7 @@ const binary = { type: 'string', format: 'binary' } as const;
 /** Map the JSON form onto a TimeStampRequest; refusals carry RFC 3161 failInfo like the DER form. */
 function fromJson(body: JsonRequest): TimeStampRequest {
   const alg = body.hashAlgorithm.toLowerCase().replace('-', '');
-  if (!(alg in HASH_LENGTH)) throw new TsaRefusal('badAlg', `hash algorithm ${body.hashAlgorithm} is not accepted`);
+  if (!Object.hasOwn(HASH_LENGTH, alg)) throw new TsaRefusal('badAlg', `hash algorithm ${body.hashAlgorithm} is not accepted`);
   const hashAlgorithm = alg as HashName;
   if (!/^[A-Za-z0-9+/]*={0,2}$/.test(body.artifactHash)) throw new TsaRefusal('badDataFormat', 'artifactHash is not base64');
   const hashedMessage = new Uint8Array(Buffer.from(body.artifactHash, 'base64'));
@@ -74,6 +74,9 @@ function fromJson(body: JsonRequest): TimeStampRequest {
   };
   if (body.tsaPolicyOID !== undefined) req.policy = body.tsaPolicyOID;
   if (body.nonce !== undefined) {
+    // JSON numbers past 2^53 are not exact, and 1e400 parses to Infinity (which the schema's
+    // integer check lets through): only safe integers name a nonce here.
+    if (typeof body.nonce === 'number' && !Number.isSafeInteger(body.nonce)) throw new TsaRefusal('badRequest', 'a JSON number nonce must be an integer below 2^53 (give larger ones as a decimal string)');
     const n = BigInt(body.nonce);
     if (n >= 1n << 256n) throw new TsaRefusal('badRequest', 'nonce too large');
     req.nonce = n;

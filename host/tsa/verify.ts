@@ -16,7 +16,7 @@
  */
 import { createPublicKey, verify as cryptoVerify, X509Certificate, constants, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, ExtendedKeyUsage, SubjectKeyIdentifier } from '@peculiar/asn1-x509';
+import { Certificate, ExtendedKeyUsage, KeyUsage, KeyUsageFlags, SubjectKeyIdentifier } from '@peculiar/asn1-x509';
 import {
   bytesEqual, checkDer, children, decodeInteger, decodeOid, expectTag, readTlv, tlvBytes, valueBytes, type Tlv,
 } from './der.js';
@@ -279,6 +279,21 @@ function checkEkuUncached(cert: ParsedCert): void {
   }
   if (ekus.length !== 1 || ekus[0] !== OID_KP_TIMESTAMPING) {
     fail('TSA_BAD_EKU', 'TSA certificate extendedKeyUsage must be exactly id-kp-timeStamping (RFC 3161 §2.3)');
+  }
+  // A keyUsage, if present, may allow only signing: digitalSignature and/or nonRepudiation, as
+  // OpenSSL's timestamp-signing purpose requires. A key for encipherment or certificate signing
+  // does not sign timestamps.
+  const ku = cert.asn.tbsCertificate.extensions?.find((e) => e.extnID === '2.5.29.15');
+  if (ku) {
+    let bits: KeyUsage;
+    try {
+      bits = AsnConvert.parse(ku.extnValue, KeyUsage);
+    } catch (e) {
+      return fail('TSA_MALFORMED', 'malformed keyUsage', e);
+    }
+    const allowed = KeyUsageFlags.digitalSignature | KeyUsageFlags.nonRepudiation;
+    const v = bits.toNumber();
+    if (v === 0 || (v & ~allowed) !== 0) fail('TSA_BAD_EKU', 'TSA certificate keyUsage must allow only digitalSignature and/or nonRepudiation');
   }
 }
 

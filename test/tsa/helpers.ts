@@ -25,7 +25,7 @@ export interface TestPki {
   rootKeys: webcrypto.CryptoKeyPair;
 }
 
-export async function makePki(opts: { ekus?: string[]; ekuCritical?: boolean; noEku?: boolean; notAfter?: Date; notBefore?: Date } = {}): Promise<TestPki> {
+export async function makePki(opts: { ekus?: string[]; ekuCritical?: boolean; noEku?: boolean; notAfter?: Date; notBefore?: Date; keyUsage?: number } = {}): Promise<TestPki> {
   const subtle = webcrypto.subtle;
   const rootKeys = (await subtle.generateKey(alg, false, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
   const leafKeys = (await subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
@@ -40,6 +40,7 @@ export async function makePki(opts: { ekus?: string[]; ekuCritical?: boolean; no
     await x509.SubjectKeyIdentifierExtension.create(leafKeys.publicKey as never, false, wc),
   ];
   if (!opts.noEku) exts.push(new x509.ExtendedKeyUsageExtension(opts.ekus ?? [OID_KP_TIMESTAMPING], opts.ekuCritical ?? true));
+  if (opts.keyUsage !== undefined) exts.push(new x509.KeyUsagesExtension(opts.keyUsage, true));
   const leaf = await x509.X509CertificateGenerator.create({
     serialNumber: '02', subject: 'CN=Test TSA', issuer: root.subject,
     notBefore: opts.notBefore ?? new Date(now - DAY), notAfter: opts.notAfter ?? new Date(now + 365 * DAY),

@@ -123,6 +123,17 @@ describe('POST /api/v1/timestamp with hostile DER', () => {
     expect(res.statusCode).toBe(413);
     expect(res.json()).toMatchObject({ error: 'BODY_TOO_LARGE' });
   });
+  it('a JSON nonce that is not a safe integer (1e400 parses to Infinity) is a badRequest rejection, not a 500', async () => {
+    const artifactHash = Buffer.alloc(32, 1).toString('base64');
+    for (const nonce of ['1e400', '-1e400']) {
+      const res = await app.inject({ method: 'POST', url: '/api/v1/timestamp', headers: { 'content-type': 'application/json' }, payload: `{"artifactHash":"${artifactHash}","hashAlgorithm":"sha256","nonce":${nonce}}` });
+      expect(res.statusCode, nonce).toBe(400);
+      expect(statusOf(new Uint8Array(res.rawPayload)).failInfo).toEqual(['badRequest']);
+    }
+    const proto = await app.inject({ method: 'POST', url: '/api/v1/timestamp', headers: { 'content-type': 'application/json' }, payload: { artifactHash, hashAlgorithm: 'constructor' } });
+    expect(statusOf(new Uint8Array(proto.rawPayload)).failInfo).toEqual(['badAlg']);
+  });
+
   it('random garbage never yields a 5xx', async () => {
     for (let i = 0; i < 200; i++) {
       const len = 1 + ((i * 7919) % 300);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TimestampAuthority, type AuthorityOptions } from '../../host/tsa/core.js';
+import { messageImprintDer, TimestampAuthority, type AuthorityOptions } from '../../host/tsa/core.js';
 import { algorithmIdentifier, integer, octets, oid, seq, tlv } from '../../host/tsa/encode.js';
 import { TsaError } from '../../host/tsa/errors.js';
 import { createTsaIdentity, pemCertificates, type TsaIdentity } from '../../host/tsa/keys.js';
@@ -173,6 +173,17 @@ describe('TimestampAuthority refuses a bad identity', () => {
     const opts: AuthorityOptions = { signer: keySignerFromKeyObject(pki.leafKey), certificates: [pki.leafDer, pki.rootDer] };
     expect(() => new TimestampAuthority(opts)).toThrow(expect.objectContaining({ code: 'TSA_BAD_EKU' }));
   });
+  it('signs nothing outside its certificate\'s validity (a token no verifier would accept): systemFailure', async () => {
+    const { identity } = await createTsaIdentity();
+    const tsa = new TimestampAuthority(identity);
+    const digest = Buffer.alloc(32, 7);
+    const request = { hashAlgorithm: 'sha256' as const, hashedMessage: new Uint8Array(digest), messageImprintDer: messageImprintDer('sha256', new Uint8Array(digest)), certReq: false };
+    expect((await tsa.respond(request, 1n, new Date())).length).toBeGreaterThan(0);
+    for (const when of [new Date(Date.now() - 3 * 86_400_000), new Date(Date.now() + 11 * 365 * 86_400_000)]) {
+      await expect(tsa.respond(request, 2n, when)).rejects.toMatchObject({ failInfo: 'systemFailure' });
+    }
+  });
+
   it('a cert that does not carry the signing key', async () => {
     const a = await createTsaIdentity();
     const b = await createTsaIdentity();

@@ -265,9 +265,20 @@ describe('each signed-attribute and certificate check on its own (forged tokens)
     ['no EKU', { noEku: true }],
     ['EKU with codeSigning too', { ekus: [OID_KP_TIMESTAMPING, '1.3.6.1.5.5.7.3.3'] }],
     ['EKU codeSigning only', { ekus: ['1.3.6.1.5.5.7.3.3'] }],
+    // keyUsage, when present, may allow signing only (OpenSSL's timestamp-signing purpose).
+    // (@peculiar/x509 KeyUsageFlags: digitalSignature 1, nonRepudiation 2, keyEncipherment 4, keyCertSign 32)
+    ['keyUsage keyEncipherment only', { keyUsage: 4 }],
+    ['keyUsage digitalSignature and keyCertSign', { keyUsage: 1 | 32 }],
   ])('%s -> TSA_BAD_EKU', async (_name, p) => {
     const bad = await makePki(p);
     expect(code(() => verifyTimestampToken(forgeToken(bad), trust(bad)))).toBe('TSA_BAD_EKU');
+  });
+
+  it('keyUsage digitalSignature (with nonRepudiation or not) is accepted', async () => {
+    for (const keyUsage of [1, 1 | 2]) {
+      const ok = await makePki({ keyUsage });
+      expect(code(() => verifyTimestampToken(forgeToken(ok), trust(ok)))).toBe('OK');
+    }
   });
 
   it('a cert appended to the bag cannot stand in for the signer', async () => {
