@@ -50,7 +50,14 @@ export function writeTrustFiles(opts: WriteTrustFilesOptions): WrittenTrustFiles
   writeIfChanged(signingConfigPath, configBytes);
   const out: WrittenTrustFiles = { trustedRootPath, signingConfigPath, trustedRoot, signingConfig };
   if (opts.tufRepoDir !== undefined) {
-    if (!existsSync(join(opts.tufRepoDir, 'repo.json'))) initRepo(opts.tufRepoDir, { now, ...opts.tufInit });
+    if (!existsSync(join(opts.tufRepoDir, 'repo.json'))) {
+      try {
+        initRepo(opts.tufRepoDir, { now, ...opts.tufInit });
+      } catch (e) {
+        // Another process initialised it first (initRepo runs under the repository's lock).
+        if (!(e instanceof TrustError && e.code === 'TUF_REPO_STATE' && existsSync(join(opts.tufRepoDir, 'repo.json')))) throw e;
+      }
+    }
     out.tuf = addTargets(
       opts.tufRepoDir,
       [

@@ -16,7 +16,7 @@
  * targets metadata, then snapshot, then timestamp) so a client reading concurrently never sees a
  * timestamp that points at something not yet published.
  */
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TrustError } from './errors.js';
 import {
@@ -76,6 +76,13 @@ interface RepoState {
 }
 
 export function initRepo(dir: string, opts: InitOptions = {}): RepoStatus {
+  // Under the writer's lock: two first starts at once (`cairn up` and `cairn tuf init`) must not
+  // both create keys and a root.
+  mkdirSync(dir, { recursive: true });
+  return holdingLock(dir, () => initRepoLocked(dir, opts));
+}
+
+function initRepoLocked(dir: string, opts: InitOptions): RepoStatus {
   if (existsSync(join(dir, 'repo.json'))) throw new TrustError('TUF_REPO_STATE', `${dir} already holds a TUF repository`);
   const now = opts.now ?? new Date();
   const config: RepoConfig = { expires: { ...DEFAULT_EXPIRES, ...opts.expires } };
@@ -154,9 +161,17 @@ export function refresh(dir: string, opts: { now?: Date; snapshot?: boolean } = 
     const state = loadRepo(dir);
     const now = opts.now ?? new Date();
     if (opts.snapshot === false) publishTimestamp(state, now);
+    // targets.json expires too (90 days by default): re-signed here once half its life is gone,
+    // or clients refuse every update after it ("targets.json is expired").
+    else if (isDue(state, 'targets', now, 0.5)) publishTargets(state, state.targets.signed.targets, now, state.targets.signed.version + 1);
     else publishSnapshotAndTimestamp(state, now);
     return status(state);
   });
+}
+
+/** Less than `fraction` of the role's configured lifetime is left. */
+function isDue(state: RepoState, role: RoleName, now: Date, fraction: number): boolean {
+  return Date.parse(state[role].signed.expires) - now.getTime() < state.config.expires[role] * 1000 * fraction;
 }
 
 /**
@@ -168,10 +183,19 @@ export function refreshIfDue(dir: string, opts: { now?: Date; fraction?: number 
     const state = loadRepo(dir);
     const now = opts.now ?? new Date();
     const f = opts.fraction ?? 0.5;
-    const due = (role: 'snapshot' | 'timestamp') => Date.parse(state[role].signed.expires) - now.getTime() < state.config.expires[role] * 1000 * f;
-    if (due('snapshot')) publishSnapshotAndTimestamp(state, now);
+    const due = (role: RoleName) => isDue(state, role, now, f);
+    let wrote = false;
+    // The root and targets expire as well (365 and 90 days by default), and every key is local
+    // to this repository: re-signed like the others, so a stack left running keeps updating.
+    if (due('root')) {
+      const old = state.root.signed;
+      publishNextRoot(state, { ...old, version: old.version + 1, expires: expiryAfter(now, state.config.expires.root) });
+      wrote = true;
+    }
+    if (due('targets')) publishTargets(state, state.targets.signed.targets, now, state.targets.signed.version + 1);
+    else if (due('snapshot')) publishSnapshotAndTimestamp(state, now);
     else if (due('timestamp')) publishTimestamp(state, now);
-    else return false;
+    else return wrote;
     return true;
   });
 }
@@ -376,24 +400,73 @@ function readJson(path: string): unknown {
 }
 
 /**
- * One writer at a time (`cairn up` and a cron `cairn tuf refresh` may overlap): an exclusive
- * lock file holding the owner's pid. A lock left by a process that no longer exists is taken over.
+ * One writer at a time (`cairn up` and a cron `cairn tuf refresh` may overlap): a lock file
+ * holding the owner's pid (holdingLock).
  */
 function withLock<T>(dir: string, fn: () => T): T {
   if (!existsSync(join(dir, 'repo.json'))) throw new TrustError('TUF_REPO_STATE', `${dir} is not a TUF repository (run \`cairn tuf init\`)`);
+  return holdingLock(dir, fn);
+}
+
+let lockWaitMs = 15_000;
+/** How long a writer waits for another to release the repository (tests shorten it). */
+export function setTufLockWait(ms: number): void {
+  lockWaitMs = ms;
+}
+const sleepSync = (ms: number): void => {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+};
+
+/**
+ * The lock is made by link(2) from a file that already holds the pid, so it never exists empty
+ * (a reader would take an empty one for stale). A writer that finds it held waits, up to
+ * lockWaitMs (15 s). A lock whose process is gone is moved aside by rename(2), which only one
+ * contender can do to a given file, and the one that moved it checks that it moved the stale lock
+ * it saw and not a fresh one another contender had just made (which it puts back).
+ */
+function holdingLock<T>(dir: string, fn: () => T): T {
   const lock = join(dir, '.lock');
-  for (let attempt = 0; ; attempt++) {
-    try {
-      const fd = openSync(lock, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
-      break;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw new TrustError('TUF_REPO_STATE', `${dir} is locked by another writer`, { cause: err });
-      const pid = Number(readFileSync(lock, 'utf8'));
-      if (Number.isSafeInteger(pid) && pid > 0 && pidAlive(pid)) throw new TrustError('TUF_REPO_STATE', `${dir} is locked by process ${pid}`);
-      rmSync(lock, { force: true }); // stale lock from a crashed writer
+  const mine = join(dir, `.lock.${process.pid}.${Math.random().toString(36).slice(2)}`);
+  writeFileSync(mine, String(process.pid), { mode: 0o600 });
+  const deadline = Date.now() + lockWaitMs;
+  try {
+    for (;;) {
+      try {
+        linkSync(mine, lock);
+        break;
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new TrustError('TUF_REPO_STATE', `cannot lock ${dir}`, { cause: err });
+      }
+      let holder: string;
+      try {
+        holder = readFileSync(lock, 'utf8');
+      } catch {
+        continue; // released meanwhile
+      }
+      const pid = Number(holder);
+      if (Number.isSafeInteger(pid) && pid > 0 && !pidAlive(pid)) {
+        const aside = `${mine}.stale`;
+        try {
+          renameSync(lock, aside);
+          if (readFileSync(aside, 'utf8') !== holder) {
+            // Not the stale lock any more: someone's fresh one. Put it back if nothing replaced it.
+            try {
+              linkSync(aside, lock);
+            } catch {
+              /* another lock exists now; the moved one's owner finishes under its own */
+            }
+          }
+          rmSync(aside, { force: true });
+        } catch {
+          /* another contender moved it first */
+        }
+        continue;
+      }
+      if (Date.now() > deadline) throw new TrustError('TUF_REPO_STATE', `${dir} is locked by process ${holder || '?'}`);
+      sleepSync(50);
     }
+  } finally {
+    rmSync(mine, { force: true });
   }
   try {
     return fn();

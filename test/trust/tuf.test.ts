@@ -11,7 +11,7 @@ import { toTrustMaterial } from '@sigstore/verify';
 import { buildTrustedRoot, serializeTrustFile } from '../../host/trust/trust-files.js';
 import { canonicalJson } from '../../host/trust/canonical-json.js';
 import { build } from '../../host/trust/tuf-plugin.js';
-import { addTargets, bumpRoot, initRepo, refresh, refreshIfDue, repoStatus, rotateKey } from '../../host/trust/tuf-repo.js';
+import { addTargets, bumpRoot, initRepo, refresh, refreshIfDue, repoStatus, rotateKey, setTufLockWait } from '../../host/trust/tuf-repo.js';
 import { keyIdOf, type RootMeta, type Signed } from '../../host/trust/tuf.js';
 import { TrustError } from '../../host/trust/errors.js';
 
@@ -195,9 +195,13 @@ describe('TUF repository operations', () => {
     }
     expect(addTargets(repo, [{ name: 'sub/dir.json', data: Buffer.from('{}') }]).changed).toBe(true);
     expect(addTargets(repo, [{ name: 'sub/dir.json', data: Buffer.from('{}') }]).changed).toBe(false);
-    // A live writer's lock is respected; a stale one (dead pid) is taken over.
+    // A live writer's lock is waited for (here 200 ms), then refused; a stale one (dead pid) is taken over.
+    setTufLockWait(200);
     writeFileSync(join(repo, '.lock'), String(process.pid));
+    const t0 = Date.now();
     expect(code(() => refresh(repo))).toBe('TUF_REPO_STATE');
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
+    setTufLockWait(15_000);
     writeFileSync(join(repo, '.lock'), '2147483646');
     expect(refresh(repo).versions.timestamp).toBeGreaterThan(1);
     const root = JSON.parse(readFileSync(join(repo, 'metadata', 'root.json'), 'utf8')) as Signed<RootMeta>;
@@ -214,6 +218,28 @@ describe('TUF repository operations', () => {
     expect(repoStatus(repo).versions).toMatchObject({ snapshot: 1, timestamp: 2 });
     expect(refreshIfDue(repo, { now: new Date(t.getTime() + 50_000_000) })).toBe(true); // snapshot past half of 1 day
     expect(repoStatus(repo).versions).toMatchObject({ snapshot: 2, timestamp: 3 });
+  });
+
+  it('targets and root are re-signed too before they expire (90 and 365 days), by refreshIfDue and by refresh', () => {
+    const repo = fresh('due-long');
+    const t = new Date('2026-03-01T00:00:00Z');
+    const day = 86_400_000;
+    initRepo(repo, { now: t });
+    const expires = (role: string) => Date.parse((JSON.parse(readFileSync(join(repo, 'metadata', `${role}.json`), 'utf8')) as { signed: { expires: string } }).signed.expires);
+    expect(refreshIfDue(repo, { now: new Date(t.getTime() + 40 * day) })).toBe(true); // the 7-day snapshot, not targets
+    expect(repoStatus(repo).versions.targets).toBe(1);
+    expect(refreshIfDue(repo, { now: new Date(t.getTime() + 46 * day) })).toBe(true); // past half of 90 days
+    expect(repoStatus(repo).versions.targets).toBe(2);
+    expect(expires('targets')).toBeGreaterThan(t.getTime() + 120 * day); // a client at day 91 still updates
+    expect(repoStatus(repo).versions.root).toBe(1);
+    expect(refreshIfDue(repo, { now: new Date(t.getTime() + 183 * day) })).toBe(true); // past half of 365 days
+    expect(repoStatus(repo).versions.root).toBe(2);
+    expect(expires('root')).toBeGreaterThan(t.getTime() + 500 * day);
+    // The cron command does the same for targets.
+    const repo2 = fresh('due-cron');
+    initRepo(repo2, { now: t });
+    refresh(repo2, { now: new Date(t.getTime() + 50 * day) });
+    expect(repoStatus(repo2).versions.targets).toBe(2);
   });
 });
 
