@@ -232,18 +232,36 @@ function rotateKeyLocked(dir: string, role: RoleName, opts: { now?: Date; thresh
   for (const [id, k] of Object.entries(old.keys)) if (inUse.has(id)) keys[id] = k;
   for (const s of added) keys[s.keyid] = s.publicKey;
   try {
+    // First the rotated role, signed by its old AND its new keys: valid under root N and root
+    // N+1 alike. A crash before root N+1 is written, or a client fetching between the writes,
+    // then still finds a repository whose every role meets its threshold.
+    if (role !== 'root') {
+      const bridging: RootMeta = { ...old, keys: { ...old.keys, ...Object.fromEntries(added.map((a) => [a.keyid, a.publicKey])) }, roles: { ...old.roles, [role]: { keyids: [...old.roles[role].keyids, ...added.map((a) => a.keyid)], threshold: old.roles[role].threshold } } };
+      const current = state.root;
+      state.root = { ...current, signed: bridging };
+      try {
+        republish(state, role, now);
+      } finally {
+        state.root = current;
+      }
+    }
     publishNextRoot(state, { ...old, version: old.version + 1, expires: expiryAfter(now, state.config.expires.root), keys, roles });
   } catch (err) {
     // Nothing was published: do not leave unused private keys behind.
     for (const s of added) rmSync(join(dir, 'keys', `${s.keyid}.pem`), { force: true });
     throw err;
   }
-  if (role === 'targets') publishTargets(state, state.targets.signed.targets, now, state.targets.signed.version + 1);
-  else if (role === 'snapshot') publishSnapshotAndTimestamp(state, now);
-  else if (role === 'timestamp') publishTimestamp(state, now);
+  if (role !== 'root') republish(state, role, now);
   const retired = retiredFromRole.filter((id) => !inUse.has(id));
   for (const id of retired) rmSync(join(dir, 'keys', `${id}.pem`), { force: true });
   return { ...status(state), retired, added: added.map((s) => s.keyid) };
+}
+
+/** A new version of `role`'s metadata, same content, signed as state.root says (and what depends on it). */
+function republish(state: RepoState, role: Exclude<RoleName, 'root'>, now: Date): void {
+  if (role === 'targets') publishTargets(state, state.targets.signed.targets, now, state.targets.signed.version + 1);
+  else if (role === 'snapshot') publishSnapshotAndTimestamp(state, now);
+  else publishTimestamp(state, now);
 }
 
 /**

@@ -220,6 +220,25 @@ describe('TUF repository operations', () => {
     expect(repoStatus(repo).versions).toMatchObject({ snapshot: 2, timestamp: 3 });
   });
 
+  it('a key rotation first publishes the role signed by old and new keys, so a crash before root N+1 leaves a valid repository', () => {
+    const repo = fresh('rotate-bridge');
+    initRepo(repo);
+    const root1 = JSON.parse(readFileSync(join(repo, 'metadata', '1.root.json'), 'utf8')) as Signed<RootMeta>;
+    const before = repoStatus(repo).versions.targets;
+    rotateKey(repo, 'targets');
+    const root2 = JSON.parse(readFileSync(join(repo, 'metadata', '2.root.json'), 'utf8')) as Signed<RootMeta>;
+    // The version right after the old one is the bridge: signed by the old targets key (valid
+    // under root 1) and the new one (valid under root 2); it was written before root 2.
+    const bridge = JSON.parse(readFileSync(join(repo, 'metadata', `${before + 1}.targets.json`), 'utf8')) as Signed<{ version: number }>;
+    const signers = bridge.signatures.map((x) => x.keyid).sort();
+    expect(signers).toEqual([...root1.signed.roles.targets.keyids, ...root2.signed.roles.targets.keyids].sort());
+    expect(root1.signed.roles.targets.keyids).not.toEqual(root2.signed.roles.targets.keyids);
+    // Afterwards the role is signed by its new key alone.
+    const current = JSON.parse(readFileSync(join(repo, 'metadata', 'targets.json'), 'utf8')) as Signed<{ version: number }>;
+    expect(current.signatures.map((x) => x.keyid)).toEqual(root2.signed.roles.targets.keyids);
+    expect(repoStatus(repo).versions.root).toBe(2); // every role still meets its threshold
+  });
+
   it('targets and root are re-signed too before they expire (90 and 365 days), by refreshIfDue and by refresh', () => {
     const repo = fresh('due-long');
     const t = new Date('2026-03-01T00:00:00Z');
@@ -263,7 +282,8 @@ describe('cairn tuf CLI', () => {
     }
     const last = JSON.parse(out.at(-1)!);
     expect(out).toHaveLength(5);
-    expect(last.versions).toEqual({ root: 2, targets: 2, snapshot: 3, timestamp: 4 });
+    // rotate-key snapshot: a bridging snapshot (old + new keys) before root 2, then one with the new key.
+    expect(last.versions).toEqual({ root: 2, targets: 2, snapshot: 4, timestamp: 5 });
     expect(Object.keys(last.targets)).toEqual(['trusted_root.json']);
     const day = Date.parse(JSON.parse(out[0]!).expires.timestamp) - Date.now();
     expect(day).toBeGreaterThan(86400_000);
