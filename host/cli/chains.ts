@@ -79,12 +79,26 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   } catch (cause) {
     throw new SignerError('SIGNER_BAD_INPUT', `${file} is not JSON`, { cause });
   }
-  const r = run as { kind?: string; status?: { results?: { name?: unknown; value?: unknown }[] } };
+  const r = run as { kind?: string; status?: { results?: unknown; taskRuns?: Record<string, { status?: { results?: unknown } }> } };
   // TEP-0089: SPIRE-signed results must verify against the trust bundle before anything is signed
-  // (with no --trust-bundle, signed results cannot chain and are refused).
-  if (r.kind === 'TaskRun') verifySpireResults(r.status?.results ?? [], await trustBundle(o));
+  // (with no --trust-bundle, signed results cannot chain and are refused). With a trust bundle,
+  // results must be signed: a run without an SVID could be one whose signatures were stripped.
+  // A PipelineRun's subjects come from its child TaskRuns' results, so each child is checked.
+  const bundle = await trustBundle(o);
+  const checkResults = (results: unknown, what: string): void => {
+    if (results !== undefined && !Array.isArray(results)) throw new SignerError('SIGNER_BAD_INPUT', `${what}: status.results is not a list`);
+    const list = ((results as unknown[] | undefined) ?? []).filter((x): x is { name?: unknown; value?: unknown } => typeof x === 'object' && x !== null);
+    const verdict = verifySpireResults(list, bundle);
+    if (verdict === 'absent' && bundle.length > 0) throw new SignerError('SIGNER_RESULTS_UNVERIFIED', `${what}: --trust-bundle requires SPIRE-signed results (TEP-0089), and this run has no SVID result`);
+  };
+  if (r.kind === 'TaskRun') checkResults(r.status?.results, file);
+  else if (r.kind === 'PipelineRun' && bundle.length > 0) {
+    for (const [name, child] of Object.entries(r.status?.taskRuns ?? {})) checkResults(child?.status?.results, `${file} (TaskRun ${name})`);
+  }
   const p = tektonProvenance(run, o.builderId);
   if (p.subjects.length === 0) throw new SignerError('SIGNER_BAD_INPUT', `${file}: no subjects (no Chains type-hinted results)`);
+  // The name is the run's, from its JSON: only a plain file-name component may become part of a path.
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(p.name) || p.name.includes('..')) throw new SignerError('SIGNER_BAD_INPUT', `${file}: metadata.name ${JSON.stringify(p.name.slice(0, 80))} is not a Kubernetes object name`);
   const endpoints = await readSigningConfig(o.signingConfig);
   const src = identity(o);
   await mkdir(outDir, { recursive: true });
@@ -113,7 +127,15 @@ export async function watchOnce(dir: string, outDir: string, o: SignerCli): Prom
       continue; // being written, or not an object: try again next pass
     }
     if (!uid || state.signed[uid]) continue;
-    const r = await signTektonFile(file, outDir, o);
+    let r;
+    try {
+      r = await signTektonFile(file, outDir, o);
+    } catch (e) {
+      // One object that cannot be signed (no type-hinted results, unverified results, a service
+      // down) must not stop the others: report it and go on; it is tried again next pass.
+      process.stderr.write(`cairn chains watch: ${name}: ${(e as { code?: string }).code ?? 'ERROR'}: ${(e as Error).message}\n`);
+      continue;
+    }
     state.signed[uid] = { file: name, bundles: r.bundles, at: new Date().toISOString() };
     // Persist after every object: a crash never re-signs what was already signed.
     await writeJson(statePath, state);

@@ -3,8 +3,9 @@
  * against Cairn or against Sigstore's public instances): Fulcio v2 signingCert, Rekor v1 entries,
  * RFC 3161 timestamps, and the signing_config.json that names them.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { checkDer } from '../tsa/der.js';
 import { algorithmIdentifier, integer, octets, seq } from '../tsa/encode.js';
 import { HASH_OIDS } from '../tsa/oids.js';
 import { SignerError } from './errors.js';
@@ -42,7 +43,7 @@ export async function readSigningConfig(path: string): Promise<Endpoints> {
   const now = Date.now();
   const pick = (k: string, versions: number[]): string | undefined =>
     (cfg[k] ?? [])
-      .filter((s) => versions.includes(s.majorApiVersion ?? 1) && (!s.validFor?.end || Date.parse(s.validFor.end) > now))
+      .filter((s) => versions.includes(s.majorApiVersion ?? 1) && (!s.validFor?.start || Date.parse(s.validFor.start) <= now) && (!s.validFor?.end || Date.parse(s.validFor.end) > now))
       .sort((a, b) => (b.validFor?.start ?? '').localeCompare(a.validFor?.start ?? ''))[0]?.url;
   const ca = pick('caUrls', [1]);
   // The highest Rekor API version the config offers wins (SigningConfig: clients pick the newest
@@ -54,6 +55,15 @@ export async function readSigningConfig(path: string): Promise<Endpoints> {
   return { ca, log, ...(v2 ? { logVersion: 2 as const } : {}), ...(tsa ? { tsa } : {}) };
 }
 
+/** The JSON body of a response, or a coded error naming who sent something else. */
+async function jsonOf(res: Response, code: 'SIGNER_CA_FAILED' | 'SIGNER_LOG_FAILED', who: string): Promise<unknown> {
+  try {
+    return await res.json();
+  } catch (cause) {
+    throw new SignerError(code, `${who} answered with something that is not JSON`, { cause });
+  }
+}
+
 /** Fulcio POST /api/v2/signingCert with a public key and its proof of possession. Returns DER, leaf first. */
 export async function requestCertificate(caUrl: string, token: string, publicKeyPem: string, proof: Uint8Array): Promise<Buffer[]> {
   const res = await post(
@@ -63,10 +73,20 @@ export async function requestCertificate(caUrl: string, token: string, publicKey
     'application/json',
     'SIGNER_CA_FAILED',
   );
-  const j = (await res.json()) as { signedCertificateEmbeddedSct?: { chain?: { certificates?: string[] } }; signedCertificateDetachedSct?: { chain?: { certificates?: string[] } } };
-  const pems = (j.signedCertificateEmbeddedSct ?? j.signedCertificateDetachedSct)?.chain?.certificates;
-  if (!pems?.length) throw new SignerError('SIGNER_CA_FAILED', 'the CA returned no certificate chain');
-  return pems.map((p) => Buffer.from(p.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64'));
+  const j = (await jsonOf(res, 'SIGNER_CA_FAILED', 'the CA')) as { signedCertificateEmbeddedSct?: { chain?: { certificates?: unknown } }; signedCertificateDetachedSct?: { chain?: { certificates?: unknown } } } | null;
+  const pems = (j?.signedCertificateEmbeddedSct ?? j?.signedCertificateDetachedSct)?.chain?.certificates;
+  if (!Array.isArray(pems) || pems.length === 0 || !pems.every((p) => typeof p === 'string')) throw new SignerError('SIGNER_CA_FAILED', 'the CA returned no certificate chain');
+  const ders = (pems as string[]).map((p) => Buffer.from(p.replace(/-----(BEGIN|END) CERTIFICATE-----|\s+/g, ''), 'base64'));
+  // The leaf must be a certificate, and for the key this signer asked about: anything else would
+  // make a bundle that no verifier accepts.
+  let leafSpki: Buffer;
+  try {
+    leafSpki = new X509Certificate(ders[0]!).publicKey.export({ format: 'der', type: 'spki' });
+  } catch (cause) {
+    throw new SignerError('SIGNER_CA_FAILED', 'the CA returned a leaf that is not a certificate', { cause });
+  }
+  if (!leafSpki.equals(createPublicKey(publicKeyPem).export({ format: 'der', type: 'spki' }))) throw new SignerError('SIGNER_CA_FAILED', 'the CA certified another key than the one requested');
+  return ders;
 }
 
 export interface RekorV1Entry {
@@ -80,16 +100,22 @@ export interface RekorV1Entry {
 
 export async function createLogEntry(logUrl: string, proposed: unknown): Promise<RekorV1Entry> {
   const res = await post(`${logUrl.replace(/\/$/, '')}/api/v1/log/entries`, JSON.stringify(proposed), 'application/json', 'application/json', 'SIGNER_LOG_FAILED');
-  const j = (await res.json()) as Record<string, Omit<RekorV1Entry, 'uuid'>>;
-  const [uuid, e] = Object.entries(j)[0] ?? [];
-  if (!uuid || !e) throw new SignerError('SIGNER_LOG_FAILED', 'the log returned no entry');
+  const j = (await jsonOf(res, 'SIGNER_LOG_FAILED', 'the log')) as Record<string, Omit<RekorV1Entry, 'uuid'>> | null;
+  const [uuid, e] = (j && typeof j === 'object' ? Object.entries(j)[0] : undefined) ?? [];
+  // The fields a bundle's tlog entry is made of (Rekor v1 LogEntry), checked for their types.
+  if (!uuid || !e || typeof e !== 'object' || typeof e.body !== 'string' || !Number.isSafeInteger(e.logIndex) || !Number.isSafeInteger(e.integratedTime) || typeof e.logID !== 'string' || typeof e.verification?.signedEntryTimestamp !== 'string') {
+    throw new SignerError('SIGNER_LOG_FAILED', 'the log returned no well-formed entry (body, logIndex, integratedTime, logID, signedEntryTimestamp)');
+  }
   return { uuid, ...e };
 }
 
 /** Rekor v2 POST /api/v2/log/entries; returns the protobuf-specs TransparencyLogEntry (JSON). */
 export async function createLogEntryV2(logUrl: string, request: unknown): Promise<Record<string, unknown>> {
   const res = await post(`${logUrl.replace(/\/$/, '')}/api/v2/log/entries`, JSON.stringify(request), 'application/json', 'application/json', 'SIGNER_LOG_FAILED');
-  return (await res.json()) as Record<string, unknown>;
+  const e = (await jsonOf(res, 'SIGNER_LOG_FAILED', 'the log')) as Record<string, unknown> | null;
+  // protobuf-specs TransparencyLogEntry: a v2 entry is only usable with its proof and body.
+  if (!e || typeof e !== 'object' || typeof e.canonicalizedBody !== 'string' || typeof e.inclusionProof !== 'object' || e.inclusionProof === null) throw new SignerError('SIGNER_LOG_FAILED', 'the log returned no TransparencyLogEntry with a body and an inclusion proof');
+  return e;
 }
 
 /** RFC 3161 §2.4.1 TimeStampReq over SHA-256(data), with a nonce and certReq; returns the granted TimeStampResp (DER). */
@@ -113,7 +139,11 @@ export async function requestTimestamp(tsaUrl: string, data: Uint8Array): Promis
     }
     return p + hdr + len;
   };
-  if (resp[0] !== 0x30) throw new SignerError('SIGNER_TSA_FAILED', 'the TSA response is not DER');
+  try {
+    checkDer(resp); // the whole response, strictly (no truncation, no trailing bytes)
+  } catch (cause) {
+    throw new SignerError('SIGNER_TSA_FAILED', 'the TSA response is not well-formed DER', { cause });
+  }
   const outerEnd = tlvEnd(resp, 0);
   const start = resp[1]! & 0x80 ? 2 + (resp[1]! & 0x7f) : 2;
   // PKIStatusInfo ::= SEQUENCE { status INTEGER (0 granted, 1 grantedWithMods), ... }

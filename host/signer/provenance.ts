@@ -30,8 +30,10 @@ type J = Record<string, any>;
 /** "sha256:abc..." → { sha256: "abc..." }; refuses anything else. */
 export function parseDigest(s: unknown, what: string): Record<string, string> {
   if (typeof s !== 'string') throw new SignerError('SIGNER_BAD_INPUT', `${what} must be a digest string`);
-  const m = /^(sha256|sha384|sha512|sha1):([0-9a-f]{40,128})$/.exec(s.trim());
-  if (!m) throw new SignerError('SIGNER_BAD_INPUT', `${what} is not <alg>:<hex>: ${s.slice(0, 80)}`);
+  const m = /^(sha256|sha384|sha512|sha1):([0-9a-f]+)$/.exec(s.trim());
+  // Each algorithm's own length: a sha256 "digest" of 40 hex digits names nothing.
+  const len = { sha1: 40, sha256: 64, sha384: 96, sha512: 128 } as const;
+  if (!m || m[2]!.length !== len[m[1] as keyof typeof len]) throw new SignerError('SIGNER_BAD_INPUT', `${what} is not <alg>:<hex of that algorithm's length>: ${s.slice(0, 80)}`);
   return { [m[1]!]: m[2]! };
 }
 

@@ -18,7 +18,7 @@ function valueString(v: unknown): string {
 /** 'absent' when the run has no SPIRE-signed results, 'verified' when all verify; throws otherwise. */
 export function verifySpireResults(results: Result[], trustBundle: X509Certificate[]): 'absent' | 'verified' {
   const byName = new Map<string, unknown>();
-  for (const r of results) if (typeof r.name === 'string') byName.set(r.name, r.value);
+  for (const r of results) if (r && typeof r === 'object' && typeof r.name === 'string') byName.set(r.name, r.value);
   const svidPem = byName.get('SVID');
   if (svidPem === undefined) return 'absent';
   const bad = (m: string): never => {

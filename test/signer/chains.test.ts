@@ -168,11 +168,63 @@ describe('TEP-0089 SPIRE-signed results', () => {
     expect(r.bundles).toHaveLength(1);
   }, 60_000);
 
+  it('with a trust bundle, refuses a run whose SPIRE signatures were stripped (no SVID), and checks a PipelineRun\'s child TaskRuns', async () => {
+    const { bundle } = await spireTaskRun(false);
+    const tr = JSON.parse(await readFile(join(FIX, 'taskrun.json'), 'utf8'));
+    tr.metadata.uid = 'stripped';
+    const stripped = join(dir, 'stripped.json');
+    await writeFile(stripped, JSON.stringify(tr));
+    await expect(signTektonFile(stripped, join(dir, 'out-stripped'), { ...opts, trustBundle: bundle })).rejects.toMatchObject({ code: 'SIGNER_RESULTS_UNVERIFIED' });
+    const pr = JSON.parse(await readFile(join(FIX, 'pipelinerun.json'), 'utf8'));
+    const pfile = join(dir, 'pr-stripped.json');
+    await writeFile(pfile, JSON.stringify(pr));
+    await expect(signTektonFile(pfile, join(dir, 'out-pr-stripped'), { ...opts, trustBundle: bundle })).rejects.toMatchObject({ code: 'SIGNER_RESULTS_UNVERIFIED' });
+  }, 60_000);
+
   it('refuses a tampered result, and SPIRE-signed results without a trust bundle', async () => {
     const { file, bundle } = await spireTaskRun(true);
     await expect(signTektonFile(file, join(dir, 'out-spire2'), { ...opts, trustBundle: bundle })).rejects.toMatchObject({ code: 'SIGNER_RESULTS_UNVERIFIED' });
     const ok = await spireTaskRun(false);
     await expect(signTektonFile(ok.file, join(dir, 'out-spire3'), opts)).rejects.toBeInstanceOf(SignerError);
+  }, 60_000);
+});
+
+describe('hostile Tekton objects', () => {
+  it('a metadata.name that is not a plain name is refused before anything is written (no path traversal)', async () => {
+    const tr = JSON.parse(await readFile(join(FIX, 'taskrun.json'), 'utf8'));
+    for (const name of ['../../../escaped', 'a/b', '..', '.hidden']) {
+      tr.metadata.name = name;
+      tr.metadata.uid = `bad-${Math.random()}`;
+      const file = join(dir, 'bad-name.json');
+      await writeFile(file, JSON.stringify(tr));
+      await expect(signTektonFile(file, join(dir, 'out-bad', 'x'), opts), name).rejects.toMatchObject({ code: 'SIGNER_BAD_INPUT' });
+    }
+    expect(await readdir(dir)).not.toContain('escaped.provenance.sigstore.json');
+  });
+
+  it('a digest whose length is not its algorithm\'s is refused', () => {
+    const tr = { apiVersion: 'tekton.dev/v1', kind: 'TaskRun', metadata: { name: 'x', uid: 'u' }, status: { results: [{ name: 'IMAGE_URL', value: 'r/app' }, { name: 'IMAGE_DIGEST', value: `sha256:${'a'.repeat(40)}` }] } };
+    expect(() => tektonProvenance(tr, 'b')).toThrow(SignerError);
+    tr.status.results[1]!.value = `sha512:${'a'.repeat(64)}`;
+    expect(() => tektonProvenance(tr, 'b')).toThrow(SignerError);
+    tr.status.results[1]!.value = `sha256:${'a'.repeat(64)}`;
+    expect(tektonProvenance(tr, 'b').subjects).toHaveLength(1);
+  });
+
+  it('chains watch signs the others when one object cannot be signed', async () => {
+    const watchDir = join(dir, 'watch-mixed');
+    const good = await taskRunWithBinary();
+    const goodRun = JSON.parse(await readFile(good.file, 'utf8'));
+    goodRun.metadata.uid = 'mixed-good';
+    goodRun.metadata.name = 'mixed-good';
+    await cp(good.file, join(watchDir, 'b-good.json'), { recursive: true });
+    await writeFile(join(watchDir, 'b-good.json'), JSON.stringify(goodRun));
+    const bad = JSON.parse(await readFile(join(FIX, 'taskrun.json'), 'utf8'));
+    bad.metadata.uid = 'no-subjects';
+    bad.status.results = [];
+    await writeFile(join(watchDir, 'a-bad.json'), JSON.stringify(bad));
+    const done = await watchOnce(watchDir, join(dir, 'out-watch-mixed'), opts);
+    expect(done.map((f) => f.split('/').pop())).toEqual(['b-good.json']);
   }, 60_000);
 });
 
