@@ -50,9 +50,18 @@ export function registerMonitor(program: Command): void {
         if (!key) throw new InvalidArgumentError(`the trusted root has no CT log at ${o.log}`);
         source = ctSource({ base: o.log, key });
       } else {
-        const verify: Verify = o.logKey
-          ? keyVerifier(await readFile(o.logKey, 'utf8'))
-          : ((tlogs) => (text: string) => verifyCheckpointNote(text, tlogs))(parseTrustedRoot(JSON.parse(await readFile(o.trustedRoot!, 'utf8'))).tlogs);
+        // The log whose base URL is --log, when the trusted root lists one: only its key may sign
+        // what is audited, so a mirror serving another trusted log's tree is refused. A mirror or
+        // CDN at another URL is checked against every tlog of the root; keep --state (or give
+        // --log-key) so that a change of origin later is an alarm.
+        let verify: Verify;
+        if (o.logKey) verify = keyVerifier(await readFile(o.logKey, 'utf8'));
+        else {
+          const tlogs = parseTrustedRoot(JSON.parse(await readFile(o.trustedRoot!, 'utf8'))).tlogs;
+          const at = tlogs.filter((l) => l.baseUrl.replace(/\/+$/, '') === o.log.replace(/\/+$/, ''));
+          const trusted = at.length > 0 ? at : tlogs;
+          verify = (text: string) => verifyCheckpointNote(text, trusted);
+        }
         source = tilesSource({ base: o.log, verifyCheckpoint: verify });
       }
       let state: MonitorState | undefined = o.state ? await readFile(o.state, 'utf8').then((t) => JSON.parse(t) as MonitorState, () => undefined) : undefined;

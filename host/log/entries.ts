@@ -15,6 +15,8 @@ import { parseSpki, type SignatureAlg, type SignatureItem } from '../core/signat
 import type { Admission } from './admission.js';
 import { jcs } from './jcs.js';
 import { LogError } from './errors.js';
+import { parseGeneralNames } from '../verify/name-constraints.js';
+import { splitCertificate } from '../verify/x509-lite.js';
 
 export type EntryKind = 'hashedrekord' | 'dsse' | 'intoto';
 export type { HashAlg };
@@ -261,16 +263,23 @@ export function sha256Hex(b: Uint8Array): string {
 
 export function identityKeys(v: Verifier): string[] {
   const out = [`key:${sha256Hex(v.spki)}`];
-  const san = v.certificate?.subjectAltName;
-  if (san) {
-    // node renders SANs as "URI:spiffe://td/x, email:a@b"; values never contain ", " unescaped
-    // for the two kinds we index (RFC 5280 §4.2.1.6 URIs and rfc822Names have no spaces).
-    for (const part of san.split(', ')) {
-      if (part.startsWith('URI:')) out.push(`uri:${part.slice(4)}`);
-      else if (part.startsWith('email:')) out.push(`email:${part.slice(6).toLowerCase()}`);
-    }
-  }
+  if (v.certificate) for (const id of certificateIdentities(v.certificate.raw)) out.push(id);
   return out;
+}
+
+/**
+ * The uri: and email: SANs of a certificate, read from its DER (RFC 5280 §4.2.1.6). Node's
+ * subjectAltName string is not used: it quotes values holding ',', '"', '\'' or '\\' (so
+ * `o'brien@example.org` would be indexed as `email:"o'brien@example.org"`).
+ */
+export function certificateIdentities(der: Uint8Array): string[] {
+  try {
+    const san = splitCertificate(der).extensions.get('2.5.29.17');
+    if (!san) return [];
+    return parseGeneralNames(san.value).flatMap((n) => (n.type === 'uri' ? [`uri:${n.value}`] : n.type === 'email' ? [`email:${n.value.toLowerCase()}`] : []));
+  } catch {
+    return []; // a SAN that does not parse names nobody
+  }
 }
 
 export function done(kind: EntryKind, apiVersion: string, canonical: unknown, searchKeys: string[]): PreparedEntry {

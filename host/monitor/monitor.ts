@@ -24,7 +24,8 @@ import { Certificate, SubjectAlternativeName, TBSCertificate } from '@peculiar/a
 import { CairnError } from '../errors.js';
 import { initCore, leafHashes } from '../core/index.js';
 import { verifyTreeHead } from '../log/ct.js';
-import { identityKeys, parseVerifier, verifierFromDer, type Verifier } from '../log/entries.js';
+import { certificateIdentities } from '../log/entries.js';
+import { decodePemOrDer } from '../verify/pipeline.js';
 import { noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature } from '../log/note.js';
 import { nodesFromTiles } from '../log/tile-client.js';
 import { TILE_WIDTH, tilePath } from '../log/tiles.js';
@@ -101,15 +102,38 @@ export interface MonitorOptions {
 
 const EMPTY_ROOT = createHash('sha256').digest();
 
+/**
+ * Nothing a tiles or CT API serves is larger: a full entry bundle is 256 entries of at most
+ * 64 KiB, a CT get-entries page is smaller. A larger or slower answer is a bad response, not
+ * something to wait on or hold in memory.
+ */
+const MAX_RESPONSE_BYTES = 20 * 1024 * 1024;
+const GET_TIMEOUT_MS = 30_000;
+
 async function defaultGet(url: string): Promise<Uint8Array> {
   let r: Response;
+  const signal = AbortSignal.timeout(GET_TIMEOUT_MS);
   try {
-    r = await fetch(url);
+    r = await fetch(url, { signal });
   } catch (e) {
     throw new MonitorError('MONITOR_BAD_RESPONSE', `GET ${url} failed`, { cause: e });
   }
   if (r.status !== 200) throw new MonitorError('MONITOR_BAD_RESPONSE', `GET ${url}: HTTP ${r.status}`);
-  return new Uint8Array(await r.arrayBuffer());
+  const declared = Number(r.headers.get('content-length') ?? '0');
+  if (declared > MAX_RESPONSE_BYTES) throw new MonitorError('MONITOR_BAD_RESPONSE', `GET ${url}: ${declared} bytes is more than any tile or page`);
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  try {
+    for await (const chunk of r.body as unknown as AsyncIterable<Uint8Array>) {
+      total += chunk.length;
+      if (total > MAX_RESPONSE_BYTES) throw new MonitorError('MONITOR_BAD_RESPONSE', `GET ${url}: more than ${MAX_RESPONSE_BYTES} bytes`);
+      parts.push(chunk);
+    }
+  } catch (e) {
+    if (e instanceof MonitorError) throw e;
+    throw new MonitorError('MONITOR_BAD_RESPONSE', `GET ${url}: the body could not be read in ${GET_TIMEOUT_MS / 1000} s`, { cause: e });
+  }
+  return new Uint8Array(Buffer.concat(parts));
 }
 
 /** Splits an entry bundle (C2SP tlog-tiles: each entry a big-endian uint16 length, then its bytes). */
@@ -139,16 +163,13 @@ export function entryIdentities(body: Uint8Array): { kind: string; identities: s
     return { kind: 'unknown', identities: [] };
   }
   const found = new Set<string>();
-  const take = (v: Verifier): void => {
-    for (const k of identityKeys(v)) if (k.startsWith('uri:') || k.startsWith('email:')) found.add(k);
-  };
+  // Every certificate the verifier would accept from this body (host/verify/pipeline.ts
+  // decodePemOrDer: PEM under any label, or DER, in any key field), or a malicious log could
+  // hide an identity from the monitor in an encoding the verifier still takes.
   const walk = (v: unknown, key: string, parent: string): void => {
     if (typeof v === 'string') {
-      try {
-        if (key === 'rawBytes' && parent === 'x509Certificate') take(verifierFromDer(Buffer.from(v, 'base64'), true, key));
-        else if ((key === 'content' || key === 'verifier' || key === 'publicKey') && v.length > 40) take(parseVerifier(v, key));
-      } catch {
-        /* not a key or certificate */
+      if (v.length > 40 && (key === 'content' || key === 'verifier' || key === 'publicKey' || (key === 'rawBytes' && (parent === 'x509Certificate' || parent === 'publicKey')))) {
+        for (const id of certificateIdentities(decodePemOrDer(v))) found.add(id);
       }
     } else if (Array.isArray(v)) for (const x of v) walk(x, key, parent);
     else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k, key);

@@ -437,7 +437,8 @@ function verifyInclusionProof(e: TlogEntry): void {
   if (!verifyInclusion(leafHash(e.canonicalizedBody), p.logIndex, p.treeSize, p.hashes, p.rootHash)) fail('TLOG_INCLUSION_PROOF_INVALID', 'the inclusion proof does not lead to the root hash');
 }
 
-function decodePemOrDer(s: string): Buffer {
+/** The bytes of a body's key or certificate field: the base64 of a PEM (any label), or of DER. The monitor reads bodies the same way. */
+export function decodePemOrDer(s: string): Buffer {
   const raw = Buffer.from(s, 'base64');
   // "-----BEGIN " in ASCII: PEM text, else DER. Node's base64 decoder skips the line breaks.
   if (raw.length < 11 || raw.toString('latin1', 0, 11) !== '-----BEGIN ') return raw;

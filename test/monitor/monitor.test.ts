@@ -236,3 +236,27 @@ it('cairn monitor prints the matches once, keeps its state, and exits 3 on an al
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+describe('identities in hostile encodings (a log that does not canonicalise)', () => {
+  it('finds a certificate in every encoding the verifier accepts, and SANs holding quotes or commas as they are', async () => {
+    const x509 = await import('@peculiar/x509');
+    await import('reflect-metadata');
+    const { webcrypto } = await import('node:crypto');
+    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+    const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as unknown as { publicKey: never; privateKey: never };
+    const cert = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '01', name: '', keys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 6e5),
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'https://ci.example/x?a=1,2' }, { type: 'email', value: "o'brien@own.example" }], true)],
+    });
+    const der = Buffer.from(cert.rawData);
+    const want = ['uri:https://ci.example/x?a=1,2', "email:o'brien@own.example"];
+    const b64 = (s: string | Buffer) => Buffer.from(s).toString('base64');
+    const pem = (label: string) => `-----BEGIN ${label}-----\n${der.toString('base64').replace(/.{64}/g, '$&\n')}\n-----END ${label}-----\n`;
+    const hashedrekord = (content: string) => Buffer.from(JSON.stringify({ apiVersion: '0.0.1', kind: 'hashedrekord', spec: { data: { hash: { algorithm: 'sha256', value: 'ab'.repeat(32) } }, signature: { content: 'AA==', publicKey: { content } } } }));
+    for (const [what, content] of [['PEM', b64(pem('CERTIFICATE'))], ['DER', der.toString('base64')], ['TRUSTED CERTIFICATE', b64(pem('TRUSTED CERTIFICATE'))], ['PUBLIC KEY label', b64(pem('PUBLIC KEY'))]] as const) {
+      expect(entryIdentities(hashedrekord(content)).identities.sort(), what).toEqual([...want].sort());
+    }
+    const v2 = Buffer.from(JSON.stringify({ apiVersion: '0.0.2', kind: 'hashedrekord', spec: { hashedRekordV002: { data: { digest: 'AA==' }, signature: { content: 'AA==', verifier: { publicKey: { rawBytes: der.toString('base64') }, keyDetails: 'PKIX_ECDSA_P256_SHA_256' } } } } }));
+    expect(entryIdentities(v2).identities.sort()).toEqual([...want].sort());
+  });
+});
