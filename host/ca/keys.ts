@@ -9,11 +9,11 @@
  * root key is kept encrypted as well, so the CA can later issue subordinate CAs.
  */
 import { createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { openFileSigner } from '../keys/file.js';
+import { openFileSigner, writeSecretFile } from '../keys/file.js';
 import { openPkcs11Signer, type Pkcs11Options } from '../keys/pkcs11.js';
 import type { KeySigner } from '../keys/types.js';
 import { CaError } from './errors.js';
@@ -34,11 +34,8 @@ export interface FileKeyConfig {
   passphraseFile?: string;
 }
 
-async function writeSecret(path: string, data: string): Promise<void> {
-  await writeFile(`${path}.tmp`, data, { mode: 0o600 });
-  await chmod(`${path}.tmp`, 0o600);
-  await rename(`${path}.tmp`, path);
-}
+/** Secrets go through writeSecretFile: a fresh temp name, created 0600 (never a wider mode, never a symlink's target). */
+const writeSecret = writeSecretFile;
 
 async function exists(path: string): Promise<boolean> {
   try {

@@ -96,72 +96,78 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     : undefined;
   const issuing = subClient ? subClient.current : keyCfg !== undefined ? await loadCa(keyCfg) : await loadFileCa(await ensureGeneratedCa(dataDir));
 
-  const ctCfg = doc.ct as { url?: unknown; publicKey?: unknown; transport?: unknown } | undefined;
-  let ct;
-  if (ctCfg) {
-    if (typeof ctCfg.url !== 'string') throw new CaError('CA_BAD_CONFIG', 'ct.url is required');
-    // The CT log's key must be pinned by configuration: an SCT checked against a key fetched from
-    // the same log would prove nothing. `publicKey` is a PEM file or inline PEM.
-    if (typeof ctCfg.publicKey !== 'string') throw new CaError('CA_BAD_CONFIG', 'ct.publicKey (PEM file or inline PEM) is required');
-    const pem = ctCfg.publicKey.includes('-----BEGIN') ? ctCfg.publicKey : await readFile(ctCfg.publicKey, 'utf8');
-    if (ctCfg.transport !== undefined && ctCfg.transport !== 'auto' && ctCfg.transport !== 'http') throw new CaError('CA_BAD_CONFIG', 'ct.transport must be auto or http');
-    ct = { url: ctCfg.url, publicKey: createPublicKey(pem), ...(ctCfg.transport ? { transport: ctCfg.transport as 'auto' | 'http' } : {}) };
-  }
-  // verifyWorkers > 0: P-256 proofs of possession are checked in the WASM core on worker threads.
-  // Default 0: OpenSSL (key import on the event loop, verification on the libuv pool) used less
-  // CPU per certificate and gave more certificates/s on this 2-core machine. If a worker dies,
-  // the same core check runs on the event loop.
-  const vw = doc.verifyWorkers ?? 0;
-  if (!Number.isInteger(vw) || (vw as number) < 0 || (vw as number) > 64) throw new CaError('CA_BAD_CONFIG', 'verifyWorkers must be an integer 0..64');
-  const batcher = (vw as number) > 0 ? new BatchingVerifier(new VerifyPool(vw as number)) : undefined;
-  if (batcher) await initCore(); // for the event-loop fallback
-  // Registered trust domains: their JWT-SVIDs are checked against the registered bundles; every
-  // other token goes to the configured OIDC issuers.
-  const tdStore = doc.trustDomains !== undefined ? new TrustDomainStore(join(dataDir, 'trust-domains.db')) : undefined;
-  // Trust domains that a configured issuer (type spiffe) vouches for are never registrable.
-  const reserved = [...issuers.issuers.values(), ...issuers.meta.map((m) => m.config)].filter((i) => i.type === 'spiffe' && i.spiffeTrustDomain).map((i) => i.spiffeTrustDomain!);
-  const trustDomains = tdStore ? new TrustDomainRegistry(tdStore, { ...parseTrustDomainsConfig(doc.trustDomains), reserved }) : undefined;
-  const verifier = new IdentityVerifier(new TokenVerifier(issuers), trustDomains, (iss) => issuerFor(issuers, iss) !== undefined);
-  const ca = new CodeSigningCa({ issuers, verifier, ...(issuing ? { ca: issuing } : {}), ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
-  caRef.current = ca;
-  if (!issuing && subClient?.lastError) ca.setPendingReason(`waiting for the parent CA to issue this CA's certificate: ${subClient.lastError.message}`);
-  let subordinates: SubordinateIssuer | undefined;
-  let subSigner: LoadedCa | undefined;
-  if (doc.subordinates !== undefined) {
-    const sc = parseSubordinatesConfig(doc.subordinates, issuers, trustDomains !== undefined);
-    if (sc.key === undefined && (keyCfg !== undefined || subClient)) throw new CaError('CA_BAD_CONFIG', 'subordinates.key is required when the CA key is configured (the generated root signs subordinates otherwise)');
-    subSigner = sc.key !== undefined ? await loadCa(sc.key as CaKeyConfig) : await loadFileCa(await ensureGeneratedRoot(dataDir));
-    subordinates = new SubordinateIssuer({ issuers, verifier, config: sc, parent: subSigner, ...(ct ? { ct } : {}) });
-  }
-  const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(trustDomains ? { trustDomains } : {}), ...(subordinates ? { subordinates } : {}), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
+  // A key opened above (a PKCS#11 session, say) is closed again if the CA does not start.
   try {
-    await listenService(app, opts);
-  } catch (e) {
-    await batcher?.close();
-    subClient?.close();
-    tdStore?.close();
-    throw e;
-  }
-  const addr = app.server.address();
-  const port = typeof addr === 'object' && addr ? addr.port : opts.port;
-  url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
-  const now = subClient ? subClient.current : issuing;
-  if (now) trustNow = trustOf(now, subClient !== undefined, url);
-  return {
-    ready: { ca: url },
-    trust: trustNow,
-    onTrustChange: (fn) => {
-      trustListeners.push(fn);
-    },
-    close: async () => {
-      await app.close();
+    const ctCfg = doc.ct as { url?: unknown; publicKey?: unknown; transport?: unknown } | undefined;
+    let ct;
+    if (ctCfg) {
+      if (typeof ctCfg.url !== 'string') throw new CaError('CA_BAD_CONFIG', 'ct.url is required');
+      // The CT log's key must be pinned by configuration: an SCT checked against a key fetched from
+      // the same log would prove nothing. `publicKey` is a PEM file or inline PEM.
+      if (typeof ctCfg.publicKey !== 'string') throw new CaError('CA_BAD_CONFIG', 'ct.publicKey (PEM file or inline PEM) is required');
+      const pem = ctCfg.publicKey.includes('-----BEGIN') ? ctCfg.publicKey : await readFile(ctCfg.publicKey, 'utf8');
+      if (ctCfg.transport !== undefined && ctCfg.transport !== 'auto' && ctCfg.transport !== 'http') throw new CaError('CA_BAD_CONFIG', 'ct.transport must be auto or http');
+      ct = { url: ctCfg.url, publicKey: createPublicKey(pem), ...(ctCfg.transport ? { transport: ctCfg.transport as 'auto' | 'http' } : {}) };
+    }
+    // verifyWorkers > 0: P-256 proofs of possession are checked in the WASM core on worker threads.
+    // Default 0: OpenSSL (key import on the event loop, verification on the libuv pool) used less
+    // CPU per certificate and gave more certificates/s on this 2-core machine. If a worker dies,
+    // the same core check runs on the event loop.
+    const vw = doc.verifyWorkers ?? 0;
+    if (!Number.isInteger(vw) || (vw as number) < 0 || (vw as number) > 64) throw new CaError('CA_BAD_CONFIG', 'verifyWorkers must be an integer 0..64');
+    const batcher = (vw as number) > 0 ? new BatchingVerifier(new VerifyPool(vw as number)) : undefined;
+    if (batcher) await initCore(); // for the event-loop fallback
+    // Registered trust domains: their JWT-SVIDs are checked against the registered bundles; every
+    // other token goes to the configured OIDC issuers.
+    const tdStore = doc.trustDomains !== undefined ? new TrustDomainStore(join(dataDir, 'trust-domains.db')) : undefined;
+    // Trust domains that a configured issuer (type spiffe) vouches for are never registrable.
+    const reserved = [...issuers.issuers.values(), ...issuers.meta.map((m) => m.config)].filter((i) => i.type === 'spiffe' && i.spiffeTrustDomain).map((i) => i.spiffeTrustDomain!);
+    const trustDomains = tdStore ? new TrustDomainRegistry(tdStore, { ...parseTrustDomainsConfig(doc.trustDomains), reserved }) : undefined;
+    const verifier = new IdentityVerifier(new TokenVerifier(issuers), trustDomains, (iss) => issuerFor(issuers, iss) !== undefined);
+    const ca = new CodeSigningCa({ issuers, verifier, ...(issuing ? { ca: issuing } : {}), ...(ct ? { ct } : {}), ...(batcher ? { verifyCore: (item) => batcher.verify(item).catch(() => verifySignature(item)) } : {}) });
+    caRef.current = ca;
+    if (!issuing && subClient?.lastError) ca.setPendingReason(`waiting for the parent CA to issue this CA's certificate: ${subClient.lastError.message}`);
+    let subordinates: SubordinateIssuer | undefined;
+    let subSigner: LoadedCa | undefined;
+    if (doc.subordinates !== undefined) {
+      const sc = parseSubordinatesConfig(doc.subordinates, issuers, trustDomains !== undefined);
+      if (sc.key === undefined && (keyCfg !== undefined || subClient)) throw new CaError('CA_BAD_CONFIG', 'subordinates.key is required when the CA key is configured (the generated root signs subordinates otherwise)');
+      subSigner = sc.key !== undefined ? await loadCa(sc.key as CaKeyConfig) : await loadFileCa(await ensureGeneratedRoot(dataDir));
+      subordinates = new SubordinateIssuer({ issuers, verifier, config: sc, parent: subSigner, ...(ct ? { ct } : {}) });
+    }
+    const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(trustDomains ? { trustDomains } : {}), ...(subordinates ? { subordinates } : {}), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
+    try {
+      await listenService(app, opts);
+    } catch (e) {
       await batcher?.close();
       subClient?.close();
-      await ca.issuingCa?.signer.close();
-      await subSigner?.signer.close();
       tdStore?.close();
-    },
-  };
+      throw e;
+    }
+    const addr = app.server.address();
+    const port = typeof addr === 'object' && addr ? addr.port : opts.port;
+    url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
+    const now = subClient ? subClient.current : issuing;
+    if (now) trustNow = trustOf(now, subClient !== undefined, url);
+    return {
+      ready: { ca: url },
+      trust: trustNow,
+      onTrustChange: (fn) => {
+        trustListeners.push(fn);
+      },
+      close: async () => {
+        await app.close();
+        await batcher?.close();
+        subClient?.close();
+        await ca.issuingCa?.signer.close();
+        await subSigner?.signer.close();
+        tdStore?.close();
+      },
+    };
+  } catch (e) {
+    await issuing?.signer.close().catch(() => undefined);
+    throw e;
+  }
 }
 
 /**

@@ -24,12 +24,23 @@ export async function readPassphrase(src: PassphraseSource): Promise<string> {
   }
   if (src.passphraseFile) {
     try {
-      return (await readFile(src.passphraseFile, 'utf8')).split('\n')[0]!.trim();
+      return (await readSecretFile(src.passphraseFile)).split('\n')[0]!.trim();
     } catch (cause) {
+      if (cause instanceof KeyError) throw cause;
       throw new KeyError('KEY_NO_PASSPHRASE', `cannot read passphrase file ${src.passphraseFile}`, { cause });
     }
   }
   throw new KeyError('KEY_NO_PASSPHRASE', `no key passphrase: set ${src.passphraseEnv ?? 'an env var'} or a passphrase file`);
+}
+
+/**
+ * Reads a secret (a key, a passphrase, a token) that must be private to its owner, as SSH reads
+ * its keys: a file readable by group or others is refused, since its secret may already be out.
+ */
+export async function readSecretFile(path: string): Promise<string> {
+  const st = await stat(path);
+  if ((st.mode & 0o077) !== 0) throw new KeyError('KEY_FILE_INVALID', `${path} holds a secret and must be mode 0600 (is ${(st.mode & 0o777).toString(8)}): chmod 600 ${path}`);
+  return readFile(path, 'utf8');
 }
 
 /** Writes `data` atomically with mode 0600 (the file never exists with wider permissions). */

@@ -4,14 +4,14 @@
  * (RFC 6962 §2.1.4 allows ECDSA P-256 or RSA; SCTs are verified by every TLS/X.509 stack).
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { chmod, readFile, rename, writeFile } from 'node:fs/promises';
+import { readSecretFile, writeSecretFile } from '../keys/file.js';
 import { LogError } from './errors.js';
 
 export type LogKeyType = 'ecdsa-p256' | 'ed25519';
 
 export async function loadOrCreateLogKey(path: string, type: LogKeyType): Promise<KeyObject> {
   try {
-    const key = createPrivateKey(await readFile(path, 'utf8'));
+    const key = createPrivateKey(await readSecretFile(path));
     const actual = key.asymmetricKeyType === 'ed25519' ? 'ed25519' : key.asymmetricKeyDetails?.namedCurve === 'prime256v1' ? 'ecdsa-p256' : undefined;
     if (actual !== type) throw new LogError('LOG_BAD_CONFIG', `${path} holds a ${actual ?? key.asymmetricKeyType} key, but the config asks for ${type}`);
     return key;
@@ -20,9 +20,7 @@ export async function loadOrCreateLogKey(path: string, type: LogKeyType): Promis
   }
   const { privateKey } = type === 'ed25519' ? generateKeyPairSync('ed25519') : generateKeyPairSync('ec', { namedCurve: 'P-256' });
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string;
-  await writeFile(`${path}.tmp`, pem, { mode: 0o600 });
-  await chmod(`${path}.tmp`, 0o600);
-  await rename(`${path}.tmp`, path);
+  await writeSecretFile(path, pem);
   return privateKey;
 }
 

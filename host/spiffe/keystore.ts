@@ -4,10 +4,11 @@
  * bearer token lives next to it in `admin-token` (0600). Secrets are never logged.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, open, readFile, rename } from 'node:fs/promises';
+import { chmod, open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { AuthorityPersistence, AuthorityState } from './ca.js';
 import { SpiffeError } from './errors.js';
+import { readSecretFile } from '../keys/file.js';
 
 async function writeSecret(path: string, data: string): Promise<void> {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
@@ -22,9 +23,10 @@ async function writeSecret(path: string, data: string): Promise<void> {
   await chmod(path, 0o600);
 }
 
+/** A secret file (the authority keys, the admin token): absent, or private to its owner (readSecretFile). */
 async function readIfExists(path: string): Promise<string | undefined> {
   try {
-    return await readFile(path, 'utf8');
+    return await readSecretFile(path);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw e;

@@ -17,11 +17,12 @@
  * unless `insecureBootstrap` says otherwise (SPIRE's insecure_bootstrap), for loopback tests and
  * labs: then a network attacker could hand the agent a bundle of its own.
  */
+import { readSecretFile, writeSecretFile } from '../keys/file.js';
 import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { EventEmitter } from 'node:events';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { Agent, type AgentCa, type EntrySource } from './agent.js';
@@ -253,14 +254,14 @@ function credentialsFrom(agentId: string, key: KeyObject, chain: Buffer[]): Cred
 }
 
 async function store(workDir: string, c: Credentials): Promise<void> {
-  await writeFile(join(workDir, 'agent-key.pem'), c.key.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  await chmod(join(workDir, 'agent-key.pem'), 0o600);
+  // Key before SVID, each replaced atomically; the key through a fresh 0600 temp file.
+  await writeSecretFile(join(workDir, 'agent-key.pem'), c.key.export({ type: 'pkcs8', format: 'pem' }) as string);
   await writeFile(join(workDir, 'agent-svid.pem'), c.chain.map((d) => pem('CERTIFICATE', d)).join(''));
 }
 
 async function stored(workDir: string): Promise<Credentials | undefined> {
   try {
-    const key = createPrivateKey(await readFile(join(workDir, 'agent-key.pem')));
+    const key = createPrivateKey(await readSecretFile(join(workDir, 'agent-key.pem')));
     const chain = pemBlocks(await readFile(join(workDir, 'agent-svid.pem'), 'utf8'));
     const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(new X509Certificate(chain[0]!).subjectAltName ?? '')?.[1];
     if (!uri) return undefined;

@@ -11,9 +11,10 @@
  *      the TPM holds one (or one is given) → the agent X509-SVID.
  * The agent's private key is written mode 0600; the TPM work files stay in `workDir`.
  */
+import { writeSecretFile } from '../keys/file.js';
 import { execFile } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { SpiffeError } from './errors.js';
@@ -135,8 +136,7 @@ export async function attestWithTpm(o: TpmAgentOptions): Promise<TpmAttestation>
     ...(ekChain.length ? { ekChain: ekChain.map((c) => c.toString('base64')) } : {}),
   });
   const files = { svid: join(dir, 'svid.pem'), bundle: join(dir, 'bundle.pem'), key: join(dir, 'key.pem') };
-  await writeFile(files.key, agent.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  await chmod(files.key, 0o600);
+  await writeSecretFile(files.key, agent.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string);
   await writeFile(files.svid, out.svid.map((c) => pem('CERTIFICATE', c)).join(''));
   await writeFile(files.bundle, out.bundle.map((c) => pem('CERTIFICATE', c)).join(''));
   return { spiffeId: out.spiffeId, selectors: out.selectors, files };

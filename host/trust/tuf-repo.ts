@@ -16,7 +16,7 @@
  * targets metadata, then snapshot, then timestamp) so a client reading concurrently never sees a
  * timestamp that points at something not yet published.
  */
-import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TrustError } from './errors.js';
 import {
@@ -372,7 +372,10 @@ function loadRepo(dir: string): RepoState {
   const signers = new Map<string, TufSigner>();
   for (const f of readdirSync(join(dir, 'keys'))) {
     if (!f.endsWith('.pem')) continue;
-    const s = signerFromPem(readFileSync(join(dir, 'keys', f), 'utf8'));
+    const path = join(dir, 'keys', f);
+    // A role key readable by group or others may already be out: refused, as SSH refuses such keys.
+    if ((statSync(path).mode & 0o077) !== 0) throw new TrustError('TUF_KEY_MISSING', `${path} must be mode 0600 (is ${(statSync(path).mode & 0o777).toString(8)}): chmod 600 ${path}`);
+    const s = signerFromPem(readFileSync(path, 'utf8'));
     signers.set(s.keyid, s);
   }
   return { dir, config, root, targets, snapshot, timestamp, signers };
@@ -403,8 +406,9 @@ function saveKey(dir: string, s: TufSigner): void {
 /** Write-then-rename so readers see the old or the new file, never a torn one. */
 export function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  writeFileSync(tmp, data, { mode });
+  const tmp = `${path}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`;
+  // Created here ('wx': never an existing file or a symlink's target), with its mode from the start.
+  writeFileSync(tmp, data, { mode, flag: 'wx' });
   chmodSync(tmp, mode); // the umask may have narrowed or (for keys) must not widen it
   renameSync(tmp, path);
 }

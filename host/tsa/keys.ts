@@ -6,12 +6,13 @@
  * from this data directory; rotate by creating a fresh identity.
  */
 import { createPrivateKey, createPublicKey, sign as cryptoSign, webcrypto, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata polyfill.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import type { KeySigner, SigningAlgorithm } from '../keys/types.js';
+import { readSecretFile, writeSecretFile } from '../keys/file.js';
 import { TsaError } from './errors.js';
 import { OID_KP_TIMESTAMPING } from './oids.js';
 
@@ -131,7 +132,7 @@ export async function loadOrCreateTsaIdentity(dataDir: string, type: TsaKeyType 
   const chainPath = join(dataDir, 'tsa-chain.pem');
   let keyPem: string | undefined;
   try {
-    keyPem = await readFile(keyPath, 'utf8');
+    keyPem = await readSecretFile(keyPath);
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
@@ -141,12 +142,10 @@ export async function loadOrCreateTsaIdentity(dataDir: string, type: TsaKeyType 
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const created = await createTsaIdentity({ type });
-  const write = async (path: string, data: string, mode: number): Promise<void> => {
-    await writeFile(path + '.tmp', data, { mode, flag: 'w' });
-    await chmod(path + '.tmp', mode);
-    await rename(path + '.tmp', path);
-  };
-  await write(chainPath, created.identity.certificates.map(toPem).join(''), 0o644);
-  await write(keyPath, created.keyPem, 0o600);
+  // The key first (0600 from the moment it exists), then the chain that names it.
+  await writeSecretFile(keyPath, created.keyPem);
+  const tmp = `${chainPath}.${process.pid}.tmp`;
+  await writeFile(tmp, created.identity.certificates.map(toPem).join(''), { mode: 0o644, flag: 'wx' });
+  await rename(tmp, chainPath);
   return created.identity;
 }

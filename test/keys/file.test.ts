@@ -3,7 +3,7 @@ import { createPublicKey, verify } from 'node:crypto';
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { generateKey, openFileSigner, writeEncryptedKey } from '../../host/keys/file.js';
 
 let dir: string;
@@ -53,4 +53,38 @@ it('passphrase from a file; wrong passphrase, wide mode, plaintext key and no pa
   await writeFile(plain, generateKey('ecdsa-p256').export({ format: 'pem', type: 'pkcs8' }) as string, { mode: 0o600 });
   await expect(openFileSigner({ path: plain, passphraseFile: join(dir, 'pass') })).rejects.toMatchObject({ code: 'KEY_FILE_INVALID' });
   await expect(writeEncryptedKey(join(dir, 'x.pem'), generateKey('ed25519'), 'short')).rejects.toMatchObject({ code: 'KEY_NO_PASSPHRASE' });
+});
+
+describe('secrets readable by group or others are refused, as SSH refuses such keys', () => {
+  it('a passphrase file, a log key, a TUF role key at 0644 stop the load with a chmod hint', async () => {
+    const { mkdtemp, writeFile, chmod, rm } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { readPassphrase } = await import('../../host/keys/file.js');
+    const { loadOrCreateLogKey } = await import('../../host/log/keys.js');
+    const { initRepo, refresh } = await import('../../host/trust/tuf-repo.js');
+    const { readdirSync } = await import('node:fs');
+    const d = await mkdtemp(join(tmpdir(), 'cairn-secret-modes-'));
+    try {
+      const pass = join(d, 'passphrase');
+      await writeFile(pass, 'secret\n', { mode: 0o644 });
+      await chmod(pass, 0o644);
+      await expect(readPassphrase({ passphraseFile: pass })).rejects.toMatchObject({ code: 'KEY_FILE_INVALID', message: expect.stringMatching(/chmod 600/) });
+      await chmod(pass, 0o600);
+      expect(await readPassphrase({ passphraseFile: pass })).toBe('secret');
+
+      const logKey = join(d, 'rekor-key.pem');
+      await loadOrCreateLogKey(logKey, 'ed25519'); // created 0600
+      await chmod(logKey, 0o644);
+      await expect(loadOrCreateLogKey(logKey, 'ed25519')).rejects.toMatchObject({ code: 'KEY_FILE_INVALID' });
+
+      const repo = join(d, 'tuf');
+      initRepo(repo);
+      const key = readdirSync(join(repo, 'keys'))[0]!;
+      await chmod(join(repo, 'keys', key), 0o644);
+      expect(() => refresh(repo)).toThrow(/must be mode 0600/);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
 });
