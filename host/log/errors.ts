@@ -32,6 +32,8 @@ export type LogErrorCode =
   | 'LOG_STORE_UNAVAILABLE'
   /** The database holds another log (another key or origin) than this node is configured for. */
   | 'LOG_STORE_MISMATCH'
+  /** The database holds fewer entries (or another tree) than this node already published: acknowledged entries were lost there (500). */
+  | 'LOG_STORE_BEHIND'
   /** An entry whose canonical body is over 65,535 bytes, the most a C2SP entry bundle can frame (413). */
   | 'LOG_ENTRY_TOO_LARGE';
 
@@ -58,6 +60,7 @@ function defaultStatus(code: LogErrorCode): number {
       return 413;
     case 'LOG_INCONSISTENT':
     case 'LOG_STORE_MISMATCH':
+    case 'LOG_STORE_BEHIND':
       return 500;
     default:
       return 400;

@@ -193,14 +193,29 @@ export class TransparencyLog {
    */
   private async refresh(r: LogReader): Promise<void> {
     const last = await r.latestCheckpoint();
+    const size = last?.size ?? 0;
+    if (size < this.current.size) {
+      // The store lost commits this node acknowledged and published (synchronous_commit off on
+      // the server, failover to an asynchronous replica, a restore from an older backup). Going
+      // on would hand out the lost indices again: a fork of every checkpoint published past
+      // `size`, and later a store no node can open. Refuse until an operator restores it.
+      this.cache.clear();
+      throw new LogError('LOG_STORE_BEHIND', `the log store holds ${size} entries but this node published a checkpoint of ${this.current.size}: acknowledged entries were lost from the database; refusing to sequence until it is restored`);
+    }
     if (!last) return;
     if (last.size === this.current.size && last.note === this.current.note) {
       this.cosignatures = last.cosignatures;
       return;
     }
-    if (last.size <= this.current.size) return;
     const cp = parseCheckpoint(parseNote(last.note).body);
-    const root = await this.withNodes(r, (get) => treeRoot(get, last.size));
+    // Both roots from the store's own nodes, not the cache (one query): cached nodes of the tree
+    // this node published would hide a store that lost it and had it re-sequenced since.
+    const mine = this.current.size;
+    const [root, ours] = await this.withNodes(r, (get) => [treeRoot(get, last.size), mine === 0 ? EMPTY_ROOT : treeRoot(get, mine)] as const, false);
+    if (Buffer.compare(Buffer.from(ours), Buffer.from(this.current.root)) !== 0) {
+      this.cache.clear();
+      throw new LogError('LOG_STORE_BEHIND', `the log store's tree of size ${mine} is not the one this node published: it lost acknowledged entries and they were sequenced again; refusing to sequence until it is restored`);
+    }
     if (cp.origin !== this.origin || cp.size !== last.size || Buffer.compare(Buffer.from(cp.root), Buffer.from(root)) !== 0) {
       throw new LogError('LOG_STORE_MISMATCH', `the store's checkpoint at size ${last.size} is not this log's (origin ${cp.origin}) or does not match its nodes`);
     }
@@ -215,12 +230,12 @@ export class TransparencyLog {
    * their values, so a first run against the cache (with zeros for misses) lists exactly the nodes
    * it lacks; they are fetched in one query and the computation runs again.
    */
-  async withNodes<T>(r: LogReader, f: (get: NodeSource) => T): Promise<T> {
-    if (r.nodeNow) return this.withNodesNow(r, f);
+  async withNodes<T>(r: LogReader, f: (get: NodeSource) => T, cached = true): Promise<T> {
+    if (r.nodeNow) return this.withNodesNow(r, f, cached);
     const missing = new Map<string, [number, number]>();
     const first = f((level, index) => {
       const k = `${level}/${index}`;
-      const h = this.cache.get(k);
+      const h = cached ? this.cache.get(k) : undefined;
       if (h) return h;
       missing.set(k, [level, index]);
       return ZERO;
@@ -236,7 +251,7 @@ export class TransparencyLog {
     });
     const out = f((level, index) => {
       const k = `${level}/${index}`;
-      const h = local.get(k) ?? this.cache.get(k);
+      const h = local.get(k) ?? (cached ? this.cache.get(k) : undefined);
       if (!h) throw new LogError('LOG_NOT_FOUND', `no node at level ${level} index ${index}`, { status: 404 });
       return h;
     });
@@ -245,11 +260,11 @@ export class TransparencyLog {
   }
 
   /** withNodes for a store with synchronous reads (SQLite): one pass, reading misses as it goes. */
-  private withNodesNow<T>(r: LogReader, f: (get: NodeSource) => T): T {
+  private withNodesNow<T>(r: LogReader, f: (get: NodeSource) => T, cached: boolean): T {
     const read = new Map<string, Uint8Array>();
     const out = f((level, index) => {
       const k = `${level}/${index}`;
-      const hit = read.get(k) ?? this.cache.get(k);
+      const hit = read.get(k) ?? (cached ? this.cache.get(k) : undefined);
       if (hit) return hit;
       const h = r.nodeNow!(level, index);
       if (!h) throw new LogError('LOG_NOT_FOUND', `no node at level ${level} index ${index}`, { status: 404 });
@@ -490,7 +505,9 @@ export class TransparencyLog {
     // Cosignatures are stored with the checkpoint of that size; only the latest is served inline.
     if (cp.size === this.current.size) {
       await this.store.addCosignature(cp.size, line);
-      this.cosignatures = mergeCosignature(this.cosignatures, line);
+      // The store may have waited on the sequencing lock while a batch committed: a line for the
+      // previous size must not be served beside the newer checkpoint (it would not verify).
+      if (cp.size === this.current.size) this.cosignatures = mergeCosignature(this.cosignatures, line);
     }
     return { size: cp.size, witness: accepted.w.name };
   }

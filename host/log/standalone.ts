@@ -32,6 +32,8 @@
  *     url: postgres://cairn@db.internal:5432/cairn   # libpq URI; PGPASSWORD etc. are honoured; never logged
  *     schema: cairn            # tables go in schemas <schema>_rekor and <schema>_ct (default cairn)
  *     poolSize: 8              # connections per log
+ *     idleInTransactionMs: 10000  # a node silent this long inside its write loses the sequencing lock
+ *     lockWaitMs: 30000        # a node waiting this long for the lock answers 503
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -68,7 +70,7 @@ export interface LogConfig {
   ctRoots?: string[];
   verifyWorkers?: number;
   checkpointIntervalMs?: number;
-  postgres?: { url: string; schema?: string; poolSize?: number };
+  postgres?: { url: string; schema?: string; poolSize?: number; idleInTransactionMs?: number; lockWaitMs?: number };
   tilesDir?: string;
   tilesIntervalMs?: number;
 }
@@ -109,10 +111,14 @@ export function parseLogConfig(text: string): LogConfig {
   if (d.postgres !== undefined) {
     const pgc = d.postgres as Record<string, unknown>;
     if (typeof pgc !== 'object' || pgc === null || Array.isArray(pgc)) bad('postgres must be a mapping { url, schema?, poolSize? }');
-    for (const k of Object.keys(pgc)) if (!['url', 'schema', 'poolSize'].includes(k)) bad(`unknown key postgres.${k}`);
+    for (const k of Object.keys(pgc)) if (!['url', 'schema', 'poolSize', 'idleInTransactionMs', 'lockWaitMs'].includes(k)) bad(`unknown key postgres.${k}`);
     if (typeof pgc.url !== 'string' || !/^postgres(ql)?:\/\//.test(pgc.url)) bad('postgres.url must be a postgres:// URI');
     if (pgc.schema !== undefined && (typeof pgc.schema !== 'string' || !/^[a-z_][a-z0-9_]{0,40}$/.test(pgc.schema))) bad('postgres.schema must match [a-z_][a-z0-9_]{0,40}');
     if (pgc.poolSize !== undefined && (!Number.isInteger(pgc.poolSize) || (pgc.poolSize as number) < 1 || (pgc.poolSize as number) > 100)) bad('postgres.poolSize must be an integer 1..100');
+    for (const k of ['idleInTransactionMs', 'lockWaitMs']) {
+      const v = pgc[k];
+      if (v !== undefined && (!Number.isInteger(v) || (v as number) < 100 || (v as number) > 3_600_000)) bad(`postgres.${k} must be an integer number of milliseconds, 100..3600000`);
+    }
   }
   return d as LogConfig;
 }
@@ -135,7 +141,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const pgc = config.postgres;
     const open = async (name: 'rekor' | 'ct'): Promise<LogStore> => {
       const store = pgc
-        ? await PostgresLogStore.open({ url: pgc.url, schema: `${pgc.schema ?? 'cairn'}_${name}`, ...(pgc.poolSize ? { max: pgc.poolSize } : {}) })
+        ? await PostgresLogStore.open({ url: pgc.url, schema: `${pgc.schema ?? 'cairn'}_${name}`, ...(pgc.poolSize ? { max: pgc.poolSize } : {}), ...(pgc.idleInTransactionMs ? { idleInTransactionMs: pgc.idleInTransactionMs } : {}), ...(pgc.lockWaitMs ? { lockWaitMs: pgc.lockWaitMs } : {}) })
         : new SqliteLogStore(join(dataDir, `${name}.db`));
       closers.push(() => store.close());
       return store;

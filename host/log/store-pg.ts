@@ -31,6 +31,14 @@ export interface PostgresStoreOptions {
   schema: string;
   /** Pool size (default 8). */
   max?: number;
+  /**
+   * How long the writing node may sit idle inside its transaction before the server ends its
+   * session and frees the sequencing lock (ms, default 10,000). A healthy batch spends
+   * milliseconds between its statements.
+   */
+  idleInTransactionMs?: number;
+  /** How long a node waits for the sequencing lock before answering 503 (ms, default 30,000). */
+  lockWaitMs?: number;
 }
 
 type Queryable = Pick<pg.Pool, 'query'> | pg.PoolClient;
@@ -77,12 +85,14 @@ const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.b
 
 /**
  * Lost connections, a server shutting down or recovering, and exhausted resources (SQLSTATE
- * classes 08, 57, 53 and 58; socket errors; node-postgres's own connection errors) are the
- * caller's to retry: 503. Anything else is a bug or a broken schema and stays what it is.
+ * classes 08, 57, 53 and 58; socket errors; node-postgres's own connection errors), transaction
+ * rollbacks the server chose (class 40), a sequencing lock not granted within lock_timeout
+ * (55P03) and a session ended for idling in its transaction (25P03) are the caller's to retry:
+ * 503. Anything else is a bug or a broken schema and stays what it is.
  */
 function unavailable(e: unknown): never {
   const code = (e as { code?: string }).code ?? '';
-  if (/^(08|57|53|58)/.test(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code) || /Connection terminated|connection timeout|connection error|not queryable|timeout exceeded when trying to connect/i.test((e as Error).message ?? '')) {
+  if (/^(08|57|53|58|40)/.test(code) || code === '55P03' || code === '25P03' || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code) || /Connection terminated|connection timeout|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout/i.test((e as Error).message ?? '')) {
     throw new LogError('LOG_STORE_UNAVAILABLE', 'the log database is unavailable; retry later', { retryAfter: 1, cause: e });
   }
   throw e;
@@ -101,10 +111,22 @@ export class PostgresLogStore implements LogStore {
   /** The connection whose session holds the roles in `held` (LogStore.lease). */
   private leaseClient: pg.Client | undefined;
   private readonly held = new Set<string>();
+  /** lease() calls run one after another: two first calls would each open a session, and one would hold its lock for ever. */
+  private leasing: Promise<unknown> = Promise.resolve();
+  private readonly idleMs: number;
+  private readonly lockWaitMs: number;
 
   private constructor(private readonly o: PostgresStoreOptions) {
     if (!/^[a-z_][a-z0-9_]{0,50}$/.test(o.schema)) throw new LogError('LOG_BAD_CONFIG', 'the PostgreSQL schema name must match [a-z_][a-z0-9_]{0,50}');
-    this.pool = new pg.Pool({ connectionString: o.url, max: o.max ?? 8 });
+    for (const [k, v] of [['idleInTransactionMs', o.idleInTransactionMs], ['lockWaitMs', o.lockWaitMs]] as const) {
+      if (v !== undefined && !(Number.isSafeInteger(v) && v >= 100)) throw new LogError('LOG_BAD_CONFIG', `postgres.${k} must be a whole number of milliseconds, at least 100`);
+    }
+    this.idleMs = o.idleInTransactionMs ?? 10_000;
+    this.lockWaitMs = o.lockWaitMs ?? 30_000;
+    // keepAlive with a 10 s first probe: a server that vanished without a FIN fails the query in
+    // flight within about a minute, instead of leaving it (and every batch behind it) waiting.
+    // query_timeout backs that up for a server that answers TCP but never the query.
+    this.pool = new pg.Pool({ connectionString: o.url, max: o.max ?? 8, keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: this.lockWaitMs + 30_000 });
     // An idle client's error (the server restarting) must not take the process down; the next query reconnects.
     this.pool.on('error', () => undefined);
     this.s = o.schema;
@@ -157,9 +179,26 @@ export class PostgresLogStore implements LogStore {
     const ignore = (): void => undefined;
     c.on('error', ignore);
     try {
-      // One round trip for both (simple query protocol; the key is our own integer literal):
+      // One round trip for all of it (simple query protocol; the key is our own integer literal):
       // with nodes on other machines, every round trip under the lock is time no node sequences.
-      await this.q(`BEGIN; SELECT pg_advisory_xact_lock(${this.lockKey}::int8)`, [], c);
+      // Each setting is pinned here rather than trusted to the server's defaults:
+      // - READ COMMITTED: every statement after the lock sees what the previous holder committed.
+      //   Under REPEATABLE READ the snapshot is taken before the lock is granted, and the step
+      //   would read the tree as it was before the other node's batch (then fail with 40001).
+      // - synchronous_commit = on: COMMIT returns only after the WAL flush, and only then is
+      //   anything acknowledged. With it off (server, role or database default), a crash loses
+      //   acknowledged entries and the nodes' published checkpoints run ahead of the store.
+      // - idle_in_transaction_session_timeout: a node that goes silent (partition, paused VM)
+      //   while holding the lock has its session ended by the server, so the other nodes wait
+      //   seconds, not the two hours of the kernel's default keepalive.
+      // - lock_timeout: a node waiting longer than that answers 503 (55P03) instead of hanging.
+      await this.q(
+        `BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = on; ` +
+          `SET LOCAL idle_in_transaction_session_timeout = ${this.idleMs}; SET LOCAL lock_timeout = ${this.lockWaitMs}; ` +
+          `SELECT pg_advisory_xact_lock(${this.lockKey}::int8)`,
+        [],
+        c,
+      );
       if (setup) await setup(c);
       const out = await fn(this.writer(c));
       // COMMIT returns after the WAL flush (synchronous_commit=on): only then is anything acknowledged.
@@ -282,14 +321,22 @@ export class PostgresLogStore implements LogStore {
     }
   }
 
-  async lease(name: string): Promise<boolean> {
+  lease(name: string): Promise<boolean> {
+    const run = this.leasing.then(() => this.leaseNow(name));
+    this.leasing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async leaseNow(name: string): Promise<boolean> {
     if (this.closed) return false;
     try {
       let c = this.leaseClient;
       if (!c) {
-        // keepAlive: a peer that vanished without a FIN still ends the session (and the lock) on
-        // the server, and the 'error' here.
-        const fresh = new pg.Client({ connectionString: this.o.url, keepAlive: true });
+        // keepAlive (with a short first probe) notices a server that vanished without a FIN: the
+        // 'error' below drops the role here. The server's side is its own tcp_keepalives_*: the
+        // session below asks for probes after 10 s, so a node that vanished loses the lock (and
+        // another node takes the role) within about a minute rather than two hours.
+        const fresh = new pg.Client({ connectionString: this.o.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
         const lost = (): void => {
           if (this.leaseClient === fresh) {
             this.leaseClient = undefined;
@@ -300,6 +347,9 @@ export class PostgresLogStore implements LogStore {
         fresh.on('error', lost);
         fresh.on('end', lost);
         await fresh.connect();
+        // The server's keepalive on this session: a node that vanished (no FIN) loses the lock
+        // after about 10 + 3 × 5 s, instead of holding the role for the kernel's default 2 h.
+        await fresh.query('SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3');
         if (this.closed) {
           await fresh.end();
           return false;

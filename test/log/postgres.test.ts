@@ -10,6 +10,7 @@ import { createPublicKey, generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import pgc from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initCore, leafHash, rootFromLeafHashes, verifyConsistency, verifyInclusion } from '../../host/core/index.js';
 import { TransparencyLog } from '../../host/log/log.js';
@@ -241,5 +242,126 @@ describe.skipIf(!bin)('two log nodes on one PostgreSQL database', () => {
     const head = (await l.get('/api/v1/log')).json;
     expect(head.treeSize).toBeGreaterThanOrEqual(acked.size);
     expect(Math.max(...acked.keys())).toBeLessThan(head.treeSize);
+  });
+});
+
+describe.skipIf(!bin)('a log store on PostgreSQL when the database or a node misbehaves', () => {
+  const sql = async (text: string, db = 'postgres'): Promise<pgc.QueryResult> => {
+    const c = new pgc.Client({ connectionString: pg.url.replace(/\/postgres$/, `/${db}`) });
+    await c.connect();
+    try {
+      return await c.query(text);
+    } finally {
+      await c.end();
+    }
+  };
+  const urlOf = (db: string): string => pg.url.replace(/\/postgres$/, `/${db}`);
+  const ed = () => generateKeyPairSync('ed25519').privateKey;
+
+  it("pins READ COMMITTED and synchronous_commit in the sequencing transaction, whatever the server's defaults", async () => {
+    await sql('CREATE DATABASE skewed');
+    // Defaults a DBA may well set: both broke the log (40001 under REPEATABLE READ or SERIALIZABLE,
+    // acknowledged-then-lost commits with synchronous_commit off).
+    await sql("ALTER DATABASE skewed SET default_transaction_isolation = 'serializable'");
+    await sql('ALTER DATABASE skewed SET synchronous_commit = off');
+    const a = await PostgresLogStore.open({ url: urlOf('skewed'), schema: 'skew' });
+    const b = await PostgresLogStore.open({ url: urlOf('skewed'), schema: 'skew' });
+    let seen: Record<string, string> = {};
+    await a.exclusive(async () => undefined, async (c) => {
+      const r = await c.query("SELECT current_setting('transaction_isolation') AS iso, current_setting('synchronous_commit') AS sync, current_setting('idle_in_transaction_session_timeout') AS idle, current_setting('lock_timeout') AS wait");
+      seen = r.rows[0];
+    });
+    expect(seen).toEqual({ iso: 'read committed', sync: 'on', idle: '10s', wait: '30s' });
+
+    // Two nodes under concurrent load: every entry sequenced, none refused.
+    const key = ed();
+    const la = await TransparencyLog.open({ store: a, key, origin: 'skew.test', batchAgeMs: 2, batchSize: 16 });
+    const lb = await TransparencyLog.open({ store: b, key, origin: 'skew.test', batchAgeMs: 2, batchSize: 16 });
+    const out = await Promise.allSettled(Array.from({ length: 600 }, (_, i) => (i % 2 ? lb : la).add({ body: Buffer.from(`{"skew":${i}}`), searchKeys: [] })));
+    expect(out.filter((o) => o.status === 'rejected').map((o) => String((o as PromiseRejectedResult).reason))).toEqual([]);
+    expect(new Set(out.map((o) => (o as PromiseFulfilledResult<{ index: number }>).value.index)).size).toBe(600);
+    await la.close();
+    await lb.close();
+    await a.close();
+    await b.close();
+  });
+
+  it('a node silent inside its write loses the sequencing lock after idleInTransactionMs; a node that waits past lockWaitMs gets a 503', async () => {
+    const opts = { url: pg.url, schema: 'stall', idleInTransactionMs: 400, lockWaitMs: 5_000 };
+    const a = await PostgresLogStore.open(opts);
+    const b = await PostgresLogStore.open(opts);
+    // A holds the lock and goes quiet (a paused VM, a partition) for far longer than allowed.
+    let aEntered!: () => void;
+    const inA = new Promise<void>((r) => (aEntered = r));
+    const stalled = a.exclusive(async () => {
+      aEntered();
+      await new Promise((r) => setTimeout(r, 3_000));
+      return 'a';
+    });
+    await inA;
+    const t0 = Date.now();
+    expect(await b.exclusive(async () => 'b')).toBe('b');
+    const waited = Date.now() - t0;
+    expect(waited).toBeLessThan(2_500); // not the 3 s of the stall, let alone TCP keepalive's 2 h
+    // A's transaction was ended by the server: nothing it did is acknowledged.
+    await expect(stalled).rejects.toMatchObject({ code: 'LOG_STORE_UNAVAILABLE', status: 503 });
+
+    // lock_timeout: a waiter gives up with a 503, which clients retry.
+    const c = await PostgresLogStore.open({ ...opts, idleInTransactionMs: 10_000, lockWaitMs: 300 });
+    let held!: () => void;
+    const inHold = new Promise<void>((r) => (held = r));
+    let letGo!: () => void;
+    const hold = a.exclusive(async () => {
+      held();
+      await new Promise<void>((r) => (letGo = r));
+    });
+    await inHold;
+    const t1 = Date.now();
+    await expect(c.exclusive(async () => 'c')).rejects.toMatchObject({ code: 'LOG_STORE_UNAVAILABLE', status: 503 });
+    expect(Date.now() - t1).toBeLessThan(2_000);
+    letGo();
+    await hold;
+    expect(await c.exclusive(async () => 'c')).toBe('c');
+    await expect(PostgresLogStore.open({ ...opts, lockWaitMs: 5 })).rejects.toMatchObject({ code: 'LOG_BAD_CONFIG' });
+    for (const s of [a, b, c]) await s.close();
+  });
+
+  it('a store that lost acknowledged entries (restored from an older backup) is refused: no index is handed out twice', async () => {
+    const key = ed();
+    const store = await PostgresLogStore.open({ url: pg.url, schema: 'lost' });
+    const log = await TransparencyLog.open({ store, key, origin: 'lost.test', batchAgeMs: 1, batchSize: 4 });
+    const before = await Promise.all(Array.from({ length: 20 }, (_, i) => log.add({ body: Buffer.from(`{"lost":${i}}`), searchKeys: [] })));
+    expect(Math.max(...before.map((a) => a.index))).toBe(19);
+    // The database goes back to size 5 (what synchronous_commit=off, an async replica or a backup restore do).
+    await sql('BEGIN; DELETE FROM lost.entries WHERE idx >= 5; DELETE FROM lost.search WHERE idx >= 5; ' +
+      'DELETE FROM lost.nodes WHERE (idx + 1) * (1::int8 << level) > 5; DELETE FROM lost.checkpoints WHERE size > 5; COMMIT');
+    await expect(log.add({ body: Buffer.from('{"after":1}'), searchKeys: [] })).rejects.toMatchObject({ code: 'LOG_STORE_BEHIND', status: 500 });
+    expect(log.size()).toBe(20); // it keeps serving what it published, and acknowledges nothing new
+
+    // A node that starts on the restored store sequences new entries at 5..: a different tree of
+    // the sizes the first node published. The first node notices, whatever its cache holds.
+    const store2 = await PostgresLogStore.open({ url: pg.url, schema: 'lost' });
+    const log2 = await TransparencyLog.open({ store: store2, key, origin: 'lost.test', batchAgeMs: 1 });
+    expect(log2.size()).toBe(5);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => log2.add({ body: Buffer.from(`{"again":${i}}`), searchKeys: [] })));
+    await expect(log.add({ body: Buffer.from('{"after":2}'), searchKeys: [] })).rejects.toMatchObject({ code: 'LOG_STORE_BEHIND' });
+    expect(await store.size()).toBe(25);
+    await log.close();
+    await log2.close();
+    await store.close();
+    await store2.close();
+  });
+
+  it('concurrent lease calls share one session: the lease is held once, and freed on close', async () => {
+    const locks = async (): Promise<number> => Number((await sql("SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted")).rows[0].n);
+    const base = await locks(); // leases other tests' nodes still hold
+    const a = await PostgresLogStore.open({ url: pg.url, schema: 'leases' });
+    const b = await PostgresLogStore.open({ url: pg.url, schema: 'leases' });
+    expect(await Promise.all([a.lease('tiles'), a.lease('tiles'), a.lease('tiles')])).toEqual([true, true, true]);
+    expect(await b.lease('tiles')).toBe(false);
+    expect(await locks()).toBe(base + 1);
+    await a.close();
+    await until('the lease free again', async () => b.lease('tiles'), 5_000);
+    await b.close();
   });
 });
