@@ -6,6 +6,7 @@
 import { createHash, createPublicKey, randomBytes, X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { checkDer } from '../tsa/der.js';
+import { embeddedCertificates, verifyTimestampToken } from '../tsa/verify.js';
 import { algorithmIdentifier, integer, octets, seq } from '../tsa/encode.js';
 import { HASH_OIDS } from '../tsa/oids.js';
 import { SignerError } from './errors.js';
@@ -150,6 +151,18 @@ export async function requestTimestamp(tsaUrl: string, data: Uint8Array): Promis
   const statusValue = resp[start + 2] === 0x02 ? resp[start + 4] : undefined;
   const statusEnd = tlvEnd(resp, start);
   if ((statusValue !== 0 && statusValue !== 1) || statusEnd >= outerEnd) throw new SignerError('SIGNER_TSA_FAILED', 'the TSA granted no token');
+  // The token must answer this request: its imprint is our digest and it echoes our nonce (RFC
+  // 3161 §2.4.2), signed by the certificate it carries (certReq was set, so §2.4.1 requires it).
+  // A replayed or mixed-up token would otherwise go into the bundle and fail only at verification.
+  // Whether that certificate is trusted is the verifier's question (the trusted root), not ours.
+  try {
+    const certs = embeddedCertificates(resp);
+    if (certs.length === 0) throw new SignerError('SIGNER_TSA_FAILED', 'the TSA token carries no certificate although the request set certReq (RFC 3161 §2.4.1)');
+    verifyTimestampToken(resp, { digest: { algorithm: 'sha256', value: digest }, nonce, trustedCerts: certs });
+  } catch (cause) {
+    if (cause instanceof SignerError) throw cause;
+    throw new SignerError('SIGNER_TSA_FAILED', `the TSA token does not answer this request: ${(cause as Error).message}`, { cause });
+  }
   // protobuf-specs RFC3161SignedTimestamp.signed_timestamp is the whole DER TimeStampResp.
   return resp.subarray(0, outerEnd);
 }

@@ -353,6 +353,23 @@ function locateToken(buf: Uint8Array): Tlv {
   return expectTag(kids[1]!, 0x30, 'timeStampToken');
 }
 
+/**
+ * The X.509 certificates a token (or a granted TimeStampResp) carries in SignedData.certificates
+ * (RFC 5652 §5.1), unverified. A client that asked with certReq (RFC 3161 §2.4.1) can pin them to
+ * check a fresh response against its own request: signature, imprint and nonce.
+ */
+export function embeddedCertificates(token: Uint8Array): Uint8Array[] {
+  try {
+    const ci = children(token, locateToken(token));
+    const sd = children(token, expectTag(children(token, expectTag(ci[1]!, 0xa0, 'content'))[0]!, 0x30, 'SignedData'));
+    const certs = sd[3]?.tag === 0xa0 ? children(token, sd[3]) : [];
+    return certs.filter((c) => c.tag === 0x30).map((c) => tlvBytes(token, c));
+  } catch (e) {
+    if (e instanceof TsaError) throw e;
+    throw new TsaError('TSA_MALFORMED', 'malformed time-stamp token', { cause: e });
+  }
+}
+
 export function verifyTimestampToken(token: Uint8Array, opts: VerifyTimestampOptions): TimestampVerification {
   try {
     return verifyToken(token, opts);
