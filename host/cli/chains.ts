@@ -50,6 +50,23 @@ async function writeJson(path: string, doc: unknown): Promise<void> {
   await rename(`${path}.tmp`, path);
 }
 
+/**
+ * `<file>.sigstore.json` (the name cosign and sigstore-js users look for), unless it already holds
+ * the bundle of another artifact of that name (another run's product): then the digest goes in
+ * the name too, so no run's bundle is overwritten by another's. A bundle for the same digest is
+ * replaced; both would verify the same artifact.
+ */
+async function artifactBundlePath(outDir: string, name: string, sha256: string): Promise<string> {
+  const plain = join(outDir, `${name}.sigstore.json`);
+  let existing: string | undefined;
+  try {
+    existing = (JSON.parse(await readFile(plain, 'utf8')) as { messageSignature?: { messageDigest?: { digest?: string } } }).messageSignature?.messageDigest?.digest;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return plain;
+  }
+  return existing !== undefined && Buffer.from(existing, 'base64').toString('hex') === sha256 ? plain : join(outDir, `${name}.sha256-${sha256.slice(0, 16)}.sigstore.json`);
+}
+
 /** Message-signature bundles for subjects that are local files whose digest matches. */
 async function signFiles(subjects: Subject[], outDir: string, endpoints: Endpoints, src: IdentitySource, base = '.'): Promise<string[]> {
   const out: string[] = [];
@@ -58,7 +75,7 @@ async function signFiles(subjects: Subject[], outDir: string, endpoints: Endpoin
     if (!s.digest.sha256 || !existsSync(path) || !(await stat(path)).isFile()) continue;
     const data = await readFile(path);
     if (sha256File(data) !== s.digest.sha256) throw new SignerError('SIGNER_BAD_INPUT', `${s.name} on disk does not match its recorded digest`);
-    const bundlePath = join(outDir, `${basename(path)}.sigstore.json`);
+    const bundlePath = await artifactBundlePath(outDir, basename(path), s.digest.sha256);
     await writeJson(bundlePath, await signArtifact(data, { endpoints, token: () => identityToken(src) }));
     out.push(bundlePath);
   }
@@ -102,7 +119,10 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   const endpoints = await readSigningConfig(o.signingConfig);
   const src = identity(o);
   await mkdir(outDir, { recursive: true });
-  const att = join(outDir, `${p.kind.toLowerCase()}-${p.name}.provenance.sigstore.json`);
+  // The uid is in the name: runs of one name in two namespaces, or a run deleted and created
+  // again, are different objects with their own provenance, and one must not overwrite the other.
+  const uid = /^[A-Za-z0-9-]{1,64}$/.test(p.uid) ? `-${p.uid.slice(0, 8)}` : `-${createHash('sha256').update(p.uid).digest('hex').slice(0, 8)}`;
+  const att = join(outDir, `${p.kind.toLowerCase()}-${p.name}${uid}.provenance.sigstore.json`);
   await writeJson(att, await signDsse(Buffer.from(JSON.stringify(p.statement)), IN_TOTO, { endpoints, token: () => identityToken(src) }));
   const files = await signFiles(p.subjects, outDir, endpoints, src);
   return { uid: p.uid, bundles: [att, ...files] };

@@ -118,6 +118,30 @@ describe('chains sign against a live stack', () => {
     expect(st.predicate.buildDefinition.resolvedDependencies.map((d: { uri: string }) => d.uri)).toContain('oci://gcr.io/tekton-releases/git-init');
   }, 60_000);
 
+  it('two runs of one name (another namespace, or the run created again) keep their own bundles: nothing is overwritten', async () => {
+    const out = join(dir, 'out-twins');
+    const one = await taskRunWithBinary();
+    const r1 = await signTektonFile(one.file, out, opts);
+    await cp(one.binary, join(dir, 'server.first'));
+    const two = await taskRunWithBinary(); // the same name, a new binary at the same path
+    const tr = JSON.parse(await readFile(two.file, 'utf8'));
+    tr.metadata.uid = '0d9e8f7a-1111-4222-8333-944455566677';
+    tr.metadata.namespace = 'other';
+    await writeFile(two.file, JSON.stringify(tr));
+    const r2 = await signTektonFile(two.file, out, opts);
+    expect(new Set([...r1.bundles, ...r2.bundles]).size).toBe(4);
+    expect((await readdir(out)).sort()).toEqual([...r1.bundles, ...r2.bundles].map((b) => b.slice(out.length + 1)).sort());
+    // Each run's bundles still verify its own artifact, and not the other's.
+    await cairnVerify(join(dir, 'server.first'), r1.bundles[0]!, 'https://slsa.dev/provenance/v1');
+    await cairnVerify(join(dir, 'server.first'), r1.bundles[1]!);
+    await cairnVerify(two.binary, r2.bundles[0]!, 'https://slsa.dev/provenance/v1');
+    await cairnVerify(two.binary, r2.bundles[1]!);
+    await expect(cairnVerify(two.binary, r1.bundles[1]!)).rejects.toMatchObject({ code: 'ARTIFACT_MISMATCH' });
+    // Signing the same run again replaces its bundles rather than adding more.
+    const again = await signTektonFile(two.file, out, opts);
+    expect(again.bundles).toEqual(r2.bundles);
+  }, 60_000);
+
   it('chains watch signs each object exactly once, across runs', async () => {
     const watchDir = join(dir, 'watch');
     const out = join(dir, 'out-watch');
