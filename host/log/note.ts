@@ -53,7 +53,12 @@ export interface SignedNote {
   signatures: NoteSignature[];
 }
 
-const SIG_LINE = /^\u2014 (\S+) ([A-Za-z0-9+/=]+)$/;
+/** C2SP signed-note: key names are non-empty, with no Unicode spaces and no plus (U+002B). */
+const SIG_LINE = /^\u2014 ([^\s+]+) ([A-Za-z0-9+/=]+)$/;
+/** ASCII control characters other than newline (C2SP signed-note, Format). */
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u0009\u000b-\u001f]/;
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 
 export function formatNote(n: SignedNote): string {
   return `${n.body}\n${n.signatures.map((s) => `\u2014 ${s.name} ${Buffer.concat([s.keyId, s.signature]).toString('base64')}\n`).join('')}`;
@@ -62,6 +67,9 @@ export function formatNote(n: SignedNote): string {
 export function parseNote(text: string): SignedNote {
   const sep = text.lastIndexOf('\n\n');
   if (sep < 0 || text.length > 1 << 20) throw new LogError('LOG_BAD_REQUEST', 'signed note: missing blank line');
+  // C2SP signed-note, Format: valid UTF-8 (a lone surrogate is what invalid input decodes to when
+  // it was not already replaced) and no ASCII control characters but newline.
+  if (CONTROL.test(text) || LONE_SURROGATE.test(text)) throw new LogError('LOG_BAD_REQUEST', 'signed note: control characters or invalid UTF-8');
   const body = text.slice(0, sep + 1);
   const sigText = text.slice(sep + 2);
   if (!sigText.endsWith('\n')) throw new LogError('LOG_BAD_REQUEST', 'signed note: signatures must end with a newline');
@@ -80,7 +88,11 @@ export interface NoteKey {
   name: string;
   keyId: Uint8Array;
   publicKey: KeyObject;
-  type: 'ed25519' | 'ecdsa';
+  /**
+   * ed25519 (0x01) and ecdsa (0x02) sign the note text; rfc6962-sth (0x05, C2SP static-ct-api)
+   * signs the RFC 6962 §3.5 TreeHeadSignature of the checkpoint the note carries.
+   */
+  type: 'ed25519' | 'ecdsa' | 'rfc6962-sth';
 }
 
 function sha256(...parts: (Uint8Array | string)[]): Buffer {
@@ -120,6 +132,34 @@ function noteKeyUncached(name: string, key: KeyObject): NoteKey {
   throw new LogError('LOG_BAD_CONFIG', `log keys must be Ed25519 or ECDSA, not ${pub.asymmetricKeyType}`);
 }
 
+/**
+ * A signed-note verifier key, `<name>+<hex key ID>+<base64(type ‖ key)>` (C2SP signed-note), of
+ * type 0x01 (Ed25519) or 0x02 (ECDSA over a DER SubjectPublicKeyInfo, key ID its SHA-256 prefix:
+ * the transparency-dev extension Rekor v1 checkpoints use). The key ID must be the key's.
+ */
+export function parseNoteVkey(vkey: string): NoteKey {
+  const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/]+={0,2})$/.exec(vkey);
+  if (!m) throw new LogError('LOG_BAD_CONFIG', `not a note verifier key: ${vkey.slice(0, 80)}`);
+  const raw = Buffer.from(m[3]!, 'base64');
+  let pub: KeyObject;
+  try {
+    if (raw[0] === 0x01 && raw.length === 33) pub = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.subarray(1).toString('base64url') }, format: 'jwk' });
+    else if (raw[0] === 0x02 || raw[0] === 0x05) {
+      pub = createPublicKey({ key: raw.subarray(1), format: 'der', type: 'spki' });
+      if (pub.asymmetricKeyType !== 'ec') throw new Error('not an EC key');
+    } else throw new Error(`key type 0x${(raw[0] ?? 0).toString(16).padStart(2, '0')} is not a checkpoint signature type this verifier implements (0x01 Ed25519, 0x02 ECDSA, 0x05 RFC 6962 STH)`);
+  } catch (cause) {
+    throw new LogError('LOG_BAD_CONFIG', `note verifier key ${m[1]}: ${(cause as Error).message}`, { cause });
+  }
+  // C2SP static-ct-api: the key ID of a 0x05 key is SHA-256(name ‖ \n ‖ 0x05 ‖ SHA-256(SPKI))[:4].
+  const key: NoteKey =
+    raw[0] === 0x05
+      ? { name: m[1]!, type: 'rfc6962-sth', publicKey: pub, keyId: new Uint8Array(sha256(m[1]!, '\n', Uint8Array.of(0x05), sha256(raw.subarray(1))).subarray(0, 4)) }
+      : noteKeyUncached(m[1]!, pub);
+  if (Buffer.from(key.keyId).toString('hex') !== m[2]) throw new LogError('LOG_BAD_CONFIG', `note verifier key ${m[1]}: the key ID does not match the key`);
+  return key;
+}
+
 /** C2SP vkey for an Ed25519 log key: <name>+<hex key ID>+<base64(0x01 ‖ key)>. */
 export function vkeyOf(k: NoteKey): string | undefined {
   if (k.type !== 'ed25519') return undefined;
@@ -140,8 +180,38 @@ export function verifyNoteSignature(note: SignedNote, key: NoteKey): boolean {
       Buffer.compare(Buffer.from(s.keyId), Buffer.from(key.keyId)) === 0 &&
       (key.type === 'ed25519'
         ? s.signature.length === 64 && cryptoVerify(null, Buffer.from(note.body), key.publicKey, s.signature)
-        : cryptoVerify('sha256', Buffer.from(note.body), key.publicKey, s.signature)),
+        : key.type === 'rfc6962-sth'
+          ? verifySthSignature(note.body, s.signature, key)
+          : cryptoVerify('sha256', Buffer.from(note.body), key.publicKey, s.signature)),
   );
+}
+
+/**
+ * C2SP static-ct-api note signature (type 0x05): timestamp (8 bytes, ms) ‖ TLS DigitallySigned
+ * over the RFC 6962 §3.5 TreeHeadSignature {version v1, signature_type tree_hash, timestamp,
+ * tree_size, sha256_root_hash} of the checkpoint in the note. Only ECDSA P-256 with SHA-256
+ * (RFC 5246 §7.4.1.4.1: hash 4, signature 3) is defined for it.
+ */
+function verifySthSignature(body: string, sig: Uint8Array, key: NoteKey): boolean {
+  let cp: Checkpoint;
+  try {
+    cp = parseCheckpoint(body);
+  } catch {
+    return false;
+  }
+  // The STH covers size and root only: the origin is bound by being the key's name (static-ct-api),
+  // and the extension lines, which it cannot cover, must be absent.
+  if (cp.origin !== key.name || (cp.extensions?.length ?? 0) > 0) return false;
+  if (sig.length < 12 || sig[8] !== 4 || sig[9] !== 3) return false;
+  const len = (sig[10]! << 8) | sig[11]!;
+  if (sig.length !== 12 + len) return false;
+  const tbs = Buffer.alloc(2 + 8 + 8 + 32);
+  tbs[0] = 0; // Version v1
+  tbs[1] = 1; // SignatureType tree_hash
+  Buffer.from(sig.subarray(0, 8)).copy(tbs, 2);
+  tbs.writeBigUInt64BE(BigInt(cp.size), 10);
+  Buffer.from(cp.root).copy(tbs, 18);
+  return cryptoVerify('sha256', tbs, key.publicKey, sig.subarray(12));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { verifyConsistency } from '../core/index.js';
-import { cosign, noteKeyFor, parseCheckpoint, parseNote, verifyNoteSignature, type NoteKey } from '../log/note.js';
+import { cosign, noteKeyFor, parseCheckpoint, parseNote, parseNoteVkey, verifyNoteSignature, type NoteKey } from '../log/note.js';
 
 /** RFC 6962 §2.1: the root of the empty tree is SHA-256 of the empty string. */
 const EMPTY_ROOT = createHash('sha256').digest();
@@ -75,18 +75,12 @@ export interface WitnessedLog {
 }
 
 /**
- * A log's key from config: a C2SP vkey (`<name>+<hex id>+<base64(0x01 ‖ Ed25519 key)>`), or a PEM
+ * A log's key from config: a C2SP vkey (`<name>+<hex id>+<base64(type ‖ key)>`, Ed25519 0x01 or
+ * ECDSA 0x02; host/log/note.ts parseNoteVkey), or a PEM
  * public key (Ed25519 or ECDSA P-256) with the key name (default: the origin).
  */
 export function logKeyFrom(v: { vkey?: string; publicKey?: string; keyName?: string }, origin: string): NoteKey {
-  if (v.vkey !== undefined) {
-    const m = /^([^+\s]+)\+([0-9a-f]{8})\+([A-Za-z0-9+/=]+)$/.exec(v.vkey);
-    const raw = m ? Buffer.from(m[3]!, 'base64') : undefined;
-    if (!m || !raw || raw.length !== 33 || raw[0] !== 0x01) throw new Error(`not an Ed25519 note vkey: ${v.vkey.slice(0, 80)}`);
-    const key = noteKeyFor(m[1]!, createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.subarray(1).toString('base64url') }, format: 'jwk' }));
-    if (Buffer.from(key.keyId).toString('hex') !== m[2]) throw new Error(`vkey ${m[1]}: the key ID does not match the key`);
-    return key;
-  }
+  if (v.vkey !== undefined) return parseNoteVkey(v.vkey);
   if (v.publicKey !== undefined) return noteKeyFor(v.keyName ?? origin, createPublicKey(v.publicKey));
   throw new Error('a witnessed log needs vkey or publicKey');
 }
