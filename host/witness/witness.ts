@@ -143,6 +143,9 @@ export class Witness {
       if (oldSize === 0) {
         if (proof.length > 0) return refuse('WITNESS_INCONSISTENT', 'no consistency proof from the empty tree');
       } else if (oldSize === cp.size) {
+        // RFC 9162 §2.1.4: the consistency proof between two trees of one size is empty; proof
+        // lines here are not a proof of anything (tlog-witness: a proof that does not verify is 422).
+        if (proof.length > 0) return refuse('WITNESS_INCONSISTENT', 'the consistency proof between equal sizes is empty');
         if (Buffer.compare(Buffer.from(cp.root), Buffer.from(latest!.root)) !== 0) return refuse('WITNESS_INCONSISTENT', 'same size, different root: the log forked');
       } else if (!verifyConsistency(oldSize, cp.size, proof, latest!.root, cp.root)) {
         return refuse('WITNESS_INCONSISTENT', `the checkpoint is not consistent with the one of size ${oldSize} cosigned before`);

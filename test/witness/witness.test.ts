@@ -91,6 +91,9 @@ describe('add-checkpoint', () => {
     expect([fork.status, JSON.parse(fork.body).error, fork.type]).toEqual([422, 'WITNESS_INCONSISTENT', 'application/json; charset=utf-8']);
     // Same size, another root: the log forked.
     expect((await w.add(request(20, 20, checkpoint(20, ORIGIN, logKey, new Uint8Array(32).fill(1)), ''))).status).toBe(422);
+    // Same size, same root, but with proof lines: a proof between equal sizes is empty (RFC 9162 §2.1.4).
+    const padded = await w.add(request(20, 20, checkpoint(20), `${Buffer.alloc(32, 3).toString('base64')}\n`));
+    expect([padded.status, JSON.parse(padded.body).error]).toEqual([422, 'WITNESS_INCONSISTENT']);
     // Same size, same root: a fresh cosignature.
     expect((await w.add(request(20, 20, checkpoint(20), ''))).status).toBe(200);
 
