@@ -127,11 +127,65 @@ export async function parseChain(input: unknown, precert: boolean, roots: X509Ce
   }
   if (chain.length < 2) throw new LogError('CT_BAD_CHAIN', 'a precertificate chain needs its issuer');
   // RFC 6962 §3.1: a precertificate may be signed by a Precertificate Signing Certificate (EKU
-  // 1.3.6.1.4.1.11129.2.4.4). The SCT must then cover the TBS rewritten to the final issuer's
-  // name and key identifier, with that issuer's key hash. That rewrite is not implemented, and an
-  // SCT over the unrewritten TBS would never verify against the final certificate: refuse.
-  if (issuers[0]!.keyUsage?.includes(OID_PRECERT_SIGNING)) throw new LogError('CT_BAD_CHAIN', 'precertificates signed by a Precertificate Signing Certificate (RFC 6962 §3.1) are not accepted here; have the issuing CA sign the precertificate itself');
+  // 1.3.6.1.4.1.11129.2.4.4) that the final issuer certified for the purpose. The SCT then covers
+  // the TBS as the final certificate will have it (§3.2): issuer changed to the final issuer, the
+  // Authority Key Identifier (if any) changed to the PSC's, which names the final issuer's key,
+  // and issuer_key_hash over the final issuer's key.
+  if (issuers[0]!.keyUsage?.includes(OID_PRECERT_SIGNING)) {
+    if (issuers.length < 2) throw new LogError('CT_BAD_CHAIN', 'a precertificate signed by a Precertificate Signing Certificate needs the final issuer after it in the chain (RFC 6962 §3.1)');
+    return { entryType: 1, chain, signedEntry: tbsForFinalIssuer(tbsWithoutPoison(chain[0]!), chain[1]!), issuerKeyHash: issuerKeyHash(b64s[2]!, issuers[1]!) };
+  }
   return { entryType: 1, chain, signedEntry: tbsWithoutPoison(chain[0]!), issuerKeyHash: issuerKeyHash(b64s[1]!, issuers[0]!) };
+}
+
+/** id-ce-authorityKeyIdentifier (RFC 5280 §4.2.1.1). */
+const OID_AKI = '2.5.29.35';
+
+/**
+ * RFC 6962 §3.2 for a precertificate issued by a Precertificate Signing Certificate: its TBS (poison
+ * already removed) with the issuer Name replaced by the PSC's issuer, and its Authority Key
+ * Identifier extension replaced by the PSC's own (which identifies the final issuer's key). A
+ * precertificate with an AKI needs a PSC with one ("the corresponding extension must also be
+ * present in the Precertificate Signing Certificate"). Everything else is kept byte for byte.
+ */
+function tbsForFinalIssuer(tbs: Buffer, pscDer: Buffer): Buffer {
+  try {
+    const pscTbs = children(pscDer, readTlv(pscDer, 0))[0]!;
+    const pscFields = children(pscDer, pscTbs);
+    // TBSCertificate (RFC 5280 §4.1): [0] version?, serialNumber, signature, issuer, ...
+    const pscIssuer = pscFields[pscFields[0]!.tag === 0xa0 ? 3 : 2]!;
+    const aki = oidBytes(OID_AKI);
+    const extensionIn = (der: Buffer, fields: ReturnType<typeof children>, id: Buffer) => {
+      const exts = fields.find((f) => f.tag === 0xa3);
+      if (!exts) return undefined;
+      return children(der, children(der, exts)[0]!).find((e) => {
+        const x = children(der, e)[0];
+        return x?.tag === 0x06 && Buffer.from(der.subarray(x.valueStart, x.end)).equals(id);
+      });
+    };
+    const pscAki = extensionIn(pscDer, pscFields, aki);
+    const fields = children(tbs, readTlv(tbs, 0));
+    const issuerAt = fields[0]!.tag === 0xa0 ? 3 : 2;
+    const parts: Uint8Array[] = [];
+    fields.forEach((f, i) => {
+      if (i === issuerAt) {
+        if (f.tag !== 0x30 || pscIssuer.tag !== 0x30) throw new LogError('CT_BAD_CHAIN', 'malformed issuer name');
+        parts.push(pscDer.subarray(pscIssuer.start, pscIssuer.end));
+      } else if (f.tag === 0xa3) {
+        const exts = children(tbs, children(tbs, f)[0]!).map((e) => {
+          const x = children(tbs, e)[0];
+          if (x?.tag !== 0x06 || !Buffer.from(tbs.subarray(x.valueStart, x.end)).equals(aki)) return tbs.subarray(e.start, e.end);
+          if (!pscAki) throw new LogError('CT_BAD_CHAIN', 'the precertificate has an Authority Key Identifier but its Precertificate Signing Certificate has none (RFC 6962 §3.2)');
+          return pscDer.subarray(pscAki.start, pscAki.end);
+        });
+        parts.push(tlv(0xa3, tlv(0x30, ...exts)));
+      } else parts.push(tbs.subarray(f.start, f.end));
+    });
+    return Buffer.from(tlv(0x30, ...parts));
+  } catch (cause) {
+    if (cause instanceof LogError) throw cause;
+    throw new LogError('CT_BAD_CHAIN', 'the Precertificate Signing Certificate or precertificate is not DER', { cause });
+  }
 }
 
 /** RFC 6962 §3.1: the extended key usage of a Precertificate Signing Certificate. */

@@ -9,7 +9,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initCore, verifyConsistency, verifyInclusion, leafHash } from '../../host/core/index.js';
-import { tbsWithoutPoison } from '../../host/log/ct.js';
+import { tbsWithoutExtension, tbsWithoutPoison } from '../../host/log/ct.js';
 import { ecSigner, hashedrekord, startLog, type RunningLog } from './helpers.js';
 
 const crypto = webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0];
@@ -73,24 +73,62 @@ describe('CT personality (RFC 6962)', () => {
     expect(broken.json.error).toBe('CT_BAD_CHAIN');
   });
 
-  it('refuses a precertificate signed by a Precertificate Signing Certificate (RFC 6962 §3.1), whose SCT would need a rewritten TBS', async () => {
-    const rootKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
-    const psKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
-    const leafKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
-    const root = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=Root', keys: rootKeys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7), extensions: [new x509.BasicConstraintsExtension(true, 1, true)] });
-    const preSigner = await x509.X509CertificateGenerator.create({
+  it('a precertificate signed by a Precertificate Signing Certificate gets an SCT that verifies over the final certificate (RFC 6962 §3.1-3.2)', async () => {
+    const gen = async () => (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
+    const [rootKeys, psKeys, leafKeys] = [await gen(), await gen(), await gen()];
+    const root = await x509.X509CertificateGenerator.createSelfSigned({
+      serialNumber: '01', name: 'CN=Root', keys: rootKeys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7),
+      extensions: [new x509.BasicConstraintsExtension(true, 1, true), await x509.SubjectKeyIdentifierExtension.create(rootKeys.publicKey)],
+    });
+    const psc = await x509.X509CertificateGenerator.create({
       serialNumber: '03', subject: 'CN=Precert Signer', issuer: root.subject, publicKey: psKeys.publicKey, signingKey: rootKeys.privateKey, signingAlgorithm: alg,
+      notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7),
+      extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.ExtendedKeyUsageExtension(['1.3.6.1.4.1.11129.2.4.4']), await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey)],
+    });
+    // The precertificate and the final certificate differ exactly where §3.2 says: issuer, AKI, poison vs SCT list.
+    const notBefore = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const notAfter = new Date(notBefore.getTime() + 6e5);
+    const san = new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://example.org/psc' }], true);
+    const pre = await x509.X509CertificateGenerator.create({
+      serialNumber: '04', subject: '', issuer: psc.subject, publicKey: leafKeys.publicKey, signingKey: psKeys.privateKey, signingAlgorithm: alg, notBefore, notAfter,
+      extensions: [san, await x509.AuthorityKeyIdentifierExtension.create(psKeys.publicKey), new x509.Extension('1.3.6.1.4.1.11129.2.4.3', true, Uint8Array.of(5, 0))],
+    });
+    const r = await log.post('/ct/v1/add-pre-chain', { chain: [pre, psc, root].map((c) => Buffer.from(c.rawData).toString('base64')) });
+    expect(r.status).toBe(200);
+    const sct = r.json;
+    const list = (() => {
+      const sigBytes = Buffer.from(sct.signature, 'base64');
+      const body = Buffer.concat([Uint8Array.of(0), Buffer.from(sct.id, 'base64'), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(sct.timestamp)); return b; })(), Uint8Array.of(0, 0), sigBytes]);
+      const one = Buffer.concat([Uint8Array.of(body.length >> 8, body.length & 0xff), body]);
+      const inner = Buffer.concat([Uint8Array.of(one.length >> 8, one.length & 0xff), one]);
+      return Buffer.concat([Uint8Array.of(0x04, inner.length), inner]); // OCTET STRING around the TLS list (< 128 bytes)
+    })();
+    const final = await x509.X509CertificateGenerator.create({
+      serialNumber: '04', subject: '', issuer: root.subject, publicKey: leafKeys.publicKey, signingKey: rootKeys.privateKey, signingAlgorithm: alg, notBefore, notAfter,
+      extensions: [san, await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey), new x509.Extension('1.3.6.1.4.1.11129.2.4.2', false, list)],
+    });
+    // What a TLS client checks (RFC 6962 §5.2): the SCT over the final certificate's TBS without its SCT list, issuer_key_hash of the root.
+    const finalTbs = tbsWithoutExtension(Buffer.from(final.rawData), '1.3.6.1.4.1.11129.2.4.2')!.tbs;
+    const u = (n: number | bigint, b: number) => { const x = Buffer.alloc(b); if (b === 8) x.writeBigUInt64BE(BigInt(n)); else x.writeUIntBE(Number(n), 0, b); return x; };
+    const ikh = createHash('sha256').update(Buffer.from(root.publicKey.rawData)).digest();
+    const signed = Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp, 8), u(1, 2), ikh, u(finalTbs.length, 3), finalTbs, u(0, 2)]);
+    const ctKey = createPublicKey(createPrivateKey(await readFile(join(log.dir, 'data', 'ct-key.pem'), 'utf8')));
+    expect(verify('sha256', signed, ctKey, Buffer.from(sct.signature, 'base64').subarray(4))).toBe(true);
+    // Over the precertificate's own TBS (its PSC issuer) it would not verify: the rewrite is what makes it work.
+    const preTbs = tbsWithoutPoison(Buffer.from(pre.rawData));
+    expect(verify('sha256', Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp, 8), u(1, 2), ikh, u(preTbs.length, 3), preTbs, u(0, 2)]), ctKey, Buffer.from(sct.signature, 'base64').subarray(4))).toBe(false);
+
+    // Without the final issuer in the chain there is nothing to rewrite to; a PSC without an AKI cannot stand in for one.
+    const short = await log.post('/ct/v1/add-pre-chain', { chain: [pre, psc].map((c) => Buffer.from(c.rawData).toString('base64')) });
+    expect([short.status, short.json.error]).toEqual([400, 'CT_BAD_CHAIN']);
+    const bare = await x509.X509CertificateGenerator.create({
+      serialNumber: '05', subject: 'CN=Precert Signer', issuer: root.subject, publicKey: psKeys.publicKey, signingKey: rootKeys.privateKey, signingAlgorithm: alg,
       notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7),
       extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.ExtendedKeyUsageExtension(['1.3.6.1.4.1.11129.2.4.4'])],
     });
-    const pre = await x509.X509CertificateGenerator.create({
-      serialNumber: '04', subject: '', issuer: preSigner.subject, publicKey: leafKeys.publicKey, signingKey: psKeys.privateKey, signingAlgorithm: alg,
-      notBefore: new Date(), notAfter: new Date(Date.now() + 6e5),
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://example.org/w' }], true), new x509.Extension('1.3.6.1.4.1.11129.2.4.3', true, Uint8Array.of(5, 0))],
-    });
-    const r = await log.post('/ct/v1/add-pre-chain', { chain: [pre, preSigner, root].map((c) => Buffer.from(c.rawData).toString('base64')) });
-    expect([r.status, r.json.error]).toEqual([400, 'CT_BAD_CHAIN']);
-    expect(r.json.message).toMatch(/Precertificate Signing Certificate/);
+    const noAki = await log.post('/ct/v1/add-pre-chain', { chain: [pre, bare, root].map((c) => Buffer.from(c.rawData).toString('base64')) });
+    expect([noAki.status, noAki.json.error]).toEqual([400, 'CT_BAD_CHAIN']);
+    expect(noAki.json.message).toMatch(/Authority Key Identifier/);
   });
 
   it('serves consistency proofs between STHs', async () => {
