@@ -13,7 +13,7 @@
  * queue; several sessions let the token sign in parallel. The async C_Sign variant runs in libuv's
  * thread pool so the event loop is not blocked by the token.
  */
-import { createHash, createPublicKey } from 'node:crypto';
+import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { KeyError } from './errors.js';
 import type { KeySigner, SigningAlgorithm } from './types.js';
@@ -49,7 +49,7 @@ export interface Pkcs11Options {
 }
 
 /** One loaded + initialized module per path, shared by every signer in the process (C_Initialize once). */
-const modules = new Map<string, { p: PKCS11; refs: number }>();
+const modules = new Map<string, { p: PKCS11; refs: number; pins: Map<string, Buffer> }>();
 
 function acquire(path: string): PKCS11 {
   const m = modules.get(path);
@@ -68,7 +68,7 @@ function acquire(path: string): PKCS11 {
   } catch (cause) {
     throw new KeyError('KEY_PKCS11', `cannot load/initialize PKCS#11 module ${path}`, { cause });
   }
-  modules.set(path, { p, refs: 1 });
+  modules.set(path, { p, refs: 1, pins: new Map() });
   return p;
 }
 
@@ -104,16 +104,26 @@ function findSlot(p: PKCS11, o: Pkcs11Options): Buffer {
   return s;
 }
 
-function openSession(p: PKCS11, slot: Buffer, userPin: string): Buffer {
+function openSession(path: string, slot: Buffer, userPin: string): Buffer {
   const P = pkcs11js();
+  const m = modules.get(path)!;
+  const p = m.p;
   const s = p.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
+  // The PIN's hash, per slot, from the login that succeeded: never the PIN itself.
+  const slotKey = slot.toString('hex');
+  const hash = createHash('sha256').update(userPin).digest();
   try {
     p.C_Login(s, P.CKU_USER, userPin);
+    m.pins.set(slotKey, hash);
   } catch (e) {
-    // Login state is per token and application (v2.40 §5.6): later sessions are already logged in.
-    if (!(e instanceof Error && /CKR_USER_ALREADY_LOGGED_IN/.test(e.message))) {
+    // Login state is per token and application (v2.40 §5.6): later sessions are already logged
+    // in, and the token answers CKR_USER_ALREADY_LOGGED_IN whatever PIN they give. So a second
+    // signer with a wrong PIN would be let in on the first one's login: compare with that PIN.
+    const already = e instanceof Error && /CKR_USER_ALREADY_LOGGED_IN/.test(e.message);
+    const known = m.pins.get(slotKey);
+    if (!already || (known !== undefined && !timingSafeEqual(known, hash))) {
       p.C_CloseSession(s);
-      throw new KeyError('KEY_PKCS11', 'PKCS#11 login failed', { cause: e });
+      throw new KeyError('KEY_PKCS11', already ? 'PKCS#11 login failed: the PIN is not the one this token is logged in with' : 'PKCS#11 login failed', { cause: e });
     }
   }
   return s;
@@ -222,7 +232,7 @@ export async function openPkcs11Signer(o: Pkcs11Options): Promise<KeySigner> {
   try {
     const slot = findSlot(p, o);
     const n = Math.max(1, Math.min(o.sessions ?? 2, 16));
-    for (let i = 0; i < n; i++) sessions.push({ s: openSession(p, slot, userPin), q: Promise.resolve() });
+    for (let i = 0; i < n; i++) sessions.push({ s: openSession(o.module, slot, userPin), q: Promise.resolve() });
     const s0 = sessions[0]!.s;
     const priv = findObject(p, s0, P.CKO_PRIVATE_KEY, o.keyLabel);
     const pub = findObject(p, s0, P.CKO_PUBLIC_KEY, o.keyLabel);
@@ -280,7 +290,7 @@ export async function generatePkcs11EcKey(o: Pkcs11Options & { curve?: 'P-256' |
   const P = pkcs11js();
   const p = acquire(o.module);
   try {
-    const session = openSession(p, findSlot(p, o), pin(o));
+    const session = openSession(o.module, findSlot(p, o), pin(o));
     try {
       const params = Buffer.from(o.curve === 'P-384' ? OID_P384 : o.curve === 'Ed25519' ? OID_ED25519 : OID_P256, 'hex');
       p.C_GenerateKeyPair(

@@ -64,6 +64,21 @@ it.skipIf(!!missing)('wrong PIN, unknown token, unknown key label are coded erro
   await expect(openPkcs11Signer({ module: '/nonexistent/lib.so', tokenLabel: 'x', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p256' })).rejects.toMatchObject({ code: 'KEY_PKCS11' });
 });
 
+it.skipIf(!!missing)('a wrong PIN is refused while another signer holds the token logged in (the token itself answers CKR_USER_ALREADY_LOGGED_IN)', async () => {
+  const good = await openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p256' });
+  try {
+    process.env.TEST_HSM_BAD = '9999';
+    await expect(openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_BAD', keyLabel: 'p256' })).rejects.toMatchObject({ code: 'KEY_PKCS11', message: expect.stringMatching(/PIN/) });
+    // The right PIN still opens a second signer on the same login, and the first keeps signing.
+    const second = await openPkcs11Signer({ module: SOFTHSM_MODULE, tokenLabel: 'cairn-keys-test', pinEnv: 'TEST_HSM_PIN', keyLabel: 'p256' });
+    const pub = createPublicKey({ key: Buffer.from(second.publicKeySpki), format: 'der', type: 'spki' });
+    expect(verify('sha256', Buffer.from('x'), pub, await good.sign(Buffer.from('x')))).toBe(true);
+    await second.close();
+  } finally {
+    await good.close();
+  }
+});
+
 it('raw r||s to DER keeps integers minimal and positive', () => {
   const r = Buffer.alloc(32, 0);
   r[31] = 1;
