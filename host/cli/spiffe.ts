@@ -7,7 +7,7 @@
  *   cairn spiffe rotate
  *   cairn spiffe attest-tpm --out DIR [--tcti TCTI] [--pcrs 0,1,7]   (the agent side; no admin token)
  *       [--trust-domain TD --trust-bundle FILE | --insecure-bootstrap]
- *   cairn spiffe agent --data-dir DIR --socket PATH (--join-token T | --tpm [--tcti TCTI])
+ *   cairn spiffe agent --data-dir DIR --socket PATH (--join-token T | --join-token-file F | --tpm [--tcti TCTI])
  *       [--trust-domain TD --trust-bundle FILE | --insecure-bootstrap]
  *       an agent on this node: attests, then serves the Workload API for the entries the server
  *       lets it serve (host/spiffe/remote-agent.ts); prints {"ready":true,"agentId":..,"socket":..}
@@ -179,7 +179,8 @@ export function registerSpiffe(program: Command): void {
     .description('run an agent on this node: node attestation (join token or TPM), then the Workload API on a local socket for the entries parented to this agent or its node aliases')
     .requiredOption('--data-dir <dir>', 'the agent\'s key and SVID (0600), reused on restart')
     .requiredOption('--socket <path>', 'where to serve the Workload API (UNIX socket)')
-    .option('--join-token <token>', 'attest with this single-use join token (`cairn spiffe token generate`)')
+    .option('--join-token <token>', 'attest with this single-use join token (`cairn spiffe token generate`); visible to other local users in the process list, so prefer --join-token-file')
+    .option('--join-token-file <file>', 'attest with the join token in this file (mode 0600, as SSH wants its keys)')
     .option('--tpm', 'attest with this machine\'s TPM (tpm2-tools)')
     .option('--tcti <tcti>', 'with --tpm: TPM2TOOLS_TCTI')
     .option('--trust-domain <td>', 'the server\'s trust domain (with an https --server)')
@@ -190,9 +191,19 @@ export function registerSpiffe(program: Command): void {
       if (!Number.isFinite(n) || n < 0.1 || n > 3600) throw new InvalidArgumentError('0.1..3600 seconds');
       return n;
     }, 5)
-    .action(async function (this: Command, o: { dataDir: string; socket: string; joinToken?: string; tpm?: boolean; tcti?: string; poll: number; trustDomain?: string; trustBundle?: string; insecureBootstrap?: boolean }) {
+    .action(async function (this: Command, o: { dataDir: string; socket: string; joinToken?: string; joinTokenFile?: string; tpm?: boolean; tcti?: string; poll: number; trustDomain?: string; trustBundle?: string; insecureBootstrap?: boolean }) {
       const base = this.optsWithGlobals<Conn>().server ?? process.env.CAIRN_SPIFFE_SERVER;
       if (!base) this.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
+      if (o.joinToken && o.joinTokenFile) this.error('cairn spiffe: give --join-token or --join-token-file, not both', { exitCode: 2 });
+      if (o.joinTokenFile) {
+        const { readSecretFile } = await import('../keys/file.js');
+        try {
+          o.joinToken = (await readSecretFile(o.joinTokenFile)).trim();
+        } catch (e) {
+          this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 2 });
+        }
+        if (!o.joinToken) this.error(`cairn spiffe: ${o.joinTokenFile} is empty`, { exitCode: 2 });
+      }
       const { startRemoteAgent } = await import('../spiffe/remote-agent.js');
       try {
         const a = await startRemoteAgent({

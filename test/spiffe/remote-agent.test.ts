@@ -169,11 +169,22 @@ it('a restarted agent re-uses its stored SVID; an evicted one is refused', async
   agent = { agentId: '', socketPath: '', renewSvid: async () => undefined, close: async () => undefined };
 });
 
-it('`cairn spiffe agent` runs the same agent from the command line', async () => {
+it('`cairn spiffe agent` runs the same agent from the command line, with its join token from a 0600 file', async () => {
   const { spawn } = await import('node:child_process');
   const t = (await server.api('POST', '/admin/v1/jointokens', {})).json as { token: string };
   const socket = join(dir, 'cli-agent.sock');
-  const child = spawn(process.execPath, [join(import.meta.dirname, '../../bin/cairn.js'), 'spiffe', 'agent', '--data-dir', join(dir, 'cli-agent'), '--socket', socket, '--join-token', t.token, '--poll', '0.1', '--insecure-bootstrap'], { env: { ...process.env, CAIRN_SPIFFE_SERVER: server.admin }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const cli = join(import.meta.dirname, '../../bin/cairn.js');
+  // The token from a file, kept out of the process list; a file others can read is refused first.
+  const tokenFile = join(dir, 'join-token');
+  const { chmod, writeFile } = await import('node:fs/promises');
+  const { spawnSync } = await import('node:child_process');
+  await writeFile(tokenFile, `${t.token}\n`, { mode: 0o644 });
+  await chmod(tokenFile, 0o644);
+  const loose = spawnSync(process.execPath, [cli, 'spiffe', 'agent', '--data-dir', join(dir, 'cli-agent-loose'), '--socket', join(dir, 'loose.sock'), '--join-token-file', tokenFile, '--insecure-bootstrap'], { env: { ...process.env, CAIRN_SPIFFE_SERVER: server.admin }, encoding: 'utf8', timeout: 20_000 });
+  expect(loose.status).toBe(2);
+  expect(loose.stderr).toMatch(/chmod 600/);
+  await chmod(tokenFile, 0o600);
+  const child = spawn(process.execPath, [cli, 'spiffe', 'agent', '--data-dir', join(dir, 'cli-agent'), '--socket', socket, '--join-token-file', tokenFile, '--poll', '0.1', '--insecure-bootstrap'], { env: { ...process.env, CAIRN_SPIFFE_SERVER: server.admin }, stdio: ['ignore', 'pipe', 'inherit'] });
   try {
     const ready = JSON.parse(await new Promise<string>((resolve, reject) => {
       let buf = '';
