@@ -66,6 +66,10 @@ describe('signed notes (transparency-dev/formats, serverless-log, C2SP)', () => 
     raw[0] = 0x09;
     expect(() => parseNoteVkey(`${name}+${id}+${raw.toString('base64')}`)).toThrow(expect.objectContaining({ code: 'LOG_BAD_CONFIG', message: expect.stringContaining('0x09') }));
     expect(() => parseNoteVkey(`a name+${id}+${b64}`)).toThrow(expect.objectContaining({ code: 'LOG_BAD_CONFIG' }));
+    expect(() => parseNoteVkey(`${name}+${id}+${Buffer.concat([raw.subarray(0, 1).fill(1), raw.subarray(1, 20)]).toString('base64')}`)).toThrow(expect.objectContaining({ message: expect.stringContaining('32 bytes') }));
+    // static-ct-api (0x05) keys are P-256 only.
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).publicKey.export({ format: 'der', type: 'spki' });
+    expect(() => parseNoteVkey(`ct.example/log+00000000+${Buffer.concat([Uint8Array.of(0x05), p384]).toString('base64')}`)).toThrow(expect.objectContaining({ message: expect.stringContaining('P-256') }));
   });
 });
 

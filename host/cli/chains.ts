@@ -121,7 +121,7 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   await mkdir(outDir, { recursive: true });
   // The uid is in the name: runs of one name in two namespaces, or a run deleted and created
   // again, are different objects with their own provenance, and one must not overwrite the other.
-  const uid = /^[A-Za-z0-9-]{1,64}$/.test(p.uid) ? `-${p.uid.slice(0, 8)}` : `-${createHash('sha256').update(p.uid).digest('hex').slice(0, 8)}`;
+  const uid = /^[A-Za-z0-9-]{1,64}$/.test(p.uid) ? `-${p.uid}` : `-${createHash('sha256').update(p.uid).digest('hex').slice(0, 32)}`;
   const att = join(outDir, `${p.kind.toLowerCase()}-${p.name}${uid}.provenance.sigstore.json`);
   await writeJson(att, await signDsse(Buffer.from(JSON.stringify(p.statement)), IN_TOTO, { endpoints, token: () => identityToken(src) }));
   const files = await signFiles(p.subjects, outDir, endpoints, src);

@@ -13,7 +13,7 @@
  * queue; several sessions let the token sign in parallel. The async C_Sign variant runs in libuv's
  * thread pool so the event loop is not blocked by the token.
  */
-import { createHash, createPublicKey, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, createPublicKey, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { KeyError } from './errors.js';
 import type { KeySigner, SigningAlgorithm } from './types.js';
@@ -104,6 +104,9 @@ function findSlot(p: PKCS11, o: Pkcs11Options): Buffer {
   return s;
 }
 
+/** Keys the PIN hashes: a PIN has little entropy, and a plain hash in memory would give it away. */
+const PIN_KEY = randomBytes(32);
+
 function openSession(path: string, slot: Buffer, userPin: string): Buffer {
   const P = pkcs11js();
   const m = modules.get(path)!;
@@ -111,7 +114,7 @@ function openSession(path: string, slot: Buffer, userPin: string): Buffer {
   const s = p.C_OpenSession(slot, P.CKF_SERIAL_SESSION | P.CKF_RW_SESSION);
   // The PIN's hash, per slot, from the login that succeeded: never the PIN itself.
   const slotKey = slot.toString('hex');
-  const hash = createHash('sha256').update(userPin).digest();
+  const hash = createHmac('sha256', PIN_KEY).update(userPin).digest();
   try {
     p.C_Login(s, P.CKU_USER, userPin);
     m.pins.set(slotKey, hash);

@@ -109,10 +109,18 @@ export async function parseChain(input: unknown, precert: boolean, roots: X509Ce
   // are parsed once and every link between two of them is verified once (both caches are keyed by
   // the exact DER, so a different byte is a different certificate).
   const issuers = b64s.slice(1).map((c, i) => cachedCertificate(c, chain[i + 1]!, i + 1));
-  if (issuers.length > 0) await checkLeafSignature(chain[0]!, issuers[0]!);
+  // A chain in the RFC 5280 §6.1 sense (RFC 6962 §4.1 "a valid chain"): every certificate above
+  // the leaf is a CA, each names the next as its issuer, and each is signed by the next. Without
+  // the CA check, any leaf under an accepted root (an SVID, say) could sign "precertificates".
+  issuers.forEach((c, i) => {
+    if (!c.ca) throw new LogError('CT_BAD_CHAIN', `chain[${i + 1}] is not a CA certificate (basicConstraints cA)`);
+  });
+  if (issuers.length > 0) await checkLeafSignature(chain[0]!, issuers[0]!, subjectDer(b64s[1]!, chain[1]!));
   else cachedCertificate(b64s[0]!, chain[0]!, 0); // a lone certificate must still parse
   for (let i = 0; i + 1 < issuers.length; i++) {
-    if (!verifiedLink(b64s[i + 1]!, b64s[i + 2]!, () => issuers[i]!.verify(issuers[i + 1]!.publicKey))) throw new LogError('CT_BAD_CHAIN', `chain[${i + 1}] is not signed by chain[${i + 2}]`);
+    if (!verifiedLink(b64s[i + 1]!, b64s[i + 2]!, () => issuers[i]!.checkIssued(issuers[i + 1]!) && issuers[i]!.verify(issuers[i + 1]!.publicKey))) {
+      throw new LogError('CT_BAD_CHAIN', `chain[${i + 1}] is not issued and signed by chain[${i + 2}]`);
+    }
   }
   if (roots.length > 0) {
     const lastB64 = b64s[b64s.length - 1]!;
@@ -173,10 +181,15 @@ function tbsForFinalIssuer(tbs: Buffer, pscDer: Buffer): Buffer {
         parts.push(pscDer.subarray(pscIssuer.start, pscIssuer.end));
       } else if (f.tag === 0xa3) {
         const exts = children(tbs, children(tbs, f)[0]!).map((e) => {
-          const x = children(tbs, e)[0];
+          const parts = children(tbs, e);
+          const x = parts[0];
           if (x?.tag !== 0x06 || !Buffer.from(tbs.subarray(x.valueStart, x.end)).equals(aki)) return tbs.subarray(e.start, e.end);
           if (!pscAki) throw new LogError('CT_BAD_CHAIN', 'the precertificate has an Authority Key Identifier but its Precertificate Signing Certificate has none (RFC 6962 §3.2)');
-          return pscDer.subarray(pscAki.start, pscAki.end);
+          // Only the value changes (to the PSC's, which names the final issuer's key): the
+          // precertificate's extnID and critical flag stay, as in the final certificate.
+          const pscParts = children(pscDer, pscAki);
+          const value = pscParts[pscParts.length - 1]!;
+          return tlv(0x30, ...parts.slice(0, -1).map((p) => tbs.subarray(p.start, p.end)), pscDer.subarray(value.start, value.end));
         });
         parts.push(tlv(0xa3, tlv(0x30, ...exts)));
       } else parts.push(tbs.subarray(f.start, f.end));
@@ -194,6 +207,17 @@ const OID_PRECERT_SIGNING = '1.3.6.1.4.1.11129.2.4.4';
 const certCache = new BoundedCache<X509Certificate>(256);
 const linkCache = new BoundedCache<true>(1024);
 const keyHashCache = new BoundedCache<Buffer>(256);
+
+const subjectCache = new BoundedCache<Buffer>(256);
+
+/** The encoded subject Name of a certificate (RFC 5280 §4.1: [0] version?, serial, signature, issuer, validity, subject). */
+function subjectDer(b64: string, der: Buffer): Buffer {
+  const hit = subjectCache.get(b64);
+  if (hit) return hit;
+  const fields = children(der, children(der, readTlv(der, 0))[0]!);
+  const f = fields[fields[0]!.tag === 0xa0 ? 5 : 4]!;
+  return subjectCache.set(b64, Buffer.from(der.subarray(f.start, f.end)));
+}
 
 function cachedCertificate(b64: string, der: Buffer, i: number): X509Certificate {
   const hit = certCache.get(b64);
@@ -236,10 +260,11 @@ const SIG_ALGS: Record<string, { digest: string | null; key: string }> = {
  * exactly the TBS TLV. Parsing the whole certificate with OpenSSL for every submission cost more
  * than the signature check; an algorithm not listed here still goes through X509Certificate.
  */
-async function checkLeafSignature(der: Buffer, issuer: X509Certificate): Promise<void> {
+async function checkLeafSignature(der: Buffer, issuer: X509Certificate, issuerSubject: Buffer): Promise<void> {
   let tbs: Buffer;
   let algHex: string;
   let sig: Buffer;
+  let issuerName: Buffer;
   try {
     const top = checkDer(der);
     const [tbsT, algT, sigT, ...rest] = children(der, top);
@@ -248,12 +273,18 @@ async function checkLeafSignature(der: Buffer, issuer: X509Certificate): Promise
     const inner = fields[0]?.tag === 0xa0 ? fields[2] : fields[1];
     if (!inner || !der.subarray(inner.start, inner.end).equals(der.subarray(algT.start, algT.end))) throw new Error('signature algorithm mismatch');
     if (der[sigT.valueStart] !== 0) throw new Error('signature BIT STRING has unused bits');
+    const name = fields[fields[0]?.tag === 0xa0 ? 3 : 2];
+    if (!name || name.tag !== 0x30) throw new Error('no issuer name');
+    issuerName = der.subarray(name.start, name.end);
     tbs = der.subarray(tbsT.start, tbsT.end);
     algHex = der.subarray(algT.valueStart, algT.end).toString('hex');
     sig = der.subarray(sigT.valueStart + 1, sigT.end);
   } catch (cause) {
     throw new LogError('CT_BAD_CHAIN', 'chain[0] is not a DER certificate', { cause });
   }
+  // RFC 5280 §6.1.3 (a)(4): the issuer name is the issuing certificate's subject. Compared as
+  // encoded, as issuers and their certificates are produced by one CA.
+  if (!issuerName.equals(issuerSubject)) throw new LogError('CT_BAD_CHAIN', "chain[0]'s issuer is not chain[1]'s subject");
   const alg = SIG_ALGS[algHex];
   let ok: boolean;
   if (alg && issuer.publicKey.asymmetricKeyType === alg.key) {

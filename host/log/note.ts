@@ -67,8 +67,9 @@ export function formatNote(n: SignedNote): string {
 export function parseNote(text: string): SignedNote {
   const sep = text.lastIndexOf('\n\n');
   if (sep < 0 || text.length > 1 << 20) throw new LogError('LOG_BAD_REQUEST', 'signed note: missing blank line');
-  // C2SP signed-note, Format: valid UTF-8 (a lone surrogate is what invalid input decodes to when
-  // it was not already replaced) and no ASCII control characters but newline.
+  // C2SP signed-note, Format: no ASCII control characters but newline, and valid UTF-8. A string
+  // has been decoded already: the HTTP entry points decode strictly (bad bytes refused, not turned
+  // into U+FFFD), and what remains to catch here is a lone surrogate, which has no UTF-8 form.
   if (CONTROL.test(text) || LONE_SURROGATE.test(text)) throw new LogError('LOG_BAD_REQUEST', 'signed note: control characters or invalid UTF-8');
   const body = text.slice(0, sep + 1);
   const sigText = text.slice(sep + 2);
@@ -144,9 +145,12 @@ export function parseNoteVkey(vkey: string): NoteKey {
   let pub: KeyObject;
   try {
     if (raw[0] === 0x01 && raw.length === 33) pub = createPublicKey({ key: { kty: 'OKP', crv: 'Ed25519', x: raw.subarray(1).toString('base64url') }, format: 'jwk' });
+    else if (raw[0] === 0x01) throw new Error(`an Ed25519 key (type 0x01) is 32 bytes, not ${raw.length - 1}`);
     else if (raw[0] === 0x02 || raw[0] === 0x05) {
       pub = createPublicKey({ key: raw.subarray(1), format: 'der', type: 'spki' });
       if (pub.asymmetricKeyType !== 'ec') throw new Error('not an EC key');
+      // C2SP static-ct-api defines its note signatures for ECDSA P-256 only.
+      if (raw[0] === 0x05 && pub.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('a type 0x05 (RFC 6962 STH) key must be ECDSA P-256');
     } else throw new Error(`key type 0x${(raw[0] ?? 0).toString(16).padStart(2, '0')} is not a checkpoint signature type this verifier implements (0x01 Ed25519, 0x02 ECDSA, 0x05 RFC 6962 STH)`);
   } catch (cause) {
     throw new LogError('LOG_BAD_CONFIG', `note verifier key ${m[1]}: ${(cause as Error).message}`, { cause });

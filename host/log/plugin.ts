@@ -239,10 +239,17 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     return reply.type('application/octet-stream').header('Cache-Control', t.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'no-store').send(out);
   });
 
-  app.addContentTypeParser('text/plain', { parseAs: 'string', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
   app.post('/checkpoint/cosignature', { schema: { tags: ['witness'], summary: 'submit a checkpoint cosigned by a configured witness (C2SP tlog-cosignature)' } }, async (req) => {
-    if (typeof req.body !== 'string') throw new LogError('LOG_BAD_REQUEST', 'send the cosigned checkpoint as text/plain');
-    return await log.addCosignature(req.body);
+    if (!Buffer.isBuffer(req.body)) throw new LogError('LOG_BAD_REQUEST', 'send the cosigned checkpoint as text/plain');
+    let text: string;
+    try {
+      // Signed notes are UTF-8 (C2SP signed-note); decoded strictly, bad bytes are refused, not replaced.
+      text = new TextDecoder('utf-8', { fatal: true }).decode(req.body);
+    } catch {
+      throw new LogError('LOG_BAD_REQUEST', 'the cosigned checkpoint is not valid UTF-8');
+    }
+    return await log.addCosignature(text);
   });
 
   // ---------------------------------------------------------------------------------------------

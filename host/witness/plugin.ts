@@ -20,9 +20,10 @@ export async function build(opts: WitnessPluginOptions): Promise<FastifyInstance
   await registerOps(app, { service: 'witness', description: 'C2SP tlog-witness: cosigns checkpoints that are consistent with the ones it cosigned before' });
   // The body is the spec's text format whatever content type a client declares.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+  // As bytes: the witness decodes them strictly (signed notes are UTF-8, C2SP signed-note).
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
   app.post('/add-checkpoint', { schema: { tags: ['tlog-witness'], summary: 'old size, consistency proof and checkpoint in; cosignature out' } }, async (req, reply) => {
-    const r = opts.witness.addCheckpoint(typeof req.body === 'string' ? req.body : '');
+    const r = opts.witness.addCheckpoint(Buffer.isBuffer(req.body) ? req.body : '');
     return reply.code(r.status).type(r.contentType).send(r.body);
   });
   return app;

@@ -99,7 +99,15 @@ export class Witness {
   }
 
   /** POST <prefix>/add-checkpoint, per C2SP tlog-witness: the status, body and content type to answer with. */
-  addCheckpoint(request: string): WitnessResponse {
+  addCheckpoint(body: string | Uint8Array): WitnessResponse {
+    let request: string;
+    try {
+      // C2SP signed-note: notes MUST be valid UTF-8. Decoded strictly here, where the bytes are:
+      // a lenient decoder would turn bad bytes into U+FFFD and hide them.
+      request = typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: true }).decode(body);
+    } catch {
+      return refuse('WITNESS_MALFORMED', 'the request is not valid UTF-8');
+    }
     // old <size>\n, up to 63 proof lines, an empty line, then the checkpoint note.
     const blank = request.indexOf('\n\n');
     if (blank < 0) return refuse('WITNESS_MALFORMED', 'the request needs an old size line, proof lines, an empty line and a checkpoint');
@@ -143,10 +151,10 @@ export class Witness {
       if (oldSize === 0) {
         if (proof.length > 0) return refuse('WITNESS_INCONSISTENT', 'no consistency proof from the empty tree');
       } else if (oldSize === cp.size) {
-        // RFC 9162 §2.1.4: the consistency proof between two trees of one size is empty; proof
-        // lines here are not a proof of anything (tlog-witness: a proof that does not verify is 422).
-        if (proof.length > 0) return refuse('WITNESS_INCONSISTENT', 'the consistency proof between equal sizes is empty');
+        // A fork is reported as one first; then, RFC 9162 §2.1.4: the consistency proof between
+        // two trees of one size is empty, and proof lines here prove nothing (422 in tlog-witness).
         if (Buffer.compare(Buffer.from(cp.root), Buffer.from(latest!.root)) !== 0) return refuse('WITNESS_INCONSISTENT', 'same size, different root: the log forked');
+        if (proof.length > 0) return refuse('WITNESS_INCONSISTENT', 'the consistency proof between equal sizes is empty');
       } else if (!verifyConsistency(oldSize, cp.size, proof, latest!.root, cp.root)) {
         return refuse('WITNESS_INCONSISTENT', `the checkpoint is not consistent with the one of size ${oldSize} cosigned before`);
       }

@@ -303,6 +303,9 @@ describe('tlog-tiles and witnesses', () => {
     const r2 = await log.post('/checkpoint/cosignature', `${body}\n${line(cosign(body, 'stranger', stranger.privateKey, 1n))}`, 'text/plain');
     expect(r2.status).toBe(403);
     expect(r2.json.error).toBe('LOG_BAD_COSIGNATURE');
+    // Not UTF-8: refused as such, not decoded into U+FFFD and then failing elsewhere (C2SP signed-note).
+    const r3 = await log.post('/checkpoint/cosignature', Buffer.concat([Buffer.from(`${body}\n${line(good)}`), Buffer.of(0xc3, 0x28)]), 'text/plain');
+    expect([r3.status, r3.json.error, r3.json.message]).toEqual([400, 'LOG_BAD_REQUEST', 'the cosigned checkpoint is not valid UTF-8']);
   });
 });
 

@@ -129,6 +129,44 @@ describe('CT personality (RFC 6962)', () => {
     const noAki = await log.post('/ct/v1/add-pre-chain', { chain: [pre, bare, root].map((c) => Buffer.from(c.rawData).toString('base64')) });
     expect([noAki.status, noAki.json.error]).toEqual([400, 'CT_BAD_CHAIN']);
     expect(noAki.json.message).toMatch(/Authority Key Identifier/);
+
+    // Only the AKI's value is the PSC's: a PSC whose AKI is critical does not make the precertificate's critical.
+    const critPsc = await x509.X509CertificateGenerator.create({
+      serialNumber: '06', subject: 'CN=Precert Signer', issuer: root.subject, publicKey: psKeys.publicKey, signingKey: rootKeys.privateKey, signingAlgorithm: alg,
+      notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7),
+      extensions: [new x509.BasicConstraintsExtension(true, 0, true), new x509.ExtendedKeyUsageExtension(['1.3.6.1.4.1.11129.2.4.4']), await x509.AuthorityKeyIdentifierExtension.create(rootKeys.publicKey, true)],
+    });
+    const r2 = await log.post('/ct/v1/add-pre-chain', { chain: [pre, critPsc, root].map((c) => Buffer.from(c.rawData).toString('base64')) });
+    expect(r2.status).toBe(200);
+    const signed2 = Buffer.concat([Uint8Array.of(0, 0), u(r2.json.timestamp, 8), u(1, 2), ikh, u(finalTbs.length, 3), finalTbs, u(0, 2)]);
+    expect(verify('sha256', signed2, ctKey, Buffer.from(r2.json.signature, 'base64').subarray(4))).toBe(true);
+  });
+
+  it('refuses chains that are not chains: a non-CA issuer (a leaf signing "precertificates"), a non-CA PSC, an issuer name that is not the issuer\'s subject', async () => {
+    const gen = async () => (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
+    const [rootKeys, midKeys, leafKeys] = [await gen(), await gen(), await gen()];
+    const root = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=Root', keys: rootKeys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7), extensions: [new x509.BasicConstraintsExtension(true, 1, true)] });
+    const mid = async (ca: boolean, eku?: string[], subject = 'CN=Middle') => x509.X509CertificateGenerator.create({
+      serialNumber: '02', subject, issuer: root.subject, publicKey: midKeys.publicKey, signingKey: rootKeys.privateKey, signingAlgorithm: alg,
+      notBefore: new Date(Date.now() - 1e5), notAfter: new Date(Date.now() + 1e7),
+      extensions: [new x509.BasicConstraintsExtension(ca, undefined, true), ...(eku ? [new x509.ExtendedKeyUsageExtension(eku)] : [])],
+    });
+    const preUnder = (issuerName: string) => x509.X509CertificateGenerator.create({
+      serialNumber: '03', subject: '', issuer: issuerName, publicKey: leafKeys.publicKey, signingKey: midKeys.privateKey, signingAlgorithm: alg, notBefore: new Date(), notAfter: new Date(Date.now() + 6e5),
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://example.org/x' }], true), new x509.Extension('1.3.6.1.4.1.11129.2.4.3', true, Uint8Array.of(5, 0))],
+    });
+    const post = async (certs: x509.X509Certificate[]) => log.post('/ct/v1/add-pre-chain', { chain: certs.map((c) => Buffer.from(c.rawData).toString('base64')) });
+    // The same chain with a CA in the middle is accepted: the refusals below are for the reasons named.
+    const good = await mid(true);
+    expect((await post([await preUnder(good.subject), good, root])).status).toBe(200);
+    for (const [what, m] of [['a leaf as issuer', await mid(false)], ['a non-CA PSC', await mid(false, ['1.3.6.1.4.1.11129.2.4.4'])]] as const) {
+      const r = await post([await preUnder(m.subject), m, root]);
+      expect([r.status, r.json.error], what).toEqual([400, 'CT_BAD_CHAIN']);
+      expect(r.json.message, what).toMatch(/not a CA/);
+    }
+    const r = await post([await preUnder('CN=Someone Else'), good, root]);
+    expect([r.status, r.json.error]).toEqual([400, 'CT_BAD_CHAIN']);
+    expect(r.json.message).toMatch(/issuer/);
   });
 
   it('serves consistency proofs between STHs', async () => {

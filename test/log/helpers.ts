@@ -56,7 +56,7 @@ export async function startLog(config = '', o: { dataDir?: string } = {}): Promi
       await rm(dir, { recursive: true, force: true });
     },
     async post(path, body, type = 'application/json') {
-      const r = await fetch(run.url + path, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      const r = await fetch(run.url + path, { method: 'POST', headers: { 'content-type': type }, body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body) });
       const text = await r.text();
       let json: unknown;
       try {

@@ -53,7 +53,7 @@ async function witnessApp(path: string) {
     { origin: 'other.test', keys: [noteKeyFor('other.test', createPublicKey(logKey))] },
   ], store);
   const app = await build({ witness });
-  const add = async (body: string) => {
+  const add = async (body: string | Buffer) => {
     const r = await app.inject({ method: 'POST', url: '/add-checkpoint', payload: body, headers: { 'content-type': 'text/plain' } });
     return { status: r.statusCode, body: r.body, type: r.headers['content-type'] };
   };
@@ -91,6 +91,10 @@ describe('add-checkpoint', () => {
     expect([fork.status, JSON.parse(fork.body).error, fork.type]).toEqual([422, 'WITNESS_INCONSISTENT', 'application/json; charset=utf-8']);
     // Same size, another root: the log forked.
     expect((await w.add(request(20, 20, checkpoint(20, ORIGIN, logKey, new Uint8Array(32).fill(1)), ''))).status).toBe(422);
+    // Bytes that are not UTF-8 are refused, not decoded into U+FFFD (C2SP signed-note).
+    const bad = Buffer.concat([Buffer.from(request(20, 20, checkpoint(20), '').replace('\u2014', 'X')), Buffer.of(0xff, 0xfe)]);
+    const notUtf8 = await w.add(bad);
+    expect([notUtf8.status, JSON.parse(notUtf8.body).error, JSON.parse(notUtf8.body).message]).toEqual([400, 'WITNESS_MALFORMED', 'the request is not valid UTF-8']);
     // Same size, same root, but with proof lines: a proof between equal sizes is empty (RFC 9162 §2.1.4).
     const padded = await w.add(request(20, 20, checkpoint(20), `${Buffer.alloc(32, 3).toString('base64')}\n`));
     expect([padded.status, JSON.parse(padded.body).error]).toEqual([422, 'WITNESS_INCONSISTENT']);
