@@ -85,14 +85,14 @@ const u8 = (b: Buffer): Uint8Array => new Uint8Array(b.buffer, b.byteOffset, b.b
 
 /**
  * Lost connections, a server shutting down or recovering, and exhausted resources (SQLSTATE
- * classes 08, 57, 53 and 58; socket errors; node-postgres's own connection errors), transaction
- * rollbacks the server chose (class 40), a sequencing lock not granted within lock_timeout
- * (55P03) and a session ended for idling in its transaction (25P03) are the caller's to retry:
- * 503. Anything else is a bug or a broken schema and stays what it is.
+ * classes 08, 57, 53 and 58; socket errors; node-postgres's own connection errors), a
+ * serialization failure or deadlock the server rolled back (40001, 40P01), a sequencing lock
+ * not granted within lock_timeout (55P03) and a session ended for idling in its transaction
+ * (25P03) are the caller's to retry: 503. Anything else is a bug or a broken schema and stays what it is.
  */
 function unavailable(e: unknown): never {
   const code = (e as { code?: string }).code ?? '';
-  if (/^(08|57|53|58|40)/.test(code) || code === '55P03' || code === '25P03' || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code) || /Connection terminated|connection timeout|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout/i.test((e as Error).message ?? '')) {
+  if (/^(08|57|53|58)/.test(code) || ['40001', '40P01', '55P03', '25P03'].includes(code) || /^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH|NOTFOUND)$/.test(code) || /Connection terminated|connection timeout|connection error|not queryable|timeout exceeded when trying to connect|Query read timeout/i.test((e as Error).message ?? '')) {
     throw new LogError('LOG_STORE_UNAVAILABLE', 'the log database is unavailable; retry later', { retryAfter: 1, cause: e });
   }
   throw e;
