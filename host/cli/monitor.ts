@@ -1,5 +1,5 @@
 /**
- * `cairn monitor --log URL [--ct] (--trusted-root FILE | --log-key FILE) --identity PATTERN...`
+ * `cairn monitor --log URL [--ct | --rekor-v1] (--trusted-root FILE | --log-key FILE) --identity PATTERN...`
  * (host/monitor/monitor.ts): prints one JSON line per log entry whose certificate names a watched
  * identity, and an alarm line, exit status 3, when the log rolls back or its entries do not hash
  * to the root it signed. `--state FILE` carries the last checkpoint and compact range between runs
@@ -9,7 +9,7 @@
 import { createPublicKey } from 'node:crypto';
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
-import { ctSource, keyVerifier, MonitorError, monitorOnce, tilesSource, type LogSource, type MonitorState } from '../monitor/monitor.js';
+import { ctSource, keyVerifier, MonitorError, monitorOnce, rekorV1Source, tilesSource, type LogSource, type MonitorState } from '../monitor/monitor.js';
 import { verifyCheckpointNote } from '../verify/pipeline.js';
 import { parseTrustedRoot } from '../verify/trusted-root.js';
 
@@ -26,9 +26,10 @@ const collect = (v: string, prev: RegExp[]): RegExp[] => {
 export function registerMonitor(program: Command): void {
   program
     .command('monitor')
-    .description('watch a transparency log (C2SP tlog-tiles) for entries signed under your identities, auditing every entry against its signed root')
+    .description('watch a transparency log (C2SP tlog-tiles, RFC 6962 CT or Rekor v1) for entries signed under your identities, auditing every entry against its signed root')
     .requiredOption('--log <url>', "the log's base URL, or a static tiles mirror of it")
     .option('--ct', 'the log is an RFC 6962 CT log (get-sth, get-entries): watch the certificates a CA logged')
+    .option('--rekor-v1', "read the log's Rekor v1 API (/api/v1/log, entries by log index) instead of its tiles, following it across shards")
     .option('--trusted-root <file>', 'trusted_root.json whose tlogs (or, with --ct, ctlogs) include this log')
     .option('--log-key <file>', "the log's public key (PEM), instead of --trusted-root")
     .requiredOption('--identity <pattern>', 'regular expression matched against URI and email SANs (repeatable), e.g. ^spiffe://prod\\.acme\\.example/', collect, [])
@@ -39,8 +40,9 @@ export function registerMonitor(program: Command): void {
       if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('--interval must be a positive number of seconds');
       return n;
     })
-    .action(async (o: { log: string; ct?: boolean; trustedRoot?: string; logKey?: string; identity: RegExp[]; state?: string; interval?: number; fromHead?: boolean }) => {
+    .action(async (o: { log: string; ct?: boolean; rekorV1?: boolean; trustedRoot?: string; logKey?: string; identity: RegExp[]; state?: string; interval?: number; fromHead?: boolean }) => {
       if (!o.trustedRoot === !o.logKey) throw new InvalidArgumentError('give exactly one of --trusted-root and --log-key');
+      if (o.ct && o.rekorV1) throw new InvalidArgumentError('give at most one of --ct and --rekor-v1');
       let source: LogSource;
       if (o.ct) {
         // The CT log's key: the PEM given, or the trusted root's ctlog whose base URL is --log.
@@ -53,7 +55,8 @@ export function registerMonitor(program: Command): void {
         // The log whose base URL is --log, when the trusted root lists one: only its key may sign
         // what is audited, so a mirror serving another trusted log's tree is refused. A mirror or
         // CDN at another URL is checked against every tlog of the root; keep --state (or give
-        // --log-key) so that a change of origin later is an alarm.
+        // --log-key) so that a change of origin later is an alarm. A sharded Rekor v1 log's
+        // shards are tlogs at the same URL, each with its key: all of them verify.
         let verify: Verify;
         if (o.logKey) verify = keyVerifier(await readFile(o.logKey, 'utf8'));
         else {
@@ -62,7 +65,7 @@ export function registerMonitor(program: Command): void {
           const trusted = at.length > 0 ? at : tlogs;
           verify = (text: string) => verifyCheckpointNote(text, trusted);
         }
-        source = tilesSource({ base: o.log, verifyCheckpoint: verify });
+        source = o.rekorV1 ? rekorV1Source({ base: o.log, verifyCheckpoint: verify }) : tilesSource({ base: o.log, verifyCheckpoint: verify });
       }
       let state: MonitorState | undefined = o.state ? await readFile(o.state, 'utf8').then((t) => JSON.parse(t) as MonitorState, () => undefined) : undefined;
       let stop = false;

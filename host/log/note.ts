@@ -57,6 +57,23 @@ export interface SignedNote {
 const SIG_LINE = /^\u2014 ([^\s+]+) ([A-Za-z0-9+/=]+)$/;
 /** ASCII control characters other than newline (C2SP signed-note, Format). */
 // eslint-disable-next-line no-control-regex
+// fatal: bad bytes are refused, not replaced by U+FFFD; ignoreBOM: a leading U+FEFF stays in the
+// text instead of being dropped. Either way the text checked would not be the bytes received.
+const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Bytes received as a signed note (or a request holding one), decoded exactly: C2SP signed-note,
+ * Format: a note is valid UTF-8. Returns undefined for bytes that are not, so each caller refuses
+ * them with its own error code.
+ */
+export function decodeNoteBytes(b: Uint8Array): string | undefined {
+  try {
+    return STRICT_UTF8.decode(b);
+  } catch {
+    return undefined;
+  }
+}
+
 const CONTROL = /[\u0000-\u0009\u000b-\u001f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

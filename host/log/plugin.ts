@@ -15,6 +15,7 @@ import { prepareEntry, prepareEntryAsync, parseVerifier, type PreparedEntry } fr
 import { prepareEntryV2, transparencyLogEntryV2 } from './entries-v2.js';
 import { LogError } from './errors.js';
 import { spkiOf } from './keys.js';
+import { decodeNoteBytes } from './note.js';
 import type { TransparencyLog } from './log.js';
 import type { StoredEntry } from './store.js';
 import { setPayload } from './set.js';
@@ -242,13 +243,8 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
   app.post('/checkpoint/cosignature', { schema: { tags: ['witness'], summary: 'submit a checkpoint cosigned by a configured witness (C2SP tlog-cosignature)' } }, async (req) => {
     if (!Buffer.isBuffer(req.body)) throw new LogError('LOG_BAD_REQUEST', 'send the cosigned checkpoint as text/plain');
-    let text: string;
-    try {
-      // Signed notes are UTF-8 (C2SP signed-note); decoded strictly, bad bytes are refused, not replaced.
-      text = new TextDecoder('utf-8', { fatal: true }).decode(req.body);
-    } catch {
-      throw new LogError('LOG_BAD_REQUEST', 'the cosigned checkpoint is not valid UTF-8');
-    }
+    const text = decodeNoteBytes(req.body);
+    if (text === undefined) throw new LogError('LOG_BAD_REQUEST', 'the cosigned checkpoint is not valid UTF-8');
     return await log.addCosignature(text);
   });
 

@@ -12,7 +12,7 @@
 import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { verifyConsistency } from '../core/index.js';
-import { cosign, noteKeyFor, parseCheckpoint, parseNote, parseNoteVkey, verifyNoteSignature, type NoteKey } from '../log/note.js';
+import { cosign, decodeNoteBytes, noteKeyFor, parseCheckpoint, parseNote, parseNoteVkey, verifyNoteSignature, type NoteKey } from '../log/note.js';
 
 /** RFC 6962 §2.1: the root of the empty tree is SHA-256 of the empty string. */
 const EMPTY_ROOT = createHash('sha256').digest();
@@ -100,14 +100,9 @@ export class Witness {
 
   /** POST <prefix>/add-checkpoint, per C2SP tlog-witness: the status, body and content type to answer with. */
   addCheckpoint(body: string | Uint8Array): WitnessResponse {
-    let request: string;
-    try {
-      // C2SP signed-note: notes MUST be valid UTF-8. Decoded strictly here, where the bytes are:
-      // a lenient decoder would turn bad bytes into U+FFFD and hide them.
-      request = typeof body === 'string' ? body : new TextDecoder('utf-8', { fatal: true }).decode(body);
-    } catch {
-      return refuse('WITNESS_MALFORMED', 'the request is not valid UTF-8');
-    }
+    // C2SP signed-note: notes MUST be valid UTF-8. Decoded strictly here, where the bytes are.
+    const request = typeof body === 'string' ? body : decodeNoteBytes(body);
+    if (request === undefined) return refuse('WITNESS_MALFORMED', 'the request is not valid UTF-8');
     // old <size>\n, up to 63 proof lines, an empty line, then the checkpoint note.
     const blank = request.indexOf('\n\n');
     if (blank < 0) return refuse('WITNESS_MALFORMED', 'the request needs an old size line, proof lines, an empty line and a checkpoint');

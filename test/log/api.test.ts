@@ -306,6 +306,10 @@ describe('tlog-tiles and witnesses', () => {
     // Not UTF-8: refused as such, not decoded into U+FFFD and then failing elsewhere (C2SP signed-note).
     const r3 = await log.post('/checkpoint/cosignature', Buffer.concat([Buffer.from(`${body}\n${line(good)}`), Buffer.of(0xc3, 0x28)]), 'text/plain');
     expect([r3.status, r3.json.error, r3.json.message]).toEqual([400, 'LOG_BAD_REQUEST', 'the cosigned checkpoint is not valid UTF-8']);
+    // A leading byte-order mark stays in the text (not silently dropped), so the note is not the
+    // checkpoint it would be without it.
+    const r4 = await log.post('/checkpoint/cosignature', Buffer.concat([Buffer.of(0xef, 0xbb, 0xbf), Buffer.from(`${body}\n${line(good)}`)]), 'text/plain');
+    expect([r4.status, r4.json.error]).toEqual([400, 'LOG_BAD_COSIGNATURE']);
   });
 });
 

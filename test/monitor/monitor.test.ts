@@ -17,7 +17,7 @@ import { initCore, leafHash, rootFromLeafHashes } from '../../host/core/index.js
 import { loadOrCreateLogKey } from '../../host/log/keys.js';
 import { formatCheckpoint, formatNote, parseCheckpoint, parseNote, signNoteBody } from '../../host/log/note.js';
 import { CompactRange } from '../../host/monitor/compact-range.js';
-import { ctSource, entryIdentities, keyVerifier, monitorOnce, tilesSource, type MonitorState } from '../../host/monitor/monitor.js';
+import { ctSource, entryIdentities, keyVerifier, monitorOnce, rekorV1Source, tilesSource, type MonitorState } from '../../host/monitor/monitor.js';
 import { certSigner, ecSigner, hashedrekord, startLog, type RunningLog } from '../log/helpers.js';
 
 const BIN = join(import.meta.dirname, '../../bin/cairn.js');
@@ -135,6 +135,36 @@ describe('monitoring a log', () => {
     await expect(monitorOnce({ source: tiles(keyVerifier(ecSigner().publicKeyPem)), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
   });
 
+  it('decodes the checkpoint strictly as UTF-8 (C2SP signed-note): a bad byte is refused, not replaced', async () => {
+    const real = Buffer.from(await (await fetch(`${log.url}/checkpoint`)).arrayBuffer());
+    const serve = (checkpoint: Buffer) => async (url: string): Promise<Uint8Array> => (url.endsWith('/checkpoint') ? checkpoint : new Uint8Array(await (await fetch(url)).arrayBuffer()));
+    const round = (checkpoint: Buffer) => monitorOnce({ source: tiles(keyVerifier(pem), serve(checkpoint)), identities: WATCH, fromHead: true });
+    expect((await round(real)).state.checkpoint).toBe(real.toString('utf8'));
+    // A second signature line, by a key whose name holds a byte that is not UTF-8. Replaced by
+    // U+FFFD, the note still parses and the log's own signature verifies, though the text
+    // checked is not the bytes served.
+    const badName = Buffer.concat([real, Buffer.from('\u2014 bad'), Buffer.from([0xff]), Buffer.from('name AAAAAAAA\n')]);
+    await expect(round(badName)).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE', message: expect.stringMatching(/not valid UTF-8/) });
+    // A byte-order mark is text too, kept and refused with the origin it spoils: not silently dropped.
+    await expect(round(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), real]))).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
+    // A checkpoint that does not parse is the log's bad response, under the monitor's code.
+    await expect(round(Buffer.from('not a checkpoint\n'))).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
+  });
+
+  it('reads the same log through its Rekor v1 API (entries by log index) to the same tree and the same matches', async () => {
+    const viaTiles = await monitorOnce({ source: tiles(keyVerifier(pem)), identities: WATCH });
+    const viaV1 = await monitorOnce({ source: rekorV1Source({ base: log.url, verifyCheckpoint: keyVerifier(pem) }), identities: WATCH });
+    expect(viaV1.read).toBe(viaTiles.read);
+    expect(viaV1.matches).toEqual(viaTiles.matches);
+    expect({ ...viaV1.state, checkpoint: '' }).toEqual({ ...viaTiles.state, checkpoint: '' });
+    const watched = await post(3, new Map([[1, 'spiffe://a.test/v1']]));
+    const next = await monitorOnce({ source: rekorV1Source({ base: log.url, verifyCheckpoint: keyVerifier(pem) }), identities: WATCH, state: viaV1.state });
+    expect(next.read).toBe(3);
+    expect(next.matches.map((m) => m.index)).toEqual(watched);
+    // Rekor v1 serves no tree nodes: it cannot start at its head.
+    await expect(monitorOnce({ source: rekorV1Source({ base: log.url, verifyCheckpoint: keyVerifier(pem) }), identities: WATCH, fromHead: true })).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
+  });
+
   it('finds identities in every entry shape it may meet', async () => {
     const s = await certSigner('spiffe://a.test/x', 'a@example.com');
     const body = Buffer.from(JSON.stringify(hashedrekord(s, Buffer.from('x')).body));
@@ -208,6 +238,12 @@ describe('monitoring a CT log (RFC 6962)', () => {
     };
     await expect(monitorOnce({ source: ctSource({ base: log.url, key: ctKey, get: tamper }), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
     await expect(monitorOnce({ source: ctSource({ base: log.url, key: createPublicKey(ecSigner().publicKeyPem) }), identities: WATCH })).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
+    // JSON between systems is UTF-8 (RFC 8259 §8.1): a tree head with a byte that is not is refused, and so is one that is not an object.
+    const sth = async (body: Buffer) => monitorOnce({ source: ctSource({ base: log.url, key: ctKey, get: async (url) => (url.endsWith('/get-sth') ? body : new Uint8Array(await (await fetch(url)).arrayBuffer())) }), identities: WATCH });
+    const real = (await log.get('/ct/v1/get-sth')).text;
+    expect((await sth(Buffer.from(real))).state.size).toBe(before + 271);
+    await expect(sth(Buffer.concat([Buffer.from(real.slice(0, -1) + ',"x":"'), Buffer.from([0xc3]), Buffer.from('"}')]))).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE', message: expect.stringMatching(/not valid UTF-8/) });
+    await expect(sth(Buffer.from('null'))).rejects.toMatchObject({ code: 'MONITOR_BAD_RESPONSE' });
   });
 });
 
@@ -232,6 +268,15 @@ it('cairn monitor prints the matches once, keeps its state, and exits 3 on an al
     const three = await run(args);
     expect(three.code).toBe(3);
     expect(JSON.parse(three.stdout.trim())).toMatchObject({ alarm: 'MONITOR_ROLLBACK' });
+    // --rekor-v1: the same log through its v1 API, to the same entries and the same tree.
+    const v1Args = [...args.slice(0, -1), join(dir, 'v1.json'), '--rekor-v1'];
+    const v1 = await run(v1Args);
+    expect(v1.code).toBe(0);
+    expect(v1.stdout).toBe(one.stdout);
+    expect(JSON.parse(await readFile(join(dir, 'v1.json'), 'utf8'))).toMatchObject({ origin: state.origin, size: state.size, range: state.range });
+    const both = await run([...v1Args, '--ct']);
+    expect(both.code).not.toBe(0);
+    expect(both.stderr).toMatch(/at most one of --ct and --rekor-v1/);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -95,6 +95,10 @@ describe('add-checkpoint', () => {
     const bad = Buffer.concat([Buffer.from(request(20, 20, checkpoint(20), '').replace('\u2014', 'X')), Buffer.of(0xff, 0xfe)]);
     const notUtf8 = await w.add(bad);
     expect([notUtf8.status, JSON.parse(notUtf8.body).error, JSON.parse(notUtf8.body).message]).toEqual([400, 'WITNESS_MALFORMED', 'the request is not valid UTF-8']);
+    // A leading byte-order mark is part of the text, not dropped: a request that is valid only
+    // without it is refused, since the text checked must be the bytes sent.
+    const bom = await w.add(Buffer.concat([Buffer.of(0xef, 0xbb, 0xbf), Buffer.from(request(20, 20, checkpoint(20), ''))]));
+    expect([bom.status, JSON.parse(bom.body).error]).toEqual([400, 'WITNESS_MALFORMED']);
     // Same size, same root, but with proof lines: a proof between equal sizes is empty (RFC 9162 §2.1.4).
     const padded = await w.add(request(20, 20, checkpoint(20), `${Buffer.alloc(32, 3).toString('base64')}\n`));
     expect([padded.status, JSON.parse(padded.body).error]).toEqual([422, 'WITNESS_INCONSISTENT']);
