@@ -23,12 +23,15 @@ import { identity, run, withSignerOptions, type SignerOptions } from './sign.js'
 interface SignerCli extends SignerOptions {
   builderId: string;
   trustBundle?: string;
+  deepInspection?: boolean;
 }
 
 function withSigner(cmd: Command): Command {
   return withSignerOptions(cmd)
     .option('--builder-id <uri>', 'SLSA builder.id', 'https://cairn.dev/builders/chains@v1')
-    .option('--trust-bundle <pem>', 'TEP-0089: PEM trust bundle for SPIRE-signed TaskRun results');
+    .option('--trust-bundle <pem>', 'TEP-0089: PEM trust bundle for SPIRE-signed TaskRun results')
+    // Chains' artifacts.pipelinerun.enable-deep-inspection (docs/config.md): off by default there too.
+    .option('--deep-inspection', "a PipelineRun's subjects also come from its child TaskRuns' type-hinted results");
 }
 
 /**
@@ -100,7 +103,8 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   // TEP-0089: SPIRE-signed results must verify against the trust bundle before anything is signed
   // (with no --trust-bundle, signed results cannot chain and are refused). With a trust bundle,
   // results must be signed: a run without an SVID could be one whose signatures were stripped.
-  // A PipelineRun's subjects come from its child TaskRuns' results, so each child is checked.
+  // A PipelineRun's results (its own subjects) are made from its child TaskRuns' results, and with
+  // --deep-inspection the children's results are subjects themselves, so each child is checked.
   const bundle = await trustBundle(o);
   const checkResults = (results: unknown, what: string): void => {
     if (results !== undefined && !Array.isArray(results)) throw new SignerError('SIGNER_BAD_INPUT', `${what}: status.results is not a list`);
@@ -112,7 +116,7 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   else if (r.kind === 'PipelineRun' && bundle.length > 0) {
     for (const [name, child] of Object.entries(r.status?.taskRuns ?? {})) checkResults(child?.status?.results, `${file} (TaskRun ${name})`);
   }
-  const p = tektonProvenance(run, o.builderId);
+  const p = tektonProvenance(run, o.builderId, { deepInspection: o.deepInspection === true });
   if (p.subjects.length === 0) throw new SignerError('SIGNER_BAD_INPUT', `${file}: no subjects (no Chains type-hinted results)`);
   // The name is the run's, from its JSON: only a plain file-name component may become part of a path.
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(p.name) || p.name.includes('..')) throw new SignerError('SIGNER_BAD_INPUT', `${file}: metadata.name ${JSON.stringify(p.name.slice(0, 80))} is not a Kubernetes object name`);

@@ -70,10 +70,11 @@ describe('provenance', () => {
     const p = tektonProvenance(JSON.parse(text), 'b').statement as any;
     expect(p.subject).toHaveLength(2);
     expect(p.predicate.buildDefinition.buildType).toBe('https://tekton.dev/chains/v2/slsa');
-    expect(p.subject[0]).toEqual({ name: 'registry.example.org/app/server:1.4.2', digest: { sha256: '9b1c0f2e3d4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e' } });
+    // Chains names an image subject by its repository (go-containerregistry Repository.Name()): no tag.
+    expect(p.subject[0]).toEqual({ name: 'registry.example.org/app/server', digest: { sha256: '9b1c0f2e3d4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e' } });
     const deps = p.predicate.buildDefinition.resolvedDependencies.map((d: { uri: string }) => d.uri);
-    expect(deps).toEqual(expect.arrayContaining(['git+https://github.com/example/catalog.git', 'oci://gcr.io/kaniko-project/executor', 'git+https://github.com/example/server']));
-    expect(p.predicate.runDetails.metadata.invocationID).toBe('6c0b7a0e-8b8e-4c2a-9d3e-3f4e0c1b2a11');
+    expect(deps).toEqual(expect.arrayContaining(['git+https://github.com/example/catalog.git', 'oci://gcr.io/kaniko-project/executor', 'git+https://github.com/example/server.git']));
+    expect(p.predicate.runDetails.metadata.invocationId).toBe('6c0b7a0e-8b8e-4c2a-9d3e-3f4e0c1b2a11');
     expect(p.predicate.buildDefinition.externalParameters.runSpec.taskRef.name).toBe('build-push');
   });
 });
@@ -116,6 +117,18 @@ describe('chains sign against a live stack', () => {
     expect(st.subject.map((s: { name: string }) => s.name)).toEqual(['registry.example.org/app/server', 'registry.example.org/app/worker']);
     await cairnVerify('sha256:9b1c0f2e3d4a5b6c7d8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e', r.bundles[0]!, 'https://slsa.dev/provenance/v1');
     expect(st.predicate.buildDefinition.resolvedDependencies.map((d: { uri: string }) => d.uri)).toContain('oci://gcr.io/tekton-releases/git-init');
+    // A child TaskRun's type-hinted image is a subject only with --deep-inspection (Chains'
+    // artifacts.pipelinerun.enable-deep-inspection), as in Chains.
+    const pr = JSON.parse(await readFile(join(FIX, 'pipelinerun.json'), 'utf8'));
+    const child = Object.values(pr.status.taskRuns as Record<string, { status: { results: unknown[] } }>)[0]!;
+    child.status.results.push({ name: 'BUILDER_IMAGE_URL', type: 'string', value: 'registry.example.org/app/builder:v2' }, { name: 'BUILDER_IMAGE_DIGEST', type: 'string', value: `sha256:${'c'.repeat(64)}` });
+    await writeFile(join(dir, 'pr-child-image.json'), JSON.stringify(pr));
+    const subjectsOf = async (b: string): Promise<string[]> =>
+      JSON.parse(Buffer.from(JSON.parse(await readFile(b, 'utf8')).dsseEnvelope.payload, 'base64').toString()).subject.map((s: { name: string }) => s.name);
+    const shallow = await signTektonFile(join(dir, 'pr-child-image.json'), join(dir, 'out-pr-shallow'), opts);
+    expect(await subjectsOf(shallow.bundles[0]!)).toEqual(['registry.example.org/app/server', 'registry.example.org/app/worker']);
+    const deep = await signTektonFile(join(dir, 'pr-child-image.json'), join(dir, 'out-pr-deep'), { ...opts, deepInspection: true });
+    expect((await subjectsOf(deep.bundles[0]!)).sort()).toEqual(['registry.example.org/app/builder', 'registry.example.org/app/server', 'registry.example.org/app/worker']);
   }, 60_000);
 
   it('two runs of one name (another namespace, or the run created again) keep their own bundles: nothing is overwritten', async () => {
