@@ -13,11 +13,11 @@ import { failureResponse, MAX_REQUEST_BYTES, messageImprintDer, parseTimeStampRe
 import { integer } from './encode.js';
 import { TsaRefusal } from './errors.js';
 import { HASH_LENGTH, type HashName } from './oids.js';
-import type { SerialStore } from './store.js';
+import type { SerialSource } from './store.js';
 
 export interface TsaPluginOptions {
   authority: TimestampAuthority;
-  serials: SerialStore;
+  serials: SerialSource;
   /** Clock (tests). */
   now?: () => Date;
 }

@@ -6,6 +6,9 @@
  *   policies: ["1.3.6.1.4.1.57264.2", ...]   # accepted TSA policies, first = default
  *   keyType: ecdsa-p256 | ecdsa-p384 | rsa     # only used when the identity is first created
  *   accuracy: { seconds: 1, millis: 0, micros: 0 }
+ *   serials: sequential | random               # sequential (default): increasing, reserved in
+ *                                              # DIR/tsa.db; random: 159 random bits, no state, for
+ *                                              # several TSA nodes sharing one key
  *   key:                                       # optional: an existing TSA key instead of the generated one
  *     type: file                               # encrypted PKCS#8 (mode 0600)
  *     path: tsa-key.pem
@@ -34,7 +37,7 @@ import { openFileSigner } from '../keys/file.js';
 import { openPkcs11Signer } from '../keys/pkcs11.js';
 import type { KeySigner } from '../keys/types.js';
 import { build } from './plugin.js';
-import { SerialStore } from './store.js';
+import { RandomSerials, SerialStore, type SerialSource } from './store.js';
 import { listenService } from '../http/ops.js';
 
 export type TsaKeyConfig =
@@ -46,6 +49,7 @@ export interface TsaConfig {
   keyType?: TsaKeyType;
   accuracy?: AuthorityOptions['accuracy'];
   key?: TsaKeyConfig;
+  serials?: 'sequential' | 'random';
 }
 
 const OID_RE = /^[0-2](\.(0|[1-9][0-9]*))+$/;
@@ -64,7 +68,7 @@ export function parseTsaConfig(text: string): TsaConfig {
   };
   if (typeof doc !== 'object' || Array.isArray(doc)) bad('expected a mapping');
   const d = doc as Record<string, unknown>;
-  for (const k of Object.keys(d)) if (!['policies', 'keyType', 'accuracy', 'key'].includes(k)) bad(`unknown key ${k}`);
+  for (const k of Object.keys(d)) if (!['policies', 'keyType', 'accuracy', 'key', 'serials'].includes(k)) bad(`unknown key ${k}`);
   if (d.key !== undefined) {
     const k = d.key as Record<string, unknown>;
     if (typeof k !== 'object' || k === null) bad('key must be a mapping');
@@ -84,6 +88,10 @@ export function parseTsaConfig(text: string): TsaConfig {
       bad('policies must be a non-empty list of OIDs');
     }
     out.policies = d.policies as string[];
+  }
+  if (d.serials !== undefined) {
+    if (d.serials !== 'sequential' && d.serials !== 'random') bad('serials must be sequential or random');
+    out.serials = d.serials as 'sequential' | 'random';
   }
   if (d.keyType !== undefined) {
     if (!['ecdsa-p256', 'ecdsa-p384', 'rsa'].includes(d.keyType as string)) bad('keyType must be ecdsa-p256, ecdsa-p384 or rsa');
@@ -110,7 +118,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   if (config.policies) authorityOpts.policies = config.policies;
   if (config.accuracy) authorityOpts.accuracy = config.accuracy;
   const authority = new TimestampAuthority(authorityOpts);
-  const serials = new SerialStore({ path: join(opts.dataDir, 'tsa.db') });
+  const serials: SerialSource = config.serials === 'random' ? new RandomSerials() : new SerialStore({ path: join(opts.dataDir, 'tsa.db') });
   const app = await build({ authority, serials, logger: serviceLogger(opts.logLevel, 'tsa') });
   try {
     await listenService(app, opts);

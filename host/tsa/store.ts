@@ -6,8 +6,15 @@
  * simply skipped — serials are unique and increasing, not dense. One fsync per block keeps the
  * per-request cost at an in-memory increment.
  */
+import { randomBytes } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { TsaError } from './errors.js';
+
+/** Where a TSA's serial numbers come from (RFC 3161 §2.4.2: unique per TSA, up to 160 bits). */
+export interface SerialSource {
+  nextSerial(): bigint;
+  close(): void;
+}
 
 export interface SerialStoreOptions {
   /** File path, or ':memory:' for tests. */
@@ -16,7 +23,7 @@ export interface SerialStoreOptions {
   blockSize?: number;
 }
 
-export class SerialStore {
+export class SerialStore implements SerialSource {
   private readonly db: Database.Database;
   private readonly blockSize: bigint;
   private next = 0n;
@@ -63,4 +70,24 @@ export class SerialStore {
   close(): void {
     if (this.db.open) this.db.close();
   }
+}
+
+/**
+ * Random serial numbers: 159 random bits, so the DER INTEGER is positive and at most 20 octets,
+ * within the 160 bits every requester must handle (RFC 3161 §2.4.2). Nothing is stored, so any
+ * number of TSA nodes sharing one key issue unique serials without coordinating: two of 2^40
+ * tokens collide with probability below 2^-78. Serials no longer rise with time, which RFC 3161
+ * does not ask of them (ordering comes from genTime).
+ */
+export class RandomSerials implements SerialSource {
+  nextSerial(): bigint {
+    for (;;) {
+      const b = randomBytes(20);
+      b[0]! &= 0x7f;
+      const v = BigInt(`0x${b.toString('hex')}`);
+      if (v !== 0n) return v;
+    }
+  }
+
+  close(): void {}
 }

@@ -87,4 +87,23 @@ describe.skipIf(!haveOpenssl)('openssl ts round trip', () => {
     const res = await stamp('qp.tsq');
     expect(statusOf(res.body).failInfo).toEqual(['unacceptedPolicy']);
   });
+
+  it('a 159-bit random serial (serials: random) is read and verified by openssl', async () => {
+    await writeFile(join(dir, 'random.yaml'), 'serials: random\n');
+    const rnd = await startStandalone({ dataDir: join(dir, 'data-random'), port: 0, host: '127.0.0.1', config: join(dir, 'random.yaml') });
+    try {
+      const chain = pemCertificates(await (await fetch(`${rnd.ready.tsa}/api/v1/timestamp/certchain`)).text());
+      await writeFile(join(dir, 'rnd-root.pem'), toPem(chain[chain.length - 1]!));
+      openssl('ts', '-query', '-data', 'f', '-sha256', '-cert', '-out', 'qr.tsq');
+      const res = await fetch(`${rnd.ready.tsa}/api/v1/timestamp`, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: await readFile(join(dir, 'qr.tsq')) });
+      expect(res.status).toBe(201);
+      await writeFile(join(dir, 'rr.tsr'), new Uint8Array(await res.arrayBuffer()));
+      expect(openssl('ts', '-verify', '-queryfile', 'qr.tsq', '-in', 'rr.tsr', '-CAfile', 'rnd-root.pem')).toContain('Verification: OK');
+      // openssl prints the serial in hex: far more than a counter's few digits (the top bits are random).
+      const hex = /Serial number: 0x([0-9A-F]+)/.exec(openssl('ts', '-reply', '-in', 'rr.tsr', '-text'))?.[1];
+      expect(hex && hex.length >= 24 && hex.length <= 40).toBe(true);
+    } finally {
+      await rnd.close();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { createHash, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -11,7 +11,7 @@ import { createTsaIdentity, pemCertificates, type TsaIdentity } from '../../host
 import { HASH_OIDS } from '../../host/tsa/oids.js';
 import { build } from '../../host/tsa/plugin.js';
 import { parseTsaConfig, startStandalone } from '../../host/tsa/standalone.js';
-import { SerialStore } from '../../host/tsa/store.js';
+import { RandomSerials, SerialStore } from '../../host/tsa/store.js';
 import { verifyTimestampToken } from '../../host/tsa/verify.js';
 import { makePki, statusOf } from './helpers.js';
 
@@ -163,6 +163,59 @@ describe('SerialStore', () => {
   });
 });
 
+describe('RandomSerials', () => {
+  it('positive, at most 159 bits (a DER INTEGER of at most 20 octets), and distinct', () => {
+    const r = new RandomSerials();
+    const seen = new Set<bigint>();
+    let longest = 0;
+    for (let i = 0; i < 5000; i++) {
+      const v = r.nextSerial();
+      expect(v > 0n && v < 1n << 159n).toBe(true);
+      longest = Math.max(longest, v.toString(2).length);
+      seen.add(v);
+    }
+    expect(seen.size).toBe(5000);
+    // The whole 159 bits are used: of 5000 draws, one has its top bit set but for chance 2^-5000.
+    expect(longest).toBe(159);
+  });
+
+  it('two TSA nodes sharing one key and `serials: random` issue distinct serials, with no serial store', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tsa-random-'));
+    try {
+      const cfg = join(dir, 'tsa.yaml');
+      await writeFile(cfg, 'serials: random\n');
+      const a = await startStandalone({ dataDir: join(dir, 'a'), port: 0, host: '127.0.0.1', config: cfg });
+      await a.close();
+      // Node b gets node a's identity (key 0600 and chain), as a second replica would.
+      await mkdir(join(dir, 'b'), { mode: 0o700 });
+      for (const f of ['tsa-key.pem', 'tsa-chain.pem']) await copyFile(join(dir, 'a', f), join(dir, 'b', f));
+      const nodes = [await startStandalone({ dataDir: join(dir, 'a'), port: 0, host: '127.0.0.1', config: cfg }), await startStandalone({ dataDir: join(dir, 'b'), port: 0, host: '127.0.0.1', config: cfg })];
+      try {
+        const chain = await (await fetch(`${nodes[0]!.ready.tsa}/api/v1/timestamp/certchain`)).text();
+        expect(await (await fetch(`${nodes[1]!.ready.tsa}/api/v1/timestamp/certchain`)).text()).toBe(chain);
+        const root = pemCertificates(chain)[1]!;
+        const serials = new Set<bigint>();
+        for (let i = 0; i < 20; i++) {
+          for (const n of nodes) {
+            const r = await fetch(`${n.ready.tsa}/api/v1/timestamp`, { method: 'POST', headers: { 'content-type': 'application/timestamp-query' }, body: tsq({ certReq: true }) });
+            expect(r.status).toBe(201);
+            serials.add(verifyTimestampToken(new Uint8Array(await r.arrayBuffer()), { data: hello, trustedCerts: [root] }).serialNumber);
+          }
+        }
+        expect(serials.size).toBe(40);
+        // Sequential serials start at 1 and stay small; these are spread over the 159 bits.
+        expect([...serials].every((v) => v > 1n << 64n)).toBe(true);
+      } finally {
+        for (const n of nodes) await n.close();
+      }
+      await expect(stat(join(dir, 'a', 'tsa.db'))).rejects.toMatchObject({ code: 'ENOENT' });
+      await expect(stat(join(dir, 'b', 'tsa.db'))).rejects.toMatchObject({ code: 'ENOENT' });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('TimestampAuthority refuses a bad identity', () => {
   it.each<[string, Parameters<typeof makePki>[0]]>([
     ['non-critical EKU', { ekuCritical: false }],
@@ -243,7 +296,7 @@ describe('TSA config', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
-  it.each(['policies: []', 'policies: ["not-an-oid"]', 'keyType: ed25519', 'accuracy: { millis: 1000 }', 'polices: ["1.2.3"]', '[1, 2]'])('rejects %s', (text) => {
+  it.each(['policies: []', 'policies: ["not-an-oid"]', 'keyType: ed25519', 'accuracy: { millis: 1000 }', 'polices: ["1.2.3"]', '[1, 2]', 'serials: counter', 'serials: true'])('rejects %s', (text) => {
     expect(() => parseTsaConfig(text)).toThrow(TsaError);
   });
 });
