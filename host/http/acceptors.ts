@@ -54,7 +54,13 @@ export interface Acceptors {
 /** The events fastify (or any handler) listens for on its server, copied to each duplicate. */
 const EVENTS = ['request', 'clientError', 'checkContinue', 'checkExpectation', 'upgrade', 'connection'] as const;
 
-export function addAcceptors(server: Server, n: number): Acceptors {
+/**
+ * `backlog` must be the main server's: every descriptor is the same socket, and libuv calls
+ * listen(2) again on each, with Node's default of 511 when none is given, which would shrink the
+ * one accept queue they share (a burst of 1,024 connections then overflowed it: SYNs dropped and
+ * resent after 1 s, RFC 6298 §2.1).
+ */
+export function addAcceptors(server: Server, n: number, backlog: number): Acceptors {
   const none = (reason: string): Acceptors => ({ count: 0, reason, stop: () => undefined, drained: async () => undefined });
   if (n <= 0) return none('acceptors: 0');
   // A TLS server's certificate can rotate (setSecureContext on SVID renewal, host/spiffe), which
@@ -72,7 +78,9 @@ export function addAcceptors(server: Server, n: number): Acceptors {
       (s as unknown as Record<string, unknown>)[k] = (server as unknown as Record<string, unknown>)[k];
     }
     for (const ev of EVENTS) for (const l of server.listeners(ev)) s.on(ev, l as (...a: unknown[]) => void);
-    s.listen({ fd: dup(fd) });
+    // Positional: Node reads `backlog` from the options object only for a port or a path, and for
+    // a descriptor only from the second argument (net.js Server#listen, backlogFromArgs).
+    s.listen({ fd: dup(fd) }, backlog);
     extra.push(s);
   }
   const closed = extra.map((s) => new Promise<void>((resolve) => s.once('close', () => resolve())));

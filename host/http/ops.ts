@@ -50,7 +50,7 @@ export async function listenService(app: FastifyInstance, o: { port: number; hos
   app.addHook('preClose', async () => acceptors?.stop());
   app.addHook('onClose', async () => acceptors?.drained());
   await app.listen({ port: o.port, host: o.host, backlog: LISTEN_BACKLOG });
-  acceptors = addAcceptors(app.server, acceptorCount());
+  acceptors = addAcceptors(app.server, acceptorCount(), LISTEN_BACKLOG);
   return acceptors;
 }
 

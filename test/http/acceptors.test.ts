@@ -4,15 +4,16 @@
  * with the server. Skipped, with the reason printed, when the listenfd addon is not built (it
  * is built by `npm install` wherever a C toolchain is; CI has one).
  */
+import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import Fastify from 'fastify';
 import { afterEach, expect, it } from 'vitest';
 import { addAcceptors } from '../../host/http/acceptors.js';
-import { acceptorCount, listenService } from '../../host/http/ops.js';
+import { acceptorCount, LISTEN_BACKLOG, listenService } from '../../host/http/ops.js';
 
 const probe = Fastify();
 await probe.listen({ port: 0, host: '127.0.0.1' });
-const available = addAcceptors(probe.server, 1);
+const available = addAcceptors(probe.server, 1, LISTEN_BACKLOG);
 available.stop();
 await probe.close();
 if (available.count === 0) console.warn(`test/http/acceptors.test.ts skipped: ${available.reason}`);
@@ -87,4 +88,45 @@ it.skipIf(available.count === 0)('serves every connection with the same handler,
   expect(hits).toBe(200);
   await app.close();
   await expect(fetch(`http://127.0.0.1:${port}/n`)).rejects.toThrow();
+});
+
+// The kernel caps a listen backlog at net.core.somaxconn (4096 by default since Linux 5.4).
+const somaxconn = ((): number => {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8'));
+  } catch {
+    return 0;
+  }
+})();
+const BURST = 900;
+if (available.count > 0 && somaxconn < BURST) console.warn(`test/http/acceptors.test.ts: the backlog test is skipped: net.core.somaxconn is ${somaxconn}, below ${BURST}`);
+
+it.skipIf(available.count === 0 || somaxconn < BURST)('the duplicates keep the service\'s backlog: a burst of 900 connections while the loop is busy all connect at once', async () => {
+  const app = Fastify();
+  app.get('/', async () => ({ ok: true }));
+  await listenService(app, { port: 0, host: '127.0.0.1' });
+  const port = (app.server.address() as { port: number }).port;
+  try {
+    const t0 = performance.now();
+    const connected: Promise<number>[] = [];
+    for (let i = 0; i < BURST; i++) {
+      const s = connect(port, '127.0.0.1');
+      open.push(s);
+      connected.push(new Promise((resolve, reject) => {
+        s.once('connect', () => resolve(performance.now() - t0));
+        s.once('error', reject);
+      }));
+    }
+    await new Promise((r) => process.nextTick(r)); // the connect(2) calls are issued
+    // Nothing is accepted meanwhile: the kernel queues every handshake, up to the backlog. With
+    // the duplicates' listen(2) at Node's default of 511, the rest had their SYNs dropped and
+    // connected only when they resent them, 1 s later (RFC 6298 §2.1).
+    const until = Date.now() + 200;
+    while (Date.now() < until);
+    const times = await Promise.all(connected);
+    expect(Math.max(...times)).toBeLessThan(900);
+  } finally {
+    for (const s of open.splice(0)) s.destroy(); // close waits for the connections to end
+    await app.close();
+  }
 });
