@@ -14,6 +14,7 @@
  * POSIX storage; TesseraCT ~10,000 entries/s on ~7 cores with NVMe.
  */
 import { createHash, generateKeyPairSync, sign, verify } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
@@ -196,6 +197,23 @@ const perEntry = (secs: number | undefined, entries: number): number | undefined
 const ceiling = (c: CpuCost): string => (c.server === undefined || c.client === undefined ? '—' : fmt.ops((availableParallelism() * 1e6) / (c.server + c.client)));
 const us = (v: number | undefined): string => (v === undefined ? '—' : v.toFixed(0));
 
+/**
+ * The kernel's count of connections dropped because a listening socket's accept queue was full
+ * (TcpExt ListenOverflows, /proc/net/netstat; machine-wide), or undefined without /proc. A dropped
+ * SYN is resent only after 1 s (RFC 6298 §2.1), so each one is an acknowledgement over a second.
+ */
+function listenOverflows(): number | undefined {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:'));
+    const names = lines[0]!.split(/\s+/);
+    const values = lines[1]!.split(/\s+/);
+    const v = Number(values[names.indexOf('ListenOverflows')]);
+    return Number.isFinite(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** wrk (a C load generator: Debian package wrk), or why there is none. */
 function wrkBinary(): string | undefined {
   const r = spawnSync('wrk', ['--version'], { encoding: 'utf8' });
@@ -321,6 +339,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
           next += perRun;
           let i = 0;
           const s0 = serverCpu(server.pid);
+          const o0 = listenOverflows();
           const c0 = process.cpuUsage();
           const { r, secs } = await fixedAmount({
             url: server.url, connections: c.connections, pipelining: 1, amount: part.length, timeout: 30,
@@ -328,10 +347,11 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
           });
           const c1 = process.cpuUsage(c0);
           const s1 = serverCpu(server.pid);
+          const overflows = diff(o0, listenOverflows());
           const acked = r.requests.total - r.non2xx;
           // autocannon runs in this process, which does nothing else meanwhile.
           const cpu: CpuCost = { server: perEntry(diff(s0.all, s1.all), acked), eventLoop: perEntry(diff(s0.main, s1.main), acked), client: perEntry((c1.user + c1.system) / 1e6, acked) };
-          runs.push({ ...c, r, rate: acked / secs, cpu });
+          runs.push({ ...c, r, rate: acked / secs, cpu, overflows });
         }
         runs.sort((a, b) => a.rate - b.rate);
         const warmClients = await preconnected(server.url, c.connections, bodies.slice(next, next + perRun));
@@ -342,7 +362,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
           await writeFile(file, `${wrkBodies.slice(wk * wrkSecs * 8000, (wk + 1) * wrkSecs * 8000).join('\n')}\n`);
           onWrk.push({ connections: c.connections, ...wrkAppends(server.url, server.pid, file, c.connections, wrkSecs) });
         }
-        append.push({ ...runs[runs.length >> 1]!, all: runs.map((x) => ({ rate: x.rate, p99: x.r.latency.p99 })), warmClients });
+        append.push({ ...runs[runs.length >> 1]!, all: runs.map((x) => ({ rate: x.rate, p99: x.r.latency.p99, overflows: x.overflows })), warmClients });
       } finally {
         await server.stop();
       }
@@ -379,7 +399,7 @@ export const logSuite = async (opts: BenchOptions): Promise<SuiteResult> => {
     ])),
     '',
     // Every run's p99 too: a stall (GC, a slow fsync on the shared disk) shows in one run's tail.
-    `Every run, entries/s (p99 ms): ${append.map((a) => `${a.connections} connections ${a.all.map((x) => `${fmt.ops(x.rate)} (${x.p99})`).join(' / ')}`).join('; ')}.`,
+    `Every run, entries/s (p99 ms, accept-queue overflows on the machine during the run): ${append.map((a) => `${a.connections} connections ${a.all.map((x) => `${fmt.ops(x.rate)} (${x.p99}, ${x.overflows ?? '—'})`).join(' / ')}`).join('; ')}.`,
     '',
     `The same log, then ${perRun} more entries from clients already connected (raw keep-alive sockets, each opened and used once before the clock starts, one request at a time): autocannon's first request on each connection includes connection set-up, ` +
       'which a saturated Node server stretched to seconds before the services listened through 32 duplicate descriptors (libuv accepts one connection per descriptor per event-loop iteration; host/http/acceptors.ts):',
