@@ -140,6 +140,8 @@ describe('cairn up: the whole stack against sigstore-js', () => {
     const entries = await run([]);
     expect(entries.map((e) => e.kind).sort()).toEqual(['dsse', 'hashedrekord', 'hashedrekord']);
     expect(entries.every((e) => e.identities.includes(`uri:${r.identity}`))).toBe(true);
+    // The same entries read through the log's Rekor v1 API instead of its tiles.
+    expect(await run(['--rekor-v1'])).toEqual(entries);
     // Their certificates, as the CA logged them to its CT log (precertificates, before issuance).
     const certs = await run(['--ct']);
     expect(certs.length).toBe(3);
