@@ -323,6 +323,17 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
       const extra = await extraData(entries);
       return { entries: entries.map((e, i) => ({ leaf_input: b64(e.body), extra_data: b64(extra[i]!) })) };
     });
+    // RFC 6962 §4.8: one entry and its audit path to the tree of tree_size, which must be a tree
+    // the log has (at most its current size) and hold the leaf.
+    app.get('/ct/v1/get-entry-and-proof', { schema: { tags: ['ct'] } }, async (req) => {
+      const q = req.query as { leaf_index?: string; tree_size?: string };
+      const index = intParam(q.leaf_index, 'leaf_index');
+      const size = intParam(q.tree_size, 'tree_size');
+      if (index >= size || size > ct.log.size()) throw new LogError('LOG_BAD_RANGE', `leaf_index must be below tree_size, and tree_size at most the tree's size (${ct.log.size()})`);
+      const entries = await ct.log.store.entries(index, index + 1);
+      const [extra] = await extraData(entries);
+      return { leaf_input: b64(entries[0]!.body), extra_data: b64(extra!), audit_path: (await ct.log.inclusionProof(index, size)).map(b64) };
+    });
     app.get('/ct/v1/get-roots', { schema: { tags: ['ct'] } }, async () => ({ certificates: ct.roots.map((r) => r.raw.toString('base64')) }));
   }
 };

@@ -60,6 +60,12 @@ describe('CT personality (RFC 6962)', () => {
     expect(verifyInclusion(leafHash(leafInput), proof.leaf_index, sth.tree_size, proof.audit_path.map((x: string) => Buffer.from(x, 'base64')), Buffer.from(sth.sha256_root_hash, 'base64'))).toBe(true);
     const entries = (await log.get(`/ct/v1/get-entries?start=${proof.leaf_index}&end=${proof.leaf_index}`)).json;
     expect(Buffer.from(entries.entries[0].leaf_input, 'base64')).toEqual(leafInput);
+    // get-entry-and-proof (RFC 6962 §4.8): the same leaf, its extra_data, and the same audit path.
+    const eap = (await log.get(`/ct/v1/get-entry-and-proof?leaf_index=${proof.leaf_index}&tree_size=${sth.tree_size}`)).json;
+    expect(Buffer.from(eap.leaf_input, 'base64')).toEqual(leafInput);
+    expect(eap.extra_data).toBe(entries.entries[0].extra_data);
+    expect(eap.audit_path).toEqual(proof.audit_path);
+    expect(verifyInclusion(leafHash(Buffer.from(eap.leaf_input, 'base64')), proof.leaf_index, sth.tree_size, eap.audit_path.map((x: string) => Buffer.from(x, 'base64')), Buffer.from(sth.sha256_root_hash, 'base64'))).toBe(true);
   });
 
   it('refuses a final certificate on add-pre-chain and a broken chain', async () => {
@@ -207,6 +213,10 @@ describe('hostile input gets 4xx with a code, never a 500', () => {
     ['POST', '/ct/v1/add-pre-chain', { chain: [Buffer.from('not a cert').toString('base64')] }, 400, 'CT_BAD_CHAIN'],
     ['GET', '/ct/v1/get-entries?start=5&end=1', undefined, 400, 'LOG_BAD_RANGE'],
     ['GET', '/ct/v1/get-proof-by-hash?hash=abc&tree_size=1', undefined, 400, 'LOG_BAD_REQUEST'],
+    ['GET', '/ct/v1/get-entry-and-proof?leaf_index=3&tree_size=3', undefined, 400, 'LOG_BAD_RANGE'],
+    ['GET', '/ct/v1/get-entry-and-proof?leaf_index=0&tree_size=99999999', undefined, 400, 'LOG_BAD_RANGE'],
+    ['GET', '/ct/v1/get-entry-and-proof?leaf_index=-1&tree_size=1', undefined, 400, 'LOG_BAD_RANGE'],
+    ['GET', '/ct/v1/get-entry-and-proof?tree_size=1', undefined, 400, 'LOG_BAD_RANGE'],
     ['POST', '/checkpoint/cosignature', 'garbage', 400, 'LOG_BAD_REQUEST'],
   ];
   for (const [method, path, body, status, code] of cases) {
