@@ -55,8 +55,6 @@ export interface SignedNote {
 
 /** C2SP signed-note: key names are non-empty, with no Unicode spaces and no plus (U+002B). */
 const SIG_LINE = /^\u2014 ([^\s+]+) ([A-Za-z0-9+/=]+)$/;
-/** ASCII control characters other than newline (C2SP signed-note, Format). */
-// eslint-disable-next-line no-control-regex
 // fatal: bad bytes are refused, not replaced by U+FFFD; ignoreBOM: a leading U+FEFF stays in the
 // text instead of being dropped. Either way the text checked would not be the bytes received.
 const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -74,6 +72,8 @@ export function decodeNoteBytes(b: Uint8Array): string | undefined {
   }
 }
 
+/** ASCII control characters other than newline (C2SP signed-note, Format). */
+// eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u0009\u000b-\u001f]/;
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

@@ -44,7 +44,7 @@ export type MonitorErrorCode =
    * Rekor v1 shard rotation explains, or a frozen shard ended short or is no longer listed.
    */
   | 'MONITOR_ROLLBACK'
-  /** The entries the log serves do not hash to its signed root, or a frozen shard has another final head: a changed, missing or forked history. */
+  /** The entries the log serves do not hash to its signed root, or a frozen shard has another final head, or frozen shards appear or move before the tree the monitor is in: a changed, missing or forked history. */
   | 'MONITOR_INCONSISTENT'
   /** A malformed entry bundle or checkpoint, or a read that failed. */
   | 'MONITOR_BAD_RESPONSE';
@@ -62,11 +62,11 @@ export interface MonitorState {
   /** Compact range of [0, size): perfect subtree roots, largest first, hex. */
   range: string[];
   checkpoint: string;
-  /** Rekor v1: the shards this monitor has audited to their final signed head, oldest first. */
+  /** Rekor v1: the frozen shards before the tree this monitor is in, at their final signed heads, oldest first. */
   finished?: FinishedShard[];
 }
 
-/** A frozen Rekor v1 shard, read to its end: a later listing of it must show the same final head. */
+/** A frozen Rekor v1 shard, read to its end (or skipped by --from-head): a later listing of it must show the same final head. */
 export interface FinishedShard {
   origin: string;
   size: number;
@@ -479,6 +479,20 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorRound> {
       throw new MonitorError(t.size < f.size ? 'MONITOR_ROLLBACK' : 'MONITOR_INCONSISTENT', `the frozen shard ${f.origin} ended at size ${f.size}; the log now signs it at size ${t.size}${t.size === f.size ? ' with another root' : ''}`);
     }
   }
+  // And the trees before that one are exactly those shards, in their order. Rekor only ever adds
+  // a frozen shard after the others (pkg/sharding: log indices run through the shards in order),
+  // so one listed earlier was never read here (its entries would go unseen: the monitor resumes
+  // after it), and another order renumbers every log index after it.
+  if (prev) {
+    const before = trees.slice(0, start);
+    if (before.some((t, i) => t.origin !== finished[i]?.origin)) {
+      const names = (l: { origin: string }[]): string => l.map((t) => t.origin).join(', ') || 'none';
+      throw new MonitorError('MONITOR_INCONSISTENT', `the log lists the frozen shards ${names(before)} before ${trees[start]!.origin}, but this monitor read ${names(finished)}: a shard it never read, or the shards (and their log indices) in another order`);
+    }
+  }
+  const pin = (t: LogHead): FinishedShard => ({ origin: t.origin, size: t.size, root: Buffer.from(t.root).toString('hex'), checkpoint: t.text });
+  // --from-head skips the frozen shards, but they are pinned at their final heads all the same.
+  if (!prev) finished.push(...trees.slice(0, start).map(pin));
   const matches: IdentityMatch[] = [];
   let read = 0;
   let range = CompactRange.empty();
@@ -502,7 +516,7 @@ export async function monitorOnce(o: MonitorOptions): Promise<MonitorRound> {
       range = CompactRange.from(tree.size, nodes);
     }
     read += await audit(o, tree, range, matches, after);
-    if (tree !== cp) finished.push({ origin: tree.origin, size: tree.size, root: Buffer.from(tree.root).toString('hex'), checkpoint: tree.text });
+    if (tree !== cp) finished.push(pin(tree));
   }
   const state: MonitorState = { origin: cp.origin, size: cp.size, range: range.state().hashes, checkpoint: cp.text, ...(finished.length > 0 ? { finished } : {}) };
   return { state, matches, read };

@@ -76,6 +76,10 @@ function repositoryName(name: string): string | undefined {
   if (!REPOSITORY.test(repo) || !validRegistryHost(registry)) return undefined;
   if (registry === '' || registry === 'docker.io') registry = DEFAULT_REGISTRY;
   const path = registry === DEFAULT_REGISTRY && !repo.includes('/') ? `library/${repo}` : repo;
+  // digest.go parses `Repository.Name()` again (after the tag is split off, as it always is when
+  // the name parses), so the repository with its implicit "library/" must still be 2 to 255
+  // characters: a one-component Docker Hub name of 248 or more is refused there.
+  if (!REPOSITORY.test(path)) return undefined;
   return `${registry}/${path}`;
 }
 

@@ -11,6 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initCore, leafHash, rootFromLeafHashes } from '../../host/core/index.js';
 import { formatCheckpoint, formatNote, signNoteBody } from '../../host/log/note.js';
+import { CompactRange } from '../../host/monitor/compact-range.js';
 import { keyVerifier, monitorOnce, rekorV1Source, type MonitorState } from '../../host/monitor/monitor.js';
 import { certSigner, ecSigner, hashedrekord } from '../log/helpers.js';
 
@@ -256,6 +257,61 @@ describe('monitoring a Rekor v1 log across shards', () => {
     await expect(round(f, after)).rejects.toMatchObject({ code: 'MONITOR_ROLLBACK' });
     f.info = undefined;
     expect((await round(f, after)).read).toBe(0);
+  });
+
+  it('a frozen shard that appears before the tree it was in, or shards listed in another order, is an alarm: never entries left unread', async () => {
+    const f = await fake();
+    const a = f.active;
+    await f.add(6);
+    const seen = (await round(f)).state;
+    // The log now shows a shard X, with a watched entry, listed before A: a shard the monitor
+    // never read, served consistently (log indices and all) as if it had always been there.
+    const x = f.rotate();
+    await f.add(2, new Map([[1, 'spiffe://a.test/hidden']]));
+    f.rotate();
+    f.trees.splice(f.trees.indexOf(x), 1);
+    f.trees.unshift(x);
+    expect(f.logInfo().inactiveShards!.map((s) => s.treeID)).toEqual([String(x.id), String(a.id)]);
+    await expect(round(f, seen)).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT', message: expect.stringMatching(/never read/) });
+
+    // The same log, honest: X after A. Both frozen shards are then read and kept.
+    f.trees.splice(0, 1);
+    f.trees.splice(1, 0, x);
+    const after = await round(f, seen);
+    expect(after.matches.map((m) => m.index)).toEqual([7]);
+    expect(after.state.finished!.map((s) => s.origin)).toEqual([f.origin(a), f.origin(x)]);
+    // Later, the two frozen shards swapped (which renumbers every log index after them), or one
+    // slipped in between them: alarms too.
+    f.info = (j) => ({ ...j, inactiveShards: [j.inactiveShards![1]!, j.inactiveShards![0]!] });
+    await expect(round(f, after.state)).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT' });
+    const y: Tree = { id: 7777n, entries: [] };
+    f.info = (j) => ({ ...j, inactiveShards: [j.inactiveShards![0]!, { rootHash: '', treeSize: 0, signedTreeHead: f.head(y), treeID: '7777' }, j.inactiveShards![1]!] });
+    await expect(round(f, after.state)).rejects.toMatchObject({ code: 'MONITOR_INCONSISTENT', message: expect.stringMatching(/rekor\.test - 7777/) });
+    f.info = undefined;
+    expect((await round(f, after.state)).read).toBe(0);
+  });
+
+  it('a sharded log watched from its head (a source that serves its tree nodes) pins the frozen shards it skipped', async () => {
+    const f = await fake();
+    await f.add(3);
+    const a = f.active;
+    f.rotate();
+    await f.add(2);
+    const v1 = source(f);
+    // Rekor v1 serves no tree nodes; this source has them, from the fake's entries.
+    const withNodes = {
+      ...v1,
+      frontier: async (size: number) => {
+        const r = CompactRange.empty();
+        for (const e of f.active.entries.slice(0, size)) r.append(leafHash(e));
+        return r.state().hashes.map((h) => Buffer.from(h, 'hex'));
+      },
+    };
+    const first = await monitorOnce({ source: withNodes, identities: WATCH, fromHead: true });
+    expect(first.read).toBe(0);
+    expect(first.state.finished!.map((x) => [x.origin, x.size])).toEqual([[f.origin(a), 3]]);
+    await f.add(1);
+    expect((await monitorOnce({ source: withNodes, identities: WATCH, state: first.state })).read).toBe(1);
   });
 
   it('refuses entries it did not ask for, and audits the frozen shard’s entries like any other', async () => {

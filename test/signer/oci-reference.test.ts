@@ -30,6 +30,9 @@ describe('image references (go-containerregistry name.NewDigest)', () => {
     ['[::1]:5000/app', '[::1]:5000/app'],
     // With no '/', the text after ':' is a tag: this is Docker Hub's library/localhost, tag 5000.
     ['localhost:5000', 'index.docker.io/library/localhost'],
+    // The longest single-component Docker Hub name: "library/" and 247 characters make 255.
+    ['a'.repeat(247), `index.docker.io/library/${'a'.repeat(247)}`],
+    [`gcr.io/${'a'.repeat(255)}`, `gcr.io/${'a'.repeat(255)}`],
   ])('%s → %s', (name, repository) => {
     expect(parseDigestReference(`${name}@sha256:${H}`, 'IMAGES')).toEqual({ repository, sha256: H });
   });
@@ -47,6 +50,9 @@ describe('image references (go-containerregistry name.NewDigest)', () => {
     ['empty tag', `gcr.io/app:@sha256:${H}`],
     ['tag with a bad character', `gcr.io/app:v1!@sha256:${H}`],
     ['empty name', `@sha256:${H}`],
+    // NewDigest parses the name again as Repository.Name(), "library/" included: 2 to 255 characters still.
+    ['a Docker Hub repository over 255 characters with "library/"', `${'a'.repeat(248)}@sha256:${H}`],
+    ['the same, tagged', `docker.io/${'a'.repeat(248)}:v1@sha256:${H}`],
   ])('refuses %s', (_why, ref) => {
     expect(() => parseDigestReference(ref, 'IMAGES')).toThrow(expect.objectContaining({ code: 'SIGNER_BAD_INPUT' }));
     expect(typeof tryDigestReference(ref)).toBe('string');
