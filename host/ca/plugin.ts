@@ -20,6 +20,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
+import { REQUEST_LOGGING } from '../http/logging.js';
 import { registerOps } from '../http/ops.js';
 import type { IssuersConfig } from './config.js';
 import type { CodeSigningCa } from './core.js';
@@ -154,7 +155,7 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
 };
 
 export async function build(opts: CaPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024, frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024, frameworkErrors , ...REQUEST_LOGGING });
   installErrorHandler(app);
   // Unready while a subordinate waits for its first certificate (its API answers CA_PENDING).
   await registerOps(app, { service: 'ca', description: 'Fulcio-compatible keyless code-signing CA', ready: () => opts.ca.pending() });

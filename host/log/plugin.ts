@@ -7,6 +7,7 @@ import { createHash, createPublicKey, sign as cryptoSign, type KeyObject, type X
 import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Gauge } from 'prom-client';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
+import { REQUEST_LOGGING } from '../http/logging.js';
 import { registerOps } from '../http/ops.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { merkleTreeLeaf, packExtra, parseChain, signSct, signTreeHead, unpackExtra } from './ct.js';
@@ -339,7 +340,7 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
 };
 
 export async function build(opts: LogPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 256 * 1024, frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 256 * 1024, frameworkErrors , ...REQUEST_LOGGING });
   installErrorHandler(app);
   const registry = await registerOps(app, { service: 'log', description: 'Rekor-compatible transparency log (v1, v2, C2SP tlog-tiles) with an RFC 6962 CT personality' });
   // Read at scrape time: the size this node serves (with several nodes, each its own view).

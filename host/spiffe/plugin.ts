@@ -14,6 +14,7 @@
 import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
+import { REQUEST_LOGGING } from '../http/logging.js';
 import { registerOps } from '../http/ops.js';
 import type { TrustDomainCa } from './ca.js';
 import { SpiffeError } from './errors.js';
@@ -372,7 +373,7 @@ export function checkEntryScope(trustDomain: string, e: { spiffeId: string; pare
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   // removeAdditional off: an unknown field is refused (400), not silently dropped.
-  const base = { logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors, ajv: { customOptions: { removeAdditional: false as const } } };
+  const base = { logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors, ...REQUEST_LOGGING, ajv: { customOptions: { removeAdditional: false as const } } };
   // Two calls, not a conditional option: fastify's types pick the server type from `https`.
   const app = (opts.https ? Fastify({ ...base, https: opts.https }) : Fastify(base)) as unknown as FastifyInstance;
   installErrorHandler(app);

@@ -14,6 +14,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import { readFile, realpath } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
+import { REQUEST_LOGGING } from '../http/logging.js';
 import { TrustError } from './errors.js';
 import { SAFE_SEGMENT } from './tuf.js';
 
@@ -89,7 +90,7 @@ export const tufRoutes: FastifyPluginAsync<TufPluginOptions> = async (app, opts)
 
 /** A standalone app serving only the repository (tests, `cairn tuf serve`). */
 export async function build(opts: TufPluginOptions & { prefix?: string; logger?: boolean }): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors , ...REQUEST_LOGGING });
   installErrorHandler(app);
   // fastify's own register `prefix` mounts the routes, e.g. under /tuf.
   await app.register(tufRoutes, { repoDir: opts.repoDir, prefix: opts.prefix ?? '' });

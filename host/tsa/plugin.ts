@@ -8,6 +8,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
+import { REQUEST_LOGGING } from '../http/logging.js';
 import { registerOps } from '../http/ops.js';
 import { failureResponse, MAX_REQUEST_BYTES, messageImprintDer, parseTimeStampReq, TimestampAuthority, type TimeStampRequest } from './core.js';
 import { integer } from './encode.js';
@@ -138,7 +139,7 @@ export const tsaRoutes: FastifyPluginAsync<TsaPluginOptions> = async (app, opts)
 
 /** A standalone app with only the TSA (tests call `inject`; the CLI calls `listen`). */
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors , ...REQUEST_LOGGING });
   installErrorHandler(app);
   await registerOps(app, {
     service: 'tsa',

@@ -5,7 +5,7 @@
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
-import type { ServiceLogger } from '../http/logging.js';
+import { REQUEST_LOGGING, type ServiceLogger } from '../http/logging.js';
 import { registerOps } from '../http/ops.js';
 import type { Witness } from './witness.js';
 
@@ -15,7 +15,7 @@ export interface WitnessPluginOptions {
 }
 
 export async function build(opts: WitnessPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors , ...REQUEST_LOGGING });
   installErrorHandler(app);
   await registerOps(app, { service: 'witness', description: 'C2SP tlog-witness: cosigns checkpoints that are consistent with the ones it cosigned before' });
   // The body is the spec's text format whatever content type a client declares.

@@ -46,3 +46,29 @@ describe('ops endpoints', () => {
     expect(Object.keys(doc.paths)).not.toContain('/metrics');
   });
 });
+
+describe('access log', () => {
+  it('one line per request (method, URL, status, time), without headers', async () => {
+    const { Writable } = await import('node:stream');
+    const { REQUEST_LOGGING } = await import('../../host/http/logging.js');
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({ write: (chunk: Buffer, _e, done) => { for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done(); } });
+    const app = Fastify({ logger: { level: 'info', stream }, ...REQUEST_LOGGING });
+    installErrorHandler(app);
+    await registerOps(app, { service: 'demo' });
+    app.get('/ok', async () => ({ ok: true }));
+    await app.ready();
+    try {
+      await app.inject({ url: '/ok?x=1', headers: { authorization: 'Bearer secret-token' } });
+      await app.inject('/missing');
+      const requests = lines.filter((l) => l.msg === 'request');
+      expect(requests.map((l) => [l.method, l.url, l.statusCode])).toEqual([['GET', '/ok?x=1', 200], ['GET', '/missing', 404]]);
+      expect(requests.every((l) => typeof l.responseTime === 'number' && l.level === 30)).toBe(true);
+      // fastify's own pair of lines per request is off, and nothing carries the header.
+      expect(lines.some((l) => l.msg === 'incoming request' || l.msg === 'request completed')).toBe(false);
+      expect(JSON.stringify(lines)).not.toContain('secret-token');
+    } finally {
+      await app.close();
+    }
+  });
+});
