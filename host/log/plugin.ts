@@ -191,22 +191,35 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
     return Promise.all(found.map(async (i) => uuidOf((await log.entry(i)).leafHash)));
   });
 
+  // Rekor's optional treeID (decimal) names the shard a proof or key is for; this log has one tree,
+  // so another ID is a tree it does not have, not a question about this one.
+  const ownTreeId = BigInt(`0x${opts.treeId}`).toString();
+  const checkTreeId = (treeId: unknown): void => {
+    if (treeId === undefined) return;
+    if (typeof treeId !== 'string' || !/^[0-9]{1,20}$/.test(treeId)) throw new LogError('LOG_BAD_REQUEST', 'treeID must be a decimal tree ID');
+    if (BigInt(treeId).toString() !== ownTreeId) throw new LogError('LOG_NOT_FOUND', `no tree ${treeId} in this log (its tree is ${ownTreeId})`, { status: 404 });
+  };
+
   app.get('/api/v1/log', { schema: { tags: ['rekor v1'] } }, async () => ({
     rootHash: hex(log.root()),
     signedTreeHead: log.checkpoint(),
     treeSize: log.size(),
-    treeID: BigInt(`0x${opts.treeId}`).toString(),
+    treeID: ownTreeId,
   }));
 
-  app.get('/api/v1/log/proof', { schema: { tags: ['rekor v1'], querystring: { type: 'object', properties: { firstSize: { type: 'string' }, lastSize: { type: 'string' } }, required: ['lastSize'] } } }, async (req) => {
-    const q = req.query as { firstSize?: string; lastSize: string };
+  app.get('/api/v1/log/proof', { schema: { tags: ['rekor v1'], querystring: { type: 'object', properties: { firstSize: { type: 'string' }, lastSize: { type: 'string' }, treeID: { type: 'string' } }, required: ['lastSize'] } } }, async (req) => {
+    const q = req.query as { firstSize?: string; lastSize: string; treeID?: string };
+    checkTreeId(q.treeID);
     const first = q.firstSize === undefined ? 1 : intParam(q.firstSize, 'firstSize');
     const last = intParam(q.lastSize, 'lastSize');
     if (first < 1) throw new LogError('LOG_BAD_RANGE', 'firstSize must be at least 1');
     return { rootHash: hex(await log.rootAt(last)), hashes: (await log.consistencyProof(first, last)).map(hex) };
   });
 
-  app.get('/api/v1/log/publicKey', { schema: { tags: ['rekor v1'] } }, async (_req, reply) => reply.type('application/x-pem-file').send(publicKeyPem));
+  app.get('/api/v1/log/publicKey', { schema: { tags: ['rekor v1'], querystring: { type: 'object', properties: { treeID: { type: 'string' } } } } }, async (req, reply) => {
+    checkTreeId((req.query as { treeID?: string }).treeID);
+    return reply.type('application/x-pem-file').send(publicKeyPem);
+  });
 
   // ---------------------------------------------------------------------------------------------
   // Rekor v2

@@ -224,6 +224,18 @@ describe('Rekor v1', () => {
       const old = (await log.get(`/api/v1/log/proof?firstSize=1&lastSize=${m}`)).json.rootHash;
       expect(verifyConsistency(m, head.treeSize, p.hashes.map((h: string) => Buffer.from(h, 'hex')), Buffer.from(old, 'hex'), Buffer.from(head.rootHash, 'hex'))).toBe(true);
     }
+    // Rekor's treeID: this log's own tree answers as without it; another tree is one it does not
+    // have (404), not silently this one; a non-decimal ID is a bad request.
+    const own = (await log.get(`/api/v1/log/proof?firstSize=1&lastSize=${head.treeSize}&treeID=${head.treeID}`)).json;
+    expect(own.rootHash).toBe(head.rootHash);
+    const other = (BigInt(head.treeID) + 1n).toString();
+    for (const path of [`/api/v1/log/proof?firstSize=1&lastSize=${head.treeSize}&treeID=${other}`, `/api/v1/log/publicKey?treeID=${other}`]) {
+      const r = await log.get(path);
+      expect([r.status, r.json.error]).toEqual([404, 'LOG_NOT_FOUND']);
+    }
+    expect((await log.get(`/api/v1/log/publicKey?treeID=${head.treeID}`)).text).toContain('BEGIN PUBLIC KEY');
+    const bad = await log.get('/api/v1/log/publicKey?treeID=0x12');
+    expect([bad.status, bad.json.error]).toEqual([400, 'LOG_BAD_REQUEST']);
   });
 });
 
