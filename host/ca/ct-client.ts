@@ -10,6 +10,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { verifyAsync } from '../keys/async-crypto.js';
 import { localCt } from '../log/local-ct.js';
 import { CaError } from './errors.js';
+import { deadline } from '../http/deadline.js';
 
 export interface CtLog {
   url: string;
@@ -76,8 +77,9 @@ async function postPrecert(log: CtLog, chain: string[]): Promise<unknown> {
       res.on('end', () => resolve({ status: res.statusCode ?? 0, raw: Buffer.concat(parts) }));
       res.on('error', reject);
     });
-    // A stalled log must not hold the certificate request forever.
+    // A stalled or trickling log must not hold the certificate request: 10 s for the whole answer.
     req.on('timeout', () => req.destroy(new Error('timed out after 10 s')));
+    deadline(req, 10_000, () => new Error('timed out after 10 s'));
     req.on('error', (cause) => reject(cause instanceof CaError ? cause : new CaError('CA_CT_FAILED', 'the CT log is unreachable', { cause })));
     req.end(body);
   });

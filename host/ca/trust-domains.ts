@@ -42,6 +42,7 @@ import { isLoopback, type IssuerConfig } from './config.js';
 import { CaError } from './errors.js';
 import { parseSpiffeId } from './identity.js';
 import { TokenVerifier, type VerifiedToken } from './oidc.js';
+import { deadline } from '../http/deadline.js';
 
 export interface TrustDomainsConfig {
   challenge: 'http-01' | 'dns-01' | 'none';
@@ -218,6 +219,9 @@ function httpGet(url: string, host: string): Promise<string> {
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
+    // The whole answer within 5 s: the trust domain's server (anyone's) could otherwise trickle
+    // 1 KiB out over an hour, each byte restarting the idle timer above.
+    deadline(req, 5_000, () => new Error('timed out'));
     req.on('error', reject);
     req.end();
   });

@@ -15,7 +15,9 @@ import { parseTrustedRoot } from '../verify/trusted-root.js';
 
 type Verify = (text: string) => { origin: string; size: number; root: Uint8Array };
 
-const collect = (v: string, prev: RegExp[]): RegExp[] => {
+// No default value for --identity: commander counts a default as the option given, so with one
+// `requiredOption` never fired and a monitor without --identity watched nothing, silently.
+const collect = (v: string, prev: RegExp[] = []): RegExp[] => {
   try {
     return [...prev, new RegExp(v)];
   } catch {
@@ -32,7 +34,7 @@ export function registerMonitor(program: Command): void {
     .option('--rekor-v1', "read the log's Rekor v1 API (/api/v1/log, entries by log index) instead of its tiles, following it across shards")
     .option('--trusted-root <file>', 'trusted_root.json whose tlogs (or, with --ct, ctlogs) include this log')
     .option('--log-key <file>', "the log's public key (PEM), instead of --trusted-root")
-    .requiredOption('--identity <pattern>', 'regular expression matched against URI and email SANs (repeatable), e.g. ^spiffe://prod\\.acme\\.example/', collect, [])
+    .requiredOption('--identity <pattern>', 'regular expression matched against URI and email SANs (repeatable), e.g. ^spiffe://prod\\.acme\\.example/', collect)
     .option('--state <file>', 'state kept between runs (checkpoint and compact range)')
     .option('--from-head', "with no state yet: start at the log's current tree (its nodes checked against the signed root) instead of reading its whole history; tiles logs only")
     .option('--interval <seconds>', 'poll every N seconds until interrupted (default: one round)', (v) => {

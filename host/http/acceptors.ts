@@ -77,7 +77,9 @@ export function addAcceptors(server: Server, n: number, backlog: number): Accept
     for (const k of ['keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'timeout', 'maxHeadersCount', 'maxRequestsPerSocket'] as const) {
       (s as unknown as Record<string, unknown>)[k] = (server as unknown as Record<string, unknown>)[k];
     }
-    for (const ev of EVENTS) for (const l of server.listeners(ev)) s.on(ev, l as (...a: unknown[]) => void);
+    // Not the listeners `s` has already: node:http's own `connection` listener is one function for
+    // every server, and a second copy set each socket up twice (two parsers, two error handlers).
+    for (const ev of EVENTS) for (const l of server.listeners(ev)) if (!s.listeners(ev).includes(l)) s.on(ev, l as (...a: unknown[]) => void);
     // Positional: Node reads `backlog` from the options object only for a port or a path, and for
     // a descriptor only from the second argument (net.js Server#listen, backlogFromArgs).
     s.listen({ fd: dup(fd) }, backlog);

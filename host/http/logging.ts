@@ -16,7 +16,9 @@ export function serviceLogger(level: string | undefined, service: string): Servi
     level,
     base: { service },
     stream: process.stderr,
-    redact: { paths: ['req.headers.authorization', 'req.headers.cookie'], remove: true },
+    // err.rawPacket: Node's HTTP parse errors carry the request's raw bytes, headers and all,
+    // and fastify logs them (`client error`, at trace); no log line carries a `req.headers`.
+    redact: { paths: ['req.headers.authorization', 'req.headers.cookie', 'err.rawPacket'], remove: true },
   } as ServiceLogger;
 }
 

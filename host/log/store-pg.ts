@@ -296,7 +296,9 @@ export class PostgresLogStore implements LogStore {
   /** A dedicated connection for LISTEN; after losing it, reconnect and tell listeners to catch up on what they missed. */
   private async listen(): Promise<void> {
     if (this.closed) return;
-    const c = new pg.Client({ connectionString: this.o.url });
+    // keepAlive as the pool's: a server that vanished without a FIN would otherwise leave this
+    // connection waiting for notifications forever, and the node would stop catching up.
+    const c = new pg.Client({ connectionString: this.o.url, keepAlive: true, keepAliveInitialDelayMillis: 10_000 });
     const retry = (): void => {
       if (this.listener === c) this.listener = undefined;
       c.end().catch(() => undefined);

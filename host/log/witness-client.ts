@@ -13,6 +13,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { TransparencyLog } from './log.js';
 import { parseNote, type WitnessKey } from './note.js';
+import { deadline } from '../http/deadline.js';
 
 export interface WitnessEndpoint {
   /** The witness's submission prefix; requests go to <url>/add-checkpoint. */
@@ -43,6 +44,7 @@ function post(url: string, body: string, timeoutMs: number): Promise<{ status: n
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error('timed out')));
+    deadline(req, timeoutMs, () => new Error('timed out'));
     req.on('error', reject);
     req.end(body);
   });

@@ -19,6 +19,7 @@ import type { PeerCertificate } from 'node:tls';
 import { SpiffeError } from './errors.js';
 import { parseSpiffeId, parseTrustDomain } from './id.js';
 import { MAX_BUNDLE_BYTES, parseBundle, type ParsedBundle } from './bundle.js';
+import { deadline } from '../http/deadline.js';
 
 export interface FederationRelationship {
   trustDomain: string;
@@ -133,6 +134,9 @@ export function fetchBundle(r: FederationRelationship, timeoutMs = 10_000, autho
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new SpiffeError('SPIFFE_BAD_BUNDLE', 'bundle endpoint timed out')));
+    // timeoutMs bounds the whole fetch: an endpoint trickling its bundle out would otherwise hold
+    // this refresh (and the server's start) for hours.
+    deadline(req, timeoutMs, () => new SpiffeError('SPIFFE_BAD_BUNDLE', 'bundle endpoint timed out'));
     req.on('error', (e) => reject(e instanceof SpiffeError ? e : new SpiffeError('SPIFFE_BAD_BUNDLE', `bundle endpoint for ${r.trustDomain} unreachable`, { cause: e })));
   });
 }

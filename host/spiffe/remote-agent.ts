@@ -34,6 +34,7 @@ import { SpiffeError } from './errors.js';
 import type { RegistrationEntry } from './store.js';
 import { attestWithTpm, type TpmAgentOptions } from './tpm-agent.js';
 import { startWorkloadApi, type WorkloadApi } from './workload.js';
+import { deadline } from '../http/deadline.js';
 
 export interface RemoteAgentOptions {
   /** The SPIFFE server's base URL: https (its SVID is checked against the trust bundle), or http with insecureBootstrap. */
@@ -107,6 +108,7 @@ export class ServerConnection {
         res.on('error', reject);
       });
       req.on('timeout', () => req.destroy(new SpiffeError('SPIFFE_UNAVAILABLE', `${method} ${path}: timed out`)));
+      deadline(req, 10_000, () => new SpiffeError('SPIFFE_UNAVAILABLE', `${method} ${path}: timed out`));
       req.on('error', (e) => reject(e instanceof SpiffeError ? e : new SpiffeError('SPIFFE_UNAVAILABLE', `${method} ${path}: the server is unreachable or not authenticated (${e.message})`, { cause: e })));
       req.end(o.body);
     });

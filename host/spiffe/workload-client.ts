@@ -9,6 +9,7 @@
  *
  * DER fields are split into certificates here (the API concatenates them, §5.2.1).
  */
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
@@ -63,7 +64,11 @@ export function splitDer(buf: Uint8Array): Uint8Array[] {
 export function socketPath(socket: string | undefined): string {
   const s = socket ?? process.env.SPIFFE_ENDPOINT_SOCKET;
   if (!s) throw new WorkloadError('WORKLOAD_NO_SOCKET', 'no Workload API socket: give --socket or set SPIFFE_ENDPOINT_SOCKET');
-  return s.startsWith('unix://') ? decodeURIComponent(new URL(s).pathname) : s;
+  if (!s.startsWith('unix://')) return s;
+  // unix://a/b.sock names host "a" and path /b.sock: refused rather than dialled without the "a".
+  const u = new URL(s);
+  if (u.host !== '') throw new WorkloadError('WORKLOAD_NO_SOCKET', `${s}: a unix:// socket URI takes an absolute path (unix:///path/to/socket), or give the path itself`);
+  return decodeURIComponent(u.pathname);
 }
 
 type Client = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
@@ -74,7 +79,9 @@ function open(socket: string | undefined): Client {
     const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
     ctor = (grpc.loadPackageDefinition(def) as unknown as { SpiffeWorkloadAPI: grpc.ServiceClientConstructor }).SpiffeWorkloadAPI;
   }
-  return new ctor(`unix://${socketPath(socket)}`, grpc.credentials.createInsecure()) as unknown as Client;
+  // Absolute: grpc-js reads `unix://a/b.sock` as authority "a" and path "b.sock", so a relative
+  // path (cairn sign's default .cairn/spiffe/agent.sock) lost its first directory.
+  return new ctor(`unix://${resolve(socketPath(socket))}`, grpc.credentials.createInsecure()) as unknown as Client;
 }
 
 function header(): grpc.Metadata {

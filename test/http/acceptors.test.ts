@@ -90,6 +90,46 @@ it.skipIf(available.count === 0)('serves every connection with the same handler,
   await expect(fetch(`http://127.0.0.1:${port}/n`)).rejects.toThrow();
 });
 
+it.skipIf(available.count === 0)('a connection accepted on a duplicate is set up once: one clientError per reset connection', async () => {
+  const app = Fastify();
+  app.get('/', async () => ({ ok: true }));
+  let connections = 0;
+  let clientErrors = 0;
+  app.server.on('connection', () => void connections++);
+  app.server.on('clientError', () => void clientErrors++);
+  const env = process.env.CAIRN_ACCEPTORS;
+  process.env.CAIRN_ACCEPTORS = '16';
+  try {
+    await listenService(app, { port: 0, host: '127.0.0.1' });
+  } finally {
+    if (env === undefined) delete process.env.CAIRN_ACCEPTORS;
+    else process.env.CAIRN_ACCEPTORS = env;
+  }
+  const port = (app.server.address() as { port: number }).port;
+  try {
+    // Half a request, then a reset: the server's socket errors (ECONNRESET) once. node:http's own
+    // connection listener copied onto a duplicate (which has its own) ran twice per socket, so
+    // every connection a duplicate accepted emitted clientError twice.
+    await Promise.all(Array.from({ length: 64 }, () => new Promise<void>((done) => {
+      const s = connect(port, '127.0.0.1', () => {
+        s.write('GET / HTTP/1.1\r\nHost: x\r\n');
+        setTimeout(() => {
+          s.resetAndDestroy();
+          done();
+        }, 50);
+      });
+      s.on('error', () => undefined);
+    })));
+    const until = Date.now() + 2_000;
+    while (clientErrors < connections && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 100));
+    expect(connections).toBe(64);
+    expect(clientErrors).toBe(64);
+  } finally {
+    await app.close();
+  }
+});
+
 // The kernel caps a listen backlog at net.core.somaxconn (4096 by default since Linux 5.4).
 const somaxconn = ((): number => {
   try {

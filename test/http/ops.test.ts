@@ -71,4 +71,31 @@ describe('access log', () => {
       await app.close();
     }
   });
+
+  it('a request that does not parse leaves its raw bytes (and so its headers) out of the log, at trace too', async () => {
+    const { Writable } = await import('node:stream');
+    const { connect } = await import('node:net');
+    const { serviceLogger, REQUEST_LOGGING } = await import('../../host/http/logging.js');
+    const lines: Record<string, unknown>[] = [];
+    const stream = new Writable({ write: (chunk: Buffer, _e, done) => { for (const l of chunk.toString().split('\n').filter(Boolean)) lines.push(JSON.parse(l)); done(); } });
+    const app = Fastify({ logger: { ...(serviceLogger('trace', 'demo') as object), stream }, ...REQUEST_LOGGING });
+    app.get('/', async () => ({ ok: true }));
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const port = (app.server.address() as { port: number }).port;
+      // Node's parser refuses the header line without a colon; the error carries the bytes read so far.
+      await new Promise<void>((done) => {
+        const s = connect(port, '127.0.0.1', () => s.write('GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer secret-token\r\nnot a header\r\n\r\n'));
+        s.on('data', () => undefined).on('close', () => done()).on('error', () => done());
+      });
+      const clientError = lines.find((l) => l.msg === 'client error') as { err?: Record<string, unknown> } | undefined;
+      expect(clientError?.err?.code).toBe('HPE_INVALID_HEADER_TOKEN');
+      expect(clientError?.err).not.toHaveProperty('rawPacket');
+      // As text or as the byte array pino writes for a Buffer.
+      const bytes = (v: unknown): string => JSON.stringify(v, (_k, x: unknown) => (x && typeof x === 'object' && (x as { type?: unknown }).type === 'Buffer' ? Buffer.from((x as { data: number[] }).data).toString('latin1') : x));
+      expect(bytes(lines)).not.toContain('secret-token');
+    } finally {
+      await app.close();
+    }
+  });
 });

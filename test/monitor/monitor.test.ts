@@ -282,6 +282,22 @@ it('cairn monitor prints the matches once, keeps its state, and exits 3 on an al
   }
 });
 
+it('cairn monitor refuses to run without --identity (a monitor that watches nothing reports nothing)', async () => {
+  const { Command } = await import('commander');
+  const { registerMonitor } = await import('../../host/cli/monitor.js');
+  const program = new Command().exitOverride().configureOutput({ writeErr: () => undefined });
+  registerMonitor(program);
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-monitor-'));
+  try {
+    await writeFile(join(dir, 'log.pem'), pem);
+    // A real log and key: before the fix the command ran, audited, and printed no match at all.
+    await expect(program.parseAsync(['node', 'cairn', 'monitor', '--log', log.url, '--log-key', join(dir, 'log.pem')]))
+      .rejects.toMatchObject({ code: 'commander.missingMandatoryOptionValue', message: expect.stringMatching(/--identity/) });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 describe('identities in hostile encodings (a log that does not canonicalise)', () => {
   it('finds a certificate in every encoding the verifier accepts, and SANs holding quotes or commas as they are', async () => {
     const x509 = await import('@peculiar/x509');

@@ -8,7 +8,7 @@ import { execFile, execFileSync } from 'node:child_process';
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -90,6 +90,18 @@ it('fetch jwt gives a token for the audience that validate jwt accepts, and refu
   const tampered = `${h}.${p}.${s!.slice(0, -4)}${s!.endsWith('AAAA') ? 'BBBB' : 'AAAA'}`;
   const bad = await cairn(['spiffe', 'validate', 'jwt', '--audience', 'svc-a', '--svid', tampered, '--socket', socket]);
   expect([bad.code, /WORKLOAD_INVALID/.test(bad.stderr)]).toEqual([1, true]);
+});
+
+it('a relative --socket is the file it names (cairn sign\'s default .cairn/spiffe/agent.sock is relative)', async () => {
+  // grpc-js reads unix://a/b as authority "a", path "b": the first directory of a relative path was dropped.
+  const rel = relative(process.cwd(), server.socket);
+  expect(rel.startsWith('/')).toBe(false);
+  const r = await cairn(['spiffe', 'fetch', 'jwt', '--audience', 'svc-a', '--socket', rel]);
+  expect(r.code, r.stderr).toBe(0);
+  expect((JSON.parse(r.stdout.trim()) as { spiffeId: string }).spiffeId).toBe(ID);
+  // A unix:// URI with a host is not a path to dial without its host.
+  const hosted = await cairn(['spiffe', 'fetch', 'jwt', '--audience', 'svc-a', '--socket', `unix://${rel}`]);
+  expect([hosted.code, /WORKLOAD_NO_SOCKET/.test(hosted.stderr)], hosted.stderr).toEqual([1, true]);
 });
 
 it('says which: no socket, no identity for this process', async () => {
