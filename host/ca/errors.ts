@@ -34,11 +34,13 @@ export type CaErrorCode =
   /** A subordinate CA started without a certificate and is still waiting for its parent to issue one (503, Retry-After). */
   | 'CA_PENDING'
   /** The CT log did not return a valid SCT (503: try again). */
-  | 'CA_CT_FAILED';
+  | 'CA_CT_FAILED'
+  /** Too much open work of a kind anyone may start (pending trust-domain registrations): 503, Retry-After. */
+  | 'CA_OVERLOADED';
 
 export class CaError extends CairnError<CaErrorCode> {
   constructor(code: CaErrorCode, message: string, opts: { status?: number; cause?: unknown; retryAfter?: number } = {}) {
-    const status = opts.status ?? (code === 'CA_INVALID_TOKEN' || code === 'CA_UNKNOWN_KEY' || code === 'CA_UNKNOWN_ISSUER' || code === 'CA_MISSING_TOKEN' || code === 'CA_MALFORMED_TOKEN' || code === 'CA_BAD_SPIFFE_ID' || code === 'CA_BAD_IDENTITY' ? 401 : code === 'CA_ISSUER_UNREACHABLE' || code === 'CA_CT_FAILED' || code === 'CA_PARENT_FAILED' || code === 'CA_PENDING' ? 503 : code === 'CA_NOT_REGISTERED' ? 403 : 400);
+    const status = opts.status ?? (code === 'CA_INVALID_TOKEN' || code === 'CA_UNKNOWN_KEY' || code === 'CA_UNKNOWN_ISSUER' || code === 'CA_MISSING_TOKEN' || code === 'CA_MALFORMED_TOKEN' || code === 'CA_BAD_SPIFFE_ID' || code === 'CA_BAD_IDENTITY' ? 401 : code === 'CA_ISSUER_UNREACHABLE' || code === 'CA_CT_FAILED' || code === 'CA_PARENT_FAILED' || code === 'CA_PENDING' || code === 'CA_OVERLOADED' ? 503 : code === 'CA_NOT_REGISTERED' ? 403 : 400);
     super(code, message, { status, ...(opts.cause !== undefined ? { cause: opts.cause } : {}), ...(opts.retryAfter !== undefined ? { retryAfter: opts.retryAfter } : {}) });
     this.name = 'CaError';
   }

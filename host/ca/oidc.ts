@@ -10,6 +10,7 @@
  */
 import { constants, KeyObject, type VerifyKeyObjectInput, type webcrypto } from 'node:crypto';
 import { createLocalJWKSet, decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JSONWebKeySet, type JWTPayload, type ProtectedHeaderParameters } from 'jose';
+import { BoundedCache } from '../bounded-cache.js';
 import { verifyAsync } from '../keys/async-crypto.js';
 import { issuerFor, isLoopback, type IssuerConfig, type IssuersConfig } from './config.js';
 import { CaError } from './errors.js';
@@ -23,6 +24,11 @@ const REFRESH_COOLDOWN_MS = 10_000;
 /** JWKS older than this is re-fetched before use. */
 const JWKS_TTL_MS = 10 * 60_000;
 const JWKS_MAX_STALE_MS = 24 * 3600_000;
+/**
+ * JWKS kept for issuers matched by a meta-issuer pattern: the token's own (unverified) `iss`
+ * names them, so a client can make up as many as the pattern admits.
+ */
+const MAX_META_ISSUERS = 256;
 
 export interface VerifiedToken {
   issuer: IssuerConfig;
@@ -56,8 +62,7 @@ async function fetchJson(url: string, issuer: IssuerConfig): Promise<unknown> {
       continue;
     }
     if (!res.ok) throw new CaError('CA_ISSUER_UNREACHABLE', `${current.href} answered ${res.status}`);
-    const buf = Buffer.from(await res.arrayBuffer());
-    if (buf.length > MAX_DOC_BYTES) throw new CaError('CA_ISSUER_UNREACHABLE', `${current.href}: document too large`);
+    const buf = await readCapped(res, current.href);
     try {
       return JSON.parse(buf.toString('utf8'));
     } catch (cause) {
@@ -65,6 +70,29 @@ async function fetchJson(url: string, issuer: IssuerConfig): Promise<unknown> {
     }
   }
   throw new CaError('CA_ISSUER_UNREACHABLE', 'too many redirects');
+}
+
+/**
+ * The body, refused as soon as it passes MAX_DOC_BYTES (declared or received): the issuer (for a
+ * meta-issuer or a registered trust domain's, whoever the token or the registration names) must
+ * not make the CA hold more than that in memory for a document it will refuse anyway.
+ */
+async function readCapped(res: Response, href: string): Promise<Buffer> {
+  const tooLarge = (): CaError => new CaError('CA_ISSUER_UNREACHABLE', `${href}: document too large`);
+  if (Number(res.headers.get('content-length') ?? '0') > MAX_DOC_BYTES) {
+    await res.body?.cancel().catch(() => undefined);
+    throw tooLarge();
+  }
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  if (res.body) {
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      total += chunk.length;
+      if (total > MAX_DOC_BYTES) throw tooLarge(); // leaving the loop cancels the stream
+      parts.push(chunk);
+    }
+  }
+  return Buffer.concat(parts);
 }
 
 /**
@@ -92,7 +120,10 @@ const keyObjects = new WeakMap<object, KeyObject>();
 class FastPathDeclined extends Error {}
 
 export class TokenVerifier {
+  /** JWKS of configured issuers (as many as the configuration names). */
   private readonly cache = new Map<string, CachedIssuer>();
+  /** JWKS of issuers matched by a meta-issuer pattern (see MAX_META_ISSUERS). */
+  private readonly metaCache = new BoundedCache<CachedIssuer>(MAX_META_ISSUERS);
   private readonly inflight = new Map<string, Promise<CachedIssuer>>();
   /** Tokens checked by each path: the node:crypto fast path, or jose's jwtVerify. */
   readonly checks = { fast: 0, jose: 0 };
@@ -102,6 +133,10 @@ export class TokenVerifier {
    * the tests run both and compare outcomes.
    */
   constructor(private readonly config: IssuersConfig, private readonly now: () => number = Date.now, private readonly opts: { jwtVerifyOnly?: boolean } = {}) {}
+
+  private cacheFor(issuer: IssuerConfig): { get(k: string): CachedIssuer | undefined; set(k: string, v: CachedIssuer): unknown } {
+    return [...this.config.issuers.values()].some((c) => c.issuerUrl === issuer.issuerUrl) ? this.cache : this.metaCache;
+  }
 
   private async load(issuer: IssuerConfig): Promise<CachedIssuer> {
     const key = issuer.issuerUrl;
@@ -117,7 +152,7 @@ export class TokenVerifier {
         const jwks = (await fetchJson(disco.jwks_uri, issuer)) as JSONWebKeySet;
         if (!jwks || !Array.isArray(jwks.keys) || !jwks.keys.every((k) => typeof k === 'object' && k !== null && !Array.isArray(k))) throw new CaError('CA_ISSUER_UNREACHABLE', 'JWKS has no list of key objects');
         const entry = { jwks: createLocalJWKSet(jwks), fetchedAt: this.now() };
-        this.cache.set(key, entry);
+        this.cacheFor(issuer).set(key, entry);
         return entry;
       } catch (e) {
         // Whatever the issuer serves (a bad redirect, odd JSON), the client learns the issuer
@@ -151,7 +186,7 @@ export class TokenVerifier {
     const issuer = issuerFor(this.config, unverified.iss);
     if (!issuer) throw new CaError('CA_UNKNOWN_ISSUER', `no configured issuer for ${unverified.iss.slice(0, 200)}`);
 
-    let cached = this.cache.get(issuer.issuerUrl);
+    let cached = this.cacheFor(issuer).get(issuer.issuerUrl);
     if (!cached) cached = await this.load(issuer);
     else if (this.now() - cached.fetchedAt > JWKS_TTL_MS) {
       // Periodic refresh so a key the issuer withdrew stops verifying; if the issuer is briefly

@@ -28,6 +28,11 @@
  * bundle registered now, as SPIFFE federation trusts a bundle update only through the previous one.
  * State lives in SQLite (WAL, synchronous FULL) in the CA's data directory: an accepted
  * registration survives restarts.
+ *
+ * Anyone may start a registration (the proof is signed by a bundle the requester made), so what
+ * pending ones cost is bounded, as ACME bounds pending authorizations: a pending registration
+ * expires PENDING_TTL_MS after it was made (expired ones are deleted on the next registration),
+ * and past MAX_PENDING open ones the CA answers 503 until some expire or are validated.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { Resolver } from 'node:dns/promises';
@@ -104,6 +109,11 @@ export interface Registration {
   activatedAt?: number;
 }
 
+/** How long a pending registration waits for its challenge answer before it is dropped. */
+export const PENDING_TTL_MS = 24 * 3600_000;
+/** Pending registrations at most; more registrations at once wait (503). */
+export const MAX_PENDING = 10_000;
+
 /** The SQLite side (one table; every write one statement, so each is atomic). */
 export class TrustDomainStore {
   private readonly db: Database.Database;
@@ -162,6 +172,15 @@ export class TrustDomainStore {
       ON CONFLICT (trust_domain) DO UPDATE SET status = excluded.status, bundle = excluded.bundle, spiffe_ids = excluded.spiffe_ids, oidc_issuer = excluded.oidc_issuer,
         token = excluded.token, request_digest = excluded.request_digest, registered_at = excluded.registered_at, activated_at = excluded.activated_at`)
       .run(r.trustDomain, r.status, r.bundle, JSON.stringify(r.spiffeIds), r.oidcIssuer ?? null, r.token ?? null, r.requestDigest, r.registeredAt, r.activatedAt ?? null);
+  }
+
+  /** Deletes the pending registrations made at or before `before` (expired); active ones are kept. */
+  prunePending(before: number): void {
+    this.db.prepare("DELETE FROM trust_domains WHERE status = 'pending' AND registered_at <= ?").run(before);
+  }
+
+  countPending(): number {
+    return (this.db.prepare("SELECT COUNT(*) AS n FROM trust_domains WHERE status = 'pending'").get() as { n: number }).n;
   }
 
   close(): void {
@@ -323,8 +342,13 @@ export class TrustDomainRegistry {
   /** Registers (or re-registers a pending) trust domain; answers what the client must do next. */
   async register(req: RegistrationRequest): Promise<{ registration: Registration; challenge?: Challenge }> {
     const r = this.checkRequest(req);
+    this.store.prunePending(this.now() - PENDING_TTL_MS);
     const current = this.store.get(r.td);
     if (current?.status === 'active') throw new CaError('CA_CONFLICT', `${r.td} is registered already; replace its bundle with PUT /cairn/v1/trust-domains/${r.td}`, { status: 409 });
+    // A new pending row (re-registering a pending trust domain replaces its row).
+    if (!current && this.cfg.challenge !== 'none' && this.store.countPending() >= MAX_PENDING) {
+      throw new CaError('CA_OVERLOADED', 'too many trust-domain registrations are waiting for their challenge; retry later', { retryAfter: 60 });
+    }
     await this.checkProof(req.proof, r.td, r.bundle.jwtKeys, r.digest, 'uploaded', r.oidcIssuer);
     const needsChallenge = this.cfg.challenge !== 'none';
     const token = needsChallenge ? randomBytes(32).toString('base64url') : undefined;
@@ -377,6 +401,7 @@ export class TrustDomainRegistry {
     if (!r) throw new CaError('CA_NOT_FOUND', `${td} is not registered`, { status: 404 });
     if (r.status === 'active') return r;
     if (!r.token || !TOKEN_RE.test(r.token)) throw new CaError('CA_CHALLENGE_FAILED', 'no challenge is pending', { status: 403 });
+    if (this.now() - r.registeredAt >= PENDING_TTL_MS) throw new CaError('CA_CHALLENGE_FAILED', `the registration of ${td} expired before its challenge was answered; register again`, { status: 403 });
     if (this.cfg.challenge === 'dns-01') await this.checkDns(td, `${r.token}.${r.requestDigest}`);
     else {
       const url = this.challengeUrl(td, r.token);

@@ -70,16 +70,36 @@ async function artifactBundlePath(outDir: string, name: string, sha256: string):
   return existing !== undefined && Buffer.from(existing, 'base64').toString('hex') === sha256 ? plain : join(outDir, `${name}.sha256-${sha256.slice(0, 16)}.sigstore.json`);
 }
 
-/** Message-signature bundles for subjects that are local files whose digest matches. */
-async function signFiles(subjects: Subject[], outDir: string, endpoints: Endpoints, src: IdentitySource, base = '.'): Promise<string[]> {
-  const out: string[] = [];
+interface LocalFile {
+  path: string;
+  data: Buffer;
+  sha256: string;
+}
+
+/**
+ * The subjects that are local files, read and checked against their recorded digests. Called
+ * before anything is signed: a file that does not match fails the object before its provenance
+ * goes to the log, not after (`chains watch` retries a failed object every pass, and would
+ * otherwise log a new provenance entry each time, for ever).
+ */
+async function localFiles(subjects: Subject[], base = '.'): Promise<LocalFile[]> {
+  const out: LocalFile[] = [];
   for (const s of subjects) {
     const path = s.name.startsWith('file://') ? new URL(s.name).pathname : resolve(base, s.name);
     if (!s.digest.sha256 || !existsSync(path) || !(await stat(path)).isFile()) continue;
     const data = await readFile(path);
     if (sha256File(data) !== s.digest.sha256) throw new SignerError('SIGNER_BAD_INPUT', `${s.name} on disk does not match its recorded digest`);
-    const bundlePath = await artifactBundlePath(outDir, basename(path), s.digest.sha256);
-    await writeJson(bundlePath, await signArtifact(data, { endpoints, token: () => identityToken(src) }));
+    out.push({ path, data, sha256: s.digest.sha256 });
+  }
+  return out;
+}
+
+/** Message-signature bundles for local files (checked by localFiles). */
+async function signFiles(files: LocalFile[], outDir: string, endpoints: Endpoints, src: IdentitySource): Promise<string[]> {
+  const out: string[] = [];
+  for (const f of files) {
+    const bundlePath = await artifactBundlePath(outDir, basename(f.path), f.sha256);
+    await writeJson(bundlePath, await signArtifact(f.data, { endpoints, token: () => identityToken(src) }));
     out.push(bundlePath);
   }
   return out;
@@ -120,6 +140,7 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   if (p.subjects.length === 0) throw new SignerError('SIGNER_BAD_INPUT', `${file}: no subjects (no Chains type-hinted results)`);
   // The name is the run's, from its JSON: only a plain file-name component may become part of a path.
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(p.name) || p.name.includes('..')) throw new SignerError('SIGNER_BAD_INPUT', `${file}: metadata.name ${JSON.stringify(p.name.slice(0, 80))} is not a Kubernetes object name`);
+  const local = await localFiles(p.subjects);
   const endpoints = await readSigningConfig(o.signingConfig);
   const src = identity(o);
   await mkdir(outDir, { recursive: true });
@@ -128,7 +149,7 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   const uid = /^[A-Za-z0-9-]{1,64}$/.test(p.uid) ? `-${p.uid}` : `-${createHash('sha256').update(p.uid).digest('hex').slice(0, 32)}`;
   const att = join(outDir, `${p.kind.toLowerCase()}-${p.name}${uid}.provenance.sigstore.json`);
   await writeJson(att, await signDsse(Buffer.from(JSON.stringify(p.statement)), IN_TOTO, { endpoints, token: () => identityToken(src) }));
-  const files = await signFiles(p.subjects, outDir, endpoints, src);
+  const files = await signFiles(local, outDir, endpoints, src);
   return { uid: p.uid, bundles: [att, ...files] };
 }
 
@@ -230,8 +251,9 @@ export function registerChains(program: Command): void {
       const src = identity(o);
       await mkdir(o.out, { recursive: true });
       const att = join(o.out, 'build.provenance.sigstore.json');
+      const local = await localFiles(products);
       await writeJson(att, await signDsse(Buffer.from(JSON.stringify(st)), IN_TOTO, { endpoints, token: () => identityToken(src) }));
-      const files = await signFiles(products, o.out, endpoints, src);
+      const files = await signFiles(local, o.out, endpoints, src);
       process.stdout.write(`built and signed ${products.length} product(s) -> ${[att, ...files].join(', ')}\n`);
     }),
   );

@@ -22,7 +22,6 @@
  */
 import { createHash, X509Certificate, verify as cryptoVerify } from 'node:crypto';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BoundedCache } from '../bounded-cache.js';
 import { jcs } from '../log/jcs.js';
 import type { TrustDomainCa } from './ca.js';
 import { SpiffeError } from './errors.js';
@@ -37,6 +36,49 @@ export interface AgentApiOptions {
   store: SpiffeStore;
   agentSvidTtlMs: number;
   now?: () => number;
+  /** The replay cache (default: a new one). */
+  seen?: SeenJtis;
+}
+
+/**
+ * The jtis each agent used, each kept only while a proof carrying it could still pass the iat
+ * window (until iat + WINDOW_S). Per agent, so that one agent flooding requests can only push out
+ * its own (past `perAgent`, oldest first), never reopen another agent's replay window. Expired
+ * jtis, and the agents left with none (evicted, re-attested under a new ID, gone), are swept at
+ * most once per window, so what is held is what the last two windows' requests used.
+ */
+export class SeenJtis {
+  private readonly byAgent = new Map<string, Map<string, number>>();
+  private sweptAt = 0;
+
+  constructor(private readonly perAgent = 20_000) {}
+
+  /** Records `jti` for `agent` until `expiresAt` (ms, inclusive); false if it is held already (a replay). */
+  add(agent: string, jti: string, expiresAt: number, now: number): boolean {
+    if (Math.abs(now - this.sweptAt) >= WINDOW_S * 1000) this.sweep(now);
+    let m = this.byAgent.get(agent);
+    if (!m) this.byAgent.set(agent, (m = new Map()));
+    const at = m.get(jti);
+    if (at !== undefined && at >= now) return false;
+    if (at === undefined && m.size >= this.perAgent) m.delete(m.keys().next().value!);
+    m.set(jti, expiresAt);
+    return true;
+  }
+
+  /** jtis held, over every agent. */
+  get size(): number {
+    let n = 0;
+    for (const m of this.byAgent.values()) n += m.size;
+    return n;
+  }
+
+  private sweep(now: number): void {
+    this.sweptAt = now;
+    for (const [agent, m] of this.byAgent) {
+      for (const [jti, at] of m) if (at < now) m.delete(jti);
+      if (m.size === 0) this.byAgent.delete(agent);
+    }
+  }
 }
 
 const b64u = (b: Uint8Array): string => Buffer.from(b).toString('base64url');
@@ -53,14 +95,7 @@ const unauth = (why: string): never => {
 export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Promise<void> {
   const { ca, store } = o;
   const now = o.now ?? Date.now;
-  // Seen jtis per agent: one agent flooding requests can only push out its own, never reopen
-  // another agent's replay window. Agents are few (attested, and evictable).
-  const seenBy = new Map<string, BoundedCache<true>>();
-  const seenFor = (agent: string): BoundedCache<true> => {
-    let c = seenBy.get(agent);
-    if (!c) seenBy.set(agent, (c = new BoundedCache<true>(20_000)));
-    return c;
-  };
+  const seen = o.seen ?? new SeenJtis();
   const serverId = `spiffe://${ca.trustDomain}/spire/server`;
 
   /** The calling agent's SPIFFE ID, from a request signed with its SVID key (see the file comment). */
@@ -127,10 +162,7 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     }
     if (claims.bh !== bh) unauth('bh does not match the body');
     // Single use within the window (older ones fail the iat check anyway).
-    const seen = seenFor(uri);
-    const jti = claims.jti as string;
-    if (seen.get(jti)) unauth('replayed request');
-    seen.set(jti, true);
+    if (!seen.add(uri, claims.jti as string, ((claims.iat as number) + WINDOW_S) * 1000, t)) unauth('replayed request');
     return uri;
   };
 

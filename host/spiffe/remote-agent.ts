@@ -316,6 +316,17 @@ export async function connectToServer(o: { server: string; trustDomain?: string;
   return new ServerConnection(base, undefined, []);
 }
 
+/**
+ * Milliseconds until the next renewal of the agent SVID: at half its lifetime, or, after `failures`
+ * failed attempts in a row, 1 s, 2 s, 4 s, ... up to a minute later. Without the backoff every
+ * agent would ask an unavailable server (or one that refuses an SVID that expired meanwhile) once
+ * a second for as long as it runs.
+ */
+export function renewDelay(c: { notBefore: number; notAfter: number }, failures: number, now: number): number {
+  const wait = failures > 0 ? Math.min(1_000 * 2 ** (failures - 1), 60_000) : c.notBefore + (c.notAfter - c.notBefore) / 2 - now;
+  return Math.min(Math.max(wait, 1_000), 2 ** 31 - 1);
+}
+
 export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAgent> {
   await mkdir(o.workDir, { recursive: true, mode: 0o700 });
   const base = o.server.replace(/\/$/, '');
@@ -352,10 +363,9 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
   poll.unref();
   // The agent SVID is renewed at half its lifetime with a fresh key (agent-api.ts /renew).
   let renewTimer: NodeJS.Timeout | undefined;
+  let failures = 0;
   const scheduleRenew = (): void => {
-    const c = client.creds;
-    const at = c.notBefore + (c.notAfter - c.notBefore) / 2;
-    renewTimer = setTimeout(() => void renew(), Math.min(Math.max(at - Date.now(), 1_000), 2 ** 31 - 1));
+    renewTimer = setTimeout(() => void renew(), renewDelay(client.creds, failures, Date.now()));
     renewTimer.unref();
   };
   const renewNow = async (): Promise<void> => {
@@ -369,8 +379,10 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
   const renew = async (): Promise<void> => {
     try {
       await renewNow();
+      failures = 0;
     } catch (e) {
-      log('agent: SVID renewal failed; retrying', { error: (e as Error).message });
+      failures++;
+      log('agent: SVID renewal failed; retrying', { error: (e as Error).message, failures });
     }
     scheduleRenew();
   };
@@ -380,6 +392,7 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
     socketPath: o.socketPath,
     renewSvid: async () => {
       await renewNow();
+      failures = 0;
       clearTimeout(renewTimer);
       scheduleRenew();
     },

@@ -222,7 +222,11 @@ export class SpiffeStore {
   createJoinToken(ttlSeconds: number): { token: string; expiresAt: number } {
     if (!Number.isInteger(ttlSeconds) || ttlSeconds < 1 || ttlSeconds > 86_400 * 7) throw new SpiffeError('SPIFFE_BAD_REQUEST', 'token TTL must be 1..604800 seconds');
     const token = randomBytes(24).toString('base64url');
-    const expiresAt = this.now() + ttlSeconds * 1000;
+    const now = this.now();
+    const expiresAt = now + ttlSeconds * 1000;
+    // Used and expired tokens are dead, and a deleted one is refused just the same ("unknown,
+    // used or expired"): the table keeps the tokens still waiting, not every token ever made.
+    this.db.prepare('DELETE FROM join_tokens WHERE used_at IS NOT NULL OR expires_at <= ?').run(now);
     this.db.prepare('INSERT INTO join_tokens (token_hash, expires_at) VALUES (?, ?)').run(sha256hex(token), expiresAt);
     return { token, expiresAt };
   }

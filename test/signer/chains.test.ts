@@ -5,7 +5,7 @@
  * bundle is verified by Cairn's verifier and by @sigstore/verify given the stack's trusted root.
  */
 import { createHash, generateKeyPairSync, sign, webcrypto } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'reflect-metadata';
@@ -262,6 +262,24 @@ describe('hostile Tekton objects', () => {
     await writeFile(join(watchDir, 'a-bad.json'), JSON.stringify(bad));
     const done = await watchOnce(watchDir, join(dir, 'out-watch-mixed'), opts);
     expect(done.map((f) => f.split('/').pop())).toEqual(['b-good.json']);
+  }, 60_000);
+
+  it('chains watch logs nothing for an object whose file subject does not match, however often it retries it', async () => {
+    // The object is refused before its provenance is signed: each pass (every 2 s by default) would
+    // otherwise add a provenance entry to the append-only log, and a certificate, for ever.
+    const watchDir = join(dir, 'watch-mismatch');
+    const run = await taskRunWithBinary();
+    const tr = JSON.parse(await readFile(run.file, 'utf8'));
+    tr.metadata.uid = 'mismatch';
+    tr.metadata.name = 'mismatch';
+    await mkdir(watchDir, { recursive: true });
+    await writeFile(join(watchDir, 'mismatch.json'), JSON.stringify(tr));
+    await writeFile(run.binary, 'rebuilt on disk since the run');
+    const treeSize = async (): Promise<number> => ((await (await fetch(`${stack.ready.log}/api/v1/log`)).json()) as { treeSize: number }).treeSize;
+    const before = await treeSize();
+    for (let pass = 0; pass < 3; pass++) expect(await watchOnce(watchDir, join(dir, 'out-watch-mismatch'), opts)).toEqual([]);
+    expect(await treeSize()).toBe(before);
+    await expect(signTektonFile(join(watchDir, 'mismatch.json'), join(dir, 'out-watch-mismatch'), opts)).rejects.toMatchObject({ code: 'SIGNER_BAD_INPUT', message: expect.stringMatching(/does not match its recorded digest/) });
   }, 60_000);
 });
 
