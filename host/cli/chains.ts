@@ -19,6 +19,7 @@ import { localProvenance, tektonProvenance, type Subject } from '../signer/prove
 import { IN_TOTO, signArtifact, signDsse } from '../signer/sign.js';
 import { verifySpireResults } from '../signer/tep0089.js';
 import { identity, run, withSignerOptions, type SignerOptions } from './sign.js';
+import { BoundedCache } from '../bounded-cache.js';
 
 interface SignerCli extends SignerOptions {
   builderId: string;
@@ -158,6 +159,13 @@ interface WatchState {
 }
 
 /** One pass over DIR: sign every object whose uid is not in the persisted state. */
+/**
+ * Failures already reported, per output directory, object and message: an object that cannot be
+ * signed is tried again every pass (a service may come back, a file may appear), but the same
+ * failure is written to stderr once, not every 2 s for as long as the object stays.
+ */
+const reported = new BoundedCache<true>(4096);
+
 export async function watchOnce(dir: string, outDir: string, o: SignerCli): Promise<string[]> {
   await mkdir(outDir, { recursive: true });
   const statePath = join(outDir, '.chains-state.json');
@@ -178,7 +186,12 @@ export async function watchOnce(dir: string, outDir: string, o: SignerCli): Prom
     } catch (e) {
       // One object that cannot be signed (no type-hinted results, unverified results, a service
       // down) must not stop the others: report it and go on; it is tried again next pass.
-      process.stderr.write(`cairn chains watch: ${name}: ${(e as { code?: string }).code ?? 'ERROR'}: ${(e as Error).message}\n`);
+      const line = `cairn chains watch: ${name}: ${(e as { code?: string }).code ?? 'ERROR'}: ${(e as Error).message}\n`;
+      const key = `${outDir}\0${uid}\0${line}`;
+      if (!reported.has(key)) {
+        reported.set(key, true);
+        process.stderr.write(line);
+      }
       continue;
     }
     state.signed[uid] = { file: name, bundles: r.bundles, at: new Date().toISOString() };

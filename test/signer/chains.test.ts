@@ -13,7 +13,7 @@ import * as x509 from '@peculiar/x509';
 import { bundleFromJSON } from '@sigstore/bundle';
 import { TrustedRoot } from '@sigstore/protobuf-specs';
 import { toSignedEntity, toTrustMaterial, Verifier } from '@sigstore/verify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { signTektonFile, watchOnce } from '../../host/cli/chains.js';
 import { startStack, type RunningStack } from '../../host/cli/up.js';
 import { SignerError } from '../../host/signer/errors.js';
@@ -248,7 +248,7 @@ describe('hostile Tekton objects', () => {
     expect(tektonProvenance(tr, 'b').subjects).toHaveLength(1);
   });
 
-  it('chains watch signs the others when one object cannot be signed', async () => {
+  it('chains watch signs the others when one object cannot be signed, and reports its failure once', async () => {
     const watchDir = join(dir, 'watch-mixed');
     const good = await taskRunWithBinary();
     const goodRun = JSON.parse(await readFile(good.file, 'utf8'));
@@ -260,8 +260,18 @@ describe('hostile Tekton objects', () => {
     bad.metadata.uid = 'no-subjects';
     bad.status.results = [];
     await writeFile(join(watchDir, 'a-bad.json'), JSON.stringify(bad));
-    const done = await watchOnce(watchDir, join(dir, 'out-watch-mixed'), opts);
-    expect(done.map((f) => f.split('/').pop())).toEqual(['b-good.json']);
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      const done = await watchOnce(watchDir, join(dir, 'out-watch-mixed'), opts);
+      expect(done.map((f) => f.split('/').pop())).toEqual(['b-good.json']);
+      // The bad object is tried again on later passes, but its failure is reported once.
+      for (let pass = 0; pass < 2; pass++) expect(await watchOnce(watchDir, join(dir, 'out-watch-mixed'), opts)).toEqual([]);
+      const lines = stderr.mock.calls.map((c) => String(c[0])).filter((l) => l.includes('a-bad.json'));
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatch(/SIGNER_BAD_INPUT: .*no subjects/);
+    } finally {
+      stderr.mockRestore();
+    }
   }, 60_000);
 
   it('chains watch logs nothing for an object whose file subject does not match, however often it retries it', async () => {
