@@ -133,8 +133,14 @@ const DAY = 86_400_000;
 const serialHex = (): string => randomBytes(16).toString('hex').replace(/^[89a-f]/, '1');
 type EcPair = webcrypto.CryptoKeyPair;
 
-/** An intermediate (5 years, path length 0, EKU codeSigning like Fulcio's intermediates) under `root`. */
+/**
+ * An intermediate (5 years, path length 0, EKU codeSigning like Fulcio's intermediates) under `root`,
+ * ending no later than the root (as subordinate.ts caps a subordinate at its parent): a rotation
+ * late in the root's life must not make a certificate claiming years the root cannot vouch for.
+ */
 async function issueIntermediate(root: { cert: x509.X509Certificate; privateKey: webcrypto.CryptoKey }, commonName: string, now: number): Promise<{ cert: x509.X509Certificate; keys: EcPair }> {
+  const rootEnd = root.cert.notAfter.getTime();
+  if (now >= rootEnd) throw new CaError('CA_BAD_CONFIG', `the root CA certificate expired at ${root.cert.notAfter.toISOString()}; a new root is needed`);
   const keys = (await webcrypto.subtle.generateKey(EC, true, ['sign', 'verify'])) as EcPair;
   const cert = await x509.X509CertificateGenerator.create(
     {
@@ -142,7 +148,7 @@ async function issueIntermediate(root: { cert: x509.X509Certificate; privateKey:
       subject: `CN=${commonName} Intermediate CA, O=${commonName}`,
       issuer: root.cert.subject,
       notBefore: new Date(now - DAY),
-      notAfter: new Date(now + 5 * 365 * DAY),
+      notAfter: new Date(Math.min(now + 5 * 365 * DAY, rootEnd)),
       publicKey: keys.publicKey as never,
       signingKey: root.privateKey as never,
       signingAlgorithm: SIGN,

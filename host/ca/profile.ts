@@ -140,7 +140,8 @@ export function extensionDer(id: string, critical: boolean, value: Uint8Array): 
 
 /** Everything but the CT extension; the same template makes the precertificate and the final cert. */
 export function leafTemplate(ca: IssuingCa, r: LeafRequest): LeafTemplate {
-  // Whole seconds: the DER time has no fraction, and the validity must be exactly 10 minutes.
+  // Whole seconds: the DER time has no fraction, and the validity must be exactly 10 minutes
+  // (less only when the issuing CA ends sooner, below).
   const now = new Date(Math.floor((r.now ?? new Date()).getTime() / 1000) * 1000);
   // RFC 5280 §4.1.2.2: positive, at most 20 octets; Fulcio uses 20 random bytes (160 bits).
   const serial = randomBytes(20);
@@ -169,7 +170,13 @@ export function leafTemplate(ca: IssuingCa, r: LeafRequest): LeafTemplate {
     if (!id) throw new CaError('CA_BAD_CONFIG', `unknown Fulcio extension ${name}`);
     extensions.push(extensionDer(id, false, utf8(value)));
   }
-  return { serial, notBefore: now, notAfter: new Date(now.getTime() + VALIDITY_MS), extensions, spki: r.publicKeySpki };
+  // Never outlive the issuing CA (as subordinate.ts caps a subordinate at its parent): a leaf
+  // whose notAfter passes the CA's claims a validity no chain can give it (RFC 5280 §6.1.3), and
+  // a CA outside its own window (a subordinate whose renewals failed) must not issue at all.
+  const caFrom = ca.cert.notBefore.getTime();
+  const caTo = ca.cert.notAfter.getTime();
+  if (now.getTime() < caFrom || now.getTime() > caTo) throw new CaError('CA_BAD_CONFIG', `the issuing CA certificate is not valid now (${ca.cert.notBefore.toISOString()} to ${ca.cert.notAfter.toISOString()})`, { status: 503 });
+  return { serial, notBefore: now, notAfter: new Date(Math.min(now.getTime() + VALIDITY_MS, caTo)), extensions, spki: r.publicKeySpki };
 }
 
 /** UTCTime through 2049, GeneralizedTime from 2050 (RFC 5280 §4.1.2.5). */

@@ -42,10 +42,13 @@ export async function readSigningConfig(path: string): Promise<Endpoints> {
     throw new SignerError('SIGNER_BAD_CONFIG', `cannot read signing config ${path}`, { cause });
   }
   const now = Date.now();
+  // TimeRange is closed, [start, end] (sigstore_common.proto), and its times are RFC 3339 with any
+  // fraction or offset: compared as instants, never as strings ("…00.5Z" is later than "…00Z").
+  const start = (s: { validFor?: { start?: string } }): number => (s.validFor?.start ? Date.parse(s.validFor.start) : -Infinity);
   const pick = (k: string, versions: number[]): string | undefined =>
     (cfg[k] ?? [])
-      .filter((s) => versions.includes(s.majorApiVersion ?? 1) && (!s.validFor?.start || Date.parse(s.validFor.start) <= now) && (!s.validFor?.end || Date.parse(s.validFor.end) > now))
-      .sort((a, b) => (b.validFor?.start ?? '').localeCompare(a.validFor?.start ?? ''))[0]?.url;
+      .filter((s) => versions.includes(s.majorApiVersion ?? 1) && start(s) <= now && (!s.validFor?.end || Date.parse(s.validFor.end) >= now))
+      .sort((a, b) => start(b) - start(a))[0]?.url;
   const ca = pick('caUrls', [1]);
   // The highest Rekor API version the config offers wins (SigningConfig: clients pick the newest
   // version they support); v2 entries carry no SET, so they need a TSA.

@@ -359,8 +359,10 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
     if (id.trustDomain !== this.trustDomain) throw new SpiffeError('SPIFFE_BAD_ID', `${spiffeId} is not in trust domain ${this.trustDomain}`);
     const a = this.active();
     const now = this.now();
-    // Never outlive the signing certificate (RFC 5280 path validation would fail past it).
-    const notAfter = new Date(Math.min(now + (opts.ttlMs ?? this.x509SvidTtlMs), a.cert.notAfter.getTime()));
+    // Never outlive the signing certificate (RFC 5280 path validation would fail past it). Whole
+    // seconds, as the DER time holds them: the notAfter returned (and sent as expiresAt) must be
+    // the certificate's own, not up to 999 ms after it.
+    const notAfter = new Date(Math.min(Math.floor((now + (opts.ttlMs ?? this.x509SvidTtlMs)) / 1000) * 1000, a.cert.notAfter.getTime()));
     let keyPkcs8 = new Uint8Array(0);
     let publicKey: webcrypto.CryptoKey;
     if (opts.publicKey) {
@@ -411,7 +413,9 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
     }
     const a = this.active();
     const now = this.now();
-    const exp = Math.floor((now + (opts.ttlMs ?? this.jwtSvidTtlMs)) / 1000);
+    // Capped at the signing authority's end, as SPIRE caps a JWT-SVID at its JWT key's NotAfter
+    // (server/ca capLifetime): the key leaves the bundle then, and no token may claim to outlive it.
+    const exp = Math.min(Math.floor((now + (opts.ttlMs ?? this.jwtSvidTtlMs)) / 1000), Math.floor(a.cert.notAfter.getTime() / 1000));
     const jwt = new SignJWT({})
       .setProtectedHeader({ alg: 'ES256', kid: a.rec.jwtKid, typ: 'JWT' })
       .setSubject(spiffeId)

@@ -160,6 +160,14 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       let stopped = false;
       const renew = (afterMs: number): void => {
         if (stopped) return;
+        // setTimeout holds at most 2^31-1 ms (24.8 days) and fires at once past it: with a long
+        // x509SvidTtl, half of it is longer, so the wait is taken in steps.
+        const MAX_TIMEOUT = 2 ** 31 - 1;
+        if (afterMs > MAX_TIMEOUT) {
+          timer = setTimeout(() => renew(afterMs - MAX_TIMEOUT), MAX_TIMEOUT);
+          timer.unref();
+          return;
+        }
         timer = setTimeout(() => {
           serverSvid()
             .then((next) => {

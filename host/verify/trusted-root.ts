@@ -47,15 +47,24 @@ export interface TrustMaterial {
 
 type J = Record<string, unknown>;
 
+/**
+ * protobuf JSON Timestamp: RFC 3339 with a zone ("Z" or an offset), up to nanoseconds. Anything
+ * else is refused, not left to Date: it reads "2025-01-01T00:00:00" in the machine's local zone
+ * (moving a window by hours) and a bare number as a year.
+ */
+const RFC3339 = /^\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d{1,9})?([Zz]|[+-]\d\d:\d\d)$/;
+function timestamp(v: unknown, what: string): Date {
+  const t = typeof v === 'string' && RFC3339.test(v) ? new Date(v) : undefined;
+  if (!t || Number.isNaN(t.getTime())) fail('TRUSTED_ROOT_MALFORMED', `${what} is not an RFC 3339 timestamp with a zone`);
+  return t!;
+}
+
 function window(v: unknown, what: string): Window {
   const o = (v ?? {}) as J;
   if (typeof o.start !== 'string') fail('TRUSTED_ROOT_MALFORMED', `${what}.validFor.start is required`);
-  const start = new Date(o.start as string);
-  if (Number.isNaN(start.getTime())) fail('TRUSTED_ROOT_MALFORMED', `${what}.validFor.start is not a timestamp`);
+  const start = timestamp(o.start, `${what}.validFor.start`);
   if (o.end === undefined || o.end === null) return { start };
-  const end = new Date(String(o.end));
-  if (Number.isNaN(end.getTime())) fail('TRUSTED_ROOT_MALFORMED', `${what}.validFor.end is not a timestamp`);
-  return { start, end };
+  return { start, end: timestamp(o.end, `${what}.validFor.end`) };
 }
 
 function log(v: unknown, what: string): TrustedLog | undefined {

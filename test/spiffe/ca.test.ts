@@ -1,6 +1,6 @@
 /** The trust-domain CA's rotation lifecycle on a fake clock, its bundle document and persistence. */
 import { X509Certificate } from 'node:crypto';
-import { decodeProtectedHeader } from 'jose';
+import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { parseBundle } from '../../host/spiffe/bundle.js';
 import { MemoryPersistence, TrustDomainCa } from '../../host/spiffe/ca.js';
@@ -59,6 +59,20 @@ describe('TrustDomainCa', () => {
     const svid = await ca.mintX509Svid('spiffe://example.org/w', { ttlMs: 10 * 60 * MIN });
     expect(svid.notAfter.getTime()).toBeLessThanOrEqual(new Date(new X509Certificate(ca.x509Authorities()[1]!).validTo).getTime());
     expect(new Date(first.validTo).getTime()).toBeGreaterThan(now);
+  });
+
+  it('caps a JWT-SVID at its signing authority and reports X509-SVID expiry exactly as the certificate holds it', async () => {
+    // A clock with milliseconds: the DER time holds whole seconds only.
+    let now = Date.UTC(2030, 0, 1, 0, 0, 0, 500);
+    const ca = await TrustDomainCa.open({ trustDomain: 'example.org', now: () => now, caTtlMs: 120 * MIN, x509SvidTtlMs: 30 * MIN });
+    now += 100 * MIN;
+    const authorityEnd = new Date(new X509Certificate(ca.x509Authorities()[0]!).validTo).getTime();
+    // SPIRE caps a JWT-SVID at its key's NotAfter: the key leaves the bundle then.
+    const jwt = await ca.mintJwtSvid('spiffe://example.org/w', ['a'], { ttlMs: 60 * MIN });
+    expect(decodeJwt(jwt.token).exp! * 1000).toBe(authorityEnd);
+    expect(jwt.expiresAt).toBe(authorityEnd);
+    const svid = await ca.mintX509Svid('spiffe://example.org/w', { ttlMs: 5 * MIN });
+    expect(svid.notAfter.getTime()).toBe(new Date(new X509Certificate(svid.chain[0]!).validTo).getTime());
   });
 
   it('serves a bundle that conforms to Trust Domain and Bundle §4 and round-trips through the parser', async () => {

@@ -97,10 +97,19 @@ describe('hostile trusted roots', () => {
     ['log key garbage', { ...rootJson, tlogs: [{ ...rootJson.tlogs[0], publicKey: { ...rootJson.tlogs[0].publicKey, rawBytes: 'AAAA' } }] }],
     ['validity start missing', { ...rootJson, tlogs: [{ ...rootJson.tlogs[0], publicKey: { ...rootJson.tlogs[0].publicKey, validFor: {} } }] }],
     ['CA chain empty', { ...rootJson, certificateAuthorities: [{ ...rootJson.certificateAuthorities[0], certChain: { certificates: [] } }] }],
+    // Timestamps without a zone would be read in the machine's local zone, a number as a year.
+    ['validity start without a zone', { ...rootJson, tlogs: [{ ...rootJson.tlogs[0], publicKey: { ...rootJson.tlogs[0].publicKey, validFor: { start: '2021-01-12T11:53:27' } } }] }],
+    ['validity end without a zone', { ...rootJson, certificateAuthorities: [{ ...rootJson.certificateAuthorities[0], validFor: { start: '2021-01-12T11:53:27Z', end: '2030-01-01T00:00:00' } }] }],
+    ['validity end a number', { ...rootJson, certificateAuthorities: [{ ...rootJson.certificateAuthorities[0], validFor: { start: '2021-01-12T11:53:27Z', end: 20300101 } }] }],
   ];
   for (const [name, r] of roots) {
     it(`${name} → TRUSTED_ROOT_MALFORMED`, () => {
       expect(() => parseTrustedRoot(r)).toThrow(expect.objectContaining({ code: 'TRUSTED_ROOT_MALFORMED' }));
     });
   }
+  it('reads RFC 3339 offsets and nanoseconds as the instants they name', () => {
+    const t = parseTrustedRoot({ ...rootJson, tlogs: [{ ...rootJson.tlogs[0], publicKey: { ...rootJson.tlogs[0].publicKey, validFor: { start: '2021-01-12T13:53:27.123456789+02:00', end: '2030-01-01t00:00:00z' } } }] });
+    expect(t.tlogs[0]!.validFor.start.toISOString()).toBe('2021-01-12T11:53:27.123Z');
+    expect(t.tlogs[0]!.validFor.end!.toISOString()).toBe('2030-01-01T00:00:00.000Z');
+  });
 });
