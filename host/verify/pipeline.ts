@@ -977,7 +977,10 @@ function verifyBundleChecked(b: Bundle, artifact: Artifact, trust: TrustMaterial
   let identity: string | undefined;
   let issuerUrl: string | undefined;
   if (m.certDer) {
-    const times = timestamps.map((t) => t.time);
+    // With no verified time at all (thresholds of 0 through the API, and none in the bundle),
+    // nothing says when the certificate was used: it must be valid now, as sigstore-go checks
+    // with the current time. An empty list would check no validity window at all.
+    const times = timestamps.length > 0 ? timestamps.map((t) => t.time) : [now];
     const issuer = verifyChain(m, trust, times, bundleChain);
     verifyScts(m, issuer, trust, o.ctlogThreshold ?? 1);
     const san = sanOf(m.parts!);

@@ -183,3 +183,22 @@ describe('log bodies', () => {
     }
   });
 });
+
+describe('a certificate bundle with no verified time', () => {
+  it('is checked against the certificate\'s window at the current time, not against none', async () => {
+    // Reachable through the API only: thresholds of 0 for logs and timestamps, and a bundle that
+    // carries neither. Before, an empty list of times skipped every validity check.
+    const leaf = await makeLeaf({ ca, san: [{ type: 'url', value: ID }], issuerUrl: ISSUER, ct: { keys: ct } });
+    const a = Buffer.from('artifact A');
+    const raw = dsseBundle(leaf, log, 'application/vnd.in-toto+json', statementFor(a));
+    raw.verificationMaterial.tlogEntries = [];
+    const b = parseBundle(raw);
+    const policy = { identity: ID, issuer: ISSUER };
+    const o = { tlogThreshold: 0, timestampThreshold: 0 };
+    expect(verdict(() => verifyBundle(b, { bytes: a }, trust, policy, o))).toBe('verified');
+    const later = new Date(Date.now() + 2 * 3600e3); // past the leaf's 15 minutes
+    expect(verdict(() => verifyBundle(b, { bytes: a }, trust, policy, { ...o, now: later }))).toBe('CERTIFICATE_NOT_VALID_AT_TIME');
+    // With the default threshold the missing time is itself the failure.
+    expect(verdict(() => verifyBundle(b, { bytes: a }, trust, policy, { tlogThreshold: 0 }))).toBe('TIMESTAMP_MISSING');
+  });
+});
