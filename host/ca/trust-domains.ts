@@ -415,7 +415,14 @@ export class TrustDomainRegistry {
     }
     const active: Registration = { ...r, status: 'active', activatedAt: this.now() };
     delete active.token;
-    this.store.put(active);
+    // The fetch awaited: activate only the registration that was checked. If another validate
+    // activated it meanwhile (and an update may have rotated its bundle since), what is stored
+    // stands; a re-registration that replaced it is refused.
+    if (!this.store.putIf(active, r)) {
+      const now = this.store.get(td);
+      if (now?.status === 'active') return now;
+      throw new CaError('CA_CONFLICT', `the registration of ${td} changed while its challenge was checked; retry`, { status: 409 });
+    }
     return active;
   }
 
@@ -431,7 +438,9 @@ export class TrustDomainRegistry {
     const next: Registration = { ...cur, bundle: r.bundleText, spiffeIds: r.ids, requestDigest: r.digest };
     delete next.oidcIssuer;
     if (r.oidcIssuer) next.oidcIssuer = r.oidcIssuer;
-    this.store.put(next);
+    // The proof check awaited: write only over the registration it was checked against, so an
+    // update authorised by a bundle that another update rotated away meanwhile is refused.
+    if (!this.store.putIf(next, cur)) throw new CaError('CA_CONFLICT', `the registration of ${td} changed while this update was checked; retry`, { status: 409 });
     return next;
   }
 

@@ -99,7 +99,9 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
   const serverId = `spiffe://${ca.trustDomain}/spire/server`;
 
   /** The calling agent's SPIFFE ID, from a request signed with its SVID key (see the file comment). */
-  const authenticate = (req: FastifyRequest): string => {
+  const authenticate = (req: FastifyRequest): string => authenticateSvid(req).agentId;
+  /** authenticate, also answering the serial (lowercase hex) of the SVID the request was signed with. */
+  const authenticateSvid = (req: FastifyRequest): { agentId: string; serial: string } => {
     const h = req.headers.authorization;
     const m = typeof h === 'string' ? /^SVID ([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(h) : null;
     if (!m) return unauth('Authorization: SVID <JWS> required');
@@ -163,7 +165,7 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     if (claims.bh !== bh) unauth('bh does not match the body');
     // Single use within the window (older ones fail the iat check anyway).
     if (!seen.add(uri, claims.jti as string, ((claims.iat as number) + WINDOW_S) * 1000, t)) unauth('replayed request');
-    return uri;
+    return { agentId: uri, serial };
   };
 
   /** The parents whose entries this agent serves: itself and the node aliases its selectors match. */
@@ -200,9 +202,11 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
   });
 
   app.post('/agent/v1/renew', { schema: { tags, body: { type: 'object', required: ['publicKey'], properties: { publicKey: { type: 'string', maxLength: 4096 } } } } }, async (req) => {
-    const agentId = authenticate(req);
+    const { agentId, serial } = authenticateSvid(req);
     const svid = await ca.mintX509Svid(agentId, { publicKey: parseAgentKey((req.body as { publicKey: string }).publicKey), ttlMs: o.agentSvidTtlMs });
-    store.renewAgentSvid(agentId, svid.serial.toLowerCase());
+    // The mint awaited: the agent may have been evicted, or have attested again, meanwhile. The
+    // new serial is recorded only if the one the request was signed with is still live.
+    if (!store.renewAgentSvid(agentId, serial, svid.serial.toLowerCase())) throw new SpiffeError('SPIFFE_PERMISSION_DENIED', `${agentId} was evicted or attested again while this renewal was made`);
     return { spiffeId: agentId, svid: svid.chain.map((c) => Buffer.from(c).toString('base64')), bundle: ca.x509Authorities().map((c) => Buffer.from(c).toString('base64')), expiresAt: svid.notAfter.getTime() };
   });
 }

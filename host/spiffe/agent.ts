@@ -64,6 +64,11 @@ export class Agent extends EventEmitter<{ update: [] }> {
   private readonly federation: FederatedBundleSource | undefined;
   private readonly now: () => number;
   private readonly cache = new Map<string, CachedSvid>();
+  /**
+   * Mints in flight, per entry ID: concurrent callers (every stream rebuilds on each update) share
+   * one, so they all get the SVID the cache holds and nextRefresh knows its half-life.
+   */
+  private readonly minting = new Map<string, { authorityId: string; svid: Promise<CachedSvid> }>();
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(opts: AgentOptions) {
@@ -81,6 +86,7 @@ export class Agent extends EventEmitter<{ update: [] }> {
       // Forget SVIDs of deleted entries (their keys must not outlive the entitlement in memory).
       const live = new Set(this.entries.listEntries({ parentId: this.agentId }).map((e) => e.id));
       for (const id of this.cache.keys()) if (!live.has(id)) this.cache.delete(id);
+      for (const id of this.minting.keys()) if (!live.has(id)) this.minting.delete(id);
       fire();
     };
     this.ca.on('bundle', fire);
@@ -114,14 +120,36 @@ export class Agent extends EventEmitter<{ update: [] }> {
     for (const entry of entries) {
       let c = this.cache.get(entry.id);
       const halfLife = c ? c.mintedAt + (c.svid.notAfter.getTime() - c.mintedAt) / 2 : 0;
-      if (!c || c.authorityId !== authorityId || now >= halfLife) {
-        const svid = await this.ca.mintX509Svid(entry.spiffeId, { ttlMs: entry.x509SvidTtl * 1000 });
-        c = { svid, authorityId, mintedAt: now };
-        this.cache.set(entry.id, c);
-      }
+      if (!c || c.authorityId !== authorityId || now >= halfLife) c = await this.mint(entry, authorityId, now);
       out.push({ entry, svid: c.svid });
     }
     return out;
+  }
+
+  /** One mint for `entry` shared by concurrent callers; cached unless the entry was deleted meanwhile. */
+  private mint(entry: RegistrationEntry, authorityId: string, now: number): Promise<CachedSvid> {
+    const inFlight = this.minting.get(entry.id);
+    if (inFlight && inFlight.authorityId === authorityId) return inFlight.svid;
+    const m = {
+      authorityId,
+      svid: this.ca.mintX509Svid(entry.spiffeId, { ttlMs: entry.x509SvidTtl * 1000 }).then(
+        (svid) => {
+          const c: CachedSvid = { svid, authorityId, mintedAt: now };
+          // Still wanted: entriesChanged drops the mints of deleted entries (and a newer mint replaces this one).
+          if (this.minting.get(entry.id) === m) {
+            this.minting.delete(entry.id);
+            this.cache.set(entry.id, c);
+          }
+          return c;
+        },
+        (e: unknown) => {
+          if (this.minting.get(entry.id) === m) this.minting.delete(entry.id);
+          throw e;
+        },
+      ),
+    };
+    this.minting.set(entry.id, m);
+    return m.svid;
   }
 
   /** When the earliest of these SVIDs reaches half-life (the stream re-sends then). */

@@ -153,6 +153,12 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
   private live: LiveAuthority[] = [];
   private ready = false;
   private lastActiveId: string | undefined;
+  /**
+   * Rotations and maintenance run one at a time: each reads the authorities, awaits key generation
+   * and then the save of its snapshot; two at once could prepare two successors, or finish their
+   * saves in the other order so that the older snapshot is the one left on disk.
+   */
+  private transitions: Promise<unknown> = Promise.resolve();
 
   private constructor(opts: CaOptions) {
     super();
@@ -193,12 +199,22 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
    * Prepares a new authority, published in the bundle from now on. With `immediate` (first start,
    * or an operator forcing it) it also becomes the signing authority at once.
    */
-  async rotate(opts: { immediate?: boolean } = {}): Promise<void> {
+  rotate(opts: { immediate?: boolean } = {}): Promise<void> {
+    return this.oneAtATime(() => this.rotateNow(opts));
+  }
+
+  private oneAtATime(f: () => Promise<void>): Promise<void> {
+    const run = this.transitions.then(f);
+    this.transitions = run.catch(() => undefined);
+    return run;
+  }
+
+  private async rotateNow(opts: { immediate?: boolean }): Promise<void> {
     const now = this.now();
     const activateAt = opts.immediate ? now : now + this.activationDelayMs;
     this.live.push(await this.createAuthority(now, activateAt));
     this.sequence++;
-    await this.maintain(now, /* changed */ true);
+    await this.maintainNow(now, /* changed */ true);
   }
 
   /**
@@ -206,7 +222,11 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
    * one they replace, drops retired ones, and prepares a successor at half of the active
    * authority's lifetime. Call it periodically (standalone.ts does every few seconds).
    */
-  async maintain(now = this.now(), changed = false): Promise<void> {
+  maintain(now?: number): Promise<void> {
+    return this.oneAtATime(() => this.maintainNow(now ?? this.now(), false));
+  }
+
+  private async maintainNow(now: number, changed: boolean): Promise<void> {
     const active = this.activeOrUndefined(now);
     for (const a of this.live) {
       // Everything activated before the active one is superseded: schedule its retirement.

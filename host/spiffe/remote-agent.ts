@@ -362,13 +362,20 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
   }, o.pollMs ?? 5_000);
   poll.unref();
   // The agent SVID is renewed at half its lifetime with a fresh key (agent-api.ts /renew).
+  // Renewals run one at a time (renewSvid and the timer could otherwise interleave their writes
+  // of the key and SVID files), and close() waits for the one in flight: nothing is renewed,
+  // written or scheduled after it.
   let renewTimer: NodeJS.Timeout | undefined;
   let failures = 0;
+  let closed = false;
+  let renewing: Promise<unknown> = Promise.resolve();
   const scheduleRenew = (): void => {
+    if (closed) return;
     renewTimer = setTimeout(() => void renew(), renewDelay(client.creds, failures, Date.now()));
     renewTimer.unref();
   };
-  const renewNow = async (): Promise<void> => {
+  const renewOnce = async (): Promise<void> => {
+    if (closed) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'the agent is closed');
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const r = await client.call<{ spiffeId: string; svid: string[] }>('POST', '/agent/v1/renew', { publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64') });
     const next = credentialsFrom(r.spiffeId, privateKey, r.svid.map((c) => Buffer.from(c, 'base64')));
@@ -376,11 +383,17 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
     client.creds = next;
     await store(o.workDir, next);
   };
+  const renewNow = (): Promise<void> => {
+    const run = renewing.then(renewOnce);
+    renewing = run.catch(() => undefined);
+    return run;
+  };
   const renew = async (): Promise<void> => {
     try {
       await renewNow();
       failures = 0;
     } catch (e) {
+      if (closed) return;
       failures++;
       log('agent: SVID renewal failed; retrying', { error: (e as Error).message, failures });
     }
@@ -397,8 +410,10 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
       scheduleRenew();
     },
     close: async () => {
+      closed = true;
       clearInterval(poll);
       clearTimeout(renewTimer);
+      await renewing;
       await workload.close();
       agent.close();
     },

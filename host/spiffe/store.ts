@@ -293,9 +293,15 @@ export class SpiffeStore {
       .run(a.spiffeId, a.attestationType, JSON.stringify(a.selectors), a.attestedAt, a.svidSerial ?? null);
   }
 
-  /** A renewal: the new serial becomes current, the current one previous. */
-  renewAgentSvid(spiffeId: string, serial: string): void {
-    this.db.prepare('UPDATE agents SET previous_serial = svid_serial, svid_serial = ? WHERE spiffe_id = ?').run(serial, spiffeId);
+  /**
+   * A renewal from the SVID with serial `from`: the new serial becomes current, the current one
+   * previous. One conditional UPDATE: false (nothing written) when `from` is no longer live, as
+   * after an eviction or a re-attestation that landed while the new SVID was being minted.
+   */
+  renewAgentSvid(spiffeId: string, from: string, serial: string): boolean {
+    return this.db
+      .prepare('UPDATE agents SET previous_serial = svid_serial, svid_serial = ? WHERE spiffe_id = ? AND (svid_serial = ? OR previous_serial = ?)')
+      .run(serial, spiffeId, from, from).changes === 1;
   }
 
   getAgent(spiffeId: string): AgentRecord | undefined {

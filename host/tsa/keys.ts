@@ -125,7 +125,7 @@ export function toPem(der: Uint8Array): string {
 
 /**
  * `<dataDir>/tsa-key.pem` (PKCS#8, mode 0600) and `<dataDir>/tsa-chain.pem` (leaf first): read
- * them if present, otherwise create and write them (key first, atomically via rename).
+ * them if present, otherwise create and write them (chain first, then the key; each atomically via rename).
  */
 export async function loadOrCreateTsaIdentity(dataDir: string, type: TsaKeyType = 'ecdsa-p256'): Promise<TsaIdentity> {
   const keyPath = join(dataDir, 'tsa-key.pem');
@@ -142,10 +142,12 @@ export async function loadOrCreateTsaIdentity(dataDir: string, type: TsaKeyType 
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const created = await createTsaIdentity({ type });
-  // The key first (0600 from the moment it exists), then the chain that names it.
-  await writeSecretFile(keyPath, created.keyPem);
+  // The chain first, then the key (0600 from the moment it exists): the key is what marks an
+  // identity as present, so a crash between the two leaves no key and the next start makes a new
+  // identity over the orphaned chain, instead of a key whose chain is missing for good.
   const tmp = `${chainPath}.${process.pid}.tmp`;
   await writeFile(tmp, created.identity.certificates.map(toPem).join(''), { mode: 0o644, flag: 'wx' });
   await rename(tmp, chainPath);
+  await writeSecretFile(keyPath, created.keyPem);
   return created.identity;
 }

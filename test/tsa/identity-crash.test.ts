@@ -1,0 +1,31 @@
+/**
+ * The TSA's generated identity is two files (host/tsa/keys.ts loadOrCreateTsaIdentity): the key
+ * and the chain that names it. A start that dies between the two writes must leave a data
+ * directory the next start can use. The key used to go first: a key without its chain was then
+ * read as "identity present" and every later start failed (ENOENT on the chain) until someone
+ * deleted the key by hand. The chain write is made to fail here, as a crash there would.
+ */
+import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, it } from 'vitest';
+import { loadOrCreateTsaIdentity } from '../../host/tsa/keys.js';
+
+const dirs: string[] = [];
+afterAll(async () => {
+  for (const d of dirs) await rm(d, { recursive: true, force: true });
+});
+
+it('a start that fails between the key and the chain leaves a directory the next start can use', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'cairn-tsa-crash-'));
+  dirs.push(dir);
+  // The chain's temporary name is taken (by a directory), so that write fails.
+  const blocker = join(dir, `tsa-chain.pem.${process.pid}.tmp`);
+  await mkdir(blocker);
+  await expect(loadOrCreateTsaIdentity(dir)).rejects.toThrow();
+  await rmdir(blocker);
+  const id = await loadOrCreateTsaIdentity(dir);
+  expect(id.certificates.length).toBeGreaterThan(0);
+  // And it is the identity that stays: a third start reads the same chain.
+  expect(Buffer.from((await loadOrCreateTsaIdentity(dir)).certificates[0]!)).toEqual(Buffer.from(id.certificates[0]!));
+});
