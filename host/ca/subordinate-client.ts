@@ -178,7 +178,15 @@ export class SubordinateClient {
   /** Gets a new certificate now, switches to it and schedules the next renewal. */
   async renew(): Promise<LoadedCa> {
     const old = this.ca;
-    this.ca = await this.obtain();
+    const ca = await this.obtain();
+    // Closed while the parent was answering: the server no longer issues, so the new CA is not
+    // switched to (onRenew would hand it to a CA that is shutting down) and its signer is released.
+    // The files hold it already, so the next start uses it.
+    if (this.closed) {
+      await ca.signer.close();
+      return old ?? ca;
+    }
+    this.ca = ca;
     this.o.onRenew?.(this.ca);
     clearTimeout(this.timer);
     this.schedule();

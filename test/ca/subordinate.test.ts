@@ -261,6 +261,24 @@ describe('renewal (the "certbot")', () => {
     }
   });
 
+  it('a renewal that completes after close switches to nothing and hands nothing on', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'cairn-subca-close-'));
+    let renewals = 0;
+    const client = await SubordinateClient.start({ dataDir: d, parent: { url: pub.ready.ca, socket: acme.socket, spiffeId: SUB_ID }, onRenew: () => void renewals++ });
+    try {
+      const first = client.current!;
+      const inFlight = client.renew(); // the parent is still answering when the server closes
+      client.close();
+      const got = await inFlight;
+      expect(renewals).toBe(0);
+      expect(client.current).toBe(first);
+      expect(got).toBe(first);
+    } finally {
+      client.close();
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+
   it('fails with CA_PARENT_FAILED when the parent refuses, and keeps nothing', async () => {
     const d = await mkdtemp(join(tmpdir(), 'cairn-subca-refused-'));
     try {
