@@ -114,7 +114,9 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
     parsed = await postPrecert(log, chain);
   }
   const sct = (parsed ?? {}) as { sct_version?: unknown; id?: unknown; timestamp?: unknown; extensions?: unknown; signature?: unknown };
-  if (sct.sct_version !== 0 || typeof sct.id !== 'string' || typeof sct.timestamp !== 'number' || typeof sct.signature !== 'string' || typeof (sct.extensions ?? '') !== 'string') {
+  // The timestamp is a uint64 of milliseconds (§3.2): a fraction, a negative or an unsafe number
+  // cannot be encoded (and would be a RangeError, a 500, below).
+  if (sct.sct_version !== 0 || typeof sct.id !== 'string' || !Number.isSafeInteger(sct.timestamp) || (sct.timestamp as number) < 0 || typeof sct.signature !== 'string' || typeof (sct.extensions ?? '') !== 'string') {
     throw new CaError('CA_CT_FAILED', 'the CT log returned a malformed SCT');
   }
   const logId = Buffer.from(sct.id, 'base64');
@@ -127,7 +129,7 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
   if (ds.length < 4 || ds[0] !== 4 || ds[1] !== sigAlg || ds.readUInt16BE(2) !== ds.length - 4) throw new CaError('CA_CT_FAILED', 'SCT signature is not a SHA-256 DigitallySigned for the log key type');
   const tbs = tbsNoPoison;
   const issuerKeyHash = createHash('sha256').update(issuerSpki).digest(); // §3.2 issuer_key_hash
-  const signed = Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp, 8), u(1, 2), issuerKeyHash, u(tbs.length, 3), Buffer.from(tbs.buffer, tbs.byteOffset, tbs.byteLength), u(ext.length, 2), ext]);
+  const signed = Buffer.concat([Uint8Array.of(0, 0), u(sct.timestamp as number, 8), u(1, 2), issuerKeyHash, u(tbs.length, 3), Buffer.from(tbs.buffer, tbs.byteOffset, tbs.byteLength), u(ext.length, 2), ext]);
   // An SCT from another process is checked against the pinned key: that is what catches a
   // misbehaving or impersonated log. A log in this process signed it with the key whose hash the
   // LogID check above just matched, in this process's own code, so a second ECDSA verification
@@ -135,5 +137,5 @@ export async function submitPrecert(log: CtLog, chainDer: Uint8Array[], issuerSp
   // (test/ca/ct-openssl.test.ts).
   if (!local && !(await verifyAsync('sha256', signed, log.publicKey, ds.subarray(4)))) throw new CaError('CA_CT_FAILED', 'the SCT signature does not verify with the CT log key');
   // SignedCertificateTimestamp: version, LogID, timestamp, extensions<0..2^16-1>, digitally-signed.
-  return new Uint8Array(Buffer.concat([Uint8Array.of(0), logId, u(sct.timestamp, 8), u(ext.length, 2), ext, ds]));
+  return new Uint8Array(Buffer.concat([Uint8Array.of(0), logId, u(sct.timestamp as number, 8), u(ext.length, 2), ext, ds]));
 }

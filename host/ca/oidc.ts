@@ -240,6 +240,9 @@ export class TokenVerifier {
       // jose throws TypeError for a key it will not use with the token's algorithm (an RSA key
       // under 2048 bits, say): the issuer's key is unusable, so the token is, not the CA.
       if (e instanceof TypeError) throw new CaError('CA_INVALID_TOKEN', `token rejected: ${e.message}`, { cause: e });
+      // WebCrypto refuses to import a JWKS key whose material is malformed (an EC point of the
+      // wrong length, say): the issuer published a broken key, so the issuer is unusable.
+      if (e instanceof DOMException) throw new CaError('CA_ISSUER_UNREACHABLE', `the issuer ${issuer.issuerUrl} publishes a key that cannot be imported: ${e.message}`, { cause: e });
       throw e;
     }
     // iat in the future beyond the leeway is a forged or mis-clocked token.

@@ -230,11 +230,19 @@ export class SubordinateClient {
     }
     // What the parent signed must be a CA certificate for our key, constrained to our trust
     // domain; anything else would make every leaf this server issues unverifiable (or worse).
-    const cert = new X509Certificate(pems[0] ?? '');
+    let cert: X509Certificate;
+    let constrained: boolean;
+    try {
+      cert = new X509Certificate(pems[0] ?? '');
+      constrained = new x509.X509Certificate(pems[0]!).extensions.some((e) => e.type === '2.5.29.30' && e.critical);
+      for (const p of pems.slice(1)) new X509Certificate(p);
+    } catch (cause) {
+      throw new CaError('CA_PARENT_FAILED', 'the parent CA answer holds no parseable certificate chain', { cause });
+    }
     const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
     if (!cert.publicKey.export({ format: 'der', type: 'spki' }).equals(spki)) throw new CaError('CA_PARENT_FAILED', 'the parent CA certified another key');
     if (!cert.ca) throw new CaError('CA_PARENT_FAILED', 'the parent CA did not issue a CA certificate');
-    if (!new x509.X509Certificate(pems[0]!).extensions.some((e) => e.type === '2.5.29.30' && e.critical)) throw new CaError('CA_PARENT_FAILED', 'the parent CA certificate carries no name constraints');
+    if (!constrained) throw new CaError('CA_PARENT_FAILED', 'the parent CA certificate carries no name constraints');
 
     const f = this.files;
     if (!(await exists(f.passphraseFile))) await writeSecretFile(f.passphraseFile, `${randomBytes(32).toString('base64url')}\n`);

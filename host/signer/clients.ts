@@ -110,6 +110,19 @@ export async function createLogEntry(logUrl: string, proposed: unknown): Promise
   if (!uuid || !e || typeof e !== 'object' || typeof e.body !== 'string' || !Number.isSafeInteger(e.logIndex) || !Number.isSafeInteger(e.integratedTime) || typeof e.logID !== 'string' || typeof e.verification?.signedEntryTimestamp !== 'string') {
     throw new SignerError('SIGNER_LOG_FAILED', 'the log returned no well-formed entry (body, logIndex, integratedTime, logID, signedEntryTimestamp)');
   }
+  // The bundle's kindVersion is read from the body, and the inclusion proof (when sent) is
+  // re-encoded field by field: both must have their types, or the signer fails with a TypeError.
+  let kind: { kind?: unknown; apiVersion?: unknown } | null;
+  try {
+    kind = JSON.parse(Buffer.from(e.body, 'base64').toString('utf8')) as typeof kind;
+  } catch (cause) {
+    throw new SignerError('SIGNER_LOG_FAILED', 'the log returned an entry whose body is not base64 JSON', { cause });
+  }
+  if (typeof kind !== 'object' || kind === null || typeof kind.kind !== 'string' || typeof kind.apiVersion !== 'string') throw new SignerError('SIGNER_LOG_FAILED', 'the log returned an entry body without kind and apiVersion');
+  const p = e.verification.inclusionProof as Record<string, unknown> | undefined | null;
+  if (p !== undefined && (typeof p !== 'object' || p === null || !Number.isSafeInteger(p.logIndex) || !Number.isSafeInteger(p.treeSize) || typeof p.rootHash !== 'string' || typeof p.checkpoint !== 'string' || !Array.isArray(p.hashes) || !p.hashes.every((h) => typeof h === 'string'))) {
+    throw new SignerError('SIGNER_LOG_FAILED', 'the log returned a malformed inclusion proof (logIndex, treeSize, rootHash, hashes, checkpoint)');
+  }
   return { uuid, ...e };
 }
 

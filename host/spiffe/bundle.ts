@@ -5,7 +5,7 @@
  * a bundle left with no usable keys means every SVID of that trust domain is untrusted (§4.1.3).
  * Pure; every byte is hostile, so any deviation is SPIFFE_BAD_BUNDLE, never a TypeError.
  */
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, X509Certificate } from 'node:crypto';
 import type { JWK } from 'jose';
 import { SpiffeError } from './errors.js';
 import type { BundleDocument } from './ca.js';
@@ -53,6 +53,13 @@ export function parseBundle(trustDomain: string, text: string | Uint8Array): Par
       if (!Array.isArray(jwk.x5c) || jwk.x5c.length !== 1 || typeof jwk.x5c[0] !== 'string') bad('an x509-svid key must carry exactly one x5c certificate');
       const der = Buffer.from(jwk.x5c![0]!, 'base64');
       if (der.length < 16 || der[0] !== 0x30) bad('x5c is not a DER certificate');
+      // Every consumer parses it (TLS anchors for the next fetch, chain checks): a certificate
+      // that does not parse would fail each of them with an uncoded error, every time.
+      try {
+        new X509Certificate(der);
+      } catch (e) {
+        bad('x5c is not a DER certificate', e);
+      }
       out.x509Authorities.push(new Uint8Array(der));
     } else if (jwk.use === 'jwt-svid') {
       if (typeof jwk.kid !== 'string' || jwk.kid.length === 0) bad('a jwt-svid key must have a kid');

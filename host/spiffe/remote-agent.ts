@@ -216,7 +216,10 @@ class RemoteEntries implements EntrySource {
   constructor(private readonly client: AgentClient) {}
 
   async refresh(): Promise<void> {
-    const r = await this.client.call<{ entries: RegistrationEntry[] }>('GET', '/agent/v1/entries');
+    const r = await this.client.call<{ entries: RegistrationEntry[] } | null>('GET', '/agent/v1/entries');
+    // What the agent matches and mints from: a malformed list is refused and the last good one kept
+    // (stored, it would fail every Workload API call with INTERNAL until the server sent a good one).
+    if (typeof r !== 'object' || r === null || !Array.isArray(r.entries) || !r.entries.every(isEntry)) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'GET /agent/v1/entries: the server sent a malformed entry list');
     const key = JSON.stringify(r.entries);
     if (key === this.key) return;
     this.entries = r.entries;
@@ -233,6 +236,26 @@ class RemoteEntries implements EntrySource {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
+}
+
+function isEntry(e: unknown): e is RegistrationEntry {
+  if (typeof e !== 'object' || e === null || Array.isArray(e)) return false;
+  const o = e as Record<string, unknown>;
+  return typeof o.id === 'string' && typeof o.spiffeId === 'string' && typeof o.parentId === 'string' && typeof o.hint === 'string'
+    && Array.isArray(o.selectors) && o.selectors.every((x) => typeof x === 'string')
+    && Number.isSafeInteger(o.x509SvidTtl) && (o.x509SvidTtl as number) > 0 && Number.isSafeInteger(o.jwtSvidTtl) && (o.jwtSvidTtl as number) > 0;
+}
+
+/**
+ * An agent SVID the server handed back (attestation or renewal) must be for the key this agent
+ * just made, name the agent's SPIFFE ID, and (over https) chain to the trust bundle: a mixed-up
+ * answer stored as-is would leave an agent that can no longer sign a request the server accepts.
+ */
+function checkAgentSvid(c: Credentials, publicKey: KeyObject, authorities: readonly Uint8Array[] | undefined): void {
+  const leaf = new X509Certificate(c.chain[0]!);
+  if (!leaf.publicKey.equals(publicKey)) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'the server certified another key for the agent');
+  if (leaf.subjectAltName !== `URI:${c.agentId}`) throw new SpiffeError('SPIFFE_UNAVAILABLE', `the agent SVID the server sent is not for ${c.agentId}`);
+  if (authorities && !chainsTo(leaf, authorities)) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'the agent SVID the server sent does not chain to the trust bundle');
 }
 
 function chainsTo(leaf: X509Certificate, authorities: readonly Uint8Array[]): boolean {
@@ -278,14 +301,22 @@ async function attest(o: RemoteAgentOptions, conn: ServerConnection): Promise<Cr
   const base = o.server.replace(/\/$/, '');
   if (o.joinToken) {
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    let j: { spiffeId: string; svid: string[] };
+    let j: { spiffeId: string; svid: string[] } | null;
     try {
       j = await conn.json('POST', '/node/v1/attest/join_token', { body: { token: o.joinToken, publicKey: publicKey.export({ type: 'spki', format: 'pem' }) } });
     } catch (e) {
       if (e instanceof SpiffeError && e.code !== 'SPIFFE_UNAVAILABLE') throw new SpiffeError('SPIFFE_BAD_JOIN_TOKEN', `join-token attestation refused: ${e.message}`, { cause: e });
       throw e;
     }
-    return credentialsFrom(j.spiffeId, privateKey, j.svid.map((c) => Buffer.from(c, 'base64')));
+    let c: Credentials;
+    try {
+      if (typeof j?.spiffeId !== 'string' || !Array.isArray(j.svid) || j.svid.length === 0 || !j.svid.every((x) => typeof x === 'string')) throw new Error('no spiffeId and svid chain');
+      c = credentialsFrom(j.spiffeId, privateKey, j.svid.map((x) => Buffer.from(x, 'base64')));
+    } catch (cause) {
+      throw new SpiffeError('SPIFFE_UNAVAILABLE', `join-token attestation: the server sent a malformed SVID: ${(cause as Error).message}`, { cause });
+    }
+    checkAgentSvid(c, publicKey, undefined);
+    return c;
   }
   if (o.tpm) {
     const post = async <T>(path: string, body: unknown): Promise<T> => {
@@ -377,9 +408,16 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
   const renewOnce = async (): Promise<void> => {
     if (closed) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'the agent is closed');
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const r = await client.call<{ spiffeId: string; svid: string[] }>('POST', '/agent/v1/renew', { publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64') });
-    const next = credentialsFrom(r.spiffeId, privateKey, r.svid.map((c) => Buffer.from(c, 'base64')));
+    const r = await client.call<{ spiffeId: string; svid: string[] } | null>('POST', '/agent/v1/renew', { publicKey: publicKey.export({ type: 'spki', format: 'der' }).toString('base64') });
+    let next: Credentials;
+    try {
+      if (typeof r?.spiffeId !== 'string' || !Array.isArray(r.svid) || r.svid.length === 0 || !r.svid.every((c) => typeof c === 'string')) throw new Error('no spiffeId and svid chain');
+      next = credentialsFrom(r.spiffeId, privateKey, r.svid.map((c) => Buffer.from(c, 'base64')));
+    } catch (cause) {
+      throw new SpiffeError('SPIFFE_UNAVAILABLE', `POST /agent/v1/renew: the server sent a malformed SVID: ${(cause as Error).message}`, { cause });
+    }
     if (next.agentId !== client.creds.agentId) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'the server renewed another agent ID');
+    checkAgentSvid(next, publicKey, secure ? ca.x509Authorities() : undefined);
     client.creds = next;
     await store(o.workDir, next);
   };
