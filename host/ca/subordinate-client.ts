@@ -228,21 +228,7 @@ export class SubordinateClient {
     } catch (cause) {
       throw new CaError('CA_PARENT_FAILED', 'the parent CA answer has no certificate chain', { cause });
     }
-    // What the parent signed must be a CA certificate for our key, constrained to our trust
-    // domain; anything else would make every leaf this server issues unverifiable (or worse).
-    let cert: X509Certificate;
-    let constrained: boolean;
-    try {
-      cert = new X509Certificate(pems[0] ?? '');
-      constrained = new x509.X509Certificate(pems[0]!).extensions.some((e) => e.type === '2.5.29.30' && e.critical);
-      for (const p of pems.slice(1)) new X509Certificate(p);
-    } catch (cause) {
-      throw new CaError('CA_PARENT_FAILED', 'the parent CA answer holds no parseable certificate chain', { cause });
-    }
-    const spki = Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey));
-    if (!cert.publicKey.export({ format: 'der', type: 'spki' }).equals(spki)) throw new CaError('CA_PARENT_FAILED', 'the parent CA certified another key');
-    if (!cert.ca) throw new CaError('CA_PARENT_FAILED', 'the parent CA did not issue a CA certificate');
-    if (!constrained) throw new CaError('CA_PARENT_FAILED', 'the parent CA certificate carries no name constraints');
+    checkParentChain(pems, Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey)));
 
     const f = this.files;
     if (!(await exists(f.passphraseFile))) await writeSecretFile(f.passphraseFile, `${randomBytes(32).toString('base64url')}\n`);
@@ -258,5 +244,31 @@ export class SubordinateClient {
   close(): void {
     this.closed = true;
     clearTimeout(this.timer);
+  }
+}
+
+/**
+ * The parent's answer, checked before it is stored. What the parent signed must be a CA
+ * certificate for our key, constrained to our trust domain, and every certificate of the chain
+ * must be issued and signed by the next (RFC 5280 §6.1.3): anything else would make every leaf
+ * this server issues unverifiable (or worse), and would only show when verifiers refuse them.
+ */
+export function checkParentChain(pems: readonly string[], spki: Uint8Array): void {
+  let certs: X509Certificate[];
+  let constrained: boolean;
+  try {
+    certs = pems.map((p) => new X509Certificate(p));
+    if (certs.length === 0) throw new Error('no certificate');
+    constrained = new x509.X509Certificate(pems[0]!).extensions.some((e) => e.type === '2.5.29.30' && e.critical);
+  } catch (cause) {
+    throw new CaError('CA_PARENT_FAILED', 'the parent CA answer holds no parseable certificate chain', { cause });
+  }
+  const cert = certs[0]!;
+  if (!cert.publicKey.export({ format: 'der', type: 'spki' }).equals(spki)) throw new CaError('CA_PARENT_FAILED', 'the parent CA certified another key');
+  if (!cert.ca) throw new CaError('CA_PARENT_FAILED', 'the parent CA did not issue a CA certificate');
+  if (!constrained) throw new CaError('CA_PARENT_FAILED', 'the parent CA certificate carries no name constraints');
+  for (let i = 0; i + 1 < certs.length; i++) {
+    const [c, issuer] = [certs[i]!, certs[i + 1]!];
+    if (!issuer.ca || !c.checkIssued(issuer) || !c.verify(issuer.publicKey)) throw new CaError('CA_PARENT_FAILED', `certificate ${i} of the parent CA's chain is not issued by the next one`);
   }
 }

@@ -18,7 +18,7 @@ import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFileCa, ensureGeneratedCa, type LoadedCa } from '../../host/ca/keys.js';
 import { startStandalone as startCaStandalone } from '../../host/ca/standalone.js';
-import { SubordinateClient } from '../../host/ca/subordinate-client.js';
+import { checkParentChain, SubordinateClient } from '../../host/ca/subordinate-client.js';
 import { SubordinateIssuer, parseSubordinatesConfig } from '../../host/ca/subordinate.js';
 import { parseIssuersConfig } from '../../host/ca/config.js';
 import { TokenVerifier } from '../../host/ca/oidc.js';
@@ -32,6 +32,7 @@ import { startServer, type Server } from '../spiffe/helpers.js';
 import { hasTool } from '../tsa/helpers.js';
 import { CodeSigningCa } from '../../host/ca/core.js';
 import { clientKey, startCa, TestIssuer, type RunningCa } from './fixtures.js';
+import { makeRoot } from '../verify/forge.js';
 
 const TD = 'prod.acme.test';
 const SUB_ID = `spiffe://${TD}/cairn/ca`;
@@ -255,6 +256,26 @@ describe('renewal (the "certbot")', () => {
       const again = await SubordinateClient.start({ dataDir: d, parent: { url: 'http://127.0.0.1:1', socket: acme.socket, spiffeId: SUB_ID } });
       expect(again.current!.cert.serialNumber).toBe(second.cert.serialNumber);
       again.close();
+    } finally {
+      client.close();
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+
+  it('the parent\'s chain must link: each certificate issued and signed by the next', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'cairn-subca-chain-'));
+    const client = await SubordinateClient.start({ dataDir: d, parent: { url: pub.ready.ca, socket: acme.socket, spiffeId: SUB_ID } });
+    try {
+      const chain = client.current!.chainPem;
+      expect(chain.length).toBeGreaterThanOrEqual(2);
+      const spki = new X509Certificate(chain[0]!).publicKey.export({ format: 'der', type: 'spki' });
+      expect(() => checkParentChain(chain, spki)).not.toThrow();
+      // The same certificate for our key, but a chain that ends somewhere else.
+      const other = new X509Certificate((await makeRoot('Another CA')).der).toString();
+      expect(() => checkParentChain([chain[0]!, other], spki)).toThrow(expect.objectContaining({ code: 'CA_PARENT_FAILED', message: expect.stringMatching(/not issued by the next/) }));
+      // And what was already checked: another key, no chain.
+      expect(() => checkParentChain(chain, createPublicKey(clientKey().pem).export({ format: 'der', type: 'spki' }))).toThrow(expect.objectContaining({ code: 'CA_PARENT_FAILED', message: expect.stringMatching(/another key/) }));
+      expect(() => checkParentChain([], spki)).toThrow(expect.objectContaining({ code: 'CA_PARENT_FAILED' }));
     } finally {
       client.close();
       await rm(d, { recursive: true, force: true });
