@@ -23,6 +23,18 @@ afterEach(() => {
   for (const s of open.splice(0)) s.destroy();
 });
 
+/** listenService with CAIRN_ACCEPTORS set to `n` for the call (the variable is restored after). */
+async function listenWithAcceptors(app: ReturnType<typeof Fastify>, n: string): Promise<void> {
+  const env = process.env.CAIRN_ACCEPTORS;
+  process.env.CAIRN_ACCEPTORS = n;
+  try {
+    await listenService(app, { port: 0, host: '127.0.0.1' });
+  } finally {
+    if (env === undefined) delete process.env.CAIRN_ACCEPTORS;
+    else process.env.CAIRN_ACCEPTORS = env;
+  }
+}
+
 /**
  * Opens `n` connections while the event loop is blocked (the kernel completes the handshakes and
  * queues them), then counts how many the server accepted in the first iteration after it.
@@ -33,14 +45,7 @@ async function acceptedInOneIteration(extra: string): Promise<{ first: number; t
   let accepted = 0;
   // Before listening: the duplicates get copies of the server's listeners, this one included.
   app.server.on('connection', () => void accepted++);
-  const env = process.env.CAIRN_ACCEPTORS;
-  process.env.CAIRN_ACCEPTORS = extra;
-  try {
-    await listenService(app, { port: 0, host: '127.0.0.1' });
-  } finally {
-    if (env === undefined) delete process.env.CAIRN_ACCEPTORS;
-    else process.env.CAIRN_ACCEPTORS = env;
-  }
+  await listenWithAcceptors(app, extra);
   const port = (app.server.address() as { port: number }).port;
   const sockets = Array.from({ length: 64 }, () => connect(port, '127.0.0.1'));
   open.push(...sockets);
@@ -97,14 +102,7 @@ it.skipIf(available.count === 0)('a connection accepted on a duplicate is set up
   let clientErrors = 0;
   app.server.on('connection', () => void connections++);
   app.server.on('clientError', () => void clientErrors++);
-  const env = process.env.CAIRN_ACCEPTORS;
-  process.env.CAIRN_ACCEPTORS = '16';
-  try {
-    await listenService(app, { port: 0, host: '127.0.0.1' });
-  } finally {
-    if (env === undefined) delete process.env.CAIRN_ACCEPTORS;
-    else process.env.CAIRN_ACCEPTORS = env;
-  }
+  await listenWithAcceptors(app, '16');
   const port = (app.server.address() as { port: number }).port;
   try {
     // Half a request, then a reset: the server's socket errors (ECONNRESET) once. node:http's own
