@@ -21,9 +21,14 @@
  * `leaseRetryMs`, so when the writer dies another takes over from the mark it left. Tiles are the
  * same bytes whoever writes them; the checkpoint is not, so it is never replaced by one of a
  * smaller tree, which keeps a reader from seeing the log roll back even while a lease changes
- * hands (a writer that lost its lease mid-write finishes that write).
+ * hands (a writer that lost its lease mid-write finishes that write). That compare-and-replace
+ * runs under a lock directory in the mirror (`.cairn-checkpoint.lock`; mkdir(2) is atomic, NFS
+ * included), because two writers reading the old checkpoint before either renames could
+ * otherwise put the smaller one last. A lock left by a writer that died is broken after
+ * `LOCK_STALE_MS`.
  */
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { TransparencyLog } from './log.js';
 import { parseCheckpoint, parseNote } from './note.js';
@@ -39,6 +44,11 @@ export interface StaticTilesOptions {
 
 const MARK = '.cairn-tiles-size';
 const LEASE = 'static-tiles';
+const LOCK = '.cairn-checkpoint.lock';
+/** A lock this old belongs to a writer that died: the section it guards takes milliseconds. */
+export const LOCK_STALE_MS = 30_000;
+/** How long a writer waits for the lock before giving up until its next interval. */
+const LOCK_WAIT_MS = 5_000;
 
 /** The tree size of a checkpoint file's contents, or -1 for none or one that does not parse. */
 export function checkpointFileSize(text: string | undefined): number {
@@ -166,17 +176,48 @@ export class StaticTiles {
       await this.put(tilePath(t), Buffer.concat(parts));
     }
     // Never a smaller tree's checkpoint over a larger one's (see the header).
-    if (checkpointFileSize(await readFile(join(this.dir, 'checkpoint'), 'utf8').catch(() => undefined)) <= size) {
-      await this.put('checkpoint', Buffer.from(checkpoint));
-      await this.put(MARK, Buffer.from(String(size)));
-    }
+    await this.locked(async () => {
+      if (checkpointFileSize(await readFile(join(this.dir, 'checkpoint'), 'utf8').catch(() => undefined)) <= size) {
+        await this.put('checkpoint', Buffer.from(checkpoint));
+        await this.put(MARK, Buffer.from(String(size)));
+      }
+    });
     this.written = size;
+  }
+
+  /** Runs `f` holding the mirror's checkpoint lock (see the header). */
+  private async locked(f: () => Promise<void>): Promise<void> {
+    const lock = join(this.dir, LOCK);
+    const end = Date.now() + LOCK_WAIT_MS;
+    for (;;) {
+      try {
+        await mkdir(lock);
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      }
+      const st = await stat(lock).catch(() => undefined);
+      if (st && Date.now() - st.mtimeMs > LOCK_STALE_MS) {
+        // Moved aside before removal, so two writers breaking it at once remove it once.
+        const aside = `${lock}.stale-${randomBytes(6).toString('hex')}`;
+        if (await rename(lock, aside).then(() => true, () => false)) await rm(aside, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() > end) throw new Error(`static tiles: ${lock} is held by another writer`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    try {
+      await f();
+    } finally {
+      await rm(lock, { recursive: true, force: true });
+    }
   }
 
   private async put(rel: string, data: Uint8Array): Promise<void> {
     const path = join(this.dir, rel);
     await mkdir(dirname(path), { recursive: true });
-    const tmp = `${path}.tmp-${process.pid}`;
+    // A random suffix: nodes on different machines sharing the directory may have the same pid.
+    const tmp = `${path}.tmp-${randomBytes(6).toString('hex')}`;
     await writeFile(tmp, data);
     await rename(tmp, path);
   }

@@ -6,14 +6,14 @@
  */
 import { createReadStream } from 'node:fs';
 import { generateKeyPairSync } from 'node:crypto';
-import { cp, mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { initCore, leafHash, verifyInclusion } from '../../host/core/index.js';
 import { parseCheckpoint, parseNote } from '../../host/log/note.js';
-import { checkpointFileSize, StaticTiles, tilesBetween } from '../../host/log/static-tiles.js';
+import { checkpointFileSize, LOCK_STALE_MS, StaticTiles, tilesBetween } from '../../host/log/static-tiles.js';
 import { TransparencyLog } from '../../host/log/log.js';
 import { SqliteLogStore } from '../../host/log/store.js';
 import { inclusionProofFromTiles } from '../../host/log/tile-client.js';
@@ -151,6 +151,61 @@ it('a writer holding a smaller tree never replaces a larger tree’s checkpoint 
   } finally {
     await writer.close();
     await stale.close();
+    await store.close();
+  }
+});
+
+it('the compare-and-replace of the checkpoint waits for the mirror’s lock, so a writer never puts its checkpoint over one written meanwhile', async () => {
+  // The test holds the lock, as a second writer between its check and its rename would. Before
+  // the lock, the writer below compared with the old file and renamed its own over whatever the
+  // other writer then put there.
+  const copy = join(dir, 'locked');
+  await cp(join(dir, 'www'), copy, { recursive: true });
+  await rm(join(copy, 'checkpoint'));
+  const lock = join(copy, '.cairn-checkpoint.lock');
+  await mkdir(lock);
+  const store = new SqliteLogStore(join(dir, 'locked.db'));
+  const small = await TransparencyLog.open({ store, key: generateKeyPairSync('ed25519').privateKey, origin: '127.0.0.1', batchSize: 8, batchAgeMs: 1, queueLimit: 64 });
+  const writer = new StaticTiles(small, copy, { intervalMs: 10 });
+  try {
+    for (let i = 0; i < 3; i++) await small.add({ body: Buffer.from(`{"locked":${i}}`), searchKeys: [] });
+    writer.notify();
+    // Its entry bundle is written before the checkpoint step; then it must wait.
+    await until(async () => (await readFile(join(copy, 'tile/entries/000.p/3')).catch(() => undefined)) !== undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    await expect(readFile(join(copy, 'checkpoint'))).rejects.toThrow();
+    // The "other writer" puts a larger tree's checkpoint and lets go.
+    const larger = await readFile(join(dir, 'www', 'checkpoint'), 'utf8');
+    await writeFile(join(copy, 'checkpoint'), larger);
+    await rm(lock, { recursive: true });
+    await until(async () => writer.size() === 3);
+    expect(await readFile(join(copy, 'checkpoint'), 'utf8')).toBe(larger);
+    await expect(stat(lock)).rejects.toThrow(); // released
+  } finally {
+    await writer.close();
+    await small.close();
+    await store.close();
+  }
+});
+
+it('breaks a lock left by a writer that died, once it is LOCK_STALE_MS old', async () => {
+  const copy = join(dir, 'stale-lock');
+  await mkdir(copy);
+  const lock = join(copy, '.cairn-checkpoint.lock');
+  await mkdir(lock);
+  const old = (Date.now() - LOCK_STALE_MS - 1000) / 1000;
+  await utimes(lock, old, old);
+  const store = new SqliteLogStore(join(dir, 'stale-lock.db'));
+  const one = await TransparencyLog.open({ store, key: generateKeyPairSync('ed25519').privateKey, origin: '127.0.0.1', batchSize: 8, batchAgeMs: 1, queueLimit: 64 });
+  const writer = new StaticTiles(one, copy, { intervalMs: 10 });
+  try {
+    await one.add({ body: Buffer.from('{"one":1}'), searchKeys: [] });
+    writer.notify();
+    await until(async () => checkpointFileSize(await readFile(join(copy, 'checkpoint'), 'utf8').catch(() => undefined)) === 1);
+    expect((await readdir(copy)).filter((n) => n.includes('lock'))).toEqual([]);
+  } finally {
+    await writer.close();
+    await one.close();
     await store.close();
   }
 });
