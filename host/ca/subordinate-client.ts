@@ -9,6 +9,7 @@
  *     socket: unix:///run/spire/agent.sock   # default SPIFFE_ENDPOINT_SOCKET
  *     audience: sigstore                  # the JWT-SVID audience the parent expects
  *     spiffeId: spiffe://prod.acme.example/cairn/ca   # which SVID, when the workload has several
+ *     roots: /etc/cairn/parent-root.pem   # optional: the parent's root certificate(s), pinned
  *
  * Files in the data directory: sub-key.pem (encrypted PKCS#8, mode 0600), sub-passphrase (0600)
  * and sub-chain.pem (the subordinate certificate, then the parent's chain). A restart reuses them
@@ -32,6 +33,13 @@ export interface ParentConfig {
   audience?: string;
   spiffeId?: string;
   /**
+   * A PEM file with the parent's root certificate(s). When given, the chain the parent answers
+   * with must end at one of them (or at a certificate one of them issued), so a compromised or
+   * misconfigured endpoint at `url` cannot make this CA issue under a hierarchy nobody trusts;
+   * TLS alone only says who answered, not which root it chains to. Read at start.
+   */
+  roots?: string;
+  /**
    * Start without a certificate when none is stored and the parent does not issue one yet (its
    * registration of this trust domain still to come), answer CA_PENDING meanwhile, and keep
    * asking: after 1 s, then doubling up to `retryMaxSeconds` (default 30). Default: false, the
@@ -44,9 +52,9 @@ export interface ParentConfig {
 export function parseParentConfig(v: unknown): ParentConfig {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new CaError('CA_BAD_CONFIG', 'parent must be a mapping');
   const o = v as Record<string, unknown>;
-  for (const k of Object.keys(o)) if (!['url', 'socket', 'audience', 'spiffeId', 'wait', 'retryMaxSeconds'].includes(k)) throw new CaError('CA_BAD_CONFIG', `parent: unknown key ${k}`);
+  for (const k of Object.keys(o)) if (!['url', 'socket', 'audience', 'spiffeId', 'roots', 'wait', 'retryMaxSeconds'].includes(k)) throw new CaError('CA_BAD_CONFIG', `parent: unknown key ${k}`);
   if (typeof o.url !== 'string' || !/^https?:\/\//.test(o.url)) throw new CaError('CA_BAD_CONFIG', 'parent.url must be an http(s) URL');
-  for (const k of ['socket', 'audience', 'spiffeId'] as const) if (o[k] !== undefined && typeof o[k] !== 'string') throw new CaError('CA_BAD_CONFIG', `parent.${k} must be a string`);
+  for (const k of ['socket', 'audience', 'spiffeId', 'roots'] as const) if (o[k] !== undefined && typeof o[k] !== 'string') throw new CaError('CA_BAD_CONFIG', `parent.${k} must be a string`);
   if (o.wait !== undefined && typeof o.wait !== 'boolean') throw new CaError('CA_BAD_CONFIG', 'parent.wait must be true or false');
   if (o.retryMaxSeconds !== undefined && (!Number.isInteger(o.retryMaxSeconds) || (o.retryMaxSeconds as number) < 1 || (o.retryMaxSeconds as number) > 3600)) throw new CaError('CA_BAD_CONFIG', 'parent.retryMaxSeconds must be an integer 1..3600');
   return o as unknown as ParentConfig;
@@ -73,6 +81,7 @@ export class SubordinateClient {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private ca: LoadedCa | undefined;
+  private roots: X509Certificate[] | undefined;
   /** Why the last attempt to get a certificate failed (while waiting for the first one). */
   lastError: Error | undefined;
 
@@ -86,6 +95,7 @@ export class SubordinateClient {
   /** Loads a stored certificate with enough life left, or gets a new one; then schedules renewal. */
   static async start(o: SubordinateClientOptions): Promise<SubordinateClient> {
     const c = new SubordinateClient(o);
+    if (o.parent.roots !== undefined) c.roots = await loadParentRoots(o.parent.roots);
     const stored = await c.loadStored();
     if (stored && !c.due(stored)) c.ca = stored;
     else {
@@ -146,8 +156,18 @@ export class SubordinateClient {
     const f = this.files;
     if (!(await exists(f.key)) || !(await exists(f.chain))) return undefined;
     // A crash between writing the new key and its chain leaves a pair that does not match:
-    // treat that as nothing stored, and get a new certificate.
-    return loadFileCa(f).catch(() => undefined);
+    // treat that as nothing stored, and get a new certificate. So does a chain that no longer
+    // ends at the pinned roots (parent.roots added or changed since it was stored).
+    const ca = await loadFileCa(f).catch(() => undefined);
+    if (ca && this.roots) {
+      try {
+        checkParentChain(splitPem(await readFile(f.chain, 'utf8')), Buffer.from(ca.cert.publicKey.rawData), this.roots);
+      } catch {
+        await ca.signer.close();
+        return undefined;
+      }
+    }
+    return ca;
   }
 
   private schedule(): void {
@@ -228,7 +248,7 @@ export class SubordinateClient {
     } catch (cause) {
       throw new CaError('CA_PARENT_FAILED', 'the parent CA answer has no certificate chain', { cause });
     }
-    checkParentChain(pems, Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey)));
+    checkParentChain(pems, Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey)), this.roots);
 
     const f = this.files;
     if (!(await exists(f.passphraseFile))) await writeSecretFile(f.passphraseFile, `${randomBytes(32).toString('base64url')}\n`);
@@ -252,8 +272,10 @@ export class SubordinateClient {
  * certificate for our key, constrained to our trust domain, and every certificate of the chain
  * must be issued and signed by the next (RFC 5280 §6.1.3): anything else would make every leaf
  * this server issues unverifiable (or worse), and would only show when verifiers refuse them.
+ * With pinned `roots`, the chain must also end at one of them, or at a certificate one of them
+ * issued and signed.
  */
-export function checkParentChain(pems: readonly string[], spki: Uint8Array): void {
+export function checkParentChain(pems: readonly string[], spki: Uint8Array, roots?: readonly X509Certificate[]): void {
   let certs: X509Certificate[];
   let constrained: boolean;
   try {
@@ -271,4 +293,21 @@ export function checkParentChain(pems: readonly string[], spki: Uint8Array): voi
     const [c, issuer] = [certs[i]!, certs[i + 1]!];
     if (!issuer.ca || !c.checkIssued(issuer) || !c.verify(issuer.publicKey)) throw new CaError('CA_PARENT_FAILED', `certificate ${i} of the parent CA's chain is not issued by the next one`);
   }
+  if (roots) {
+    const last = certs[certs.length - 1]!;
+    const anchored = roots.some((r) => r.raw.equals(last.raw) || (r.ca && last.checkIssued(r) && last.verify(r.publicKey)));
+    if (!anchored) throw new CaError('CA_PARENT_FAILED', "the parent CA's chain does not end at a pinned root (parent.roots)");
+  }
+}
+
+/** parent.roots: one or more CA certificates in a PEM file. */
+export async function loadParentRoots(path: string): Promise<X509Certificate[]> {
+  let roots: X509Certificate[];
+  try {
+    roots = splitPem(await readFile(path, 'utf8')).map((p) => new X509Certificate(p));
+  } catch (cause) {
+    throw new CaError('CA_BAD_CONFIG', `parent.roots: ${path} does not hold PEM certificates`, { cause });
+  }
+  if (roots.length === 0 || roots.some((r) => !r.ca)) throw new CaError('CA_BAD_CONFIG', `parent.roots: ${path} must hold CA certificates`);
+  return roots;
 }

@@ -10,7 +10,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createPublicKey, X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import 'reflect-metadata';
@@ -18,7 +18,7 @@ import * as x509 from '@peculiar/x509';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadFileCa, ensureGeneratedCa, type LoadedCa } from '../../host/ca/keys.js';
 import { startStandalone as startCaStandalone } from '../../host/ca/standalone.js';
-import { checkParentChain, SubordinateClient } from '../../host/ca/subordinate-client.js';
+import { checkParentChain, loadParentRoots, SubordinateClient } from '../../host/ca/subordinate-client.js';
 import { SubordinateIssuer, parseSubordinatesConfig } from '../../host/ca/subordinate.js';
 import { parseIssuersConfig } from '../../host/ca/config.js';
 import { TokenVerifier } from '../../host/ca/oidc.js';
@@ -278,6 +278,40 @@ describe('renewal (the "certbot")', () => {
       expect(() => checkParentChain([], spki)).toThrow(expect.objectContaining({ code: 'CA_PARENT_FAILED' }));
     } finally {
       client.close();
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+
+  it('with parent.roots pinned, the chain must end at one of them; a stored chain that does not is not used', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'cairn-subca-roots-'));
+    const other = new X509Certificate((await makeRoot('Another CA')).der).toString();
+    await writeFile(join(d, 'other-root.pem'), other);
+    for (const sub of ['ok', 'refused']) await mkdir(join(d, sub));
+    try {
+      // The parent's real root, taken from its trusted root: the chain ends at it.
+      const trusted = JSON.parse(await readFile(pub.ready.trustedRoot, 'utf8'));
+      const certs = trusted.certificateAuthorities[0].certChain.certificates as { rawBytes: string }[];
+      await writeFile(join(d, 'parent-root.pem'), pem(Buffer.from(certs[certs.length - 1]!.rawBytes, 'base64')));
+      const client = await SubordinateClient.start({ dataDir: join(d, 'ok'), parent: { url: pub.ready.ca, socket: acme.socket, spiffeId: SUB_ID, roots: join(d, 'parent-root.pem') } });
+      const chain = client.current!.chainPem;
+      client.close();
+      const spki = new X509Certificate(chain[0]!).publicKey.export({ format: 'der', type: 'spki' });
+      const [root] = await loadParentRoots(join(d, 'parent-root.pem'));
+      expect(() => checkParentChain(chain, spki, [root!])).not.toThrow();
+      // A chain that stops below the root: its last certificate must be issued by a pinned root.
+      expect(() => checkParentChain(chain.slice(0, -1), spki, [root!])).not.toThrow();
+      // A parent whose chain ends elsewhere is refused before anything is stored.
+      const pinnedOther = { url: pub.ready.ca, socket: acme.socket, spiffeId: SUB_ID, roots: join(d, 'other-root.pem') };
+      await expect(SubordinateClient.start({ dataDir: join(d, 'refused'), parent: pinnedOther })).rejects.toMatchObject({ code: 'CA_PARENT_FAILED', message: expect.stringMatching(/pinned root/) });
+      await expect(stat(join(d, 'refused', 'sub-chain.pem'))).rejects.toThrow();
+      // The certificate stored under the first pin is not reused once the pin changes: the start
+      // asks the parent again (which leads nowhere here), instead of serving it.
+      await expect(SubordinateClient.start({ dataDir: join(d, 'ok'), parent: { ...pinnedOther, url: 'http://127.0.0.1:1' } })).rejects.toMatchObject({ code: 'CA_PARENT_FAILED' });
+      // A pin file that holds no CA certificate is a configuration error.
+      await writeFile(join(d, 'junk.pem'), 'not a certificate');
+      await expect(loadParentRoots(join(d, 'junk.pem'))).rejects.toMatchObject({ code: 'CA_BAD_CONFIG' });
+      await expect(loadParentRoots(join(d, 'missing.pem'))).rejects.toMatchObject({ code: 'CA_BAD_CONFIG' });
+    } finally {
       await rm(d, { recursive: true, force: true });
     }
   });
