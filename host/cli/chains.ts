@@ -11,11 +11,11 @@ import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { readSigningConfig, type Endpoints } from '../signer/clients.js';
 import { SignerError } from '../signer/errors.js';
 import { identityToken, type IdentitySource } from '../signer/identity.js';
-import { localProvenance, tektonProvenance, type Subject } from '../signer/provenance.js';
+import { localProvenance, TEKTON_BUILD_TYPE, TEKTON_VERBOSE_BUILD_TYPE, tektonProvenance, type Subject } from '../signer/provenance.js';
 import { IN_TOTO, signArtifact, signDsse } from '../signer/sign.js';
 import { verifySpireResults } from '../signer/tep0089.js';
 import { identity, run, withSignerOptions, type SignerOptions } from './sign.js';
@@ -25,6 +25,7 @@ interface SignerCli extends SignerOptions {
   builderId: string;
   trustBundle?: string;
   deepInspection?: boolean;
+  buildType?: string;
 }
 
 function withSigner(cmd: Command): Command {
@@ -32,7 +33,9 @@ function withSigner(cmd: Command): Command {
     .option('--builder-id <uri>', 'SLSA builder.id', 'https://cairn.dev/builders/chains@v1')
     .option('--trust-bundle <pem>', 'TEP-0089: PEM trust bundle for SPIRE-signed TaskRun results')
     // Chains' artifacts.pipelinerun.enable-deep-inspection (docs/config.md): off by default there too.
-    .option('--deep-inspection', "a PipelineRun's subjects also come from its child TaskRuns' type-hinted results");
+    .option('--deep-inspection', "a PipelineRun's subjects also come from its child TaskRuns' type-hinted results")
+    // Chains' builddefinition.buildtype (docs/config.md).
+    .addOption(new Option('--build-type <uri>', 'SLSA buildType: slsa-tekton adds labels, annotations and each child TaskRun').choices([TEKTON_BUILD_TYPE, TEKTON_VERBOSE_BUILD_TYPE]).default(TEKTON_BUILD_TYPE));
 }
 
 /**
@@ -137,7 +140,7 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   else if (r.kind === 'PipelineRun' && bundle.length > 0) {
     for (const [name, child] of Object.entries(r.status?.taskRuns ?? {})) checkResults(child?.status?.results, `${file} (TaskRun ${name})`);
   }
-  const p = tektonProvenance(run, o.builderId, { deepInspection: o.deepInspection === true });
+  const p = tektonProvenance(run, o.builderId, { deepInspection: o.deepInspection === true, buildType: o.buildType });
   if (p.subjects.length === 0) throw new SignerError('SIGNER_BAD_INPUT', `${file}: no subjects (no Chains type-hinted results)`);
   // The name is the run's, from its JSON: only a plain file-name component may become part of a path.
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(p.name) || p.name.includes('..')) throw new SignerError('SIGNER_BAD_INPUT', `${file}: metadata.name ${JSON.stringify(p.name.slice(0, 80))} is not a Kubernetes object name`);

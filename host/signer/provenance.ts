@@ -13,6 +13,13 @@ import { SignerError } from './errors.js';
 import { parseDigestReference, tryDigestReference } from './oci-reference.js';
 
 export const TEKTON_BUILD_TYPE = 'https://tekton.dev/chains/v2/slsa';
+/**
+ * Chains' other buildType (`builddefinition.buildtype`, docs/config.md; internal/build_types):
+ * internalParameters also carry the run's labels and annotations, and a PipelineRun lists every
+ * executed pipeline task with the whole child TaskRun as content (resolved_dependencies.go
+ * AddTektonTaskDescriptor), which policy engines such as Enterprise Contract read.
+ */
+export const TEKTON_VERBOSE_BUILD_TYPE = 'https://tekton.dev/chains/v2/slsa-tekton';
 export const CAIRN_BUILD_TYPE = 'https://cairn.dev/build/local/v1';
 export const SLSA_PROVENANCE_V1 = 'https://slsa.dev/provenance/v1';
 
@@ -123,6 +130,20 @@ function goJsonString(s: string): string {
     else out += ch;
   }
   return `${out}"`;
+}
+
+/**
+ * `json.Marshal` of a Kubernetes object as read from JSON: strings as Go writes them, keys in
+ * the order given. Objects from the API server (kubectl get -o json) were written by the same Go
+ * types, so that order is the struct field order and, for maps, Go's sorted order. (A JavaScript
+ * object lists integer-like keys first; label and annotation keys are never integers.)
+ */
+function goJsonValue(v: unknown): string {
+  if (typeof v === 'string') return goJsonString(v);
+  if (v === null || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
+  if (Array.isArray(v)) return `[${v.map(goJsonValue).join(',')}]`;
+  if (typeof v === 'object') return `{${Object.entries(v as J).filter(([, x]) => x !== undefined).map(([k, x]) => `${goJsonString(k)}:${goJsonValue(x)}`).join(',')}}`;
+  throw bad(`cannot encode a ${typeof v} as JSON`);
 }
 
 /**
@@ -390,14 +411,17 @@ function executedTaskRuns(status: J): ChildTaskRun[] {
   return out;
 }
 
-function pipelineRunDependencies(pr: J, results: TektonResult[], children: { run: J; what: string; results?: TektonResult[] }[], deep: boolean): ResourceDescriptor[] {
+function pipelineRunDependencies(pr: J, results: TektonResult[], children: { run: J; what: string; results?: TektonResult[] }[], deep: boolean, verbose: boolean): ResourceDescriptor[] {
   const status = (pr.status ?? {}) as J;
   const out: ResourceDescriptor[] = [];
   const rs = refSource(status);
   if (rs) out.push({ name: PIPELINE_CONFIG, uri: rs.uri, digest: rs.digest });
   for (const c of children) {
     const crs = refSource(c.run.status);
-    if (crs) out.push({ name: PIPELINE_TASK_CONFIG, uri: crs.uri, digest: crs.digest });
+    // slsa-tekton: every executed task, with the child TaskRun itself as content (AddTektonTaskDescriptor);
+    // slsa: only a task resolved from a refSource, by uri and digest (AddSLSATaskDescriptor).
+    if (verbose) out.push({ name: PIPELINE_TASK_CONFIG, ...(crs ? { uri: crs.uri, digest: crs.digest } : {}), content: Buffer.from(goJsonValue(c.run), 'utf8').toString('base64') });
+    else if (crs) out.push({ name: PIPELINE_TASK_CONFIG, uri: crs.uri, digest: crs.digest });
     out.push(...imageDependencies(c.run.status?.steps, `${c.what} step`), ...imageDependencies(c.run.status?.sidecars, `${c.what} sidecar`));
   }
   // material.go FromPipelineParamsAndResults: the PipelineRun's *ARTIFACT_INPUTS; with deep
@@ -454,6 +478,8 @@ export interface TektonOptions {
    * take a PipelineRun's subjects and input hints from its completed child TaskRuns' results.
    */
   deepInspection?: boolean;
+  /** Chains' `builddefinition.buildtype`: TEKTON_BUILD_TYPE (the default) or TEKTON_VERBOSE_BUILD_TYPE. */
+  buildType?: string;
 }
 
 export interface RunProvenance {
@@ -467,6 +493,9 @@ export interface RunProvenance {
 /** A Tekton TaskRun or PipelineRun (as Chains sees it) → SLSA v1 provenance statement. */
 export function tektonProvenance(run: unknown, builderId: string, opts: TektonOptions = {}): RunProvenance {
   const r = run as J;
+  const buildType = opts.buildType ?? TEKTON_BUILD_TYPE;
+  if (buildType !== TEKTON_BUILD_TYPE && buildType !== TEKTON_VERBOSE_BUILD_TYPE) throw bad(`unsupported buildType ${buildType} (${TEKTON_BUILD_TYPE} or ${TEKTON_VERBOSE_BUILD_TYPE})`);
+  const verbose = buildType === TEKTON_VERBOSE_BUILD_TYPE;
   if (!r || typeof r !== 'object' || typeof r.apiVersion !== 'string' || !r.apiVersion.startsWith('tekton.dev/')) throw bad('not a Tekton object (apiVersion tekton.dev/*)');
   if (r.kind !== 'TaskRun' && r.kind !== 'PipelineRun') throw bad(`unsupported kind ${String(r.kind)}`);
   const status = (r.status ?? {}) as J;
@@ -490,10 +519,14 @@ export function tektonProvenance(run: unknown, builderId: string, opts: TektonOp
     subjects = [];
     if (deep) for (const c of children) for (const s of subjectsFromResults(c.results ?? [])) appendSubject(subjects, s);
     for (const s of subjectsFromResults(results)) appendSubject(subjects, s);
-    deps = pipelineRunDependencies(r, results, children, deep);
+    deps = pipelineRunDependencies(r, results, children, deep, verbose);
     config = buildConfigSource(spec.pipelineRef, status);
   }
   const flags = status.provenance?.featureFlags;
+  // internal_parameters.go: the feature flags; slsa-tekton adds the labels and annotations
+  // (Go's nil map is JSON null).
+  const internalParameters: J = flags && typeof flags === 'object' ? { 'tekton-pipelines-feature-flags': flags } : {};
+  if (verbose) Object.assign(internalParameters, { labels: meta.labels ?? null, annotations: meta.annotations ?? null });
   const bp = byproducts(r.kind === 'TaskRun' ? 'taskRunResults' : 'pipelineRunResults', results);
   const startedOn = utcTime(status.startTime, 'status.startTime');
   const finishedOn = utcTime(status.completionTime, 'status.completionTime');
@@ -501,9 +534,9 @@ export function tektonProvenance(run: unknown, builderId: string, opts: TektonOp
   // predicates/provenance/v1 and ResourceDescriptor); empty lists are left out, as protojson does.
   const predicate = {
     buildDefinition: {
-      buildType: TEKTON_BUILD_TYPE,
+      buildType,
       externalParameters: { ...(config ? { buildConfigSource: config } : {}), runSpec: spec },
-      internalParameters: flags && typeof flags === 'object' ? { 'tekton-pipelines-feature-flags': flags } : {},
+      internalParameters,
       ...(deps.length > 0 ? { resolvedDependencies: deps } : {}),
     },
     runDetails: {

@@ -129,6 +129,13 @@ describe('chains sign against a live stack', () => {
     expect(await subjectsOf(shallow.bundles[0]!)).toEqual(['registry.example.org/app/server', 'registry.example.org/app/worker']);
     const deep = await signTektonFile(join(dir, 'pr-child-image.json'), join(dir, 'out-pr-deep'), { ...opts, deepInspection: true });
     expect((await subjectsOf(deep.bundles[0]!)).sort()).toEqual(['registry.example.org/app/builder', 'registry.example.org/app/server', 'registry.example.org/app/worker']);
+    // Chains' slsa-tekton buildType: each child TaskRun travels in the signed provenance.
+    const verbose = await signTektonFile(join(dir, 'pr-child-image.json'), join(dir, 'out-pr-verbose'), { ...opts, buildType: 'https://tekton.dev/chains/v2/slsa-tekton' });
+    const vst = JSON.parse(Buffer.from(JSON.parse(await readFile(verbose.bundles[0]!, 'utf8')).dsseEnvelope.payload, 'base64').toString());
+    expect(vst.predicate.buildDefinition.buildType).toBe('https://tekton.dev/chains/v2/slsa-tekton');
+    const tasks = vst.predicate.buildDefinition.resolvedDependencies.filter((d: { name?: string }) => d.name === 'pipelineTask');
+    expect(tasks.map((t: { content: string }) => JSON.parse(Buffer.from(t.content, 'base64').toString()))).toEqual(Object.values(pr.status.taskRuns));
+    await sigstoreJsVerify(verbose.bundles[0]!);
   }, 60_000);
 
   it('two runs of one name (another namespace, or the run created again) keep their own bundles: nothing is overwritten', async () => {

@@ -219,6 +219,50 @@ describe('PipelineRuns', () => {
   });
 });
 
+describe('the slsa-tekton buildType (Chains builddefinition.buildtype)', () => {
+  const VERBOSE = 'https://tekton.dev/chains/v2/slsa-tekton';
+
+  it('internalParameters add the run\'s labels and annotations (null when it has none)', () => {
+    const tr = taskRun([{ name: 'IMAGE_URL', value: 'registry.example.org/team/api' }, { name: 'IMAGE_DIGEST', value: `sha256:${d1}` }], { provenance: { featureFlags: { enableAPIFields: 'beta' } } });
+    tr.metadata.labels = { 'app.kubernetes.io/name': 'api', 'tekton.dev/task': 'build' };
+    tr.metadata.annotations = { 'chains.tekton.dev/signed': 'false' };
+    const p = predicate(tr, { buildType: VERBOSE });
+    expect(p.buildDefinition.buildType).toBe(VERBOSE);
+    expect(p.buildDefinition.internalParameters).toEqual({ 'tekton-pipelines-feature-flags': { enableAPIFields: 'beta' }, labels: tr.metadata.labels, annotations: tr.metadata.annotations });
+    delete tr.metadata.labels;
+    delete tr.metadata.annotations;
+    expect(predicate(tr, { buildType: VERBOSE }).buildDefinition.internalParameters).toEqual({ 'tekton-pipelines-feature-flags': { enableAPIFields: 'beta' }, labels: null, annotations: null });
+    // The default buildType carries the feature flags only.
+    expect(predicate(tr).buildDefinition).toMatchObject({ buildType: 'https://tekton.dev/chains/v2/slsa', internalParameters: { 'tekton-pipelines-feature-flags': { enableAPIFields: 'beta' } } });
+  });
+
+  it('a PipelineRun lists every executed pipeline task with the child TaskRun as JSON content, remote or not', () => {
+    const pr = pipelineRun();
+    // A child without a refSource, and a value Go escapes in JSON.
+    delete pr.status.taskRuns['release-build'].status.provenance;
+    pr.status.taskRuns['release-build'].metadata.annotations = { note: 'a<b & c>d' };
+    const deps = predicate(pr, { buildType: VERBOSE }).buildDefinition.resolvedDependencies as J[];
+    const tasks = deps.filter((d) => d.name === 'pipelineTask');
+    expect(tasks.map((t) => [t.uri, t.digest])).toEqual([
+      ['git+https://github.com/example/catalog.git', { sha1: sha1a }],
+      [undefined, undefined],
+    ]);
+    expect(JSON.parse(Buffer.from(tasks[0]!.content, 'base64').toString())).toEqual(pr.status.taskRuns['release-fetch']);
+    const build = Buffer.from(tasks[1]!.content, 'base64').toString();
+    expect(JSON.parse(build)).toEqual(pr.status.taskRuns['release-build']);
+    // Go's json.Marshal escapes < > & (encoding/json HTMLEscape).
+    expect(build).toContain('"note":"a\\u003cb \\u0026 c\\u003ed"');
+    // The order stays Chains': pipeline, then per task its descriptor and its images.
+    expect(deps.map((d) => d.name ?? d.uri)).toEqual(['pipeline', 'pipelineTask', 'oci://gcr.io/tekton-releases/git-init', 'oci://gcr.io/k/executor', 'pipelineTask', 'oci://docker.io/library/docker', 'inputs/result', 'inputs/result']);
+    // The slsa buildType names only the task resolved from a refSource.
+    expect((predicate(pr).buildDefinition.resolvedDependencies as J[]).filter((d) => d.name === 'pipelineTask')).toEqual([{ name: 'pipelineTask', uri: 'git+https://github.com/example/catalog.git', digest: { sha1: sha1a } }]);
+  });
+
+  it('any other buildType is refused', () => {
+    expect(() => predicate(taskRun([]), { buildType: 'https://example.org/other' })).toThrow(expect.objectContaining({ code: 'SIGNER_BAD_INPUT' }));
+  });
+});
+
 describe('TaskRun buildDefinition', () => {
   const run = () => taskRun(
     [{ name: 'src-ARTIFACT_INPUTS', value: { uri: 'git+https://github.com/example/catalog.git', digest: `sha1:${sha1a}` } }],
