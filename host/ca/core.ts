@@ -7,6 +7,7 @@ import type { SignatureItem } from '../core/signature-formats.js';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import { verifyAsync } from '../keys/async-crypto.js';
+import { checkDer } from '../tsa/der.js';
 import type { IssuersConfig } from './config.js';
 import { submitPrecert, type CtLog } from './ct-client.js';
 import { CaError } from './errors.js';
@@ -122,12 +123,19 @@ export function parseSpki(s: string): ParsedSpki {
  */
 export async function checkedCsrKey(pemOrB64: string): Promise<ParsedSpki> {
   let csr: x509.Pkcs10CertificateRequest;
+  let spki: Buffer;
   try {
     csr = new x509.Pkcs10CertificateRequest(pemOrB64.includes('-----BEGIN') ? pemOrB64 : Buffer.from(pemOrB64, 'base64'));
+    // asn1js under @peculiar/x509 ignores trailing bytes and takes any nesting: the request must
+    // be exactly one strict DER TLV (X.690 §10), as Go's x509.ParseCertificateRequest (Fulcio)
+    // requires. rawData is the bytes received (the decoded PEM block), not a re-encoding.
+    checkDer(new Uint8Array(csr.rawData));
+    // The key is decoded only when first read: one that does not decode throws here.
+    spki = Buffer.from(csr.publicKey.rawData);
   } catch (cause) {
     throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest is not a PKCS#10 request', { cause });
   }
-  const parsed = parseSpki(Buffer.from(csr.publicKey.rawData).toString('base64'));
+  const parsed = parseSpki(spki.toString('base64'));
   checkKey(parsed.key);
   if (!(await csr.verify().catch(() => false))) throw new CaError('CA_BAD_PROOF', 'the CSR signature does not verify with its own key');
   return parsed;

@@ -316,7 +316,15 @@ export class TrustDomainRegistry {
         bad(`${id as string} is not a SPIFFE ID`);
       }
     }
-    return { td, bundle, bundleText, ids: ids as string[], digest: requestDigest(td, req.bundle, ids as string[], oidcIssuer), ...(oidcIssuer ? { oidcIssuer } : {}) };
+    // The proof's audience binds the RFC 8785 form of the request, and some JSON has none (1e400
+    // parses to Infinity, which RFC 8785 §3.2.2.3 cannot serialise): no proof could cover it.
+    let digest: string;
+    try {
+      digest = requestDigest(td, req.bundle, ids as string[], oidcIssuer);
+    } catch {
+      return bad('the request has no RFC 8785 canonical form (a number out of range?)');
+    }
+    return { td, bundle, bundleText, ids: ids as string[], digest, ...(oidcIssuer ? { oidcIssuer } : {}) };
   }
 
   /** The proof: a JWT-SVID of `td` signed by one of `keys`, audience bound to the request. */

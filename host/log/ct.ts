@@ -108,7 +108,7 @@ export async function parseChain(input: unknown, precert: boolean, roots: X509Ce
   // The leaf is new on every request; the certificates above it (the CA's chain) repeat, so they
   // are parsed once and every link between two of them is verified once (both caches are keyed by
   // the exact DER, so a different byte is a different certificate).
-  const issuers = b64s.slice(1).map((c, i) => cachedCertificate(c, chain[i + 1]!, i + 1));
+  const issuers = b64s.slice(1).map((c, i) => issuerCertificate(c, chain[i + 1]!, i + 1));
   // A chain in the RFC 5280 §6.1 sense (RFC 6962 §4.1 "a valid chain"): every certificate above
   // the leaf is a CA, each names the next as its issuer, and each is signed by the next. Without
   // the CA check, any leaf under an accepted root (an SVID, say) could sign "precertificates".
@@ -227,6 +227,23 @@ function cachedCertificate(b64: string, der: Buffer, i: number): X509Certificate
   } catch (cause) {
     throw new LogError('CT_BAD_CHAIN', `chain[${i}] is not a DER certificate`, { cause });
   }
+}
+
+/**
+ * A certificate above the leaf, whose key the chain checks use. X509Certificate decodes the key
+ * only when it is first read, so a certificate OpenSSL parses can still carry a key it cannot
+ * decode (an EC point with a bad format octet, say): that chain is not valid (RFC 6962 §4.1), so it
+ * is CT_BAD_CHAIN here rather than a throw from the first `.publicKey` below. The key stays cached
+ * on the (cached) certificate.
+ */
+function issuerCertificate(b64: string, der: Buffer, i: number): X509Certificate {
+  const c = cachedCertificate(b64, der, i);
+  try {
+    void c.publicKey;
+  } catch (cause) {
+    throw new LogError('CT_BAD_CHAIN', `chain[${i}]'s public key cannot be decoded`, { cause });
+  }
+  return c;
 }
 
 /** Caches only successes: a failed link is re-checked (and refused) every time. */

@@ -119,8 +119,11 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     if (header.alg !== 'ES256') unauth('alg must be ES256');
     if (!Array.isArray(header.x5c) || header.x5c.length < 1 || header.x5c.length > 4 || !header.x5c.every((c) => typeof c === 'string')) unauth('x5c must carry the agent SVID chain');
     let leaf: X509Certificate;
+    let key: X509Certificate['publicKey'];
     try {
       leaf = new X509Certificate(Buffer.from((header.x5c as string[])[0]!, 'base64'));
+      // Decoded only when first read: a certificate that parses can carry a key that does not.
+      key = leaf.publicKey;
     } catch {
       return unauth('x5c[0] is not a certificate');
     }
@@ -128,7 +131,6 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     const sig = Buffer.from(m[3]!, 'base64url');
     // ES256 only: a certificate with another key type (Ed25519, RSA) cannot have made this
     // signature, and OpenSSL would throw on it rather than answer false.
-    const key = leaf.publicKey;
     if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') unauth('the SVID key must be ECDSA P-256 (ES256)');
     let signed = false;
     try {

@@ -264,6 +264,8 @@ export function objectName(pub: Uint8Array): Buffer {
   let buf = Buffer.from(pub);
   if (buf.length < 4 || buf.length > 2048) bad('public area has an implausible size');
   if (buf.readUInt16BE(0) === buf.length - 2) buf = buf.subarray(2);
+  // Checked again without the TPM2B size: a TPMT_PUBLIC starts with type and nameAlg (Part 2 §12.2.4).
+  if (buf.length < 4) bad('public area has an implausible size');
   if (buf.readUInt16BE(2) !== TPM_ALG_SHA256) bad('nameAlg must be SHA-256');
   return Buffer.concat([Buffer.from([0x00, 0x0b]), createHash('sha256').update(buf).digest()]);
 }
@@ -357,8 +359,12 @@ export class TpmAttestor {
       try {
         cert = new X509Certificate(ev.ekCertificate);
         chain = (ev.ekChain ?? []).map((d) => new X509Certificate(d));
+        // X509Certificate decodes the key only when it is first read (the hash below): a
+        // certificate that parses but whose key does not decode is refused here. (A chain
+        // certificate's key is read only after checkIssued, which fails without a usable key.)
+        void cert.publicKey;
       } catch (e) {
-        return bad('the EK certificate (or its chain) is not a DER X.509 certificate', e);
+        return bad('the EK certificate (or its chain) is not a DER X.509 certificate (or its key does not decode)', e);
       }
       if (createHash('sha256').update(cert.publicKey.export({ type: 'spki', format: 'der' })).digest('hex') !== ekHash) bad('the EK certificate is for another key than the activated EK');
       const anchor = ekCertificateAnchor(cert, chain, this.opts.ekCas, this.opts.now?.() ?? new Date());

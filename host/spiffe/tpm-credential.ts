@@ -72,7 +72,10 @@ export function parseEkPublic(input: Uint8Array): EkPublic {
   if (u16() !== 2048) bad('EK must be RSA 2048');
   const exponent = u32();
   const n = tpm2b();
-  if (n.length !== 256) bad('EK modulus must be 256 bytes');
+  // A 2048-bit RSA modulus is 256 bytes with its top bit set, and odd (a product of two odd
+  // primes). Anything else is no RSA-2048 key, and OAEP to it fails in OpenSSL (zero, a short or
+  // an even modulus) instead of making a credential blob.
+  if (n.length !== 256 || (n[0]! & 0x80) === 0 || (n[255]! & 1) === 0) bad('EK modulus must be a 2048-bit odd number');
   if (p !== buf.length) bad('EK public area has trailing bytes');
   const e = Buffer.alloc(4);
   e.writeUInt32BE(exponent === 0 ? 65537 : exponent);
