@@ -15,9 +15,9 @@ import { Option, type Command } from 'commander';
 import { readSigningConfig, type Endpoints } from '../signer/clients.js';
 import { SignerError } from '../signer/errors.js';
 import { identityToken, type IdentitySource } from '../signer/identity.js';
-import { localProvenance, TEKTON_BUILD_TYPE, TEKTON_VERBOSE_BUILD_TYPE, tektonProvenance, type Subject } from '../signer/provenance.js';
+import { localProvenance, TEKTON_BUILD_TYPE, TEKTON_FORMATS, TEKTON_VERBOSE_BUILD_TYPE, tektonProvenance, type Subject, type TektonFormat } from '../signer/provenance.js';
 import { IN_TOTO, signArtifact, signDsse } from '../signer/sign.js';
-import { verifySpireResults } from '../signer/tep0089.js';
+import { verifySpireResults, type TaskRunRef } from '../signer/tep0089.js';
 import { identity, run, withSignerOptions, type SignerOptions } from './sign.js';
 import { BoundedCache } from '../bounded-cache.js';
 
@@ -26,6 +26,7 @@ interface SignerCli extends SignerOptions {
   trustBundle?: string;
   deepInspection?: boolean;
   buildType?: string;
+  format?: TektonFormat;
 }
 
 function withSigner(cmd: Command): Command {
@@ -35,7 +36,9 @@ function withSigner(cmd: Command): Command {
     // Chains' artifacts.pipelinerun.enable-deep-inspection (docs/config.md): off by default there too.
     .option('--deep-inspection', "a PipelineRun's subjects also come from its child TaskRuns' type-hinted results")
     // Chains' builddefinition.buildtype (docs/config.md).
-    .addOption(new Option('--build-type <uri>', 'SLSA buildType: slsa-tekton adds labels, annotations and each child TaskRun').choices([TEKTON_BUILD_TYPE, TEKTON_VERBOSE_BUILD_TYPE]).default(TEKTON_BUILD_TYPE));
+    .addOption(new Option('--build-type <uri>', 'SLSA buildType: slsa-tekton adds labels, annotations and each child TaskRun').choices([TEKTON_BUILD_TYPE, TEKTON_VERBOSE_BUILD_TYPE]).default(TEKTON_BUILD_TYPE))
+    // Chains' artifacts.taskrun.format / artifacts.pipelinerun.format (docs/config.md).
+    .addOption(new Option('--format <format>', 'provenance format: v2alpha4 adds StepActions\' step results and takes only artifacts marked as built as subjects').choices([...TEKTON_FORMATS]).default('slsa/v2alpha3'));
 }
 
 /**
@@ -123,24 +126,38 @@ export async function signTektonFile(file: string, outDir: string, o: SignerCli)
   } catch (cause) {
     throw new SignerError('SIGNER_BAD_INPUT', `${file} is not JSON`, { cause });
   }
-  const r = run as { kind?: string; status?: { results?: unknown; taskRuns?: Record<string, { status?: { results?: unknown } }> } };
+  type Meta = { metadata?: { namespace?: unknown; name?: unknown } };
+  const r = run as Meta & { kind?: string; status?: { results?: unknown; childReferences?: unknown; taskRuns?: Record<string, Meta & { status?: { results?: unknown } }> } };
   // TEP-0089: SPIRE-signed results must verify against the trust bundle before anything is signed
   // (with no --trust-bundle, signed results cannot chain and are refused). With a trust bundle,
   // results must be signed: a run without an SVID could be one whose signatures were stripped.
   // A PipelineRun's results (its own subjects) are made from its child TaskRuns' results, and with
   // --deep-inspection the children's results are subjects themselves, so each child is checked.
   const bundle = await trustBundle(o);
-  const checkResults = (results: unknown, what: string): void => {
+  // Each TaskRun's SVID must name that TaskRun (tep0089.ts): a child's namespace is its
+  // PipelineRun's unless it says otherwise, its name the key it is embedded under.
+  const checkResults = (results: unknown, what: string, taskRun: TaskRunRef): void => {
     if (results !== undefined && !Array.isArray(results)) throw new SignerError('SIGNER_BAD_INPUT', `${what}: status.results is not a list`);
     const list = ((results as unknown[] | undefined) ?? []).filter((x): x is { name?: unknown; value?: unknown } => typeof x === 'object' && x !== null);
-    const verdict = verifySpireResults(list, bundle);
+    const verdict = verifySpireResults(list, bundle, taskRun);
     if (verdict === 'absent' && bundle.length > 0) throw new SignerError('SIGNER_RESULTS_UNVERIFIED', `${what}: --trust-bundle requires SPIRE-signed results (TEP-0089), and this run has no SVID result`);
   };
-  if (r.kind === 'TaskRun') checkResults(r.status?.results, file);
+  if (r.kind === 'TaskRun') checkResults(r.status?.results, file, { namespace: r.metadata?.namespace, name: r.metadata?.name });
   else if (r.kind === 'PipelineRun' && bundle.length > 0) {
-    for (const [name, child] of Object.entries(r.status?.taskRuns ?? {})) checkResults(child?.status?.results, `${file} (TaskRun ${name})`);
+    const embedded = r.status?.taskRuns ?? {};
+    const names = new Set<string>();
+    for (const [key, child] of Object.entries(embedded)) {
+      const name = child?.metadata?.name ?? (Array.isArray(embedded) ? undefined : key);
+      if (typeof name === 'string') names.add(name);
+      checkResults(child?.status?.results, `${file} (TaskRun ${typeof name === 'string' ? name : key})`, { namespace: child?.metadata?.namespace ?? r.metadata?.namespace, name });
+    }
+    // A child that is only referenced (Tekton's minimal embedded status) has results that fed the
+    // PipelineRun's but could not be checked here: refused, as a TaskRun without an SVID is.
+    const refs = Array.isArray(r.status?.childReferences) ? (r.status!.childReferences as { kind?: unknown; name?: unknown }[]) : [];
+    const unchecked = refs.filter((c) => c && c.kind === 'TaskRun' && !(typeof c.name === 'string' && names.has(c.name)));
+    if (unchecked.length > 0) throw new SignerError('SIGNER_RESULTS_UNVERIFIED', `${file}: --trust-bundle requires the SPIRE-signed results of every child TaskRun (TEP-0089), and ${unchecked.map((c) => String(c.name)).join(', ')} is not embedded under status.taskRuns`);
   }
-  const p = tektonProvenance(run, o.builderId, { deepInspection: o.deepInspection === true, buildType: o.buildType });
+  const p = tektonProvenance(run, o.builderId, { deepInspection: o.deepInspection === true, buildType: o.buildType, format: o.format });
   if (p.subjects.length === 0) throw new SignerError('SIGNER_BAD_INPUT', `${file}: no subjects (no Chains type-hinted results)`);
   // The name is the run's, from its JSON: only a plain file-name component may become part of a path.
   if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,252}$/.test(p.name) || p.name.includes('..')) throw new SignerError('SIGNER_BAD_INPUT', `${file}: metadata.name ${JSON.stringify(p.name.slice(0, 80))} is not a Kubernetes object name`);

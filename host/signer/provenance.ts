@@ -167,6 +167,23 @@ function byproducts(prefix: 'taskRunResults' | 'pipelineRunResults', results: Te
   return results.map((r) => ({ name: `${prefix}/${r.name}`, content: Buffer.from(goJson(r.value), 'utf8').toString('base64'), mediaType: 'application/json' }));
 }
 
+/**
+ * v2alpha4 byproducts (slsa/internal/results GetResultsWithoutBuildArtifacts): the results that
+ * are not subjects, named `<prefix>/<run name>/<result>`. Left out: image hints (a name ending
+ * in IMAGE_URL or IMAGE_DIGEST, or IMAGES), and `*ARTIFACT_OUTPUTS` that are marked as built or
+ * are not objects (IsBuildArtifact true or failing).
+ */
+function byproductsV4(prefix: 'taskRunResults' | 'stepResults' | 'pipelineRunResults', owner: string, results: TektonResult[]): ResourceDescriptor[] {
+  const image = (n: string): boolean => n.endsWith('IMAGE_URL') || n.endsWith('IMAGE_DIGEST') || n === 'IMAGES';
+  const built = (r: TektonResult): boolean => r.name.endsWith('ARTIFACT_OUTPUTS') && (r.value.type !== 'object' || r.value.object.isBuildArtifact === 'true');
+  return results.filter((r) => !image(r.name) && !built(r)).map((r) => ({ name: `${prefix}/${owner}/${r.name}`, content: Buffer.from(goJson(r.value), 'utf8').toString('base64'), mediaType: 'application/json' }));
+}
+
+/** v2alpha4/internal/taskrun ByProducts: its results, then all its steps' results. */
+function taskRunByproductsV4(name: string, status: J, results: TektonResult[], what: string): ResourceDescriptor[] {
+  return [...byproductsV4('taskRunResults', name, results), ...byproductsV4('stepResults', name, stepResults(status, what).flat())];
+}
+
 // ---------------------------------------------------------------------------------------------
 // Type hints (docs/slsa-provenance.md "Type Hinting"; pkg/artifacts/signable.go).
 
@@ -237,21 +254,18 @@ function imageSubject(ref: string, what: string): Subject {
 }
 
 /**
- * The subjects one run's results declare (extract.go subjectsFromTektonObject), in Chains'
- * order: OCI images (`*IMAGE_URL`/`*IMAGE_DIGEST` pairs, then each `IMAGES` entry, then
- * `*ARTIFACT_OUTPUTS` with isBuildArtifact "true" that read as an image reference), named by
- * repository; then `*ARTIFACT_URI`/`*ARTIFACT_DIGEST` pairs and every `*ARTIFACT_OUTPUTS`
- * object, named by their uri as written.
+ * The OCI image subjects of one list of results (signable.go ExtractOCIImagesFromResults), in
+ * Chains' order: `*IMAGE_URL`/`*IMAGE_DIGEST` pairs, then each `IMAGES` entry, then
+ * `*ARTIFACT_OUTPUTS` with isBuildArtifact "true" that read as an image reference; named by
+ * repository.
  */
-export function subjectsFromResults(results: TektonResult[]): Subject[] {
-  const out: Subject[] = [];
+function appendImageSubjects(out: Subject[], results: TektonResult[], outputs: StructuredHint[]): void {
   for (const p of hintPairs(results, 'IMAGE_URL', 'IMAGE_DIGEST')) appendSubject(out, imageSubject(`${p.uri}@${p.digest}`, `${p.prefix}IMAGE_URL@${p.prefix}IMAGE_DIGEST`));
   for (const r of results) {
     // IMAGES: exactly that name; entries separated by newlines or commas.
     if (r.name !== 'IMAGES' || r.value.type !== 'string') continue;
     for (const ref of r.value.string.split(/[\n,]/).map(goTrim).filter(Boolean)) appendSubject(out, imageSubject(ref, 'IMAGES'));
   }
-  const outputs = structuredHints(results, 'ARTIFACT_OUTPUTS');
   for (const o of outputs) {
     if (!o.isBuildArtifact) continue;
     // Not every build artifact is an image (a package URL, a file): one that does not read as an
@@ -259,8 +273,44 @@ export function subjectsFromResults(results: TektonResult[]): Subject[] {
     const img = tryDigestReference(`${o.uri}@${o.digestText}`);
     if (typeof img !== 'string') appendSubject(out, { name: img.repository, digest: { sha256: img.sha256 } });
   }
+}
+
+/**
+ * The subjects one run's results declare for slsa/v2alpha3 (extract.go subjectsFromTektonObject):
+ * the image subjects, then `*ARTIFACT_URI`/`*ARTIFACT_DIGEST` pairs and every `*ARTIFACT_OUTPUTS`
+ * object, named by their uri as written.
+ */
+export function subjectsFromResults(results: TektonResult[]): Subject[] {
+  const out: Subject[] = [];
+  const outputs = structuredHints(results, 'ARTIFACT_OUTPUTS');
+  appendImageSubjects(out, results, outputs);
   for (const p of hintPairs(results, 'ARTIFACT_URI', 'ARTIFACT_DIGEST')) appendSubject(out, { name: p.uri, digest: parseDigest(p.digest, `${p.prefix}ARTIFACT_DIGEST`) });
   for (const o of outputs) appendSubject(out, { name: o.uri, digest: o.digest });
+  return out;
+}
+
+/**
+ * The subjects for slsa/v2alpha4 (extract.go SubjectsFromBuildArtifact): only what is marked as
+ * built. `*ARTIFACT_OUTPUTS` with isBuildArtifact "true", by uri, then the image subjects;
+ * `*ARTIFACT_URI` pairs and unmarked outputs are not subjects there.
+ */
+export function buildArtifactSubjects(results: TektonResult[]): Subject[] {
+  const out: Subject[] = [];
+  const outputs = structuredHints(results, 'ARTIFACT_OUTPUTS');
+  for (const o of outputs) if (o.isBuildArtifact) appendSubject(out, { name: o.uri, digest: o.digest });
+  appendImageSubjects(out, results, outputs);
+  return out;
+}
+
+/** Each step's results (status.steps[].results: StepActions' results), in step order. */
+function stepResults(status: J, what: string): TektonResult[][] {
+  return list(status.steps).map((st, i) => runResults({ results: st.results }, `${what} step ${String(st.name ?? i)}`));
+}
+
+/** v2alpha4/internal/taskrun SubjectDigests: each step's build artifacts, then the TaskRun's. */
+function taskRunSubjectsV4(status: J, results: TektonResult[], what: string): Subject[] {
+  const out: Subject[] = [];
+  for (const rs of [...stepResults(status, what), results]) for (const x of buildArtifactSubjects(rs)) appendSubject(out, x);
   return out;
 }
 
@@ -363,19 +413,47 @@ function dedupDependencies(deps: ResourceDescriptor[]): ResourceDescriptor[] {
   });
 }
 
-function taskRunDependencies(tr: J, results: TektonResult[], what: string): ResourceDescriptor[] {
+/**
+ * v2alpha4 (ResolveOptions.WithStepActionsResults, material.go FromStepActionsResults): the git
+ * source each step's results name with CHAINS-GIT_*, then `*ARTIFACT_INPUTS` of all step results.
+ */
+function stepInputs(status: J, what: string): Material[] {
+  const out: Material[] = [];
+  const steps = stepResults(status, what);
+  for (const rs of steps) {
+    const git = { commit: '', url: '' };
+    gitHint([], [], rs, git);
+    // As for a TaskRun's own hints (taskInputs): a commit without a url names nothing.
+    if (git.commit && git.url) appendMaterial(out, { uri: spdxGit(git.url), digest: { sha1: git.commit } });
+  }
+  for (const m of structuredHints(steps.flat(), 'ARTIFACT_INPUTS')) appendMaterial(out, { uri: m.uri, digest: m.digest });
+  return out;
+}
+
+/** resolved_dependencies.go fromRemoteStepActions: each step run from a resolved StepAction. */
+function remoteStepActions(status: J): ResourceDescriptor[] {
+  return list(status.steps).flatMap((st) => {
+    const rs = refSource(st);
+    return rs ? [{ name: `stepAction/${String(st.name ?? '')}`, uri: rs.uri, digest: rs.digest }] : [];
+  });
+}
+
+function taskRunDependencies(tr: J, results: TektonResult[], what: string, v4: boolean): ResourceDescriptor[] {
   const status = (tr.status ?? {}) as J;
   const rs = refSource(status);
   const own: ResourceDescriptor[] = rs ? [{ name: TASK_CONFIG, uri: rs.uri, digest: rs.digest }] : [];
   // Chains also adds the same inputs again named "pipelineResource"; its de-duplication always
   // drops those copies, so they are not written here.
-  const rest = [...imageDependencies(status.steps, `${what} step`), ...imageDependencies(status.sidecars, `${what} sidecar`), ...taskInputs(tr, results).map((m) => ({ name: INPUT_RESULT, ...m }))];
+  const steps = v4 ? [...stepInputs(status, what).map((m) => ({ name: INPUT_RESULT, ...m })), ...remoteStepActions(status)] : [];
+  const rest = [...imageDependencies(status.steps, `${what} step`), ...imageDependencies(status.sidecars, `${what} sidecar`), ...steps, ...taskInputs(tr, results).map((m) => ({ name: INPUT_RESULT, ...m }))];
   // Only the task's own dependencies are de-duplicated, not against the task config.
   return [...own, ...dedupDependencies(rest)];
 }
 
 interface ChildTaskRun {
   run: J;
+  /** metadata.name (or its key under status.taskRuns): v2alpha4 names byproducts by it. */
+  name: string;
   what: string;
 }
 
@@ -399,19 +477,19 @@ function executedTaskRuns(status: J): ChildTaskRun[] {
       const name: unknown = r.metadata?.name ?? key;
       const label: unknown = r.metadata?.labels?.['tekton.dev/pipelineTask'];
       const task: unknown = label ?? r.pipelineTaskName ?? refs.find((c) => c.name === name)?.pipelineTaskName;
-      return { run: r, task: typeof task === 'string' ? task : undefined, what: `TaskRun ${typeof name === 'string' ? name : `#${i}`}` };
+      return { run: r, name: typeof name === 'string' ? name : '', task: typeof task === 'string' ? task : undefined, what: `TaskRun ${typeof name === 'string' ? name : `#${i}`}` };
     });
   const spec = status.pipelineSpec;
   if (!spec || typeof spec !== 'object') return [];
   const out: ChildTaskRun[] = [];
   for (const t of [...list(spec.tasks), ...list(spec.finally)]) {
     // A pipeline task that did not run (skipped, or the run stopped) has no completionTime.
-    for (const c of children) if (typeof t.name === 'string' && c.task === t.name && c.run.status?.completionTime) out.push({ run: c.run, what: c.what });
+    for (const c of children) if (typeof t.name === 'string' && c.task === t.name && c.run.status?.completionTime) out.push({ run: c.run, name: c.name, what: c.what });
   }
   return out;
 }
 
-function pipelineRunDependencies(pr: J, results: TektonResult[], children: { run: J; what: string; results?: TektonResult[] }[], deep: boolean, verbose: boolean): ResourceDescriptor[] {
+function pipelineRunDependencies(pr: J, results: TektonResult[], children: { run: J; what: string; results?: TektonResult[] }[], deep: boolean, verbose: boolean, v4: boolean): ResourceDescriptor[] {
   const status = (pr.status ?? {}) as J;
   const out: ResourceDescriptor[] = [];
   const rs = refSource(status);
@@ -422,6 +500,7 @@ function pipelineRunDependencies(pr: J, results: TektonResult[], children: { run
     // slsa: only a task resolved from a refSource, by uri and digest (AddSLSATaskDescriptor).
     if (verbose) out.push({ name: PIPELINE_TASK_CONFIG, ...(crs ? { uri: crs.uri, digest: crs.digest } : {}), content: Buffer.from(goJsonValue(c.run), 'utf8').toString('base64') });
     else if (crs) out.push({ name: PIPELINE_TASK_CONFIG, uri: crs.uri, digest: crs.digest });
+    if (v4) out.push(...remoteStepActions(c.run.status ?? {}));
     out.push(...imageDependencies(c.run.status?.steps, `${c.what} step`), ...imageDependencies(c.run.status?.sidecars, `${c.what} sidecar`));
   }
   // material.go FromPipelineParamsAndResults: the PipelineRun's *ARTIFACT_INPUTS; with deep
@@ -480,7 +559,16 @@ export interface TektonOptions {
   deepInspection?: boolean;
   /** Chains' `builddefinition.buildtype`: TEKTON_BUILD_TYPE (the default) or TEKTON_VERBOSE_BUILD_TYPE. */
   buildType?: string;
+  /**
+   * Chains' `artifacts.taskrun.format` / `artifacts.pipelinerun.format`: slsa/v2alpha3 (the
+   * default) or slsa/v2alpha4, which reads StepActions' step results, takes as subjects only what
+   * is marked as built, and names byproducts by run.
+   */
+  format?: TektonFormat;
 }
+
+export const TEKTON_FORMATS = ['slsa/v2alpha3', 'slsa/v2alpha4'] as const;
+export type TektonFormat = (typeof TEKTON_FORMATS)[number];
 
 export interface RunProvenance {
   kind: 'TaskRun' | 'PipelineRun';
@@ -496,6 +584,8 @@ export function tektonProvenance(run: unknown, builderId: string, opts: TektonOp
   const buildType = opts.buildType ?? TEKTON_BUILD_TYPE;
   if (buildType !== TEKTON_BUILD_TYPE && buildType !== TEKTON_VERBOSE_BUILD_TYPE) throw bad(`unsupported buildType ${buildType} (${TEKTON_BUILD_TYPE} or ${TEKTON_VERBOSE_BUILD_TYPE})`);
   const verbose = buildType === TEKTON_VERBOSE_BUILD_TYPE;
+  const format = opts.format ?? 'slsa/v2alpha3';
+  if (!TEKTON_FORMATS.includes(format)) throw bad(`unsupported format ${String(format)} (${TEKTON_FORMATS.join(' or ')})`);
   if (!r || typeof r !== 'object' || typeof r.apiVersion !== 'string' || !r.apiVersion.startsWith('tekton.dev/')) throw bad('not a Tekton object (apiVersion tekton.dev/*)');
   if (r.kind !== 'TaskRun' && r.kind !== 'PipelineRun') throw bad(`unsupported kind ${String(r.kind)}`);
   const status = (r.status ?? {}) as J;
@@ -503,23 +593,37 @@ export function tektonProvenance(run: unknown, builderId: string, opts: TektonOp
   if (typeof meta.uid !== 'string' || !meta.uid) throw bad('metadata.uid is required (Chains signs each object once, by uid)');
   const spec = (r.spec ?? {}) as J;
   const results = runResults(status, r.kind);
+  const v4 = format === 'slsa/v2alpha4';
+  const name = typeof meta.name === 'string' ? meta.name : '';
   let subjects: Subject[];
   let deps: ResourceDescriptor[];
   let config: Record<string, string> | undefined;
+  let bp: ResourceDescriptor[];
   if (r.kind === 'TaskRun') {
-    subjects = subjectsFromResults(results);
-    deps = taskRunDependencies(r, results, 'TaskRun');
+    subjects = v4 ? taskRunSubjectsV4(status, results, 'TaskRun') : subjectsFromResults(results);
+    deps = taskRunDependencies(r, results, 'TaskRun', v4);
     config = buildConfigSource(spec.taskRef, status);
+    bp = v4 ? taskRunByproductsV4(name, status, results, 'TaskRun') : byproducts('taskRunResults', results);
   } else {
     const deep = opts.deepInspection === true;
     // Child results are read (and checked) only when deep inspection reads them.
     const children = executedTaskRuns(status).map((c) => ({ ...c, ...(deep ? { results: runResults((c.run.status ?? {}) as J, c.what) } : {}) }));
-    // extract.go subjectsFromPipelineRun: without deep inspection only the PipelineRun's own
-    // results; with it, each completed child's first, then the PipelineRun's.
     subjects = [];
-    if (deep) for (const c of children) for (const s of subjectsFromResults(c.results ?? [])) appendSubject(subjects, s);
-    for (const s of subjectsFromResults(results)) appendSubject(subjects, s);
-    deps = pipelineRunDependencies(r, results, children, deep, verbose);
+    if (v4) {
+      // v2alpha4/internal/pipelinerun SubjectDigests: the PipelineRun's build artifacts first,
+      // then with deep inspection each executed child's (its steps', then its own).
+      for (const s of buildArtifactSubjects(results)) appendSubject(subjects, s);
+      if (deep) for (const c of children) for (const s of taskRunSubjectsV4(c.run.status ?? {}, c.results ?? [], c.what)) appendSubject(subjects, s);
+      // byproducts: the PipelineRun's, then with deep inspection each child's, under its name.
+      bp = [...byproductsV4('pipelineRunResults', name, results), ...(deep ? children.flatMap((c) => taskRunByproductsV4(c.name, c.run.status ?? {}, c.results ?? [], c.what)) : [])];
+    } else {
+      // extract.go subjectsFromPipelineRun: without deep inspection only the PipelineRun's own
+      // results; with it, each completed child's first, then the PipelineRun's.
+      if (deep) for (const c of children) for (const s of subjectsFromResults(c.results ?? [])) appendSubject(subjects, s);
+      for (const s of subjectsFromResults(results)) appendSubject(subjects, s);
+      bp = byproducts('pipelineRunResults', results);
+    }
+    deps = pipelineRunDependencies(r, results, children, deep, verbose, v4);
     config = buildConfigSource(spec.pipelineRef, status);
   }
   const flags = status.provenance?.featureFlags;
@@ -527,7 +631,6 @@ export function tektonProvenance(run: unknown, builderId: string, opts: TektonOp
   // (Go's nil map is JSON null).
   const internalParameters: J = flags && typeof flags === 'object' ? { 'tekton-pipelines-feature-flags': flags } : {};
   if (verbose) Object.assign(internalParameters, { labels: meta.labels ?? null, annotations: meta.annotations ?? null });
-  const bp = byproducts(r.kind === 'TaskRun' ? 'taskRunResults' : 'pipelineRunResults', results);
   const startedOn = utcTime(status.startTime, 'status.startTime');
   const finishedOn = utcTime(status.completionTime, 'status.completionTime');
   // Field names are the protobuf JSON names Chains writes (in-toto attestation

@@ -25,6 +25,7 @@ import type { Bundle, TlogEntry } from './bundle.js';
 import { fail, VerificationError } from './errors.js';
 import { within, type TrustedLog, type TrustMaterial } from './trusted-root.js';
 import { children, decodeOid, readTlv } from '../tsa/der.js';
+import { parseSpiffeId } from '../spiffe/id.js';
 import { OID_NAME_CONSTRAINTS, parseGeneralNames, parseNameConstraints, violation, type GeneralName, type NameConstraints } from './name-constraints.js';
 import { ECDSA_WITH_SHA256, issuedByLite, issuerFacts, leafProfile, splitCertificate, type CertParts, type IssuerFacts, type LeafProfile } from './x509-lite.js';
 
@@ -560,6 +561,53 @@ function chainLinksValid(ca: TrustMaterial['certificateAuthorities'][number]): b
   return ok;
 }
 
+const OID_CODE_SIGNING = '1.3.6.1.5.5.7.3.3';
+const OID_KEY_USAGE = '2.5.29.15';
+const OID_EKU = '2.5.29.37';
+/**
+ * The extensions the chain checks act on, which may therefore be critical (RFC 5280 §4.2: "A
+ * certificate-using system MUST reject the certificate if it encounters a critical extension it
+ * does not recognize"): keyUsage, basicConstraints, subjectAltName, extKeyUsage, the key
+ * identifiers used to match issuers, and, on a CA, nameConstraints. certificatePolicies and the
+ * policy constraints are not processed here, so a critical one is refused, as is any other.
+ */
+const LEAF_HANDLED = new Set([OID_KEY_USAGE, '2.5.29.19', SAN, OID_EKU, '2.5.29.14', '2.5.29.35']);
+const CA_HANDLED = new Set([...LEAF_HANDLED, OID_NAME_CONSTRAINTS]);
+
+/**
+ * Why the signing certificate may not sign artifacts, or undefined. What sigstore-go and cosign
+ * ask of the leaf (Go's x509 Verify with ExtKeyUsageCodeSigning, which also refuses unhandled
+ * critical extensions): an extKeyUsage, when present, that allows codeSigning (RFC 5280
+ * §4.2.1.12), and no critical extension outside LEAF_HANDLED (§4.2). A keyUsage, when present,
+ * must allow digitalSignature (§4.2.1.3). Without these, a TLS or X509-SVID certificate from a
+ * trusted CA (serverAuth/clientAuth only) would verify as a code-signing identity.
+ */
+function leafUsageProblem(p: CertParts): string | undefined {
+  const exts = extensionsOf(p);
+  for (const [id, e] of exts) if (e.critical && !LEAF_HANDLED.has(id)) return `it carries the critical extension ${id}, which this verifier does not process (RFC 5280 §4.2)`;
+  const ku = exts.get(OID_KEY_USAGE)?.value;
+  if (ku) {
+    // KeyUsage ::= BIT STRING; digitalSignature is bit 0, the high bit of the first content octet.
+    const t = readTlv(ku, 0);
+    if (t.tag !== 0x03 || t.end !== ku.length) return 'its keyUsage is malformed';
+    if (t.end - t.valueStart < 2 || !(ku[t.valueStart + 1]! & 0x80)) return 'its keyUsage does not allow digitalSignature (RFC 5280 §4.2.1.3)';
+  }
+  const ekuDer = exts.get(OID_EKU)?.value;
+  if (ekuDer) {
+    const t = readTlv(ekuDer, 0);
+    if (t.tag !== 0x30 || t.end !== ekuDer.length) return 'its extKeyUsage is malformed';
+    const ekus = children(ekuDer, t).map((k) => decodeOid(ekuDer.subarray(k.valueStart, k.end)));
+    if (!ekus.includes(OID_CODE_SIGNING) && !ekus.includes(OID_ANY_EKU)) return `its extKeyUsage (${ekus.join(', ')}) does not allow codeSigning (RFC 5280 §4.2.1.12)`;
+  }
+  return undefined;
+}
+
+/** A CA certificate's extKeyUsage, when present, allows codeSigning (the EKU nesting Go's x509 Verify checks on every certificate of the path). */
+function caAllowsCodeSigning(c: X509Certificate): boolean {
+  const eku = caFacts(c).eku;
+  return !eku || eku.includes(OID_CODE_SIGNING) || eku.includes(OID_ANY_EKU);
+}
+
 /** What the chain checks read from a CA certificate (RFC 5280 §4.2.1.9, §4.2.1.10, §4.2.1.12), once per certificate. */
 interface CaFacts {
   /** basicConstraints pathLenConstraint; undefined: no limit. */
@@ -568,6 +616,8 @@ interface CaFacts {
   nc?: NameConstraints | string;
   /** extKeyUsage OIDs; undefined: no extension (any use). */
   eku?: string[];
+  /** Critical extensions these checks do not process (RFC 5280 §4.2: the certificate must then be refused). */
+  unhandledCritical?: string[];
 }
 const caFactsCache = new WeakMap<X509Certificate, CaFacts>();
 function caFacts(c: X509Certificate): CaFacts {
@@ -601,6 +651,8 @@ function caFacts(c: X509Certificate): CaFacts {
     }
     const eku = ext.get('2.5.29.37')?.value;
     if (eku) f.eku = children(eku, readTlv(eku, 0)).map((t) => decodeOid(eku.subarray(t.valueStart, t.end)));
+    const unhandled = [...ext].filter(([id, e]) => e.critical && !CA_HANDLED.has(id)).map(([id]) => id);
+    if (unhandled.length > 0) f.unhandledCritical = unhandled;
     caFactsCache.set(c, f);
   }
   return f;
@@ -650,8 +702,7 @@ function viaBundleIntermediate(m: SigningMaterial, trust: TrustMaterial, times: 
     if (sub.checkIssued(sub)) continue; // roots were dealt with above
     if (!sub.ca || !leafCert(m).checkIssued(sub) || !leafCert(m).verify(sub.publicKey)) continue;
     if (!times.every((t) => t >= new Date(sub.validFrom) && t <= new Date(sub.validTo))) continue;
-    const eku = caFacts(sub).eku;
-    if (eku && !eku.includes('1.3.6.1.5.5.7.3.3') && !eku.includes(OID_ANY_EKU)) continue;
+    if (!caAllowsCodeSigning(sub) || caFacts(sub).unhandledCritical) continue;
     for (const ca of trust.certificateAuthorities) {
       if (!times.every((t) => within(ca.validFor, t)) || !chainLinksValid(ca)) continue;
       for (let k = 0; k < ca.chain.length; k++) {
@@ -661,6 +712,7 @@ function viaBundleIntermediate(m: SigningMaterial, trust: TrustMaterial, times: 
         // pathLen: the CA at position i above `sub` may have at most its pathLen CAs below it
         // before the leaf (§4.2.1.9); `sub` is one more.
         if (above.some((c, i) => caFacts(c).pathLen !== undefined && caFacts(c).pathLen! < i + 1)) continue;
+        if (!above.every(caAllowsCodeSigning)) continue;
         if (!above.every((c) => times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo)))) continue;
         const v = nameConstraintViolation(m, [sub, ...above], ca);
         if (v) {
@@ -679,6 +731,8 @@ function viaBundleIntermediate(m: SigningMaterial, trust: TrustMaterial, times: 
 function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bundleChain: X509Certificate[]): X509Certificate {
   const pr = m.profile;
   if (pr ? pr.ca : leafCert(m).ca) fail('CERTIFICATE_UNTRUSTED', 'the signing certificate is a CA certificate');
+  const usage = leafUsageProblem(m.parts!);
+  if (usage) fail('CERTIFICATE_UNTRUSTED', `the signing certificate is not for code signing: ${usage}`);
   // Certificates a v0.1/v0.2 bundle carries after the leaf are never anchors: a self-signed one is
   // accepted only when it is byte-identical to a root of the trusted root (sigstore-go's npm
   // bundles carry the real chain); anything else (sigstore-conformance bundle-with-root-cert_fail)
@@ -695,7 +749,7 @@ function verifyChain(m: SigningMaterial, trust: TrustMaterial, times: Date[], bu
     if (!times.every((t) => within(ca.validFor, t))) continue;
     const issuer = ca.chain[0]!;
     if (!issuedBy(m, issuer) || !signedBy(m, issuer)) continue;
-    let ok = chainLinksValid(ca);
+    let ok = chainLinksValid(ca) && ca.chain.every(caAllowsCodeSigning);
     for (const c of ca.chain) {
       if (!times.every((t) => t >= new Date(c.validFrom) && t <= new Date(c.validTo))) ok = false;
     }
@@ -975,6 +1029,7 @@ function verifyBundleChecked(b: Bundle, artifact: Artifact, trust: TrustMaterial
 
   // 3. certificate.
   let identity: string | undefined;
+  let uriSan: string | undefined;
   let issuerUrl: string | undefined;
   if (m.certDer) {
     // With no verified time at all (thresholds of 0 through the API, and none in the bundle),
@@ -985,6 +1040,7 @@ function verifyBundleChecked(b: Bundle, artifact: Artifact, trust: TrustMaterial
     verifyScts(m, issuer, trust, o.ctlogThreshold ?? 1);
     const san = sanOf(m.parts!);
     identity = san.uri ?? san.email ?? san.other;
+    uriSan = san.uri;
     issuerUrl = issuerOf(m.parts!);
   }
 
@@ -1026,9 +1082,18 @@ function verifyBundleChecked(b: Bundle, artifact: Artifact, trust: TrustMaterial
   if (policy.issuer !== undefined && issuerUrl !== policy.issuer) fail('POLICY_ISSUER_MISMATCH', `certificate issuer ${issuerUrl ?? '(none)'} is not ${policy.issuer}`);
   if (policy.issuerRegexp && !(issuerUrl !== undefined && policy.issuerRegexp.test(issuerUrl))) fail('POLICY_ISSUER_MISMATCH', `certificate issuer ${issuerUrl ?? '(none)'} does not match ${policy.issuerRegexp}`);
   if (policy.spiffeTrustDomain !== undefined || policy.spiffePathPrefix !== undefined) {
-    const mm = identity ? /^spiffe:\/\/([^/]+)(\/.*)?$/.exec(identity) : null;
-    if (!mm || (policy.spiffeTrustDomain !== undefined && mm[1] !== policy.spiffeTrustDomain)) fail('POLICY_TRUST_DOMAIN_MISMATCH', `certificate identity ${identity ?? '(none)'} is not in trust domain ${policy.spiffeTrustDomain}`);
-    const path = mm![2] ?? '';
+    // Only a URI SAN that is a SPIFFE ID by the SPIFFE-ID spec (§2: lower-case trust domain, no
+    // userinfo, port, percent-encoding, dot segments, query or fragment) is one. A looser
+    // pattern let an email or Fulcio username SAN spelt "spiffe://<td>/..." (from any issuer)
+    // pass as a member of <td>, and "/ci/../prod" pass a "/ci" path prefix.
+    let sid: { trustDomain: string; path: string } | undefined;
+    try {
+      sid = uriSan !== undefined ? parseSpiffeId(uriSan) : undefined;
+    } catch {
+      sid = undefined;
+    }
+    if (!sid || (policy.spiffeTrustDomain !== undefined && sid.trustDomain !== policy.spiffeTrustDomain)) fail('POLICY_TRUST_DOMAIN_MISMATCH', `certificate identity ${identity ?? '(none)'} is not a SPIFFE ID${policy.spiffeTrustDomain !== undefined ? ` in trust domain ${policy.spiffeTrustDomain}` : ''}`);
+    const path = sid!.path;
     if (policy.spiffePathPrefix !== undefined && !(path === policy.spiffePathPrefix || path.startsWith(policy.spiffePathPrefix.replace(/\/$/, '') + '/'))) fail('POLICY_TRUST_DOMAIN_MISMATCH', `SPIFFE path ${path} is not under ${policy.spiffePathPrefix}`);
   }
   if (policy.extensions && m.parts) {

@@ -136,6 +136,13 @@ describe('chains sign against a live stack', () => {
     const tasks = vst.predicate.buildDefinition.resolvedDependencies.filter((d: { name?: string }) => d.name === 'pipelineTask');
     expect(tasks.map((t: { content: string }) => JSON.parse(Buffer.from(t.content, 'base64').toString()))).toEqual(Object.values(pr.status.taskRuns));
     await sigstoreJsVerify(verbose.bundles[0]!);
+    // slsa/v2alpha4 with deep inspection: the PipelineRun's subjects, then its child's; the
+    // child's results that are not subjects are byproducts under the child's name.
+    const v4 = await signTektonFile(join(dir, 'pr-child-image.json'), join(dir, 'out-pr-v4'), { ...opts, deepInspection: true, format: 'slsa/v2alpha4' });
+    expect(await subjectsOf(v4.bundles[0]!)).toEqual(['registry.example.org/app/server', 'registry.example.org/app/worker', 'registry.example.org/app/builder']);
+    const v4st = JSON.parse(Buffer.from(JSON.parse(await readFile(v4.bundles[0]!, 'utf8')).dsseEnvelope.payload, 'base64').toString());
+    expect(v4st.predicate.runDetails.byproducts.map((b: { name: string }) => b.name.split('/')[0])).not.toContain('pipelineRunResults'); // IMAGES is a subject
+    await sigstoreJsVerify(v4.bundles[0]!);
   }, 60_000);
 
   it('two runs of one name (another namespace, or the run created again) keep their own bundles: nothing is overwritten', async () => {
@@ -178,33 +185,77 @@ describe('chains sign against a live stack', () => {
 });
 
 describe('TEP-0089 SPIRE-signed results', () => {
-  async function spireTaskRun(tamper: boolean): Promise<{ file: string; bundle: string }> {
-    const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+  const alg = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
+  let spire: { caKeys: { publicKey: never; privateKey: never }; ca: x509.X509Certificate } | undefined;
+  /** One SPIRE CA for the block, so that every SVID below chains to the same trust bundle. */
+  async function spireCa() {
     x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
-    const caKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
-    const ca = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=spire', keys: caKeys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 6e5), extensions: [new x509.BasicConstraintsExtension(true, 0, true)] });
+    if (!spire) {
+      const caKeys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as never as { publicKey: never; privateKey: never };
+      const ca = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=spire', keys: caKeys, signingAlgorithm: alg, notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 6e5), extensions: [new x509.BasicConstraintsExtension(true, 0, true)] });
+      spire = { caKeys, ca };
+    }
+    return spire;
+  }
+  /** Results signed TEP-0089 style with a fresh SVID for `spiffeId`, appended to `results`. */
+  async function spireSign(results: { name: string; value: string }[], spiffeId: string): Promise<void> {
+    const { caKeys, ca } = await spireCa();
     const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const svid = await x509.X509CertificateGenerator.create({
       serialNumber: '02', subject: '', issuer: ca.subject, publicKey: new x509.PublicKey(publicKey.export({ format: 'der', type: 'spki' })), signingKey: caKeys.privateKey, signingAlgorithm: alg,
       notBefore: new Date(Date.now() - 6e4), notAfter: new Date(Date.now() + 6e5),
-      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://cairn.local/ns/ci/taskrun/build' }], true)],
+      extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: spiffeId }], true)],
     });
-    const tr = JSON.parse(await readFile(join(FIX, 'taskrun.json'), 'utf8'));
-    tr.metadata.uid = `spire-${tamper}`;
-    tr.status.results = tr.status.results.filter((x: { name: string }) => !x.name.startsWith('BINARY'));
-    const names = tr.status.results.map((x: { name: string }) => x.name);
     const s = (v: string) => sign('sha256', Buffer.from(v), privateKey).toString('base64');
-    const manifest = names.join(',');
+    const manifest = results.map((x) => x.name).join(',');
     const extra = [{ name: 'SVID', value: svid.toString('pem') }, { name: 'RESULT_MANIFEST', value: manifest }, { name: 'RESULT_MANIFEST.sig', value: s(manifest) }];
-    for (const r of tr.status.results) extra.push({ name: `${r.name}.sig`, value: s(r.value) });
-    tr.status.results.push(...extra);
+    for (const r of results) extra.push({ name: `${r.name}.sig`, value: s(r.value) });
+    results.push(...extra);
+  }
+  /** The fixture TaskRun (ci/build-push-run-7xk2p), its results signed with an SVID for `spiffeId` (default: its own ID). */
+  async function spireTaskRun(tamper: boolean, spiffeId = 'spiffe://cairn.local/ns/ci/taskrun/build-push-run-7xk2p'): Promise<{ file: string; bundle: string }> {
+    const { ca } = await spireCa();
+    const tr = JSON.parse(await readFile(join(FIX, 'taskrun.json'), 'utf8'));
+    tr.metadata.uid = `spire-${tamper}-${createHash('sha256').update(spiffeId).digest('hex').slice(0, 8)}`;
+    tr.status.results = tr.status.results.filter((x: { name: string }) => !x.name.startsWith('BINARY'));
+    await spireSign(tr.status.results, spiffeId);
     if (tamper) tr.status.results.find((x: { name: string }) => x.name === 'IMAGE_DIGEST').value = `sha256:${'e'.repeat(64)}`;
-    const file = join(dir, `spire-${tamper}.json`);
+    const file = join(dir, `${tr.metadata.uid}.json`);
     await writeFile(file, JSON.stringify(tr));
-    const bundle = join(dir, `spire-bundle-${tamper}.pem`);
+    const bundle = join(dir, `spire-bundle.pem`);
     await writeFile(bundle, ca.toString('pem'));
     return { file, bundle };
   }
+
+  it('refuses results signed with an SVID of another TaskRun or workload of the trust domain (it must name this TaskRun)', async () => {
+    for (const id of ['spiffe://cairn.local/ns/ci/taskrun/other-run', 'spiffe://cairn.local/ns/dev/taskrun/build-push-run-7xk2p', 'spiffe://cairn.local/web', 'spiffe://cairn.local/ns/ci/taskrun/build-push-run-7xk2p/x']) {
+      const { file, bundle } = await spireTaskRun(false, id);
+      await expect(signTektonFile(file, join(dir, 'out-spire-other'), { ...opts, trustBundle: bundle }), id).rejects.toMatchObject({ code: 'SIGNER_RESULTS_UNVERIFIED' });
+    }
+  }, 60_000);
+
+  it('checks each child TaskRun of a PipelineRun against its own SVID, and refuses a child that is only referenced', async () => {
+    const { bundle } = await spireTaskRun(false);
+    const pr = JSON.parse(await readFile(join(FIX, 'pipelinerun.json'), 'utf8'));
+    pr.metadata.uid = 'spire-pr';
+    const child = pr.status.taskRuns['release-run-q8z-fetch'];
+    await spireSign(child.status.results, 'spiffe://cairn.local/ns/ci/taskrun/release-run-q8z-fetch');
+    const ok = join(dir, 'spire-pr.json');
+    await writeFile(ok, JSON.stringify(pr));
+    expect((await signTektonFile(ok, join(dir, 'out-spire-pr'), { ...opts, trustBundle: bundle })).bundles.length).toBeGreaterThan(0);
+    // The child's SVID names another TaskRun.
+    const wrong = JSON.parse(await readFile(join(FIX, 'pipelinerun.json'), 'utf8'));
+    wrong.metadata.uid = 'spire-pr-wrong';
+    await spireSign(wrong.status.taskRuns['release-run-q8z-fetch'].status.results, 'spiffe://cairn.local/ns/ci/taskrun/some-other-run');
+    await writeFile(join(dir, 'spire-pr-wrong.json'), JSON.stringify(wrong));
+    await expect(signTektonFile(join(dir, 'spire-pr-wrong.json'), join(dir, 'out-spire-pr-wrong'), { ...opts, trustBundle: bundle })).rejects.toMatchObject({ code: 'SIGNER_RESULTS_UNVERIFIED' });
+    // Minimal embedded status: the child is in childReferences only, its results unseen.
+    const minimal = JSON.parse(JSON.stringify(pr));
+    minimal.metadata.uid = 'spire-pr-minimal';
+    delete minimal.status.taskRuns;
+    await writeFile(join(dir, 'spire-pr-minimal.json'), JSON.stringify(minimal));
+    await expect(signTektonFile(join(dir, 'spire-pr-minimal.json'), join(dir, 'out-spire-pr-minimal'), { ...opts, trustBundle: bundle })).rejects.toMatchObject({ code: 'SIGNER_RESULTS_UNVERIFIED' });
+  }, 60_000);
 
   it('signs when every result verifies with the SVID chained to the trust bundle', async () => {
     const { file, bundle } = await spireTaskRun(false);

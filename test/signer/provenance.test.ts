@@ -263,6 +263,99 @@ describe('the slsa-tekton buildType (Chains builddefinition.buildtype)', () => {
   });
 });
 
+describe('slsa/v2alpha4 (Chains artifacts.*.format)', () => {
+  const V4 = { format: 'slsa/v2alpha4' as const };
+  // A TaskRun whose steps ran StepActions with results of their own.
+  const stepRun = (): J => taskRun(
+    [
+      { name: 'IMAGE_URL', value: 'registry.example.org/app/server:1' },
+      { name: 'IMAGE_DIGEST', value: `sha256:${d1}` },
+      { name: 'pkg-ARTIFACT_OUTPUTS', value: { uri: 'pkg:npm/app@1.0.0', digest: `sha256:${d2}`, isBuildArtifact: 'true' } },
+      { name: 'log-ARTIFACT_OUTPUTS', value: { uri: 'https://example.org/build.log', digest: `sha256:${d3}` } },
+      { name: 'tool-ARTIFACT_URI', value: 'https://example.org/tool' },
+      { name: 'tool-ARTIFACT_DIGEST', value: `sha256:${d4}` },
+      { name: 'note', value: 'done' },
+    ],
+    {
+      steps: [
+        {
+          name: 'fetch', imageID: `gcr.io/tekton-releases/git-init@sha256:${d3}`,
+          provenance: { refSource: { uri: 'git+https://github.com/example/steps.git', digest: { sha1: sha1b }, entryPoint: 'git-clone.yaml' } },
+          results: [{ name: 'CHAINS-GIT_URL', value: 'https://github.com/example/app' }, { name: 'CHAINS-GIT_COMMIT', value: sha1a }, { name: 'dep-ARTIFACT_INPUTS', value: { uri: 'https://example.org/vendor.tgz', digest: `sha256:${d4}` } }],
+        },
+        {
+          name: 'package', imageID: `gcr.io/k/executor@sha256:${d2}`,
+          results: [{ name: 'lib-ARTIFACT_OUTPUTS', value: { uri: 'pkg:npm/lib@2.0.0', digest: `sha256:${d4}`, isBuildArtifact: 'true' } }, { name: 'size', value: '42' }],
+        },
+      ],
+    },
+  );
+
+  it('subjects: each step\'s artifacts marked as built, then the TaskRun\'s; unmarked outputs and *ARTIFACT_URI pairs are not subjects', () => {
+    expect(subjects(stepRun(), V4)).toEqual([
+      { name: 'pkg:npm/lib@2.0.0', digest: { sha256: d4 } },
+      { name: 'pkg:npm/app@1.0.0', digest: { sha256: d2 } },
+      { name: 'registry.example.org/app/server', digest: { sha256: d1 } },
+    ]);
+    // v2alpha3 reads the TaskRun's results only, and every output hint is a subject there.
+    expect(subjects(stepRun()).map((x) => x.name)).toEqual(['registry.example.org/app/server', 'https://example.org/tool', 'pkg:npm/app@1.0.0', 'https://example.org/build.log']);
+  });
+
+  it('byproducts: results that are not subjects, named by run, then the steps\' results', () => {
+    const bp = predicate(stepRun(), V4).runDetails.byproducts as J[];
+    expect(bp.map((b) => b.name)).toEqual([
+      'taskRunResults/build/log-ARTIFACT_OUTPUTS',
+      'taskRunResults/build/tool-ARTIFACT_URI',
+      'taskRunResults/build/tool-ARTIFACT_DIGEST',
+      'taskRunResults/build/note',
+      'stepResults/build/CHAINS-GIT_URL',
+      'stepResults/build/CHAINS-GIT_COMMIT',
+      'stepResults/build/dep-ARTIFACT_INPUTS',
+      'stepResults/build/size',
+    ]);
+    expect(bp.every((b) => b.mediaType === 'application/json')).toBe(true);
+    expect(Buffer.from(bp[3]!.content, 'base64').toString()).toBe('"done"');
+  });
+
+  it('resolvedDependencies: images, the steps\' input hints, the StepActions resolved remotely, then the TaskRun\'s hints', () => {
+    expect(predicate(stepRun(), V4).buildDefinition.resolvedDependencies).toEqual([
+      { uri: 'oci://gcr.io/tekton-releases/git-init', digest: { sha256: d3 } },
+      { uri: 'oci://gcr.io/k/executor', digest: { sha256: d2 } },
+      { name: 'inputs/result', uri: 'git+https://github.com/example/app.git', digest: { sha1: sha1a } },
+      { name: 'inputs/result', uri: 'https://example.org/vendor.tgz', digest: { sha256: d4 } },
+      { name: 'stepAction/fetch', uri: 'git+https://github.com/example/steps.git', digest: { sha1: sha1b } },
+    ]);
+    // v2alpha3 does not read step results or StepAction sources.
+    expect(predicate(stepRun()).buildDefinition.resolvedDependencies).toEqual([
+      { uri: 'oci://gcr.io/tekton-releases/git-init', digest: { sha256: d3 } },
+      { uri: 'oci://gcr.io/k/executor', digest: { sha256: d2 } },
+    ]);
+  });
+
+  it('a PipelineRun: its own subjects first, then with deep inspection each child\'s; byproducts and StepActions per child', () => {
+    const pr = pipelineRun([{ name: 'BUILDER_IMAGE_URL', value: 'gcr.io/p/worker' }, { name: 'BUILDER_IMAGE_DIGEST', value: `sha256:${d2}` }, { name: 'cache', value: 'warm' }]);
+    const build = pr.status.taskRuns['release-build'];
+    build.status.steps[0].provenance = { refSource: { uri: 'git+https://github.com/example/steps.git', digest: { sha1: sha1b } } };
+    build.status.steps[0].results = [{ name: 'bin-ARTIFACT_OUTPUTS', value: { uri: 'https://example.org/bin', digest: `sha256:${d3}`, isBuildArtifact: 'true' } }];
+    expect(subjects(pr, V4)).toEqual([{ name: 'registry.example.org/app/server', digest: { sha256: d1 } }]);
+    expect(subjects(pr, { ...V4, deepInspection: true })).toEqual([
+      { name: 'registry.example.org/app/server', digest: { sha256: d1 } },
+      { name: 'https://example.org/bin', digest: { sha256: d3 } },
+      { name: 'gcr.io/p/worker', digest: { sha256: d2 } },
+    ]);
+    const shallow = predicate(pr, V4);
+    expect(shallow.runDetails.byproducts.map((b: J) => b.name)).toEqual(['pipelineRunResults/release/CHAINS-GIT_COMMIT', 'pipelineRunResults/release/src-ARTIFACT_INPUTS']);
+    expect(predicate(pr, { ...V4, deepInspection: true }).runDetails.byproducts.map((b: J) => b.name)).toEqual(['pipelineRunResults/release/CHAINS-GIT_COMMIT', 'pipelineRunResults/release/src-ARTIFACT_INPUTS', 'taskRunResults/release-fetch/CHAINS-GIT_URL', 'taskRunResults/release-fetch/CHAINS-GIT_COMMIT', 'taskRunResults/release-build/cache']);
+    // The StepAction comes right after its task's descriptor, before the task's images.
+    const names = (shallow.buildDefinition.resolvedDependencies as J[]).map((d) => d.name ?? d.uri);
+    expect(names.slice(names.lastIndexOf('pipelineTask'), names.lastIndexOf('pipelineTask') + 3)).toEqual(['pipelineTask', 'stepAction/run', 'oci://docker.io/library/docker']);
+  });
+
+  it('any other format is refused', () => {
+    expect(() => predicate(taskRun([]), { format: 'slsa/v1' })).toThrow(expect.objectContaining({ code: 'SIGNER_BAD_INPUT' }));
+  });
+});
+
 describe('TaskRun buildDefinition', () => {
   const run = () => taskRun(
     [{ name: 'src-ARTIFACT_INPUTS', value: { uri: 'git+https://github.com/example/catalog.git', digest: `sha1:${sha1a}` } }],

@@ -49,6 +49,10 @@ export interface LeafOpts {
   notAfter?: Date;
   keys?: Keys;
   extra?: any[];
+  /** extKeyUsage OIDs (default codeSigning); null: no extKeyUsage extension. */
+  eku?: string[] | null;
+  /** keyUsage flags (default digitalSignature). */
+  keyUsage?: number;
 }
 
 function utf8String(s: string): ArrayBuffer {
@@ -67,8 +71,8 @@ export async function makeLeaf(o: LeafOpts) {
   const notBefore = o.notBefore ?? new Date(Math.floor(Date.now() / 1000) * 1000 - 300e3);
   const notAfter = o.notAfter ?? new Date(notBefore.getTime() + 900e3);
   const exts = (sct: Buffer | undefined) => [
-    new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-    new x509.ExtendedKeyUsageExtension(['1.3.6.1.5.5.7.3.3']),
+    new x509.KeyUsagesExtension(o.keyUsage ?? x509.KeyUsageFlags.digitalSignature, true),
+    ...(o.eku === null ? [] : [new x509.ExtendedKeyUsageExtension(o.eku ?? ['1.3.6.1.5.5.7.3.3'])]),
     ...(o.san ? [new x509.SubjectAlternativeNameExtension(o.san as any, true)] : []),
     ...(o.issuerUrl ? [new x509.Extension('1.3.6.1.4.1.57264.1.8', false, utf8String(o.issuerUrl))] : []),
     ...(o.extra ?? []),
