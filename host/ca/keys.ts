@@ -9,11 +9,11 @@
  * root key is kept encrypted as well, so the CA can later issue subordinate CAs.
  */
 import { createHash, createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { openFileSigner, writeSecretFile } from '../keys/file.js';
+import { openFileSigner, readSecretFile, writeFileDurably, writeSecretFile } from '../keys/file.js';
 import { openPkcs11Signer, type Pkcs11Options } from '../keys/pkcs11.js';
 import type { KeySigner } from '../keys/types.js';
 import { CaError } from './errors.js';
@@ -196,7 +196,7 @@ export async function ensureGeneratedCa(dir: string, commonName = 'Cairn'): Prom
   const inter = await issueIntermediate({ cert: rootCert, privateKey: root.privateKey }, commonName, now);
   await writeSecret(cfg.passphraseFile!, `${pass}\n`);
   await writeSecret(join(dir, 'ca-root-key.pem'), await encryptedPem(root.privateKey, pass));
-  await writeFile(cfg.chain, `${inter.cert.toString('pem')}\n${rootCert.toString('pem')}\n`, { mode: 0o644 });
+  await writeFileDurably(cfg.chain, `${inter.cert.toString('pem')}\n${rootCert.toString('pem')}\n`, 0o644);
   await writeSecret(cfg.key, await encryptedPem(inter.keys.privateKey, pass));
   return cfg;
 }
@@ -213,14 +213,18 @@ export async function rotateGeneratedCa(dir: string): Promise<{ retired: string;
   const cfg: FileKeyConfig = { key: join(dir, 'ca-key.pem'), chain: join(dir, 'ca-chain.pem'), passphraseFile: join(dir, 'ca-passphrase') };
   const rootKeyPath = join(dir, 'ca-root-key.pem');
   if (!(await exists(cfg.key)) || !(await exists(rootKeyPath))) throw new CaError('CA_BAD_CONFIG', `${dir} holds no generated CA (ca-key.pem and ca-root-key.pem); only a CA that Cairn generated can be rotated here`);
-  const pass = (await readFile(cfg.passphraseFile!, 'utf8')).trim();
+  // The root key and its passphrase are read as every other secret is (readSecretFile): refused,
+  // with a chmod hint, when group or others can read them, since they may already be out. A
+  // rotation under such a root would encrypt the new issuing key with a passphrase that is not
+  // secret, and put a fresh intermediate under a root key anyone on the host may hold.
+  const pass = (await readSecretFile(cfg.passphraseFile!)).trim();
   const pems = splitPem(await readFile(cfg.chain, 'utf8'));
   const rootPem = pems.find((p) => {
     const c = new X509Certificate(p);
     return c.issuer === c.subject && c.verify(c.publicKey);
   });
   if (!rootPem || pems.length !== 2) throw new CaError('CA_BAD_CONFIG', `${cfg.chain} is not the intermediate and root that Cairn generates`);
-  const rootKey = createPrivateKey({ key: await readFile(rootKeyPath, 'utf8'), passphrase: pass });
+  const rootKey = createPrivateKey({ key: await readSecretFile(rootKeyPath), passphrase: pass });
   const privateKey = await webcrypto.subtle.importKey('pkcs8', rootKey.export({ format: 'der', type: 'pkcs8' }), EC, false, ['sign']);
   const rootCert = new x509.X509Certificate(rootPem);
   const old = new x509.X509Certificate(pems.find((p) => p !== rootPem)!);
@@ -228,9 +232,7 @@ export async function rotateGeneratedCa(dir: string): Promise<{ retired: string;
   const inter = await issueIntermediate({ cert: rootCert, privateKey }, commonName, Date.now());
   // Chain before key: a crash in between leaves the old key with a chain it does not match, which
   // the CA refuses at start (orderChain) rather than issuing under the wrong certificate.
-  const tmpChain = `${cfg.chain}.tmp`;
-  await writeFile(tmpChain, `${inter.cert.toString('pem')}\n${rootPem.trim()}\n`, { mode: 0o644 });
-  await rename(tmpChain, cfg.chain);
+  await writeFileDurably(cfg.chain, `${inter.cert.toString('pem')}\n${rootPem.trim()}\n`, 0o644);
   await writeSecret(cfg.key, await encryptedPem(inter.keys.privateKey, pass));
   const fp = (c: x509.X509Certificate): string => createHash('sha256').update(Buffer.from(c.rawData)).digest('hex');
   return { retired: fp(old), current: fp(inter.cert) };
@@ -250,7 +252,9 @@ export async function ensureGeneratedRoot(dir: string): Promise<FileKeyConfig> {
       return c.issuer === c.subject && c.verify(c.publicKey);
     });
     if (!root) throw new CaError('CA_BAD_CONFIG', `${ca.chain} holds no root certificate`);
-    await writeFile(cfg.chain, `${root.trim()}\n`, { mode: 0o644 });
+    // Through a temp file: this file is written once and trusted as it is by every later start
+    // (exists above), so a crash mid-write must not leave a torn one in its place.
+    await writeFileDurably(cfg.chain, `${root.trim()}\n`, 0o644);
   }
   return cfg;
 }

@@ -16,11 +16,11 @@
  * while more than a third of the lifetime is left.
  */
 import { createPrivateKey, randomBytes, webcrypto, X509Certificate } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
-import { writeSecretFile } from '../keys/file.js';
+import { readSecretFile, writeSecretFile } from '../keys/file.js';
 import { fetchJwtSvid } from '../signer/identity.js';
 import { CaError } from './errors.js';
 import { loadFileCa, splitPem, type FileKeyConfig, type LoadedCa } from './keys.js';
@@ -154,10 +154,20 @@ export class SubordinateClient {
 
   private async loadStored(): Promise<LoadedCa | undefined> {
     const f = this.files;
+    // A renewal a crash interrupted (obtain): the new key waits aside until its chain is in place.
+    // If the chain is the one it belongs to, finish the switch; if not, the old pair stands.
+    const next = `${f.key}.next`;
+    if (await exists(next)) {
+      const pending = await loadFileCa({ ...f, key: next }).catch(() => undefined);
+      if (pending) {
+        await pending.signer.close();
+        await rename(next, f.key);
+      } else await rm(next, { force: true });
+    }
     if (!(await exists(f.key)) || !(await exists(f.chain))) return undefined;
-    // A crash between writing the new key and its chain leaves a pair that does not match:
-    // treat that as nothing stored, and get a new certificate. So does a chain that no longer
-    // ends at the pinned roots (parent.roots added or changed since it was stored).
+    // A pair that does not match (written by an older version, or by hand) is treated as nothing
+    // stored: a new certificate is asked for. So is a chain that no longer ends at the pinned
+    // roots (parent.roots added or changed since it was stored).
     const ca = await loadFileCa(f).catch(() => undefined);
     if (ca && this.roots) {
       try {
@@ -217,6 +227,14 @@ export class SubordinateClient {
 
   private async obtain(): Promise<LoadedCa> {
     const p = this.o.parent;
+    // The passphrase that will encrypt the new key comes first, before the parent is asked: one
+    // that group or others can read may already be out, so it is refused with its chmod hint
+    // (readSecretFile, as loadFileCa refuses it) instead of protecting a freshly certified CA key.
+    // Read after the parent answered, it was only refused once a certificate had been issued and
+    // the key written, and a subordinate with parent.wait asked again, and again, for new ones.
+    const f = this.files;
+    if (!(await exists(f.passphraseFile))) await writeSecretFile(f.passphraseFile, `${randomBytes(32).toString('base64url')}\n`);
+    const pass = (await readSecretFile(f.passphraseFile)).split('\n')[0]!.trim();
     const socket = p.socket ?? process.env.SPIFFE_ENDPOINT_SOCKET;
     if (!socket) throw new CaError('CA_BAD_CONFIG', 'parent: no Workload API socket (parent.socket or SPIFFE_ENDPOINT_SOCKET)');
     let svid: { token: string; spiffeId: string };
@@ -250,14 +268,16 @@ export class SubordinateClient {
     }
     checkParentChain(pems, Buffer.from(await webcrypto.subtle.exportKey('spki', keys.publicKey)), this.roots);
 
-    const f = this.files;
-    if (!(await exists(f.passphraseFile))) await writeSecretFile(f.passphraseFile, `${randomBytes(32).toString('base64url')}\n`);
-    const pass = (await readFile(f.passphraseFile, 'utf8')).split('\n')[0]!.trim();
     const pkcs8 = createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey)), format: 'der', type: 'pkcs8' });
-    // Key first, then chain: a crash in between leaves a key without its certificate, which the
-    // next start replaces, never a certificate whose key is gone.
-    await writeSecretFile(f.key, pkcs8.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: pass }) as string);
+    // Two files cannot be replaced at once. Writing the key over the old one first left, after a
+    // crash before the chain, a pair that matched neither certificate: the next start had nothing
+    // to serve with until the parent answered, though the old certificate had a third of its life
+    // left. So the key waits aside (.next) until the chain is in place; loadStored finishes or
+    // drops a switch a crash interrupted.
+    const next = `${f.key}.next`;
+    await writeSecretFile(next, pkcs8.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: pass }) as string);
     await writeSecretFile(f.chain, pems.map((x) => x.trim() + '\n').join(''));
+    await rename(next, f.key);
     return loadFileCa(f);
   }
 

@@ -70,9 +70,16 @@ export function registerMonitor(program: Command): void {
         source = o.rekorV1 ? rekorV1Source({ base: o.log, verifyCheckpoint: verify }) : tilesSource({ base: o.log, verifyCheckpoint: verify });
       }
       let state: MonitorState | undefined = o.state ? await readFile(o.state, 'utf8').then((t) => JSON.parse(t) as MonitorState, () => undefined) : undefined;
+      // A signal lets the round in progress finish and write its state, then ends the loop; one
+      // that comes while the loop waits for the next round ends the wait too (not an hour later).
       let stop = false;
-      process.once('SIGINT', () => (stop = true));
-      process.once('SIGTERM', () => (stop = true));
+      let wake = (): void => undefined;
+      const halt = (): void => {
+        stop = true;
+        wake();
+      };
+      process.once('SIGINT', halt);
+      process.once('SIGTERM', halt);
       do {
         try {
           const r = await monitorOnce({ source, identities: o.identity, ...(state ? { state } : {}), ...(o.fromHead ? { fromHead: true } : {}) });
@@ -94,7 +101,15 @@ export function registerMonitor(program: Command): void {
             return;
           }
         }
-        if (o.interval && !stop) await new Promise((r) => setTimeout(r, o.interval! * 1000));
+        if (o.interval && !stop) {
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, o.interval! * 1000);
+            wake = () => {
+              clearTimeout(t);
+              r();
+            };
+          });
+        }
       } while (o.interval && !stop);
     });
 }

@@ -7,7 +7,7 @@
  *   cairn spiffe rotate
  *   cairn spiffe attest-tpm --out DIR [--tcti TCTI] [--pcrs 0,1,7]   (the agent side; no admin token)
  *       [--trust-domain TD --trust-bundle FILE | --insecure-bootstrap]
- *   cairn spiffe agent --data-dir DIR --socket PATH (--join-token T | --join-token-file F | --tpm [--tcti TCTI])
+ *   cairn spiffe agent --data-dir DIR --socket PATH (--join-token T | --join-token-file F | --tpm [--tcti TCTI] [--ek-cert F] [--ek-chain F])
  *       [--trust-domain TD --trust-bundle FILE | --insecure-bootstrap]
  *       an agent on this node: attests, then serves the Workload API for the entries the server
  *       lets it serve (host/spiffe/remote-agent.ts); prints {"ready":true,"agentId":..,"socket":..}
@@ -20,6 +20,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { InvalidArgumentError, type Command } from 'commander';
+import { isCairnError } from '../errors.js';
+import { readSecretFile } from '../keys/file.js';
 import { attestWithTpm } from '../spiffe/tpm-agent.js';
 
 interface Conn {
@@ -27,24 +29,27 @@ interface Conn {
   adminTokenFile?: string;
 }
 
-function connection(cmd: Command): { base: string; token: string } {
+async function connection(cmd: Command): Promise<{ base: string; token: string }> {
   const o = cmd.optsWithGlobals<Conn>();
   const base = o.server ?? process.env.CAIRN_SPIFFE_SERVER;
   if (!base) cmd.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
   let token = process.env.CAIRN_SPIFFE_ADMIN_TOKEN;
   if (o.adminTokenFile !== undefined || !token) {
     const file = o.adminTokenFile ?? '.cairn/spiffe/admin-token';
+    // The admin token grants the whole registration API (any SPIFFE ID, any selectors): a copy of
+    // it that group or others can read is refused with a chmod hint and never sent, as the server
+    // refuses its own admin-token file and SSH a private key (readSecretFile).
     try {
-      token = readFileSync(file, 'utf8').trim();
+      token = (await readSecretFile(file)).trim();
     } catch (e) {
-      cmd.error(`cairn spiffe: cannot read admin token file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { exitCode: 1 });
+      cmd.error(`cairn spiffe: ${isCairnError(e) ? e.message : `cannot read admin token file ${file}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`}`, { exitCode: 1 });
     }
   }
   return { base: base!.replace(/\/$/, ''), token: token! };
 }
 
 async function call(cmd: Command, method: string, path: string, body?: unknown): Promise<void> {
-  const { base, token } = connection(cmd);
+  const { base, token } = await connection(cmd);
   let res: Response;
   try {
     res = await fetch(`${base}${path}`, {
@@ -183,6 +188,10 @@ export function registerSpiffe(program: Command): void {
     .option('--join-token-file <file>', 'attest with the join token in this file (mode 0600, as SSH wants its keys)')
     .option('--tpm', 'attest with this machine\'s TPM (tpm2-tools)')
     .option('--tcti <tcti>', 'with --tpm: TPM2TOOLS_TCTI')
+    // As attest-tpm: a TPM without its EK certificate in NV, or a vendor whose EK certificates
+    // come from an intermediate CA, needs these for the server's tpmEkCas check (README).
+    .option('--ek-cert <file>', 'with --tpm: the EK certificate (DER or PEM) when the TPM does not hold it in NV 0x01c00002')
+    .option('--ek-chain <file>', 'with --tpm: intermediate CA certificates (PEM) between the EK certificate and the TPM manufacturer CA')
     .option('--trust-domain <td>', 'the server\'s trust domain (with an https --server)')
     .option('--trust-bundle <file>', 'the bootstrap bundle (SPIFFE bundle JSON or PEM) that authenticates an https --server')
     .option('--insecure-bootstrap', 'accept a plain-http --server without authenticating it (labs and loopback tests only)')
@@ -191,13 +200,13 @@ export function registerSpiffe(program: Command): void {
       if (!Number.isFinite(n) || n < 0.1 || n > 3600) throw new InvalidArgumentError('0.1..3600 seconds');
       return n;
     }, 5)
-    .action(async function (this: Command, o: { dataDir: string; socket: string; joinToken?: string; joinTokenFile?: string; tpm?: boolean; tcti?: string; poll: number; trustDomain?: string; trustBundle?: string; insecureBootstrap?: boolean }) {
+    .action(async function (this: Command, o: { dataDir: string; socket: string; joinToken?: string; joinTokenFile?: string; tpm?: boolean; tcti?: string; ekCert?: string; ekChain?: string; poll: number; trustDomain?: string; trustBundle?: string; insecureBootstrap?: boolean }) {
       const base = this.optsWithGlobals<Conn>().server ?? process.env.CAIRN_SPIFFE_SERVER;
       if (!base) this.error('cairn spiffe: --server URL (or CAIRN_SPIFFE_SERVER) is required', { exitCode: 2 });
       if (o.joinToken && o.joinTokenFile) this.error('cairn spiffe: give --join-token or --join-token-file, not both', { exitCode: 2 });
+      if ((o.ekCert || o.ekChain) && !o.tpm) this.error('cairn spiffe: --ek-cert and --ek-chain go with --tpm', { exitCode: 2 });
       if (o.joinTokenFile) {
-        const { readSecretFile } = await import('../keys/file.js');
-        try {
+            try {
           o.joinToken = (await readSecretFile(o.joinTokenFile)).trim();
         } catch (e) {
           this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 2 });
@@ -215,7 +224,7 @@ export function registerSpiffe(program: Command): void {
           ...(o.trustBundle ? { trustBundle: o.trustBundle } : {}),
           ...(o.insecureBootstrap ? { insecureBootstrap: true } : {}),
           ...(o.joinToken ? { joinToken: o.joinToken } : {}),
-          ...(o.tpm ? { tpm: o.tcti ? { tcti: o.tcti } : {} } : {}),
+          ...(o.tpm ? { tpm: { ...(o.tcti ? { tcti: o.tcti } : {}), ...(o.ekCert ? { ekCertificateFile: o.ekCert } : {}), ...(o.ekChain ? { ekChainFile: o.ekChain } : {}) } } : {}),
           log: (msg, fields) => process.stderr.write(`${JSON.stringify({ level: 'warn', msg, ...fields })}\n`),
         });
         process.stdout.write(`${JSON.stringify({ ready: true, agentId: a.agentId, socket: a.socketPath })}\n`);

@@ -6,7 +6,8 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { signAsync } from './async-crypto.js';
-import { chmod, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { KeyError } from './errors.js';
 import type { KeySigner, SigningAlgorithm } from './types.js';
 
@@ -43,12 +44,51 @@ export async function readSecretFile(path: string): Promise<string> {
   return readFile(path, 'utf8');
 }
 
-/** Writes `data` atomically with mode 0600 (the file never exists with wider permissions). */
+/** Writes `data` atomically and durably with mode 0600 (the file never exists with wider permissions). */
 export async function writeSecretFile(path: string, data: string | Uint8Array): Promise<void> {
+  await writeFileDurably(path, data, 0o600, true);
+}
+
+/**
+ * Replaces `path` with `data` so that a crash, power cut included, leaves the old file or the new
+ * one, never a torn or empty one: a fresh temp file ('wx': never an existing file or a symlink's
+ * target) created with `mode`, fsynced, renamed over `path`, then the directory fsynced. rename(2)
+ * is atomic but not durable: without the first fsync ext4 and XFS may keep the new name over data
+ * that never reached the disk (an empty key file), without the second the old name may come back.
+ * `exact` sets the mode whatever the umask (secrets: 0600, never narrower than the owner's rw).
+ */
+export async function writeFileDurably(path: string, data: string | Uint8Array, mode = 0o644, exact = false): Promise<void> {
   const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600, flag: 'wx' });
-  await chmod(tmp, 0o600);
+  const fh = await open(tmp, 'wx', mode);
+  try {
+    await fh.writeFile(data);
+    if (exact) await fh.chmod(mode);
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => undefined);
+    await rm(tmp, { force: true }).catch(() => undefined);
+    throw e;
+  }
+  await fh.close();
   await rename(tmp, path);
+  await syncDir(dirname(path));
+}
+
+/**
+ * fsync(2) of a directory, so a rename in it survives a power cut. Where that cannot be done (a
+ * platform or file system without it, a directory we may write but not read) the file is in place
+ * all the same, so the write is not reported as failed.
+ */
+async function syncDir(dir: string): Promise<void> {
+  let d;
+  try {
+    d = await open(dir, 'r');
+    await d.sync();
+  } catch (e) {
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'EACCES'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    await d?.close();
+  }
 }
 
 /** The signing algorithm a key implies (ECDSA hash follows the curve, RFC 5758 §3.2). */

@@ -212,9 +212,7 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
   private async rotateNow(opts: { immediate?: boolean }): Promise<void> {
     const now = this.now();
     const activateAt = opts.immediate ? now : now + this.activationDelayMs;
-    this.live.push(await this.createAuthority(now, activateAt));
-    this.sequence++;
-    await this.maintainNow(now, /* changed */ true);
+    await this.maintainNow(now, /* changed */ true, [...this.live, await this.createAuthority(now, activateAt)], this.sequence + 1);
   }
 
   /**
@@ -226,48 +224,55 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
     return this.oneAtATime(() => this.maintainNow(now ?? this.now(), false));
   }
 
-  private async maintainNow(now: number, changed: boolean): Promise<void> {
-    const active = this.activeOrUndefined(now);
-    for (const a of this.live) {
+  /**
+   * Works on copies of the authorities and the sequence, and makes them the CA's only once the
+   * snapshot holding them is saved: an authority that signed SVIDs (or was published) before a
+   * crash or a failed save would be gone after the restart, and its spiffe_sequence handed out
+   * again for other keys (Trust Domain and Bundle §4.1.1).
+   */
+  private async maintainNow(now: number, changed: boolean, from: LiveAuthority[] = this.live, sequence = this.sequence): Promise<void> {
+    let live = from.map((a) => ({ ...a, rec: { ...a.rec } }));
+    const active = this.activeOrUndefined(now, live);
+    for (const a of live) {
       // Everything activated before the active one is superseded: schedule its retirement.
       if (active && a !== active && a.rec.activateAt <= active.rec.activateAt && a.rec.retireAt === undefined) {
         a.rec.retireAt = Math.min(now + this.overlapMs, a.cert.notAfter.getTime());
         changed = true;
       }
     }
-    const before = this.live.length;
-    this.live = this.live.filter((a) => (a.rec.retireAt === undefined || a.rec.retireAt > now) && a.cert.notAfter.getTime() > now);
-    if (this.live.length !== before) {
-      this.sequence++;
+    const before = live.length;
+    live = live.filter((a) => (a.rec.retireAt === undefined || a.rec.retireAt > now) && a.cert.notAfter.getTime() > now);
+    if (live.length !== before) {
+      sequence++;
       changed = true;
     }
-    const current = this.activeOrUndefined(now);
-    const hasSuccessor = current && this.live.some((a) => a.rec.activateAt > current.rec.activateAt);
+    const current = this.activeOrUndefined(now, live);
+    const hasSuccessor = current && live.some((a) => a.rec.activateAt > current.rec.activateAt);
     if (current && !hasSuccessor && now - current.rec.activateAt >= this.caTtlMs / 2) {
       // Auto-rotation: the successor is published now and activates after the delay.
-      this.live.push(await this.createAuthority(now, now + this.activationDelayMs));
-      this.sequence++;
+      live.push(await this.createAuthority(now, now + this.activationDelayMs));
+      sequence++;
       changed = true;
     }
     if (!current) {
       // Every authority expired (e.g. the server was down longer than the CA TTL): start afresh.
-      this.live.push(await this.createAuthority(now, now));
-      this.sequence++;
+      live.push(await this.createAuthority(now, now));
+      sequence++;
       changed = true;
     }
+    if (changed) await this.persistence.save(this.snapshot(live, sequence));
+    this.live = live;
+    this.sequence = sequence;
     const activeNow = this.activeOrUndefined(now)?.rec.id;
     const activated = activeNow !== this.lastActiveId;
     this.lastActiveId = activeNow;
-    if (changed) {
-      await this.persistence.save(this.snapshot());
-      this.emit('bundle');
-    }
+    if (changed) this.emit('bundle');
     if (activated) this.emit('activated');
   }
 
-  private activeOrUndefined(now: number): LiveAuthority | undefined {
+  private activeOrUndefined(now: number, live = this.live): LiveAuthority | undefined {
     let best: LiveAuthority | undefined;
-    for (const a of this.live) {
+    for (const a of live) {
       if (a.rec.activateAt > now) continue;
       if (a.cert.notAfter.getTime() <= now) continue;
       if (!best || a.rec.activateAt > best.rec.activateAt || (a.rec.activateAt === best.rec.activateAt && a.rec.createdAt > best.rec.createdAt)) best = a;
@@ -287,8 +292,8 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
     return this.active().rec.id;
   }
 
-  private snapshot(): AuthorityState {
-    return { trustDomain: this.trustDomain, sequence: this.sequence, authorities: this.live.map((a) => ({ ...a.rec })) };
+  private snapshot(live = this.live, sequence = this.sequence): AuthorityState {
+    return { trustDomain: this.trustDomain, sequence, authorities: live.map((a) => ({ ...a.rec })) };
   }
 
   private async createAuthority(now: number, activateAt: number): Promise<LiveAuthority> {

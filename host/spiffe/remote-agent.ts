@@ -17,12 +17,12 @@
  * unless `insecureBootstrap` says otherwise (SPIRE's insecure_bootstrap), for loopback tests and
  * labs: then a network attacker could hand the agent a bundle of its own.
  */
-import { readSecretFile, writeSecretFile } from '../keys/file.js';
-import { createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
+import { readSecretFile, writeFileDurably, writeSecretFile } from '../keys/file.js';
+import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign as cryptoSign, X509Certificate, type KeyObject } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { Agent, type AgentCa, type EntrySource } from './agent.js';
@@ -278,17 +278,37 @@ function credentialsFrom(agentId: string, key: KeyObject, chain: Buffer[]): Cred
   return { agentId, key, chain, notBefore: new Date(leaf.validFrom).getTime(), notAfter: new Date(leaf.validTo).getTime() };
 }
 
+/**
+ * The key and its SVID change together, but two files cannot be replaced at once: a crash between
+ * the two used to leave the new key beside the old SVID, so after the restart every request the
+ * agent signed failed the server's proof check, and with its join token spent it could never
+ * attest again. So the new key is written aside (agent-key.next.pem), the SVID replaced, and only
+ * then the key moved into place; stored() completes or drops a switch a crash interrupted, by
+ * which SVID the key aside belongs to. Each file is replaced through an fsynced temp file.
+ */
 async function store(workDir: string, c: Credentials): Promise<void> {
-  // Key before SVID, each replaced atomically; the key through a fresh 0600 temp file.
-  await writeSecretFile(join(workDir, 'agent-key.pem'), c.key.export({ type: 'pkcs8', format: 'pem' }) as string);
-  await writeFile(join(workDir, 'agent-svid.pem'), c.chain.map((d) => pem('CERTIFICATE', d)).join(''));
+  const next = join(workDir, 'agent-key.next.pem');
+  await writeSecretFile(next, c.key.export({ type: 'pkcs8', format: 'pem' }) as string);
+  await writeFileDurably(join(workDir, 'agent-svid.pem'), c.chain.map((d) => pem('CERTIFICATE', d)).join(''));
+  await rename(next, join(workDir, 'agent-key.pem'));
 }
 
 async function stored(workDir: string): Promise<Credentials | undefined> {
   try {
-    const key = createPrivateKey(await readSecretFile(join(workDir, 'agent-key.pem')));
     const chain = pemBlocks(await readFile(join(workDir, 'agent-svid.pem'), 'utf8'));
-    const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(new X509Certificate(chain[0]!).subjectAltName ?? '')?.[1];
+    const leaf = new X509Certificate(chain[0]!);
+    const next = join(workDir, 'agent-key.next.pem');
+    let pending: KeyObject | undefined;
+    try {
+      pending = createPrivateKey(await readSecretFile(next));
+    } catch {
+      /* no switch was interrupted */
+    }
+    if (pending && leaf.publicKey.equals(createPublicKey(pending))) await rename(next, join(workDir, 'agent-key.pem')); // the SVID was replaced: finish
+    else if (pending) await rm(next, { force: true }); // it was not: the old pair stands
+    const key = createPrivateKey(await readSecretFile(join(workDir, 'agent-key.pem')));
+    if (!leaf.publicKey.equals(createPublicKey(key))) return undefined;
+    const uri = /URI:(spiffe:\/\/[^,\s]+)/.exec(leaf.subjectAltName ?? '')?.[1];
     if (!uri) return undefined;
     const c = credentialsFrom(uri, key, chain);
     return Date.now() < c.notAfter - 60_000 ? c : undefined;

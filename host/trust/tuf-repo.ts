@@ -16,7 +16,7 @@
  * targets metadata, then snapshot, then timestamp) so a client reading concurrently never sees a
  * timestamp that points at something not yet published.
  */
-import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TrustError } from './errors.js';
 import {
@@ -403,14 +403,30 @@ function saveKey(dir: string, s: TufSigner): void {
   writeAtomic(join(dir, 'keys', `${s.keyid}.pem`), pem, 0o600);
 }
 
-/** Write-then-rename so readers see the old or the new file, never a torn one. */
+/**
+ * Write-then-rename so readers see the old or the new file, never a torn one; fsynced before the
+ * rename and the directory after it, so a power cut cannot leave the new name over data that never
+ * reached the disk (an empty signing key cannot be replaced: clients take only a root it signed).
+ */
 export function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true });
   const tmp = `${path}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`;
   // Created here ('wx': never an existing file or a symlink's target), with its mode from the start.
-  writeFileSync(tmp, data, { mode, flag: 'wx' });
-  chmodSync(tmp, mode); // the umask may have narrowed or (for keys) must not widen it
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    writeFileSync(fd, data);
+    fchmodSync(fd, mode); // the umask may have narrowed or (for keys) must not widen it
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(tmp, path);
+  const d = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(d);
+  } finally {
+    closeSync(d);
+  }
 }
 
 function readJson(path: string): unknown {
