@@ -543,7 +543,10 @@ function extensionsOf(p: CertParts): Map<string, { critical: boolean; value: Buf
 }
 
 /**
- * Whether each certificate of a trusted CA chain is signed by the next. The trust material is
+ * Whether a trusted CA chain is a path (RFC 5280 §6.1): each certificate signed by the next, each
+ * a CA (basicConstraints cA, §4.2.1.9), and each pathLenConstraint allowing the CAs below it (the
+ * leaf's issuer is chain[0], so chain[k] has k CAs under it). A trusted root that lists a
+ * non-CA certificate is a mistake the verifier must not turn into trust. The trust material is
  * immutable, so this is computed once per authority and reused by every bundle (bulk mode).
  */
 const linkCache = new WeakMap<object, boolean>();
@@ -551,10 +554,12 @@ function chainLinksValid(ca: TrustMaterial['certificateAuthorities'][number]): b
   let ok = linkCache.get(ca);
   if (ok === undefined) {
     ok = true;
-    for (let i = 0; i + 1 < ca.chain.length; i++) {
+    for (let i = 0; i < ca.chain.length; i++) {
       const c = ca.chain[i]!;
-      const next = ca.chain[i + 1]!;
-      if (!(c.checkIssued(next) && c.verify(next.publicKey))) ok = false;
+      const pathLen = c.ca ? caFacts(c).pathLen : undefined;
+      if (!c.ca || (pathLen !== undefined && pathLen < i)) ok = false;
+      const next = ca.chain[i + 1];
+      if (next && !(c.checkIssued(next) && c.verify(next.publicKey))) ok = false;
     }
     linkCache.set(ca, ok);
   }
@@ -1100,13 +1105,30 @@ function verifyBundleChecked(b: Bundle, artifact: Artifact, trust: TrustMaterial
     const exts = extensionsOf(m.parts);
     for (const [id, want] of Object.entries(policy.extensions)) {
       const e = exts.get(id);
-      const got = e ? (e.value[0] === 0x0c ? e.value.subarray(2).toString('utf8') : e.value.toString('utf8')) : undefined;
+      const got = e ? extensionText(e.value) : undefined;
       if (got !== want) fail('POLICY_EXTENSION_MISMATCH', `certificate extension ${id} is ${got ?? '(absent)'}, not ${want}`);
     }
   }
   if (policy.predicateType !== undefined && predicateType !== policy.predicateType) fail('POLICY_PREDICATE_MISMATCH', `predicate type ${predicateType ?? '(none)'} is not ${policy.predicateType}`);
 
   return { ...(identity ? { identity } : {}), ...(issuerUrl ? { issuer: issuerUrl } : {}), timestamps: [...sources.values()], tlogEntries: b.tlogEntries.length, ...(predicateType ? { predicateType } : {}) };
+}
+
+/**
+ * A Fulcio extension's text: the newer OIDs (1.3.6.1.4.1.57264.1.8 and on) hold a DER UTF8String,
+ * whose length may take several octets (X.690 §8.1.3.5: a value of 128 bytes or more, such as a long
+ * build-signer URI); the deprecated 1.3.6.1.4.1.57264.1.1 to .6 hold the raw string.
+ */
+function extensionText(v: Buffer): string {
+  if (v[0] === 0x0c) {
+    try {
+      const t = readTlv(v, 0);
+      if (t.end === v.length) return v.subarray(t.valueStart, t.end).toString('utf8');
+    } catch {
+      // not DER after all: the raw string below
+    }
+  }
+  return v.toString('utf8');
 }
 
 // ---------------------------------------------------------------------------------------------

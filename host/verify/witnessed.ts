@@ -53,9 +53,25 @@ export function cosignersOf(checkpoint: string, witnesses: WitnessKey[]): string
   return witnesses.filter((w) => note.signatures.some((s) => verifyCosignature(note.body, s, w) !== undefined)).map((w) => w.name);
 }
 
-export async function checkWitnessed(bundle: Bundle, trust: TrustMaterial, policy: WitnessPolicy): Promise<Witnessed[]> {
+/**
+ * The witnesses, each key once: a key given twice (under one name or two) is one witness, so it
+ * cannot count twice toward the threshold (the threshold is of distinct witnesses, as sigstore's
+ * de-duplication of evidence before counting it, STYLE.md point 4).
+ */
+function distinctWitnesses(ws: WitnessKey[]): WitnessKey[] {
+  const seen = new Set<string>();
+  return ws.filter((w) => {
+    const k = w.publicKey.export({ format: 'der', type: 'spki' }).toString('hex');
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
+}
+
+export async function checkWitnessed(bundle: Bundle, trust: TrustMaterial, given: WitnessPolicy): Promise<Witnessed[]> {
+  const policy = { ...given, witnesses: distinctWitnesses(given.witnesses) };
   const threshold = policy.threshold ?? policy.witnesses.length;
-  if (threshold < 1 || threshold > policy.witnesses.length) fail('TLOG_NOT_WITNESSED', `the witness threshold must be 1..${policy.witnesses.length}`);
+  if (threshold < 1 || threshold > policy.witnesses.length) fail('TLOG_NOT_WITNESSED', `the witness threshold must be 1..${policy.witnesses.length} (distinct witness keys)`);
   const timeoutMs = policy.timeoutMs ?? 10_000;
   const out: Witnessed[] = [];
   for (const e of bundle.tlogEntries) {

@@ -55,10 +55,11 @@ export interface LeafOpts {
   keyUsage?: number;
 }
 
-function utf8String(s: string): ArrayBuffer {
+export function utf8String(s: string): ArrayBuffer {
   const b = Buffer.from(s, 'utf8');
-  if (b.length > 127) throw new Error('too long');
-  return new Uint8Array(Buffer.concat([Buffer.from([0x0c, b.length]), b])).buffer;
+  if (b.length > 0xffff) throw new Error('too long');
+  const len = b.length < 128 ? Buffer.from([b.length]) : b.length < 256 ? Buffer.from([0x81, b.length]) : Buffer.from([0x82, b.length >> 8, b.length & 255]);
+  return new Uint8Array(Buffer.concat([Buffer.from([0x0c]), len, b])).buffer;
 }
 function octet(b: Buffer): Buffer {
   const len = b.length < 128 ? Buffer.from([b.length]) : b.length < 256 ? Buffer.from([0x81, b.length]) : Buffer.from([0x82, b.length >> 8, b.length & 255]);

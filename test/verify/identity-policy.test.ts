@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initCore } from '../../host/core/index.js';
 import { parseBundle, parseTrustedRoot, verifyBundle } from '../../host/verify/index.js';
-import { dsseBundle, genKeys, makeLeaf, makeRoot, trustedRoot, x509, type Keys } from './forge.js';
+import { dsseBundle, genKeys, makeLeaf, makeRoot, trustedRoot, utf8String, x509, type Keys } from './forge.js';
 
 const ID = 'spiffe://own.example/release';
 const ISSUER = 'https://oidc.own.example';
@@ -98,6 +98,27 @@ describe('the signing certificate must be for code signing', () => {
       expect(run(leaf, { identity: ID }, trust, [sub.der]), sub.cert.subject).toBe(want);
     }
   });
+
+  it('a trusted root\'s chain must be a path: every certificate a CA, and each pathLen allowing the CAs below it', async () => {
+    // A certificate without cA TRUE listed as an issuing CA of the trusted root.
+    const keys = await genKeys();
+    const cert = await x509.X509CertificateGenerator.create({
+      serialNumber: '09', subject: 'CN=Not a CA', issuer: ca.cert.subject, notBefore: new Date(Date.now() - 86400e3), notAfter: new Date(Date.now() + 86400e3),
+      signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' }, publicKey: keys.publicKey, signingKey: ca.keys.privateKey,
+      extensions: [new x509.BasicConstraintsExtension(false, undefined, true)],
+    });
+    const notCa = { keys, cert, der: Buffer.from(cert.rawData) };
+    const t1 = parseTrustedRoot(trustedRoot({ cas: [[notCa.der, ca.der]], tlogs: [{ keys: log }], ctlogs: [ct] }));
+    expect(run(await makeLeaf({ ca: notCa, san: [{ type: 'url', value: ID }], issuerUrl: ISSUER, ct: { keys: ct } }), { identity: ID }, t1)).toBe('CERTIFICATE_UNTRUSTED');
+    // [issuing, middle (pathLen 0), root]: the middle CA allows no CA below it.
+    const middle = await subCa(ca, 'Middle', []);
+    const issuing = await subCa(middle, 'Issuing', []);
+    const t2 = parseTrustedRoot(trustedRoot({ cas: [[issuing.der, middle.der, ca.der]], tlogs: [{ keys: log }], ctlogs: [ct] }));
+    expect(run(await makeLeaf({ ca: issuing, san: [{ type: 'url', value: ID }], issuerUrl: ISSUER, ct: { keys: ct } }), { identity: ID }, t2)).toBe('CERTIFICATE_UNTRUSTED');
+    // The same two-level chain, each pathLen 0, is fine.
+    const t3 = parseTrustedRoot(trustedRoot({ cas: [[middle.der, ca.der]], tlogs: [{ keys: log }], ctlogs: [ct] }));
+    expect(run(await makeLeaf({ ca: middle, san: [{ type: 'url', value: ID }], issuerUrl: ISSUER, ct: { keys: ct } }), { identity: ID }, t3)).toBe('verified');
+  });
 });
 
 describe('SPIFFE trust domain and path policies', () => {
@@ -110,6 +131,15 @@ describe('SPIFFE trust domain and path policies', () => {
     const san = tlv(0x30, tlv(0xa0, Buffer.from('060a2b0601040183bf300107', 'hex'), tlv(0xa0, tlv(0x0c, Buffer.from(user)))));
     return new x509.Extension('2.5.29.17', true, new Uint8Array(san).buffer);
   };
+
+  it('matches a Fulcio extension policy on a UTF8String of 128 bytes or more (a long-form DER length)', async () => {
+    // 1.3.6.1.4.1.57264.1.9 Build Signer URI: a workflow path easily passes 127 bytes.
+    const uri = `https://github.com/own/repo/.github/workflows/${'release-'.repeat(20)}.yml@refs/heads/main`;
+    expect(Buffer.byteLength(uri)).toBeGreaterThan(200);
+    const leaf = await makeLeaf({ ca, san: [{ type: 'url', value: ID }], issuerUrl: ISSUER, ct: { keys: ct }, extra: [new x509.Extension('1.3.6.1.4.1.57264.1.9', false, utf8String(uri))] });
+    expect(run(leaf, { identity: ID, extensions: { '1.3.6.1.4.1.57264.1.9': uri } })).toBe('verified');
+    expect(run(leaf, { identity: ID, extensions: { '1.3.6.1.4.1.57264.1.9': `${uri}x` } })).toBe('POLICY_EXTENSION_MISMATCH');
+  });
 
   it('counts only a URI SAN that is a SPIFFE ID, never an email or username spelt like one', async () => {
     const td = { spiffeTrustDomain: 'own.example' };

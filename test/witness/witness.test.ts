@@ -331,6 +331,14 @@ describe('checkWitnessed against a log that forked', () => {
       await expect(checkWitnessed(bundleAt(5), trust as never, { witnesses: [wKey] })).rejects.toMatchObject({ message: expect.stringMatching(/smaller/) });
       served = { size: 10, leaves: leaves as Buffer[], cosigned: false };
       await expect(checkWitnessed(bundleAt(5), trust as never, { witnesses: [wKey] })).rejects.toMatchObject({ message: expect.stringMatching(/0 of the 1/) });
+      // One witness given twice (under its own name, or another) is one witness: a threshold of 2
+      // cannot be met with it.
+      served = { size: 10, leaves: leaves as Buffer[], cosigned: true };
+      const alias = parseWitnessVkey(witnessVkey('alias.example/w', createPublicKey(wKeyObj)));
+      for (const twice of [[wKey, wKey], [wKey, alias]]) {
+        await expect(checkWitnessed(bundleAt(5), trust as never, { witnesses: twice, threshold: 2 })).rejects.toMatchObject({ code: 'TLOG_NOT_WITNESSED', message: expect.stringMatching(/threshold must be 1\.\.1/) });
+      }
+      expect((await checkWitnessed(bundleAt(5), trust as never, { witnesses: [wKey, wKey] }))[0]!.witnesses).toEqual([W]);
     } finally {
       await new Promise((r) => server.close(r));
     }
