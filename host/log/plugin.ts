@@ -231,28 +231,32 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
   // ---------------------------------------------------------------------------------------------
   // C2SP tlog-tiles (read API) and witness cosignatures
 
-  app.get('/checkpoint', { schema: { tags: ['tlog-tiles'] } }, async (_req, reply) => reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(log.checkpoint()));
+  // At the root as C2SP tlog-tiles names them, and under /api/v2 where Rekor v2 (rekor-tiles,
+  // rekor_service.proto GetCheckpoint, GetTile, GetEntryBundle) serves the same read API.
+  for (const prefix of ['', '/api/v2']) {
+    app.get(`${prefix}/checkpoint`, { schema: { tags: ['tlog-tiles'] } }, async (_req, reply) => reply.type('text/plain; charset=utf-8').header('Cache-Control', 'no-store').send(log.checkpoint()));
 
-  app.get('/tile/*', { schema: { tags: ['tlog-tiles'] } }, async (req, reply) => {
-    const t = parseTilePath((req.params as { '*': string })['*']);
-    const size = log.size();
-    const first = t.index * TILE_WIDTH;
-    if (t.level === 'entries') {
-      if (first + t.width > size) throw new LogError('LOG_NOT_FOUND', 'entry bundle beyond the tree', { status: 404 });
-      const parts: Buffer[] = [];
-      for (const e of await log.store.entries(first, first + t.width)) {
-        const len = Buffer.alloc(2);
-        len.writeUInt16BE(e.body.length);
-        parts.push(len, Buffer.from(e.body));
+    app.get(`${prefix}/tile/*`, { schema: { tags: ['tlog-tiles'] } }, async (req, reply) => {
+      const t = parseTilePath((req.params as { '*': string })['*']);
+      const size = log.size();
+      const first = t.index * TILE_WIDTH;
+      if (t.level === 'entries') {
+        if (first + t.width > size) throw new LogError('LOG_NOT_FOUND', 'entry bundle beyond the tree', { status: 404 });
+        const parts: Buffer[] = [];
+        for (const e of await log.store.entries(first, first + t.width)) {
+          const len = Buffer.alloc(2);
+          len.writeUInt16BE(e.body.length);
+          parts.push(len, Buffer.from(e.body));
+        }
+        return reply.type('application/octet-stream').header('Cache-Control', t.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'no-store').send(Buffer.concat(parts));
       }
-      return reply.type('application/octet-stream').header('Cache-Control', t.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'no-store').send(Buffer.concat(parts));
-    }
-    // Level L holds tree level 8L; it has floor(size / 2^(8L)) complete nodes.
-    const available = Math.floor(size / 2 ** (8 * t.level));
-    if (first + t.width > available) throw new LogError('LOG_NOT_FOUND', 'tile beyond the tree', { status: 404 });
-    const out = await log.nodeRange(8 * t.level, first, t.width);
-    return reply.type('application/octet-stream').header('Cache-Control', t.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'no-store').send(out);
-  });
+      // Level L holds tree level 8L; it has floor(size / 2^(8L)) complete nodes.
+      const available = Math.floor(size / 2 ** (8 * t.level));
+      if (first + t.width > available) throw new LogError('LOG_NOT_FOUND', 'tile beyond the tree', { status: 404 });
+      const out = await log.nodeRange(8 * t.level, first, t.width);
+      return reply.type('application/octet-stream').header('Cache-Control', t.width === TILE_WIDTH ? 'public, max-age=31536000, immutable' : 'no-store').send(out);
+    });
+  }
 
   app.addContentTypeParser('text/plain', { parseAs: 'buffer', bodyLimit: 64 * 1024 }, (_req, body, done) => done(null, body));
   app.post('/checkpoint/cosignature', { schema: { tags: ['witness'], summary: 'submit a checkpoint cosigned by a configured witness (C2SP tlog-cosignature)' } }, async (req) => {

@@ -294,6 +294,11 @@ describe('tlog-tiles and witnesses', () => {
       off += 2 + len;
     }
     expect(Buffer.concat(hashes)).toEqual(tile);
+    // The same read API under /api/v2, where Rekor v2 clients read it (rekor_service.proto).
+    expect((await log.get('/api/v2/checkpoint')).text).toBe(cpText);
+    expect((await log.get(`/api/v2/tile/0/000.p/${cp.size}`)).bytes).toEqual(tile);
+    expect((await log.get(`/api/v2/tile/entries/000.p/${cp.size}`)).bytes).toEqual(bundle);
+    expect((await log.get('/api/v2/tile/0/0001')).status).toBe(404);
     expect((await log.get(`/tile/0/000.p/${cp.size + 1}`)).status).toBe(404);
     expect((await log.get('/tile/0/000')).status).toBe(404); // not full yet
     const bad = await log.get('/tile/0/0001');
