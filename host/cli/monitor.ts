@@ -7,7 +7,8 @@
  * loop reads each entry once.
  */
 import { createPublicKey } from 'node:crypto';
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
+import { writeFileDurably } from '../keys/file.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ctSource, keyVerifier, MonitorError, monitorOnce, rekorV1Source, tilesSource, type LogSource, type MonitorState } from '../monitor/monitor.js';
 import { verifyCheckpointNote } from '../verify/pipeline.js';
@@ -86,8 +87,8 @@ export function registerMonitor(program: Command): void {
           for (const m of r.matches) process.stdout.write(JSON.stringify({ log: o.log, ...m }) + '\n');
           state = r.state;
           if (o.state) {
-            await writeFile(`${o.state}.tmp`, JSON.stringify(state));
-            await rename(`${o.state}.tmp`, o.state);
+            // Durably: a state file a power cut left empty would stop every later start.
+            await writeFileDurably(o.state, JSON.stringify(state));
           }
           process.stderr.write(JSON.stringify({ checked: state.size, read: r.read, matches: r.matches.length }) + '\n');
         } catch (e) {

@@ -30,10 +30,18 @@ function abort(msgPtr: number, filePtr: number, line: number, col: number): neve
 }
 
 async function defaultBytes(flavour: 'release' | 'debug'): Promise<Uint8Array> {
-  const { readFile } = await import('node:fs/promises');
   const name = flavour === 'debug' ? 'cairn.debug.wasm' : 'cairn.wasm';
-  // From host/core/*.ts (sources, tests) or dist/host/core/*.js (compiled).
-  const candidates = [new URL(`../../build/${name}`, import.meta.url), new URL(`../../../build/${name}`, import.meta.url)];
+  let readFile: (url: URL) => Promise<Uint8Array>;
+  try {
+    ({ readFile } = await import('node:fs/promises'));
+  } catch {
+    // A browser cannot resolve node:fs: the same coded error as a missing file on Node, not the
+    // runtime's module-resolution TypeError (an uncoded error is a plain 500 to a service).
+    throw new CoreError('CORE_WASM_UNAVAILABLE', `no file system to read ${name} from here; pass the module as initCore({ source }), e.g. source: fetch(new URL('${name}', import.meta.url))`);
+  }
+  // From host/core/*.ts (sources, tests), dist/host/core/*.js (compiled), or the portable bundle
+  // dist/browser/cairn-core.js, which scripts/build-browser.mjs ships with cairn.wasm beside it.
+  const candidates = [new URL(`../../build/${name}`, import.meta.url), new URL(`../../../build/${name}`, import.meta.url), new URL(`./${name}`, import.meta.url)];
   for (const url of candidates) {
     try {
       return await readFile(url);
