@@ -16,13 +16,14 @@
  *   subordinates: { validity: 720h, registered: [{ spiffe-id: spiffe://td/cairn/ca }], key: {...} }
  *        issue name-constrained subordinate CA certificates (host/ca/subordinate.ts); signed by
  *        the generated root in DIR unless `key` names another CA key whose pathLen allows it
- *   parent: { url, socket, audience, spiffeId }
+ *   parent: { url, socket, audience, spiffeId, roots, wait, retryMaxSeconds }
  *        run as a subordinate CA: get this CA's certificate from the parent with a JWT-SVID and
  *        keep it renewed (host/ca/subordinate-client.ts); excludes `key`
- *   trustDomains: { challenge: http-01 | none, resolve: { acme.example: 10.0.0.5:80 }, audience: sigstore }
+ *   trustDomains: { challenge: http-01 | dns-01 | none, dnsServers: [10.0.0.53], resolve: { acme.example: 10.0.0.5:80 },
+ *                   audience: sigstore, insecureLoopbackIssuers: false }
  *        accept registrations of SPIFFE trust domains (bundle + allowed IDs, proven by a JWT-SVID
- *        and an http-01 answer) and certify their JWT-SVIDs (host/ca/trust-domains.ts); state in
- *        DIR/trust-domains.db
+ *        and an http-01 or dns-01 answer) and certify their JWT-SVIDs (host/ca/trust-domains.ts);
+ *        state in DIR/trust-domains.db
  *   bodyLimit: 65536
  *   verifyWorkers: 0   # worker threads checking P-256 proofs of possession in the WASM core;
  *                      # default 0: OpenSSL on the libuv pool, which measured faster on 2 cores
@@ -96,7 +97,11 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     : undefined;
   const issuing = subClient ? subClient.current : keyCfg !== undefined ? await loadCa(keyCfg) : await loadFileCa(await ensureGeneratedCa(dataDir));
 
-  // A key opened above (a PKCS#11 session, say) is closed again if the CA does not start.
+  // A key opened above (a PKCS#11 session, say) is closed again if the CA does not start, and so
+  // is everything opened below before the failure: verify worker threads left running keep the
+  // process alive (`cairn up` reporting a bad CA config then never exits).
+  const opened: (() => unknown)[] = [];
+  if (subClient) opened.push(() => subClient.close());
   try {
     const ctCfg = doc.ct as { url?: unknown; publicKey?: unknown; transport?: unknown } | undefined;
     let ct;
@@ -116,10 +121,12 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     const vw = doc.verifyWorkers ?? 0;
     if (!Number.isInteger(vw) || (vw as number) < 0 || (vw as number) > 64) throw new CaError('CA_BAD_CONFIG', 'verifyWorkers must be an integer 0..64');
     const batcher = (vw as number) > 0 ? new BatchingVerifier(new VerifyPool(vw as number)) : undefined;
+    if (batcher) opened.push(() => batcher.close());
     if (batcher) await initCore(); // for the event-loop fallback
     // Registered trust domains: their JWT-SVIDs are checked against the registered bundles; every
     // other token goes to the configured OIDC issuers.
     const tdStore = doc.trustDomains !== undefined ? new TrustDomainStore(join(dataDir, 'trust-domains.db')) : undefined;
+    if (tdStore) opened.push(() => tdStore.close());
     // Trust domains that a configured issuer (type spiffe) vouches for are never registrable.
     const reserved = [...issuers.issuers.values(), ...issuers.meta.map((m) => m.config)].filter((i) => i.type === 'spiffe' && i.spiffeTrustDomain).map((i) => i.spiffeTrustDomain!);
     const trustDomains = tdStore ? new TrustDomainRegistry(tdStore, { ...parseTrustDomainsConfig(doc.trustDomains), reserved }) : undefined;
@@ -133,17 +140,11 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       const sc = parseSubordinatesConfig(doc.subordinates, issuers, trustDomains !== undefined);
       if (sc.key === undefined && (keyCfg !== undefined || subClient)) throw new CaError('CA_BAD_CONFIG', 'subordinates.key is required when the CA key is configured (the generated root signs subordinates otherwise)');
       subSigner = sc.key !== undefined ? await loadCa(sc.key as CaKeyConfig) : await loadFileCa(await ensureGeneratedRoot(dataDir));
+      opened.push(() => subSigner?.signer.close());
       subordinates = new SubordinateIssuer({ issuers, verifier, config: sc, parent: subSigner, ...(ct ? { ct } : {}) });
     }
     const app = await build({ ca, issuers, logger: serviceLogger(opts.logLevel, 'ca'), ...(trustDomains ? { trustDomains } : {}), ...(subordinates ? { subordinates } : {}), ...(typeof doc.bodyLimit === 'number' ? { bodyLimit: doc.bodyLimit } : {}) });
-    try {
-      await listenService(app, opts);
-    } catch (e) {
-      await batcher?.close();
-      subClient?.close();
-      tdStore?.close();
-      throw e;
-    }
+    await listenService(app, opts);
     const addr = app.server.address();
     const port = typeof addr === 'object' && addr ? addr.port : opts.port;
     url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
@@ -165,6 +166,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       },
     };
   } catch (e) {
+    for (const release of opened.reverse()) await Promise.resolve().then(release).catch(() => undefined);
     await issuing?.signer.close().catch(() => undefined);
     throw e;
   }

@@ -271,8 +271,23 @@ export function registerChains(program: Command): void {
       const startedOn = new Date();
       const exitCode = await new Promise<number>((res, rej) => {
         const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit' });
-        child.once('error', rej);
-        child.once('exit', (c) => res(c ?? 1));
+        // A signal to cairn stops the build too (which then counts as failed: nothing is signed).
+        // Otherwise a SIGTERM sent to cairn alone (a cancelled CI step, a supervisor) ended
+        // cairn and left the build running, orphaned.
+        const signals = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+        const forward = (sig: NodeJS.Signals): void => void child.kill(sig);
+        for (const s of signals) process.on(s, forward);
+        const done = (): void => {
+          for (const s of signals) process.off(s, forward);
+        };
+        child.once('error', (e) => {
+          done();
+          rej(e);
+        });
+        child.once('exit', (c) => {
+          done();
+          res(c ?? 1);
+        });
       });
       const finishedOn = new Date();
       if (exitCode !== 0) throw new SignerError('SIGNER_BAD_INPUT', `the build exited ${exitCode}; nothing signed`);

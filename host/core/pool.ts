@@ -42,7 +42,7 @@ export class WorkerPool<Msg extends object, Res> {
   constructor(callerUrl: string, module: string, size: number, workerData?: unknown, resourceLimits?: ResourceLimits) {
     for (let i = 0; i < Math.max(1, size); i++) {
       const w = startWorker(callerUrl, module, workerData, resourceLimits);
-      this.ready.push(new Promise((resolve, reject) => {
+      const ready = new Promise((resolve, reject) => {
         const onReady = (m: { ready?: boolean }): void => {
           if (m.ready) {
             w.off('message', onReady);
@@ -51,7 +51,13 @@ export class WorkerPool<Msg extends object, Res> {
         };
         w.on('message', onReady);
         w.once('error', reject);
-      }));
+        // Terminated (close) or gone before loading: a call waiting in started() must not wait for ever.
+        w.once('exit', (code) => reject(new Error(`a pool worker exited before it was ready (code ${code})`)));
+      });
+      // A worker that fails while nobody is calling yet is reported to the next call (started());
+      // unobserved, the rejection would end the process (Node's default for unhandled rejections).
+      ready.catch(() => undefined);
+      this.ready.push(ready);
       w.on('message', (m: { id?: number; result?: Res }) => {
         if (m.id === undefined) return;
         const p = this.pending.get(m.id);
@@ -118,9 +124,14 @@ export class WorkerPool<Msg extends object, Res> {
     return parts.flat() as Res extends (infer E)[] ? E[] : never;
   }
 
+  /** Terminates the workers; calls still in flight, and any made later, reject. */
   async close(): Promise<void> {
     this.closing = true;
+    const closed = new Error('the worker pool is closed');
+    this.broken ??= closed;
     await Promise.all(this.workers.map((w) => w.terminate()));
+    for (const p of this.pending.values()) p.reject(closed);
+    this.pending.clear();
   }
 }
 

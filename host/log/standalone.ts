@@ -163,8 +163,11 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       checkpointIntervalMs: config.checkpointIntervalMs ?? 10_000,
     };
     const rekor = await TransparencyLog.open({ store: rekorStore, key: rekorKey, origin, witnesses, promise: setSigner(rekorKey), ...tuning });
+    // Registered before the CT log opens: if that fails (a store of another key), the Rekor log's
+    // checkpoint publisher must not go on re-signing against a closed store.
+    closers.unshift(() => rekor.close());
     const ct = await TransparencyLog.open({ store: ctStore, key: ctKey, origin: `${origin}/ct`, dedup: false, ...tuning });
-    closers.unshift(() => ct.close(), () => rekor.close());
+    closers.unshift(() => ct.close());
     // Entry signatures are checked on worker threads (host/log/admission.ts): by default one per
     // core beyond the one the event loop uses; 0 checks them on the event loop.
     const workers = config.verifyWorkers ?? Math.min(4, availableParallelism() - 1);

@@ -30,10 +30,10 @@ interface State {
   retry?: NodeJS.Timeout;
 }
 
-function post(url: string, body: string, timeoutMs: number): Promise<{ status: number; text: string }> {
+function post(url: string, body: string, timeoutMs: number, signal: AbortSignal): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'POST', timeout: timeoutMs, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) } }, (res) => {
+    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: 'POST', timeout: timeoutMs, signal, headers: { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body) } }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => {
@@ -54,6 +54,8 @@ export class WitnessClient {
   private readonly states: State[];
   private readonly unsubscribe: () => void;
   private closed = false;
+  /** Aborts the requests in flight at close(). */
+  private readonly stop = new AbortController();
 
   constructor(
     private readonly log: TransparencyLog,
@@ -75,10 +77,17 @@ export class WitnessClient {
     while (this.states.some((s) => s.running)) await new Promise((r) => setTimeout(r, 10));
   }
 
-  close(): void {
+  /**
+   * Stops sending: requests in flight are aborted (a slow witness would otherwise hold a shutting
+   * down log for up to timeoutMs), and it resolves once no run is left, so nothing touches the log
+   * or its store after they are closed.
+   */
+  async close(): Promise<void> {
     this.closed = true;
     this.unsubscribe();
     for (const st of this.states) clearTimeout(st.retry);
+    this.stop.abort();
+    await this.settled();
   }
 
   private async run(st: State): Promise<void> {
@@ -93,6 +102,7 @@ export class WitnessClient {
         await this.send(st);
       } while (st.again && !this.closed);
     } catch (e) {
+      if (this.closed) return; // aborted by close(): nothing to report or retry
       this.o.onError?.(st.endpoint.key.name, e);
       clearTimeout(st.retry);
       st.retry = setTimeout(() => this.notify(), this.o.retryMs ?? 30_000);
@@ -110,7 +120,7 @@ export class WitnessClient {
     // tlog-witness: "old <size>", the consistency proof lines, an empty line, the checkpoint.
     const proof = st.size === 0 || st.size === size ? [] : await this.log.consistencyProof(st.size, size);
     const request = `old ${st.size}\n${proof.map((h) => `${Buffer.from(h).toString('base64')}\n`).join('')}\n${note}`;
-    const r = await post(`${st.endpoint.url.replace(/\/$/, '')}/add-checkpoint`, request, this.o.timeoutMs ?? 10_000);
+    const r = await post(`${st.endpoint.url.replace(/\/$/, '')}/add-checkpoint`, request, this.o.timeoutMs ?? 10_000, this.stop.signal);
     if (r.status === 409 && !secondTry) {
       const held = /^(0|[1-9][0-9]*)\n$/.exec(r.text);
       if (!held) throw new Error('409 without a tree size');

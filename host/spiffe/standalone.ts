@@ -130,30 +130,32 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     ...(config.refreshHint !== undefined ? { refreshHintSeconds: config.refreshHint } : {}),
   });
   const store = new SpiffeStore({ path: join(dataDir, 'spiffe.db') });
-  const { token: adminToken, path: adminTokenFile } = await loadOrCreateAdminToken(dataDir);
-  await initTpm();
-  let ekCas: X509Certificate[] | undefined;
-  if (config.tpmEkCas !== undefined) {
-    const pems = (await readFile(config.tpmEkCas, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
-    if (pems.length === 0) throw new SpiffeError('SPIFFE_BAD_CONFIG', `SPIFFE config: tpmEkCas ${config.tpmEkCas} holds no certificates`);
-    ekCas = pems.map((p) => new X509Certificate(p));
-    if (!ekCas.every((c) => c.ca)) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'SPIFFE config: every tpmEkCas certificate must be a CA certificate');
-  }
-  const tpm = new TpmAttestor({ trustDomain, store, checker: wasmQuoteChecker, ...(ekCas ? { ekCas } : {}) });
-
-  let issuer = config.jwtIssuer ?? '';
-  // https_spiffe (Federation §5.2.2): the server's own X509-SVID is its TLS certificate.
-  const serverId = `spiffe://${trustDomain}/spire/server`;
-  const serverSvid = async (): Promise<{ cert: string; key: string; ttlMs: number }> => {
-    const svid = await ca.mintX509Svid(serverId);
-    const key = createPrivateKey({ key: Buffer.from(svid.keyPkcs8), format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
-    return { cert: svid.chain.map((d) => new X509Certificate(d).toString()).join(''), key, ttlMs: svid.notAfter.getTime() - Date.now() };
-  };
-  const tlsConfig = config.tls;
-  const tls = !tlsConfig ? undefined : 'spiffe' in tlsConfig ? await serverSvid() : { cert: await readFile(tlsConfig.cert), key: await readFile(tlsConfig.key) };
-  const app = await build({ ca, store, adminToken, tpm, logger: serviceLogger(opts.logLevel, 'spiffe'), issuer: () => issuer, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
+  // Closed again if the start fails from here on (a tpmEkCas or TLS file that does not load, a
+  // port in use), as are the closers below: nothing of a failed start stays open.
   const closers: (() => Promise<void> | void)[] = [];
   try {
+    const { token: adminToken, path: adminTokenFile } = await loadOrCreateAdminToken(dataDir);
+    await initTpm();
+    let ekCas: X509Certificate[] | undefined;
+    if (config.tpmEkCas !== undefined) {
+      const pems = (await readFile(config.tpmEkCas, 'utf8')).match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g) ?? [];
+      if (pems.length === 0) throw new SpiffeError('SPIFFE_BAD_CONFIG', `SPIFFE config: tpmEkCas ${config.tpmEkCas} holds no certificates`);
+      ekCas = pems.map((p) => new X509Certificate(p));
+      if (!ekCas.every((c) => c.ca)) throw new SpiffeError('SPIFFE_BAD_CONFIG', 'SPIFFE config: every tpmEkCas certificate must be a CA certificate');
+    }
+    const tpm = new TpmAttestor({ trustDomain, store, checker: wasmQuoteChecker, ...(ekCas ? { ekCas } : {}) });
+
+    let issuer = config.jwtIssuer ?? '';
+    // https_spiffe (Federation §5.2.2): the server's own X509-SVID is its TLS certificate.
+    const serverId = `spiffe://${trustDomain}/spire/server`;
+    const serverSvid = async (): Promise<{ cert: string; key: string; ttlMs: number }> => {
+      const svid = await ca.mintX509Svid(serverId);
+      const key = createPrivateKey({ key: Buffer.from(svid.keyPkcs8), format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
+      return { cert: svid.chain.map((d) => new X509Certificate(d).toString()).join(''), key, ttlMs: svid.notAfter.getTime() - Date.now() };
+    };
+    const tlsConfig = config.tls;
+    const tls = !tlsConfig ? undefined : 'spiffe' in tlsConfig ? await serverSvid() : { cert: await readFile(tlsConfig.cert), key: await readFile(tlsConfig.key) };
+    const app = await build({ ca, store, adminToken, tpm, logger: serviceLogger(opts.logLevel, 'spiffe'), issuer: () => issuer, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
     if (tls && 'ttlMs' in tls) {
       // Re-minted at half its lifetime (from the current CA, so a rotation is picked up too).
       let timer: NodeJS.Timeout;

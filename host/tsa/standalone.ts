@@ -114,16 +114,21 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const config = opts.config ? parseTsaConfig(await readFile(opts.config, 'utf8')) : {};
   await mkdir(opts.dataDir, { recursive: true, mode: 0o700 });
   const identity = config.key ? await openConfiguredIdentity(config.key) : await loadOrCreateTsaIdentity(opts.dataDir, config.keyType);
-  const authorityOpts: AuthorityOptions = { ...identity };
-  if (config.policies) authorityOpts.policies = config.policies;
-  if (config.accuracy) authorityOpts.accuracy = config.accuracy;
-  const authority = new TimestampAuthority(authorityOpts);
-  const serials: SerialSource = config.serials === 'random' ? new RandomSerials() : new SerialStore({ path: join(opts.dataDir, 'tsa.db') });
-  const app = await build({ authority, serials, logger: serviceLogger(opts.logLevel, 'tsa') });
+  // The key (a logged-in PKCS#11 session) and the serial store are released again if the TSA does
+  // not start: a chain that is not the key's, a serial store that will not open, a port in use.
+  let serials: SerialSource | undefined;
+  let app: Awaited<ReturnType<typeof build>>;
   try {
+    const authorityOpts: AuthorityOptions = { ...identity };
+    if (config.policies) authorityOpts.policies = config.policies;
+    if (config.accuracy) authorityOpts.accuracy = config.accuracy;
+    const authority = new TimestampAuthority(authorityOpts);
+    serials = config.serials === 'random' ? new RandomSerials() : new SerialStore({ path: join(opts.dataDir, 'tsa.db') });
+    app = await build({ authority, serials, logger: serviceLogger(opts.logLevel, 'tsa') });
     await listenService(app, opts);
   } catch (e) {
-    serials.close();
+    serials?.close();
+    await identity.signer.close().catch(() => undefined);
     throw e;
   }
   const addr = app.server.address();
