@@ -63,7 +63,7 @@ export function registerTuf(program: Command): void {
 
   tuf
     .command('refresh')
-    .description('re-sign snapshot and timestamp with fresh expirations (run from cron before the timestamp expires)')
+    .description('re-sign snapshot and timestamp, and targets once half its lifetime is gone, with fresh expirations (run from cron before the timestamp expires)')
     .requiredOption('--repo <dir>', 'repository directory')
     .option('--timestamp-only', 'refresh only the timestamp')
     .action(function (this: Command, o: { repo: string; timestampOnly?: boolean }) {

@@ -77,6 +77,10 @@ export function parseStackConfig(text: string): StackConfig {
   }
   if (d.port !== undefined && (!Number.isInteger(d.port) || (d.port as number) < 0 || (d.port as number) > 65531)) throw new StackError('STACK_BAD_CONFIG', 'stack config: port must be 0..65531');
   if (d.workloads !== undefined && !Array.isArray(d.workloads)) throw new StackError('STACK_BAD_CONFIG', 'stack config: workloads must be a list');
+  const sub = (svc: string, k: string): unknown => (d[svc] as Record<string, unknown> | undefined)?.[k];
+  if (sub('spiffe', 'entries') !== undefined && !Array.isArray(sub('spiffe', 'entries'))) throw new StackError('STACK_BAD_CONFIG', 'stack config: spiffe.entries must be a list');
+  const caIssuers = sub('ca', 'oidc-issuers');
+  if (caIssuers !== undefined && (typeof caIssuers !== 'object' || caIssuers === null || Array.isArray(caIssuers))) throw new StackError('STACK_BAD_CONFIG', 'stack config: ca.oidc-issuers must be a mapping');
   return d as StackConfig;
 }
 
@@ -150,7 +154,14 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     const parent = o.config.ca?.parent as Record<string, unknown> | undefined;
     const caId = typeof parent?.spiffeId === 'string' ? parent.spiffeId : `spiffe://${o.trustDomain}/cairn/ca`;
     const entries = parent && !workloads.some((w) => w.spiffeId === caId) ? [...workloads, { spiffeId: caId, selectors: [`unix:uid:${uid}`] }] : workloads;
-    const spiffe = await start('spiffe', portOf(o.port, 0), { ...o.config.spiffe, entries: entries.map((w) => ({ ...w, hint: 'cairn-up' })) }, { trustDomain: o.trustDomain });
+    // Entries given under `spiffe:` are kept beside the stack's own (up.example.yaml: the wiring
+    // is added on top of the per-service settings, not in place of them).
+    const configEntries = (o.config.spiffe?.entries as unknown[] | undefined) ?? [];
+    // The Workload API socket is the stack's own, under DATA (README: ".cairn/spiffe/agent.sock"),
+    // unless spiffe.socket says otherwise. SPIFFE_ENDPOINT_SOCKET tells workloads where an agent
+    // is (SPIFFE Workload Endpoint §4); on a host with a SPIRE agent it names that agent's socket,
+    // which the stack must not take over (the Workload API server replaces a socket file it finds).
+    const spiffe = await start('spiffe', portOf(o.port, 0), { socket: join(dataDir, 'spiffe', 'agent.sock'), ...o.config.spiffe, entries: [...configEntries, ...entries.map((w) => ({ ...w, hint: 'cairn-up' }))] }, { trustDomain: o.trustDomain });
     const oidc = spiffe.ready.oidc!;
     const socket = spiffe.ready.socket!;
 
@@ -169,6 +180,9 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         // The trust domain's discovery endpoint is this process on loopback, over http.
         ...(isLoopbackHttp(oidc) ? { 'insecure-loopback-http': true } : {}),
       },
+      // Fulcio's `oidc-issuers` under `ca:` (README: a CA config also goes "under `ca:` in a
+      // `cairn up` config"), then the stack-level `oidcIssuers`.
+      ...(o.config.ca?.['oidc-issuers'] as Record<string, Record<string, unknown>> | undefined),
       ...o.config.oidcIssuers,
     };
     // The CA pins the CT log's key from the log itself (same process, same data directory).

@@ -380,7 +380,9 @@ export class TpmAttestor {
     if (this.opts.requireMatchingEntry ?? true) {
       const have = new Set(selectors);
       const nodeEntries = this.opts.store.listEntries({ parentId: this.serverId });
-      if (!nodeEntries.some((e) => selectorsMatch(e.selectors, have))) bad('no node entry matches this TPM');
+      // The selectors go back to the agent, which sent and proved them: they are what an operator
+      // enrols (README: the EK hash "printed by a first attest-tpm run").
+      if (!nodeEntries.some((e) => selectorsMatch(e.selectors, have))) bad(`no node entry matches this TPM; its selectors: ${selectors.join(' ')}`);
     }
     return { spiffeId: `spiffe://${this.opts.trustDomain}/spire/agent/tpm/${ekHash ?? ak.spkiSha256}`, selectors };
   }

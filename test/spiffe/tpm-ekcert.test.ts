@@ -115,6 +115,39 @@ describe.skipIf(missing.length > 0)('EK certificates from a TPM vendor CA', () =
     }
   });
 
+  it('`cairn spiffe agent --tpm --ek-chain`: the CLI agent sends the vendor\'s intermediate too (README, fleet enrolment)', async () => {
+    const { spawn } = await import('node:child_process');
+    const { pathToFileURL } = await import('node:url');
+    const main = pathToFileURL(join(import.meta.dirname, '../../host/cli/main.ts')).href;
+    const args = ['spiffe', 'agent', '--tpm', '--tcti', tcti, '--ek-chain', issuing, '--trust-domain', TD, '--trust-bundle', bundleFile, '--data-dir', join(dir, 'cli-agent'), '--socket', join(dir, 'cli.sock'), '--poll', '0.1'];
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', `const m = await import(${JSON.stringify(main)}); await m.main(${JSON.stringify(['node', 'cairn', ...args])});`], {
+      env: { ...process.env, CAIRN_SPIFFE_SERVER: server.admin },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    try {
+      const ready = JSON.parse(await new Promise<string>((resolve, reject) => {
+        let buf = '';
+        child.stdout!.on('data', (d: Buffer) => {
+          buf += d.toString();
+          if (buf.includes('\n')) resolve(buf.split('\n')[0]!);
+        });
+        child.once('exit', (c) => reject(new Error(`cairn spiffe agent exited with ${c}: ${stderr}`)));
+      })) as { ready: boolean; agentId: string };
+      expect(ready.ready).toBe(true);
+      // Admitted by the vendor-CA node entry: the EK certificate chained to the configured root.
+      expect(ready.agentId).toMatch(new RegExp(`^spiffe://${TD}/spire/agent/tpm/[0-9a-f]{64}$`));
+    } finally {
+      if (child.exitCode === null) {
+        await new Promise<void>((r) => {
+          child.once('exit', () => r());
+          child.kill('SIGTERM');
+        });
+      }
+    }
+  }, 60_000);
+
   it('refuses an EK certificate that does not chain, or that is for another key', async () => {
     // Without the issuing CA the certificate does not reach the configured root.
     await expect(attestWithTpm({ server: server.admin, workDir: join(dir, 'agent2'), tcti, pcrs: [7], post })).rejects.toThrow(/does not chain to a configured TPM manufacturer CA/);
