@@ -116,6 +116,12 @@ async function bulkPairs(target: string): Promise<{ artifact: string; bundle: st
 async function runBulk(o: VerifyCliOptions): Promise<number> {
   await initCore();
   const pairs = await bulkPairs(o.bulk!);
+  // Nothing to verify is a failure: a CI step pointed at the wrong directory (the bundles written
+  // elsewhere) must not pass as "verified 0/0".
+  if (pairs.length === 0) {
+    process.stderr.write(`FAIL BULK_EMPTY: ${o.bulk} holds no bundles (a directory: no X.sigstore.json in it; a list: no lines)\n`);
+    return 1;
+  }
   // Parsed here once so a bad root fails before any worker starts; each worker parses its own copy.
   const trustJson = await trustedRootOf(o);
   const partners = await partnersOf(o);

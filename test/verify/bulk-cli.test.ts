@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -48,6 +48,19 @@ it('verifies a directory of bundles and exits 0 when all verify, on the main thr
   const pool = await run(dir, ['--workers', '2']);
   expect(pool.code).toBe(0);
   expect(report(pool.out)).toBe(report(here.out));
+}, 60_000);
+
+it('fails when there is nothing to verify: an empty directory or list is not "verified 0/0"', async () => {
+  const empty = join(dir, 'empty');
+  await mkdir(empty);
+  await writeFile(join(empty, 'notes.txt'), 'no bundles here');
+  await writeFile(join(dir, 'empty.list'), '# nothing listed\n\n');
+  for (const target of [empty, join(dir, 'empty.list')]) {
+    const r = await run(target);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/^FAIL BULK_EMPTY: /);
+    expect(r.out).toBe('');
+  }
 }, 60_000);
 
 it('refuses a --workers value that is not a whole number from 0 to 64', async () => {
