@@ -41,6 +41,7 @@ interface VerifyCliOptions {
   key?: string;
   spiffeTrustDomain?: string;
   spiffePathPrefix?: string;
+  insecureIgnoreIdentity?: boolean;
   predicateType?: string;
   bulk?: string;
   workers?: number;
@@ -234,6 +235,7 @@ export function registerVerify(program: Command): void {
     .option('--key <pem>', 'verify a managed-key bundle with this public key')
     .option('--spiffe-trust-domain <td>', 'require a SPIFFE ID in this trust domain')
     .option('--spiffe-path-prefix <path>', 'require a SPIFFE ID path under this prefix')
+    .option('--insecure-ignore-identity', 'accept a signature by any identity the trusted CAs certified (otherwise an identity policy or --key is required)')
     .option('--predicate-type <uri>', 'require this in-toto predicate type (DSSE bundles)')
     .option('--bulk <dir|list>', 'verify every X.sigstore.json in a directory (artifact X beside it), or each "artifact [bundle]" line of a list file')
     .option('--workers <n>', `with --bulk: worker threads (0 = verify on the main thread; default 0 up to ${IN_PROCESS_MAX} bundles, else one per core)`, (v: string) => {
@@ -243,6 +245,14 @@ export function registerVerify(program: Command): void {
     })
     .option('--quiet', 'no progress bar')
     .action(async (artifact: string | undefined, o: VerifyCliOptions) => {
+      // Whose signature counts must be said. Without a policy, any identity that any trusted CA
+      // certified (anyone with an account at a public OIDC provider, on the public-good root)
+      // would pass: cosign 2 and sigstore-go make that an explicit opt-out, and so does Cairn.
+      if (!o.key && !o.certificateIdentity && !o.certificateIdentityRegexp && !o.spiffeTrustDomain && !o.spiffePathPrefix && !o.insecureIgnoreIdentity) {
+        process.stderr.write('FAIL POLICY_MISSING: say whose signature to accept: --certificate-identity or --certificate-identity-regexp (with --certificate-oidc-issuer), --spiffe-trust-domain, or --key; --insecure-ignore-identity accepts any identity the trusted CAs certified\n');
+        process.exitCode = 1;
+        return;
+      }
       if (o.bulk) {
         if (o.witness || o.tlogThreshold || o.timestampThreshold || o.ctlogThreshold) {
           process.stderr.write(`cairn verify: ${o.witness ? '--witness checks' : 'thresholds apply to'} one bundle at a time; not available with --bulk\n`);

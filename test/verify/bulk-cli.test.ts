@@ -63,6 +63,26 @@ it('fails when there is nothing to verify: an empty directory or list is not "ve
   }
 }, 60_000);
 
+it('requires an identity policy (or --key): without one it fails with POLICY_MISSING, unless --insecure-ignore-identity says so', async () => {
+  const bare = async (extra: string[]) => {
+    try {
+      const r = await promisify(execFile)(process.execPath, [BIN, 'verify', ...extra, '--trusted-root', ROOT, '--quiet']);
+      return { code: 0, out: r.stdout, err: r.stderr };
+    } catch (e) {
+      const x = e as { code: number; stdout: string; stderr: string };
+      return { code: x.code, out: x.stdout, err: x.stderr };
+    }
+  };
+  const one = join(dir, `${CASES[0]}.txt`);
+  for (const args of [['--bulk', dir], [one], [one, '--certificate-oidc-issuer', ISSUER]]) {
+    const r = await bare(args);
+    expect(r.code, args.join(' ')).toBe(1);
+    expect(r.err).toMatch(/^FAIL POLICY_MISSING: /);
+  }
+  expect((await bare(['--bulk', dir, '--insecure-ignore-identity'])).out).toMatch(new RegExp(`^verified ${CASES.length}/${CASES.length} `));
+  expect((await bare([one, '--insecure-ignore-identity'])).out).toMatch(/^OK: /);
+}, 60_000);
+
 it('refuses a --workers value that is not a whole number from 0 to 64', async () => {
   for (const v of ['-1', '1.5', 'x', '65']) {
     const r = await run(dir, ['--workers', v]);

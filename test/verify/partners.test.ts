@@ -91,10 +91,10 @@ it('the CLI takes --partner-root, for one bundle and in bulk on worker threads',
   const bulk = await run(process.execPath, [BIN, 'verify', '--bulk', bulkDir, '--workers', '1', '--quiet', '--trusted-root', a.ready.trustedRoot, '--partner-root', `b.test=${b.ready.trustedRoot}`, '--spiffe-trust-domain', 'b.test']);
   expect(bulk.stdout).toMatch(/verified 2\/2/);
   // The partner's CA for another trust domain than its own: every bundle fails.
-  const wrong = await run(process.execPath, [BIN, 'verify', '--bulk', bulkDir, '--workers', '1', '--quiet', '--trusted-root', a.ready.trustedRoot, '--partner-root', `c.test=${b.ready.trustedRoot}`]).catch((e: { stdout: string; code: number }) => e);
+  const wrong = await run(process.execPath, [BIN, 'verify', '--bulk', bulkDir, '--workers', '1', '--quiet', '--trusted-root', a.ready.trustedRoot, '--partner-root', `c.test=${b.ready.trustedRoot}`, '--insecure-ignore-identity']).catch((e: { stdout: string; code: number }) => e);
   expect((wrong as { code: number }).code).toBe(1);
   expect((wrong as { stdout: string }).stdout).toMatch(/verified 0\/2/);
-  await expect(run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-root', 'no-equals-sign'])).rejects.toThrow(/trust-domain=path/);
+  await expect(run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-root', 'no-equals-sign', '--spiffe-trust-domain', 'b.test'])).rejects.toThrow(/trust-domain=path/);
 }, 60_000);
 
 it('a partner\'s trusted root can come through its TUF repository, pinned by its first root', async () => {
@@ -105,9 +105,9 @@ it('a partner\'s trusted root can come through its TUF repository, pinned by its
   const one = await run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-tuf', `b.test=${b.ready.tuf}`, '--partner-tuf-root', `b.test=${bRoot}`, '--tuf-cache', cache, '--spiffe-trust-domain', 'b.test']);
   expect(one.stdout).toMatch(/^OK: /);
   // Pinning A's root for B's repository: B's metadata does not verify, nothing is trusted.
-  const wrong = await run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-tuf', `b.test=${b.ready.tuf}`, '--partner-tuf-root', `b.test=${join(dir, 'a', 'tuf', 'metadata', '1.root.json')}`, '--tuf-cache', join(dir, 'tuf-cache-2')]).catch((e: { stderr: string; code: number }) => e);
+  const wrong = await run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-tuf', `b.test=${b.ready.tuf}`, '--partner-tuf-root', `b.test=${join(dir, 'a', 'tuf', 'metadata', '1.root.json')}`, '--tuf-cache', join(dir, 'tuf-cache-2'), '--spiffe-trust-domain', 'b.test']).catch((e: { stderr: string; code: number }) => e);
   expect((wrong as { code: number }).code).toBe(1);
   expect((wrong as { stderr: string }).stderr).toMatch(/TRUSTED_ROOT_MALFORMED: TUF/);
   // The root pin is required.
-  await expect(run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-tuf', `b.test=${b.ready.tuf}`, '--tuf-cache', cache])).rejects.toMatchObject({ stderr: expect.stringMatching(/--partner-tuf-root/) });
+  await expect(run(process.execPath, [BIN, 'verify', good, '--trusted-root', a.ready.trustedRoot, '--partner-tuf', `b.test=${b.ready.tuf}`, '--tuf-cache', cache, '--spiffe-trust-domain', 'b.test'])).rejects.toMatchObject({ stderr: expect.stringMatching(/--partner-tuf-root/) });
 }, 60_000);
