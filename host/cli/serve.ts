@@ -3,7 +3,7 @@
  * `startStandalone(opts)`, which builds the app, listens, and resolves to its URLs; this file
  * prints the single JSON ready line on stdout and handles shutdown signals.
  */
-import { Command, Option } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { TrustedRootInput } from '../trust/trust-files.js';
 
 export interface StandaloneOptions {
@@ -63,7 +63,7 @@ export async function runUntilSignal(started: Standalone): Promise<void> {
 
 export function parsePort(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`invalid port: ${v}`);
+  if (!/^\d+$/.test(v) || !Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port number, 0..65535');
   return n;
 }
 
@@ -82,7 +82,20 @@ export function registerServe(program: Command): void {
     cmd.addHelpText('after', `\nConfiguration keys: README.md "Running one service on its own", and host/${name}/standalone.ts for all of them.`);
     cmd.action(async (opts: StandaloneOptions) => {
       const start = await services[name]!();
-      await runUntilSignal(await start(opts));
+      let running: Standalone;
+      try {
+        running = await start(opts);
+      } catch (e) {
+        // One coded line, as `cairn up` reports a failed start, not a stack trace: a bad
+        // configuration is the operator's to fix, and its code says which.
+        const err = e as NodeJS.ErrnoException;
+        const hint = err.code === 'EADDRINUSE' ? ' (port in use: pass another --port, or --port 0 for a free one)' : '';
+        // An error without a code is a bug: its stack goes with it.
+        process.stderr.write(`cairn serve ${name}: ${err.code ? `${err.code}: ${err.message}` : (err.stack ?? String(e))}${hint}\n`);
+        process.exitCode = 1;
+        return;
+      }
+      await runUntilSignal(running);
     });
   }
 }

@@ -27,7 +27,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { CairnError } from '../errors.js';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
@@ -335,12 +335,19 @@ function summary(r: RunningStack['ready'], dataDir: string): string {
   ].join('\n');
 }
 
+/** --port for the stack: its five services take N..N+4, so N is at most 65531 (as the config's `port`). */
+function stackPort(v: string): number {
+  const n = parsePort(v);
+  if (n > 65531) throw new InvalidArgumentError('the stack listens on N..N+4: give 0..65531');
+  return n;
+}
+
 export function registerUp(program: Command): void {
   program
     .command('up')
     .description('run the whole private stack (SPIFFE, CA, log with CT, TSA, TUF) in one process')
     .addOption(new Option('--data-dir <dir>', 'data directory (default .cairn, or dataDir from --config)'))
-    .addOption(new Option('--port <n>', 'first port of the range N..N+4 (0 = free ports; default 7460)').argParser(parsePort))
+    .addOption(new Option('--port <n>', 'first port of the range N..N+4 (0 = free ports; default 7460)').argParser(stackPort))
     .addOption(new Option('--host <addr>', 'listen address (default 127.0.0.1)'))
     .option('--trust-domain <td>', 'SPIFFE trust domain (default cairn.local)')
     .option('--config <file>', 'stack configuration (YAML or JSON); see host/cli/up.example.yaml')
