@@ -2,7 +2,8 @@
  * `cairn sign FILE...` and `cairn attest FILE --predicate P --type T`: keyless signatures against
  * a Cairn stack (or any Sigstore-compatible one). Endpoints come from --signing-config (default:
  * the one `cairn up` writes); the identity is a JWT-SVID from the Workload API socket, or a token.
- * Each FILE gets FILE.sigstore.json (bundle v0.3).
+ * Each FILE gets FILE.sigstore.json (bundle v0.3); an attestation goes to FILE.intoto.sigstore.json
+ * (the SLSA `.intoto` naming), so attesting a file never overwrites its signature bundle.
  *
  * With --witness <vkey> (repeatable) the bundle is written only once the log's checkpoint carries
  * those witnesses' cosignatures, with the inclusion proof against that checkpoint, so it verifies
@@ -82,8 +83,8 @@ export function withSignerOptions(cmd: Command): Command {
     .option('--audience <aud>', 'JWT-SVID audience', 'sigstore');
 }
 
-function withCommon(cmd: Command): Command {
-  return withWitnessOptions(withSignerOptions(cmd).option('--out <file>', 'bundle path (default FILE.sigstore.json)'));
+function withCommon(cmd: Command, suffix = '.sigstore.json'): Command {
+  return withWitnessOptions(withSignerOptions(cmd).option('--out <file>', `bundle path (default FILE${suffix})`));
 }
 
 /** Runs a command body; a coded error becomes one line on stderr and exit status 1. */
@@ -116,6 +117,7 @@ export function registerSign(program: Command): void {
       .argument('<file>')
       .requiredOption('--predicate <file>', 'predicate JSON')
       .requiredOption('--type <uri>', 'predicate type, e.g. https://slsa.dev/provenance/v1'),
+    '.intoto.sigstore.json',
   ).action((file: string, o: Common & { predicate: string; type: string }) =>
     run(async () => {
       const endpoints = await readSigningConfig(o.signingConfig);
@@ -123,7 +125,7 @@ export function registerSign(program: Command): void {
       const digest = createHash('sha256').update(await readFile(file)).digest('hex');
       const st = statement([{ name: file.split('/').pop()!, digest: { sha256: digest } }], o.type, predicate);
       const bundle = await witnessed(await signDsse(st, IN_TOTO, { endpoints, token: () => identityToken(identity(o)) }), o, endpoints.log);
-      const out = o.out ?? `${file}.sigstore.json`;
+      const out = o.out ?? `${file}.intoto.sigstore.json`;
       await writeFile(out, JSON.stringify(bundle));
       process.stdout.write(`attested ${file} (${o.type}) -> ${out}\n`);
     }),

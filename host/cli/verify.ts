@@ -102,7 +102,8 @@ function describe(e: unknown): string {
 async function bulkPairs(target: string): Promise<{ artifact: string; bundle: string }[]> {
   if ((await stat(target)).isDirectory()) {
     const names = (await readdir(target)).filter((n) => n.endsWith('.sigstore.json')).sort();
-    return names.map((n) => ({ artifact: join(target, n.slice(0, -'.sigstore.json'.length)), bundle: join(target, n) }));
+    // X.intoto.sigstore.json is an attestation about X (`cairn attest`), X.sigstore.json its signature.
+    return names.map((n) => ({ artifact: join(target, n.slice(0, -(n.endsWith('.intoto.sigstore.json') ? '.intoto.sigstore.json' : '.sigstore.json').length)), bundle: join(target, n) }));
   }
   return (await readFile(target, 'utf8'))
     .split('\n')
@@ -211,7 +212,7 @@ export function registerVerify(program: Command): void {
     .command('verify')
     .description('verify a Sigstore bundle (v0.1-v0.3) for an artifact against a trusted root and an identity policy')
     .argument('[artifact]', 'artifact path, or sha256:<hex> to verify by digest')
-    .option('--bundle <file>', 'the Sigstore bundle (default: <artifact>.sigstore.json)')
+    .option('--bundle <file>', 'the Sigstore bundle (default: <artifact>.sigstore.json, or <artifact>.intoto.sigstore.json with --predicate-type)')
     .addOption(new Option('--trusted-root <file>', 'trusted_root.json').default('.cairn/trusted_root.json'))
     .option('--tuf <url>', 'fetch trusted_root.json through this TUF repository instead (e.g. a `cairn up` /tuf): key rotations and distrusts arrive this way')
     .option('--tuf-root <file>', 'with --tuf: the repository\'s initial root metadata (1.root.json), obtained out of band')
@@ -237,7 +238,7 @@ export function registerVerify(program: Command): void {
     .option('--spiffe-path-prefix <path>', 'require a SPIFFE ID path under this prefix')
     .option('--insecure-ignore-identity', 'accept a signature by any identity the trusted CAs certified (otherwise an identity policy or --key is required)')
     .option('--predicate-type <uri>', 'require this in-toto predicate type (DSSE bundles)')
-    .option('--bulk <dir|list>', 'verify every X.sigstore.json in a directory (artifact X beside it), or each "artifact [bundle]" line of a list file')
+    .option('--bulk <dir|list>', 'verify every X.sigstore.json and X.intoto.sigstore.json in a directory (artifact X beside it), or each "artifact [bundle]" line of a list file')
     .option('--workers <n>', `with --bulk: worker threads (0 = verify on the main thread; default 0 up to ${IN_PROCESS_MAX} bundles, else one per core)`, (v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError('a whole number from 0 to 64');
@@ -280,7 +281,9 @@ export function registerVerify(program: Command): void {
           ...(o.ctlogThreshold ? { ctlogThreshold: o.ctlogThreshold } : {}),
         };
         const trustedRootJson = await trustedRootOf(o);
-        const r = await verifyFiles({ artifact, bundle: o.bundle ?? `${artifact}.sigstore.json`, trustedRoot: o.trustedRoot, trustedRootJson, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o), options });
+        // With --predicate-type the bundle is an attestation: `cairn attest` writes FILE.intoto.sigstore.json.
+        const bundlePath = o.bundle ?? (o.predicateType !== undefined && !artifact.startsWith('sha256:') ? `${artifact}.intoto.sigstore.json` : `${artifact}.sigstore.json`);
+        const r = await verifyFiles({ artifact, bundle: bundlePath, trustedRoot: o.trustedRoot, trustedRootJson, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o), options });
         const when = r.timestamps.map((t) => `${t.time.toISOString()} (${t.source.split(':')[0]})`).join(', ');
         let witnessed = '';
         if (o.witness) {
@@ -294,7 +297,7 @@ export function registerVerify(program: Command): void {
           } catch (e) {
             throw Object.assign(new Error(`--witness: ${(e as Error).message}`), { code: 'TLOG_NOT_WITNESSED' });
           }
-          const bundle = parseBundle(await loadJson(o.bundle ?? `${artifact}.sigstore.json`, 'BUNDLE_MALFORMED'));
+          const bundle = parseBundle(await loadJson(bundlePath, 'BUNDLE_MALFORMED'));
           const trust = trustWithPartners(trustedRootJson, partners);
           const w = await checkWitnessed(bundle, trust, { witnesses: keys, ...(o.witnessThreshold ? { threshold: o.witnessThreshold } : {}) });
           witnessed = w.map((x) => (x.offline ? `; witnessed by ${x.witnesses.join(', ')} (cosigned checkpoint in the bundle, size ${x.bundleSize})` : `; witnessed by ${x.witnesses.join(', ')} at tree size ${x.witnessedSize} (the bundle's: ${x.bundleSize})`)).join('');

@@ -122,8 +122,12 @@ describe('cairn up: the whole stack against sigstore-js', () => {
 
     const pred = join(dir, 'pred.json');
     await writeFile(pred, JSON.stringify({ buildDefinition: { buildType: 'https://example.org/test' }, runDetails: { builder: { id: 'local' } } }));
-    const attBundle = join(dir, 'out.att.json');
-    await execFileP(process.execPath, [BIN, 'attest', file, '--predicate', pred, '--type', 'https://slsa.dev/provenance/v1', '--out', attBundle, ...common]);
+    // Without --out the attestation goes beside the signature, not over it (FILE.intoto.sigstore.json),
+    // and verify --predicate-type looks for it there.
+    const attBundle = `${file}.intoto.sigstore.json`;
+    await execFileP(process.execPath, [BIN, 'attest', file, '--predicate', pred, '--type', 'https://slsa.dev/provenance/v1', ...common]);
+    expect(JSON.parse(await readFile(`${file}.sigstore.json`, 'utf8')).messageSignature).toBeDefined();
+    expect(await cairnVerify([file, ...policy, '--predicate-type', 'https://slsa.dev/provenance/v1']), lastVerifyOutput).toBe(0);
     expect(await cairnVerify([file, '--bundle', attBundle, ...policy, '--predicate-type', 'https://slsa.dev/provenance/v1']), lastVerifyOutput).toBe(0);
     expect(await cairnVerify([file, '--bundle', attBundle, ...policy, '--predicate-type', 'https://example.org/other'])).toBe(1);
     await verify(JSON.parse(await readFile(attBundle, 'utf8')), { ...tuf, certificateIdentityURI: r.identity, certificateIssuer: r.oidc });
