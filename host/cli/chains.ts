@@ -9,10 +9,11 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readSigningConfig, type Endpoints } from '../signer/clients.js';
+import { writeFileDurably } from '../keys/file.js';
 import { SignerError } from '../signer/errors.js';
 import { identityToken, type IdentitySource } from '../signer/identity.js';
 import { localProvenance, TEKTON_BUILD_TYPE, TEKTON_FORMATS, TEKTON_VERBOSE_BUILD_TYPE, tektonProvenance, type Subject, type TektonFormat } from '../signer/provenance.js';
@@ -55,9 +56,9 @@ function sha256File(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
 }
 
+/** Durably (fsync before the rename): a state file a power cut left empty would stop every later start. */
 async function writeJson(path: string, doc: unknown): Promise<void> {
-  await writeFile(`${path}.tmp`, JSON.stringify(doc));
-  await rename(`${path}.tmp`, path);
+  await writeFileDurably(path, JSON.stringify(doc));
 }
 
 /**
@@ -186,12 +187,15 @@ interface WatchState {
  */
 const reported = new BoundedCache<true>(4096);
 
-export async function watchOnce(dir: string, outDir: string, o: SignerCli): Promise<string[]> {
+export async function watchOnce(dir: string, outDir: string, o: SignerCli, stopping: () => boolean = () => false): Promise<string[]> {
   await mkdir(outDir, { recursive: true });
   const statePath = join(outDir, '.chains-state.json');
   const state: WatchState = existsSync(statePath) ? (JSON.parse(await readFile(statePath, 'utf8')) as WatchState) : { signed: {} };
   const done: string[] = [];
   for (const name of (await readdir(dir)).filter((n) => n.endsWith('.json')).sort()) {
+    // A stop request takes effect between objects: the one being signed finishes, with its
+    // bundles and state written, so a restart neither loses nor logs it twice.
+    if (stopping()) break;
     const file = join(dir, name);
     let uid: string | undefined;
     try {
@@ -240,13 +244,38 @@ export function registerChains(program: Command): void {
       .argument('<dir>')
       .requiredOption('--out <dir>', 'output directory')
       .option('--once', 'one pass, then exit')
-      .option('--interval-ms <n>', 'poll interval', '2000'),
-  ).action((dir: string, o: SignerCli & { out: string; once?: boolean; intervalMs: string }) =>
+      .option('--interval-ms <n>', 'poll interval', (v: string) => {
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 10 || n > 86_400_000) throw new InvalidArgumentError('milliseconds, 10..86400000');
+        return n;
+      }, 2000),
+  ).action((dir: string, o: SignerCli & { out: string; once?: boolean; intervalMs: number }) =>
     run(async () => {
-      for (;;) {
-        for (const f of await watchOnce(dir, o.out, o)) process.stdout.write(`signed ${f}\n`);
-        if (o.once) return;
-        await new Promise((r) => setTimeout(r, Number(o.intervalMs)));
+      // SIGINT/SIGTERM (Ctrl-C, a service manager) end the watch after the object in hand, and
+      // end a wait between passes at once.
+      let stop = false;
+      let wake = (): void => undefined;
+      const halt = (): void => {
+        stop = true;
+        wake();
+      };
+      process.once('SIGINT', halt);
+      process.once('SIGTERM', halt);
+      try {
+        while (!stop) {
+          for (const f of await watchOnce(dir, o.out, o, () => stop)) process.stdout.write(`signed ${f}\n`);
+          if (o.once || stop) return;
+          await new Promise<void>((r) => {
+            const t = setTimeout(r, o.intervalMs);
+            wake = () => {
+              clearTimeout(t);
+              r();
+            };
+          });
+        }
+      } finally {
+        process.off('SIGINT', halt);
+        process.off('SIGTERM', halt);
       }
     }),
   );
