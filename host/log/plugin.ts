@@ -12,7 +12,7 @@ import { registerOps } from '../http/ops.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { merkleTreeLeaf, packExtra, parseChain, signSct, signTreeHead, unpackExtra } from './ct.js';
 import { inlineAdmission, type Admission } from './admission.js';
-import { prepareEntry, prepareEntryAsync, parseVerifier, type PreparedEntry } from './entries.js';
+import { prepareEntryAsync, parseVerifier, type PreparedEntry } from './entries.js';
 import { prepareEntryV2, transparencyLogEntryV2 } from './entries-v2.js';
 import { LogError } from './errors.js';
 import { spkiOf } from './keys.js';
@@ -154,7 +154,9 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
       if ((i as number) < log.size()) out.push(await entryResponse(i as number));
     }
     for (const e of list(b.entries, 'entries')) {
-      const p = prepareEntry(e);
+      // Checked as an append is (Rekor canonicalises, which validates), and off the event loop the
+      // same way: up to 100 signature checks per request would otherwise stall every other request.
+      const p = await prepareEntryAsync(e, admission);
       const idx = await log.find(log.leafHashOf(p.body));
       if (idx !== undefined && idx < log.size()) out.push(await entryResponse(idx));
     }

@@ -90,6 +90,22 @@ describe('Rekor v1', () => {
     expect(new Set(sets).size).toBe(1);
   });
 
+  it('entries/retrieve finds a proposed entry by its canonical form, checking its signature as an append does', async () => {
+    const s = ecSigner();
+    const { body } = hashedrekord(s, Buffer.from('retrieve me'));
+    const added = await log.post('/api/v1/log/entries', body);
+    expect(added.status).toBe(201);
+    const r = await log.post('/api/v1/log/entries/retrieve', { entries: [body] });
+    expect(r.status).toBe(200);
+    expect(r.json.map((m: any) => first(m)[0])).toEqual([first(added.json)[0]]);
+    // Not logged: nothing found. A bad signature: refused, as an append would be.
+    expect((await log.post('/api/v1/log/entries/retrieve', { entries: [hashedrekord(s, Buffer.from('never logged')).body] })).json).toEqual([]);
+    const forged = structuredClone(body);
+    forged.spec.signature.content = hashedrekord(s, Buffer.from('other')).body.spec.signature.content;
+    const bad = await log.post('/api/v1/log/entries/retrieve', { entries: [forged] });
+    expect([bad.status, bad.json.error]).toEqual([400, 'LOG_BAD_SIGNATURE']);
+  });
+
   it('searches the index by artifact hash, public key, email and SPIFFE URI', async () => {
     const c = await certSigner('spiffe://example.org/ci/build', 'Builder@Example.org');
     const art = Buffer.from('built by CI');
