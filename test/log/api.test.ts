@@ -100,8 +100,9 @@ describe('Rekor v1', () => {
     expect(r.json.map((m: any) => first(m)[0])).toEqual([first(added.json)[0]]);
     // Not logged: nothing found. A bad signature: refused, as an append would be.
     expect((await log.post('/api/v1/log/entries/retrieve', { entries: [hashedrekord(s, Buffer.from('never logged')).body] })).json).toEqual([]);
-    const forged = structuredClone(body);
-    forged.spec.signature.content = hashedrekord(s, Buffer.from('other')).body.spec.signature.content;
+    type Hr = { spec: { signature: { content: string } } };
+    const forged = structuredClone(body) as Hr;
+    forged.spec.signature.content = (hashedrekord(s, Buffer.from('other')).body as Hr).spec.signature.content;
     const bad = await log.post('/api/v1/log/entries/retrieve', { entries: [forged] });
     expect([bad.status, bad.json.error]).toEqual([400, 'LOG_BAD_SIGNATURE']);
   });
