@@ -243,15 +243,18 @@ export function entryIdentities(body: Uint8Array): { kind: string; identities: s
   // Every certificate the verifier would accept from this body (host/verify/pipeline.ts
   // decodePemOrDer: PEM under any label, or DER, in any key field), or a malicious log could
   // hide an identity from the monitor in an encoding the verifier still takes.
-  const walk = (v: unknown, key: string, parent: string): void => {
+  // An explicit stack, not recursion: the body is the log's, and a 64 KB entry can nest 30,000
+  // levels deep, which overflowed the call stack (a RangeError that stopped every round there).
+  const stack: [v: unknown, key: string, parent: string][] = [[doc, '', '']];
+  while (stack.length > 0) {
+    const [v, key, parent] = stack.pop()!;
     if (typeof v === 'string') {
       if (v.length > 40 && (key === 'content' || key === 'verifier' || key === 'publicKey' || (key === 'rawBytes' && (parent === 'x509Certificate' || parent === 'publicKey')))) {
         for (const id of certificateIdentities(decodePemOrDer(v))) found.add(id);
       }
-    } else if (Array.isArray(v)) for (const x of v) walk(x, key, parent);
-    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x, k, key);
-  };
-  walk(doc, '', '');
+    } else if (Array.isArray(v)) for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], key, parent]); // reversed: document order
+    else if (v && typeof v === 'object') for (const [k, x] of Object.entries(v).reverse()) stack.push([x, k, key]);
+  }
   const kind = typeof (doc as { kind?: unknown })?.kind === 'string' ? (doc as { kind: string }).kind : 'unknown';
   return { kind, identities: [...found] };
 }

@@ -216,9 +216,12 @@ const TCG_ATTRS: Record<string, string> = { '2.23.133.2.1': 'manufacturer', '2.2
  */
 export function tpmIdentityOf(cert: X509Certificate): Record<string, string> {
   const out: Record<string, string> = {};
-  const ext = splitCertificate(cert.raw).extensions.get('2.5.29.17')?.value;
-  if (!ext) return out;
   try {
+    // Inside the try: OpenSSL accepted this certificate and its manufacturer's signature, but
+    // EK certificates in the field are not always strict DER (BER lengths, odd extensions); a
+    // certificate our strict reader refuses gives no TCG selectors rather than a failed attestation.
+    const ext = splitCertificate(cert.raw).extensions.get('2.5.29.17')?.value;
+    if (!ext) return out;
     for (const gn of children(ext, readTlv(ext, 0))) {
       if (gn.tag !== 0xa4) continue; // directoryName [4] EXPLICIT Name
       const name = readTlv(ext, gn.valueStart, gn.end);

@@ -337,7 +337,9 @@ function summarize(kind: InstanceKind, x: CertificateAuthorityJSON | Transparenc
   if (kind === 'ca' || kind === 'tsa') {
     const c = x as CertificateAuthorityJSON;
     const der = Buffer.from(c.certChain.certificates[0]?.rawBytes ?? '', 'base64');
-    let name = c.subject.commonName ?? c.uri;
+    // subject is optional in sigstore_trustroot.proto (and a hostile file may hold anything there).
+    const cn = (c.subject as { commonName?: unknown } | null | undefined)?.commonName;
+    let name = typeof cn === 'string' ? cn : String(c.uri ?? '');
     try {
       name = new X509Certificate(der).subject.replace(/\n/g, ', ');
     } catch {

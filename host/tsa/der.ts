@@ -158,8 +158,10 @@ export function decodeInteger(v: Uint8Array): bigint {
   if (v.length > 1 && ((v[0] === 0 && (v[1]! & 0x80) === 0) || (v[0] === 0xff && (v[1]! & 0x80) !== 0))) {
     malformed('non-minimal INTEGER');
   }
-  let n = 0n;
-  for (const b of v) n = (n << 8n) | BigInt(b);
+  // One hex parse, linear in the length: shifting a bigint per octet is quadratic, and INTEGERs
+  // such as a TSTInfo serialNumber are read before any signature check (a few hostile MB held
+  // the verifier for minutes).
+  let n = BigInt(`0x${Buffer.from(v.buffer, v.byteOffset, v.byteLength).toString('hex')}`);
   if (v[0]! & 0x80) n -= 1n << BigInt(8 * v.length);
   return n;
 }

@@ -50,10 +50,11 @@ const obj = (v: unknown, what: string): J => {
 
 const B64 = /^[A-Za-z0-9+/_-]*={0,2}$/;
 
-export function b64(v: unknown, what: string, allowEmpty = false): Buffer {
-  if (typeof v !== 'string' || (!allowEmpty && v.length === 0) || v.length > 4 * 1024 * 1024) fail('BUNDLE_MALFORMED', `${what} must be a base64 string`);
+/** `code` names the document the field is in: trusted-root.ts reads its bytes fields here too. */
+export function b64(v: unknown, what: string, allowEmpty = false, code: 'BUNDLE_MALFORMED' | 'TRUSTED_ROOT_MALFORMED' = 'BUNDLE_MALFORMED'): Buffer {
+  if (typeof v !== 'string' || (!allowEmpty && v.length === 0) || v.length > 4 * 1024 * 1024) fail(code, `${what} must be a base64 string`);
   // Standard or URL-safe alphabet (protobuf JSON accepts both); Node's base64 decoder reads both.
-  if (!B64.test(v as string)) fail('BUNDLE_MALFORMED', `${what} is not valid base64`);
+  if (!B64.test(v as string)) fail(code, `${what} is not valid base64`);
   return Buffer.from(v as string, 'base64');
 }
 

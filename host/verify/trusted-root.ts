@@ -5,7 +5,7 @@
  * "start is required"), and is refused rather than guessed.
  */
 import { createHash, createPublicKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { b64 } from './bundle.js';
+import { b64 as bundleB64 } from './bundle.js';
 import { fail } from './errors.js';
 import type { NameConstraints } from './name-constraints.js';
 
@@ -46,6 +46,9 @@ export interface TrustMaterial {
 }
 
 type J = Record<string, unknown>;
+
+/** A bytes field of the trusted root: a bad one is the root's fault, not a bundle's. */
+const b64 = (v: unknown, what: string): Buffer => bundleB64(v, what, false, 'TRUSTED_ROOT_MALFORMED');
 
 /**
  * protobuf JSON Timestamp: RFC 3339 with a zone ("Z" or an offset), up to nanoseconds. Anything
@@ -97,7 +100,8 @@ function authority(v: unknown, what: string): TrustedAuthority {
   const o = v as J;
   const certs = ((o?.certChain as J | undefined)?.certificates ?? []) as unknown[];
   if (!Array.isArray(certs) || certs.length === 0) fail('TRUSTED_ROOT_MALFORMED', `${what}.certChain is empty`);
-  const chainDer = certs.map((c, i) => b64((c as J).rawBytes, `${what}.certChain[${i}]`));
+  // A list entry may be any JSON value (null included): read it as an object only if it is one.
+  const chainDer = certs.map((c, i) => b64(typeof c === 'object' && c !== null ? (c as J).rawBytes : undefined, `${what}.certChain[${i}]`));
   let chain: X509Certificate[];
   try {
     chain = chainDer.map((d) => new X509Certificate(d));
