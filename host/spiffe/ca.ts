@@ -9,8 +9,9 @@
  *    `activationDelayMs`. Federation §4.1.2 asks that new keys be published before they sign,
  *    "recommended 3-5 times the bundle's spiffe_refresh_hint"; the delay is configurable for that.
  *  - The previous authority stops signing when the new one activates, but stays in the bundle for
- *    the overlap period (at least the longest SVID lifetime) so that SVIDs it signed keep verifying.
- *  - `maintain(now)` performs due transitions and auto-rotates at half the authority's lifetime.
+ *    the overlap period, and until every SVID it signed expired, so that they keep verifying.
+ *  - `maintain(now)` performs due transitions and auto-rotates: at half the active authority's
+ *    lifetime it prepares a successor that activates when a sixth of that lifetime is left.
  * Every change of the bundle's contents bumps `spiffe_sequence` (Trust Domain and Bundle §4.1.1).
  */
 import { EventEmitter } from 'node:events';
@@ -72,9 +73,15 @@ export interface CaOptions {
   persistence?: AuthorityPersistence;
   /** Lifetime of each X.509 signing certificate (default 7 days). */
   caTtlMs?: number;
-  /** Time a prepared authority is published before it signs (default 0: signs at once). */
+  /**
+   * Time a prepared authority is published before it signs (default 0: an operator's rotate()
+   * signs at once). Auto-rotation waits at least this long, and longer when the 5/6 point is later.
+   */
   activationDelayMs?: number;
-  /** How long a superseded authority stays in the bundle (default 2 × the longest SVID TTL). */
+  /**
+   * How long a superseded authority stays in the bundle at least (default 2 × the longer default
+   * SVID TTL); longer while SVIDs it signed (entries may ask for longer TTLs) are unexpired.
+   */
   overlapMs?: number;
   x509SvidTtlMs?: number;
   jwtSvidTtlMs?: number;
@@ -153,6 +160,14 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
   private live: LiveAuthority[] = [];
   private ready = false;
   private lastActiveId: string | undefined;
+  /**
+   * Per authority ID: the latest expiry of an SVID it signed in this process (0 when it signed
+   * none). Entries may ask for SVIDs that live longer than the CA's default TTLs that size the
+   * overlap; an authority leaves the bundle only once all it signed expired. Authorities loaded
+   * from disk are absent: what they signed before the restart is unknown, so they stay until
+   * their own end, as SPIRE keeps an authority in the bundle until it expires.
+   */
+  private readonly signedUntil = new Map<string, number>();
   /**
    * Rotations and maintenance run one at a time: each reads the authorities, awaits key generation
    * and then the save of its snapshot; two at once could prepare two successors, or finish their
@@ -236,7 +251,8 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
     for (const a of live) {
       // Everything activated before the active one is superseded: schedule its retirement.
       if (active && a !== active && a.rec.activateAt <= active.rec.activateAt && a.rec.retireAt === undefined) {
-        a.rec.retireAt = Math.min(now + this.overlapMs, a.cert.notAfter.getTime());
+        const end = a.cert.notAfter.getTime();
+        a.rec.retireAt = Math.min(Math.max(now + this.overlapMs, this.signedUntil.get(a.rec.id) ?? end), end);
         changed = true;
       }
     }
@@ -249,8 +265,16 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
     const current = this.activeOrUndefined(now, live);
     const hasSuccessor = current && live.some((a) => a.rec.activateAt > current.rec.activateAt);
     if (current && !hasSuccessor && now - current.rec.activateAt >= this.caTtlMs / 2) {
-      // Auto-rotation: the successor is published now and activates after the delay.
-      live.push(await this.createAuthority(now, now + this.activationDelayMs));
+      // Auto-rotation: the successor is published now and signs only once the current authority
+      // has a sixth of its lifetime left (SPIRE's prepare-at-1/2, activate-at-5/6 thresholds, at
+      // most 7 days before its end), never sooner than the configured delay. Activated at once,
+      // its SVIDs (and the server's own TLS SVID) would reach peers that have not yet fetched the
+      // bundle holding it: remote agents until their next poll, federated trust domains until
+      // their next refresh (Federation §4.1.2 asks for new keys to be published well before use),
+      // and an https_spiffe peer that sees the server's new SVID first can never fetch again.
+      const end = current.cert.notAfter.getTime();
+      const activateAt = Math.max(now + this.activationDelayMs, end - Math.min((end - current.rec.activateAt) / 6, 7 * DAY));
+      live.push(await this.createAuthority(now, activateAt));
       sequence++;
       changed = true;
     }
@@ -332,7 +356,14 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
       createdAt: now,
       activateAt,
     };
+    this.signedUntil.set(rec.id, 0);
     return revive(rec);
+  }
+
+  /** Records that authority `id` signed something valid until `expiresAt` (ms). */
+  private signed(id: string, expiresAt: number): void {
+    const was = this.signedUntil.get(id);
+    if (was !== undefined && expiresAt > was) this.signedUntil.set(id, expiresAt);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -388,6 +419,8 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
     // seconds, as the DER time holds them: the notAfter returned (and sent as expiresAt) must be
     // the certificate's own, not up to 999 ms after it.
     const notAfter = new Date(Math.min(Math.floor((now + (opts.ttlMs ?? this.x509SvidTtlMs)) / 1000) * 1000, a.cert.notAfter.getTime()));
+    // Noted before the awaits below, so a retirement scheduled meanwhile already counts it.
+    this.signed(a.rec.id, notAfter.getTime());
     let keyPkcs8 = new Uint8Array(0);
     let publicKey: webcrypto.CryptoKey;
     if (opts.publicKey) {
@@ -448,6 +481,7 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
       .setIssuedAt(Math.floor(now / 1000))
       .setExpirationTime(exp);
     if (this.jwtIssuer) jwt.setIssuer(this.jwtIssuer);
+    this.signed(a.rec.id, exp * 1000);
     return { spiffeId, token: await jwt.sign(a.jwtKey), expiresAt: exp * 1000 };
   }
 }

@@ -10,16 +10,23 @@
  *   from the bundle this client holds for that trust domain, so a rotation seen in one fetch
  *   authenticates the next; before the first, from the relationship's `bootstrap` bundle.
  * `http:` URLs are accepted only when `allowInsecureHttp` is set (loopback tests).
+ * With `stateDir`, each bundle accepted is kept there and loaded again at start, as SPIRE keeps
+ * federated bundles in its datastore: a restart while an endpoint is down keeps trusting its
+ * trust domain, and an https_spiffe endpoint whose trust domain rotated its CA since the bootstrap
+ * bundle is still authenticated.
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import https from 'node:https';
 import { X509Certificate } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { SpiffeError } from './errors.js';
 import { parseSpiffeId, parseTrustDomain } from './id.js';
-import { MAX_BUNDLE_BYTES, parseBundle, type ParsedBundle } from './bundle.js';
+import { bundleDocument, MAX_BUNDLE_BYTES, parseBundle, type ParsedBundle } from './bundle.js';
 import { deadline } from '../http/deadline.js';
+import { writeFileDurably } from '../keys/file.js';
 
 export interface FederationRelationship {
   trustDomain: string;
@@ -40,6 +47,8 @@ export interface FederationOptions {
   /** Clamp for the refresh interval in ms (defaults 1 s .. 1 day). */
   minRefreshMs?: number;
   maxRefreshMs?: number;
+  /** Directory where each accepted bundle is kept (`<trust domain>.json`) and loaded from at start. */
+  stateDir?: string;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
 }
 
@@ -158,9 +167,24 @@ export class FederationClient extends EventEmitter<{ update: [] }> {
     return new Map(this.current);
   }
 
-  /** First fetch of every relationship (errors are logged; polling continues), then polling. */
+  /** The bundles kept before a restart, then the first fetch of every relationship (errors are logged; polling continues), then polling. */
   async start(): Promise<void> {
+    if (this.opts.stateDir) {
+      for (const r of this.opts.relationships) {
+        try {
+          this.current.set(r.trustDomain, parseBundle(r.trustDomain, await readFile(this.keptPath(r.trustDomain))));
+        } catch (e) {
+          if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.opts.log?.('kept federated bundle unreadable', { trustDomain: r.trustDomain, err: String(e) });
+        }
+      }
+      if (this.current.size > 0) this.emit('update');
+    }
     await Promise.all(this.opts.relationships.map((r) => this.refresh(r)));
+  }
+
+  /** Trust domain names are [a-z0-9._-] only (id.ts), so never a path of their own. */
+  private keptPath(trustDomain: string): string {
+    return join(this.opts.stateDir!, `${trustDomain}.json`);
   }
 
   /** Fetches one relationship now and schedules the next poll at its refresh hint. */
@@ -178,6 +202,8 @@ export class FederationClient extends EventEmitter<{ update: [] }> {
       }
       if (b.refreshHintSeconds !== undefined && b.refreshHintSeconds > 0) next = b.refreshHintSeconds * 1000;
       if (!prev || JSON.stringify(prev) !== JSON.stringify(b)) {
+        // Kept first: a failed write is retried by the next refresh, the bundle then still new.
+        if (this.opts.stateDir) await writeFileDurably(this.keptPath(r.trustDomain), bundleDocument(b));
         this.current.set(r.trustDomain, b);
         this.emit('update');
       }

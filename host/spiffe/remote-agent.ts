@@ -6,13 +6,15 @@
  * caching are the same code the server's in-process agent runs (workload.ts, agent.ts); only the
  * CA and the entry source are the server's agent API here.
  *
- * Files in `workDir` (mode 0600 for keys): agent-key.pem and agent-svid.pem. A restart reuses a
- * still-valid agent SVID instead of attesting again, as SPIRE agents do; a join token works once.
+ * Files in `workDir` (mode 0600 for keys): agent-key.pem, agent-svid.pem and bundle.json, the
+ * last trust bundle fetched from the server. A restart reuses a still-valid agent SVID instead of
+ * attesting again, as SPIRE agents do; a join token works once.
  *
  * The server is authenticated as SPIRE agents do it: over https, its X509-SVID
  * (spiffe://td/spire/server, `tls: { spiffe: true }` in the server config) must chain to the
  * trust bundle the agent holds, the bootstrap bundle given at first (SPIRE's trust_bundle_path),
- * then each bundle it fetched through that authenticated channel. Every bundle, every SVID it is
+ * then each bundle it fetched through that authenticated channel, kept in bundle.json so that a
+ * restart after a CA rotation still recognises the server. Every bundle, every SVID it is
  * handed, and so every bundle it serves to workloads depends on this. Plain http is refused
  * unless `insecureBootstrap` says otherwise (SPIRE's insecure_bootstrap), for loopback tests and
  * labs: then a network attacker could hand the agent a bundle of its own.
@@ -22,7 +24,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, ran
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { EventEmitter } from 'node:events';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JWK } from 'jose';
 import { Agent, type AgentCa, type EntrySource } from './agent.js';
@@ -149,7 +151,7 @@ class RemoteCa extends EventEmitter<{ bundle: []; activated: [] }> implements Ag
   private jwtKeys: JWK[] = [];
   private authorityId = '';
 
-  constructor(readonly trustDomain: string, private readonly client: AgentClient, private readonly conn: ServerConnection) {
+  constructor(readonly trustDomain: string, private readonly client: AgentClient, private readonly conn: ServerConnection, private readonly keep: (bundle: string) => Promise<void>) {
     super();
     this.setMaxListeners(0);
   }
@@ -162,6 +164,9 @@ class RemoteCa extends EventEmitter<{ bundle: []; activated: [] }> implements Ag
     if (b.x509Authorities.length === 0) throw new SpiffeError('SPIFFE_BAD_BUNDLE', 'the server sent a bundle without X.509 authorities');
     const id = createHash('sha256').update(Buffer.concat(b.x509Authorities.map((c) => Buffer.from(c)))).update(JSON.stringify(b.jwtKeys)).digest('hex');
     if (id === this.authorityId) return;
+    // Kept first: a bundle adopted but not on disk would be missing after a restart (a failed
+    // write is retried by the next poll, since the bundle then still counts as new).
+    await this.keep(res.text);
     const first = this.authorityId === '';
     this.authorities = b.x509Authorities;
     this.jwtKeys = b.jwtKeys;
@@ -382,7 +387,12 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
   await mkdir(o.workDir, { recursive: true, mode: 0o700 });
   const base = o.server.replace(/\/$/, '');
   const secure = new URL(base).protocol === 'https:';
-  const conn = await connectToServer(o);
+  // The last bundle fetched over the authenticated channel, not the bootstrap one, authenticates
+  // the server after a restart (as a SPIRE agent reads its cached bundle before trust_bundle_path):
+  // once the CA rotated, the server's SVID chains only to authorities the bootstrap bundle lacks.
+  const keptBundle = join(o.workDir, 'bundle.json');
+  const kept = secure && (await stat(keptBundle).then((st) => st.isFile(), () => false));
+  const conn = await connectToServer({ ...o, ...(kept ? { trustBundle: keptBundle } : {}) });
   let creds = await stored(o.workDir);
   if (!creds) {
     creds = await attest(o, conn);
@@ -394,7 +404,7 @@ export async function startRemoteAgent(o: RemoteAgentOptions): Promise<RemoteAge
   if (!trustDomain) throw new SpiffeError('SPIFFE_BAD_ID', `the agent ID ${creds.agentId} names no trust domain`);
   if (o.trustDomain && trustDomain !== o.trustDomain) throw new SpiffeError('SPIFFE_BAD_ID', `the agent ID ${creds.agentId} is not in ${o.trustDomain}`);
   const client = new AgentClient(conn, creds);
-  const ca = new RemoteCa(trustDomain, client, conn);
+  const ca = new RemoteCa(trustDomain, client, conn, (bundle) => (secure ? writeFileDurably(keptBundle, bundle) : Promise.resolve()));
   const entries = new RemoteEntries(client);
   await ca.refresh();
   await entries.refresh();

@@ -22,6 +22,8 @@
  *     - { trustDomain: third.org, url: https://third.org:8443/bundle, profile: https_spiffe,
  *         endpointSpiffeId: spiffe://third.org/spire/server, bundle: third.org.json }  # bundle: the
  *                                            # endpoint trust domain's SPIFFE bundle, to start from
+ *                                            # (each bundle accepted is kept in DIR/federation and
+ *                                            # trusted from there after a restart)
  *   allowInsecureHttpFederation: false        # http bundle URLs, for loopback tests only
  *   tpmEkCas: tpm-vendors.pem                 # TPM manufacturer CA certificates (PEM): EK
  *                                            # certificates that chain to one add tpm:ek-ca:<hash>
@@ -210,8 +212,12 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
         return out;
       }),
     );
+    // Accepted federated bundles are kept in DIR/federation and trusted again from a restart on.
+    const federationDir = join(dataDir, 'federation');
+    if (relationships.length > 0) await mkdir(federationDir, { recursive: true, mode: 0o700 });
     const federation = new FederationClient({
       relationships,
+      stateDir: federationDir,
       allowInsecureHttp: config.allowInsecureHttpFederation ?? false,
       log: (msg, fields) => app.log.warn(fields ?? {}, msg),
     });

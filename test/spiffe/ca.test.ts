@@ -4,6 +4,7 @@ import { decodeJwt, decodeProtectedHeader } from 'jose';
 import { describe, expect, it } from 'vitest';
 import { parseBundle } from '../../host/spiffe/bundle.js';
 import { MemoryPersistence, TrustDomainCa } from '../../host/spiffe/ca.js';
+import { validateJwtSvid } from '../../host/spiffe/jwt.js';
 
 const MIN = 60_000;
 
@@ -59,6 +60,72 @@ describe('TrustDomainCa', () => {
     const svid = await ca.mintX509Svid('spiffe://example.org/w', { ttlMs: 10 * 60 * MIN });
     expect(svid.notAfter.getTime()).toBeLessThanOrEqual(new Date(new X509Certificate(ca.x509Authorities()[1]!).validTo).getTime());
     expect(new Date(first.validTo).getTime()).toBeGreaterThan(now);
+  });
+
+  it('auto-rotation publishes the successor at half-life but signs with it only when a sixth of the lifetime is left', async () => {
+    let now = Date.now();
+    const ca = await TrustDomainCa.open({ trustDomain: 'example.org', now: () => now, caTtlMs: 6 * 60 * MIN, x509SvidTtlMs: 30 * MIN });
+    let activations = 0;
+    ca.on('activated', () => activations++);
+    const kid0 = decodeProtectedHeader((await ca.mintJwtSvid('spiffe://example.org/w', ['a'])).token).kid;
+    const first = new X509Certificate(ca.x509Authorities()[0]!);
+    const signedBy = async (): Promise<string> => {
+      const leaf = new X509Certificate((await ca.mintX509Svid('spiffe://example.org/w')).chain[0]!);
+      return ca.x509Authorities().map((d) => new X509Certificate(d)).find((c) => leaf.verify(c.publicKey))!.fingerprint256;
+    };
+
+    now += 3 * 60 * MIN;
+    await ca.maintain();
+    // Published for peers to fetch (remote agents, federated trust domains), not yet signing.
+    expect(ca.x509Authorities()).toHaveLength(2);
+    expect(activations).toBe(0);
+    expect(decodeProtectedHeader((await ca.mintJwtSvid('spiffe://example.org/w', ['a'])).token).kid).toBe(kid0);
+    expect(await signedBy()).toBe(first.fingerprint256);
+
+    now += 2 * 60 * MIN - 1000;
+    await ca.maintain();
+    expect(await signedBy()).toBe(first.fingerprint256);
+
+    now += 1000;
+    await ca.maintain();
+    expect(activations).toBe(1);
+    expect(decodeProtectedHeader((await ca.mintJwtSvid('spiffe://example.org/w', ['a'])).token).kid).not.toBe(kid0);
+    expect(await signedBy()).not.toBe(first.fingerprint256);
+    expect(ca.x509Authorities()).toHaveLength(2); // the old one stays for the overlap
+  });
+
+  it('keeps a superseded authority in the bundle until the longer-lived SVIDs an entry asked for expire', async () => {
+    let now = Date.now();
+    // Overlap by default: 2 × 30 min. An entry's TTL (here 3 h) may be longer than that.
+    const ca = await TrustDomainCa.open({ trustDomain: 'example.org', now: () => now, caTtlMs: 24 * 60 * MIN, x509SvidTtlMs: 30 * MIN });
+    const jwt = await ca.mintJwtSvid('spiffe://example.org/w', ['a'], { ttlMs: 3 * 60 * MIN });
+    const leaf = new X509Certificate((await ca.mintX509Svid('spiffe://example.org/w', { ttlMs: 3 * 60 * MIN })).chain[0]!);
+    const trusted = (): boolean => ca.x509Authorities().some((d) => leaf.verify(new X509Certificate(d).publicKey));
+    now += 1000;
+    await ca.rotate({ immediate: true });
+
+    now += 2 * 60 * MIN; // past the overlap, both SVIDs still valid
+    await ca.maintain();
+    expect(trusted()).toBe(true);
+    await expect(validateJwtSvid(jwt.token, 'a', () => ca.jwtAuthorities(), { now: () => now })).resolves.toMatchObject({ spiffeId: 'spiffe://example.org/w' });
+
+    now += 60 * MIN + 1000; // both expired: the old authority goes
+    await ca.maintain();
+    expect(ca.x509Authorities()).toHaveLength(1);
+    expect(trusted()).toBe(false);
+  });
+
+  it('after a restart, keeps a superseded authority until its own end: what it signed before is unknown', async () => {
+    let now = Date.now();
+    const persistence = new MemoryPersistence();
+    const before = await TrustDomainCa.open({ trustDomain: 'example.org', persistence, now: () => now, caTtlMs: 24 * 60 * MIN, x509SvidTtlMs: 30 * MIN });
+    const leaf = new X509Certificate((await before.mintX509Svid('spiffe://example.org/w', { ttlMs: 3 * 60 * MIN })).chain[0]!);
+    const ca = await TrustDomainCa.open({ trustDomain: 'example.org', persistence, now: () => now, caTtlMs: 24 * 60 * MIN, x509SvidTtlMs: 30 * MIN });
+    now += 1000;
+    await ca.rotate({ immediate: true });
+    now += 2 * 60 * MIN;
+    await ca.maintain();
+    expect(ca.x509Authorities().some((d) => leaf.verify(new X509Certificate(d).publicKey))).toBe(true);
   });
 
   it('caps a JWT-SVID at its signing authority and reports X509-SVID expiry exactly as the certificate holds it', async () => {
