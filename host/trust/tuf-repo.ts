@@ -148,7 +148,28 @@ function addTargetsLocked(dir: string, files: { name: string; data: Uint8Array }
     changed = true;
   }
   if (changed) publishTargets(state, targets, now, state.targets.signed.version + 1);
+  // The files may already be in targets.json from a publish that stopped before its snapshot or
+  // timestamp (a missing key, a full disk): "unchanged" then still means unpublished.
+  else changed = finishPublish(state, now);
   return { ...status(state), changed };
+}
+
+/**
+ * Clients reach targets.json only through timestamp -> snapshot -> N.targets.json (§5.4-§5.6),
+ * so a publish cut short after targets.json or snapshot.json was written (signRole refusing for a
+ * missing snapshot or timestamp key, a failed write, a crash) leaves new metadata no client ever
+ * sees. Completes such a publish; returns whether it wrote.
+ */
+function finishPublish(state: RepoState, now: Date): boolean {
+  if (state.snapshot.signed.meta['targets.json']?.version !== state.targets.signed.version) {
+    publishSnapshotAndTimestamp(state, now);
+    return true;
+  }
+  if (state.timestamp.signed.meta['snapshot.json']?.version !== state.snapshot.signed.version) {
+    publishTimestamp(state, now);
+    return true;
+  }
+  return false;
 }
 
 /**
@@ -163,8 +184,15 @@ export function refresh(dir: string, opts: { now?: Date; snapshot?: boolean } = 
     if (opts.snapshot === false) publishTimestamp(state, now);
     // targets.json expires too (90 days by default): re-signed here once half its life is gone,
     // or clients refuse every update after it ("targets.json is expired").
-    else if (isDue(state, 'targets', now, 0.5)) publishTargets(state, state.targets.signed.targets, now, state.targets.signed.version + 1);
-    else publishSnapshotAndTimestamp(state, now);
+    else if (isDue(state, 'targets', now, 0.5)) {
+      const offline = resignTargets(state, now);
+      if (offline) {
+        // Snapshot and timestamp are still re-signed, and the cron job fails, so the operator
+        // brings the targets key before targets.json itself expires.
+        publishSnapshotAndTimestamp(state, now);
+        throw offline;
+      }
+    } else publishSnapshotAndTimestamp(state, now);
     return status(state);
   });
 }
@@ -175,8 +203,9 @@ function isDue(state: RepoState, role: RoleName, now: Date, fraction: number): b
 }
 
 /**
- * For a timer in a long-running stack: re-signs snapshot and/or timestamp only when less than
- * `fraction` (default half) of their configured lifetime remains. Returns whether it wrote.
+ * For a timer in a long-running stack: re-signs each role only when less than `fraction`
+ * (default half) of its configured lifetime remains. Returns whether it wrote; throws
+ * TUF_KEY_MISSING for a due root or targets whose keys are not here, after the other roles.
  */
 export function refreshIfDue(dir: string, opts: { now?: Date; fraction?: number } = {}): boolean {
   return withLock(dir, () => {
@@ -185,19 +214,48 @@ export function refreshIfDue(dir: string, opts: { now?: Date; fraction?: number 
     const f = opts.fraction ?? 0.5;
     const due = (role: RoleName) => isDue(state, role, now, f);
     let wrote = false;
-    // The root and targets expire as well (365 and 90 days by default), and every key is local
-    // to this repository: re-signed like the others, so a stack left running keeps updating.
+    // The root and targets expire as well (365 and 90 days by default) and are re-signed like the
+    // others while their keys are here, so a stack left running keeps updating. Their keys may be
+    // kept offline (TUF §6.1 advises it for root and targets): then they cannot be re-signed, but
+    // that must not stop snapshot and timestamp, or every client fails within a day (§5.4.4,
+    // §5.5.6) instead of when root or targets expires. So the online roles come first and the
+    // missing key is reported (thrown) after them.
+    const targetsDue = due('targets'); // before re-signing, which makes it false
+    const offline = targetsDue ? resignTargets(state, now) : undefined;
+    if (targetsDue && !offline) {
+      wrote = true;
+    } else if (due('snapshot')) {
+      publishSnapshotAndTimestamp(state, now);
+      wrote = true;
+    } else if (due('timestamp')) {
+      publishTimestamp(state, now);
+      wrote = true;
+    } else {
+      wrote = finishPublish(state, now);
+    }
     if (due('root')) {
       const old = state.root.signed;
       publishNextRoot(state, { ...old, version: old.version + 1, expires: expiryAfter(now, state.config.expires.root) });
       wrote = true;
     }
-    if (due('targets')) publishTargets(state, state.targets.signed.targets, now, state.targets.signed.version + 1);
-    else if (due('snapshot')) publishSnapshotAndTimestamp(state, now);
-    else if (due('timestamp')) publishTimestamp(state, now);
-    else return wrote;
-    return true;
+    if (offline) throw offline;
+    return wrote;
   });
+}
+
+/**
+ * A new targets version (and snapshot and timestamp); returns the TUF_KEY_MISSING error instead
+ * of throwing it when the targets keys are not here, having written nothing, so the caller can
+ * still re-sign the online roles.
+ */
+function resignTargets(state: RepoState, now: Date): TrustError | undefined {
+  const r = state.root.signed.roles.targets;
+  const here = r.keyids.filter((id) => state.signers.has(id)).length;
+  if (here < r.threshold) {
+    return new TrustError('TUF_KEY_MISSING', `only ${here} of the ${r.threshold} targets key(s) needed are in keys/; targets.json expires ${state.targets.signed.expires}`);
+  }
+  publishTargets(state, state.targets.signed.targets, now, state.targets.signed.version + 1);
+  return undefined;
 }
 
 /**
@@ -329,6 +387,10 @@ function publishTimestamp(state: RepoState, now: Date): void {
  */
 function publishNextRoot(state: RepoState, next: RootMeta): void {
   const old = state.root.signed;
+  for (const r of [old, next]) {
+    const here = r.roles.root.keyids.filter((id) => state.signers.has(id)).length;
+    if (here < r.roles.root.threshold) throw new TrustError('TUF_KEY_MISSING', `only ${here} of the ${r.roles.root.threshold} root key(s) of root version ${r.version} are in keys/`);
+  }
   const ids = [...new Set([...old.roles.root.keyids, ...next.roles.root.keyids])];
   const signers = ids.map((id) => state.signers.get(id)).filter((s): s is TufSigner => s !== undefined);
   const root = signMetadata(next, signers);
@@ -375,7 +437,14 @@ function loadRepo(dir: string): RepoState {
     const path = join(dir, 'keys', f);
     // A role key readable by group or others may already be out: refused, as SSH refuses such keys.
     if ((statSync(path).mode & 0o077) !== 0) throw new TrustError('TUF_KEY_MISSING', `${path} must be mode 0600 (is ${(statSync(path).mode & 0o777).toString(8)}): chmod 600 ${path}`);
-    const s = signerFromPem(readFileSync(path, 'utf8'));
+    let s: TufSigner;
+    try {
+      s = signerFromPem(readFileSync(path, 'utf8'));
+    } catch (cause) {
+      // OpenSSL's "DECODER routines::unsupported" names no file: say which key is unusable.
+      if (cause instanceof TrustError) throw cause;
+      throw new TrustError('TUF_KEY_MISSING', `${path} is not an Ed25519 PKCS#8 private key`, { cause });
+    }
     signers.set(s.keyid, s);
   }
   return { dir, config, root, targets, snapshot, timestamp, signers };
@@ -482,7 +551,10 @@ function holdingLock<T>(dir: string, fn: () => T): T {
         continue; // released meanwhile
       }
       const pid = Number(holder);
-      if (Number.isSafeInteger(pid) && pid > 0 && !pidAlive(pid)) {
+      // Our own pid is stale too: every holder in this process releases before it returns, so
+      // it was left by an earlier process that had the same pid, as a container's PID 1 has after
+      // a restart (killed inside the lock, it would otherwise block every start for good).
+      if (Number.isSafeInteger(pid) && pid > 0 && (pid === process.pid || !pidAlive(pid))) {
         const aside = `${mine}.stale`;
         try {
           renameSync(lock, aside);

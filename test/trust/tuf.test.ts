@@ -197,13 +197,19 @@ describe('TUF repository operations', () => {
     expect(addTargets(repo, [{ name: 'sub/dir.json', data: Buffer.from('{}') }]).changed).toBe(false);
     // A live writer's lock is waited for (here 200 ms), then refused; a stale one (dead pid) is taken over.
     setTufLockWait(200);
-    writeFileSync(join(repo, '.lock'), String(process.pid));
+    writeFileSync(join(repo, '.lock'), String(process.ppid)); // another process, alive
     const t0 = Date.now();
     expect(code(() => refresh(repo))).toBe('TUF_REPO_STATE');
     expect(Date.now() - t0).toBeGreaterThanOrEqual(150);
     setTufLockWait(15_000);
     writeFileSync(join(repo, '.lock'), '2147483646');
     expect(refresh(repo).versions.timestamp).toBeGreaterThan(1);
+    // A lock with this process's own pid was left by an earlier process with that pid (a
+    // container's PID 1, killed inside the lock, then restarted): taken over, not waited for.
+    setTufLockWait(200);
+    writeFileSync(join(repo, '.lock'), String(process.pid));
+    expect(code(() => refresh(repo))).toBe('no error');
+    setTufLockWait(15_000);
     const root = JSON.parse(readFileSync(join(repo, 'metadata', 'root.json'), 'utf8')) as Signed<RootMeta>;
     rmSync(join(repo, 'keys', `${root.signed.roles.snapshot.keyids[0]}.pem`));
     expect(code(() => refresh(repo))).toBe('TUF_KEY_MISSING');
@@ -259,6 +265,98 @@ describe('TUF repository operations', () => {
     initRepo(repo2, { now: t });
     refresh(repo2, { now: new Date(t.getTime() + 50 * day) });
     expect(repoStatus(repo2).versions.targets).toBe(2);
+  });
+});
+
+describe('TUF repository: interrupted publishes and offline keys', () => {
+  const keyOf = (repo: string, role: 'root' | 'targets' | 'snapshot' | 'timestamp') => {
+    const root = JSON.parse(readFileSync(join(repo, 'metadata', 'root.json'), 'utf8')) as Signed<RootMeta>;
+    return join(repo, 'keys', `${root.signed.roles[role].keyids[0]}.pem`);
+  };
+  const codeOf = (f: () => unknown) => {
+    try {
+      f();
+    } catch (e) {
+      return (e as TrustError).code;
+    }
+    return 'no error';
+  };
+
+  it('a publish stopped by a missing snapshot key is finished by the retry, and clients get the new target', async () => {
+    const repo = fresh('interrupted');
+    initRepo(repo);
+    addTargets(repo, [{ name: 'trusted_root.json', data: Buffer.from('{"v":1}') }]);
+    const key = keyOf(repo, 'snapshot');
+    const pem = readFileSync(key);
+    rmSync(key);
+    // targets.json is written, then the snapshot cannot be signed.
+    expect(codeOf(() => addTargets(repo, [{ name: 'trusted_root.json', data: Buffer.from('{"v":2}') }]))).toBe('TUF_KEY_MISSING');
+    writeFileSync(key, pem, { mode: 0o600 });
+    // The retry (e.g. `cairn trust-root distrust --tuf-repo` again) must publish, not say "unchanged".
+    const retry = addTargets(repo, [{ name: 'trusted_root.json', data: Buffer.from('{"v":2}') }]);
+    expect(retry.changed).toBe(true);
+    const snapshot = JSON.parse(readFileSync(join(repo, 'metadata', 'snapshot.json'), 'utf8')) as Signed<{ meta: Record<string, { version: number }> }>;
+    expect(snapshot.signed.meta['targets.json']!.version).toBe(retry.versions.targets);
+    const app = await build({ repoDir: repo });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    try {
+      const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
+      const metadataDir = fresh('client');
+      const targetDir = fresh('targets');
+      mkdirSync(metadataDir, { recursive: true });
+      mkdirSync(targetDir, { recursive: true });
+      copyFileSync(join(repo, 'metadata', '1.root.json'), join(metadataDir, 'root.json'));
+      const updater = new Updater({ metadataBaseUrl: `${base}/metadata`, targetBaseUrl: `${base}/targets`, metadataDir, targetDir, config: { fetchRetry: 0 } });
+      const info = await updater.getTargetInfo('trusted_root.json');
+      expect(readFileSync(await updater.downloadTarget(info!)).toString()).toBe('{"v":2}');
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('a corrupt key file is refused with a code and its path', () => {
+    const repo = fresh('corrupt-key');
+    initRepo(repo);
+    const key = keyOf(repo, 'timestamp');
+    writeFileSync(key, '-----BEGIN PRIVATE KEY-----\ntorn\n', { mode: 0o600 });
+    let err: unknown;
+    try {
+      refresh(repo);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(TrustError);
+    expect((err as TrustError).code).toBe('TUF_KEY_MISSING');
+    expect((err as TrustError).message).toContain(key);
+  });
+
+  it('offline root or targets keys do not stop the snapshot and timestamp from being re-signed', () => {
+    const day = 86_400_000;
+    const t = new Date('2026-03-01T00:00:00Z');
+    const expires = (repo: string, role: string) => Date.parse((JSON.parse(readFileSync(join(repo, 'metadata', `${role}.json`), 'utf8')) as { signed: { expires: string } }).signed.expires);
+    // Root keys kept offline (TUF §6.1): at day 183 the root is due but cannot be bumped.
+    const a = fresh('offline-root');
+    initRepo(a, { now: t });
+    rmSync(keyOf(a, 'root'));
+    const at183 = new Date(t.getTime() + 183 * day);
+    expect(codeOf(() => refreshIfDue(a, { now: at183 }))).toBe('TUF_KEY_MISSING');
+    expect(expires(a, 'timestamp')).toBeGreaterThan(at183.getTime());
+    expect(expires(a, 'snapshot')).toBeGreaterThan(at183.getTime());
+    expect(repoStatus(a).versions.root).toBe(1);
+    // Targets key offline: at day 46 targets is due; the stack's timer and the cron command both
+    // still re-sign snapshot and timestamp, and report the missing key.
+    const b = fresh('offline-targets');
+    initRepo(b, { now: t });
+    rmSync(keyOf(b, 'targets'));
+    const at46 = new Date(t.getTime() + 46 * day);
+    expect(codeOf(() => refreshIfDue(b, { now: at46 }))).toBe('TUF_KEY_MISSING');
+    expect(expires(b, 'timestamp')).toBeGreaterThan(at46.getTime());
+    expect(expires(b, 'snapshot')).toBeGreaterThan(at46.getTime());
+    const at50 = new Date(t.getTime() + 50 * day);
+    expect(codeOf(() => refresh(b, { now: at50 }))).toBe('TUF_KEY_MISSING');
+    expect(expires(b, 'timestamp')).toBeGreaterThan(at50.getTime());
+    expect(expires(b, 'snapshot')).toBeGreaterThan(at50.getTime());
+    expect(repoStatus(b).versions.targets).toBe(1);
   });
 });
 
