@@ -175,7 +175,15 @@ export class CodeSigningCa {
 
   /** Undefined when the CA can issue; otherwise why not. */
   pending(): string | undefined {
-    return this.o.ca ? undefined : this.pendingReason;
+    const ca = this.o.ca;
+    if (!ca) return this.pendingReason;
+    // Outside its own window the CA refuses every request (profile.ts leafTemplate, RFC 5280
+    // §6.1.3): a subordinate whose renewals failed is as unable to issue as one still waiting.
+    const now = Date.now();
+    if (now < ca.cert.notBefore.getTime() || now > ca.cert.notAfter.getTime()) {
+      return `the issuing CA certificate is not valid now (${ca.cert.notBefore.toISOString()} to ${ca.cert.notAfter.toISOString()})`;
+    }
+    return undefined;
   }
 
   private current(): IssuingCa {

@@ -35,7 +35,7 @@ export type CaErrorCode =
   | 'CA_PENDING'
   /** The CT log did not return a valid SCT (503: try again). */
   | 'CA_CT_FAILED'
-  /** Too much open work of a kind anyone may start (pending trust-domain registrations): 503, Retry-After. */
+  /** Too much open work of a kind anyone may start (pending trust-domain registrations, certificate requests in progress, fetches for new meta issuers): 503, Retry-After. */
   | 'CA_OVERLOADED';
 
 export class CaError extends CairnError<CaErrorCode> {

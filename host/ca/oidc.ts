@@ -29,6 +29,17 @@ const JWKS_MAX_STALE_MS = 24 * 3600_000;
  * names them, so a client can make up as many as the pattern admits.
  */
 const MAX_META_ISSUERS = 256;
+/**
+ * After a failed discovery or JWKS fetch, the issuer is not asked again for this long: requests
+ * meanwhile are answered at once (503 with Retry-After, or from a stale JWKS) instead of each
+ * waiting out the fetch timeout on an issuer that hangs.
+ */
+const LOAD_RETRY_MS = 10_000;
+/**
+ * Fetches in flight at once for issuers matched by a meta-issuer pattern (new `iss` values a
+ * client names); beyond it, 503 CA_OVERLOADED. Configured issuers are never counted here.
+ */
+const MAX_META_LOADS = 32;
 
 export interface VerifiedToken {
   issuer: IssuerConfig;
@@ -125,6 +136,10 @@ export class TokenVerifier {
   /** JWKS of issuers matched by a meta-issuer pattern (see MAX_META_ISSUERS). */
   private readonly metaCache = new BoundedCache<CachedIssuer>(MAX_META_ISSUERS);
   private readonly inflight = new Map<string, Promise<CachedIssuer>>();
+  /** The last failed load per issuer, until it may be tried again (see LOAD_RETRY_MS). */
+  private readonly failures = new Map<string, { until: number; error: CaError }>();
+  private readonly metaFailures = new BoundedCache<{ until: number; error: CaError }>(MAX_META_ISSUERS);
+  private metaLoads = 0;
   /** Tokens checked by each path: the node:crypto fast path, or jose's jwtVerify. */
   readonly checks = { fast: 0, jose: 0 };
 
@@ -134,14 +149,28 @@ export class TokenVerifier {
    */
   constructor(private readonly config: IssuersConfig, private readonly now: () => number = Date.now, private readonly opts: { jwtVerifyOnly?: boolean } = {}) {}
 
+  private configured(issuer: IssuerConfig): boolean {
+    return [...this.config.issuers.values()].some((c) => c.issuerUrl === issuer.issuerUrl);
+  }
+
   private cacheFor(issuer: IssuerConfig): { get(k: string): CachedIssuer | undefined; set(k: string, v: CachedIssuer): unknown } {
-    return [...this.config.issuers.values()].some((c) => c.issuerUrl === issuer.issuerUrl) ? this.cache : this.metaCache;
+    return this.configured(issuer) ? this.cache : this.metaCache;
   }
 
   private async load(issuer: IssuerConfig): Promise<CachedIssuer> {
     const key = issuer.issuerUrl;
     const running = this.inflight.get(key);
     if (running) return running;
+    const configured = this.configured(issuer);
+    const failures = configured ? this.failures : this.metaFailures;
+    const failed = failures.get(key);
+    const retryAfter = (until: number): number => Math.max(1, Math.ceil((until - this.now()) / 1000));
+    if (failed && this.now() < failed.until) {
+      throw new CaError(failed.error.code, failed.error.message, { cause: failed.error.cause, retryAfter: retryAfter(failed.until) });
+    }
+    if (!configured && this.metaLoads >= MAX_META_LOADS) {
+      throw new CaError('CA_OVERLOADED', 'too many issuers are being fetched at once; retry later', { retryAfter: 1 });
+    }
     const p = (async () => {
       try {
         const disco = (await fetchJson(`${issuer.issuerUrl.replace(/\/$/, '')}/.well-known/openid-configuration`, issuer)) as { issuer?: unknown; jwks_uri?: unknown } | null;
@@ -156,11 +185,16 @@ export class TokenVerifier {
         return entry;
       } catch (e) {
         // Whatever the issuer serves (a bad redirect, odd JSON), the client learns the issuer
-        // could not be used: a coded 503, never a 500.
-        if (e instanceof CaError) throw e;
-        throw new CaError('CA_ISSUER_UNREACHABLE', `the issuer ${issuer.issuerUrl} could not be used: ${(e as Error).message}`, { cause: e });
+        // could not be used: a coded 503 with Retry-After, never a 500.
+        const error = e instanceof CaError ? e : new CaError('CA_ISSUER_UNREACHABLE', `the issuer ${issuer.issuerUrl} could not be used: ${(e as Error).message}`, { cause: e });
+        const until = this.now() + LOAD_RETRY_MS;
+        failures.set(key, { until, error });
+        throw new CaError(error.code, error.message, { cause: error.cause, retryAfter: retryAfter(until) });
+      } finally {
+        if (!configured) this.metaLoads--;
       }
     })();
+    if (!configured) this.metaLoads++;
     this.inflight.set(key, p);
     try {
       return await p;

@@ -21,9 +21,11 @@
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { REQUEST_LOGGING } from '../http/logging.js';
+import { SERVER_TIMEOUTS } from '../http/timeouts.js';
 import { registerOps } from '../http/ops.js';
+import { signerUnready } from '../keys/probe.js';
 import type { IssuersConfig } from './config.js';
-import type { CodeSigningCa } from './core.js';
+import type { CodeSigningCa, IssuedChain, SigningRequest } from './core.js';
 import { CaError } from './errors.js';
 import type { SubordinateIssuer } from './subordinate.js';
 import type { Registration, TrustDomainRegistry } from './trust-domains.js';
@@ -52,8 +54,26 @@ function b64(v: unknown, what: string): Uint8Array {
   return new Uint8Array(Buffer.from(v, 'base64'));
 }
 
+/**
+ * Certificate requests in progress at once. Each may wait on upstreams (the issuer's JWKS, the CT
+ * log: up to 10 s each) and on the signing key; a burst while one of them is slow or hangs would
+ * otherwise gather requests, each with its socket and parsed body, without limit. Beyond this
+ * many, 503 CA_OVERLOADED with Retry-After (STYLE.md point 3, as Tessera's ErrPushback).
+ */
+export const MAX_ISSUING = 1024;
+
 export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Promise<void> => {
   const { ca } = opts;
+  let issuing = 0;
+  const signingCert = async (r: SigningRequest): Promise<IssuedChain> => {
+    if (issuing >= MAX_ISSUING) throw new CaError('CA_OVERLOADED', 'too many certificate requests are in progress; retry later', { retryAfter: 1 });
+    issuing++;
+    try {
+      return await ca.signingCert(r);
+    } finally {
+      issuing--;
+    }
+  };
   app.post('/api/v2/signingCert', { schema: { tags: ['fulcio v2'], body: { type: 'object' } } }, async (req) => {
     const b = req.body as {
       credentials?: { oidcIdentityToken?: unknown };
@@ -65,7 +85,7 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
     if (pk !== undefined && (typeof pk !== 'object' || pk === null || typeof pk.publicKey?.content !== 'string')) throw new CaError('CA_BAD_REQUEST', 'publicKeyRequest.publicKey.content must be a PEM public key');
     if (b.certificateSigningRequest !== undefined && typeof b.certificateSigningRequest !== 'string') throw new CaError('CA_BAD_REQUEST', 'certificateSigningRequest must be a string');
     const csr = b.certificateSigningRequest !== undefined ? Buffer.from(b.certificateSigningRequest as string, 'base64').toString('utf8') : undefined;
-    const issued = await ca.signingCert({
+    const issued = await signingCert({
       token,
       ...(pk ? { publicKey: pk.publicKey!.content as string, proofOfPossession: b64(pk.proofOfPossession, 'proofOfPossession') } : {}),
       ...(csr !== undefined ? { csr: csr.includes('-----BEGIN') ? csr : (b.certificateSigningRequest as string) } : {}),
@@ -144,7 +164,7 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
     const content = b.publicKey.content;
     // v1 clients send base64 DER (cosign) or base64 PEM.
     const decoded = Buffer.from(content, 'base64').toString('utf8');
-    const issued = await ca.signingCert({
+    const issued = await signingCert({
       token: bearer(req) ?? '',
       publicKey: decoded.includes('-----BEGIN') ? decoded : content,
       proofOfPossession: b64(b.signedEmailAddress, 'signedEmailAddress'),
@@ -155,10 +175,19 @@ export const caRoutes = async (app: FastifyInstance, opts: CaPluginOptions): Pro
 };
 
 export async function build(opts: CaPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024, frameworkErrors , ...REQUEST_LOGGING });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 64 * 1024, frameworkErrors , ...REQUEST_LOGGING, ...SERVER_TIMEOUTS });
   installErrorHandler(app);
-  // Unready while a subordinate waits for its first certificate (its API answers CA_PENDING).
-  await registerOps(app, { service: 'ca', description: 'Fulcio-compatible keyless code-signing CA', ready: () => opts.ca.pending() });
+  // Unready while a subordinate waits for its first certificate (its API answers CA_PENDING),
+  // while the issuing certificate is outside its validity window (CodeSigningCa.pending), or while
+  // its key cannot sign (an HSM session lost).
+  await registerOps(app, {
+    service: 'ca',
+    description: 'Fulcio-compatible keyless code-signing CA',
+    ready: async () => {
+      const ca = opts.ca.issuingCa;
+      return opts.ca.pending() ?? (ca ? await signerUnready(ca.signer) : undefined);
+    },
+  });
   await caRoutes(app, opts);
   return app;
 }

@@ -31,6 +31,7 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { CairnError } from '../errors.js';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
+import { SERVER_TIMEOUTS } from '../http/timeouts.js';
 import { registerOps, LISTEN_BACKLOG } from '../http/ops.js';
 import type { AuthorityInput, LogInput, ServiceInput, TrustedRootInput } from '../trust/trust-files.js';
 import { writeTrustFiles } from '../trust/trust-store.js';
@@ -228,14 +229,20 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     const stackApp = await buildStackApp(tufDir, started);
     await stackApp.listen({ port: portOf(o.port, 4), host: o.host, backlog: LISTEN_BACKLOG });
     started.push({ ready: {}, close: () => stackApp.close() });
-    // Timestamp and snapshot metadata expire within days; re-sign them before they do.
-    const tufTick = setInterval(() => {
+    // Timestamp and snapshot metadata expire within days; re-sign them before they do. Once now,
+    // before the ready line: after a stop longer than the timestamp's lifetime (1 day) the
+    // repository would otherwise serve metadata every client refuses (TUF §5.4.4) until the first
+    // tick. Failures go to stderr like the trust files' (stackApp's logger is off): an operator
+    // must see a missing key long before the metadata expires.
+    const tufRefresh = () => {
       try {
         refreshIfDue(tufDir);
       } catch (e) {
-        stackApp.log.error({ err: e }, 'TUF refresh failed');
+        console.error('cairn up: TUF refresh failed', e);
       }
-    }, 60_000);
+    };
+    tufRefresh();
+    const tufTick = setInterval(tufRefresh, 60_000);
     tufTick.unref();
     started.push({ ready: {}, close: async () => clearInterval(tufTick) });
 
@@ -301,7 +308,7 @@ function withOperator(t: TrustedRootInput, operator: string): TrustedRootInput {
 
 /** The stack's own small server: the TUF repository and an aggregate readiness check. */
 async function buildStackApp(tufDir: string, started: Standalone[]): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false, frameworkErrors });
+  const app = Fastify({ logger: false, frameworkErrors, ...SERVER_TIMEOUTS });
   installErrorHandler(app);
   await registerOps(app, {
     service: 'stack',

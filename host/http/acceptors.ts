@@ -72,8 +72,9 @@ export function addAcceptors(server: Server, n: number, backlog: number): Accept
   if (typeof fd !== 'number' || fd < 0) return none('the server has no listening descriptor');
   const extra: Server[] = [];
   for (let i = 0; i < n; i++) {
-    const s = http.createServer();
-    // Same timeouts and limits as the server they share the port with.
+    // Same timeouts and limits as the server they share the port with. How often Node checks
+    // the headers and request timeouts can only be given here, when the server is created.
+    const s = http.createServer({ connectionsCheckingInterval: (server as unknown as { connectionsCheckingInterval?: number }).connectionsCheckingInterval ?? 30_000 });
     for (const k of ['keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'timeout', 'maxHeadersCount', 'maxRequestsPerSocket'] as const) {
       (s as unknown as Record<string, unknown>)[k] = (server as unknown as Record<string, unknown>)[k];
     }

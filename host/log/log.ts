@@ -289,6 +289,29 @@ export class TransparencyLog {
     return this.current.size;
   }
 
+  /**
+   * Readiness (/readyz): undefined while this log can take entries, otherwise why not. A full
+   * queue (every add is LOG_OVERLOADED) or a store that cannot be read (PostgreSQL down: every
+   * batch is LOG_STORE_UNAVAILABLE) or that lost published entries (every batch is
+   * LOG_STORE_BEHIND) leaves the node alive but unable to do its job, so it must leave rotation.
+   * The store check is one indexed read, the one each batch starts with (refresh).
+   */
+  async unready(): Promise<string | undefined> {
+    if (this.closing) return 'the log is shutting down';
+    if (this.queue.length >= this.queueLimit) return 'the sequencing queue is full';
+    // Read before the store: a batch committing meanwhile only makes the stored checkpoint larger.
+    const published = this.current.size;
+    let stored: number;
+    try {
+      stored = (await this.store.latestCheckpoint())?.size ?? 0;
+    } catch (e) {
+      // LogError messages are ours (store-pg.ts never puts the URL or credentials in them).
+      return e instanceof LogError ? e.message : 'the log store cannot be read';
+    }
+    if (stored < published) return `the log store holds a checkpoint of ${stored} entries but this node published ${published}: acknowledged entries were lost from the database`;
+    return undefined;
+  }
+
   root(): Uint8Array {
     return this.current.root;
   }

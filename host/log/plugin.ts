@@ -8,6 +8,7 @@ import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
 import { Gauge } from 'prom-client';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { REQUEST_LOGGING } from '../http/logging.js';
+import { SERVER_TIMEOUTS } from '../http/timeouts.js';
 import { registerOps } from '../http/ops.js';
 import { BoundedCache } from '../bounded-cache.js';
 import { merkleTreeLeaf, packExtra, parseChain, signSct, signTreeHead, unpackExtra } from './ct.js';
@@ -359,9 +360,14 @@ export const logRoutes = async (app: FastifyInstance, opts: LogPluginOptions): P
 };
 
 export async function build(opts: LogPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 256 * 1024, frameworkErrors , ...REQUEST_LOGGING });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: opts.bodyLimit ?? 256 * 1024, frameworkErrors , ...REQUEST_LOGGING, ...SERVER_TIMEOUTS });
   installErrorHandler(app);
-  const registry = await registerOps(app, { service: 'log', description: 'Rekor-compatible transparency log (v1, v2, C2SP tlog-tiles) with an RFC 6962 CT personality' });
+  const registry = await registerOps(app, {
+    service: 'log',
+    description: 'Rekor-compatible transparency log (v1, v2, C2SP tlog-tiles) with an RFC 6962 CT personality',
+    // Both logs take entries (the CA's precertificates go to the CT one); either unable is unready.
+    ready: async () => (await opts.rekor.unready()) ?? (opts.ct ? await opts.ct.log.unready() : undefined),
+  });
   // Read at scrape time: the size this node serves (with several nodes, each its own view).
   new Gauge({
     name: 'cairn_log_tree_size',

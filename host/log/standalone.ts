@@ -33,7 +33,7 @@
  *     schema: cairn            # tables go in schemas <schema>_rekor and <schema>_ct (default cairn)
  *     poolSize: 8              # connections per log
  *     idleInTransactionMs: 10000  # a node silent this long inside its write loses the sequencing lock
- *     lockWaitMs: 30000        # a node waiting this long for the lock answers 503
+ *     lockWaitMs: 30000        # a node waiting this long for the lock, or a connection, answers 503
  */
 import { randomBytes, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';

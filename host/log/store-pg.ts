@@ -37,7 +37,10 @@ export interface PostgresStoreOptions {
    * milliseconds between its statements.
    */
   idleInTransactionMs?: number;
-  /** How long a node waits for the sequencing lock before answering 503 (ms, default 30,000). */
+  /**
+   * How long a node waits for the sequencing lock, or for a database connection, before
+   * answering 503 (ms, default 30,000).
+   */
   lockWaitMs?: number;
 }
 
@@ -126,7 +129,11 @@ export class PostgresLogStore implements LogStore {
     // keepAlive with a 10 s first probe: a server that vanished without a FIN fails the query in
     // flight within about a minute, instead of leaving it (and every batch behind it) waiting.
     // query_timeout backs that up for a server that answers TCP but never the query.
-    this.pool = new pg.Pool({ connectionString: o.url, max: o.max ?? 8, keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: this.lockWaitMs + 30_000 });
+    // connectionTimeoutMillis bounds the wait for a connection, a new one (a server that accepts
+    // and then says nothing) or a pooled one (all of them busy): without it each read and each
+    // batch queued in the pool for as long as that lasted. It is the lock wait's bound, and like
+    // it ends in 503 LOG_STORE_UNAVAILABLE ("timeout exceeded when trying to connect").
+    this.pool = new pg.Pool({ connectionString: o.url, max: o.max ?? 8, keepAlive: true, keepAliveInitialDelayMillis: 10_000, query_timeout: this.lockWaitMs + 30_000, connectionTimeoutMillis: this.lockWaitMs });
     // An idle client's error (the server restarting) must not take the process down; the next query reconnects.
     this.pool.on('error', () => undefined);
     this.s = o.schema;

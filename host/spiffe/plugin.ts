@@ -15,6 +15,7 @@ import { createHash, createPublicKey, timingSafeEqual, type KeyObject } from 'no
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyRequest } from 'fastify';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { REQUEST_LOGGING } from '../http/logging.js';
+import { NODE_SERVER_TIMEOUTS, SERVER_TIMEOUTS } from '../http/timeouts.js';
 import { registerOps } from '../http/ops.js';
 import type { TrustDomainCa } from './ca.js';
 import { SpiffeError } from './errors.js';
@@ -373,11 +374,25 @@ export function checkEntryScope(trustDomain: string, e: { spiffeId: string; pare
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
   // removeAdditional off: an unknown field is refused (400), not silently dropped.
-  const base = { logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors, ...REQUEST_LOGGING, ajv: { customOptions: { removeAdditional: false as const } } };
+  const base = { logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors, ...REQUEST_LOGGING, ...SERVER_TIMEOUTS, ajv: { customOptions: { removeAdditional: false as const } } };
   // Two calls, not a conditional option: fastify's types pick the server type from `https`.
-  const app = (opts.https ? Fastify({ ...base, https: opts.https }) : Fastify(base)) as unknown as FastifyInstance;
+  const app = (opts.https ? Fastify({ ...base, https: { ...opts.https, ...NODE_SERVER_TIMEOUTS } }) : Fastify(base)) as unknown as FastifyInstance;
   installErrorHandler(app);
-  await registerOps(app, { service: 'spiffe', description: 'SPIFFE trust-domain server: OIDC discovery, bundle endpoint, registration and node attestation' });
+  await registerOps(app, {
+    service: 'spiffe',
+    description: 'SPIFFE trust-domain server: OIDC discovery, bundle endpoint, registration and node attestation',
+    // Unready while no authority signs (all expired and a successor not yet saved, or the next one
+    // not yet activated): every SVID, attestation and renewal would be SPIFFE_UNAVAILABLE.
+    ready: () => {
+      try {
+        opts.ca.activeAuthorityId();
+        return undefined;
+      } catch (e) {
+        if (e instanceof SpiffeError) return e.message;
+        throw e;
+      }
+    },
+  });
   await app.register(spiffeRoutes, opts);
   return app;
 }

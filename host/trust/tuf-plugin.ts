@@ -15,6 +15,7 @@ import { readFile, realpath } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { REQUEST_LOGGING } from '../http/logging.js';
+import { SERVER_TIMEOUTS } from '../http/timeouts.js';
 import { TrustError } from './errors.js';
 import { SAFE_SEGMENT } from './tuf.js';
 
@@ -90,7 +91,7 @@ export const tufRoutes: FastifyPluginAsync<TufPluginOptions> = async (app, opts)
 
 /** A standalone app serving only the repository (tests, `cairn tuf serve`). */
 export async function build(opts: TufPluginOptions & { prefix?: string; logger?: boolean }): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors , ...REQUEST_LOGGING });
+  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors , ...REQUEST_LOGGING, ...SERVER_TIMEOUTS });
   installErrorHandler(app);
   // fastify's own register `prefix` mounts the routes, e.g. under /tuf.
   await app.register(tufRoutes, { repoDir: opts.repoDir, prefix: opts.prefix ?? '' });

@@ -3,6 +3,7 @@
  * fastify, no SQLite; the serial number and the clock come from the caller.
  */
 import { createHash, X509Certificate } from 'node:crypto';
+import { signerUnready } from '../keys/probe.js';
 import type { KeySigner } from '../keys/types.js';
 import {
   bytesEqual, checkDer, children, decodeInteger, decodeOid, expectTag, tlvBytes, valueBytes,
@@ -245,6 +246,16 @@ export class TimestampAuthority {
       generalizedTime(this.wholeSeconds ? new Date(Math.floor(genTime.getTime() / 1000) * 1000) : genTime),
       this.accuracyDer, ...(req.nonceDer ? [req.nonceDer] : []),
     );
+  }
+
+  /**
+   * Readiness (/readyz): undefined while `now` is inside the TSA certificate's validity, where
+   * respond() signs, and the key signs; otherwise every request gets systemFailure (below).
+   */
+  async unready(now: Date): Promise<string | undefined> {
+    const t = now.getTime();
+    if (t < this.validFrom || t > this.validTo) return `the TSA certificate is not valid now (${new Date(this.validFrom).toISOString()} to ${new Date(this.validTo).toISOString()})`;
+    return signerUnready(this.signer);
   }
 
   /** A granted TimeStampResp carrying a freshly signed TimeStampToken. */

@@ -9,6 +9,7 @@
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { REQUEST_LOGGING } from '../http/logging.js';
+import { SERVER_TIMEOUTS } from '../http/timeouts.js';
 import { registerOps } from '../http/ops.js';
 import { failureResponse, MAX_REQUEST_BYTES, messageImprintDer, parseTimeStampReq, TimestampAuthority, type TimeStampRequest } from './core.js';
 import { integer } from './encode.js';
@@ -30,6 +31,15 @@ export interface BuildOptions extends TsaPluginOptions {
 
 const TSQ = 'application/timestamp-query';
 const TSR = 'application/timestamp-reply';
+
+/**
+ * Time-stamps being signed at once. A key backend that stops answering (a network HSM across a
+ * partition) would otherwise collect every request that arrives, each with its socket and state,
+ * for as long as it hangs; beyond this many the TSA answers 503 systemFailure with Retry-After at
+ * once. A signature takes well under a millisecond on a file key and a few on a token, so a
+ * healthy TSA stays far below it.
+ */
+export const MAX_SIGNING = 1024;
 
 /** Sigstore timestamp-authority's JSON request (pkg/api JSONRequest). */
 interface JsonRequest {
@@ -90,6 +100,8 @@ export const tsaRoutes: FastifyPluginAsync<TsaPluginOptions> = async (app, opts)
   const { authority, serials } = opts;
   const now = opts.now ?? (() => new Date());
   const chainPem = authority.certChainPem();
+  /** Requests between taking a serial and their signature (see MAX_SIGNING). */
+  let signing = 0;
 
   // Only DER queries and JSON are requests; anything else is 415 from fastify, not a guess.
   app.removeContentTypeParser(['text/plain']);
@@ -119,15 +131,21 @@ export const tsaRoutes: FastifyPluginAsync<TsaPluginOptions> = async (app, opts)
       // RFC 3161 §2.4.2: a refusal is still a TimeStampResp, status rejection + failInfo.
       return reply.code(400).type(TSR).send(Buffer.from(failureResponse(e.failInfo, e.message)));
     }
+    const unavailable = () => reply.code(503).header('Retry-After', '1').type(TSR)
+      .send(Buffer.from(failureResponse('systemFailure', 'time-stamp could not be issued')));
+    // Checked before a serial is taken: a refused request uses none.
+    if (signing >= MAX_SIGNING) return unavailable();
     let der: Uint8Array;
+    signing++;
     try {
       der = await authority.respond(tsReq, serials.nextSerial(), now());
     } catch (e) {
       // Serial store or key backend (e.g. an HSM session) failed: the client's request was fine,
       // so answer systemFailure (RFC 3161 §2.4.2) with 503; details go to the server log only.
       req.log.error({ err: e }, 'time-stamp signing failed');
-      return reply.code(503).header('Retry-After', '1').type(TSR)
-        .send(Buffer.from(failureResponse('systemFailure', 'time-stamp could not be issued')));
+      return unavailable();
+    } finally {
+      signing--;
     }
     return reply.code(201).type(TSR).send(Buffer.from(der.buffer, der.byteOffset, der.byteLength));
   });
@@ -139,11 +157,14 @@ export const tsaRoutes: FastifyPluginAsync<TsaPluginOptions> = async (app, opts)
 
 /** A standalone app with only the TSA (tests call `inject`; the CLI calls `listen`). */
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors , ...REQUEST_LOGGING });
+  const app = Fastify({ logger: opts.logger ?? false, frameworkErrors , ...REQUEST_LOGGING, ...SERVER_TIMEOUTS });
   installErrorHandler(app);
   await registerOps(app, {
     service: 'tsa',
     description: 'RFC 3161 time-stamp authority (Sigstore timestamp-authority API)',
+    // Unready outside the TSA certificate's window or while its key cannot sign: every request
+    // would get systemFailure.
+    ready: () => opts.authority.unready((opts.now ?? (() => new Date()))()),
   });
   await app.register(tsaRoutes, opts);
   return app;

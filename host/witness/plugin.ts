@@ -6,6 +6,7 @@
 import Fastify, { type FastifyInstance } from 'fastify';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { REQUEST_LOGGING, type ServiceLogger } from '../http/logging.js';
+import { SERVER_TIMEOUTS } from '../http/timeouts.js';
 import { registerOps } from '../http/ops.js';
 import type { Witness } from './witness.js';
 
@@ -15,7 +16,7 @@ export interface WitnessPluginOptions {
 }
 
 export async function build(opts: WitnessPluginOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors , ...REQUEST_LOGGING });
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 64 * 1024, frameworkErrors , ...REQUEST_LOGGING, ...SERVER_TIMEOUTS });
   installErrorHandler(app);
   await registerOps(app, { service: 'witness', description: 'C2SP tlog-witness: cosigns checkpoints that are consistent with the ones it cosigned before' });
   // The body is the spec's text format whatever content type a client declares.

@@ -71,3 +71,48 @@ it('a rotation late in the root\'s life gives an intermediate that ends with the
     await rm(d, { recursive: true, force: true });
   }
 });
+
+it('/readyz is 503 while the issuing CA certificate is outside its window (every request would be CA_BAD_CONFIG), 200 inside it', async () => {
+  const { CodeSigningCa } = await import('../../host/ca/core.js');
+  const { build } = await import('../../host/ca/plugin.js');
+  const issuers = { 'oidc-issuers': {} } as never;
+  const app = await build({ ca: new CodeSigningCa({ ca, issuers, verifier: { verify: async () => { throw new Error('unused'); } } }), issuers });
+  vi.useFakeTimers({ toFake: ['Date'] });
+  try {
+    vi.setSystemTime(ca.cert.notAfter.getTime() - 60_000);
+    expect((await app.inject('/readyz')).statusCode).toBe(200);
+    // A subordinate whose renewals failed, or a generated intermediate left to expire.
+    vi.setSystemTime(ca.cert.notAfter.getTime() + 1000);
+    const r = await app.inject('/readyz');
+    expect(r.statusCode).toBe(503);
+    expect(r.json().reason).toMatch(/issuing CA certificate is not valid now/);
+  } finally {
+    vi.useRealTimers();
+    await app.close();
+  }
+});
+
+it('/readyz is 503 while the issuing CA key cannot sign (an HSM session lost), 200 when it signs again', async () => {
+  const { CodeSigningCa } = await import('../../host/ca/core.js');
+  const { build } = await import('../../host/ca/plugin.js');
+  const { KeyError } = await import('../../host/keys/errors.js');
+  let lost = false;
+  const signer = { ...ca.signer, sign: (d: Uint8Array) => (lost ? Promise.reject(new KeyError('KEY_PKCS11', 'C_Sign failed')) : ca.signer.sign(d)) };
+  const issuers = { 'oidc-issuers': {} } as never;
+  const app = await build({ ca: new CodeSigningCa({ ca: { ...ca, signer }, issuers, verifier: { verify: async () => { throw new Error('unused'); } } }), issuers });
+  vi.useFakeTimers({ toFake: ['Date'] });
+  try {
+    expect((await app.inject('/readyz')).statusCode).toBe(200);
+    lost = true;
+    vi.setSystemTime(Date.now() + 2000); // past the probe's reuse window
+    const r = await app.inject('/readyz');
+    expect(r.statusCode).toBe(503);
+    expect(r.json().reason).toBe('the signing key cannot sign: C_Sign failed');
+    lost = false;
+    vi.setSystemTime(Date.now() + 2000);
+    expect((await app.inject('/readyz')).statusCode).toBe(200);
+  } finally {
+    vi.useRealTimers();
+    await app.close();
+  }
+});

@@ -10,6 +10,7 @@ import Fastify from 'fastify';
 import { afterEach, expect, it } from 'vitest';
 import { addAcceptors } from '../../host/http/acceptors.js';
 import { acceptorCount, LISTEN_BACKLOG, listenService } from '../../host/http/ops.js';
+import { NODE_SERVER_TIMEOUTS, SERVER_TIMEOUTS } from '../../host/http/timeouts.js';
 
 const probe = Fastify();
 await probe.listen({ port: 0, host: '127.0.0.1' });
@@ -171,3 +172,34 @@ it.skipIf(available.count === 0 || somaxconn < BURST)('the duplicates keep the s
     await app.close();
   }
 });
+
+it.skipIf(available.count === 0)('the duplicates enforce the service\'s request timeouts as often as it does: every slow client gets 408', async () => {
+  // The service's options (host/http/timeouts.ts) with the limits shortened for the test; how
+  // often they are checked is the production setting, which a duplicate can only get when it is
+  // created (a duplicate checking at Node's default, every 30 s, let slow clients stay that long).
+  const app = Fastify({ ...SERVER_TIMEOUTS, requestTimeout: 300, http: { ...NODE_SERVER_TIMEOUTS, headersTimeout: 300, requestTimeout: 300 } });
+  app.post('/', async () => ({ ok: true }));
+  await listenWithAcceptors(app, '16');
+  const port = (app.server.address() as { port: number }).port;
+  try {
+    const slow = (): Promise<string> => new Promise((resolve) => {
+      const s = connect(port, '127.0.0.1');
+      open.push(s);
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      s.on('error', () => undefined);
+      s.on('close', () => resolve(got));
+      s.write('POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{');
+    });
+    // Fresh connections land on many descriptors.
+    const answers = await Promise.race([
+      Promise.all(Array.from({ length: 64 }, slow)),
+      new Promise<string[]>((resolve) => setTimeout(() => resolve([]), 10_000)),
+    ]);
+    expect(answers).toHaveLength(64);
+    expect(answers.filter((a) => a.startsWith('HTTP/1.1 408 '))).toHaveLength(64);
+  } finally {
+    for (const s of open.splice(0)) s.destroy();
+    await app.close();
+  }
+}, 30_000);

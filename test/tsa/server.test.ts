@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { messageImprintDer, TimestampAuthority, type AuthorityOptions } from '../../host/tsa/core.js';
 import { algorithmIdentifier, integer, octets, oid, seq, tlv } from '../../host/tsa/encode.js';
 import { TsaError } from '../../host/tsa/errors.js';
@@ -314,6 +314,105 @@ describe('signer failure', () => {
       expect(statusOf(new Uint8Array(res.rawPayload))).toEqual({ status: 2n, failInfo: ['systemFailure'], hasToken: false });
       expect(res.rawPayload.toString('latin1')).not.toContain('HSM');
     } finally {
+      await app.close();
+      serials.close();
+    }
+  });
+
+  it('a signer that hangs holds a bounded number of requests; the rest are 503 systemFailure with Retry-After at once', async () => {
+    const { identity } = await createTsaIdentity();
+    // A network HSM that stopped answering: every signature waits until the test lets it go.
+    const waiting: (() => void)[] = [];
+    const hung = { ...identity.signer, sign: (d: Uint8Array) => new Promise<void>((r) => waiting.push(r)).then(() => identity.signer.sign(d)) };
+    const serials = new SerialStore({ path: ':memory:' });
+    const app = await build({ authority: new TimestampAuthority({ signer: hung, certificates: identity.certificates }), serials });
+    try {
+      const post = () => app.inject({ method: 'POST', url: '/api/v1/timestamp', headers: { 'content-type': 'application/timestamp-query' }, payload: tsq() });
+      const answered: { statusCode: number; headers: Record<string, unknown>; rawPayload: Buffer }[] = [];
+      const all = Promise.all(Array.from({ length: 1_500 }, () => post().then((r) => void answered.push(r))));
+      for (let i = 0; i < 50 && waiting.length + answered.length < 1_500; i++) await new Promise((r) => setImmediate(r));
+      // The signer holds at most its share; every other request was answered without waiting.
+      expect(waiting.length).toBeLessThanOrEqual(1_024);
+      expect(answered).toHaveLength(1_500 - waiting.length);
+      for (const r of answered) {
+        expect(r.statusCode).toBe(503);
+        expect(r.headers['retry-after']).toBe('1');
+        expect(statusOf(new Uint8Array(r.rawPayload))).toEqual({ status: 2n, failInfo: ['systemFailure'], hasToken: false });
+      }
+      // The signer recovers: the requests it held get their tokens, and new ones are taken again.
+      for (const go of waiting.splice(0)) go();
+      await all;
+      expect(answered.filter((r) => r.statusCode === 201)).toHaveLength(1_500 - answered.filter((r) => r.statusCode === 503).length);
+      const again = post();
+      for (let i = 0; i < 50 && waiting.length === 0; i++) await new Promise((r) => setImmediate(r));
+      for (const go of waiting.splice(0)) go();
+      expect((await again).statusCode).toBe(201);
+    } finally {
+      for (const go of waiting.splice(0)) go();
+      await app.close();
+      serials.close();
+    }
+  }, 30_000);
+});
+
+describe('readiness', () => {
+  it('/readyz is 503 while the TSA certificate is outside its window (every request would be systemFailure), 200 inside it', async () => {
+    const { identity } = await createTsaIdentity();
+    const leaf = new X509Certificate(identity.certificates[0]!);
+    let at = new Date();
+    const serials = new SerialStore({ path: ':memory:' });
+    const app = await build({ authority: new TimestampAuthority(identity), serials, now: () => at });
+    try {
+      expect((await app.inject('/readyz')).statusCode).toBe(200);
+      at = new Date(new Date(leaf.validTo).getTime() + 1000);
+      expect((await app.inject({ method: 'POST', url: '/api/v1/timestamp', headers: { 'content-type': 'application/timestamp-query' }, payload: tsq() })).statusCode).toBe(503);
+      const r = await app.inject('/readyz');
+      expect(r.statusCode).toBe(503);
+      expect(r.json().reason).toMatch(/TSA certificate is not valid now/);
+    } finally {
+      await app.close();
+      serials.close();
+    }
+  });
+
+  it('/readyz is 503 (not a hung probe) while the TSA key does not answer, with one probe signature in flight however many probes come', async () => {
+    const { identity } = await createTsaIdentity();
+    let calls = 0;
+    const hung = { ...identity.signer, sign: () => { calls++; return new Promise<Uint8Array>(() => undefined); } };
+    const serials = new SerialStore({ path: ':memory:' });
+    const app = await build({ authority: new TimestampAuthority({ signer: hung, certificates: identity.certificates }), serials });
+    try {
+      const probes = await Promise.all([0, 1, 2].map(() => app.inject('/readyz')));
+      expect(probes.map((r) => r.statusCode)).toEqual([503, 503, 503]);
+      expect(probes[0]!.json().reason).toBe('the signing key did not sign within 2000 ms');
+      expect((await app.inject('/readyz')).statusCode).toBe(503);
+      expect(calls).toBe(1);
+    } finally {
+      await app.close();
+      serials.close();
+    }
+  }, 15_000);
+
+  it('/readyz is 503 while the TSA key cannot sign (an HSM session lost), 200 when it signs again', async () => {
+    const { identity } = await createTsaIdentity();
+    const { KeyError } = await import('../../host/keys/errors.js');
+    let lost = false;
+    const signer = { ...identity.signer, sign: (d: Uint8Array) => (lost ? Promise.reject(new KeyError('KEY_PKCS11', 'C_Sign failed')) : identity.signer.sign(d)) };
+    const serials = new SerialStore({ path: ':memory:' });
+    const app = await build({ authority: new TimestampAuthority({ signer, certificates: identity.certificates }), serials });
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      expect((await app.inject('/readyz')).statusCode).toBe(200);
+      lost = true;
+      vi.setSystemTime(Date.now() + 2000); // past the probe's reuse window
+      const r = await app.inject('/readyz');
+      expect(r.statusCode).toBe(503);
+      expect(r.json().reason).toBe('the signing key cannot sign: C_Sign failed');
+      lost = false;
+      vi.setSystemTime(Date.now() + 2000);
+      expect((await app.inject('/readyz')).statusCode).toBe(200);
+    } finally {
+      vi.useRealTimers();
       await app.close();
       serials.close();
     }
