@@ -306,6 +306,29 @@ function withOperator(t: TrustedRootInput, operator: string): TrustedRootInput {
   };
 }
 
+/**
+ * The stack's readiness: every service's own /readyz (a CA waiting for its parent, a log whose
+ * store is down, a TSA whose key does not sign), asked over loopback with a short deadline. The
+ * first reason found is the stack's, named by its service.
+ */
+export async function stackUnready(started: Standalone[]): Promise<string | undefined> {
+  if (started.length < 4) return 'services still starting';
+  const bases = started.map((s) => s.ready.ca ?? s.ready.log ?? s.ready.tsa ?? s.ready.admin ?? s.ready.witness).filter((b): b is string => typeof b === 'string');
+  const reasons = await Promise.all(
+    bases.map(async (base) => {
+      try {
+        const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(3_000) });
+        if (r.status === 200) return undefined;
+        const body = (await r.json().catch(() => ({}))) as { reason?: unknown };
+        return `${base}: ${typeof body.reason === 'string' ? body.reason : `readyz answered ${r.status}`}`;
+      } catch {
+        return `${base}: readyz did not answer`;
+      }
+    }),
+  );
+  return reasons.find((r) => r !== undefined);
+}
+
 /** The stack's own small server: the TUF repository and an aggregate readiness check. */
 async function buildStackApp(tufDir: string, started: Standalone[]): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, frameworkErrors, ...SERVER_TIMEOUTS });
@@ -313,7 +336,7 @@ async function buildStackApp(tufDir: string, started: Standalone[]): Promise<Fas
   await registerOps(app, {
     service: 'stack',
     description: 'TUF repository distributing trusted_root.json and signing_config.json',
-    ready: () => (started.length >= 4 ? undefined : 'services still starting'),
+    ready: () => stackUnready(started),
   });
   await app.register(tufRoutes, { repoDir: tufDir, prefix: '/tuf' });
   return app;

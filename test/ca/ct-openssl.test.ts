@@ -163,6 +163,7 @@ it('an SCT from a log other than the pinned one, or an unreachable log, is CA_CT
       const r = await post(`${c.url}/api/v2/signingCert`, v2Body(await iss.mint('spiffe', { sub }), clientKey(), sub));
       expect(r.status, r.text).toBe(503);
       expect(r.json.error).toBe('CA_CT_FAILED');
+      expect(r.headers.get('retry-after')).toBe('5'); // every 503 says when to come back
     }
   } finally {
     await wrong.close();

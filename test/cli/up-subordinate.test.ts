@@ -84,6 +84,10 @@ it('starts without a certificate: CA_PENDING with Retry-After, unready, and no C
   const ready = await fetch(`${child.ready.ca}/readyz`);
   expect(ready.status).toBe(503);
   expect(((await ready.json()) as { reason: string }).reason).toMatch(/parent CA/);
+  // The stack's own /readyz aggregates its services': unready, naming the CA.
+  const stackReady = await fetch(child.ready.tuf.replace(/\/tuf$/, '/readyz'));
+  expect(stackReady.status).toBe(503);
+  expect(((await stackReady.json()) as { reason: string }).reason).toMatch(new RegExp(`^${child.ready.ca}: .*parent CA`));
   const root = JSON.parse(await readFile(child.ready.trustedRoot, 'utf8')) as { certificateAuthorities: unknown[]; tlogs: unknown[] };
   expect(root.certificateAuthorities).toEqual([]);
   expect(root.tlogs).toHaveLength(1); // the rest of the stack is up
@@ -99,6 +103,7 @@ it('gets its certificate once the parent registers it, with no restart; the stac
   });
   expect(parent.ready.ca).toBe(`http://127.0.0.1:${parentBase + 1}`);
   await until('the subordinate CA to be ready', async () => (await fetch(`${child.ready.ca}/readyz`)).status === 200);
+  expect((await fetch(child.ready.tuf.replace(/\/tuf$/, '/readyz'))).status).toBe(200);
 
   // The trust files now anchor at the parent's root, in the file and through TUF.
   const parentRoot = JSON.parse(await readFile(parent.ready.trustedRoot, 'utf8')) as { certificateAuthorities: { certChain: { certificates: { rawBytes: string }[] } }[] };
