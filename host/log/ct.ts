@@ -214,9 +214,15 @@ const subjectCache = new BoundedCache<Buffer>(256);
 function subjectDer(b64: string, der: Buffer): Buffer {
   const hit = subjectCache.get(b64);
   if (hit) return hit;
-  const fields = children(der, children(der, readTlv(der, 0))[0]!);
-  const f = fields[fields[0]!.tag === 0xa0 ? 5 : 4]!;
-  return subjectCache.set(b64, Buffer.from(der.subarray(f.start, f.end)));
+  // The strict DER reader, on a certificate OpenSSL accepted: an issuer it cannot read (BER
+  // lengths, say) makes the chain invalid here (RFC 6962 §4.1), not a TSA_MALFORMED answer.
+  try {
+    const fields = children(der, children(der, readTlv(der, 0))[0]!);
+    const f = fields[fields[0]!.tag === 0xa0 ? 5 : 4]!;
+    return subjectCache.set(b64, Buffer.from(der.subarray(f.start, f.end)));
+  } catch (cause) {
+    throw new LogError('CT_BAD_CHAIN', "chain[1] is not strict DER (its subject cannot be read)", { cause });
+  }
 }
 
 function cachedCertificate(b64: string, der: Buffer, i: number): X509Certificate {

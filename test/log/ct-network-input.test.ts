@@ -62,3 +62,24 @@ it('an issuer whose key does not decode is CT_BAD_CHAIN, for add-chain and add-p
   const good = await log.post('/ct/v1/add-chain', { chain: [b64(await leaf(inter, interKeys.privateKey, false)), b64(inter), b64(root)] });
   expect(good.status, good.text).toBe(200);
 });
+
+it('an issuer OpenSSL reads that is not strict DER (a non-minimal length) is CT_BAD_CHAIN, not the TSA reader\'s code', async () => {
+  const now = Date.now();
+  const rootKeys = await keyPair();
+  const root = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name: 'CN=BER Root', keys: rootKeys, signingAlgorithm: alg, notBefore: new Date(now - 1e5), notAfter: new Date(now + 1e7), extensions: [new x509.BasicConstraintsExtension(true, 1, true)] });
+  const leafKeys = await keyPair();
+  const leaf = await x509.X509CertificateGenerator.create({
+    serialNumber: '03', subject: '', issuer: root.subject, publicKey: leafKeys.publicKey, signingKey: rootKeys.privateKey, signingAlgorithm: alg, notBefore: new Date(now), notAfter: new Date(now + 6e5),
+    extensions: [new x509.SubjectAlternativeNameExtension([{ type: 'url', value: 'spiffe://example.org/w' }], true)],
+  });
+  // The outer SEQUENCE's length in one more octet than needed (30 82 LL LL -> 30 83 00 LL LL):
+  // BER, which OpenSSL parses; the signed TBSCertificate inside is untouched.
+  const der = Buffer.from(new Uint8Array(root.rawData));
+  expect(der[1]).toBe(0x82);
+  const ber = Buffer.concat([Buffer.from([0x30, 0x83, 0x00]), der.subarray(2)]);
+  const { X509Certificate } = await import('node:crypto');
+  expect(() => new X509Certificate(ber)).not.toThrow();
+  const r = await log.post('/ct/v1/add-chain', { chain: [Buffer.from(leaf.rawData).toString('base64'), ber.toString('base64')] });
+  expect(r.status, r.text).toBe(400);
+  expect((r.json as { error: string }).error).toBe('CT_BAD_CHAIN');
+});
