@@ -50,6 +50,7 @@ import { SubordinateIssuer, parseSubordinatesConfig } from './subordinate.js';
 import { TokenVerifier } from './oidc.js';
 import { build } from './plugin.js';
 import { listenService } from '../http/ops.js';
+import { closeAll, closeOnce } from '../closers.js';
 
 const KEYS = ['oidc-issuers', 'meta-issuers', 'ci-issuer-metadata', 'ct', 'key', 'bodyLimit', 'verifyWorkers', 'subordinates', 'parent', 'trustDomains'];
 
@@ -156,14 +157,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       onTrustChange: (fn) => {
         trustListeners.push(fn);
       },
-      close: async () => {
-        await app.close();
-        await batcher?.close();
-        subClient?.close();
-        await ca.issuingCa?.signer.close();
-        await subSigner?.signer.close();
-        tdStore?.close();
-      },
+      close: closeOnce(() => closeAll([() => app.close(), () => batcher?.close(), () => subClient?.close(), () => ca.issuingCa?.signer.close(), () => subSigner?.signer.close(), () => tdStore?.close()])),
     };
   } catch (e) {
     for (const release of opened.reverse()) await Promise.resolve().then(release).catch(() => undefined);

@@ -56,6 +56,7 @@ import { setSigner } from './set.js';
 import { SqliteLogStore, type LogStore } from './store.js';
 import { PostgresLogStore } from './store-pg.js';
 import { listenService } from '../http/ops.js';
+import { closeAll, closeOnce } from '../closers.js';
 
 export interface LogConfig {
   keyType?: LogKeyType;
@@ -219,12 +220,10 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
         tlogs: [{ baseUrl: url, publicKeySpki: spkiOf(rekorKey), validFor: { start } }],
         ctlogs: [{ baseUrl: url, publicKeySpki: spkiOf(ctKey), validFor: { start } }],
       },
-      close: async () => {
-        for (const c of closers.splice(0)) await c();
-      },
+      close: closeOnce(() => closeAll(closers.splice(0))),
     };
   } catch (e) {
-    for (const c of closers.splice(0)) await c();
+    await closeAll(closers.splice(0)).catch(() => undefined);
     throw e;
   }
 }

@@ -51,6 +51,7 @@ import { SpiffeStore } from './store.js';
 import { TpmAttestor } from './tpm-attestor.js';
 import { parseEndpointSocket, startWorkloadApi } from './workload.js';
 import { listenService } from '../http/ops.js';
+import { closeAll, closeOnce } from '../closers.js';
 
 export interface SpiffeConfig {
   socket?: string;
@@ -252,14 +253,10 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
 
     return {
       ready: { oidc: issuer, socket: socketPath, bundle: `${base}/bundle`, admin: base, adminTokenFile },
-      close: async () => {
-        for (const c of closers.reverse()) await c();
-        store.close();
-      },
+      close: closeOnce(() => closeAll([...closers.reverse(), () => store.close()])),
     };
   } catch (e) {
-    for (const c of closers.reverse()) await c();
-    store.close();
+    await closeAll([...closers.reverse(), () => store.close()]).catch(() => undefined);
     throw e;
   }
 }

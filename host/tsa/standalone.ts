@@ -39,6 +39,7 @@ import type { KeySigner } from '../keys/types.js';
 import { build } from './plugin.js';
 import { RandomSerials, SerialStore, type SerialSource } from './store.js';
 import { listenService } from '../http/ops.js';
+import { closeAll, closeOnce } from '../closers.js';
 
 export type TsaKeyConfig =
   | { type: 'file'; path: string; chain: string; passphraseEnv?: string; passphraseFile?: string }
@@ -148,11 +149,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
         validFor: { start: new Date(leaf.validFrom) },
       }],
     },
-    close: async () => {
-      await app.close();
-      serials.close();
-      await identity.signer.close();
-    },
+    close: closeOnce(() => closeAll([() => app.close(), () => serials.close(), () => identity.signer.close()])),
   };
 }
 

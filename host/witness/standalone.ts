@@ -24,6 +24,7 @@ import { loadOrCreateLogKey } from '../log/keys.js';
 import { witnessVkey } from '../log/note.js';
 import { build } from './plugin.js';
 import { logKeyFrom, Witness, WitnessStore, type WitnessedLog } from './witness.js';
+import { closeAll, closeOnce } from '../closers.js';
 
 const bad = (m: string): never => {
   throw new CairnError('WITNESS_BAD_CONFIG', `witness config: ${m}`);
@@ -74,9 +75,6 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
   const url = `http://${opts.host.includes(':') ? `[${opts.host}]` : opts.host}:${port}`;
   return {
     ready: { witness: url, vkey: witnessVkey(cfg.name, createPublicKey(key)) },
-    close: async () => {
-      await app.close();
-      store.close();
-    },
+    close: closeOnce(() => closeAll([() => app.close(), () => store.close()])),
   };
 }
