@@ -73,6 +73,9 @@ function processMetrics(): Registry {
 
 const OPS_PATHS = new Set(['/healthz', '/readyz', '/metrics', '/openapi.json']);
 
+/** How long /readyz waits for a service's own check before calling it unready. */
+export const READY_DEADLINE_MS = 3_000;
+
 export async function registerOps(app: FastifyInstance, opts: OpsOptions): Promise<Registry> {
   // The service label is set on each observation rather than as a registry default label,
   // because Registry.merge (one scrape = process metrics + this service) drops default labels.
@@ -111,10 +114,18 @@ export async function registerOps(app: FastifyInstance, opts: OpsOptions): Promi
   app.get('/healthz', { schema: hide }, async () => ({ status: 'ok' }));
   app.get('/readyz', { schema: hide }, async (_req, reply) => {
     let reason: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
     try {
-      reason = await opts.ready?.();
+      // A check that hangs (a database host dropping packets, a key that never answers) is an
+      // answer too: unready, within a deadline shorter than a prober's own (Kubernetes: 1 s+).
+      const late = new Promise<string>((resolve) => {
+        timer = setTimeout(() => resolve(`the readiness check did not answer within ${READY_DEADLINE_MS} ms`), READY_DEADLINE_MS);
+      });
+      reason = await Promise.race([Promise.resolve(opts.ready?.()), late]);
     } catch (e) {
       reason = e instanceof Error ? e.message : 'readiness check failed';
+    } finally {
+      clearTimeout(timer);
     }
     if (reason !== undefined) return reply.code(503).send({ status: 'unready', reason });
     return { status: 'ready' };

@@ -1,7 +1,7 @@
 import Fastify from 'fastify';
 import { afterAll, describe, expect, it } from 'vitest';
 import { installErrorHandler } from '../../host/http/errors.js';
-import { registerOps } from '../../host/http/ops.js';
+import { READY_DEADLINE_MS, registerOps } from '../../host/http/ops.js';
 
 describe('ops endpoints', () => {
   let ready: string | undefined = 'store not open';
@@ -22,6 +22,24 @@ describe('ops endpoints', () => {
     expect(r1.json()).toEqual({ status: 'unready', reason: 'store not open' });
     ready = undefined;
     expect((await app.inject('/readyz')).statusCode).toBe(200);
+  });
+
+  it('a readiness check that never answers is unready within READY_DEADLINE_MS, not a hung probe', async () => {
+    const { vi } = await import('vitest');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      const hung = Fastify();
+      await registerOps(hung, { service: 'hung', ready: () => new Promise<string | undefined>(() => undefined) });
+      await hung.ready();
+      const pending = hung.inject('/readyz');
+      await vi.advanceTimersByTimeAsync(READY_DEADLINE_MS + 1);
+      const r = await pending;
+      expect(r.statusCode).toBe(503);
+      expect(r.json().reason).toMatch(/did not answer within/);
+      await hung.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('counts requests by route pattern (not raw URL) in Prometheus format', async () => {
