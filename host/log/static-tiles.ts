@@ -188,6 +188,9 @@ export class StaticTiles {
   /** Runs `f` holding the mirror's checkpoint lock (see the header). */
   private async locked(f: () => Promise<void>): Promise<void> {
     const lock = join(this.dir, LOCK);
+    // The lock's own mkdir is not recursive (it must fail on EEXIST), and for an empty tree no
+    // tile was put before it to create the mirror directory.
+    await mkdir(this.dir, { recursive: true });
     const end = Date.now() + LOCK_WAIT_MS;
     for (;;) {
       try {

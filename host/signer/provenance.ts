@@ -138,11 +138,14 @@ function goJsonString(s: string): string {
  * types, so that order is the struct field order and, for maps, Go's sorted order. (A JavaScript
  * object lists integer-like keys first; label and annotation keys are never integers.)
  */
-function goJsonValue(v: unknown): string {
+function goJsonValue(v: unknown, depth = 0): string {
+  // Kubernetes objects nest a few dozen levels; a run nested deeper is refused with a code rather
+  // than overflowing the stack (a RangeError).
+  if (depth > 512) throw bad('the TaskRun is nested more than 512 levels deep');
   if (typeof v === 'string') return goJsonString(v);
   if (v === null || typeof v === 'number' || typeof v === 'boolean') return JSON.stringify(v);
-  if (Array.isArray(v)) return `[${v.map(goJsonValue).join(',')}]`;
-  if (typeof v === 'object') return `{${Object.entries(v as J).filter(([, x]) => x !== undefined).map(([k, x]) => `${goJsonString(k)}:${goJsonValue(x)}`).join(',')}}`;
+  if (Array.isArray(v)) return `[${v.map((x) => goJsonValue(x, depth + 1)).join(',')}]`;
+  if (typeof v === 'object') return `{${Object.entries(v as J).filter(([, x]) => x !== undefined).map(([k, x]) => `${goJsonString(k)}:${goJsonValue(x, depth + 1)}`).join(',')}}`;
   throw bad(`cannot encode a ${typeof v} as JSON`);
 }
 

@@ -11,7 +11,7 @@
 import { initCore, leafHash, verifyInclusion } from '../core/index.js';
 import { parseCheckpoint, parseNote, type WitnessKey } from '../log/note.js';
 import { inclusionProofFromTiles } from '../log/tile-client.js';
-import { cosignersOf } from '../verify/witnessed.js';
+import { cosignersOf, distinctWitnesses } from '../verify/witnessed.js';
 import { SignerError } from './errors.js';
 
 export interface WitnessBundleOptions {
@@ -27,10 +27,12 @@ export interface WitnessBundleOptions {
 
 type Json = Record<string, unknown>;
 
-export async function witnessBundle(bundle: Json, o: WitnessBundleOptions): Promise<Json> {
+export async function witnessBundle(bundle: Json, given: WitnessBundleOptions): Promise<Json> {
   await initCore();
+  // Each key once, as the verifier counts them: a key given twice would count twice otherwise.
+  const o = { ...given, witnesses: distinctWitnesses(given.witnesses) };
   const threshold = o.threshold ?? o.witnesses.length;
-  if (threshold < 1 || threshold > o.witnesses.length) throw new SignerError('SIGNER_BAD_INPUT', `the witness threshold must be 1..${o.witnesses.length}`);
+  if (threshold < 1 || threshold > o.witnesses.length) throw new SignerError('SIGNER_BAD_INPUT', `the witness threshold must be 1..${o.witnesses.length} (distinct witness keys)`);
   const vm = bundle.verificationMaterial as Json | undefined;
   const entries = (vm?.tlogEntries ?? []) as Json[];
   if (entries.length === 0) throw new SignerError('SIGNER_BAD_INPUT', 'the bundle has no tlog entries');

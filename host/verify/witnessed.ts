@@ -58,7 +58,7 @@ export function cosignersOf(checkpoint: string, witnesses: WitnessKey[]): string
  * cannot count twice toward the threshold (the threshold is of distinct witnesses, as sigstore's
  * de-duplication of evidence before counting it, STYLE.md point 4).
  */
-function distinctWitnesses(ws: WitnessKey[]): WitnessKey[] {
+export function distinctWitnesses(ws: WitnessKey[]): WitnessKey[] {
   const seen = new Set<string>();
   return ws.filter((w) => {
     const k = w.publicKey.export({ format: 'der', type: 'spki' }).toString('hex');

@@ -215,3 +215,23 @@ it('reads a checkpoint file’s tree size, or -1 for none or an unreadable one',
   expect(checkpointFileSize(undefined)).toBe(-1);
   expect(checkpointFileSize('not a note')).toBe(-1);
 });
+
+it('writes an empty log’s checkpoint into a mirror directory that does not exist yet', async () => {
+  // Nothing else is written for size 0, so the checkpoint step is the first to need the
+  // directory: its lock (mkdir without recursive) once failed with ENOENT at every interval.
+  const copy = join(dir, 'fresh', 'www');
+  const errors: unknown[] = [];
+  const store = new SqliteLogStore(join(dir, 'fresh.db'));
+  const empty = await TransparencyLog.open({ store, key: generateKeyPairSync('ed25519').privateKey, origin: '127.0.0.1', batchSize: 8, batchAgeMs: 1, queueLimit: 64 });
+  const writer = new StaticTiles(empty, copy, { intervalMs: 10, onError: (e) => errors.push(e) });
+  try {
+    writer.notify();
+    await until(async () => writer.size() === 0 || errors.length > 0);
+    expect(errors).toEqual([]);
+    expect(await readFile(join(copy, 'checkpoint'), 'utf8')).toBe(empty.checkpoint());
+  } finally {
+    await writer.close();
+    await empty.close();
+    await store.close();
+  }
+});

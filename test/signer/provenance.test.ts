@@ -258,6 +258,14 @@ describe('the slsa-tekton buildType (Chains builddefinition.buildtype)', () => {
     expect((predicate(pr).buildDefinition.resolvedDependencies as J[]).filter((d) => d.name === 'pipelineTask')).toEqual([{ name: 'pipelineTask', uri: 'git+https://github.com/example/catalog.git', digest: { sha1: sha1a } }]);
   });
 
+  it('a child TaskRun nested too deeply to encode is SIGNER_BAD_INPUT, not a RangeError', () => {
+    const pr = pipelineRun();
+    let deep: J = {};
+    for (let i = 0; i < 20_000; i++) deep = { d: deep };
+    pr.status.taskRuns['release-build'].metadata.annotations = { deep } as never;
+    expect(() => predicate(pr, { buildType: VERBOSE })).toThrow(expect.objectContaining({ code: 'SIGNER_BAD_INPUT' }));
+  });
+
   it('any other buildType is refused', () => {
     expect(() => predicate(taskRun([]), { buildType: 'https://example.org/other' })).toThrow(expect.objectContaining({ code: 'SIGNER_BAD_INPUT' }));
   });
