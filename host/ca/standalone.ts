@@ -160,8 +160,7 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
       close: closeOnce(() => closeAll([() => app.close(), () => batcher?.close(), () => subClient?.close(), () => ca.issuingCa?.signer.close(), () => subSigner?.signer.close(), () => tdStore?.close()])),
     };
   } catch (e) {
-    for (const release of opened.reverse()) await Promise.resolve().then(release).catch(() => undefined);
-    await issuing?.signer.close().catch(() => undefined);
+    await closeAll([...opened.reverse(), () => issuing?.signer.close()]).catch(() => undefined);
     throw e;
   }
 }

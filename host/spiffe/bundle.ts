@@ -81,19 +81,6 @@ export function bundleFromDocument(trustDomain: string, doc: BundleDocument): Pa
   return parseBundle(trustDomain, JSON.stringify(doc));
 }
 
-/** A parsed bundle as a SPIFFE bundle document again (Trust Domain and Bundle §4), e.g. to keep it. */
-export function bundleDocument(b: ParsedBundle): string {
-  const x509 = b.x509Authorities.map((der) => {
-    const jwk = new X509Certificate(der).publicKey.export({ format: 'jwk' });
-    return { ...jwk, use: 'x509-svid', x5c: [Buffer.from(der).toString('base64')] };
-  });
-  return JSON.stringify({
-    keys: [...x509, ...b.jwtKeys.map((k) => ({ ...k, use: 'jwt-svid' }))],
-    ...(b.sequence !== undefined ? { spiffe_sequence: b.sequence } : {}),
-    ...(b.refreshHintSeconds !== undefined ? { spiffe_refresh_hint: b.refreshHintSeconds } : {}),
-  });
-}
-
 /** DER certificates concatenated: the Workload API's X.509 bundle encoding (§5.1). */
 export function concatDer(certs: Uint8Array[]): Buffer {
   return Buffer.concat(certs.map((c) => Buffer.from(c)));

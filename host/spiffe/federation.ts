@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import type { PeerCertificate } from 'node:tls';
 import { SpiffeError } from './errors.js';
 import { parseSpiffeId, parseTrustDomain } from './id.js';
-import { bundleDocument, MAX_BUNDLE_BYTES, parseBundle, type ParsedBundle } from './bundle.js';
+import { MAX_BUNDLE_BYTES, parseBundle, type ParsedBundle } from './bundle.js';
 import { deadline } from '../http/deadline.js';
 import { writeFileDurably } from '../keys/file.js';
 
@@ -102,7 +102,12 @@ export function spiffeTls(endpointSpiffeId: string, authorities: readonly Uint8A
  * optional). For https_spiffe, `authorities` are the endpoint trust domain's X.509 authorities
  * (default: the relationship's bootstrap bundle).
  */
-export function fetchBundle(r: FederationRelationship, timeoutMs = 10_000, authorities?: readonly Uint8Array[]): Promise<ParsedBundle> {
+export async function fetchBundle(r: FederationRelationship, timeoutMs = 10_000, authorities?: readonly Uint8Array[]): Promise<ParsedBundle> {
+  return (await fetchBundleDocument(r, timeoutMs, authorities)).bundle;
+}
+
+/** fetchBundle, with the document as it was received (what FederationClient keeps). */
+function fetchBundleDocument(r: FederationRelationship, timeoutMs: number, authorities?: readonly Uint8Array[]): Promise<{ bundle: ParsedBundle; document: Buffer }> {
   return new Promise((resolve, reject) => {
     const u = new URL(r.url);
     const mod = u.protocol === 'https:' ? https : http;
@@ -135,7 +140,8 @@ export function fetchBundle(r: FederationRelationship, timeoutMs = 10_000, autho
       });
       res.on('end', () => {
         try {
-          resolve(parseBundle(r.trustDomain, Buffer.concat(chunks)));
+          const document = Buffer.concat(chunks);
+          resolve({ bundle: parseBundle(r.trustDomain, document), document });
         } catch (e) {
           reject(e);
         }
@@ -194,7 +200,7 @@ export class FederationClient extends EventEmitter<{ update: [] }> {
       // https_spiffe: the endpoint trust domain's authorities as last seen, else the bootstrap's.
       const endpointTd = r.profile === 'https_spiffe' && r.endpointSpiffeId ? parseSpiffeId(r.endpointSpiffeId).trustDomain : undefined;
       const held = endpointTd ? this.current.get(endpointTd) : undefined;
-      const b = await fetchBundle(r, 10_000, held && held.x509Authorities.length > 0 ? held.x509Authorities : undefined);
+      const { bundle: b, document } = await fetchBundleDocument(r, 10_000, held && held.x509Authorities.length > 0 ? held.x509Authorities : undefined);
       const prev = this.current.get(r.trustDomain);
       // A lower sequence than the one we hold is a rollback (§4 "MUST be monotonically increasing").
       if (prev?.sequence !== undefined && b.sequence !== undefined && b.sequence < prev.sequence) {
@@ -203,7 +209,9 @@ export class FederationClient extends EventEmitter<{ update: [] }> {
       if (b.refreshHintSeconds !== undefined && b.refreshHintSeconds > 0) next = b.refreshHintSeconds * 1000;
       if (!prev || JSON.stringify(prev) !== JSON.stringify(b)) {
         // Kept first: a failed write is retried by the next refresh, the bundle then still new.
-        if (this.opts.stateDir) await writeFileDurably(this.keptPath(r.trustDomain), bundleDocument(b));
+        // The bytes received, not a re-encoding: parseBundle takes x509-svid keys whose
+        // certificate key has no JWK form (brainpool, RSA-PSS), and reads them back the same.
+        if (this.opts.stateDir) await writeFileDurably(this.keptPath(r.trustDomain), document);
         this.current.set(r.trustDomain, b);
         this.emit('update');
       }
