@@ -11,6 +11,7 @@ import { createHash, randomUUID, X509Certificate } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { readSigningConfig, type Endpoints } from '../signer/clients.js';
 import { writeFileDurably } from '../keys/file.js';
@@ -253,25 +254,16 @@ export function registerChains(program: Command): void {
     run(async () => {
       // SIGINT/SIGTERM (Ctrl-C, a service manager) end the watch after the object in hand, and
       // end a wait between passes at once.
-      let stop = false;
-      let wake = (): void => undefined;
-      const halt = (): void => {
-        stop = true;
-        wake();
-      };
+      const stop = new AbortController();
+      const halt = (): void => stop.abort();
+      const stopping = (): boolean => stop.signal.aborted;
       process.once('SIGINT', halt);
       process.once('SIGTERM', halt);
       try {
-        while (!stop) {
-          for (const f of await watchOnce(dir, o.out, o, () => stop)) process.stdout.write(`signed ${f}\n`);
-          if (o.once || stop) return;
-          await new Promise<void>((r) => {
-            const t = setTimeout(r, o.intervalMs);
-            wake = () => {
-              clearTimeout(t);
-              r();
-            };
-          });
+        while (!stopping()) {
+          for (const f of await watchOnce(dir, o.out, o, stopping)) process.stdout.write(`signed ${f}\n`);
+          if (o.once || stopping()) return;
+          await sleep(o.intervalMs, undefined, { signal: stop.signal }).catch(() => undefined);
         }
       } finally {
         process.off('SIGINT', halt);

@@ -8,6 +8,7 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeFileDurably } from '../keys/file.js';
 import { InvalidArgumentError, type Command } from 'commander';
 import { ctSource, keyVerifier, MonitorError, monitorOnce, rekorV1Source, tilesSource, type LogSource, type MonitorState } from '../monitor/monitor.js';
@@ -73,12 +74,8 @@ export function registerMonitor(program: Command): void {
       let state: MonitorState | undefined = o.state ? await readFile(o.state, 'utf8').then((t) => JSON.parse(t) as MonitorState, () => undefined) : undefined;
       // A signal lets the round in progress finish and write its state, then ends the loop; one
       // that comes while the loop waits for the next round ends the wait too (not an hour later).
-      let stop = false;
-      let wake = (): void => undefined;
-      const halt = (): void => {
-        stop = true;
-        wake();
-      };
+      const stop = new AbortController();
+      const halt = (): void => stop.abort();
       process.once('SIGINT', halt);
       process.once('SIGTERM', halt);
       do {
@@ -102,15 +99,7 @@ export function registerMonitor(program: Command): void {
             return;
           }
         }
-        if (o.interval && !stop) {
-          await new Promise<void>((r) => {
-            const t = setTimeout(r, o.interval! * 1000);
-            wake = () => {
-              clearTimeout(t);
-              r();
-            };
-          });
-        }
-      } while (o.interval && !stop);
+        if (o.interval && !stop.signal.aborted) await sleep(o.interval * 1000, undefined, { signal: stop.signal }).catch(() => undefined);
+      } while (o.interval && !stop.signal.aborted);
     });
 }

@@ -206,7 +206,7 @@ export function registerSpiffe(program: Command): void {
       if (o.joinToken && o.joinTokenFile) this.error('cairn spiffe: give --join-token or --join-token-file, not both', { exitCode: 2 });
       if ((o.ekCert || o.ekChain) && !o.tpm) this.error('cairn spiffe: --ek-cert and --ek-chain go with --tpm', { exitCode: 2 });
       if (o.joinTokenFile) {
-            try {
+        try {
           o.joinToken = (await readSecretFile(o.joinTokenFile)).trim();
         } catch (e) {
           this.error(`cairn spiffe: ${(e as Error).message}`, { exitCode: 2 });

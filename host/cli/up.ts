@@ -32,7 +32,7 @@ import { stringify as toYaml, parse as parseYaml } from 'yaml';
 import { CairnError } from '../errors.js';
 import { installErrorHandler, frameworkErrors } from '../http/errors.js';
 import { SERVER_TIMEOUTS } from '../http/timeouts.js';
-import { registerOps, LISTEN_BACKLOG } from '../http/ops.js';
+import { registerOps, LISTEN_BACKLOG, READY_DEADLINE_MS } from '../http/ops.js';
 import type { AuthorityInput, LogInput, ServiceInput, TrustedRootInput } from '../trust/trust-files.js';
 import { writeTrustFiles } from '../trust/trust-store.js';
 import { refreshIfDue } from '../trust/tuf-repo.js';
@@ -307,6 +307,12 @@ function withOperator(t: TrustedRootInput, operator: string): TrustedRootInput {
 }
 
 /**
+ * How long the stack waits for a service's /readyz: less than the stack's own /readyz deadline
+ * (the same READY_DEADLINE_MS), so a service whose check hangs is named in the stack's answer.
+ */
+const SERVICE_READY_MS = READY_DEADLINE_MS - 500;
+
+/**
  * The stack's readiness: every service's own /readyz (a CA waiting for its parent, a log whose
  * store is down, a TSA whose key does not sign), asked over loopback with a short deadline. The
  * first reason found is the stack's, named by its service.
@@ -317,12 +323,12 @@ export async function stackUnready(started: Standalone[]): Promise<string | unde
   const reasons = await Promise.all(
     bases.map(async (base) => {
       try {
-        const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(3_000) });
+        const r = await fetch(`${base}/readyz`, { signal: AbortSignal.timeout(SERVICE_READY_MS) });
         if (r.status === 200) return undefined;
         const body = (await r.json().catch(() => ({}))) as { reason?: unknown };
         return `${base}: ${typeof body.reason === 'string' ? body.reason : `readyz answered ${r.status}`}`;
       } catch {
-        return `${base}: readyz did not answer`;
+        return `${base}: readyz did not answer within ${SERVICE_READY_MS} ms`;
       }
     }),
   );

@@ -99,11 +99,23 @@ function describe(e: unknown): string {
   return `${err.code ?? 'ERROR'}: ${err.message ?? String(e)}`;
 }
 
-async function bulkPairs(target: string): Promise<{ artifact: string; bundle: string }[]> {
+/** X.intoto.sigstore.json is an attestation about X (`cairn attest`), X.sigstore.json its signature. */
+const SIGNATURE = '.sigstore.json';
+const ATTESTATION = '.intoto.sigstore.json';
+
+/**
+ * The bundle an artifact is checked with when none is named: its attestation with
+ * --predicate-type (only an attestation has a predicate type), else its signature.
+ */
+function defaultBundle(artifact: string, predicateType: string | undefined): string {
+  return `${artifact}${predicateType !== undefined && !artifact.startsWith('sha256:') ? ATTESTATION : SIGNATURE}`;
+}
+
+async function bulkPairs(target: string, predicateType: string | undefined): Promise<{ artifact: string; bundle: string }[]> {
   if ((await stat(target)).isDirectory()) {
-    const names = (await readdir(target)).filter((n) => n.endsWith('.sigstore.json')).sort();
-    // X.intoto.sigstore.json is an attestation about X (`cairn attest`), X.sigstore.json its signature.
-    return names.map((n) => ({ artifact: join(target, n.slice(0, -(n.endsWith('.intoto.sigstore.json') ? '.intoto.sigstore.json' : '.sigstore.json').length)), bundle: join(target, n) }));
+    // With --predicate-type the attestations only: a signature bundle beside one cannot pass it.
+    const names = (await readdir(target)).filter((n) => n.endsWith(predicateType !== undefined ? ATTESTATION : SIGNATURE)).sort();
+    return names.map((n) => ({ artifact: join(target, n.slice(0, -(n.endsWith(ATTESTATION) ? ATTESTATION : SIGNATURE).length)), bundle: join(target, n) }));
   }
   return (await readFile(target, 'utf8'))
     .split('\n')
@@ -111,17 +123,17 @@ async function bulkPairs(target: string): Promise<{ artifact: string; bundle: st
     .filter((l) => l && !l.startsWith('#'))
     .map((l) => {
       const [artifact, bundle] = l.split(/\s+/);
-      return { artifact: artifact!, bundle: bundle ?? `${artifact}.sigstore.json` };
+      return { artifact: artifact!, bundle: bundle ?? defaultBundle(artifact!, predicateType) };
     });
 }
 
 async function runBulk(o: VerifyCliOptions): Promise<number> {
   await initCore();
-  const pairs = await bulkPairs(o.bulk!);
+  const pairs = await bulkPairs(o.bulk!, o.predicateType);
   // Nothing to verify is a failure: a CI step pointed at the wrong directory (the bundles written
   // elsewhere) must not pass as "verified 0/0".
   if (pairs.length === 0) {
-    process.stderr.write(`FAIL BULK_EMPTY: ${o.bulk} holds no bundles (a directory: no X.sigstore.json in it; a list: no lines)\n`);
+    process.stderr.write(`FAIL BULK_EMPTY: ${o.bulk} holds no bundles (a directory: no X${o.predicateType !== undefined ? ATTESTATION : SIGNATURE} in it; a list: no lines)\n`);
     return 1;
   }
   // Parsed here once so a bad root fails before any worker starts; each worker parses its own copy.
@@ -238,7 +250,7 @@ export function registerVerify(program: Command): void {
     .option('--spiffe-path-prefix <path>', 'require a SPIFFE ID path under this prefix')
     .option('--insecure-ignore-identity', 'accept a signature by any identity the trusted CAs certified (otherwise an identity policy or --key is required)')
     .option('--predicate-type <uri>', 'require this in-toto predicate type (DSSE bundles)')
-    .option('--bulk <dir|list>', 'verify every X.sigstore.json and X.intoto.sigstore.json in a directory (artifact X beside it), or each "artifact [bundle]" line of a list file')
+    .option('--bulk <dir|list>', 'verify every X.sigstore.json and X.intoto.sigstore.json in a directory (artifact X beside it; with --predicate-type only the latter), or each "artifact [bundle]" line of a list file')
     .option('--workers <n>', `with --bulk: worker threads (0 = verify on the main thread; default 0 up to ${IN_PROCESS_MAX} bundles, else one per core)`, (v: string) => {
       const n = Number(v);
       if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError('a whole number from 0 to 64');
@@ -281,8 +293,7 @@ export function registerVerify(program: Command): void {
           ...(o.ctlogThreshold ? { ctlogThreshold: o.ctlogThreshold } : {}),
         };
         const trustedRootJson = await trustedRootOf(o);
-        // With --predicate-type the bundle is an attestation: `cairn attest` writes FILE.intoto.sigstore.json.
-        const bundlePath = o.bundle ?? (o.predicateType !== undefined && !artifact.startsWith('sha256:') ? `${artifact}.intoto.sigstore.json` : `${artifact}.sigstore.json`);
+        const bundlePath = o.bundle ?? defaultBundle(artifact, o.predicateType);
         const r = await verifyFiles({ artifact, bundle: bundlePath, trustedRoot: o.trustedRoot, trustedRootJson, ...(partners.length ? { partnerRoots: partners } : {}), ...(o.key ? { key: o.key } : {}), policy: policyOf(o), options });
         const when = r.timestamps.map((t) => `${t.time.toISOString()} (${t.source.split(':')[0]})`).join(', ');
         let witnessed = '';

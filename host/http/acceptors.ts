@@ -72,10 +72,10 @@ export function addAcceptors(server: Server, n: number, backlog: number): Accept
   if (typeof fd !== 'number' || fd < 0) return none('the server has no listening descriptor');
   const extra: Server[] = [];
   for (let i = 0; i < n; i++) {
-    // Same timeouts and limits as the server they share the port with. How often Node checks
-    // the headers and request timeouts can only be given here, when the server is created.
-    const s = http.createServer({ connectionsCheckingInterval: (server as unknown as { connectionsCheckingInterval?: number }).connectionsCheckingInterval ?? 30_000 });
-    for (const k of ['keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'timeout', 'maxHeadersCount', 'maxRequestsPerSocket'] as const) {
+    // Same timeouts and limits as the server they share the port with (Node reads how often it
+    // checks the headers and request timeouts, connectionsCheckingInterval, when it starts listening).
+    const s = http.createServer();
+    for (const k of ['keepAliveTimeout', 'headersTimeout', 'requestTimeout', 'connectionsCheckingInterval', 'timeout', 'maxHeadersCount', 'maxRequestsPerSocket'] as const) {
       (s as unknown as Record<string, unknown>)[k] = (server as unknown as Record<string, unknown>)[k];
     }
     // Not the listeners `s` has already: node:http's own `connection` listener is one function for

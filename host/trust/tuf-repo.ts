@@ -486,15 +486,30 @@ export function writeAtomic(path: string, data: string | Uint8Array, mode = 0o64
     writeFileSync(fd, data);
     fchmodSync(fd, mode); // the umask may have narrowed or (for keys) must not widen it
     fsyncSync(fd);
-  } finally {
+  } catch (e) {
     closeSync(fd);
+    rmSync(tmp, { force: true }); // a full disk must not leave a partial copy (of a key) behind
+    throw e;
   }
+  closeSync(fd);
   renameSync(tmp, path);
-  const d = openSync(dirname(path), 'r');
+  syncDirSync(dirname(path));
+}
+
+/**
+ * fsync(2) of a directory, as writeFileDurably's syncDir (host/keys/file.ts), synchronously: where
+ * it cannot be done (a file system or platform without it, a directory we may write but not read)
+ * the file is in place all the same, and failing here would leave a publish half done.
+ */
+function syncDirSync(dir: string): void {
+  let d: number | undefined;
   try {
+    d = openSync(dir, 'r');
     fsyncSync(d);
+  } catch (e) {
+    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'EACCES'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
   } finally {
-    closeSync(d);
+    if (d !== undefined) closeSync(d);
   }
 }
 
