@@ -41,10 +41,8 @@ export type CaErrorCode =
 export class CaError extends CairnError<CaErrorCode> {
   constructor(code: CaErrorCode, message: string, opts: { status?: number; cause?: unknown; retryAfter?: number } = {}) {
     const status = opts.status ?? (code === 'CA_INVALID_TOKEN' || code === 'CA_UNKNOWN_KEY' || code === 'CA_UNKNOWN_ISSUER' || code === 'CA_MISSING_TOKEN' || code === 'CA_MALFORMED_TOKEN' || code === 'CA_BAD_SPIFFE_ID' || code === 'CA_BAD_IDENTITY' ? 401 : code === 'CA_ISSUER_UNREACHABLE' || code === 'CA_CT_FAILED' || code === 'CA_PARENT_FAILED' || code === 'CA_PENDING' || code === 'CA_OVERLOADED' ? 503 : code === 'CA_NOT_REGISTERED' ? 403 : 400);
-    // Every 503 says when to come back (RFC 9110 §10.2.3): a CT log, an issuer or a parent that did
-    // not answer is worth asking again shortly, and clients that honour Retry-After back off.
-    const retryAfter = opts.retryAfter ?? (status === 503 ? 5 : undefined);
-    super(code, message, { status, ...(opts.cause !== undefined ? { cause: opts.cause } : {}), ...(retryAfter !== undefined ? { retryAfter } : {}) });
+    // A 503 without a figure gets the root handler's Retry-After (host/http/errors.ts).
+    super(code, message, { status, ...(opts.cause !== undefined ? { cause: opts.cause } : {}), ...(opts.retryAfter !== undefined ? { retryAfter: opts.retryAfter } : {}) });
     this.name = 'CaError';
   }
 }

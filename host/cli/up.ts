@@ -38,6 +38,7 @@ import { writeTrustFiles } from '../trust/trust-store.js';
 import { refreshIfDue } from '../trust/tuf-repo.js';
 import { tufRoutes } from '../trust/tuf-plugin.js';
 import { parsePort, services, type Standalone } from './serve.js';
+import { closeAll, closeOnce } from '../closers.js';
 
 export interface StackConfig {
   dataDir?: string;
@@ -126,15 +127,9 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
   const dataDir = resolve(o.dataDir);
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const started: Standalone[] = [];
-  const closeAll = async (): Promise<void> => {
-    for (const s of started.splice(0).reverse()) {
-      try {
-        await s.close();
-      } catch (e) {
-        console.error('cairn up: error while closing a service', e);
-      }
-    }
-  };
+  // Every service closes, in reverse order, even when one fails (the first failure is reported,
+  // and `cairn up` exits 1); a second close is the first.
+  const closeStack = closeOnce(() => closeAll(started.splice(0).reverse().map((s) => () => s.close())));
   const start = async (name: string, port: number, config: Record<string, unknown>, extra: { trustDomain?: string } = {}): Promise<Standalone> => {
     const loader = services[name];
     if (!loader) throw new StackError('STACK_START_FAILED', `service ${name} is not available in this build`);
@@ -260,10 +255,10 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
         tuf: `${urlOf(stackApp, o.host)}/tuf`,
         identity: workloads[0]!.spiffeId,
       },
-      close: closeAll,
+      close: closeStack,
     };
   } catch (e) {
-    await closeAll();
+    await closeStack().catch((err: unknown) => console.error('cairn up: error while closing a service', err));
     throw e;
   }
 }

@@ -1,6 +1,9 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { CairnError } from '../errors.js';
 
+/** Retry-After for a 503 whose error names no figure of its own. */
+export const DEFAULT_RETRY_AFTER_S = 5;
+
 /**
  * The one root error handler (STYLE.md point 3): CairnError -> its status and code; fastify's own
  * validation/body errors -> 4xx with a stable code; anything else -> plain 500, details only in the
@@ -10,7 +13,9 @@ export function installErrorHandler(app: FastifyInstance): void {
   app.setErrorHandler((err: FastifyError | CairnError | Error, req: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof CairnError) {
       if (err.status >= 500) req.log.warn({ code: err.code, err: err.cause ?? err }, err.message);
-      if (err.retryAfter !== undefined) reply.header('Retry-After', String(err.retryAfter));
+      // Every 503 says when to come back (RFC 9110 §10.2.3): the error's own figure, or 5 s.
+      const retryAfter = err.retryAfter ?? (err.status === 503 ? DEFAULT_RETRY_AFTER_S : undefined);
+      if (retryAfter !== undefined) reply.header('Retry-After', String(retryAfter));
       return reply.code(err.status).send({ code: err.status, error: err.code, message: err.message });
     }
     const fe = err as FastifyError;

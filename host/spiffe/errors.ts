@@ -39,10 +39,8 @@ export type SpiffeErrorCode =
 
 export class SpiffeError extends CairnError<SpiffeErrorCode> {
   constructor(code: SpiffeErrorCode, message: string, opts: { status?: number; cause?: unknown; retryAfter?: number } = {}) {
-    const status = opts.status ?? defaultStatus[code];
-    // Every 503 says when to come back (RFC 9110 §10.2.3): an agent or a node attesting backs off.
-    const retryAfter = opts.retryAfter ?? (status === 503 ? 5 : undefined);
-    super(code, message, { status, ...(opts.cause === undefined ? {} : { cause: opts.cause }), ...(retryAfter === undefined ? {} : { retryAfter }) });
+    // A 503 without a figure gets the root handler's Retry-After (host/http/errors.ts).
+    super(code, message, { status: opts.status ?? defaultStatus[code], ...(opts.cause === undefined ? {} : { cause: opts.cause }), ...(opts.retryAfter === undefined ? {} : { retryAfter: opts.retryAfter }) });
     this.name = 'SpiffeError';
   }
 }

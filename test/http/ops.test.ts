@@ -24,6 +24,26 @@ describe('ops endpoints', () => {
     expect((await app.inject('/readyz')).statusCode).toBe(200);
   });
 
+  it('every coded 503 carries Retry-After: the error\'s own figure, or the default', async () => {
+    const { CairnError } = await import('../../host/errors.js');
+    const { DEFAULT_RETRY_AFTER_S } = await import('../../host/http/errors.js');
+    const a = Fastify();
+    installErrorHandler(a);
+    a.get('/down', async () => {
+      throw new CairnError('X_UNAVAILABLE', 'upstream down', { status: 503 });
+    });
+    a.get('/busy', async () => {
+      throw new CairnError('X_OVERLOADED', 'busy', { status: 503, retryAfter: 1 });
+    });
+    a.get('/bad', async () => {
+      throw new CairnError('X_BAD', 'bad input');
+    });
+    expect((await a.inject('/down')).headers['retry-after']).toBe(String(DEFAULT_RETRY_AFTER_S));
+    expect((await a.inject('/busy')).headers['retry-after']).toBe('1');
+    expect((await a.inject('/bad')).headers['retry-after']).toBeUndefined();
+    await a.close();
+  });
+
   it('a readiness check that never answers is unready within READY_DEADLINE_MS, not a hung probe', async () => {
     const { vi } = await import('vitest');
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
