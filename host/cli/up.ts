@@ -229,11 +229,20 @@ export async function startStack(o: StackOptions): Promise<RunningStack> {
     // repository would otherwise serve metadata every client refuses (TUF §5.4.4) until the first
     // tick. Failures go to stderr like the trust files' (stackApp's logger is off): an operator
     // must see a missing key long before the metadata expires.
+    // A failure that persists (a root key kept offline, due for months) is reported once an hour,
+    // in one line with its code, not with a stack trace every minute.
+    let lastReport = { text: '', at: 0 };
     const tufRefresh = () => {
       try {
         refreshIfDue(tufDir);
+        lastReport = { text: '', at: 0 };
       } catch (e) {
-        console.error('cairn up: TUF refresh failed', e);
+        const err = e as { code?: string; message?: string };
+        const text = `cairn up: TUF refresh failed: ${err.code ? `${err.code}: ` : ''}${err.message ?? String(e)}`;
+        if (text !== lastReport.text || Date.now() - lastReport.at >= 3_600_000) {
+          console.error(err.code ? text : e);
+          lastReport = { text, at: Date.now() };
+        }
       }
     };
     tufRefresh();
