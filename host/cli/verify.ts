@@ -261,7 +261,13 @@ export function registerVerify(program: Command): void {
       // Whose signature counts must be said. Without a policy, any identity that any trusted CA
       // certified (anyone with an account at a public OIDC provider, on the public-good root)
       // would pass: cosign 2 and sigstore-go make that an explicit opt-out, and so does Cairn.
-      if (!o.key && !o.certificateIdentity && !o.certificateIdentityRegexp && !o.spiffeTrustDomain && !o.spiffePathPrefix && !o.insecureIgnoreIdentity) {
+      // A SPIFFE path alone names no one: every trust domain a trusted CA certifies has /ci/...
+      if (o.spiffePathPrefix !== undefined && o.spiffeTrustDomain === undefined && !o.insecureIgnoreIdentity) {
+        process.stderr.write('FAIL POLICY_MISSING: --spiffe-path-prefix needs --spiffe-trust-domain (a path is the same in every trust domain)\n');
+        process.exitCode = 1;
+        return;
+      }
+      if (!o.key && !o.certificateIdentity && !o.certificateIdentityRegexp && !o.spiffeTrustDomain && !o.insecureIgnoreIdentity) {
         process.stderr.write('FAIL POLICY_MISSING: say whose signature to accept: --certificate-identity or --certificate-identity-regexp (with --certificate-oidc-issuer), --spiffe-trust-domain, or --key; --insecure-ignore-identity accepts any identity the trusted CAs certified\n');
         process.exitCode = 1;
         return;
