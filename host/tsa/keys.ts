@@ -6,13 +6,13 @@
  * from this data directory; rotate by creating a fresh identity.
  */
 import { createPrivateKey, createPublicKey, sign as cryptoSign, webcrypto, type KeyObject } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 // @peculiar/x509 resolves its services through tsyringe, which needs the Reflect metadata polyfill.
 import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import type { KeySigner, SigningAlgorithm } from '../keys/types.js';
-import { readSecretFile, writeSecretFile } from '../keys/file.js';
+import { readSecretFile, writeFileDurably, writeSecretFile } from '../keys/file.js';
 import { TsaError } from './errors.js';
 import { OID_KP_TIMESTAMPING } from './oids.js';
 
@@ -145,9 +145,9 @@ export async function loadOrCreateTsaIdentity(dataDir: string, type: TsaKeyType 
   // The chain first, then the key (0600 from the moment it exists): the key is what marks an
   // identity as present, so a crash between the two leaves no key and the next start makes a new
   // identity over the orphaned chain, instead of a key whose chain is missing for good.
-  const tmp = `${chainPath}.${process.pid}.tmp`;
-  await writeFile(tmp, created.identity.certificates.map(toPem).join(''), { mode: 0o644, flag: 'wx' });
-  await rename(tmp, chainPath);
+  // Durably (fsync, rename, fsync of the directory): a power cut must not leave an empty chain
+  // beside a key written after it.
+  await writeFileDurably(chainPath, created.identity.certificates.map(toPem).join(''), 0o644);
   await writeSecretFile(keyPath, created.keyPem);
   return created.identity;
 }

@@ -5,7 +5,7 @@
  * read as "identity present" and every later start failed (ENOENT on the chain) until someone
  * deleted the key by hand. The chain write is made to fail here, as a crash there would.
  */
-import { mkdir, mkdtemp, rm, rmdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, it } from 'vitest';
@@ -19,11 +19,11 @@ afterAll(async () => {
 it('a start that fails between the key and the chain leaves a directory the next start can use', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'cairn-tsa-crash-'));
   dirs.push(dir);
-  // The chain's temporary name is taken (by a directory), so that write fails.
-  const blocker = join(dir, `tsa-chain.pem.${process.pid}.tmp`);
-  await mkdir(blocker);
+  // The chain's name is taken by a directory that is not empty, so its rename into place fails.
+  const blocker = join(dir, 'tsa-chain.pem');
+  await mkdir(join(blocker, 'in-the-way'), { recursive: true });
   await expect(loadOrCreateTsaIdentity(dir)).rejects.toThrow();
-  await rmdir(blocker);
+  await rm(blocker, { recursive: true });
   const id = await loadOrCreateTsaIdentity(dir);
   expect(id.certificates.length).toBeGreaterThan(0);
   // And it is the identity that stays: a third start reads the same chain.
