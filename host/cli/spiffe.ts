@@ -1,6 +1,7 @@
 /**
  * `cairn spiffe ...`: administer a running SPIFFE server (`cairn serve spiffe`) over its admin API.
  *   cairn spiffe entry create --spiffe-id ID --parent-id ID --selector S [--selector S ...] [--hint H]
+ *       [--federates-with TD ...] [--dns NAME ...]
  *   cairn spiffe entry list [--parent-id ID] [--spiffe-id ID]
  *   cairn spiffe entry delete <entry id>
  *   cairn spiffe token generate [--ttl SECONDS]
@@ -100,7 +101,9 @@ export function registerSpiffe(program: Command): void {
     .option('--hint <hint>', 'Workload API hint')
     .option('--x509-ttl <seconds>', 'X509-SVID lifetime', seconds)
     .option('--jwt-ttl <seconds>', 'JWT-SVID lifetime', seconds)
-    .action(async function (this: Command, o: { spiffeId: string; parentId: string; selector: string[]; hint?: string; x509Ttl?: number; jwtTtl?: number }) {
+    .option('--federates-with <td>', 'trust domain whose federated bundle the workload gets (SPIRE -federatesWith), repeatable; the server must federate with it', collect)
+    .option('--dns <name>', 'DNS SAN of the X509-SVID (SPIRE -dns), repeatable, at most 32; the first is also the subject CN', collect)
+    .action(async function (this: Command, o: { spiffeId: string; parentId: string; selector: string[]; hint?: string; x509Ttl?: number; jwtTtl?: number; federatesWith?: string[]; dns?: string[] }) {
       await call(this, 'POST', '/admin/v1/entries', {
         spiffeId: o.spiffeId,
         parentId: o.parentId,
@@ -108,6 +111,8 @@ export function registerSpiffe(program: Command): void {
         ...(o.hint !== undefined ? { hint: o.hint } : {}),
         ...(o.x509Ttl !== undefined ? { x509SvidTtl: o.x509Ttl } : {}),
         ...(o.jwtTtl !== undefined ? { jwtSvidTtl: o.jwtTtl } : {}),
+        ...(o.federatesWith !== undefined ? { federatesWith: o.federatesWith } : {}),
+        ...(o.dns !== undefined ? { dnsNames: o.dns } : {}),
       });
     });
   entry

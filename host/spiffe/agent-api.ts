@@ -191,7 +191,7 @@ export async function agentRoutes(app: FastifyInstance, o: AgentApiOptions): Pro
     const agentId = authenticate(req);
     const b = req.body as { spiffeId: string; publicKey: string };
     const e = entryFor(agentId, b.spiffeId);
-    const svid = await ca.mintX509Svid(e.spiffeId, { publicKey: parseAgentKey(b.publicKey), ttlMs: e.x509SvidTtl * 1000 });
+    const svid = await ca.mintX509Svid(e.spiffeId, { publicKey: parseAgentKey(b.publicKey), ttlMs: e.x509SvidTtl * 1000, ...(e.dnsNames.length > 0 ? { dnsNames: e.dnsNames } : {}) });
     return { chain: svid.chain.map((c) => Buffer.from(c).toString('base64')), expiresAt: svid.notAfter.getTime() };
   });
 

@@ -42,7 +42,7 @@ export interface AgentCa {
   on(event: 'bundle' | 'activated', fn: () => void): unknown;
   off(event: 'bundle' | 'activated', fn: () => void): unknown;
   activeAuthorityId(): string;
-  mintX509Svid(spiffeId: string, opts?: { ttlMs?: number }): Promise<X509Svid>;
+  mintX509Svid(spiffeId: string, opts?: { ttlMs?: number; dnsNames?: string[] }): Promise<X509Svid>;
   mintJwtSvid(spiffeId: string, audience: string[], opts?: { ttlMs?: number }): Promise<JwtSvid>;
   x509Authorities(): Uint8Array[];
   jwtAuthorities(): JWK[];
@@ -132,7 +132,7 @@ export class Agent extends EventEmitter<{ update: [] }> {
     if (inFlight && inFlight.authorityId === authorityId) return inFlight.svid;
     const m = {
       authorityId,
-      svid: this.ca.mintX509Svid(entry.spiffeId, { ttlMs: entry.x509SvidTtl * 1000 }).then(
+      svid: this.ca.mintX509Svid(entry.spiffeId, { ttlMs: entry.x509SvidTtl * 1000, ...(entry.dnsNames.length > 0 ? { dnsNames: entry.dnsNames } : {}) }).then(
         (svid) => {
           const c: CachedSvid = { svid, authorityId, mintedAt: now };
           // Still wanted: entriesChanged drops the mints of deleted entries (and a newer mint replaces this one).
@@ -169,32 +169,47 @@ export class Agent extends EventEmitter<{ update: [] }> {
     return concatDer(this.ca.x509Authorities());
   }
 
-  /** Federated X.509 bundles keyed by trust domain SPIFFE ID (Workload API §4.6). */
-  federatedX509Bundles(): Map<string, Buffer> {
+  /**
+   * The trust domains a caller holding these entries federates with: the union of their
+   * `federatesWith` (SPIRE sends a workload only the federated bundles its entries name).
+   */
+  federatesWith(entries: readonly RegistrationEntry[]): Set<string> {
+    return new Set(entries.flatMap((e) => e.federatesWith));
+  }
+
+  /**
+   * Federated X.509 bundles keyed by trust domain SPIFFE ID (Workload API §4.6), only those of
+   * `federatesWith`: a trust domain no entry of the caller names is not sent.
+   */
+  federatedX509Bundles(federatesWith: ReadonlySet<string>): Map<string, Buffer> {
     const out = new Map<string, Buffer>();
     for (const [td, b] of this.federation?.bundles() ?? []) {
-      if (td === this.ca.trustDomain) continue;
+      if (td === this.ca.trustDomain || !federatesWith.has(td)) continue;
       out.set(trustDomainId(td), concatDer(b.x509Authorities));
     }
     return out;
   }
 
-  /** All X.509 bundles, own first (FetchX509Bundles §5.2.2). */
-  allX509Bundles(): Map<string, Buffer> {
-    return new Map([[trustDomainId(this.ca.trustDomain), this.ownX509Bundle()], ...this.federatedX509Bundles()]);
+  /** The own X.509 bundle first, then those of `federatesWith` (FetchX509Bundles §5.2.2). */
+  allX509Bundles(federatesWith: ReadonlySet<string>): Map<string, Buffer> {
+    return new Map([[trustDomainId(this.ca.trustDomain), this.ownX509Bundle()], ...this.federatedX509Bundles(federatesWith)]);
   }
 
-  /** JWT keys per trust domain name (own + federated). */
-  jwtKeysFor(trustDomain: string): JWK[] | undefined {
+  /** JWT keys per trust domain name: own, or federated and among `federatesWith`. */
+  jwtKeysFor(trustDomain: string, federatesWith: ReadonlySet<string>): JWK[] | undefined {
     if (trustDomain === this.ca.trustDomain) return this.ca.jwtAuthorities();
+    if (!federatesWith.has(trustDomain)) return undefined;
     return this.federation?.bundles().get(trustDomain)?.jwtKeys;
   }
 
-  /** JWT bundles as JWKS documents keyed by trust domain SPIFFE ID (FetchJWTBundles §6.2.2). */
-  allJwtBundles(): Map<string, Buffer> {
+  /**
+   * JWT bundles as JWKS documents keyed by trust domain SPIFFE ID (FetchJWTBundles §6.2.2): own,
+   * and the federated ones of `federatesWith`.
+   */
+  allJwtBundles(federatesWith: ReadonlySet<string>): Map<string, Buffer> {
     const out = new Map<string, Buffer>([[trustDomainId(this.ca.trustDomain), Buffer.from(JSON.stringify(this.ca.jwtJwks()))]]);
     for (const [td, b] of this.federation?.bundles() ?? []) {
-      if (td === this.ca.trustDomain) continue;
+      if (td === this.ca.trustDomain || !federatesWith.has(td)) continue;
       out.set(trustDomainId(td), Buffer.from(JSON.stringify({ keys: b.jwtKeys })));
     }
     return out;

@@ -438,7 +438,8 @@ export class TrustDomainCa extends EventEmitter<{ bundle: []; activated: [] }> {
     const cert = await x509.X509CertificateGenerator.create(
       {
         serialNumber: serial,
-        subject: 'O=Cairn',
+        // As SPIRE: the first DNS name (an LDH name, nothing to escape) is also the subject CN.
+        subject: opts.dnsNames?.length ? `CN=${opts.dnsNames[0]}, O=Cairn` : 'O=Cairn',
         issuer: a.cert.subject,
         notBefore: new Date(now - 10_000),
         notAfter,

@@ -19,7 +19,7 @@ import { NODE_SERVER_TIMEOUTS, SERVER_TIMEOUTS } from '../http/timeouts.js';
 import { registerOps } from '../http/ops.js';
 import type { TrustDomainCa } from './ca.js';
 import { SpiffeError } from './errors.js';
-import type { SpiffeStore, RegistrationEntry } from './store.js';
+import { parseFederatesWith, type SpiffeStore, type RegistrationEntry } from './store.js';
 import type { TpmAttestor } from './tpm-attestor.js';
 import { agentRoutes } from './agent-api.js';
 import { parseSpiffeId } from './id.js';
@@ -34,6 +34,11 @@ export interface SpiffePluginOptions {
   tpm?: TpmAttestor;
   /** TTL of agent X509-SVIDs issued by node attestation (default 1 h). */
   agentSvidTtlMs?: number;
+  /**
+   * Trust domains this server has a federation relationship with (the config's `federation`): the
+   * only ones an entry's `federatesWith` may name. None when absent.
+   */
+  federatedTrustDomains?: readonly string[];
 }
 
 export interface BuildOptions extends SpiffePluginOptions {
@@ -69,6 +74,8 @@ const entrySchema = {
     hint: { type: 'string' },
     x509SvidTtl: { type: 'integer' },
     jwtSvidTtl: { type: 'integer' },
+    federatesWith: { type: 'array', items: { type: 'string' } },
+    dnsNames: { type: 'array', items: { type: 'string' } },
     createdAt: { type: 'integer' },
   },
 } as const;
@@ -84,6 +91,9 @@ const newEntrySchema = {
     hint: { type: 'string', maxLength: 128 },
     x509SvidTtl: { type: 'integer' },
     jwtSvidTtl: { type: 'integer' },
+    // Element shapes are the store's checks (coded SPIFFE_BAD_TRUST_DOMAIN / SPIFFE_BAD_REQUEST).
+    federatesWith: { type: 'array', maxItems: 64, items: { type: 'string', maxLength: 255 + 'spiffe://'.length } },
+    dnsNames: { type: 'array', maxItems: 32, items: { type: 'string', maxLength: 253 } },
   },
 } as const;
 
@@ -285,6 +295,7 @@ export const spiffeRoutes: FastifyPluginAsync<SpiffePluginOptions> = async (app,
       schema: { body: newEntrySchema, response: { 201: entrySchema, ...errors } },
     }, async (req, reply) => {
       checkEntryScope(ca.trustDomain, req.body);
+      checkFederatesWith(ca.trustDomain, req.body.federatesWith, opts.federatedTrustDomains ?? []);
       const entry: RegistrationEntry = store.createEntry(req.body);
       return reply.code(201).send(entry);
     });
@@ -370,6 +381,20 @@ export function checkEntryScope(trustDomain: string, e: { spiffeId: string; pare
   if (e.spiffeId === `${td}spire/server` || e.spiffeId.startsWith(`${td}spire/agent/`)) throw new SpiffeError('SPIFFE_BAD_REQUEST', `${e.spiffeId} is the server's or an agent's own ID, given by attestation; it cannot be registered as an entry`);
   const tpm = e.selectors.filter((x) => typeof x === 'string' && x.startsWith('tpm:'));
   if (tpm.length > 0 && tpm.every((x) => x.startsWith('tpm:pcr:'))) throw new SpiffeError('SPIFFE_BAD_SELECTOR', 'a TPM node entry must pin the TPM (tpm:ek:, tpm:ak:, or tpm:ek-ca: with the EK certificate\'s attributes): PCR values alone can be quoted by a software key');
+}
+
+/**
+ * An entry's `federatesWith` may name only trust domains this server federates with (SPIRE
+ * refuses an entry naming one without a federation relationship): a bundle the server does not
+ * hold could never be sent, and the entry would silently lack the trust it asked for. The own
+ * trust domain is not a federated one (its bundle is always sent, Workload API §5.2).
+ */
+export function checkFederatesWith(trustDomain: string, federatesWith: unknown, configured: readonly string[]): void {
+  const known = new Set(configured);
+  for (const td of parseFederatesWith(federatesWith)) {
+    if (td === trustDomain) throw new SpiffeError('SPIFFE_BAD_TRUST_DOMAIN', `federatesWith names this server's own trust domain (${trustDomain}), whose bundle every workload already gets`);
+    if (!known.has(td)) throw new SpiffeError('SPIFFE_UNKNOWN_TRUST_DOMAIN', `federatesWith names ${td}, with which this server has no federation relationship`);
+  }
 }
 
 export async function build(opts: BuildOptions): Promise<FastifyInstance> {

@@ -221,13 +221,10 @@ class RemoteEntries implements EntrySource {
   constructor(private readonly client: AgentClient) {}
 
   async refresh(): Promise<void> {
-    const r = await this.client.call<{ entries: RegistrationEntry[] } | null>('GET', '/agent/v1/entries');
-    // What the agent matches and mints from: a malformed list is refused and the last good one kept
-    // (stored, it would fail every Workload API call with INTERNAL until the server sent a good one).
-    if (typeof r !== 'object' || r === null || !Array.isArray(r.entries) || !r.entries.every(isEntry)) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'GET /agent/v1/entries: the server sent a malformed entry list');
-    const key = JSON.stringify(r.entries);
+    const entries = entryList(await this.client.call<unknown>('GET', '/agent/v1/entries'));
+    const key = JSON.stringify(entries);
     if (key === this.key) return;
-    this.entries = r.entries;
+    this.entries = entries;
     this.key = key;
     for (const l of this.listeners) l();
   }
@@ -243,11 +240,25 @@ class RemoteEntries implements EntrySource {
   }
 }
 
+/**
+ * The body of GET /agent/v1/entries. What the agent matches and mints from: a malformed list is
+ * refused and the last good one kept (stored, it would fail every Workload API call with INTERNAL
+ * until the server sent a good one). A server from before federatesWith and DNS names sends
+ * neither: its entries get none, as its own store reads them.
+ */
+export function entryList(r: unknown): RegistrationEntry[] {
+  const list = typeof r === 'object' && r !== null ? (r as { entries?: unknown }).entries : undefined;
+  if (!Array.isArray(list) || !list.every(isEntry)) throw new SpiffeError('SPIFFE_UNAVAILABLE', 'GET /agent/v1/entries: the server sent a malformed entry list');
+  return list.map((e) => ({ ...e, federatesWith: e.federatesWith ?? [], dnsNames: e.dnsNames ?? [] }));
+}
+
 function isEntry(e: unknown): e is RegistrationEntry {
   if (typeof e !== 'object' || e === null || Array.isArray(e)) return false;
   const o = e as Record<string, unknown>;
   return typeof o.id === 'string' && typeof o.spiffeId === 'string' && typeof o.parentId === 'string' && typeof o.hint === 'string'
     && Array.isArray(o.selectors) && o.selectors.every((x) => typeof x === 'string')
+    && (o.federatesWith === undefined || (Array.isArray(o.federatesWith) && o.federatesWith.every((x) => typeof x === 'string')))
+    && (o.dnsNames === undefined || (Array.isArray(o.dnsNames) && o.dnsNames.every((x) => typeof x === 'string')))
     && Number.isSafeInteger(o.x509SvidTtl) && (o.x509SvidTtl as number) > 0 && Number.isSafeInteger(o.jwtSvidTtl) && (o.jwtSvidTtl as number) > 0;
 }
 

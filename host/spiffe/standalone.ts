@@ -24,6 +24,8 @@
  *                                            # endpoint trust domain's SPIFFE bundle, to start from
  *                                            # (each bundle accepted is kept in DIR/federation and
  *                                            # trusted from there after a restart)
+ *                                            # (a workload gets a federated bundle only if one of
+ *                                            # its entries names the trust domain in federatesWith)
  *   allowInsecureHttpFederation: false        # http bundle URLs, for loopback tests only
  *   tpmEkCas: tpm-vendors.pem                 # TPM manufacturer CA certificates (PEM): EK
  *                                            # certificates that chain to one add tpm:ek-ca:<hash>
@@ -158,7 +160,8 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     };
     const tlsConfig = config.tls;
     const tls = !tlsConfig ? undefined : 'spiffe' in tlsConfig ? await serverSvid() : { cert: await readFile(tlsConfig.cert), key: await readFile(tlsConfig.key) };
-    const app = await build({ ca, store, adminToken, tpm, logger: serviceLogger(opts.logLevel, 'spiffe'), issuer: () => issuer, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
+    const federatedTrustDomains = (config.federation ?? []).map((r) => r.trustDomain);
+    const app = await build({ ca, store, adminToken, tpm, federatedTrustDomains, logger: serviceLogger(opts.logLevel, 'spiffe'), issuer: () => issuer, ...(tls ? { https: { cert: tls.cert, key: tls.key } } : {}) });
     if (tls && 'ttlMs' in tls) {
       // Re-minted at half its lifetime (from the current CA, so a rotation is picked up too).
       let timer: NodeJS.Timeout;

@@ -7,7 +7,7 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import { SpiffeError } from './errors.js';
-import { parseSpiffeId, parseWorkloadId } from './id.js';
+import { parseSpiffeId, parseTrustDomain, parseWorkloadId } from './id.js';
 import { parseSelector } from './selectors.js';
 
 export interface RegistrationEntry {
@@ -19,6 +19,14 @@ export interface RegistrationEntry {
   hint: string;
   x509SvidTtl: number;
   jwtSvidTtl: number;
+  /**
+   * Trust domain names (SPIRE `-federatesWith`) whose bundles the entry's workloads receive as
+   * federated bundles (Workload API §5.2: X509SVIDResponse.federated_bundles, FetchX509Bundles,
+   * FetchJWTBundles); sorted, possibly empty.
+   */
+  federatesWith: string[];
+  /** DNS SANs (SPIRE `-dns`) of the entry's X509-SVIDs, after the URI SAN (X509-SVID §2); in order. */
+  dnsNames: string[];
   createdAt: number;
 }
 
@@ -29,6 +37,8 @@ export interface NewEntry {
   hint?: string;
   x509SvidTtl?: number;
   jwtSvidTtl?: number;
+  federatesWith?: string[];
+  dnsNames?: string[];
 }
 
 export interface AgentRecord {
@@ -65,6 +75,8 @@ interface EntryRow {
   hint: string;
   x509_ttl: number;
   jwt_ttl: number;
+  federates_with: string;
+  dns_names: string;
   created_at: number;
 }
 
@@ -79,8 +91,42 @@ function toEntry(r: EntryRow): RegistrationEntry {
     hint: r.hint,
     x509SvidTtl: r.x509_ttl,
     jwtSvidTtl: r.jwt_ttl,
+    federatesWith: JSON.parse(r.federates_with) as string[],
+    dnsNames: JSON.parse(r.dns_names) as string[],
     createdAt: r.created_at,
   };
+}
+
+/** At most this many DNS names per entry, and this many federated trust domains. */
+export const MAX_DNS_NAMES = 32;
+export const MAX_FEDERATES_WITH = 64;
+
+/**
+ * `federatesWith`: trust domain names (SPIFFE-ID §2.1; a `spiffe://` prefix is accepted and
+ * dropped, as SPIRE's CLI does), de-duplicated and sorted. Whether a federation relationship
+ * exists for each is the server's check (plugin.ts checkFederatesWith), not the store's.
+ */
+export function parseFederatesWith(v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > MAX_FEDERATES_WITH) throw new SpiffeError('SPIFFE_BAD_TRUST_DOMAIN', `federatesWith must be a list of at most ${MAX_FEDERATES_WITH} trust domain names`);
+  return [...new Set(v.map((td) => parseTrustDomain(td)))].sort();
+}
+
+/**
+ * `dnsNames`: each a DNS name of lower-case LDH labels (RFC 1123 §2.1: 1..63 characters, letters,
+ * digits and inner hyphens), 253 characters at most in all. No wildcard: SPIRE's `*.` leftmost
+ * label rule is not implemented. De-duplicated in order: the first is the subject CN, as in SPIRE.
+ */
+export function parseDnsNames(v: unknown): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > MAX_DNS_NAMES) throw new SpiffeError('SPIFFE_BAD_REQUEST', `dnsNames must be a list of at most ${MAX_DNS_NAMES} DNS names`);
+  const label = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+  for (const d of v) {
+    if (typeof d !== 'string' || d.length === 0 || d.length > 253 || !d.split('.').every((l) => label.test(l))) {
+      throw new SpiffeError('SPIFFE_BAD_REQUEST', `dnsNames: ${JSON.stringify(d)} is not a DNS name of lower-case letter-digit-hyphen labels (no wildcards)`);
+    }
+  }
+  return [...new Set(v as string[])];
 }
 
 /** Open (unused, unexpired) TPM challenges at most; more attestations at once wait (503). */
@@ -109,6 +155,8 @@ export class SpiffeStore {
         x509_ttl INTEGER NOT NULL,
         jwt_ttl INTEGER NOT NULL,
         created_at INTEGER NOT NULL,
+        federates_with TEXT NOT NULL DEFAULT '[]',
+        dns_names TEXT NOT NULL DEFAULT '[]',
         UNIQUE (spiffe_id, parent_id, selectors)
       );
       CREATE INDEX IF NOT EXISTS entries_parent ON entries(parent_id);
@@ -133,6 +181,10 @@ export class SpiffeStore {
         attested_at INTEGER NOT NULL
       );
     `);
+    // Stores created before federatesWith and DNS names lack these columns: their entries read as
+    // federating with no trust domain and naming no DNS SAN.
+    const entryCols = new Set(this.db.prepare<[], { name: string }>('PRAGMA table_info(entries)').all().map((c) => c.name));
+    if (!entryCols.has('federates_with')) this.db.exec("ALTER TABLE entries ADD COLUMN federates_with TEXT NOT NULL DEFAULT '[]'; ALTER TABLE entries ADD COLUMN dns_names TEXT NOT NULL DEFAULT '[]';");
     // Stores created before agent SVID serials were tracked lack these columns.
     const agentCols = new Set(this.db.prepare<[], { name: string }>('PRAGMA table_info(agents)').all().map((c) => c.name));
     if (!agentCols.has('svid_serial')) this.db.exec('ALTER TABLE agents ADD COLUMN svid_serial TEXT; ALTER TABLE agents ADD COLUMN previous_serial TEXT;');
@@ -173,6 +225,8 @@ export class SpiffeStore {
     };
     const hint = input.hint ?? '';
     if (typeof hint !== 'string' || hint.length > 128) throw new SpiffeError('SPIFFE_BAD_REQUEST', 'hint must be at most 128 characters');
+    const federatesWith = parseFederatesWith(input.federatesWith);
+    const dnsNames = parseDnsNames(input.dnsNames);
     const row: EntryRow = {
       id: randomUUID(),
       spiffe_id: spiffeId,
@@ -181,11 +235,13 @@ export class SpiffeStore {
       hint,
       x509_ttl: ttl(input.x509SvidTtl, 3600),
       jwt_ttl: ttl(input.jwtSvidTtl, 300),
+      federates_with: JSON.stringify(federatesWith),
+      dns_names: JSON.stringify(dnsNames),
       created_at: this.now(),
     };
     try {
       this.db
-        .prepare('INSERT INTO entries (id, spiffe_id, parent_id, selectors, hint, x509_ttl, jwt_ttl, created_at) VALUES (@id, @spiffe_id, @parent_id, @selectors, @hint, @x509_ttl, @jwt_ttl, @created_at)')
+        .prepare('INSERT INTO entries (id, spiffe_id, parent_id, selectors, hint, x509_ttl, jwt_ttl, federates_with, dns_names, created_at) VALUES (@id, @spiffe_id, @parent_id, @selectors, @hint, @x509_ttl, @jwt_ttl, @federates_with, @dns_names, @created_at)')
         .run(row);
     } catch (e) {
       if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new SpiffeError('SPIFFE_CONFLICT', 'an identical entry already exists');

@@ -203,7 +203,8 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
         if (entries.length === 0) throw status(grpc.status.PERMISSION_DENIED, 'no identity issued');
         const minted = await agent.x509Svids(entries);
         const bundle = agent.ownX509Bundle();
-        const federated = Object.fromEntries(agent.federatedX509Bundles());
+        // Only the trust domains the caller's entries federate with (SPIRE `federatesWith`).
+        const federated = Object.fromEntries(agent.federatedX509Bundles(agent.federatesWith(entries)));
         // Hints must be unique per response (§5.2.1): later duplicates go out without a hint.
         const seen = new Set<string>();
         const svids = minted.map(({ entry, svid }) => {
@@ -226,7 +227,7 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
       }
       serveStream(call, () => {
         if (!opts.allowUnauthenticatedVerifiers) requireIdentity(peer);
-        const bundles = Object.fromEntries(agent.allX509Bundles());
+        const bundles = Object.fromEntries(agent.allX509Bundles(agent.federatesWith(agent.entitledEntries(peer.selectors))));
         const fingerprint = JSON.stringify(Object.entries(bundles).map(([k, v]) => [k, v.toString('base64')]));
         return Promise.resolve({ message: { crl: [], bundles }, fingerprint });
       });
@@ -242,7 +243,7 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
       }
       serveStream(call, () => {
         if (!opts.allowUnauthenticatedVerifiers) requireIdentity(peer);
-        const bundles = Object.fromEntries(agent.allJwtBundles());
+        const bundles = Object.fromEntries(agent.allJwtBundles(agent.federatesWith(agent.entitledEntries(peer.selectors))));
         const fingerprint = JSON.stringify(Object.entries(bundles).map(([k, v]) => [k, v.toString('base64')]));
         return Promise.resolve({ message: { bundles }, fingerprint });
       });
@@ -288,7 +289,9 @@ export async function startWorkloadApi(opts: WorkloadApiOptions): Promise<Worklo
         const req = call.request as { audience?: unknown; svid?: unknown };
         if (typeof req.audience !== 'string' || req.audience === '') throw status(grpc.status.INVALID_ARGUMENT, 'audience must be set');
         if (typeof req.svid !== 'string' || req.svid === '') throw status(grpc.status.INVALID_ARGUMENT, 'svid must be set');
-        const v = await validateJwtSvid(req.svid, req.audience, (td) => agent.jwtKeysFor(td));
+        // Tokens of a federated trust domain validate only for callers whose entries federate with it.
+        const federatesWith = agent.federatesWith(agent.entitledEntries(peer.selectors));
+        const v = await validateJwtSvid(req.svid, req.audience, (td) => agent.jwtKeysFor(td, federatesWith));
         return { spiffe_id: v.spiffeId, claims: toStruct(v.claims as Record<string, unknown>) };
       })().then(
         (res) => callback(null, res),

@@ -12,7 +12,7 @@ import { TrustDomainCa } from '../../host/spiffe/ca.js';
 import type { RegistrationEntry } from '../../host/spiffe/store.js';
 
 const agentId = 'spiffe://example.org/spire/agent/local';
-const entry = (id: string): RegistrationEntry => ({ id, spiffeId: `spiffe://example.org/app/${id}`, parentId: agentId, selectors: ['unix:uid:1'], hint: '', x509SvidTtl: 3600, jwtSvidTtl: 300, createdAt: 0 });
+const entry = (id: string): RegistrationEntry => ({ id, spiffeId: `spiffe://example.org/app/${id}`, parentId: agentId, selectors: ['unix:uid:1'], hint: '', x509SvidTtl: 3600, jwtSvidTtl: 300, federatesWith: [], dnsNames: [], createdAt: 0 });
 
 function entries(list: RegistrationEntry[]): EntrySource & { set(l: RegistrationEntry[]): void } {
   const listeners = new Set<() => void>();

@@ -76,7 +76,7 @@ beforeAll(async () => {
   await writeFile(file, bundleText);
   b = await startServer('b.test', `federation:\n  - { trustDomain: a.test, url: '${a.admin}/bundle', profile: https_spiffe, endpointSpiffeId: 'spiffe://a.test/spire/server', bundle: ${file} }\n`);
   cb = workloadClient(b.socket);
-  expect((await b.api('POST', '/admin/v1/entries', { spiffeId: 'spiffe://b.test/verifier', parentId: 'spiffe://b.test/spire/agent/local', selectors: [`unix:uid:${process.getuid!()}`] })).status).toBe(201);
+  expect((await b.api('POST', '/admin/v1/entries', { spiffeId: 'spiffe://b.test/verifier', parentId: 'spiffe://b.test/spire/agent/local', selectors: [`unix:uid:${process.getuid!()}`], federatesWith: ['a.test'] })).status).toBe(201);
 }, 60_000);
 
 afterAll(async () => {

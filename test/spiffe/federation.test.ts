@@ -45,7 +45,7 @@ beforeAll(async () => {
   // A's admin API is HTTPS with a self-signed certificate: tests reach it through `adminA`.
   ca = workloadClient(a.socket);
   cb = workloadClient(b.socket);
-  expect((await b.api('POST', '/admin/v1/entries', { spiffeId: 'spiffe://b.test/verifier', parentId: 'spiffe://b.test/spire/agent/local', selectors: [`unix:uid:${uid}`] })).status).toBe(201);
+  expect((await b.api('POST', '/admin/v1/entries', { spiffeId: 'spiffe://b.test/verifier', parentId: 'spiffe://b.test/spire/agent/local', selectors: [`unix:uid:${uid}`], federatesWith: ['a.test'] })).status).toBe(201);
 }, 60_000);
 
 afterAll(async () => {
