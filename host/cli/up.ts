@@ -49,7 +49,8 @@ export interface StackConfig {
   /** Scheme-less operator name written into trusted_root.json and signing_config.json. */
   operator?: string;
   /** Workloads that may sign: SPIFFE IDs with their selectors. Default: this user's uid. */
-  workloads?: { spiffeId: string; selectors: string[] }[];
+  /** Registration entries for the stack's workloads; federatesWith and dnsNames as in a SPIFFE entry. */
+  workloads?: { spiffeId: string; selectors: string[]; federatesWith?: string[]; dnsNames?: string[] }[];
   /** Extra Fulcio `oidc-issuers` (Fulcio's format) the CA trusts besides the trust domain. */
   oidcIssuers?: Record<string, Record<string, unknown>>;
   /** Per-service settings, passed through to that service's config (see its standalone.ts). */

@@ -32,6 +32,7 @@
  *                                            # and tpm:manufacturer/model/version selectors
  *   entries:                                  # registration entries ensured at start (idempotent);
  *     - { spiffeId: spiffe://TD/ci/build, selectors: [unix:uid:1000], hint: build }   # parent: the local agent
+ *     - { spiffeId: spiffe://TD/web, selectors: [unix:uid:33], federatesWith: [other.org], dnsNames: [web.internal] }
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -49,7 +50,7 @@ import { parseSpiffeId, parseTrustDomain } from './id.js';
 import { parseBundle } from './bundle.js';
 import { FilePersistence, loadOrCreateAdminToken } from './keystore.js';
 import { build } from './plugin.js';
-import { SpiffeStore } from './store.js';
+import { parseDnsNames, parseFederatesWith, SpiffeStore } from './store.js';
 import { TpmAttestor } from './tpm-attestor.js';
 import { parseEndpointSocket, startWorkloadApi } from './workload.js';
 import { listenService } from '../http/ops.js';
@@ -67,7 +68,7 @@ export interface SpiffeConfig {
   allowUnauthenticatedVerifiers?: boolean;
   federation?: FederationRelationship[];
   allowInsecureHttpFederation?: boolean;
-  entries?: { spiffeId: string; selectors: string[]; hint?: string }[];
+  entries?: { spiffeId: string; selectors: string[]; hint?: string; federatesWith?: string[]; dnsNames?: string[] }[];
   tpmEkCas?: string;
 }
 
@@ -111,6 +112,9 @@ export function parseSpiffeConfig(text: string): SpiffeConfig {
     if (!Array.isArray(d.entries)) bad('entries must be a list');
     for (const e of d.entries as Record<string, unknown>[]) {
       if (typeof e !== 'object' || e === null || typeof e.spiffeId !== 'string' || !Array.isArray(e.selectors)) bad('each entry needs spiffeId and selectors');
+      for (const k of ['federatesWith', 'dnsNames'] as const) {
+        if (e[k] !== undefined && (!Array.isArray(e[k]) || !(e[k] as unknown[]).every((x) => typeof x === 'string'))) bad(`entries: ${k} must be a list of strings`);
+      }
     }
   }
   return d as SpiffeConfig;
@@ -232,10 +236,23 @@ export async function startStandalone(opts: StandaloneOptions): Promise<Standalo
     store.recordAgent({ spiffeId: agentId, attestationType: 'local', selectors: [], attestedAt: Date.now() });
     // Entries from the config are ensured, not duplicated: an entry with the same SPIFFE ID,
     // parent and selector set already stored is left alone (restarts are idempotent).
+    // The config is the source of truth for its entries' federatesWith and dnsNames: an entry
+    // stored with other values is replaced (SPIRE `federatesWith` and `dns`, as the admin API takes them).
+    const federated = new Set(relationships.map((r) => r.trustDomain));
     for (const e of config.entries ?? []) {
+      for (const td of e.federatesWith ?? []) {
+        const name = td.replace(/^spiffe:\/\//, '');
+        if (!federated.has(name)) throw new SpiffeError('SPIFFE_BAD_CONFIG', `SPIFFE config: entries: ${e.spiffeId} federates with ${name}, which has no federation relationship configured`);
+      }
       const want = [...new Set(e.selectors)].sort().join('\n');
-      const same = store.listEntries({ spiffeId: e.spiffeId, parentId: agentId }).some((x) => x.selectors.join('\n') === want);
-      if (!same) store.createEntry({ spiffeId: e.spiffeId, parentId: agentId, selectors: e.selectors, ...(e.hint !== undefined ? { hint: e.hint } : {}) });
+      const fresh = { spiffeId: e.spiffeId, parentId: agentId, selectors: e.selectors, ...(e.hint !== undefined ? { hint: e.hint } : {}), ...(e.federatesWith ? { federatesWith: e.federatesWith } : {}), ...(e.dnsNames ? { dnsNames: e.dnsNames } : {}) };
+      const stored = store.listEntries({ spiffeId: e.spiffeId, parentId: agentId }).find((x) => x.selectors.join('\n') === want);
+      if (stored) {
+        const same = (a: readonly string[] | undefined, b: string[]): boolean => JSON.stringify(a ?? []) === JSON.stringify(b);
+        if (same(stored.federatesWith, parseFederatesWith(e.federatesWith)) && same(stored.dnsNames, parseDnsNames(e.dnsNames))) continue;
+        store.deleteEntry(stored.id);
+      }
+      store.createEntry(fresh);
     }
     const agent = new Agent({ agentId, ca, entries: store, federation });
     closers.push(() => agent.close());

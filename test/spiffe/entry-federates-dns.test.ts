@@ -238,3 +238,35 @@ it("a remote agent reads an older server's entries (without the fields) as havin
   expect(codeOf(() => entryList({ entries: [{ ...old, dnsNames: 'a.example' }] }))).toBe('SPIFFE_UNAVAILABLE');
   expect(codeOf(() => entryList({ entries: [{ ...old, federatesWith: [1] }] }))).toBe('SPIFFE_UNAVAILABLE');
 });
+
+it('config-file entries take dnsNames (replaced when they change) and a federatesWith needs a federation relationship', async () => {
+  const { startStandalone } = await import('../../host/spiffe/standalone.js');
+  const dir = await mkdtemp(join(tmpdir(), 'spiffe-config-entries-'));
+  try {
+    const cfg = join(dir, 'spiffe.yaml');
+    const start = async (entry: string) => {
+      await writeFile(cfg, `entries:\n  - ${entry}\n`);
+      return startStandalone({ dataDir: join(dir, 'data'), port: 0, host: '127.0.0.1', trustDomain: 'cfg.test', config: cfg });
+    };
+    const listed = async (s: { ready: Record<string, string> }) => {
+      const { readFile } = await import('node:fs/promises');
+      const token = (await readFile(s.ready.adminTokenFile!, 'utf8')).trim();
+      const r = await fetch(`${s.ready.admin}/admin/v1/entries`, { headers: { authorization: `Bearer ${token}` } });
+      return ((await r.json()) as { entries: RegistrationEntry[] }).entries.filter((e) => e.spiffeId === 'spiffe://cfg.test/web');
+    };
+    let s = await start('{ spiffeId: spiffe://cfg.test/web, selectors: [unix:uid:33], dnsNames: [web.cfg.test] }');
+    expect((await listed(s)).map((e) => e.dnsNames)).toEqual([['web.cfg.test']]);
+    await s.close();
+    // The same again: left alone. Another DNS name: replaced, not added beside it.
+    s = await start('{ spiffeId: spiffe://cfg.test/web, selectors: [unix:uid:33], dnsNames: [web.cfg.test] }');
+    const first = (await listed(s))[0]!.id;
+    await s.close();
+    s = await start('{ spiffeId: spiffe://cfg.test/web, selectors: [unix:uid:33], dnsNames: [www.cfg.test] }');
+    expect((await listed(s)).map((e) => [e.id === first, e.dnsNames])).toEqual([[false, ['www.cfg.test']]]);
+    await s.close();
+    await expect(start('{ spiffeId: spiffe://cfg.test/web, selectors: [unix:uid:33], federatesWith: [partner.test] }')).rejects.toMatchObject({ code: 'SPIFFE_BAD_CONFIG', message: expect.stringMatching(/partner\.test/) });
+    await expect(start('{ spiffeId: spiffe://cfg.test/web, selectors: [unix:uid:33], dnsNames: web.cfg.test }')).rejects.toMatchObject({ code: 'SPIFFE_BAD_CONFIG' });
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}, 60_000);
