@@ -544,7 +544,8 @@ function extensionsOf(p: CertParts): Map<string, { critical: boolean; value: Buf
 
 /**
  * Whether a trusted CA chain is a path (RFC 5280 §6.1): each certificate signed by the next, each
- * a CA (basicConstraints cA, §4.2.1.9), and each pathLenConstraint allowing the CAs below it (the
+ * a CA (basicConstraints cA, §4.2.1.9) with no critical extension left unprocessed (§4.2), and
+ * each pathLenConstraint allowing the CAs below it (the
  * leaf's issuer is chain[0], so chain[k] has k CAs under it). A trusted root that lists a
  * non-CA certificate is a mistake the verifier must not turn into trust. The trust material is
  * immutable, so this is computed once per authority and reused by every bundle (bulk mode).
@@ -558,6 +559,9 @@ function chainLinksValid(ca: TrustMaterial['certificateAuthorities'][number]): b
       const c = ca.chain[i]!;
       const pathLen = c.ca ? caFacts(c).pathLen : undefined;
       if (!c.ca || (pathLen !== undefined && pathLen < i)) ok = false;
+      // RFC 5280 §4.2, as for CAs a bundle carries: a critical extension this verifier does not
+      // process refuses the certificate (Go's x509 Verify, which sigstore-go uses, does the same).
+      if (c.ca && caFacts(c).unhandledCritical) ok = false;
       const next = ca.chain[i + 1];
       if (next && !(c.checkIssued(next) && c.verify(next.publicKey))) ok = false;
     }

@@ -115,6 +115,10 @@ describe('the signing certificate must be for code signing', () => {
     const issuing = await subCa(middle, 'Issuing', []);
     const t2 = parseTrustedRoot(trustedRoot({ cas: [[issuing.der, middle.der, ca.der]], tlogs: [{ keys: log }], ctlogs: [ct] }));
     expect(run(await makeLeaf({ ca: issuing, san: [{ type: 'url', value: ID }], issuerUrl: ISSUER, ct: { keys: ct } }), { identity: ID }, t2)).toBe('CERTIFICATE_UNTRUSTED');
+    // A trusted intermediate with a critical extension the verifier does not process (RFC 5280 §4.2).
+    const odd = await subCa(ca, 'Odd trusted intermediate', [new x509.Extension('1.3.6.1.4.1.99999.3', true, new Uint8Array([0x05, 0x00]).buffer)]);
+    const t4 = parseTrustedRoot(trustedRoot({ cas: [[odd.der, ca.der]], tlogs: [{ keys: log }], ctlogs: [ct] }));
+    expect(run(await makeLeaf({ ca: odd, san: [{ type: 'url', value: ID }], issuerUrl: ISSUER, ct: { keys: ct } }), { identity: ID }, t4)).toBe('CERTIFICATE_UNTRUSTED');
     // The same two-level chain, each pathLen 0, is fine.
     const t3 = parseTrustedRoot(trustedRoot({ cas: [[middle.der, ca.der]], tlogs: [{ keys: log }], ctlogs: [ct] }));
     expect(run(await makeLeaf({ ca: middle, san: [{ type: 'url', value: ID }], issuerUrl: ISSUER, ct: { keys: ct } }), { identity: ID }, t3)).toBe('verified');
