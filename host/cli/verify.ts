@@ -261,6 +261,13 @@ export function registerVerify(program: Command): void {
       // Whose signature counts must be said. Without a policy, any identity that any trusted CA
       // certified (anyone with an account at a public OIDC provider, on the public-good root)
       // would pass: cosign 2 and sigstore-go make that an explicit opt-out, and so does Cairn.
+      // An identity means something only with its issuer: the same email or URI can be vouched for
+      // by any OIDC provider a trusted CA accepts (cosign requires both for the same reason).
+      if ((o.certificateIdentity !== undefined || o.certificateIdentityRegexp !== undefined) && o.certificateOidcIssuer === undefined && o.certificateOidcIssuerRegexp === undefined && !o.insecureIgnoreIdentity) {
+        process.stderr.write('FAIL POLICY_MISSING: --certificate-identity(-regexp) needs --certificate-oidc-issuer(-regexp): an identity is only as good as the issuer that vouched for it\n');
+        process.exitCode = 1;
+        return;
+      }
       // A SPIFFE path alone names no one: every trust domain a trusted CA certifies has /ci/...
       if (o.spiffePathPrefix !== undefined && o.spiffeTrustDomain === undefined && !o.insecureIgnoreIdentity) {
         process.stderr.write('FAIL POLICY_MISSING: --spiffe-path-prefix needs --spiffe-trust-domain (a path is the same in every trust domain)\n');

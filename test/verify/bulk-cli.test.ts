@@ -74,7 +74,7 @@ it('requires an identity policy (or --key): without one it fails with POLICY_MIS
     }
   };
   const one = join(dir, `${CASES[0]}.txt`);
-  for (const args of [['--bulk', dir], [one], [one, '--certificate-oidc-issuer', ISSUER], [one, '--spiffe-path-prefix', '/ci']]) {
+  for (const args of [['--bulk', dir], [one], [one, '--certificate-oidc-issuer', ISSUER], [one, '--spiffe-path-prefix', '/ci'], [one, '--certificate-identity', IDENTITY], [one, '--certificate-identity-regexp', '.*']]) {
     const r = await bare(args);
     expect(r.code, args.join(' ')).toBe(1);
     expect(r.err).toMatch(/^FAIL POLICY_MISSING: /);
