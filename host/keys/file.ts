@@ -6,6 +6,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { signAsync } from './async-crypto.js';
+import { closeSync, fchmodSync, fsyncSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { KeyError } from './errors.js';
@@ -85,9 +86,42 @@ async function syncDir(dir: string): Promise<void> {
     d = await open(dir, 'r');
     await d.sync();
   } catch (e) {
-    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'EACCES'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+    if (!DIR_SYNC_UNSUPPORTED.includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
   } finally {
     await d?.close();
+  }
+}
+
+/** Where a directory cannot be fsynced: the file is in place all the same (see syncDir). */
+const DIR_SYNC_UNSUPPORTED = ['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'EACCES'];
+
+/**
+ * writeFileDurably for synchronous callers (the TUF repository, which publishes under a lock
+ * file): the same steps, temp file 'wx' with its mode, fsync, rename, fsync of the directory, and
+ * no partial temp file left when a write fails (a full disk must not leave half a key behind).
+ */
+export function writeFileDurablySync(path: string, data: string | Uint8Array, mode = 0o644): void {
+  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
+  const fd = openSync(tmp, 'wx', mode);
+  try {
+    writeFileSync(fd, data);
+    fchmodSync(fd, mode); // the umask may have narrowed it, and for keys it must not widen it
+    fsyncSync(fd);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+  let d: number | undefined;
+  try {
+    d = openSync(dirname(path), 'r');
+    fsyncSync(d);
+  } catch (e) {
+    if (!DIR_SYNC_UNSUPPORTED.includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+  } finally {
+    if (d !== undefined) closeSync(d);
   }
 }
 

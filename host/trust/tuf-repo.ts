@@ -16,9 +16,10 @@
  * targets metadata, then snapshot, then timestamp) so a client reading concurrently never sees a
  * timestamp that points at something not yet published.
  */
-import { chmodSync, closeSync, existsSync, fchmodSync, fsyncSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { TrustError } from './errors.js';
+import { writeFileDurablySync } from '../keys/file.js';
 import {
   TOP_LEVEL_ROLES,
   TUF_SPEC_VERSION,
@@ -479,21 +480,7 @@ function saveKey(dir: string, s: TufSigner): void {
  */
 export function writeAtomic(path: string, data: string | Uint8Array, mode = 0o644): void {
   mkdirSync(dirname(path), { recursive: true });
-  const tmp = `${path}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`;
-  // Created here ('wx': never an existing file or a symlink's target), with its mode from the start.
-  const fd = openSync(tmp, 'wx', mode);
-  try {
-    writeFileSync(fd, data);
-    fchmodSync(fd, mode); // the umask may have narrowed or (for keys) must not widen it
-    fsyncSync(fd);
-  } catch (e) {
-    closeSync(fd);
-    rmSync(tmp, { force: true }); // a full disk must not leave a partial copy (of a key) behind
-    throw e;
-  }
-  closeSync(fd);
-  renameSync(tmp, path);
-  syncDirSync(dirname(path));
+  writeFileDurablySync(path, data, mode);
 }
 
 /**
@@ -501,17 +488,6 @@ export function writeAtomic(path: string, data: string | Uint8Array, mode = 0o64
  * it cannot be done (a file system or platform without it, a directory we may write but not read)
  * the file is in place all the same, and failing here would leave a publish half done.
  */
-function syncDirSync(dir: string): void {
-  let d: number | undefined;
-  try {
-    d = openSync(dir, 'r');
-    fsyncSync(d);
-  } catch (e) {
-    if (!['EISDIR', 'EINVAL', 'EPERM', 'EBADF', 'EACCES'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
-  } finally {
-    if (d !== undefined) closeSync(d);
-  }
-}
 
 function readJson(path: string): unknown {
   try {
