@@ -54,9 +54,25 @@ function agentFor(u: URL): HttpAgent | HttpsAgent {
 
 const MAX_ANSWER = 16 * 1024;
 
+/**
+ * CT logs that let a submission run into its 10 s deadline: not asked again for HUNG_PAUSE_MS.
+ * Without this a log that hangs holds every certificate request for the full deadline; with it
+ * the requests meanwhile get 503 CA_CT_FAILED with Retry-After at once (as the CA does for an
+ * issuer that failed, host/ca/oidc.ts). Only a timeout counts: a refused connection or an error
+ * status is answered at once anyway, and a single reset must not stop issuance.
+ */
+const HUNG_PAUSE_MS = 5_000;
+const hungUntil = new Map<string, number>();
+
 async function postPrecert(log: CtLog, chain: string[]): Promise<unknown> {
   const url = new URL(`${log.url.replace(/\/$/, '')}/ct/v1/add-pre-chain`);
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new CaError('CA_CT_FAILED', `the CT log URL must be http(s), not ${url.protocol}`);
+  const until = hungUntil.get(url.origin);
+  if (until !== undefined) {
+    const left = until - Date.now();
+    if (left > 0) throw new CaError('CA_CT_FAILED', 'the CT log did not answer within 10 s a moment ago; not asked again yet', { retryAfter: Math.ceil(left / 1000) });
+    hungUntil.delete(url.origin);
+  }
   const body = Buffer.from(JSON.stringify({ chain }));
   const { status, raw } = await new Promise<{ status: number; raw: Buffer }>((resolve, reject) => {
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, {
@@ -78,8 +94,12 @@ async function postPrecert(log: CtLog, chain: string[]): Promise<unknown> {
       res.on('error', reject);
     });
     // A stalled or trickling log must not hold the certificate request: 10 s for the whole answer.
-    req.on('timeout', () => req.destroy(new Error('timed out after 10 s')));
-    deadline(req, 10_000, () => new Error('timed out after 10 s'));
+    const hung = (): Error => {
+      hungUntil.set(url.origin, Date.now() + HUNG_PAUSE_MS);
+      return new Error('timed out after 10 s');
+    };
+    req.on('timeout', () => req.destroy(hung()));
+    deadline(req, 10_000, hung);
     req.on('error', (cause) => reject(cause instanceof CaError ? cause : new CaError('CA_CT_FAILED', 'the CT log is unreachable', { cause })));
     req.end(body);
   });
