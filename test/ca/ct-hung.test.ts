@@ -4,26 +4,20 @@
  * with Retry-After at once instead of each waiting out the deadline. After the pause the log is
  * asked again.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { clientKey, issuerConfigDoc, startCa, TestIssuer, v2Body, type RunningCa } from './fixtures.js';
+import { clientKey, issuerConfigDoc, startCa, startHungCtLog, TestIssuer, v2Body, type RunningCa } from './fixtures.js';
 
 let iss: TestIssuer;
-let ctLog: Server;
+let ctLog: Awaited<ReturnType<typeof startHungCtLog>>;
 let ca: RunningCa;
-let ctRequests = 0;
 
 beforeAll(async () => {
   iss = await TestIssuer.start();
-  ctLog = createServer(() => void ctRequests++); // takes every submission, never answers
-  await new Promise<void>((r) => ctLog.listen(0, '127.0.0.1', r));
-  const ctUrl = `http://127.0.0.1:${(ctLog.address() as { port: number }).port}`;
-  ca = await startCa(issuerConfigDoc(iss), { ct: { url: ctUrl, publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, transport: 'http' } });
+  ctLog = await startHungCtLog();
+  ca = await startCa(issuerConfigDoc(iss), { ct: ctLog.ct });
 });
 afterAll(async () => {
-  ctLog?.closeAllConnections();
-  await new Promise<void>((r) => (ctLog ? ctLog.close(() => r()) : r()));
+  await ctLog?.close();
   await ca?.close();
   await iss?.close();
 });
@@ -34,19 +28,19 @@ it('after a submission times out, requests are refused at once for the pause, th
   const post = () => ca.app.inject({ method: 'POST', url: '/api/v2/signingCert', payload: body });
   const first = await post();
   expect([first.statusCode, first.json().error]).toEqual([503, 'CA_CT_FAILED']);
-  expect(ctRequests).toBe(1);
+  expect(ctLog.requests()).toBe(1);
   const t0 = Date.now();
   const second = await post();
   expect(Date.now() - t0).toBeLessThan(2_000);
   expect([second.statusCode, second.json().error]).toEqual([503, 'CA_CT_FAILED']);
   expect(Number(second.headers['retry-after'])).toBeGreaterThanOrEqual(1);
   expect(Number(second.headers['retry-after'])).toBeLessThanOrEqual(5);
-  expect(ctRequests).toBe(1); // not asked
+  expect(ctLog.requests()).toBe(1); // not asked
   await new Promise((r) => setTimeout(r, 5_100));
   const third = post();
   const until = Date.now() + 3_000;
-  while (ctRequests < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  expect(ctRequests).toBe(2); // asked again after the pause
-  ctLog.closeAllConnections();
+  while (ctLog.requests() < 2 && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  expect(ctLog.requests()).toBe(2); // asked again after the pause
+  ctLog.release();
   expect((await third).json().error).toBe('CA_CT_FAILED');
 }, 40_000);

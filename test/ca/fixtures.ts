@@ -264,3 +264,31 @@ export async function softhsmCa(label: string): Promise<{ issuing: LoadedCa; clo
     },
   };
 }
+
+/**
+ * A CT log (with a key of its own) that takes every submission and never answers, until
+ * `release()`: then it answers 500 and drops the connections it held. For the CA's behaviour
+ * against a hanging upstream.
+ */
+export async function startHungCtLog(): Promise<{ ct: CtLog; requests(): number; release(): void; close(): Promise<void> }> {
+  let requests = 0;
+  let hang = true;
+  const server = createServer((_req, res) => {
+    requests++;
+    if (!hang) res.writeHead(500).end();
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+  return {
+    ct: { url, publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, transport: 'http' },
+    requests: () => requests,
+    release() {
+      hang = false;
+      server.closeAllConnections();
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

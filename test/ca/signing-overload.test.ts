@@ -4,31 +4,21 @@
  * others are answered at once with 503 CA_OVERLOADED and Retry-After, so a burst against a slow
  * upstream cannot pile up requests (sockets, parsed bodies, pending signatures) without limit.
  */
-import { generateKeyPairSync } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { clientKey, issuerConfigDoc, startCa, TestIssuer, v2Body, type RunningCa } from './fixtures.js';
+import { clientKey, issuerConfigDoc, startCa, startHungCtLog, TestIssuer, v2Body, type RunningCa } from './fixtures.js';
 
 let iss: TestIssuer;
-let ctLog: Server;
+let ctLog: Awaited<ReturnType<typeof startHungCtLog>>;
 let ca: RunningCa;
-let ctRequests = 0;
-let hang = true;
 
 beforeAll(async () => {
   iss = await TestIssuer.start();
   // A CT log that takes every submission and never answers (until the test ends that with 500s).
-  ctLog = createServer((_req, res) => {
-    ctRequests++;
-    if (!hang) res.writeHead(500).end();
-  });
-  await new Promise<void>((r) => ctLog.listen(0, '127.0.0.1', r));
-  const ctUrl = `http://127.0.0.1:${(ctLog.address() as { port: number }).port}`;
-  ca = await startCa(issuerConfigDoc(iss), { ct: { url: ctUrl, publicKey: generateKeyPairSync('ec', { namedCurve: 'P-256' }).publicKey, transport: 'http' } });
+  ctLog = await startHungCtLog();
+  ca = await startCa(issuerConfigDoc(iss), { ct: ctLog.ct });
 });
 afterAll(async () => {
-  ctLog?.closeAllConnections();
-  await new Promise<void>((r) => (ctLog ? ctLog.close(() => r()) : r()));
+  await ctLog?.close();
   await ca?.close();
   await iss?.close();
 });
@@ -43,8 +33,8 @@ it('with its CT log hanging, a bounded number of requests wait; the rest get 503
   // Until every request is either at the CT log (or queued for it) or answered. The CT client's
   // own deadline (10 s) ends the waiting ones only later.
   const until = Date.now() + 8_000;
-  while ((answered.length < N - 1_024 || ctRequests === 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
-  expect(ctRequests).toBeGreaterThan(0);
+  while ((answered.length < N - 1_024 || ctLog.requests() === 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
+  expect(ctLog.requests()).toBeGreaterThan(0);
   expect(answered.length).toBeGreaterThanOrEqual(N - 1_024);
   for (const r of answered) {
     expect(r.statusCode).toBe(503);
@@ -53,8 +43,7 @@ it('with its CT log hanging, a bounded number of requests wait; the rest get 503
   }
   // The CT log goes away: the waiting requests end (503 CA_CT_FAILED), and the count of requests
   // in progress with them, so the CA takes requests again.
-  hang = false;
-  ctLog.closeAllConnections();
+  ctLog.release();
   await all;
   const after = await ca.app.inject({ method: 'POST', url: '/api/v2/signingCert', payload: body });
   expect(after.json().error).toBe('CA_CT_FAILED');
